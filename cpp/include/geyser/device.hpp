@@ -1,0 +1,152 @@
+// Physical-device discovery and the logical Device that owns every Geyser object's parent state.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <vulkan/vulkan_core.h>
+
+#include "geyser/types.hpp"
+
+struct VolkDeviceTable;
+
+namespace geyser {
+
+class Instance;
+class Texture;
+class Buffer;
+struct MemoryHandle;
+struct TextureDesc;
+
+/// External handle types (VkExternal*HandleTypeFlags bit masks) a device can export and import
+/// for one kind of object. A type counts only when the device also has the extension for it.
+struct ExternalSupport {
+    uint32_t exportable = 0;
+    uint32_t importable = 0;
+};
+
+/// What `devices()` reports for one physical device. Plain data; safe to copy.
+struct DeviceInfo {
+    uint32_t index = 0;
+    std::string name;
+    std::string driver_name;
+    std::string driver_info;
+    uint32_t driver_version = 0;
+    uint32_t api_version = 0;
+    uint32_t vendor_id = 0;
+    uint32_t device_id = 0;
+    VkPhysicalDeviceType device_type = VK_PHYSICAL_DEVICE_TYPE_OTHER;
+    Uuid device_uuid{};
+    Uuid driver_uuid{};
+    bool timeline_semaphores = false;
+    /// Optimal-tiling RGBA8 sampled/transfer image memory.
+    ExternalSupport image_memory;
+    /// Transfer-usage buffer memory.
+    ExternalSupport buffer_memory;
+    ExternalSupport binary_semaphore;
+    ExternalSupport timeline_semaphore;
+    ExternalSupport fence;
+    std::vector<std::string> extensions;
+};
+
+/// Every physical device the Vulkan loader reports, in the loader's order.
+/// Throws VulkanUnavailableError when there is no loader or no driver.
+std::vector<DeviceInfo> enumerate_devices();
+
+/// What a format and usage allow for one external memory handle type, asked before allocation.
+struct FormatCapabilities {
+    bool supported = false;       ///< The image can be created at all with external memory.
+    bool exportable = false;
+    bool importable = false;
+    bool dedicated_only = false;  ///< Export/import requires a dedicated allocation.
+    uint32_t max_width = 0;
+    uint32_t max_height = 0;
+    std::string reason;           ///< Why not, when !supported.
+};
+
+/// An open logical device with one queue. Created by Device::open and shared: every Texture,
+/// Buffer and sync object holds a std::shared_ptr to its Device, so the VkDevice is destroyed only
+/// after the last of them. All public member functions are thread-safe.
+class Device : public std::enable_shared_from_this<Device> {
+public:
+    /// Opens a device. `selector` empty means the GEYSER_DEVICE environment variable, else the
+    /// first discrete GPU, else integrated, else any other, else a CPU driver. Otherwise it is a
+    /// device index ("0"), a device UUID (32 hex digits, dashes allowed) or a case-insensitive
+    /// substring of the device name. Throws VulkanUnavailableError if nothing matches.
+    static std::shared_ptr<Device> open(const std::string& selector = {});
+
+    ~Device();
+    Device(const Device&) = delete;
+    Device& operator=(const Device&) = delete;
+
+    const DeviceInfo& info() const noexcept { return info_; }
+
+    /// Whether `format` with `usage` (optimal tiling, 2D) can be shared as `handle_type`.
+    FormatCapabilities format_capabilities(VkFormat format, VkImageUsageFlags usage,
+                                           VkExternalMemoryHandleTypeFlagBits handle_type =
+                                               VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT) const;
+
+    /// Creates a 2D optimal-tiling image whose memory is allocated exportable. Validates the
+    /// descriptor against format_capabilities before creating any Vulkan object.
+    std::shared_ptr<Texture> create_shareable_texture(const TextureDesc& desc);
+    /// A fresh OS handle to the texture's memory, plus everything an importer must know. The
+    /// caller owns the returned handle (and so its fd). Exporting twice gives two fds.
+    MemoryHandle export_texture(Texture& texture);
+    /// Imports a texture from a handle. Checks the handle against this device first (UUIDs, kind,
+    /// handle type, image parameters, size, memory type, dedication) and then imports a duplicate
+    /// of its fd: `handle` keeps its fd and stays usable whatever happens.
+    std::shared_ptr<Texture> import_texture(const MemoryHandle& handle);
+
+    /// Creates a buffer whose memory is allocated exportable. `usage` gains TRANSFER_SRC|DST.
+    std::shared_ptr<Buffer> create_shareable_buffer(VkDeviceSize size, VkBufferUsageFlags usage = 0);
+    MemoryHandle export_buffer(Buffer& buffer);
+    std::shared_ptr<Buffer> import_buffer(const MemoryHandle& handle);
+
+    // ---- For the core's own implementation files and for C++ users who record their own work.
+    VkDevice vk_device() const noexcept { return device_; }
+    VkPhysicalDevice vk_physical_device() const noexcept { return physical_; }
+    VkQueue vk_queue() const noexcept { return queue_; }
+    uint32_t queue_family_index() const noexcept { return queue_family_; }
+    /// The per-device function table (volk). Valid for the Device's lifetime.
+    const VolkDeviceTable& vk() const noexcept { return *table_; }
+    bool has_extension(const char* name) const;
+    /// Picks a memory type from `type_bits`: the first with all of `required`, preferring one
+    /// that also has all of `preferred`. Throws UnsupportedOperationError if none qualifies.
+    uint32_t choose_memory_type(uint32_t type_bits, VkMemoryPropertyFlags required,
+                                VkMemoryPropertyFlags preferred) const;
+    const VkPhysicalDeviceMemoryProperties& memory_properties() const noexcept { return memory_props_; }
+    /// Serialises queue submission (vkQueueSubmit requires external synchronisation).
+    std::mutex& queue_mutex() const noexcept { return queue_mutex_; }
+    /// Serialises use of the device's command pool.
+    std::mutex& pool_mutex() const noexcept { return pool_mutex_; }
+    VkCommandPool command_pool() const noexcept { return command_pool_; }
+
+private:
+    Device(std::shared_ptr<Instance> instance, VkPhysicalDevice physical, DeviceInfo info);
+    void require_memory_export(const char* what) const;
+
+    std::shared_ptr<Instance> instance_;
+    VkPhysicalDevice physical_ = VK_NULL_HANDLE;
+    DeviceInfo info_;
+    VkDevice device_ = VK_NULL_HANDLE;
+    std::unique_ptr<VolkDeviceTable> table_;
+    uint32_t queue_family_ = 0;
+    VkQueue queue_ = VK_NULL_HANDLE;
+    VkCommandPool command_pool_ = VK_NULL_HANDLE;
+    VkPhysicalDeviceMemoryProperties memory_props_{};
+    mutable std::mutex queue_mutex_;
+    mutable std::mutex pool_mutex_;
+};
+
+/// Validation-layer messages (warnings and errors) seen since the process started, when the
+/// environment has GEYSER_VALIDATION=1. Thread-safe.
+std::vector<std::string> validation_messages();
+/// Forgets the messages validation_messages() returns.
+void clear_validation_messages();
+/// Whether instances created by this process have the Khronos validation layer enabled.
+bool validation_enabled();
+
+}  // namespace geyser

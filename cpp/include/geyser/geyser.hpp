@@ -1,0 +1,8 @@
+// Everything a C++ consumer of geyser::core needs.
+#pragma once
+
+#include "geyser/device.hpp"
+#include "geyser/error.hpp"
+#include "geyser/memory.hpp"
+#include "geyser/types.hpp"
+#include "geyser/unique_fd.hpp"

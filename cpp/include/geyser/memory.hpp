@@ -1,0 +1,169 @@
+// Shareable textures and buffers, and the handle that carries one to another process.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <vulkan/vulkan_core.h>
+
+#include "geyser/types.hpp"
+#include "geyser/unique_fd.hpp"
+
+namespace geyser {
+
+class Device;
+
+/// Describes a 2D texture in Vulkan terms. `texture_format`/`texture_usage` are the portable tags
+/// (geyser.TextureFormat / TextureUsage values) that travel with a handle so the other side sees
+/// the same logical format; the core itself only uses the Vulkan fields.
+struct TextureDesc {
+    uint32_t width = 0;
+    uint32_t height = 0;
+    VkFormat format = VK_FORMAT_UNDEFINED;
+    VkImageUsageFlags usage = 0;
+    TextureFormat texture_format = TextureFormat::kUnknown;
+    uint32_t texture_usage = 0;
+    std::string label;
+};
+
+/// Everything an importer needs to import exported memory, plus the OS handle itself.
+/// Move-only: it owns `fd` and closes it on destruction (close() earlier if you like).
+struct MemoryHandle {
+    ResourceKind kind = ResourceKind::kTexture;
+    VkExternalMemoryHandleTypeFlagBits handle_type = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT;
+    UniqueFd fd;
+    /// The VkDeviceMemory allocation size (the memory requirement, never width*height*texel).
+    VkDeviceSize size = 0;
+    uint32_t memory_type_index = 0;
+    bool dedicated = false;
+    Uuid device_uuid{};
+    Uuid driver_uuid{};
+
+    // Texture only.
+    uint32_t width = 0;
+    uint32_t height = 0;
+    VkFormat vk_format = VK_FORMAT_UNDEFINED;
+    VkImageUsageFlags vk_usage = 0;
+    VkImageTiling vk_tiling = VK_IMAGE_TILING_OPTIMAL;
+    VkImageCreateFlags vk_create_flags = 0;
+    /// The layout the exporter leaves the image in each time it releases it to
+    /// VK_QUEUE_FAMILY_EXTERNAL; an importer acquires it in this layout.
+    VkImageLayout vk_layout = VK_IMAGE_LAYOUT_GENERAL;
+    TextureFormat texture_format = TextureFormat::kUnknown;
+    uint32_t texture_usage = 0;
+
+    // Buffer only.
+    VkDeviceSize buffer_size = 0;
+    VkBufferUsageFlags buffer_usage = 0;
+
+    /// Closes the fd now; the rest of the description stays readable.
+    void close() noexcept { fd.reset(); }
+    /// A copy of the description with a duplicate of the fd.
+    MemoryHandle duplicate() const;
+};
+
+/// A 2D image and its exportable (or imported) memory. Created by Device; holds its Device
+/// alive. Host I/O goes through a staging buffer and copy commands; each operation acquires the
+/// image from VK_QUEUE_FAMILY_EXTERNAL and releases it back, so another process or API can use it
+/// between operations. Member functions are serialised by an internal mutex.
+class Texture {
+public:
+    ~Texture();
+    Texture(const Texture&) = delete;
+    Texture& operator=(const Texture&) = delete;
+
+    const TextureDesc& desc() const noexcept { return desc_; }
+    uint32_t width() const noexcept { return desc_.width; }
+    uint32_t height() const noexcept { return desc_.height; }
+    bool imported() const noexcept { return imported_; }
+    bool dedicated() const noexcept { return dedicated_; }
+    VkDeviceSize allocation_size() const noexcept { return allocation_size_; }
+    uint32_t memory_type_index() const noexcept { return memory_type_; }
+    VkImage vk_image() const noexcept { return image_; }
+    VkDeviceMemory vk_memory() const noexcept { return memory_; }
+    /// The layout the image rests in while released to VK_QUEUE_FAMILY_EXTERNAL.
+    VkImageLayout external_layout() const noexcept { return external_layout_; }
+    const std::shared_ptr<Device>& device() const noexcept { return device_; }
+
+    /// The aspects host I/O can address: COLOR, or DEPTH and/or STENCIL.
+    VkImageAspectFlags aspects() const noexcept;
+    /// Bytes a tightly packed host copy of `aspect` takes.
+    size_t host_size(VkImageAspectFlagBits aspect) const;
+    /// Copies `size` bytes (exactly host_size(aspect)) from host memory into the image.
+    /// Throws InvalidArgumentError on a size mismatch, UnsupportedOperationError when the usage
+    /// lacks TRANSFER_DST.
+    void upload(VkImageAspectFlagBits aspect, const void* data, size_t size);
+    /// Copies the image's `aspect` into `out` (exactly host_size(aspect) bytes).
+    void download(VkImageAspectFlagBits aspect, void* out, size_t size);
+
+private:
+    friend class Device;
+    Texture(std::shared_ptr<Device> device, TextureDesc desc);
+    void record_initial_release();  // first use: UNDEFINED -> GENERAL, then release
+    void transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bool to_image);
+
+    std::shared_ptr<Device> device_;
+    TextureDesc desc_;
+    VkImage image_ = VK_NULL_HANDLE;
+    VkDeviceMemory memory_ = VK_NULL_HANDLE;
+    VkDeviceSize allocation_size_ = 0;
+    uint32_t memory_type_ = 0;
+    bool dedicated_ = false;
+    bool imported_ = false;
+    bool exportable_ = true;
+    VkImageTiling tiling_ = VK_IMAGE_TILING_OPTIMAL;
+    VkImageCreateFlags create_flags_ = 0;
+    VkImageLayout external_layout_ = VK_IMAGE_LAYOUT_GENERAL;
+    // False until the first operation or export gives the image a defined layout.
+    bool initialized_ = false;
+    std::mutex mutex_;
+};
+
+/// A linear buffer and its exportable (or imported) memory. Holds its Device alive.
+class Buffer {
+public:
+    ~Buffer();
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+
+    VkDeviceSize size() const noexcept { return size_; }
+    VkBufferUsageFlags usage() const noexcept { return usage_; }
+    bool imported() const noexcept { return imported_; }
+    bool dedicated() const noexcept { return dedicated_; }
+    VkDeviceSize allocation_size() const noexcept { return allocation_size_; }
+    uint32_t memory_type_index() const noexcept { return memory_type_; }
+    VkBuffer vk_buffer() const noexcept { return buffer_; }
+    VkDeviceMemory vk_memory() const noexcept { return memory_; }
+    const std::shared_ptr<Device>& device() const noexcept { return device_; }
+
+    /// Copies `size` bytes from host memory to [offset, offset+size). Throws InvalidArgumentError
+    /// when the range falls outside the buffer.
+    void write(const void* data, size_t size, VkDeviceSize offset = 0);
+    /// Copies [offset, offset+size) into `out`.
+    void read(void* out, size_t size, VkDeviceSize offset = 0);
+
+private:
+    friend class Device;
+    Buffer(std::shared_ptr<Device> device, VkDeviceSize size, VkBufferUsageFlags usage);
+    void transfer(void* host, size_t size, VkDeviceSize offset, bool to_buffer);
+    void record_initial_release();  // first export before any operation: release to external
+
+    std::shared_ptr<Device> device_;
+    VkDeviceSize size_ = 0;
+    VkBufferUsageFlags usage_ = 0;
+    VkBuffer buffer_ = VK_NULL_HANDLE;
+    VkDeviceMemory memory_ = VK_NULL_HANDLE;
+    VkDeviceSize allocation_size_ = 0;
+    uint32_t memory_type_ = 0;
+    bool dedicated_ = false;
+    bool imported_ = false;
+    bool exportable_ = true;
+    // False until the buffer has first been released to VK_QUEUE_FAMILY_EXTERNAL.
+    bool initialized_ = false;
+    std::mutex mutex_;
+};
+
+}  // namespace geyser

@@ -1,0 +1,95 @@
+// Binding of geyser/device.hpp: declarations, argument names and GIL policy only.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bindings.hpp"
+#include "geyser/device.hpp"
+#include "geyser/memory.hpp"
+
+namespace py = pybind11;
+
+namespace geyser::python {
+
+void bind_device(py::module_& m) {
+    py::class_<ExternalSupport>(m, "ExternalSupport")
+        .def_readonly("exportable", &ExternalSupport::exportable)
+        .def_readonly("importable", &ExternalSupport::importable);
+
+    py::class_<DeviceInfo>(m, "DeviceInfo")
+        .def_readonly("index", &DeviceInfo::index)
+        .def_readonly("name", &DeviceInfo::name)
+        .def_readonly("driver_name", &DeviceInfo::driver_name)
+        .def_readonly("driver_info", &DeviceInfo::driver_info)
+        .def_readonly("driver_version", &DeviceInfo::driver_version)
+        .def_readonly("api_version", &DeviceInfo::api_version)
+        .def_readonly("vendor_id", &DeviceInfo::vendor_id)
+        .def_readonly("device_id", &DeviceInfo::device_id)
+        .def_property_readonly("device_type", [](const DeviceInfo& d) { return static_cast<int>(d.device_type); })
+        .def_property_readonly("device_uuid", [](const DeviceInfo& d) { return uuid_to_hex(d.device_uuid); })
+        .def_property_readonly("driver_uuid", [](const DeviceInfo& d) { return uuid_to_hex(d.driver_uuid); })
+        .def_readonly("timeline_semaphores", &DeviceInfo::timeline_semaphores)
+        .def_readonly("image_memory", &DeviceInfo::image_memory)
+        .def_readonly("buffer_memory", &DeviceInfo::buffer_memory)
+        .def_readonly("binary_semaphore", &DeviceInfo::binary_semaphore)
+        .def_readonly("timeline_semaphore", &DeviceInfo::timeline_semaphore)
+        .def_readonly("fence", &DeviceInfo::fence)
+        .def_readonly("extensions", &DeviceInfo::extensions);
+
+    m.def("enumerate_devices", &enumerate_devices);
+    m.def("external_handle_type_name", &external_handle_type_name, py::arg("bit"));
+
+    py::class_<FormatCapabilities>(m, "FormatCapabilities")
+        .def_readonly("supported", &FormatCapabilities::supported)
+        .def_readonly("exportable", &FormatCapabilities::exportable)
+        .def_readonly("importable", &FormatCapabilities::importable)
+        .def_readonly("dedicated_only", &FormatCapabilities::dedicated_only)
+        .def_readonly("max_width", &FormatCapabilities::max_width)
+        .def_readonly("max_height", &FormatCapabilities::max_height)
+        .def_readonly("reason", &FormatCapabilities::reason);
+
+    py::class_<Device, std::shared_ptr<Device>>(m, "Device")
+        .def_static("open", &Device::open, py::arg("selector") = "")
+        .def_property_readonly("info", &Device::info, py::return_value_policy::reference_internal)
+        .def("format_capabilities",
+             [](const Device& d, int format, uint32_t usage, uint32_t handle_type) {
+                 return d.format_capabilities(static_cast<VkFormat>(format), usage,
+                                              static_cast<VkExternalMemoryHandleTypeFlagBits>(handle_type));
+             },
+             py::arg("vk_format"), py::arg("vk_usage"),
+             py::arg("handle_type") = static_cast<uint32_t>(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT))
+        .def("create_shareable_texture",
+             [](Device& d, uint32_t width, uint32_t height, int vk_format, uint32_t vk_usage, uint32_t texture_format,
+                uint32_t texture_usage, std::string label) {
+                 TextureDesc desc;
+                 desc.width = width;
+                 desc.height = height;
+                 desc.format = static_cast<VkFormat>(vk_format);
+                 desc.usage = vk_usage;
+                 desc.texture_format = static_cast<TextureFormat>(texture_format);
+                 desc.texture_usage = texture_usage;
+                 desc.label = std::move(label);
+                 py::gil_scoped_release nogil;
+                 return d.create_shareable_texture(desc);
+             },
+             py::arg("width"), py::arg("height"), py::arg("vk_format"), py::arg("vk_usage"),
+             py::arg("texture_format") = 0, py::arg("texture_usage") = 0, py::arg("label") = "")
+        .def("export_texture", &Device::export_texture, py::arg("texture"), py::call_guard<py::gil_scoped_release>())
+        .def("import_texture", &Device::import_texture, py::arg("handle"), py::call_guard<py::gil_scoped_release>())
+        .def("create_shareable_buffer", &Device::create_shareable_buffer, py::arg("size"), py::arg("usage") = 0,
+             py::call_guard<py::gil_scoped_release>())
+        .def("export_buffer", &Device::export_buffer, py::arg("buffer"), py::call_guard<py::gil_scoped_release>())
+        .def("import_buffer", &Device::import_buffer, py::arg("handle"), py::call_guard<py::gil_scoped_release>())
+        .def("choose_memory_type", &Device::choose_memory_type, py::arg("type_bits"), py::arg("required"),
+             py::arg("preferred"))
+        .def_property_readonly("memory_type_count",
+                               [](const Device& d) { return d.memory_properties().memoryTypeCount; })
+        .def("memory_type_flags",
+             [](const Device& d, uint32_t i) {
+                 if (i >= d.memory_properties().memoryTypeCount) throw py::index_error("no such memory type");
+                 return d.memory_properties().memoryTypes[i].propertyFlags;
+             },
+             py::arg("index"))
+        .def_property_readonly("queue_family_index", &Device::queue_family_index);
+}
+
+}  // namespace geyser::python

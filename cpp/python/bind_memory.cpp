@@ -1,0 +1,158 @@
+// Binding of geyser/memory.hpp: declarations, argument names, buffer-protocol conversion and GIL
+// policy only.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+
+#include "bindings.hpp"
+#include "geyser/device.hpp"
+#include "geyser/error.hpp"
+#include "geyser/memory.hpp"
+
+namespace py = pybind11;
+
+namespace geyser::python {
+
+namespace {
+
+py::bytes uuid_bytes(const Uuid& u) { return py::bytes(reinterpret_cast<const char*>(u.data()), u.size()); }
+
+Uuid uuid_from(const py::bytes& b) {
+    std::string s = b;
+    if (s.size() != VK_UUID_SIZE) throw InvalidArgumentError("a UUID is 16 bytes, got " + std::to_string(s.size()));
+    Uuid u{};
+    std::memcpy(u.data(), s.data(), u.size());
+    return u;
+}
+
+// A contiguous read-only view of any buffer-protocol object.
+py::buffer_info readable(const py::buffer& data) {
+    py::buffer_info info = data.request();
+    if (!PyBuffer_IsContiguous(reinterpret_cast<Py_buffer*>(info.view()), 'C')) {
+        throw InvalidArgumentError("data must be C-contiguous");
+    }
+    return info;
+}
+
+py::buffer_info writable(const py::buffer& out) {
+    py::buffer_info info = out.request(true);
+    if (!PyBuffer_IsContiguous(reinterpret_cast<Py_buffer*>(info.view()), 'C')) {
+        throw InvalidArgumentError("output must be C-contiguous");
+    }
+    return info;
+}
+
+size_t nbytes(const py::buffer_info& info) { return static_cast<size_t>(info.size) * info.itemsize; }
+
+}  // namespace
+
+void bind_memory(py::module_& m) {
+    py::enum_<ResourceKind>(m, "ResourceKind")
+        .value("TEXTURE", ResourceKind::kTexture)
+        .value("BUFFER", ResourceKind::kBuffer);
+
+    py::class_<MemoryHandle>(m, "MemoryHandle")
+        .def(py::init([](int fd) {
+                 MemoryHandle h;
+                 h.fd.reset(fd);
+                 return h;
+             }),
+             py::arg("fd"), "Takes ownership of `fd`; fill the description fields before importing.")
+        .def_readwrite("kind", &MemoryHandle::kind)
+        .def_property(
+            "handle_type", [](const MemoryHandle& h) { return static_cast<uint32_t>(h.handle_type); },
+            [](MemoryHandle& h, uint32_t v) { h.handle_type = static_cast<VkExternalMemoryHandleTypeFlagBits>(v); })
+        .def_property_readonly("fd", [](const MemoryHandle& h) { return h.fd.get(); })
+        .def("detach", [](MemoryHandle& h) { return h.fd.release(); },
+             "Gives up the fd: the caller must close it. The handle no longer holds one.")
+        .def("close", &MemoryHandle::close)
+        .def("duplicate", &MemoryHandle::duplicate)
+        .def_readwrite("size", &MemoryHandle::size)
+        .def_readwrite("memory_type_index", &MemoryHandle::memory_type_index)
+        .def_readwrite("dedicated", &MemoryHandle::dedicated)
+        .def_property(
+            "device_uuid", [](const MemoryHandle& h) { return uuid_bytes(h.device_uuid); },
+            [](MemoryHandle& h, const py::bytes& b) { h.device_uuid = uuid_from(b); })
+        .def_property(
+            "driver_uuid", [](const MemoryHandle& h) { return uuid_bytes(h.driver_uuid); },
+            [](MemoryHandle& h, const py::bytes& b) { h.driver_uuid = uuid_from(b); })
+        .def_readwrite("width", &MemoryHandle::width)
+        .def_readwrite("height", &MemoryHandle::height)
+        .def_property(
+            "vk_format", [](const MemoryHandle& h) { return static_cast<int>(h.vk_format); },
+            [](MemoryHandle& h, int v) { h.vk_format = static_cast<VkFormat>(v); })
+        .def_readwrite("vk_usage", &MemoryHandle::vk_usage)
+        .def_property(
+            "vk_tiling", [](const MemoryHandle& h) { return static_cast<int>(h.vk_tiling); },
+            [](MemoryHandle& h, int v) { h.vk_tiling = static_cast<VkImageTiling>(v); })
+        .def_readwrite("vk_create_flags", &MemoryHandle::vk_create_flags)
+        .def_property(
+            "vk_layout", [](const MemoryHandle& h) { return static_cast<int>(h.vk_layout); },
+            [](MemoryHandle& h, int v) { h.vk_layout = static_cast<VkImageLayout>(v); })
+        .def_property(
+            "texture_format", [](const MemoryHandle& h) { return static_cast<uint32_t>(h.texture_format); },
+            [](MemoryHandle& h, uint32_t v) { h.texture_format = static_cast<TextureFormat>(v); })
+        .def_readwrite("texture_usage", &MemoryHandle::texture_usage)
+        .def_readwrite("buffer_size", &MemoryHandle::buffer_size)
+        .def_readwrite("buffer_usage", &MemoryHandle::buffer_usage);
+
+    py::class_<Texture, std::shared_ptr<Texture>>(m, "Texture")
+        .def_property_readonly("width", &Texture::width)
+        .def_property_readonly("height", &Texture::height)
+        .def_property_readonly("vk_format", [](const Texture& t) { return static_cast<int>(t.desc().format); })
+        .def_property_readonly("vk_usage", [](const Texture& t) { return t.desc().usage; })
+        .def_property_readonly("texture_format",
+                               [](const Texture& t) { return static_cast<uint32_t>(t.desc().texture_format); })
+        .def_property_readonly("texture_usage", [](const Texture& t) { return t.desc().texture_usage; })
+        .def_property_readonly("label", [](const Texture& t) { return t.desc().label; })
+        .def_property_readonly("imported", &Texture::imported)
+        .def_property_readonly("dedicated", &Texture::dedicated)
+        .def_property_readonly("allocation_size", &Texture::allocation_size)
+        .def_property_readonly("memory_type_index", &Texture::memory_type_index)
+        .def_property_readonly("external_layout", [](const Texture& t) { return static_cast<int>(t.external_layout()); })
+        .def_property_readonly("aspects", &Texture::aspects)
+        .def_property_readonly("device", &Texture::device)
+        .def("host_size", [](const Texture& t, uint32_t aspect) {
+                 return t.host_size(static_cast<VkImageAspectFlagBits>(aspect));
+             }, py::arg("aspect"))
+        .def("upload",
+             [](Texture& t, uint32_t aspect, const py::buffer& data) {
+                 py::buffer_info info = readable(data);
+                 py::gil_scoped_release nogil;
+                 t.upload(static_cast<VkImageAspectFlagBits>(aspect), info.ptr, nbytes(info));
+             },
+             py::arg("aspect"), py::arg("data"))
+        .def("download_into",
+             [](Texture& t, uint32_t aspect, const py::buffer& out) {
+                 py::buffer_info info = writable(out);
+                 py::gil_scoped_release nogil;
+                 t.download(static_cast<VkImageAspectFlagBits>(aspect), info.ptr, nbytes(info));
+             },
+             py::arg("aspect"), py::arg("out"));
+
+    py::class_<Buffer, std::shared_ptr<Buffer>>(m, "Buffer")
+        .def_property_readonly("size", &Buffer::size)
+        .def_property_readonly("usage", &Buffer::usage)
+        .def_property_readonly("imported", &Buffer::imported)
+        .def_property_readonly("dedicated", &Buffer::dedicated)
+        .def_property_readonly("allocation_size", &Buffer::allocation_size)
+        .def_property_readonly("memory_type_index", &Buffer::memory_type_index)
+        .def_property_readonly("device", &Buffer::device)
+        .def("write",
+             [](Buffer& b, const py::buffer& data, uint64_t offset) {
+                 py::buffer_info info = readable(data);
+                 py::gil_scoped_release nogil;
+                 b.write(info.ptr, nbytes(info), offset);
+             },
+             py::arg("data"), py::arg("offset") = 0)
+        .def("read_into",
+             [](Buffer& b, const py::buffer& out, uint64_t offset) {
+                 py::buffer_info info = writable(out);
+                 py::gil_scoped_release nogil;
+                 b.read(info.ptr, nbytes(info), offset);
+             },
+             py::arg("out"), py::arg("offset") = 0);
+}
+
+}  // namespace geyser::python

@@ -1,0 +1,35 @@
+// Internal: exporting and importing VkDeviceMemory as OS handles. One implementation per handle
+// type lives in its own file (external_memory_opaque_fd.cpp today); callers go through these.
+#pragma once
+
+#include <cstdint>
+
+#include "geyser/device.hpp"
+#include "geyser/unique_fd.hpp"
+#include "vulkan/vk.hpp"
+
+namespace geyser {
+
+/// What to allocate when importing: the caller has already checked the description.
+struct MemoryImport {
+    VkExternalMemoryHandleTypeFlagBits handle_type;
+    int borrowed_fd;               // never closed or consumed by import_memory
+    VkDeviceSize size;
+    uint32_t memory_type_index;
+    VkImage dedicated_image = VK_NULL_HANDLE;
+    VkBuffer dedicated_buffer = VK_NULL_HANDLE;
+    bool exportable_again = false;  // chain VkExportMemoryAllocateInfo so it can be re-exported
+};
+
+/// Screens an fd before any driver sees it: it must be open and of a kind that can carry the
+/// handle type (pipes, sockets, directories and block devices cannot). Throws InvalidHandleError.
+void check_memory_fd(int fd, VkExternalMemoryHandleTypeFlagBits handle_type);
+
+/// A new OS handle for `memory`, owned by the caller.
+UniqueFd export_memory(const Device& device, VkDeviceMemory memory, VkExternalMemoryHandleTypeFlagBits handle_type);
+
+/// Allocates memory that imports a duplicate of `request.borrowed_fd`. Throws InvalidHandleError
+/// when the driver refuses the fd.
+VkDeviceMemory import_memory(const Device& device, const MemoryImport& request);
+
+}  // namespace geyser

@@ -1,0 +1,156 @@
+#include "vulkan/instance.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "geyser/device.hpp"
+
+namespace geyser {
+
+namespace {
+
+std::mutex g_instance_mutex;
+std::weak_ptr<Instance> g_instance;
+
+std::mutex g_messages_mutex;
+std::vector<std::string> g_messages;
+bool g_validation = false;
+
+bool env_flag(const char* name) {
+    const char* v = std::getenv(name);
+    return v && *v && std::strcmp(v, "0") != 0;
+}
+
+VKAPI_ATTR VkBool32 VKAPI_CALL on_validation_message(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+                                                     VkDebugUtilsMessageTypeFlagsEXT,
+                                                     const VkDebugUtilsMessengerCallbackDataEXT* data,
+                                                     void*) {
+    std::string text = (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) ? "error: " : "warning: ";
+    if (data && data->pMessageIdName) text += std::string(data->pMessageIdName) + ": ";
+    if (data && data->pMessage) text += data->pMessage;
+    std::lock_guard<std::mutex> lock(g_messages_mutex);
+    g_messages.push_back(std::move(text));
+    return VK_FALSE;
+}
+
+bool has_layer(const char* name) {
+    uint32_t count = 0;
+    vkEnumerateInstanceLayerProperties(&count, nullptr);
+    std::vector<VkLayerProperties> layers(count);
+    vkEnumerateInstanceLayerProperties(&count, layers.data());
+    for (const auto& l : layers)
+        if (std::strcmp(l.layerName, name) == 0) return true;
+    return false;
+}
+
+bool has_instance_extension(const char* name) {
+    uint32_t count = 0;
+    vkEnumerateInstanceExtensionProperties(nullptr, &count, nullptr);
+    std::vector<VkExtensionProperties> exts(count);
+    vkEnumerateInstanceExtensionProperties(nullptr, &count, exts.data());
+    for (const auto& e : exts)
+        if (std::strcmp(e.extensionName, name) == 0) return true;
+    return false;
+}
+
+const char* kInstallAdvice =
+    "install a Vulkan loader and driver (Debian/Ubuntu: apt-get install libvulkan1 "
+    "mesa-vulkan-drivers; on NVIDIA, the proprietary driver's Vulkan ICD)";
+
+}  // namespace
+
+std::shared_ptr<Instance> Instance::get() {
+    std::lock_guard<std::mutex> lock(g_instance_mutex);
+    if (auto live = g_instance.lock()) return live;
+
+    // volk opens libvulkan.so.1 at run time, so importing Geyser never needs the loader.
+    static const VkResult loader = volkInitialize();
+    if (loader != VK_SUCCESS) {
+        throw VulkanUnavailableError(std::string("no Vulkan loader (libvulkan.so.1) found: ") + kInstallAdvice);
+    }
+    if (volkGetInstanceVersion() < VK_API_VERSION_1_1) {
+        throw VulkanUnavailableError("the Vulkan loader is older than 1.1; external memory needs 1.1 or newer");
+    }
+
+    std::shared_ptr<Instance> inst(new Instance());
+    std::vector<const char*> layers;
+    std::vector<const char*> extensions;
+    const bool validation = env_flag("GEYSER_VALIDATION");
+    if (validation) {
+        if (!has_layer("VK_LAYER_KHRONOS_validation")) {
+            throw VulkanUnavailableError(
+                "GEYSER_VALIDATION is set but VK_LAYER_KHRONOS_validation is not installed "
+                "(Debian: apt-get install vulkan-validationlayers)");
+        }
+        if (!has_instance_extension(VK_EXT_DEBUG_UTILS_EXTENSION_NAME)) {
+            throw VulkanUnavailableError("GEYSER_VALIDATION is set but VK_EXT_debug_utils is missing");
+        }
+        layers.push_back("VK_LAYER_KHRONOS_validation");
+        extensions.push_back(VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
+    }
+
+    VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
+    app.pApplicationName = "geyser";
+    app.pEngineName = "geyser";
+    app.apiVersion = volkGetInstanceVersion() >= VK_API_VERSION_1_2 ? VK_API_VERSION_1_2 : VK_API_VERSION_1_1;
+    VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+    ci.pApplicationInfo = &app;
+    ci.enabledLayerCount = static_cast<uint32_t>(layers.size());
+    ci.ppEnabledLayerNames = layers.data();
+    ci.enabledExtensionCount = static_cast<uint32_t>(extensions.size());
+    ci.ppEnabledExtensionNames = extensions.data();
+    VkResult r = vkCreateInstance(&ci, nullptr, &inst->instance_);
+    if (r == VK_ERROR_INCOMPATIBLE_DRIVER) {
+        throw VulkanUnavailableError(std::string("no Vulkan driver found: ") + kInstallAdvice);
+    }
+    check_vk(r, "vkCreateInstance");
+    volkLoadInstanceOnly(inst->instance_);
+
+    if (validation) {
+        VkDebugUtilsMessengerCreateInfoEXT mi{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
+        mi.messageSeverity =
+            VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+        mi.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                         VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
+        mi.pfnUserCallback = on_validation_message;
+        check_vk(vkCreateDebugUtilsMessengerEXT(inst->instance_, &mi, nullptr, &inst->messenger_),
+                 "vkCreateDebugUtilsMessengerEXT");
+        g_validation = true;
+    }
+
+    uint32_t count = 0;
+    check_vk(vkEnumeratePhysicalDevices(inst->instance_, &count, nullptr), "vkEnumeratePhysicalDevices");
+    inst->physical_.resize(count);
+    check_vk(vkEnumeratePhysicalDevices(inst->instance_, &count, inst->physical_.data()),
+             "vkEnumeratePhysicalDevices");
+    inst->physical_.resize(count);
+    if (count == 0) {
+        throw VulkanUnavailableError(std::string("the Vulkan loader found no physical device: ") + kInstallAdvice);
+    }
+    g_instance = inst;
+    return inst;
+}
+
+Instance::~Instance() {
+    if (messenger_ != VK_NULL_HANDLE) vkDestroyDebugUtilsMessengerEXT(instance_, messenger_, nullptr);
+    if (instance_ != VK_NULL_HANDLE) vkDestroyInstance(instance_, nullptr);
+}
+
+std::vector<std::string> validation_messages() {
+    std::lock_guard<std::mutex> lock(g_messages_mutex);
+    return g_messages;
+}
+
+void clear_validation_messages() {
+    std::lock_guard<std::mutex> lock(g_messages_mutex);
+    g_messages.clear();
+}
+
+bool validation_enabled() {
+    std::lock_guard<std::mutex> lock(g_instance_mutex);
+    return g_validation;
+}
+
+}  // namespace geyser

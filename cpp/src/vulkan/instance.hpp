@@ -1,0 +1,32 @@
+// Internal: the process-wide VkInstance, created on first use and shared by every Device.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "vulkan/vk.hpp"
+
+namespace geyser {
+
+/// Owns the VkInstance (and the validation messenger when GEYSER_VALIDATION=1). One exists at a
+/// time; Devices hold it by shared_ptr, so it lives until the last Device is gone.
+class Instance {
+public:
+    /// The live instance, or a new one. Throws VulkanUnavailableError with install advice when
+    /// there is no loader or no driver.
+    static std::shared_ptr<Instance> get();
+    ~Instance();
+    Instance(const Instance&) = delete;
+    Instance& operator=(const Instance&) = delete;
+
+    VkInstance handle() const noexcept { return instance_; }
+    const std::vector<VkPhysicalDevice>& physical_devices() const noexcept { return physical_; }
+
+private:
+    Instance() = default;
+    VkInstance instance_ = VK_NULL_HANDLE;
+    VkDebugUtilsMessengerEXT messenger_ = VK_NULL_HANDLE;
+    std::vector<VkPhysicalDevice> physical_;
+};
+
+}  // namespace geyser

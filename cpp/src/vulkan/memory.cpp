@@ -1,0 +1,688 @@
+#include "geyser/memory.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "geyser/device.hpp"
+#include "vulkan/external_memory.hpp"
+#include "vulkan/formats.hpp"
+#include "vulkan/transfer.hpp"
+#include "vulkan/vk.hpp"
+
+namespace geyser {
+
+namespace {
+
+constexpr VkExternalMemoryHandleTypeFlagBits kOpaqueFd = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT;
+
+std::string hex32(uint32_t v) {
+    char b[16];
+    std::snprintf(b, sizeof b, "0x%x", v);
+    return b;
+}
+
+bool is_known_layout(VkImageLayout l) {
+    switch (l) {
+        case VK_IMAGE_LAYOUT_UNDEFINED:
+        case VK_IMAGE_LAYOUT_GENERAL:
+        case VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL:
+        case VK_IMAGE_LAYOUT_DEPTH_STENCIL_ATTACHMENT_OPTIMAL:
+        case VK_IMAGE_LAYOUT_DEPTH_STENCIL_READ_ONLY_OPTIMAL:
+        case VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL:
+        case VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL:
+        case VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL:
+            return true;
+        default:
+            return false;
+    }
+}
+
+VkImageCreateInfo image_info(uint32_t w, uint32_t h, VkFormat format, VkImageUsageFlags usage) {
+    VkImageCreateInfo ci{VK_STRUCTURE_TYPE_IMAGE_CREATE_INFO};
+    ci.imageType = VK_IMAGE_TYPE_2D;
+    ci.format = format;
+    ci.extent = {w, h, 1};
+    ci.mipLevels = 1;
+    ci.arrayLayers = 1;
+    ci.samples = VK_SAMPLE_COUNT_1_BIT;
+    ci.tiling = VK_IMAGE_TILING_OPTIMAL;
+    ci.usage = usage;
+    ci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+    ci.initialLayout = VK_IMAGE_LAYOUT_UNDEFINED;
+    return ci;
+}
+
+struct Requirements {
+    VkMemoryRequirements memory{};
+    bool dedicated = false;  // required or preferred
+    bool required_dedicated = false;
+};
+
+Requirements image_requirements(const Device& d, VkImage image) {
+    VkImageMemoryRequirementsInfo2 info{VK_STRUCTURE_TYPE_IMAGE_MEMORY_REQUIREMENTS_INFO_2};
+    info.image = image;
+    VkMemoryDedicatedRequirements ded{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_REQUIREMENTS};
+    VkMemoryRequirements2 req{VK_STRUCTURE_TYPE_MEMORY_REQUIREMENTS_2};
+    chain(req, ded);
+    d.vk().vkGetImageMemoryRequirements2(d.vk_device(), &info, &req);
+    return {req.memoryRequirements, ded.prefersDedicatedAllocation || ded.requiresDedicatedAllocation,
+            ded.requiresDedicatedAllocation == VK_TRUE};
+}
+
+Requirements buffer_requirements(const Device& d, VkBuffer buffer) {
+    VkBufferMemoryRequirementsInfo2 info{VK_STRUCTURE_TYPE_BUFFER_MEMORY_REQUIREMENTS_INFO_2};
+    info.buffer = buffer;
+    VkMemoryDedicatedRequirements ded{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_REQUIREMENTS};
+    VkMemoryRequirements2 req{VK_STRUCTURE_TYPE_MEMORY_REQUIREMENTS_2};
+    chain(req, ded);
+    d.vk().vkGetBufferMemoryRequirements2(d.vk_device(), &info, &req);
+    return {req.memoryRequirements, ded.prefersDedicatedAllocation || ded.requiresDedicatedAllocation,
+            ded.requiresDedicatedAllocation == VK_TRUE};
+}
+
+// Exported payloads on the same driver can be imported again only into memory whose properties
+// say so; ask once per resource kind.
+bool buffer_reexportable(const Device& d, VkBufferUsageFlags usage) {
+    VkPhysicalDeviceExternalBufferInfo info{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_BUFFER_INFO};
+    info.usage = usage;
+    info.handleType = kOpaqueFd;
+    VkExternalBufferProperties props{VK_STRUCTURE_TYPE_EXTERNAL_BUFFER_PROPERTIES};
+    vkGetPhysicalDeviceExternalBufferProperties(d.vk_physical_device(), &info, &props);
+    return (props.externalMemoryProperties.exportFromImportedHandleTypes & kOpaqueFd) != 0;
+}
+
+// The checks every import shares: resource kind, device identity, handle type, fd kind.
+void check_common(const Device& d, const MemoryHandle& h, ResourceKind expected, const ExternalSupport& support) {
+    if (h.kind != expected) {
+        throw InvalidHandleError(std::string("handle describes a ") + to_string(h.kind) + ", not a " +
+                                 to_string(expected));
+    }
+    if (h.device_uuid != d.info().device_uuid) {
+        throw DeviceMismatchError("handle was exported by device " + uuid_to_hex(h.device_uuid) + ", but this is '" +
+                                  d.info().name + "' (" + uuid_to_hex(d.info().device_uuid) + ")");
+    }
+    if (h.driver_uuid != d.info().driver_uuid) {
+        throw DeviceMismatchError("handle was exported by driver " + uuid_to_hex(h.driver_uuid) +
+                                  ", but this device's driver is " + uuid_to_hex(d.info().driver_uuid));
+    }
+    if (!(support.importable & h.handle_type)) {
+        throw UnsupportedOperationError(std::string("device '") + d.info().name + "' cannot import " +
+                                        to_string(expected) + " memory as " + external_handle_type_name(h.handle_type));
+    }
+    check_memory_fd(h.fd.get(), h.handle_type);
+}
+
+// Import of an opaque handle must repeat the exporter's allocationSize and memoryTypeIndex (the
+// spec's VkMemoryAllocateInfo import rules), and the driver does not check them; compare with
+// what this device requires for the identical resource.
+void check_allocation(const Device& d, const MemoryHandle& h, const Requirements& req, std::string& diff) {
+    if (h.size != req.memory.size) {
+        diff += "; size " + std::to_string(h.size) + " != required " + std::to_string(req.memory.size);
+    }
+    if (h.memory_type_index >= d.memory_properties().memoryTypeCount ||
+        !(req.memory.memoryTypeBits & (1u << h.memory_type_index))) {
+        diff += "; memory type " + std::to_string(h.memory_type_index) + " not in allowed mask " +
+                hex32(req.memory.memoryTypeBits);
+    }
+    if (req.required_dedicated && !h.dedicated) diff += "; this device requires a dedicated allocation";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Device: capabilities, creation, export, import.
+
+FormatCapabilities Device::format_capabilities(VkFormat format, VkImageUsageFlags usage,
+                                               VkExternalMemoryHandleTypeFlagBits handle_type) const {
+    FormatCapabilities caps;
+    if (usage == 0) {
+        caps.reason = "usage is empty";
+        return caps;
+    }
+    VkPhysicalDeviceExternalImageFormatInfo ext{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_IMAGE_FORMAT_INFO};
+    ext.handleType = handle_type;
+    VkPhysicalDeviceImageFormatInfo2 info{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_IMAGE_FORMAT_INFO_2};
+    info.format = format;
+    info.type = VK_IMAGE_TYPE_2D;
+    info.tiling = VK_IMAGE_TILING_OPTIMAL;
+    info.usage = usage;
+    chain(info, ext);
+    VkExternalImageFormatProperties ext_props{VK_STRUCTURE_TYPE_EXTERNAL_IMAGE_FORMAT_PROPERTIES};
+    VkImageFormatProperties2 props{VK_STRUCTURE_TYPE_IMAGE_FORMAT_PROPERTIES_2};
+    chain(props, ext_props);
+    const VkResult r = vkGetPhysicalDeviceImageFormatProperties2(physical_, &info, &props);
+    if (r == VK_ERROR_FORMAT_NOT_SUPPORTED) {
+        caps.reason = "the device cannot create this format with this usage and external memory";
+        return caps;
+    }
+    check_vk(r, "vkGetPhysicalDeviceImageFormatProperties2");
+    const auto f = ext_props.externalMemoryProperties.externalMemoryFeatures;
+    caps.supported = true;
+    caps.exportable = (f & VK_EXTERNAL_MEMORY_FEATURE_EXPORTABLE_BIT) != 0;
+    caps.importable = (f & VK_EXTERNAL_MEMORY_FEATURE_IMPORTABLE_BIT) != 0;
+    caps.dedicated_only = (f & VK_EXTERNAL_MEMORY_FEATURE_DEDICATED_ONLY_BIT) != 0;
+    caps.max_width = props.imageFormatProperties.maxExtent.width;
+    caps.max_height = props.imageFormatProperties.maxExtent.height;
+    if (!caps.exportable || !caps.importable) caps.reason = "the driver reports it cannot export or import it";
+    return caps;
+}
+
+std::shared_ptr<Texture> Device::create_shareable_texture(const TextureDesc& desc) {
+    require_memory_export("textures");
+    if (desc.width == 0 || desc.height == 0) {
+        throw InvalidArgumentError("texture extent must be non-zero, got " + std::to_string(desc.width) + "x" +
+                                   std::to_string(desc.height));
+    }
+    (void)format_aspects(desc.format);  // UnsupportedFormatError for formats the core cannot copy
+    const FormatCapabilities caps = format_capabilities(desc.format, desc.usage);
+    if (!caps.supported || !caps.exportable || !caps.importable) {
+        throw UnsupportedFormatError("VkFormat " + std::to_string(desc.format) + " with usage " + hex32(desc.usage) +
+                                     " cannot be shared as opaque_fd on '" + info_.name + "': " + caps.reason);
+    }
+    if (desc.width > caps.max_width || desc.height > caps.max_height) {
+        throw InvalidArgumentError("texture extent " + std::to_string(desc.width) + "x" + std::to_string(desc.height) +
+                                   " exceeds this format's maximum " + std::to_string(caps.max_width) + "x" +
+                                   std::to_string(caps.max_height));
+    }
+
+    std::shared_ptr<Texture> tex(new Texture(shared_from_this(), desc));
+    VkExternalMemoryImageCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO};
+    ext.handleTypes = kOpaqueFd;
+    VkImageCreateInfo ci = image_info(desc.width, desc.height, desc.format, desc.usage);
+    chain(ci, ext);
+    check_vk(table_->vkCreateImage(device_, &ci, nullptr, &tex->image_), "vkCreateImage");
+
+    const Requirements req = image_requirements(*this, tex->image_);
+    tex->dedicated_ = req.dedicated || caps.dedicated_only;
+    tex->allocation_size_ = req.memory.size;
+    tex->memory_type_ = choose_memory_type(req.memory.memoryTypeBits, 0, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+
+    VkExportMemoryAllocateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO};
+    export_info.handleTypes = kOpaqueFd;
+    VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+    mai.allocationSize = req.memory.size;
+    mai.memoryTypeIndex = tex->memory_type_;
+    chain(mai, export_info);
+    VkMemoryDedicatedAllocateInfo dedicated{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO};
+    if (tex->dedicated_) {
+        dedicated.image = tex->image_;
+        chain(mai, dedicated);
+    }
+    check_vk(table_->vkAllocateMemory(device_, &mai, nullptr, &tex->memory_), "vkAllocateMemory(export)");
+    check_vk(table_->vkBindImageMemory(device_, tex->image_, tex->memory_, 0), "vkBindImageMemory");
+    return tex;
+}
+
+MemoryHandle Device::export_texture(Texture& texture) {
+    if (texture.device_.get() != this) {
+        throw DeviceMismatchError("texture belongs to device '" + texture.device_->info().name +
+                                  "', not to this Device object");
+    }
+    if (!texture.exportable_) {
+        throw UnsupportedOperationError("this texture was imported into memory the driver cannot export again; "
+                                        "forward the original handle instead (handle.duplicate())");
+    }
+    {
+        std::lock_guard<std::mutex> lock(texture.mutex_);
+        if (!texture.initialized_) texture.record_initial_release();
+    }
+    MemoryHandle h;
+    h.kind = ResourceKind::kTexture;
+    h.handle_type = kOpaqueFd;
+    h.fd = export_memory(*this, texture.memory_, kOpaqueFd);
+    h.size = texture.allocation_size_;
+    h.memory_type_index = texture.memory_type_;
+    h.dedicated = texture.dedicated_;
+    h.device_uuid = info_.device_uuid;
+    h.driver_uuid = info_.driver_uuid;
+    h.width = texture.desc_.width;
+    h.height = texture.desc_.height;
+    h.vk_format = texture.desc_.format;
+    h.vk_usage = texture.desc_.usage;
+    h.vk_tiling = VK_IMAGE_TILING_OPTIMAL;
+    h.vk_create_flags = 0;
+    h.vk_layout = texture.external_layout_;
+    h.texture_format = texture.desc_.texture_format;
+    h.texture_usage = texture.desc_.texture_usage;
+    return h;
+}
+
+std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
+    require_memory_export("textures");
+    check_common(*this, h, ResourceKind::kTexture, info_.image_memory);
+
+    // Everything the exporter created the image with must be repeated here; collect every
+    // difference so the message says all that is wrong at once.
+    std::string diff;
+    if (h.width == 0 || h.height == 0) diff += "; extent " + std::to_string(h.width) + "x" + std::to_string(h.height);
+    if (h.vk_tiling != VK_IMAGE_TILING_OPTIMAL) diff += "; tiling " + std::to_string(h.vk_tiling) + " (expected optimal)";
+    if (h.vk_create_flags != 0) diff += "; create flags " + hex32(h.vk_create_flags) + " (expected 0)";
+    if (!is_known_layout(h.vk_layout)) diff += "; layout " + std::to_string(h.vk_layout) + " is not a shareable layout";
+    FormatCapabilities caps;
+    if (diff.empty()) {
+        caps = format_capabilities(h.vk_format, h.vk_usage, h.handle_type);
+        if (!caps.supported || !caps.importable) {
+            diff += "; VkFormat " + std::to_string(h.vk_format) + " with usage " + hex32(h.vk_usage) +
+                    " is not importable here";
+        } else if (h.width > caps.max_width || h.height > caps.max_height) {
+            diff += "; extent " + std::to_string(h.width) + "x" + std::to_string(h.height) + " exceeds maximum " +
+                    std::to_string(caps.max_width) + "x" + std::to_string(caps.max_height);
+        }
+    }
+    if (!diff.empty()) throw InvalidHandleError("texture handle does not describe a valid image: " + diff.substr(2));
+
+    TextureDesc desc;
+    desc.width = h.width;
+    desc.height = h.height;
+    desc.format = h.vk_format;
+    desc.usage = h.vk_usage;
+    desc.texture_format = h.texture_format;
+    desc.texture_usage = h.texture_usage;
+    std::shared_ptr<Texture> tex(new Texture(shared_from_this(), desc));
+    VkExternalMemoryImageCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO};
+    ext.handleTypes = h.handle_type;
+    VkImageCreateInfo ci = image_info(h.width, h.height, h.vk_format, h.vk_usage);
+    chain(ci, ext);
+    check_vk(table_->vkCreateImage(device_, &ci, nullptr, &tex->image_), "vkCreateImage");
+
+    const Requirements req = image_requirements(*this, tex->image_);
+    check_allocation(*this, h, req, diff);
+    if (caps.dedicated_only && !h.dedicated) diff += "; this format requires a dedicated allocation";
+    if (!diff.empty()) {
+        throw InvalidHandleError("texture handle does not match this device's requirements for a " +
+                                 std::to_string(h.width) + "x" + std::to_string(h.height) + " VkFormat " +
+                                 std::to_string(h.vk_format) + " image: " + diff.substr(2));
+    }
+
+    MemoryImport request{h.handle_type, h.fd.get(), h.size, h.memory_type_index};
+    if (h.dedicated) request.dedicated_image = tex->image_;
+    // exportFromImportedHandleTypes was asked with the image's own parameters above.
+    {
+        VkPhysicalDeviceExternalImageFormatInfo e{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_IMAGE_FORMAT_INFO};
+        e.handleType = h.handle_type;
+        VkPhysicalDeviceImageFormatInfo2 fi{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_IMAGE_FORMAT_INFO_2};
+        fi.format = h.vk_format;
+        fi.type = VK_IMAGE_TYPE_2D;
+        fi.tiling = VK_IMAGE_TILING_OPTIMAL;
+        fi.usage = h.vk_usage;
+        chain(fi, e);
+        VkExternalImageFormatProperties ep{VK_STRUCTURE_TYPE_EXTERNAL_IMAGE_FORMAT_PROPERTIES};
+        VkImageFormatProperties2 p{VK_STRUCTURE_TYPE_IMAGE_FORMAT_PROPERTIES_2};
+        chain(p, ep);
+        if (vkGetPhysicalDeviceImageFormatProperties2(physical_, &fi, &p) == VK_SUCCESS)
+            request.exportable_again = (ep.externalMemoryProperties.exportFromImportedHandleTypes & h.handle_type) != 0;
+    }
+    tex->memory_ = import_memory(*this, request);
+    tex->allocation_size_ = h.size;
+    tex->memory_type_ = h.memory_type_index;
+    tex->dedicated_ = h.dedicated;
+    tex->imported_ = true;
+    tex->exportable_ = request.exportable_again;
+    tex->external_layout_ = h.vk_layout == VK_IMAGE_LAYOUT_UNDEFINED ? VK_IMAGE_LAYOUT_GENERAL : h.vk_layout;
+    tex->initialized_ = h.vk_layout != VK_IMAGE_LAYOUT_UNDEFINED;
+    check_vk(table_->vkBindImageMemory(device_, tex->image_, tex->memory_, 0), "vkBindImageMemory(import)");
+    return tex;
+}
+
+std::shared_ptr<Buffer> Device::create_shareable_buffer(VkDeviceSize size, VkBufferUsageFlags usage) {
+    require_memory_export("buffers");
+    if (size == 0) throw InvalidArgumentError("buffer size must be non-zero");
+    usage |= VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    {
+        VkPhysicalDeviceExternalBufferInfo info{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_BUFFER_INFO};
+        info.usage = usage;
+        info.handleType = kOpaqueFd;
+        VkExternalBufferProperties props{VK_STRUCTURE_TYPE_EXTERNAL_BUFFER_PROPERTIES};
+        vkGetPhysicalDeviceExternalBufferProperties(physical_, &info, &props);
+        const auto f = props.externalMemoryProperties.externalMemoryFeatures;
+        if (!(f & VK_EXTERNAL_MEMORY_FEATURE_EXPORTABLE_BIT) || !(f & VK_EXTERNAL_MEMORY_FEATURE_IMPORTABLE_BIT)) {
+            throw UnsupportedOperationError("buffers with usage " + hex32(usage) + " cannot be shared as opaque_fd on '" +
+                                            info_.name + "'");
+        }
+    }
+    std::shared_ptr<Buffer> buf(new Buffer(shared_from_this(), size, usage));
+    VkExternalMemoryBufferCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO};
+    ext.handleTypes = kOpaqueFd;
+    VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+    bci.size = size;
+    bci.usage = usage;
+    bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+    chain(bci, ext);
+    check_vk(table_->vkCreateBuffer(device_, &bci, nullptr, &buf->buffer_), "vkCreateBuffer");
+    const Requirements req = buffer_requirements(*this, buf->buffer_);
+    buf->dedicated_ = req.dedicated;
+    buf->allocation_size_ = req.memory.size;
+    buf->memory_type_ = choose_memory_type(req.memory.memoryTypeBits, 0, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+    VkExportMemoryAllocateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO};
+    export_info.handleTypes = kOpaqueFd;
+    VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+    mai.allocationSize = req.memory.size;
+    mai.memoryTypeIndex = buf->memory_type_;
+    chain(mai, export_info);
+    VkMemoryDedicatedAllocateInfo dedicated{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO};
+    if (buf->dedicated_) {
+        dedicated.buffer = buf->buffer_;
+        chain(mai, dedicated);
+    }
+    check_vk(table_->vkAllocateMemory(device_, &mai, nullptr, &buf->memory_), "vkAllocateMemory(export)");
+    check_vk(table_->vkBindBufferMemory(device_, buf->buffer_, buf->memory_, 0), "vkBindBufferMemory");
+    return buf;
+}
+
+MemoryHandle Device::export_buffer(Buffer& buffer) {
+    if (buffer.device_.get() != this) {
+        throw DeviceMismatchError("buffer belongs to device '" + buffer.device_->info().name +
+                                  "', not to this Device object");
+    }
+    if (!buffer.exportable_) {
+        throw UnsupportedOperationError("this buffer was imported into memory the driver cannot export again; "
+                                        "forward the original handle instead (handle.duplicate())");
+    }
+    {
+        std::lock_guard<std::mutex> lock(buffer.mutex_);
+        if (!buffer.initialized_) buffer.record_initial_release();
+    }
+    MemoryHandle h;
+    h.kind = ResourceKind::kBuffer;
+    h.handle_type = kOpaqueFd;
+    h.fd = export_memory(*this, buffer.memory_, kOpaqueFd);
+    h.size = buffer.allocation_size_;
+    h.memory_type_index = buffer.memory_type_;
+    h.dedicated = buffer.dedicated_;
+    h.device_uuid = info_.device_uuid;
+    h.driver_uuid = info_.driver_uuid;
+    h.buffer_size = buffer.size_;
+    h.buffer_usage = buffer.usage_;
+    return h;
+}
+
+std::shared_ptr<Buffer> Device::import_buffer(const MemoryHandle& h) {
+    require_memory_export("buffers");
+    check_common(*this, h, ResourceKind::kBuffer, info_.buffer_memory);
+    if (h.buffer_size == 0) throw InvalidHandleError("buffer handle has size 0");
+    if (h.buffer_size > h.size) {
+        throw InvalidHandleError("buffer size " + std::to_string(h.buffer_size) + " exceeds its allocation size " +
+                                 std::to_string(h.size));
+    }
+    std::shared_ptr<Buffer> buf(new Buffer(shared_from_this(), h.buffer_size, h.buffer_usage));
+    VkExternalMemoryBufferCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO};
+    ext.handleTypes = h.handle_type;
+    VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+    bci.size = h.buffer_size;
+    bci.usage = h.buffer_usage;
+    bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+    chain(bci, ext);
+    if (h.buffer_usage == 0) throw InvalidHandleError("buffer handle has no usage flags");
+    check_vk(table_->vkCreateBuffer(device_, &bci, nullptr, &buf->buffer_), "vkCreateBuffer");
+    const Requirements req = buffer_requirements(*this, buf->buffer_);
+    std::string diff;
+    check_allocation(*this, h, req, diff);
+    if (!diff.empty()) {
+        throw InvalidHandleError("buffer handle does not match this device's requirements for a " +
+                                 std::to_string(h.buffer_size) + "-byte buffer: " + diff.substr(2));
+    }
+    MemoryImport request{h.handle_type, h.fd.get(), h.size, h.memory_type_index};
+    if (h.dedicated) request.dedicated_buffer = buf->buffer_;
+    request.exportable_again = buffer_reexportable(*this, h.buffer_usage);
+    buf->memory_ = import_memory(*this, request);
+    buf->allocation_size_ = h.size;
+    buf->memory_type_ = h.memory_type_index;
+    buf->dedicated_ = h.dedicated;
+    buf->imported_ = true;
+    buf->initialized_ = true;
+    buf->exportable_ = request.exportable_again;
+    check_vk(table_->vkBindBufferMemory(device_, buf->buffer_, buf->memory_, 0), "vkBindBufferMemory(import)");
+    return buf;
+}
+
+MemoryHandle MemoryHandle::duplicate() const {
+    MemoryHandle h;
+    h.kind = kind;
+    h.handle_type = handle_type;
+    h.fd = fd.duplicate();
+    h.size = size;
+    h.memory_type_index = memory_type_index;
+    h.dedicated = dedicated;
+    h.device_uuid = device_uuid;
+    h.driver_uuid = driver_uuid;
+    h.width = width;
+    h.height = height;
+    h.vk_format = vk_format;
+    h.vk_usage = vk_usage;
+    h.vk_tiling = vk_tiling;
+    h.vk_create_flags = vk_create_flags;
+    h.vk_layout = vk_layout;
+    h.texture_format = texture_format;
+    h.texture_usage = texture_usage;
+    h.buffer_size = buffer_size;
+    h.buffer_usage = buffer_usage;
+    return h;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Texture
+
+Texture::Texture(std::shared_ptr<Device> device, TextureDesc desc) : device_(std::move(device)), desc_(std::move(desc)) {}
+
+Texture::~Texture() {
+    const auto& vk = device_->vk();
+    if (image_ != VK_NULL_HANDLE) vk.vkDestroyImage(device_->vk_device(), image_, nullptr);
+    if (memory_ != VK_NULL_HANDLE) vk.vkFreeMemory(device_->vk_device(), memory_, nullptr);
+}
+
+VkImageAspectFlags Texture::aspects() const noexcept {
+    try {
+        return format_aspects(desc_.format);
+    } catch (...) {
+        return 0;
+    }
+}
+
+size_t Texture::host_size(VkImageAspectFlagBits aspect) const {
+    return static_cast<size_t>(desc_.width) * desc_.height * aspect_texel_size(desc_.format, aspect);
+}
+
+namespace {
+
+VkImageMemoryBarrier image_barrier(VkImage image, VkImageAspectFlags aspects, VkImageLayout from, VkImageLayout to,
+                                   uint32_t src_family, uint32_t dst_family, VkAccessFlags src_access,
+                                   VkAccessFlags dst_access) {
+    VkImageMemoryBarrier b{VK_STRUCTURE_TYPE_IMAGE_MEMORY_BARRIER};
+    b.srcAccessMask = src_access;
+    b.dstAccessMask = dst_access;
+    b.oldLayout = from;
+    b.newLayout = to;
+    b.srcQueueFamilyIndex = src_family;
+    b.dstQueueFamilyIndex = dst_family;
+    b.image = image;
+    b.subresourceRange = {aspects, 0, 1, 0, 1};
+    return b;
+}
+
+}  // namespace
+
+void Texture::record_initial_release() {
+    // A new image has no defined layout; give it the resting layout and release it to the
+    // external queue family, so an importer's acquire (in the handle's layout) matches.
+    OneTimeCommands cmds(*device_);
+    const auto& vk = device_->vk();
+    const VkImageAspectFlags all = format_aspects(desc_.format);
+    VkImageMemoryBarrier barriers[2] = {
+        image_barrier(image_, all, VK_IMAGE_LAYOUT_UNDEFINED, external_layout_, VK_QUEUE_FAMILY_IGNORED,
+                      VK_QUEUE_FAMILY_IGNORED, 0, 0),
+        image_barrier(image_, all, external_layout_, external_layout_, device_->queue_family_index(),
+                      VK_QUEUE_FAMILY_EXTERNAL, 0, 0),
+    };
+    vk.vkCmdPipelineBarrier(cmds.cmd(), VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0,
+                            0, nullptr, 0, nullptr, 1, &barriers[0]);
+    vk.vkCmdPipelineBarrier(cmds.cmd(), VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0,
+                            0, nullptr, 0, nullptr, 1, &barriers[1]);
+    cmds.submit_and_wait();
+    initialized_ = true;
+}
+
+void Texture::upload(VkImageAspectFlagBits aspect, const void* data, size_t size) {
+    transfer(aspect, const_cast<void*>(data), size, true);
+}
+
+void Texture::download(VkImageAspectFlagBits aspect, void* out, size_t size) { transfer(aspect, out, size, false); }
+
+void Texture::transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bool to_image) {
+    const VkImageUsageFlags needed = to_image ? VK_IMAGE_USAGE_TRANSFER_DST_BIT : VK_IMAGE_USAGE_TRANSFER_SRC_BIT;
+    if (!(desc_.usage & needed)) {
+        throw UnsupportedOperationError(std::string("texture usage lacks ") + (to_image ? "COPY_DST" : "COPY_SRC") +
+                                        ", so it cannot be " + (to_image ? "uploaded to" : "downloaded from"));
+    }
+    const size_t expected = host_size(aspect);
+    if (size != expected) {
+        throw InvalidArgumentError("expected " + std::to_string(expected) + " bytes for a " +
+                                   std::to_string(desc_.width) + "x" + std::to_string(desc_.height) +
+                                   " texture, got " + std::to_string(size));
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    StagingBuffer staging(*device_, size, !to_image);
+    if (to_image) std::memcpy(staging.data(), host, size);
+
+    const auto& vk = device_->vk();
+    const uint32_t family = device_->queue_family_index();
+    const VkImageAspectFlags all = format_aspects(desc_.format);
+    const VkImageLayout work = VK_IMAGE_LAYOUT_GENERAL;
+    const VkAccessFlags access = to_image ? VK_ACCESS_TRANSFER_WRITE_BIT : VK_ACCESS_TRANSFER_READ_BIT;
+    OneTimeCommands cmds(*device_);
+    VkCommandBuffer cb = cmds.cmd();
+
+    if (!initialized_) {
+        VkImageMemoryBarrier init = image_barrier(image_, all, VK_IMAGE_LAYOUT_UNDEFINED, work, VK_QUEUE_FAMILY_IGNORED,
+                                                  VK_QUEUE_FAMILY_IGNORED, 0, access);
+        vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, nullptr,
+                                0, nullptr, 1, &init);
+    } else {
+        // Acquire from the external queue family in exactly the layout the releasing side named
+        // (the acquire must mirror the release), then move to the working layout.
+        VkImageMemoryBarrier acquire = image_barrier(image_, all, external_layout_, external_layout_,
+                                                     VK_QUEUE_FAMILY_EXTERNAL, family, 0, access);
+        vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, nullptr,
+                                0, nullptr, 1, &acquire);
+        if (external_layout_ != work) {
+            VkImageMemoryBarrier to_work = image_barrier(image_, all, external_layout_, work, VK_QUEUE_FAMILY_IGNORED,
+                                                         VK_QUEUE_FAMILY_IGNORED, access, access);
+            vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, nullptr,
+                                    0, nullptr, 1, &to_work);
+        }
+    }
+
+    VkBufferImageCopy region{};
+    region.imageSubresource = {static_cast<VkImageAspectFlags>(aspect), 0, 0, 1};
+    region.imageExtent = {desc_.width, desc_.height, 1};
+    if (to_image) {
+        vk.vkCmdCopyBufferToImage(cb, staging.buffer(), image_, work, 1, &region);
+    } else {
+        vk.vkCmdCopyImageToBuffer(cb, image_, work, staging.buffer(), 1, &region);
+        VkMemoryBarrier host_read{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+        host_read.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+        host_read.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+        vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &host_read, 0,
+                                nullptr, 0, nullptr);
+    }
+
+    if (external_layout_ != work) {
+        VkImageMemoryBarrier back = image_barrier(image_, all, work, external_layout_, VK_QUEUE_FAMILY_IGNORED,
+                                                  VK_QUEUE_FAMILY_IGNORED, access, 0);
+        vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, nullptr, 0,
+                                nullptr, 1, &back);
+    }
+    VkImageMemoryBarrier release = image_barrier(image_, all, external_layout_, external_layout_, family,
+                                                 VK_QUEUE_FAMILY_EXTERNAL, access, 0);
+    vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0, 0, nullptr,
+                            0, nullptr, 1, &release);
+    cmds.submit_and_wait();
+    initialized_ = true;
+    if (!to_image) std::memcpy(host, staging.data(), size);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Buffer
+
+Buffer::Buffer(std::shared_ptr<Device> device, VkDeviceSize size, VkBufferUsageFlags usage)
+    : device_(std::move(device)), size_(size), usage_(usage) {}
+
+Buffer::~Buffer() {
+    const auto& vk = device_->vk();
+    if (buffer_ != VK_NULL_HANDLE) vk.vkDestroyBuffer(device_->vk_device(), buffer_, nullptr);
+    if (memory_ != VK_NULL_HANDLE) vk.vkFreeMemory(device_->vk_device(), memory_, nullptr);
+}
+
+void Buffer::write(const void* data, size_t size, VkDeviceSize offset) {
+    transfer(const_cast<void*>(data), size, offset, true);
+}
+
+void Buffer::read(void* out, size_t size, VkDeviceSize offset) { transfer(out, size, offset, false); }
+
+void Buffer::transfer(void* host, size_t size, VkDeviceSize offset, bool to_buffer) {
+    if (offset > size_ || size > size_ - offset) {
+        throw InvalidArgumentError("range [" + std::to_string(offset) + ", " + std::to_string(offset + size) +
+                                   ") is outside the " + std::to_string(size_) + "-byte buffer");
+    }
+    if (size == 0) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    StagingBuffer staging(*device_, size, !to_buffer);
+    if (to_buffer) std::memcpy(staging.data(), host, size);
+    const auto& vk = device_->vk();
+    const uint32_t family = device_->queue_family_index();
+    const VkAccessFlags access = to_buffer ? VK_ACCESS_TRANSFER_WRITE_BIT : VK_ACCESS_TRANSFER_READ_BIT;
+    OneTimeCommands cmds(*device_);
+    VkCommandBuffer cb = cmds.cmd();
+    VkBufferMemoryBarrier b{VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER};
+    b.buffer = buffer_;
+    b.offset = 0;
+    b.size = VK_WHOLE_SIZE;
+    // Buffers rest released to the external queue family, like textures, so another process or
+    // API may use them between operations; a buffer never released yet has nothing to acquire.
+    if (initialized_) {
+        b.srcQueueFamilyIndex = VK_QUEUE_FAMILY_EXTERNAL;
+        b.dstQueueFamilyIndex = family;
+        b.srcAccessMask = 0;
+        b.dstAccessMask = access;
+        vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, nullptr,
+                                1, &b, 0, nullptr);
+    }
+    VkBufferCopy region{};
+    region.size = size;
+    if (to_buffer) {
+        region.dstOffset = offset;
+        vk.vkCmdCopyBuffer(cb, staging.buffer(), buffer_, 1, &region);
+    } else {
+        region.srcOffset = offset;
+        vk.vkCmdCopyBuffer(cb, buffer_, staging.buffer(), 1, &region);
+        VkMemoryBarrier host_read{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+        host_read.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+        host_read.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+        vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &host_read, 0,
+                                nullptr, 0, nullptr);
+    }
+    b.srcQueueFamilyIndex = family;
+    b.dstQueueFamilyIndex = VK_QUEUE_FAMILY_EXTERNAL;
+    b.srcAccessMask = access;
+    b.dstAccessMask = 0;
+    vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0, 0, nullptr, 1,
+                            &b, 0, nullptr);
+    cmds.submit_and_wait();
+    initialized_ = true;
+    if (!to_buffer) std::memcpy(host, staging.data(), size);
+}
+
+void Buffer::record_initial_release() {
+    OneTimeCommands cmds(*device_);
+    VkBufferMemoryBarrier b{VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER};
+    b.buffer = buffer_;
+    b.size = VK_WHOLE_SIZE;
+    b.srcQueueFamilyIndex = device_->queue_family_index();
+    b.dstQueueFamilyIndex = VK_QUEUE_FAMILY_EXTERNAL;
+    device_->vk().vkCmdPipelineBarrier(cmds.cmd(), VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT,
+                                       VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0, 0, nullptr, 1, &b, 0, nullptr);
+    cmds.submit_and_wait();
+    initialized_ = true;
+}
+
+}  // namespace geyser

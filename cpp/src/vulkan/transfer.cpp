@@ -1,0 +1,91 @@
+#include "vulkan/transfer.hpp"
+
+#include <string>
+
+namespace geyser {
+
+StagingBuffer::StagingBuffer(const Device& device, VkDeviceSize size, bool readback) : device_(device) {
+    const auto& vk = device.vk();
+    VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+    bci.size = size;
+    bci.usage = readback ? VK_BUFFER_USAGE_TRANSFER_DST_BIT : VK_BUFFER_USAGE_TRANSFER_SRC_BIT;
+    bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+    check_vk(vk.vkCreateBuffer(device.vk_device(), &bci, nullptr, &buffer_), "vkCreateBuffer");
+    try {
+        VkMemoryRequirements req;
+        vk.vkGetBufferMemoryRequirements(device.vk_device(), buffer_, &req);
+        const VkMemoryPropertyFlags required = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+        const VkMemoryPropertyFlags preferred = readback ? VK_MEMORY_PROPERTY_HOST_CACHED_BIT : 0;
+        VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+        mai.allocationSize = req.size;
+        mai.memoryTypeIndex = device.choose_memory_type(req.memoryTypeBits, required, required | preferred);
+        check_vk(vk.vkAllocateMemory(device.vk_device(), &mai, nullptr, &memory_), "vkAllocateMemory(staging)");
+        check_vk(vk.vkBindBufferMemory(device.vk_device(), buffer_, memory_, 0), "vkBindBufferMemory(staging)");
+        check_vk(vk.vkMapMemory(device.vk_device(), memory_, 0, VK_WHOLE_SIZE, 0, &mapped_), "vkMapMemory(staging)");
+    } catch (...) {
+        destroy();
+        throw;
+    }
+}
+
+StagingBuffer::~StagingBuffer() { destroy(); }
+
+void StagingBuffer::destroy() noexcept {
+    const auto& vk = device_.vk();
+    if (buffer_ != VK_NULL_HANDLE) vk.vkDestroyBuffer(device_.vk_device(), buffer_, nullptr);
+    if (memory_ != VK_NULL_HANDLE) vk.vkFreeMemory(device_.vk_device(), memory_, nullptr);
+    buffer_ = VK_NULL_HANDLE;
+    memory_ = VK_NULL_HANDLE;
+}
+
+OneTimeCommands::OneTimeCommands(const Device& device) : device_(device), pool_lock_(device.pool_mutex()) {
+    const auto& vk = device.vk();
+    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    ai.commandPool = device.command_pool();
+    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    ai.commandBufferCount = 1;
+    check_vk(vk.vkAllocateCommandBuffers(device.vk_device(), &ai, &cmd_), "vkAllocateCommandBuffers");
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+    VkResult r = vk.vkBeginCommandBuffer(cmd_, &bi);
+    if (r != VK_SUCCESS) {
+        vk.vkFreeCommandBuffers(device.vk_device(), device.command_pool(), 1, &cmd_);
+        throw VulkanError(r, "vkBeginCommandBuffer");
+    }
+}
+
+OneTimeCommands::~OneTimeCommands() {
+    const auto& vk = device_.vk();
+    if (fence_ != VK_NULL_HANDLE) {
+        // A submitted batch must finish before its command buffer is freed; if the wait timed
+        // out, wait again without bound only on device loss paths, where the driver returns.
+        if (submitted_) vk.vkWaitForFences(device_.vk_device(), 1, &fence_, VK_TRUE, kCopyTimeoutNs);
+        vk.vkDestroyFence(device_.vk_device(), fence_, nullptr);
+    }
+    if (!pool_lock_.owns_lock()) pool_lock_.lock();
+    vk.vkFreeCommandBuffers(device_.vk_device(), device_.command_pool(), 1, &cmd_);
+}
+
+void OneTimeCommands::submit_and_wait(uint64_t timeout_ns) {
+    const auto& vk = device_.vk();
+    check_vk(vk.vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+    pool_lock_.unlock();
+    VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    check_vk(vk.vkCreateFence(device_.vk_device(), &fci, nullptr, &fence_), "vkCreateFence");
+    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &cmd_;
+    {
+        std::lock_guard<std::mutex> q(device_.queue_mutex());
+        check_vk(vk.vkQueueSubmit(device_.vk_queue(), 1, &si, fence_), "vkQueueSubmit");
+    }
+    submitted_ = true;
+    VkResult r = vk.vkWaitForFences(device_.vk_device(), 1, &fence_, VK_TRUE, timeout_ns);
+    if (r == VK_TIMEOUT) {
+        throw TimeoutError("the device did not finish a copy within " + std::to_string(timeout_ns / 1000000) + " ms");
+    }
+    check_vk(r, "vkWaitForFences");
+    submitted_ = false;
+}
+
+}  // namespace geyser

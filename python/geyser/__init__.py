@@ -1,0 +1,45 @@
+"""Geyser: zero-copy sharing of GPU textures and buffers between processes and graphics APIs.
+
+``import geyser`` works on any machine; the first use of Vulkan raises
+``VulkanUnavailableError`` saying what to install when there is no loader or driver.
+"""
+
+from .errors import (
+    DeviceMismatchError,
+    GeyserError,
+    GeyserOSError,
+    InvalidArgumentError,
+    InvalidHandleError,
+    PeerGoneError,
+    ProtocolError,
+    TimeoutError,
+    UnsupportedFormatError,
+    UnsupportedOperationError,
+    VulkanError,
+    VulkanUnavailableError,
+)
+from .formats import FORMATS, Aspect, FormatInfo, TextureFormat, TextureUsage, format_info
+from .memory import Buffer, BufferHandle, BufferUsage, Texture, TextureDescriptor, TextureHandle
+from .device import Device, DeviceInfo, FormatSupport, devices
+from . import _native
+
+__version__ = "0.1.0"
+
+
+def validation_messages() -> list[str]:
+    """Validation-layer messages seen in this process (GEYSER_VALIDATION=1)."""
+    return list(_native.validation_messages())
+
+
+def clear_validation_messages() -> None:
+    _native.clear_validation_messages()
+
+
+__all__ = [
+    "Aspect", "Buffer", "BufferHandle", "BufferUsage", "Device", "DeviceInfo", "DeviceMismatchError",
+    "FORMATS", "FormatInfo", "FormatSupport", "GeyserError", "GeyserOSError", "InvalidArgumentError",
+    "InvalidHandleError", "PeerGoneError", "ProtocolError", "Texture", "TextureDescriptor",
+    "TextureFormat", "TextureHandle", "TextureUsage", "TimeoutError", "UnsupportedFormatError",
+    "UnsupportedOperationError", "VulkanError", "VulkanUnavailableError", "clear_validation_messages",
+    "devices", "format_info", "validation_messages",
+]

@@ -1,0 +1,283 @@
+"""Devices: discovery (``devices()``) and the ``Device`` that creates, exports and imports."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from . import _native
+from .errors import GeyserError, InvalidArgumentError, UnsupportedFormatError
+from .formats import TextureFormat, TextureUsage, format_info, vk_usage
+from .memory import Buffer, BufferHandle, BufferUsage, Texture, TextureDescriptor, TextureHandle
+
+__all__ = ["DeviceInfo", "FormatSupport", "devices", "Device", "HANDLE_TYPES"]
+
+# External handle type bits (VkExternal{Memory,Semaphore,Fence}HandleTypeFlagBits share them).
+HANDLE_TYPES = {"opaque_fd": 0x1, "sync_fd": 0x10, "dma_buf": 0x200}
+
+_DEVICE_TYPES = {0: "other", 1: "integrated_gpu", 2: "discrete_gpu", 3: "virtual_gpu", 4: "cpu"}
+
+
+def _names(mask: int) -> list[str]:
+    return [name for name, bit in HANDLE_TYPES.items() if mask & bit]
+
+
+def _version(v: int) -> str:
+    return f"{v >> 22}.{(v >> 12) & 0x3FF}.{v & 0xFFF}"
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """One physical device, as ``geyser.devices()`` reports it.
+
+    The ``*_export``/``*_import`` fields list the external handle types (``"opaque_fd"``,
+    ``"dma_buf"``, ``"sync_fd"``) the device can export or import for that kind of object.
+    """
+
+    index: int
+    name: str
+    device_type: str
+    driver_name: str
+    driver_info: str
+    driver_version: int
+    api_version: str
+    vendor_id: int
+    device_id: int
+    device_uuid: str
+    driver_uuid: str
+    timeline_semaphores: bool
+    memory_export: list[str] = field(default_factory=list)
+    memory_import: list[str] = field(default_factory=list)
+    buffer_export: list[str] = field(default_factory=list)
+    buffer_import: list[str] = field(default_factory=list)
+    binary_semaphore_export: list[str] = field(default_factory=list)
+    binary_semaphore_import: list[str] = field(default_factory=list)
+    timeline_semaphore_export: list[str] = field(default_factory=list)
+    timeline_semaphore_import: list[str] = field(default_factory=list)
+    fence_export: list[str] = field(default_factory=list)
+    fence_import: list[str] = field(default_factory=list)
+
+    @classmethod
+    def _from_native(cls, d) -> "DeviceInfo":
+        return cls(
+            index=d.index,
+            name=d.name,
+            device_type=_DEVICE_TYPES.get(d.device_type, "other"),
+            driver_name=d.driver_name,
+            driver_info=d.driver_info,
+            driver_version=d.driver_version,
+            api_version=_version(d.api_version),
+            vendor_id=d.vendor_id,
+            device_id=d.device_id,
+            device_uuid=d.device_uuid,
+            driver_uuid=d.driver_uuid,
+            timeline_semaphores=d.timeline_semaphores,
+            memory_export=_names(d.image_memory.exportable),
+            memory_import=_names(d.image_memory.importable),
+            buffer_export=_names(d.buffer_memory.exportable),
+            buffer_import=_names(d.buffer_memory.importable),
+            binary_semaphore_export=_names(d.binary_semaphore.exportable),
+            binary_semaphore_import=_names(d.binary_semaphore.importable),
+            timeline_semaphore_export=_names(d.timeline_semaphore.exportable),
+            timeline_semaphore_import=_names(d.timeline_semaphore.importable),
+            fence_export=_names(d.fence.exportable),
+            fence_import=_names(d.fence.importable),
+        )
+
+
+def devices() -> list[DeviceInfo]:
+    """Every physical device the Vulkan loader reports. Raises VulkanUnavailableError without one."""
+    return [DeviceInfo._from_native(d) for d in _native.enumerate_devices()]
+
+
+@dataclass(frozen=True)
+class HandleTypeSupport:
+    exportable: bool
+    importable: bool
+    dedicated_only: bool
+    max_width: int
+    max_height: int
+
+
+@dataclass(frozen=True)
+class FormatSupport:
+    """What ``Device.format_capabilities`` answers for one format and usage.
+
+    ``vk_format`` is the Vulkan format the device would use (None if none can be shared);
+    ``handle_types`` maps each handle type the device has an extension for to its support.
+    """
+
+    format: TextureFormat
+    usage: TextureUsage
+    vk_format: int | None
+    handle_types: dict[str, HandleTypeSupport]
+    reason: str = ""
+
+    @property
+    def shareable(self) -> bool:
+        """Exportable and importable as opaque_fd, the handle type Geyser shares through."""
+        s = self.handle_types.get("opaque_fd")
+        return bool(s and s.exportable and s.importable)
+
+
+DEFAULT_USAGE = TextureUsage.COPY_SRC | TextureUsage.COPY_DST | TextureUsage.TEXTURE_BINDING
+
+
+class Device:
+    """An open Vulkan device.
+
+    ``selector`` (or the ``GEYSER_DEVICE`` environment variable) picks a device by index, UUID or
+    a case-insensitive name substring; by default the first discrete GPU, else integrated, else
+    the CPU driver. Textures and buffers keep the underlying device alive, so ``close()`` (or
+    leaving a ``with`` block) is safe while they live: the Vulkan device goes when the last does.
+    """
+
+    def __init__(self, selector: int | str | None = None):
+        sel = "" if selector is None else str(selector)
+        self._native = _native.Device.open(sel)
+        self.info = DeviceInfo._from_native(self._native.info)
+
+    # -- lifetime ---------------------------------------------------------------------------
+    def close(self) -> None:
+        self._native = None
+
+    @property
+    def closed(self) -> bool:
+        return self._native is None
+
+    def __enter__(self) -> "Device":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<geyser.Device {self.info.name!r} uuid={self.info.device_uuid}{' closed' if self.closed else ''}>"
+
+    @property
+    def native(self):
+        if self._native is None:
+            raise GeyserError("this Device is closed")
+        return self._native
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    # -- formats ------------------------------------------------------------------------------
+    def format_capabilities(self, format: TextureFormat | str, usage: TextureUsage = DEFAULT_USAGE) -> FormatSupport:
+        """Whether ``format`` with ``usage`` can be shared, asked before any allocation."""
+        info = format_info(format)
+        usage = TextureUsage(usage)
+        vk_bits = vk_usage(info.format, usage)
+        handle_types = [n for n in ("opaque_fd", "dma_buf") if n in self.info.memory_export + self.info.memory_import]
+        first_creatable = None
+        reason = "no handle type"
+        for vk_format in info.vk_formats:
+            per_type = {}
+            for name in handle_types:
+                c = self.native.format_capabilities(vk_format, vk_bits, HANDLE_TYPES[name])
+                if not c.supported:
+                    reason = c.reason
+                    continue
+                per_type[name] = HandleTypeSupport(c.exportable, c.importable, c.dedicated_only, c.max_width, c.max_height)
+            if per_type and first_creatable is None:
+                first_creatable = (vk_format, per_type)
+            s = per_type.get("opaque_fd")
+            if s and s.exportable and s.importable:
+                return FormatSupport(info.format, usage, vk_format, per_type)
+        if first_creatable is not None:
+            return FormatSupport(info.format, usage, first_creatable[0], first_creatable[1],
+                                 "not exportable and importable as opaque_fd")
+        return FormatSupport(info.format, usage, None, {}, reason)
+
+    # -- textures -----------------------------------------------------------------------------
+    def create_shareable_texture(self, desc: TextureDescriptor) -> Texture:
+        """A 2D texture whose memory is allocated exportable (VkExportMemoryAllocateInfo)."""
+        if not isinstance(desc, TextureDescriptor):
+            raise TypeError(f"expected a TextureDescriptor, got {type(desc).__name__}")
+        support = self.format_capabilities(desc.format, desc.usage)
+        if not support.shareable:
+            raise UnsupportedFormatError(
+                f"{desc.format.name} with usage {desc.usage!r} cannot be shared on {self.name!r}: {support.reason}"
+            )
+        t = self.native.create_shareable_texture(
+            desc.width, desc.height, support.vk_format, vk_usage(desc.format, desc.usage),
+            int(desc.format), int(desc.usage), desc.label or "",
+        )
+        return Texture(t, self, desc)
+
+    def export_texture(self, texture: Texture) -> TextureHandle:
+        """A new handle (owning a new fd) for ``texture``. Close it, or use it as a context manager."""
+        return TextureHandle(self.native.export_texture(_texture_native(texture)))
+
+    def import_texture(self, handle: TextureHandle, descriptor: TextureDescriptor | None = None) -> Texture:
+        """Imports a texture. ``handle`` keeps its fd (Geyser imports a duplicate).
+
+        If ``descriptor`` is given, the handle must describe exactly that texture.
+        """
+        native_handle = _handle_native(handle)
+        if descriptor is not None:
+            theirs = TextureHandle(native_handle).descriptor_or_none()
+            diffs = _descriptor_diff(descriptor, theirs, native_handle)
+            if diffs:
+                from .errors import InvalidHandleError
+                raise InvalidHandleError("handle does not match the expected descriptor: " + "; ".join(diffs))
+        t = self.native.import_texture(native_handle)
+        desc = TextureHandle(native_handle).descriptor_or_none()
+        return Texture(t, self, desc)
+
+    def release_texture_handle(self, handle: TextureHandle) -> None:
+        """Releases what an export or import holds for ``handle``: closes its fd."""
+        handle.close()
+
+    # -- buffers ------------------------------------------------------------------------------
+    def create_shareable_buffer(self, size: int, usage: BufferUsage = BufferUsage.STORAGE) -> Buffer:
+        """A buffer whose memory is allocated exportable. It can always be copied to and from."""
+        if int(size) <= 0:
+            raise InvalidArgumentError(f"buffer size must be positive, got {size}")
+        return Buffer(self.native.create_shareable_buffer(int(size), int(BufferUsage(usage))), self)
+
+    def export_buffer(self, buffer: Buffer) -> BufferHandle:
+        return BufferHandle(self.native.export_buffer(_buffer_native(buffer)))
+
+    def import_buffer(self, handle: BufferHandle) -> Buffer:
+        return Buffer(self.native.import_buffer(_handle_native(handle)), self)
+
+    def release_buffer_handle(self, handle: BufferHandle) -> None:
+        handle.close()
+
+
+def _texture_native(t):
+    if not isinstance(t, Texture):
+        raise TypeError(f"expected a geyser.Texture, got {type(t).__name__}")
+    return t.native
+
+
+def _buffer_native(b):
+    if not isinstance(b, Buffer):
+        raise TypeError(f"expected a geyser.Buffer, got {type(b).__name__}")
+    return b.native
+
+
+def _handle_native(h):
+    if isinstance(h, (TextureHandle, BufferHandle)):
+        return h.native
+    if isinstance(h, _native.MemoryHandle):
+        return h
+    raise TypeError(f"expected a TextureHandle or BufferHandle, got {type(h).__name__}")
+
+
+def _descriptor_diff(expected: TextureDescriptor, found: TextureDescriptor | None, h) -> list[str]:
+    if found is None:
+        return [f"handle carries no portable format (VkFormat {h.vk_format})"]
+    diffs = []
+    for name in ("width", "height", "format", "usage"):
+        a, b = getattr(expected, name), getattr(found, name)
+        if a != b:
+            diffs.append(f"{name}: expected {a!r}, handle has {b!r}")
+    return diffs
+
+
+def default_selector() -> str | None:
+    return os.environ.get("GEYSER_DEVICE") or None

@@ -1,0 +1,82 @@
+"""Geyser's exception hierarchy.
+
+Every error raised by Geyser derives from :class:`GeyserError` (a ``RuntimeError``). The C++ core
+throws the mirrored ``geyser::Error`` classes and the binding maps each onto the class here, so a
+caller can catch exactly what they mean.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GeyserError",
+    "VulkanUnavailableError",
+    "VulkanError",
+    "UnsupportedFormatError",
+    "UnsupportedOperationError",
+    "InvalidHandleError",
+    "DeviceMismatchError",
+    "TimeoutError",
+    "PeerGoneError",
+    "ProtocolError",
+    "InvalidArgumentError",
+    "GeyserOSError",
+]
+
+
+class GeyserError(RuntimeError):
+    """Root of every error Geyser raises."""
+
+
+class VulkanUnavailableError(GeyserError):
+    """No Vulkan loader, driver or matching device; the message says what to install."""
+
+
+class VulkanError(GeyserError):
+    """A Vulkan call failed.
+
+    Attributes: ``result`` (the VkResult value), ``result_name`` (e.g.
+    ``"VK_ERROR_OUT_OF_DEVICE_MEMORY"``) and ``call`` (the failing entry point).
+    """
+
+    result: int = 0
+    result_name: str = ""
+    call: str = ""
+
+
+class UnsupportedFormatError(GeyserError):
+    """The format, usage or extent cannot be created or shared on this device."""
+
+
+class UnsupportedOperationError(GeyserError):
+    """The device or driver lacks the feature an operation needs."""
+
+
+class InvalidHandleError(GeyserError):
+    """A handle cannot be imported: bad fd, wrong kind, or a description that does not match."""
+
+
+class DeviceMismatchError(GeyserError):
+    """A handle or object belongs to another physical device or driver."""
+
+
+class TimeoutError(GeyserError):  # noqa: A001 - deliberately mirrors the core's name
+    """A bounded wait ran out of time. (Not the builtin TimeoutError, which is an OSError.)"""
+
+
+class PeerGoneError(GeyserError):
+    """The process on the other end of a channel or timeline has gone away."""
+
+
+class ProtocolError(GeyserError):
+    """A message broke the wire format (size, version, field or fd count)."""
+
+
+class InvalidArgumentError(GeyserError, ValueError):
+    """An argument is out of range or inconsistent."""
+
+
+class GeyserOSError(GeyserError):
+    """A system call failed. Attributes: ``errno`` and ``call``."""
+
+    errno: int = 0
+    call: str = ""

@@ -1,0 +1,350 @@
+"""Shareable textures and buffers, and the handles that carry them to another process."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _native
+from .errors import GeyserError, InvalidArgumentError
+from .formats import Aspect, TextureFormat, TextureUsage, format_info, host_layout
+
+__all__ = ["TextureDescriptor", "Texture", "TextureHandle", "Buffer", "BufferHandle", "BufferUsage"]
+
+# Vulkan limits every implementation must meet are far lower; this guards arithmetic only.
+_MAX_EXTENT = 1 << 16
+
+
+class BufferUsage(enum.IntFlag):
+    """VkBufferUsageFlags a shareable buffer is created with (copies are always allowed)."""
+
+    COPY_SRC = 0x01
+    COPY_DST = 0x02
+    UNIFORM = 0x10
+    STORAGE = 0x20
+    INDEX = 0x40
+    VERTEX = 0x80
+
+
+@dataclass(frozen=True)
+class TextureDescriptor:
+    """A 2D texture: extent, format and usage (the original project's TextureDescriptor)."""
+
+    width: int
+    height: int
+    format: TextureFormat = TextureFormat.RGBA8_UNORM
+    usage: TextureUsage = TextureUsage.COPY_SRC | TextureUsage.COPY_DST | TextureUsage.TEXTURE_BINDING
+    label: str | None = None
+
+    def __post_init__(self):
+        for name in ("width", "height"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+                raise InvalidArgumentError(f"{name} must be an int, got {type(v).__name__}")
+            if not 0 < int(v) <= _MAX_EXTENT:
+                raise InvalidArgumentError(f"{name} must be in 1..{_MAX_EXTENT}, got {v}")
+            object.__setattr__(self, name, int(v))
+        object.__setattr__(self, "format", format_info(self.format).format)
+        try:
+            usage = TextureUsage(self.usage)
+        except ValueError:
+            raise InvalidArgumentError(f"usage {self.usage!r} has bits that are not TextureUsage flags") from None
+        if not usage:
+            raise InvalidArgumentError("usage must not be empty")
+        object.__setattr__(self, "usage", usage)
+
+
+def _default_aspect(aspects: int, aspect: Aspect | None) -> Aspect:
+    if aspect is not None:
+        aspect = Aspect(aspect)
+        if aspect not in (Aspect.COLOR, Aspect.DEPTH, Aspect.STENCIL) or not (aspects & aspect):
+            raise InvalidArgumentError(f"this texture has aspects {Aspect(aspects)!r}, not {aspect!r}")
+        return aspect
+    if aspects & Aspect.COLOR:
+        return Aspect.COLOR
+    if aspects == Aspect.DEPTH | Aspect.STENCIL:
+        raise InvalidArgumentError("a depth-stencil texture needs aspect=Aspect.DEPTH or Aspect.STENCIL")
+    return Aspect(aspects)
+
+
+class Texture:
+    """A shareable 2D texture. Create with ``Device.create_shareable_texture`` or import one.
+
+    Host I/O (``upload``/``download``) goes through a staging buffer and copy commands. The
+    texture holds its Vulkan device alive; ``close()`` frees it early (also a context manager).
+    """
+
+    def __init__(self, native, device, descriptor: TextureDescriptor | None):
+        self._native = native
+        self._device = device
+        self._descriptor = descriptor
+
+    @property
+    def native(self):
+        if self._native is None:
+            raise GeyserError("this Texture is closed")
+        return self._native
+
+    def close(self) -> None:
+        self._native = None
+
+    @property
+    def closed(self) -> bool:
+        return self._native is None
+
+    def __enter__(self) -> "Texture":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._native is None:
+            return "<geyser.Texture closed>"
+        fmt = self.format.name if self.format is not None else f"VkFormat {self._native.vk_format}"
+        return f"<geyser.Texture {self.width}x{self.height} {fmt}{' imported' if self.imported else ''}>"
+
+    @property
+    def device(self):
+        return self._device
+
+    @property
+    def descriptor(self) -> TextureDescriptor | None:
+        return self._descriptor
+
+    width = property(lambda self: self.native.width)
+    height = property(lambda self: self.native.height)
+    vk_format = property(lambda self: self.native.vk_format)
+    imported = property(lambda self: self.native.imported)
+    dedicated = property(lambda self: self.native.dedicated)
+    allocation_size = property(lambda self: self.native.allocation_size)
+    memory_type_index = property(lambda self: self.native.memory_type_index)
+
+    @property
+    def format(self) -> TextureFormat | None:
+        f = self.native.texture_format
+        return TextureFormat(f) if f else None
+
+    @property
+    def usage(self) -> TextureUsage:
+        return TextureUsage(self.native.texture_usage)
+
+    def host_layout(self, aspect: Aspect | None = None) -> tuple[np.dtype, tuple[int, ...]]:
+        """The numpy dtype and shape ``upload`` takes and ``download`` returns for ``aspect``."""
+        if self.format is None:
+            raise GeyserError("this texture has no portable format; use the core's byte-level API")
+        a = _default_aspect(self.native.aspects, aspect)
+        return host_layout(self.format, self.vk_format, a, self.width, self.height)
+
+    def upload(self, array, aspect: Aspect | None = None) -> None:
+        """Copies a host array of exactly ``host_layout(aspect)`` into the texture."""
+        a = _default_aspect(self.native.aspects, aspect)
+        dtype, shape = self.host_layout(a)
+        arr = np.asarray(array)
+        if arr.dtype != dtype or arr.shape != shape:
+            raise InvalidArgumentError(
+                f"expected an array of dtype {dtype} and shape {shape}, got dtype {arr.dtype} and shape {arr.shape}"
+            )
+        self.native.upload(int(a), np.ascontiguousarray(arr))
+
+    def download(self, aspect: Aspect | None = None) -> np.ndarray:
+        """A new host array with the texture's contents (``host_layout(aspect)``)."""
+        a = _default_aspect(self.native.aspects, aspect)
+        dtype, shape = self.host_layout(a)
+        out = np.empty(shape, dtype)
+        self.native.download_into(int(a), out)
+        return out
+
+
+class Buffer:
+    """A shareable linear buffer. Create with ``Device.create_shareable_buffer`` or import one."""
+
+    def __init__(self, native, device):
+        self._native = native
+        self._device = device
+
+    @property
+    def native(self):
+        if self._native is None:
+            raise GeyserError("this Buffer is closed")
+        return self._native
+
+    def close(self) -> None:
+        self._native = None
+
+    @property
+    def closed(self) -> bool:
+        return self._native is None
+
+    def __enter__(self) -> "Buffer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._native is None:
+            return "<geyser.Buffer closed>"
+        return f"<geyser.Buffer {self.size} bytes{' imported' if self.imported else ''}>"
+
+    device = property(lambda self: self._device)
+    size = property(lambda self: self.native.size)
+    imported = property(lambda self: self.native.imported)
+    dedicated = property(lambda self: self.native.dedicated)
+    allocation_size = property(lambda self: self.native.allocation_size)
+    memory_type_index = property(lambda self: self.native.memory_type_index)
+
+    @property
+    def usage(self) -> BufferUsage:
+        return BufferUsage(self.native.usage)
+
+    def write(self, data, offset: int = 0) -> None:
+        """Copies ``data`` (bytes or any C-contiguous buffer) to ``offset``."""
+        if offset < 0:
+            raise InvalidArgumentError(f"offset must be >= 0, got {offset}")
+        self.native.write(np.ascontiguousarray(np.frombuffer(memoryview(data).cast("B"), np.uint8)), offset)
+
+    def read(self, size: int | None = None, offset: int = 0) -> bytes:
+        """``size`` bytes from ``offset`` (to the end by default)."""
+        if offset < 0:
+            raise InvalidArgumentError(f"offset must be >= 0, got {offset}")
+        if size is None:
+            size = self.size - offset
+        if size < 0:
+            raise InvalidArgumentError(f"size must be >= 0, got {size}")
+        out = bytearray(size)
+        self.native.read_into(out, offset)
+        return bytes(out)
+
+    def read_into(self, out, offset: int = 0) -> None:
+        """Fills a writable buffer (e.g. a numpy array) from ``offset``."""
+        self.native.read_into(out, offset)
+
+
+_HANDLE_FIELDS = (
+    "size", "memory_type_index", "dedicated", "width", "height", "vk_format", "vk_usage", "vk_tiling",
+    "vk_create_flags", "vk_layout", "texture_format", "texture_usage", "buffer_size", "buffer_usage",
+)
+
+
+class _MemoryHandle:
+    """Base of TextureHandle and BufferHandle: owns an fd plus the description an importer needs."""
+
+    _kind = None
+
+    def __init__(self, native):
+        self._native = native
+
+    @property
+    def native(self):
+        return self._native
+
+    @property
+    def fd(self) -> int:
+        """The fd this handle owns (-1 once closed). Borrow it; do not close it yourself."""
+        return self._native.fd
+
+    @property
+    def handle_type(self) -> str:
+        return _native.external_handle_type_name(self._native.handle_type)
+
+    size = property(lambda self: self._native.size, doc="The allocation size in bytes.")
+    memory_type_index = property(lambda self: self._native.memory_type_index)
+    dedicated = property(lambda self: self._native.dedicated)
+    device_uuid = property(lambda self: self._native.device_uuid.hex())
+    driver_uuid = property(lambda self: self._native.driver_uuid.hex())
+
+    def close(self) -> None:
+        """Closes the fd. Idempotent."""
+        self._native.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._native.fd < 0
+
+    def detach(self) -> int:
+        """Gives up the fd: the caller owns it and must close it."""
+        return self._native.detach()
+
+    def duplicate(self):
+        """An independent handle with its own duplicate fd."""
+        return type(self)(self._native.duplicate())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def to_dict(self) -> dict:
+        """The description without the fd (for logging or custom transports)."""
+        d = {name: getattr(self._native, name) for name in _HANDLE_FIELDS}
+        d["kind"] = self._kind
+        d["handle_type"] = self.handle_type
+        d["device_uuid"] = self.device_uuid
+        d["driver_uuid"] = self.driver_uuid
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, fd: int):
+        """A handle from ``to_dict()`` output; takes ownership of ``fd``."""
+        n = _native.MemoryHandle(int(fd))
+        kind = d.get("kind", cls._kind)
+        n.kind = _native.ResourceKind.TEXTURE if kind == "texture" else _native.ResourceKind.BUFFER
+        from .device import HANDLE_TYPES
+
+        n.handle_type = HANDLE_TYPES[d.get("handle_type", "opaque_fd")]
+        for name in _HANDLE_FIELDS:
+            if name in d:
+                setattr(n, name, d[name])
+        n.device_uuid = bytes.fromhex(d["device_uuid"])
+        n.driver_uuid = bytes.fromhex(d["driver_uuid"])
+        return cls(n)
+
+
+class TextureHandle(_MemoryHandle):
+    """An exported texture: an fd it owns plus everything an importer must know."""
+
+    _kind = "texture"
+
+    width = property(lambda self: self._native.width)
+    height = property(lambda self: self._native.height)
+    vk_format = property(lambda self: self._native.vk_format)
+    vk_usage = property(lambda self: self._native.vk_usage)
+    vk_tiling = property(lambda self: self._native.vk_tiling)
+    vk_layout = property(lambda self: self._native.vk_layout)
+
+    @property
+    def format(self) -> TextureFormat | None:
+        f = self._native.texture_format
+        return TextureFormat(f) if f in TextureFormat._value2member_map_ else None
+
+    @property
+    def usage(self) -> TextureUsage:
+        return TextureUsage(self._native.texture_usage & int(~TextureUsage(0) | 0x1F))
+
+    def descriptor_or_none(self) -> TextureDescriptor | None:
+        if self.format is None or not self.usage or self.width <= 0 or self.height <= 0:
+            return None
+        try:
+            return TextureDescriptor(self.width, self.height, self.format, self.usage)
+        except InvalidArgumentError:
+            return None
+
+    def __repr__(self) -> str:
+        fmt = self.format.name if self.format else f"VkFormat {self.vk_format}"
+        return f"<geyser.TextureHandle fd={self.fd} {self.width}x{self.height} {fmt} size={self.size}>"
+
+
+class BufferHandle(_MemoryHandle):
+    """An exported buffer: an fd it owns plus everything an importer must know."""
+
+    _kind = "buffer"
+
+    buffer_size = property(lambda self: self._native.buffer_size)
+    buffer_usage = property(lambda self: self._native.buffer_usage)
+
+    def __repr__(self) -> str:
+        return f"<geyser.BufferHandle fd={self.fd} {self.buffer_size} bytes>"
