@@ -547,7 +547,7 @@ void Texture::transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bo
     const auto& vk = device_->vk();
     const uint32_t family = device_->queue_family_index();
     const VkImageAspectFlags all = format_aspects(desc_.format);
-    const VkImageLayout work = VK_IMAGE_LAYOUT_GENERAL;
+    const VkImageLayout work = to_image ? VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL : VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL;
     const VkAccessFlags access = to_image ? VK_ACCESS_TRANSFER_WRITE_BIT : VK_ACCESS_TRANSFER_READ_BIT;
     OneTimeCommands cmds(*device_);
     VkCommandBuffer cb = cmds.cmd();

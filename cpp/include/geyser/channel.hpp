@@ -1,0 +1,158 @@
+// Cross-process channels (Linux): Unix domain SOCK_SEQPACKET sockets that carry wire.hpp frames
+// and pass file descriptors with SCM_RIGHTS. SOCK_SEQPACKET keeps message boundaries, so one
+// sendmsg is exactly one frame and a receiver never has to reassemble a stream.
+//
+// Sockets live only in the filesystem (no abstract namespace), normally under runtime_dir(),
+// which is a directory private to this user.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "geyser/memory.hpp"
+#include "geyser/unique_fd.hpp"
+#include "geyser/wire.hpp"
+
+namespace geyser {
+
+/// Pass as a timeout to wait without limit (the same convention as Vulkan's waits).
+constexpr uint64_t kInfiniteTimeout = UINT64_MAX;
+/// How long send() waits for the peer to drain its queue unless told otherwise: 10 s.
+constexpr uint64_t kDefaultSendTimeoutNs = 10'000'000'000ull;
+
+/// Who is on the other end of a socket, as the kernel recorded it at connect() or socketpair()
+/// time (SO_PEERCRED).
+struct PeerCredentials {
+    pid_t pid = 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
+/// One end of a connected SOCK_SEQPACKET Unix socket. Move-only owner of the socket: the
+/// destructor (or close()) closes it, after which the peer's receive() reports PeerGoneError.
+/// A moved-from or closed Channel throws InvalidHandleError from every operation.
+/// Thread-safety: one thread may send() while another receive()s; two concurrent send() calls,
+/// or two concurrent receive() calls, need external locking.
+class Channel {
+public:
+    Channel(Channel&&) noexcept = default;
+    Channel& operator=(Channel&&) noexcept = default;
+    Channel(const Channel&) = delete;
+    Channel& operator=(const Channel&) = delete;
+    ~Channel() = default;
+
+    /// Two connected ends (socketpair), for threads, tests, or handing one end to a child
+    /// process. Both are close-on-exec.
+    static std::pair<Channel, Channel> pair();
+
+    /// Connects to a Listener bound at `path`. While nothing listens there yet (no such file,
+    /// ECONNREFUSED) or its backlog is full, retries with back-off until `timeout_ns` has passed,
+    /// then throws TimeoutError naming the last errno. Throws InvalidArgumentError for a path
+    /// sockaddr_un cannot hold, OsError for other failures (EACCES, not a socket, ...).
+    static Channel connect(const std::string& path, uint64_t timeout_ns);
+
+    /// Takes ownership of an already connected AF_UNIX SOCK_SEQPACKET socket (one end of a
+    /// socketpair a parent passed down, say) and switches it to blocking mode. Throws
+    /// InvalidHandleError if `socket` is not such a socket; it is closed in that case.
+    static Channel adopt(UniqueFd socket);
+
+    /// Sends one frame. `borrowed_fds` stay owned by the caller: the kernel installs duplicates in
+    /// the peer. Waits at most `timeout_ns` for room in the peer's queue (TimeoutError; 0 means
+    /// "only if there is room now"). Throws InvalidArgumentError for more than kMaxPayloadSize
+    /// bytes or kMaxFdsPerMessage fds, InvalidHandleError for an fd that is not open,
+    /// PeerGoneError when the peer has closed (never SIGPIPE).
+    void send(uint16_t type, const std::vector<uint8_t>& payload, const std::vector<int>& borrowed_fds,
+              uint64_t timeout_ns = kDefaultSendTimeoutNs);
+
+    /// Waits at most `timeout_ns` for the next frame (TimeoutError; 0 polls once) and returns it
+    /// with the fds that came with it, which the Message owns (close-on-exec). Throws
+    /// PeerGoneError when the peer closed the channel (after every frame it sent has been
+    /// received), ProtocolError for a frame that breaks the wire format, including a header
+    /// fd_count that differs from the fds that arrived, or more fds than kMaxFdsPerMessage. A
+    /// malformed frame is consumed whole, and every fd it carried is closed before the throw.
+    Message receive(uint64_t timeout_ns);
+
+    /// The peer's pid/uid/gid (SO_PEERCRED). For a socketpair, the process that created it.
+    PeerCredentials peer_credentials() const;
+
+    /// Closes the socket now; later operations throw InvalidHandleError.
+    void close() noexcept { socket_.reset(); }
+    bool is_open() const noexcept { return socket_.valid(); }
+    /// The socket fd, borrowed (for poll/epoll/asyncio readiness); do not close it or read from it.
+    int native_handle() const noexcept { return socket_.get(); }
+
+private:
+    friend class Listener;
+    explicit Channel(UniqueFd socket) noexcept : socket_(std::move(socket)) {}
+    int require_open(const char* operation) const;
+
+    UniqueFd socket_;
+    // Reused between receives; sized for the largest legal frame so truncation means "too big".
+    std::vector<uint8_t> receive_buffer_;
+};
+
+/// A bound, listening SOCK_SEQPACKET socket at a filesystem path. Move-only owner of the socket
+/// and of the path: the destructor closes the socket and unlinks the path, but only if the file
+/// there is still the one it created. Not thread-safe.
+class Listener {
+public:
+    Listener(Listener&& other) noexcept;
+    Listener& operator=(Listener&& other) noexcept;
+    Listener(const Listener&) = delete;
+    Listener& operator=(const Listener&) = delete;
+    ~Listener();
+
+    /// Binds and listens at `path`. A socket file left there by a process that died (connecting
+    /// to it gives ECONNREFUSED) is stale: it is unlinked and replaced. Throws OsError with
+    /// EADDRINUSE when something is listening there, InvalidArgumentError when the path is not a
+    /// socket file, is empty, or is too long for sockaddr_un.
+    /// `allow_other_users` lifts only accept()'s uid check; filesystem permissions still decide
+    /// who can reach the path at all (runtime_dir() is mode 0700, so nobody else can).
+    static Listener bind(const std::string& path, bool allow_other_users = false);
+
+    /// Waits at most `timeout_ns` for a peer (TimeoutError; 0 polls once). A peer whose uid
+    /// (SO_PEERCRED) differs from our effective uid is refused unless allow_other_users was set:
+    /// its connection is closed and OsError(EACCES) is thrown. The Listener stays usable after
+    /// either error.
+    Channel accept(uint64_t timeout_ns);
+
+    const std::string& path() const noexcept { return path_; }
+    /// The listening fd, borrowed (readable when a peer is waiting); do not close it.
+    int native_handle() const noexcept { return socket_.get(); }
+
+private:
+    Listener() = default;
+    void unlink_path() noexcept;
+
+    UniqueFd socket_;
+    // Empty once moved from: then there is no path to unlink.
+    std::string path_;
+    // Identity of the socket file bind() created, so the destructor never unlinks a file that
+    // another process put at the same path after ours was removed.
+    dev_t dev_ = 0;
+    ino_t ino_ = 0;
+    bool allow_other_users_ = false;
+};
+
+/// The directory Geyser's sockets live in: $XDG_RUNTIME_DIR/geyser when XDG_RUNTIME_DIR names a
+/// directory we own and can write, else /tmp/geyser-<euid>. Created with mode 0700 if missing.
+/// Throws OsError when it exists but is a symlink or not a directory, is owned by another user,
+/// or has a mode other than exactly 0700 (the message says which and how to fix it).
+/// Thread-safe.
+std::string runtime_dir();
+
+/// Sends `handle` as a kMemoryHandle frame: its description plus its fd (borrowed; the handle
+/// keeps it). Throws InvalidHandleError when the handle has no fd, InvalidArgumentError when the
+/// description is invalid, otherwise as Channel::send.
+void send_handle(Channel& channel, const MemoryHandle& handle, uint64_t timeout_ns = kDefaultSendTimeoutNs);
+
+/// Receives the next frame, which must be a kMemoryHandle frame with exactly one fd, and decodes
+/// it; the returned handle owns the fd. Throws ProtocolError for any other frame (its fds are
+/// closed), otherwise as Channel::receive and decode_memory_handle.
+MemoryHandle receive_handle(Channel& channel, uint64_t timeout_ns);
+
+}  // namespace geyser

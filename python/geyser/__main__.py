@@ -1,0 +1,58 @@
+"""Command line: ``python -m geyser info`` and ``python -m geyser demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _cmd_info(args) -> int:
+    from . import Device, TextureFormat, devices
+
+    infos = devices()
+    for d in infos:
+        print(f"[{d.index}] {d.name} ({d.device_type})")
+        print(f"    driver      {d.driver_name} {d.driver_info} (version {d.driver_version:#x}), Vulkan {d.api_version}")
+        print(f"    device UUID {d.device_uuid}")
+        print(f"    driver UUID {d.driver_uuid}")
+        print(f"    timeline semaphores: {'yes' if d.timeline_semaphores else 'no'}")
+        for label, exp, imp in (
+            ("image memory", d.memory_export, d.memory_import),
+            ("buffer memory", d.buffer_export, d.buffer_import),
+            ("binary semaphore", d.binary_semaphore_export, d.binary_semaphore_import),
+            ("timeline semaphore", d.timeline_semaphore_export, d.timeline_semaphore_import),
+            ("fence", d.fence_export, d.fence_import),
+        ):
+            print(f"    {label:<19} export: {', '.join(exp) or '-':<18} import: {', '.join(imp) or '-'}")
+    dev = Device(args.device)
+    print(f"\nFormats on the default device ({dev.name}), usage COPY_SRC|COPY_DST|TEXTURE_BINDING:")
+    print(f"  {'format':<24}{'VkFormat':>9}  {'handle':<10}{'exportable':>11}{'importable':>11}{'dedicated-only':>16}")
+    for f in TextureFormat:
+        s = dev.format_capabilities(f)
+        if not s.handle_types:
+            print(f"  {f.name:<24}{'-':>9}  {'-':<10}{'no':>11}{'no':>11}{'-':>16}   {s.reason}")
+        for name, h in s.handle_types.items():
+            yn = lambda b: "yes" if b else "no"  # noqa: E731
+            print(f"  {f.name:<24}{s.vk_format:>9}  {name:<10}{yn(h.exportable):>11}{yn(h.importable):>11}"
+                  f"{yn(h.dedicated_only):>16}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m geyser", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("info", help="list devices, their external handle support and the format table")
+    p.add_argument("--device", default=None, help="device index, UUID or name substring")
+    p.set_defaults(func=_cmd_info)
+    from . import demo
+
+    demo.add_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite: set up, build and run the C++ tests (ctest), build the consumer project
+# against the installed geyser::core, then run pytest with the Khronos validation layer on
+# (any validation message fails the test that caused it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+bash scripts/setup.sh
+
+jobs=$(nproc 2>/dev/null || echo 2)
+build=build/cpp
+echo "== C++ core and tests"
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEYSER_BUILD_TESTS=ON -DGEYSER_INSTALL=ON \
+      -DGEYSER_WERROR=ON -DCMAKE_INSTALL_PREFIX="$PWD/build/install" >/dev/null
+cmake --build "$build" -j "$jobs"
+GEYSER_VALIDATION=1 ctest --test-dir "$build" --output-on-failure -j "$jobs"
+
+echo "== C++ consumer project against the installed package"
+cmake --install "$build" >/dev/null
+cmake -S tests/consumer -B build/consumer -G Ninja -DCMAKE_PREFIX_PATH="$PWD/build/install" >/dev/null
+cmake --build build/consumer
+GEYSER_VALIDATION=1 ./build/consumer/geyser_consumer_smoke
+
+echo "== Python tests (validation layer on)"
+set +e
+GEYSER_VALIDATION=1 "$PYTHON" -m pytest -p no:cacheprovider tests "$@"
+rc=$?
+set -e
+if [ "$rc" = 5 ]; then
+  echo "pytest collected no tests (exit 5)" >&2
+  exit 1
+fi
+exit "$rc"
