@@ -47,8 +47,9 @@ void bind_device(py::module_& m) {
         .def_readonly("max_height", &FormatCapabilities::max_height)
         .def_readonly("reason", &FormatCapabilities::reason);
 
-    py::class_<Device, std::shared_ptr<Device>>(m, "Device")
-        .def_static("open", &Device::open, py::arg("selector") = "")
+    py::class_<Device, std::shared_ptr<Device>> device(m, "Device");
+    bind_device_sync(device);
+    device.def_static("open", &Device::open, py::arg("selector") = "")
         .def_property_readonly("info", &Device::info, py::return_value_policy::reference_internal)
         .def("format_capabilities",
              [](const Device& d, int format, uint32_t usage, uint32_t handle_type) {

@@ -43,6 +43,8 @@ py::buffer_info writable(const py::buffer& out) {
     return info;
 }
 
+using SemList = std::vector<std::pair<std::shared_ptr<Semaphore>, uint64_t>>;
+
 size_t nbytes(const py::buffer_info& info) { return static_cast<size_t>(info.size) * info.itemsize; }
 
 }  // namespace
@@ -117,19 +119,25 @@ void bind_memory(py::module_& m) {
                  return t.host_size(static_cast<VkImageAspectFlagBits>(aspect));
              }, py::arg("aspect"))
         .def("upload",
-             [](Texture& t, uint32_t aspect, const py::buffer& data) {
+             [](Texture& t, uint32_t aspect, const py::buffer& data, const SemList& wait, const SemList& signal,
+                const std::shared_ptr<Fence>& fence) {
                  py::buffer_info info = readable(data);
+                 const SubmitSync sync = to_submit_sync(wait, signal, fence);
                  py::gil_scoped_release nogil;
-                 t.upload(static_cast<VkImageAspectFlagBits>(aspect), info.ptr, nbytes(info));
+                 t.upload(static_cast<VkImageAspectFlagBits>(aspect), info.ptr, nbytes(info), sync);
              },
-             py::arg("aspect"), py::arg("data"))
+             py::arg("aspect"), py::arg("data"), py::arg("wait") = SemList{}, py::arg("signal") = SemList{},
+             py::arg("fence") = nullptr)
         .def("download_into",
-             [](Texture& t, uint32_t aspect, const py::buffer& out) {
+             [](Texture& t, uint32_t aspect, const py::buffer& out, const SemList& wait, const SemList& signal,
+                const std::shared_ptr<Fence>& fence) {
                  py::buffer_info info = writable(out);
+                 const SubmitSync sync = to_submit_sync(wait, signal, fence);
                  py::gil_scoped_release nogil;
-                 t.download(static_cast<VkImageAspectFlagBits>(aspect), info.ptr, nbytes(info));
+                 t.download(static_cast<VkImageAspectFlagBits>(aspect), info.ptr, nbytes(info), sync);
              },
-             py::arg("aspect"), py::arg("out"));
+             py::arg("aspect"), py::arg("out"), py::arg("wait") = SemList{}, py::arg("signal") = SemList{},
+             py::arg("fence") = nullptr);
 
     py::class_<Buffer, std::shared_ptr<Buffer>>(m, "Buffer")
         .def_property_readonly("size", &Buffer::size)
@@ -140,19 +148,25 @@ void bind_memory(py::module_& m) {
         .def_property_readonly("memory_type_index", &Buffer::memory_type_index)
         .def_property_readonly("device", &Buffer::device)
         .def("write",
-             [](Buffer& b, const py::buffer& data, uint64_t offset) {
+             [](Buffer& b, const py::buffer& data, uint64_t offset, const SemList& wait, const SemList& signal,
+                const std::shared_ptr<Fence>& fence) {
                  py::buffer_info info = readable(data);
+                 const SubmitSync sync = to_submit_sync(wait, signal, fence);
                  py::gil_scoped_release nogil;
-                 b.write(info.ptr, nbytes(info), offset);
+                 b.write(info.ptr, nbytes(info), offset, sync);
              },
-             py::arg("data"), py::arg("offset") = 0)
+             py::arg("data"), py::arg("offset") = 0, py::arg("wait") = SemList{}, py::arg("signal") = SemList{},
+             py::arg("fence") = nullptr)
         .def("read_into",
-             [](Buffer& b, const py::buffer& out, uint64_t offset) {
+             [](Buffer& b, const py::buffer& out, uint64_t offset, const SemList& wait, const SemList& signal,
+                const std::shared_ptr<Fence>& fence) {
                  py::buffer_info info = writable(out);
+                 const SubmitSync sync = to_submit_sync(wait, signal, fence);
                  py::gil_scoped_release nogil;
-                 b.read(info.ptr, nbytes(info), offset);
+                 b.read(info.ptr, nbytes(info), offset, sync);
              },
-             py::arg("out"), py::arg("offset") = 0);
+             py::arg("out"), py::arg("offset") = 0, py::arg("wait") = SemList{}, py::arg("signal") = SemList{},
+             py::arg("fence") = nullptr);
 }
 
 }  // namespace geyser::python

@@ -9,6 +9,7 @@ from . import _native
 from .errors import GeyserError, InvalidArgumentError, UnsupportedFormatError
 from .formats import TextureFormat, TextureUsage, format_info, vk_usage
 from .memory import Buffer, BufferHandle, BufferUsage, Texture, TextureDescriptor, TextureHandle
+from .sync import DEFAULT_TIMEOUT, Fence, FenceHandle, Semaphore, SemaphoreHandle, handle_type_bit
 
 __all__ = ["DeviceInfo", "FormatSupport", "devices", "Device", "HANDLE_TYPES"]
 
@@ -246,6 +247,56 @@ class Device:
 
     def release_buffer_handle(self, handle: BufferHandle) -> None:
         handle.close()
+
+    # -- semaphores and fences ------------------------------------------------------------------
+    def create_shared_semaphore(self, kind: str = "binary", initial_value: int = 0) -> Semaphore:
+        """An exportable semaphore (``"binary"`` or ``"timeline"``).
+
+        Raises UnsupportedOperationError where the driver cannot export that kind (lavapipe cannot
+        export any); ``create_shared_timeline`` then offers the portable timeline instead.
+        """
+        return Semaphore(self.native.create_semaphore(_semaphore_type(kind), int(initial_value), True), self)
+
+    def create_semaphore(self, kind: str = "timeline", initial_value: int = 0) -> Semaphore:
+        """A local (not exportable) semaphore, for ordering this process's own GPU work."""
+        return Semaphore(self.native.create_semaphore(_semaphore_type(kind), int(initial_value), False), self)
+
+    def export_semaphore(self, semaphore: Semaphore, handle_type: str = "opaque_fd") -> SemaphoreHandle:
+        return SemaphoreHandle(self.native.export_semaphore(semaphore.native, handle_type_bit(handle_type)))
+
+    def import_semaphore(self, handle: SemaphoreHandle, kind: str | None = None) -> Semaphore:
+        """Imports a semaphore; if ``kind`` is given the handle must be of that kind."""
+        if not isinstance(handle, SemaphoreHandle):
+            from .errors import InvalidHandleError
+            raise InvalidHandleError(f"expected a SemaphoreHandle, got {type(handle).__name__}")
+        if kind is not None and kind != handle.kind:
+            from .errors import InvalidHandleError
+            raise InvalidHandleError(f"expected a {kind} semaphore, the handle carries a {handle.kind} one")
+        return Semaphore(self.native.import_semaphore(handle.native), self)
+
+    def create_shared_fence(self, signaled: bool = False) -> Fence:
+        return Fence(self.native.create_fence(bool(signaled), True), self)
+
+    def create_fence(self, signaled: bool = False) -> Fence:
+        """A local (not exportable) fence."""
+        return Fence(self.native.create_fence(bool(signaled), False), self)
+
+    def export_fence(self, fence: Fence, handle_type: str = "opaque_fd") -> FenceHandle:
+        return FenceHandle(self.native.export_fence(fence.native, handle_type_bit(handle_type)))
+
+    def import_fence(self, handle: FenceHandle) -> Fence:
+        if not isinstance(handle, FenceHandle):
+            from .errors import InvalidHandleError
+            raise InvalidHandleError(f"expected a FenceHandle, got {type(handle).__name__}")
+        return Fence(self.native.import_fence(handle.native), self)
+
+
+def _semaphore_type(kind: str):
+    if kind == "binary":
+        return _native.SemaphoreType.BINARY
+    if kind == "timeline":
+        return _native.SemaphoreType.TIMELINE
+    raise InvalidArgumentError(f"semaphore kind must be 'binary' or 'timeline', got {kind!r}")
 
 
 def _texture_native(t):

@@ -96,8 +96,9 @@ private:
 };
 
 /// A bound, listening SOCK_SEQPACKET socket at a filesystem path. Move-only owner of the socket
-/// and of the path: the destructor closes the socket and unlinks the path, but only if the file
-/// there is still the one it created. Not thread-safe.
+/// and of the path: the destructor closes the socket and unlinks the path, but only in the
+/// process that bound it (not in a fork()ed child) and only if the file there is still the one it
+/// created. Not thread-safe.
 class Listener {
 public:
     Listener(Listener&& other) noexcept;
@@ -109,7 +110,8 @@ public:
     /// Binds and listens at `path`. A socket file left there by a process that died (connecting
     /// to it gives ECONNREFUSED) is stale: it is unlinked and replaced. Throws OsError with
     /// EADDRINUSE when something is listening there, InvalidArgumentError when the path is not a
-    /// socket file, is empty, or is too long for sockaddr_un.
+    /// socket file, is empty, or is too long for sockaddr_un. The liveness probe is a real
+    /// connect(), so a live listener at `path` will accept one connection that closes at once.
     /// `allow_other_users` lifts only accept()'s uid check; filesystem permissions still decide
     /// who can reach the path at all (runtime_dir() is mode 0700, so nobody else can).
     static Listener bind(const std::string& path, bool allow_other_users = false);
@@ -135,6 +137,7 @@ private:
     // another process put at the same path after ours was removed.
     dev_t dev_ = 0;
     ino_t ino_ = 0;
+    pid_t owner_pid_ = 0;
     bool allow_other_users_ = false;
 };
 

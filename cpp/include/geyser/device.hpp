@@ -18,8 +18,12 @@ namespace geyser {
 class Instance;
 class Texture;
 class Buffer;
+class Semaphore;
+class Fence;
 struct MemoryHandle;
+struct SyncHandle;
 struct TextureDesc;
+enum class SemaphoreType : uint32_t;
 
 /// External handle types (VkExternal*HandleTypeFlags bit masks) a device can export and import
 /// for one kind of object. A type counts only when the device also has the extension for it.
@@ -104,6 +108,23 @@ public:
     std::shared_ptr<Buffer> create_shareable_buffer(VkDeviceSize size, VkBufferUsageFlags usage = 0);
     MemoryHandle export_buffer(Buffer& buffer);
     std::shared_ptr<Buffer> import_buffer(const MemoryHandle& handle);
+
+    /// Creates a semaphore exportable as every handle type the device supports for its type.
+    /// Throws UnsupportedOperationError when the device cannot export that semaphore type (or,
+    /// for timelines, has no timeline semaphores at all). `exportable=false` makes a local one.
+    std::shared_ptr<Semaphore> create_semaphore(SemaphoreType type, uint64_t initial_value = 0,
+                                                bool exportable = true);
+    /// A new OS handle for `semaphore` as `handle_type` (opaque FD by default; sync FD for binary
+    /// semaphores only, where the driver supports it). The caller owns the handle.
+    SyncHandle export_semaphore(Semaphore& semaphore,
+                                uint32_t handle_type = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT);
+    /// Imports a semaphore. Checks primitive, UUIDs, handle type, permanence and (if given) the
+    /// expected type before the driver sees the fd, and imports a duplicate of it.
+    std::shared_ptr<Semaphore> import_semaphore(const SyncHandle& handle);
+
+    std::shared_ptr<Fence> create_fence(bool signaled = false, bool exportable = true);
+    SyncHandle export_fence(Fence& fence, uint32_t handle_type = VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT);
+    std::shared_ptr<Fence> import_fence(const SyncHandle& handle);
 
     // ---- For the core's own implementation files and for C++ users who record their own work.
     VkDevice vk_device() const noexcept { return device_; }

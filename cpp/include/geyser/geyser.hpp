@@ -6,3 +6,6 @@
 #include "geyser/memory.hpp"
 #include "geyser/types.hpp"
 #include "geyser/unique_fd.hpp"
+#include "geyser/sync.hpp"
+#include "geyser/channel.hpp"
+#include "geyser/wire.hpp"

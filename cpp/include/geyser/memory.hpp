@@ -9,6 +9,7 @@
 
 #include <vulkan/vulkan_core.h>
 
+#include "geyser/sync.hpp"
 #include "geyser/types.hpp"
 #include "geyser/unique_fd.hpp"
 
@@ -95,15 +96,16 @@ public:
     /// Copies `size` bytes (exactly host_size(aspect)) from host memory into the image.
     /// Throws InvalidArgumentError on a size mismatch, UnsupportedOperationError when the usage
     /// lacks TRANSFER_DST.
-    void upload(VkImageAspectFlagBits aspect, const void* data, size_t size);
+    /// `sync` orders the copy on the GPU after/before other work (SubmitSync).
+    void upload(VkImageAspectFlagBits aspect, const void* data, size_t size, const SubmitSync& sync = {});
     /// Copies the image's `aspect` into `out` (exactly host_size(aspect) bytes).
-    void download(VkImageAspectFlagBits aspect, void* out, size_t size);
+    void download(VkImageAspectFlagBits aspect, void* out, size_t size, const SubmitSync& sync = {});
 
 private:
     friend class Device;
     Texture(std::shared_ptr<Device> device, TextureDesc desc);
     void record_initial_release();  // first use: UNDEFINED -> GENERAL, then release
-    void transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bool to_image);
+    void transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bool to_image, const SubmitSync& sync);
 
     std::shared_ptr<Device> device_;
     TextureDesc desc_;
@@ -141,14 +143,14 @@ public:
 
     /// Copies `size` bytes from host memory to [offset, offset+size). Throws InvalidArgumentError
     /// when the range falls outside the buffer.
-    void write(const void* data, size_t size, VkDeviceSize offset = 0);
+    void write(const void* data, size_t size, VkDeviceSize offset = 0, const SubmitSync& sync = {});
     /// Copies [offset, offset+size) into `out`.
-    void read(void* out, size_t size, VkDeviceSize offset = 0);
+    void read(void* out, size_t size, VkDeviceSize offset = 0, const SubmitSync& sync = {});
 
 private:
     friend class Device;
     Buffer(std::shared_ptr<Device> device, VkDeviceSize size, VkBufferUsageFlags usage);
-    void transfer(void* host, size_t size, VkDeviceSize offset, bool to_buffer);
+    void transfer(void* host, size_t size, VkDeviceSize offset, bool to_buffer, const SubmitSync& sync);
     void record_initial_release();  // first export before any operation: release to external
 
     std::shared_ptr<Device> device_;

@@ -13,8 +13,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <thread>
 
 #include "geyser/error.hpp"
@@ -151,8 +153,7 @@ bool peer_hung_up(int fd) {
 // exactly: sockets inside it are reachable by anyone who can search it, so the mode is the only
 // access control they have.
 void ensure_private_dir(const std::string& dir, uid_t uid) {
-    const bool created = ::mkdir(dir.c_str(), 0700) == 0;
-    if (!created && errno != EEXIST) throw_errno("mkdir", dir);
+    if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) throw_errno("mkdir", dir);
     // O_NOFOLLOW: a symlink planted at the name (in /tmp anyone can create one) must not redirect
     // our sockets into a directory someone else controls.
     UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -174,8 +175,10 @@ void ensure_private_dir(const std::string& dir, uid_t uid) {
     }
     const mode_t mode = st.st_mode & 07777;
     if (mode == 0700) return;
-    if (created) {
-        // mkdir's mode is filtered by the umask, which can remove owner bits; set it explicitly.
+    if ((mode & ~static_cast<mode_t>(0700)) == 0) {
+        // Only owner bits are missing: mkdir's mode is filtered by the umask, so a umask such as
+        // 0277 (ours, or that of a concurrent process that won the mkdir race) leaves 0500. Adding
+        // owner bits to our own directory opens it to nobody else.
         if (::fchmod(d.get(), 0700) < 0) throw_errno("fchmod", dir);
         return;
     }
@@ -287,7 +290,9 @@ void Channel::send(uint16_t type, const std::vector<uint8_t>& payload, const std
     const size_t total = header.size() + payload.size();
     const Deadline deadline(timeout_ns);
     for (;;) {
-        // MSG_NOSIGNAL: a vanished peer must surface as PeerGoneError, not kill us with SIGPIPE.
+        // MSG_NOSIGNAL: POSIX lets a send on a connection-mode socket whose peer is gone raise
+        // SIGPIPE (Linux's AF_UNIX stream path does; its SEQPACKET path currently returns EPIPE
+        // only). Either way a vanished peer must surface as PeerGoneError, never kill us.
         int flags = MSG_NOSIGNAL;
         // A blocking AF_UNIX sendmsg waits for the peer to drain its queue for up to SO_SNDTIMEO
         // (poll() cannot be used: it reports a connected SEQPACKET socket writable even when the
@@ -341,6 +346,10 @@ Message Channel::receive(uint64_t timeout_ns) {
         if (!wait_until(fd, POLLIN, deadline)) {
             throw TimeoutError("no message arrived on the channel within " + deadline.describe());
         }
+        // Reserved before recvmsg so that wrapping the received fds cannot fail half-way (a
+        // bad_alloc there would leak the fds not yet owned).
+        Message message;
+        message.fds.reserve(kMaxFdsPerMessage);
         iovec iov{receive_buffer_.data(), receive_buffer_.size()};
         alignas(cmsghdr) unsigned char control[kControlSize];
         msghdr msg{};
@@ -359,7 +368,6 @@ Message Channel::receive(uint64_t timeout_ns) {
             throw OsError(err, "recvmsg");
         }
 
-        Message message;
         const bool only_rights = take_fds(msg, message.fds);
         if (msg.msg_flags & MSG_CTRUNC) {
             throw ProtocolError("message carried more than " + std::to_string(kMaxFdsPerMessage) +
@@ -404,6 +412,7 @@ Listener::Listener(Listener&& other) noexcept
       path_(std::exchange(other.path_, {})),
       dev_(other.dev_),
       ino_(other.ino_),
+      owner_pid_(other.owner_pid_),
       allow_other_users_(other.allow_other_users_) {}
 
 Listener& Listener::operator=(Listener&& other) noexcept {
@@ -413,6 +422,7 @@ Listener& Listener::operator=(Listener&& other) noexcept {
         path_ = std::exchange(other.path_, {});
         dev_ = other.dev_;
         ino_ = other.ino_;
+        owner_pid_ = other.owner_pid_;
         allow_other_users_ = other.allow_other_users_;
     }
     return *this;
@@ -422,6 +432,12 @@ Listener::~Listener() { unlink_path(); }
 
 void Listener::unlink_path() noexcept {
     if (path_.empty()) return;
+    // A fork()ed child (Python's multiprocessing, say) holds a copy of this object; its exit must
+    // not take the name away from the parent that is still listening.
+    if (::getpid() != owner_pid_) {
+        path_.clear();
+        return;
+    }
     struct stat st {};
     if (::lstat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_) ::unlink(path_.c_str());
     path_.clear();
@@ -468,6 +484,7 @@ Listener Listener::bind(const std::string& path, bool allow_other_users) {
     listener.path_ = path;
     listener.dev_ = st.st_dev;
     listener.ino_ = st.st_ino;
+    listener.owner_pid_ = ::getpid();
     listener.allow_other_users_ = allow_other_users;
     listener.socket_ = std::move(fd);
     // From here the listener owns the path; a failing listen() unlinks it through ~Listener.

@@ -522,13 +522,15 @@ void Texture::record_initial_release() {
     initialized_ = true;
 }
 
-void Texture::upload(VkImageAspectFlagBits aspect, const void* data, size_t size) {
-    transfer(aspect, const_cast<void*>(data), size, true);
+void Texture::upload(VkImageAspectFlagBits aspect, const void* data, size_t size, const SubmitSync& sync) {
+    transfer(aspect, const_cast<void*>(data), size, true, sync);
 }
 
-void Texture::download(VkImageAspectFlagBits aspect, void* out, size_t size) { transfer(aspect, out, size, false); }
+void Texture::download(VkImageAspectFlagBits aspect, void* out, size_t size, const SubmitSync& sync) {
+    transfer(aspect, out, size, false, sync);
+}
 
-void Texture::transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bool to_image) {
+void Texture::transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bool to_image, const SubmitSync& sync) {
     const VkImageUsageFlags needed = to_image ? VK_IMAGE_USAGE_TRANSFER_DST_BIT : VK_IMAGE_USAGE_TRANSFER_SRC_BIT;
     if (!(desc_.usage & needed)) {
         throw UnsupportedOperationError(std::string("texture usage lacks ") + (to_image ? "COPY_DST" : "COPY_SRC") +
@@ -596,7 +598,7 @@ void Texture::transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bo
                                                  VK_QUEUE_FAMILY_EXTERNAL, access, 0);
     vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0, 0, nullptr,
                             0, nullptr, 1, &release);
-    cmds.submit_and_wait();
+    cmds.submit_and_wait(sync);
     initialized_ = true;
     if (!to_image) std::memcpy(host, staging.data(), size);
 }
@@ -613,18 +615,25 @@ Buffer::~Buffer() {
     if (memory_ != VK_NULL_HANDLE) vk.vkFreeMemory(device_->vk_device(), memory_, nullptr);
 }
 
-void Buffer::write(const void* data, size_t size, VkDeviceSize offset) {
-    transfer(const_cast<void*>(data), size, offset, true);
+void Buffer::write(const void* data, size_t size, VkDeviceSize offset, const SubmitSync& sync) {
+    transfer(const_cast<void*>(data), size, offset, true, sync);
 }
 
-void Buffer::read(void* out, size_t size, VkDeviceSize offset) { transfer(out, size, offset, false); }
+void Buffer::read(void* out, size_t size, VkDeviceSize offset, const SubmitSync& sync) {
+    transfer(out, size, offset, false, sync);
+}
 
-void Buffer::transfer(void* host, size_t size, VkDeviceSize offset, bool to_buffer) {
+void Buffer::transfer(void* host, size_t size, VkDeviceSize offset, bool to_buffer, const SubmitSync& sync) {
     if (offset > size_ || size > size_ - offset) {
         throw InvalidArgumentError("range [" + std::to_string(offset) + ", " + std::to_string(offset + size) +
                                    ") is outside the " + std::to_string(size_) + "-byte buffer");
     }
-    if (size == 0) return;
+    if (size == 0) {
+        if (!sync.wait.empty() || !sync.signal.empty() || sync.fence) {
+            throw InvalidArgumentError("a zero-byte copy submits nothing, so it cannot wait or signal");
+        }
+        return;
+    }
     std::lock_guard<std::mutex> lock(mutex_);
     StagingBuffer staging(*device_, size, !to_buffer);
     if (to_buffer) std::memcpy(staging.data(), host, size);
@@ -667,7 +676,7 @@ void Buffer::transfer(void* host, size_t size, VkDeviceSize offset, bool to_buff
     b.dstAccessMask = 0;
     vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0, 0, nullptr, 1,
                             &b, 0, nullptr);
-    cmds.submit_and_wait();
+    cmds.submit_and_wait(sync);
     initialized_ = true;
     if (!to_buffer) std::memcpy(host, staging.data(), size);
 }

@@ -1,6 +1,7 @@
 #include "vulkan/transfer.hpp"
 
 #include <string>
+#include <vector>
 
 namespace geyser {
 
@@ -66,18 +67,52 @@ OneTimeCommands::~OneTimeCommands() {
     vk.vkFreeCommandBuffers(device_.vk_device(), device_.command_pool(), 1, &cmd_);
 }
 
-void OneTimeCommands::submit_and_wait(uint64_t timeout_ns) {
+void OneTimeCommands::submit_and_wait(const SubmitSync& sync, uint64_t timeout_ns) {
     const auto& vk = device_.vk();
     check_vk(vk.vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
     pool_lock_.unlock();
     VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     check_vk(vk.vkCreateFence(device_.vk_device(), &fci, nullptr, &fence_), "vkCreateFence");
+    std::vector<VkSemaphore> wait_sems, signal_sems;
+    std::vector<uint64_t> wait_values, signal_values;
+    std::vector<VkPipelineStageFlags> wait_stages;
+    bool timeline = false;
+    for (const auto& [sem, value] : sync.wait) {
+        if (sem->device().get() != &device_) throw DeviceMismatchError("a wait semaphore belongs to another Device");
+        wait_sems.push_back(sem->vk_semaphore());
+        wait_values.push_back(value);
+        wait_stages.push_back(VK_PIPELINE_STAGE_ALL_COMMANDS_BIT);
+        timeline |= sem->type() == SemaphoreType::kTimeline;
+    }
+    for (const auto& [sem, value] : sync.signal) {
+        if (sem->device().get() != &device_) throw DeviceMismatchError("a signal semaphore belongs to another Device");
+        signal_sems.push_back(sem->vk_semaphore());
+        signal_values.push_back(value);
+        timeline |= sem->type() == SemaphoreType::kTimeline;
+    }
+    if (sync.fence && sync.fence->device().get() != &device_) {
+        throw DeviceMismatchError("the fence belongs to another Device");
+    }
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
     si.pCommandBuffers = &cmd_;
+    si.waitSemaphoreCount = static_cast<uint32_t>(wait_sems.size());
+    si.pWaitSemaphores = wait_sems.data();
+    si.pWaitDstStageMask = wait_stages.data();
+    si.signalSemaphoreCount = static_cast<uint32_t>(signal_sems.size());
+    si.pSignalSemaphores = signal_sems.data();
+    // Values for binary semaphores in the same batch are ignored, but the arrays must cover them.
+    VkTimelineSemaphoreSubmitInfo ti{VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO};
+    ti.waitSemaphoreValueCount = static_cast<uint32_t>(wait_values.size());
+    ti.pWaitSemaphoreValues = wait_values.data();
+    ti.signalSemaphoreValueCount = static_cast<uint32_t>(signal_values.size());
+    ti.pSignalSemaphoreValues = signal_values.data();
+    if (timeline) chain(si, ti);
     {
         std::lock_guard<std::mutex> q(device_.queue_mutex());
         check_vk(vk.vkQueueSubmit(device_.vk_queue(), 1, &si, fence_), "vkQueueSubmit");
+        // An empty submission signals the user's fence once everything before it has finished.
+        if (sync.fence) check_vk(vk.vkQueueSubmit(device_.vk_queue(), 0, nullptr, sync.fence->vk_fence()), "vkQueueSubmit(fence)");
     }
     submitted_ = true;
     VkResult r = vk.vkWaitForFences(device_.vk_device(), 1, &fence_, VK_TRUE, timeout_ns);

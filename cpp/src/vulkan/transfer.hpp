@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "geyser/device.hpp"
+#include "geyser/sync.hpp"
 #include "vulkan/vk.hpp"
 
 namespace geyser {
@@ -40,8 +41,9 @@ public:
     OneTimeCommands(const OneTimeCommands&) = delete;
     OneTimeCommands& operator=(const OneTimeCommands&) = delete;
     VkCommandBuffer cmd() const noexcept { return cmd_; }
-    /// Ends recording, submits and waits for completion (TimeoutError after `timeout_ns`).
-    void submit_and_wait(uint64_t timeout_ns = kCopyTimeoutNs);
+    /// Ends recording, submits (waiting on and signalling `sync`'s semaphores on the GPU, and
+    /// signalling its fence) and waits for completion (TimeoutError after `timeout_ns`).
+    void submit_and_wait(const SubmitSync& sync = {}, uint64_t timeout_ns = kCopyTimeoutNs);
 
 private:
     const Device& device_;

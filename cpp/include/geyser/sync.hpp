@@ -1,0 +1,119 @@
+// Exportable Vulkan semaphores (binary and timeline) and fences, and the handle that carries one
+// to another process.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <vulkan/vulkan_core.h>
+
+#include "geyser/types.hpp"
+#include "geyser/unique_fd.hpp"
+
+namespace geyser {
+
+class Device;
+
+enum class SyncPrimitive : uint32_t {
+    kSemaphore = 1,
+    kFence = 2,
+};
+
+enum class SemaphoreType : uint32_t {
+    kBinary = 1,
+    kTimeline = 2,
+};
+
+const char* to_string(SyncPrimitive p);
+const char* to_string(SemaphoreType t);
+
+/// An exported semaphore or fence: the OS handle plus what an importer must know. Move-only; owns
+/// `fd`. A sync FD of -1 is a valid payload meaning "already signalled" and is represented by
+/// `already_signaled` (with `fd` empty), never by a bare -1.
+struct SyncHandle {
+    SyncPrimitive primitive = SyncPrimitive::kSemaphore;
+    SemaphoreType semaphore_type = SemaphoreType::kBinary;  ///< Semaphores only.
+    /// One VkExternalSemaphoreHandleTypeFlagBits / VkExternalFenceHandleTypeFlagBits bit.
+    uint32_t handle_type = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT;
+    UniqueFd fd;
+    bool already_signaled = false;
+    /// Opaque FD imports are permanent (they replace the payload for good); sync FD imports are
+    /// temporary (copy semantics: the payload is restored after the next wait).
+    bool permanent = true;
+    uint64_t initial_value = 0;  ///< Timeline value when exported (informational).
+    Uuid device_uuid{};
+    Uuid driver_uuid{};
+
+    void close() noexcept { fd.reset(); }
+    SyncHandle duplicate() const;
+};
+
+/// An exportable (or imported) VkSemaphore. Holds its Device alive. Thread-safe.
+class Semaphore {
+public:
+    ~Semaphore();
+    Semaphore(const Semaphore&) = delete;
+    Semaphore& operator=(const Semaphore&) = delete;
+
+    SemaphoreType type() const noexcept { return type_; }
+    bool imported() const noexcept { return imported_; }
+    bool exportable() const noexcept { return export_types_ != 0; }
+    VkSemaphore vk_semaphore() const noexcept { return semaphore_; }
+    const std::shared_ptr<Device>& device() const noexcept { return device_; }
+
+    /// Timeline only: the current counter (vkGetSemaphoreCounterValue).
+    uint64_t value() const;
+    /// Timeline only: signals `value` from the host. It must be greater than the current value.
+    void signal(uint64_t value);
+    /// Timeline only: waits until the counter reaches `value`; TimeoutError after `timeout_ns`.
+    void wait(uint64_t value, uint64_t timeout_ns) const;
+
+private:
+    friend class Device;
+    Semaphore(std::shared_ptr<Device> device, SemaphoreType type);
+    void require_timeline(const char* what) const;
+
+    std::shared_ptr<Device> device_;
+    SemaphoreType type_;
+    VkSemaphore semaphore_ = VK_NULL_HANDLE;
+    uint32_t export_types_ = 0;
+    bool imported_ = false;
+};
+
+/// An exportable (or imported) VkFence. Holds its Device alive. Thread-safe.
+class Fence {
+public:
+    ~Fence();
+    Fence(const Fence&) = delete;
+    Fence& operator=(const Fence&) = delete;
+
+    bool imported() const noexcept { return imported_; }
+    VkFence vk_fence() const noexcept { return fence_; }
+    const std::shared_ptr<Device>& device() const noexcept { return device_; }
+
+    bool signaled() const;
+    /// Waits until signalled; TimeoutError after `timeout_ns`.
+    void wait(uint64_t timeout_ns) const;
+    void reset();
+
+private:
+    friend class Device;
+    explicit Fence(std::shared_ptr<Device> device);
+
+    std::shared_ptr<Device> device_;
+    VkFence fence_ = VK_NULL_HANDLE;
+    uint32_t export_types_ = 0;
+    bool imported_ = false;
+};
+
+/// GPU-side ordering for one of Geyser's own submissions: wait for each (semaphore, value)
+/// before the copy, signal each after it, and optionally signal a fence. Values are ignored for
+/// binary semaphores.
+struct SubmitSync {
+    std::vector<std::pair<Semaphore*, uint64_t>> wait;
+    std::vector<std::pair<Semaphore*, uint64_t>> signal;
+    Fence* fence = nullptr;
+};
+
+}  // namespace geyser

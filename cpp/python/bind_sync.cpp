@@ -1,0 +1,100 @@
+// Binding of geyser/sync.hpp: declarations, argument names and GIL policy only.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bindings.hpp"
+#include "geyser/device.hpp"
+#include "geyser/error.hpp"
+#include "geyser/sync.hpp"
+
+namespace py = pybind11;
+
+namespace geyser::python {
+
+namespace {
+
+py::bytes uuid_bytes(const Uuid& u) { return py::bytes(reinterpret_cast<const char*>(u.data()), u.size()); }
+
+Uuid uuid_from(const py::bytes& b) {
+    std::string s = b;
+    if (s.size() != VK_UUID_SIZE) throw InvalidArgumentError("a UUID is 16 bytes, got " + std::to_string(s.size()));
+    Uuid u{};
+    std::copy(s.begin(), s.end(), u.begin());
+    return u;
+}
+
+}  // namespace
+
+SubmitSync to_submit_sync(const std::vector<std::pair<std::shared_ptr<Semaphore>, uint64_t>>& wait,
+                          const std::vector<std::pair<std::shared_ptr<Semaphore>, uint64_t>>& signal,
+                          const std::shared_ptr<Fence>& fence) {
+    SubmitSync s;
+    for (const auto& [sem, v] : wait) s.wait.emplace_back(sem.get(), v);
+    for (const auto& [sem, v] : signal) s.signal.emplace_back(sem.get(), v);
+    s.fence = fence.get();
+    return s;
+}
+
+void bind_sync(py::module_& m) {
+    py::enum_<SyncPrimitive>(m, "SyncPrimitive")
+        .value("SEMAPHORE", SyncPrimitive::kSemaphore)
+        .value("FENCE", SyncPrimitive::kFence);
+    py::enum_<SemaphoreType>(m, "SemaphoreType")
+        .value("BINARY", SemaphoreType::kBinary)
+        .value("TIMELINE", SemaphoreType::kTimeline);
+
+    py::class_<SyncHandle>(m, "SyncHandle")
+        .def(py::init([](int fd) {
+                 SyncHandle h;
+                 h.fd.reset(fd);
+                 return h;
+             }),
+             py::arg("fd"), "Takes ownership of `fd` (-1 for none); fill the description before importing.")
+        .def_readwrite("primitive", &SyncHandle::primitive)
+        .def_readwrite("semaphore_type", &SyncHandle::semaphore_type)
+        .def_readwrite("handle_type", &SyncHandle::handle_type)
+        .def_property_readonly("fd", [](const SyncHandle& h) { return h.fd.get(); })
+        .def("detach", [](SyncHandle& h) { return h.fd.release(); })
+        .def("close", &SyncHandle::close)
+        .def("duplicate", &SyncHandle::duplicate)
+        .def_readwrite("already_signaled", &SyncHandle::already_signaled)
+        .def_readwrite("permanent", &SyncHandle::permanent)
+        .def_readwrite("initial_value", &SyncHandle::initial_value)
+        .def_property(
+            "device_uuid", [](const SyncHandle& h) { return uuid_bytes(h.device_uuid); },
+            [](SyncHandle& h, const py::bytes& b) { h.device_uuid = uuid_from(b); })
+        .def_property(
+            "driver_uuid", [](const SyncHandle& h) { return uuid_bytes(h.driver_uuid); },
+            [](SyncHandle& h, const py::bytes& b) { h.driver_uuid = uuid_from(b); });
+
+    py::class_<Semaphore, std::shared_ptr<Semaphore>>(m, "Semaphore")
+        .def_property_readonly("type", &Semaphore::type)
+        .def_property_readonly("imported", &Semaphore::imported)
+        .def_property_readonly("exportable", &Semaphore::exportable)
+        .def_property_readonly("device", &Semaphore::device)
+        .def_property_readonly("value", &Semaphore::value)
+        .def("signal", &Semaphore::signal, py::arg("value"))
+        .def("wait", &Semaphore::wait, py::arg("value"), py::arg("timeout_ns"),
+             py::call_guard<py::gil_scoped_release>());
+
+    py::class_<Fence, std::shared_ptr<Fence>>(m, "Fence")
+        .def_property_readonly("imported", &Fence::imported)
+        .def_property_readonly("device", &Fence::device)
+        .def_property_readonly("signaled", &Fence::signaled)
+        .def("wait", &Fence::wait, py::arg("timeout_ns"), py::call_guard<py::gil_scoped_release>())
+        .def("reset", &Fence::reset);
+}
+
+void bind_device_sync(py::class_<Device, std::shared_ptr<Device>>& cls) {
+    cls.def("create_semaphore", &Device::create_semaphore, py::arg("type"), py::arg("initial_value") = 0,
+            py::arg("exportable") = true)
+        .def("export_semaphore", &Device::export_semaphore, py::arg("semaphore"),
+             py::arg("handle_type") = static_cast<uint32_t>(VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT))
+        .def("import_semaphore", &Device::import_semaphore, py::arg("handle"))
+        .def("create_fence", &Device::create_fence, py::arg("signaled") = false, py::arg("exportable") = true)
+        .def("export_fence", &Device::export_fence, py::arg("fence"),
+             py::arg("handle_type") = static_cast<uint32_t>(VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT))
+        .def("import_fence", &Device::import_fence, py::arg("handle"));
+}
+
+}  // namespace geyser::python

@@ -1,0 +1,375 @@
+#include "geyser/sync.hpp"
+
+#include <sys/stat.h>
+
+#include <string>
+
+#include "geyser/device.hpp"
+#include "vulkan/vk.hpp"
+
+namespace geyser {
+
+namespace {
+
+constexpr uint32_t kOpaque = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT;  // == fence's
+constexpr uint32_t kSyncFd = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_SYNC_FD_BIT;    // == fence's
+
+const ExternalSupport& semaphore_support(const Device& d, SemaphoreType t) {
+    return t == SemaphoreType::kTimeline ? d.info().timeline_semaphore : d.info().binary_semaphore;
+}
+
+void check_handle_type_bit(uint32_t bit, const char* what) {
+    if (bit != kOpaque && bit != kSyncFd) {
+        throw InvalidHandleError(std::string(what) + " handle type " + std::to_string(bit) +
+                                 " is not opaque_fd or sync_fd");
+    }
+}
+
+// The checks every sync import shares, done before the driver sees anything: NVIDIA's driver
+// accepts a memory fd as a semaphore, a timeline fd as binary, and fd -1 (DRIVER_FACTS.md).
+void check_sync_common(const Device& d, const SyncHandle& h, SyncPrimitive expected) {
+    if (h.primitive != expected) {
+        throw InvalidHandleError(std::string("handle describes a ") + to_string(h.primitive) + ", not a " +
+                                 to_string(expected));
+    }
+    if (h.device_uuid != d.info().device_uuid) {
+        throw DeviceMismatchError("handle was exported by device " + uuid_to_hex(h.device_uuid) + ", but this is '" +
+                                  d.info().name + "' (" + uuid_to_hex(d.info().device_uuid) + ")");
+    }
+    if (h.driver_uuid != d.info().driver_uuid) {
+        throw DeviceMismatchError("handle was exported by driver " + uuid_to_hex(h.driver_uuid) +
+                                  ", but this device's driver is " + uuid_to_hex(d.info().driver_uuid));
+    }
+    check_handle_type_bit(h.handle_type, to_string(expected));
+    // Opaque FDs are imported permanently; sync FDs only temporarily (the spec's rules for
+    // VkImportSemaphoreFdInfoKHR / VkImportFenceFdInfoKHR flags).
+    if (h.handle_type == kOpaque && !h.permanent) {
+        throw InvalidHandleError("opaque_fd payloads are imported permanently, but the handle asks for a temporary import");
+    }
+    if (h.handle_type == kSyncFd && h.permanent) {
+        throw InvalidHandleError("sync_fd payloads can only be imported temporarily, but the handle asks for permanence");
+    }
+    if (h.already_signaled) {
+        if (h.handle_type != kSyncFd) {
+            throw InvalidHandleError("only a sync_fd can stand for an already-signalled payload");
+        }
+        if (h.fd.valid()) throw InvalidHandleError("an already-signalled sync_fd handle must not carry an fd");
+        return;
+    }
+    if (!h.fd.valid()) throw InvalidHandleError("handle carries no fd (closed?)");
+    struct stat st {};
+    if (::fstat(h.fd.get(), &st) != 0) {
+        throw InvalidHandleError("fd " + std::to_string(h.fd.get()) + " is not open");
+    }
+    if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode)) {
+        throw InvalidHandleError("fd " + std::to_string(h.fd.get()) + " is a pipe, socket, directory or block device, "
+                                 "not a Vulkan " + to_string(expected) + " handle");
+    }
+}
+
+// Runs a driver import of a duplicate fd: success transfers ownership to the driver; on failure
+// the duplicate is closed only if it still names the file it did (some drivers close it anyway).
+template <typename Import>
+void import_dup(int borrowed, const char* call, Import&& import) {
+    UniqueFd dup = UniqueFd::duplicate_of(borrowed);
+    struct stat before {};
+    ::fstat(dup.get(), &before);
+    const VkResult r = import(dup.get());
+    if (r == VK_SUCCESS) {
+        (void)dup.release();
+        return;
+    }
+    struct stat after {};
+    if (::fstat(dup.get(), &after) != 0 || after.st_ino != before.st_ino || after.st_dev != before.st_dev ||
+        after.st_rdev != before.st_rdev) {
+        (void)dup.release();
+    }
+    throw InvalidHandleError(std::string("the driver refused to import fd ") + std::to_string(borrowed) + ": " + call +
+                             " returned " + VulkanError(r, "").result_name());
+}
+
+std::string ms(uint64_t ns) { return std::to_string(ns / 1000000) + " ms"; }
+
+}  // namespace
+
+const char* to_string(SyncPrimitive p) { return p == SyncPrimitive::kFence ? "fence" : "semaphore"; }
+const char* to_string(SemaphoreType t) { return t == SemaphoreType::kTimeline ? "timeline" : "binary"; }
+
+SyncHandle SyncHandle::duplicate() const {
+    SyncHandle h;
+    h.primitive = primitive;
+    h.semaphore_type = semaphore_type;
+    h.handle_type = handle_type;
+    if (fd.valid()) h.fd = fd.duplicate();
+    h.already_signaled = already_signaled;
+    h.permanent = permanent;
+    h.initial_value = initial_value;
+    h.device_uuid = device_uuid;
+    h.driver_uuid = driver_uuid;
+    return h;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Semaphore
+
+Semaphore::Semaphore(std::shared_ptr<Device> device, SemaphoreType type) : device_(std::move(device)), type_(type) {}
+
+Semaphore::~Semaphore() {
+    if (semaphore_ != VK_NULL_HANDLE) device_->vk().vkDestroySemaphore(device_->vk_device(), semaphore_, nullptr);
+}
+
+void Semaphore::require_timeline(const char* what) const {
+    if (type_ != SemaphoreType::kTimeline) {
+        throw UnsupportedOperationError(std::string("a binary semaphore has no host-side ") + what +
+                                        "; use a timeline semaphore");
+    }
+}
+
+uint64_t Semaphore::value() const {
+    require_timeline("value");
+    uint64_t v = 0;
+    check_vk(device_->vk().vkGetSemaphoreCounterValue(device_->vk_device(), semaphore_, &v),
+             "vkGetSemaphoreCounterValue");
+    return v;
+}
+
+void Semaphore::signal(uint64_t value) {
+    require_timeline("signal");
+    // vkSignalSemaphore requires a value greater than the current one; the driver does not check.
+    const uint64_t current = this->value();
+    if (value <= current) {
+        throw InvalidArgumentError("timeline value must increase: current " + std::to_string(current) + ", asked " +
+                                   std::to_string(value));
+    }
+    VkSemaphoreSignalInfo info{VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO};
+    info.semaphore = semaphore_;
+    info.value = value;
+    check_vk(device_->vk().vkSignalSemaphore(device_->vk_device(), &info), "vkSignalSemaphore");
+}
+
+void Semaphore::wait(uint64_t value, uint64_t timeout_ns) const {
+    require_timeline("wait");
+    VkSemaphoreWaitInfo info{VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO};
+    info.semaphoreCount = 1;
+    info.pSemaphores = &semaphore_;
+    info.pValues = &value;
+    const VkResult r = device_->vk().vkWaitSemaphores(device_->vk_device(), &info, timeout_ns);
+    if (r == VK_TIMEOUT) {
+        uint64_t now = 0;
+        device_->vk().vkGetSemaphoreCounterValue(device_->vk_device(), semaphore_, &now);
+        throw TimeoutError("timed out after " + ms(timeout_ns) + " waiting for timeline value " +
+                           std::to_string(value) + " (current " + std::to_string(now) + ")");
+    }
+    check_vk(r, "vkWaitSemaphores");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fence
+
+Fence::Fence(std::shared_ptr<Device> device) : device_(std::move(device)) {}
+
+Fence::~Fence() {
+    if (fence_ != VK_NULL_HANDLE) device_->vk().vkDestroyFence(device_->vk_device(), fence_, nullptr);
+}
+
+bool Fence::signaled() const {
+    const VkResult r = device_->vk().vkGetFenceStatus(device_->vk_device(), fence_);
+    if (r == VK_SUCCESS) return true;
+    if (r == VK_NOT_READY) return false;
+    throw VulkanError(r, "vkGetFenceStatus");
+}
+
+void Fence::wait(uint64_t timeout_ns) const {
+    const VkResult r = device_->vk().vkWaitForFences(device_->vk_device(), 1, &fence_, VK_TRUE, timeout_ns);
+    if (r == VK_TIMEOUT) throw TimeoutError("timed out after " + ms(timeout_ns) + " waiting for a fence");
+    check_vk(r, "vkWaitForFences");
+}
+
+void Fence::reset() { check_vk(device_->vk().vkResetFences(device_->vk_device(), 1, &fence_), "vkResetFences"); }
+
+// ---------------------------------------------------------------------------------------------
+// Device: creation, export and import of semaphores and fences.
+
+std::shared_ptr<Semaphore> Device::create_semaphore(SemaphoreType type, uint64_t initial_value, bool exportable) {
+    if (type == SemaphoreType::kTimeline && !info_.timeline_semaphores) {
+        throw UnsupportedOperationError("device '" + info_.name + "' has no timeline semaphores");
+    }
+    if (type == SemaphoreType::kBinary && initial_value != 0) {
+        throw InvalidArgumentError("a binary semaphore has no initial value");
+    }
+    const ExternalSupport& support = semaphore_support(*this, type);
+    if (exportable && !support.exportable) {
+        throw UnsupportedOperationError("device '" + info_.name + "' cannot export " + to_string(type) +
+                                        " semaphores" +
+                                        (has_extension(VK_KHR_EXTERNAL_SEMAPHORE_FD_EXTENSION_NAME)
+                                             ? std::string(" (the driver reports no exportable handle type)")
+                                             : std::string(" (no VK_KHR_external_semaphore_fd)")) +
+                                        "; use the portable timeline for cross-process sync");
+    }
+    std::shared_ptr<Semaphore> s(new Semaphore(shared_from_this(), type));
+    VkSemaphoreCreateInfo ci{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
+    VkSemaphoreTypeCreateInfo type_info{VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO};
+    if (type == SemaphoreType::kTimeline) {
+        type_info.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
+        type_info.initialValue = initial_value;
+        chain(ci, type_info);
+    }
+    VkExportSemaphoreCreateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_SEMAPHORE_CREATE_INFO};
+    if (exportable) {
+        // Timeline semaphores must never be exported as sync FD (spec), whatever is reported.
+        s->export_types_ = type == SemaphoreType::kTimeline ? (support.exportable & kOpaque) : support.exportable;
+        export_info.handleTypes = s->export_types_;
+        chain(ci, export_info);
+    }
+    check_vk(table_->vkCreateSemaphore(device_, &ci, nullptr, &s->semaphore_), "vkCreateSemaphore");
+    return s;
+}
+
+SyncHandle Device::export_semaphore(Semaphore& s, uint32_t handle_type) {
+    if (s.device_.get() != this) throw DeviceMismatchError("semaphore belongs to another Device object");
+    check_handle_type_bit(handle_type, "semaphore");
+    if (s.type_ == SemaphoreType::kTimeline && handle_type == kSyncFd) {
+        throw UnsupportedOperationError("timeline semaphores cannot be exported as sync_fd (Vulkan spec)");
+    }
+    if (!(s.export_types_ & handle_type)) {
+        throw UnsupportedOperationError(std::string("this semaphore cannot be exported as ") +
+                                        external_handle_type_name(handle_type) + " on '" + info_.name + "'");
+    }
+    SyncHandle h;
+    h.primitive = SyncPrimitive::kSemaphore;
+    h.semaphore_type = s.type_;
+    h.handle_type = handle_type;
+    h.permanent = handle_type == kOpaque;
+    h.device_uuid = info_.device_uuid;
+    h.driver_uuid = info_.driver_uuid;
+    if (s.type_ == SemaphoreType::kTimeline) h.initial_value = s.value();
+    VkSemaphoreGetFdInfoKHR info{VK_STRUCTURE_TYPE_SEMAPHORE_GET_FD_INFO_KHR};
+    info.semaphore = s.semaphore_;
+    info.handleType = static_cast<VkExternalSemaphoreHandleTypeFlagBits>(handle_type);
+    int fd = -1;
+    check_vk(table_->vkGetSemaphoreFdKHR(device_, &info, &fd), "vkGetSemaphoreFdKHR");
+    if (fd < 0) {
+        // Only a sync FD may come back as -1, meaning "already signalled".
+        if (handle_type != kSyncFd) throw VulkanError(VK_ERROR_UNKNOWN, "vkGetSemaphoreFdKHR", "returned fd -1");
+        h.already_signaled = true;
+    } else {
+        h.fd.reset(fd);
+    }
+    return h;
+}
+
+std::shared_ptr<Semaphore> Device::import_semaphore(const SyncHandle& h) {
+    check_sync_common(*this, h, SyncPrimitive::kSemaphore);
+    if (h.semaphore_type != SemaphoreType::kBinary && h.semaphore_type != SemaphoreType::kTimeline) {
+        throw InvalidHandleError("unknown semaphore type " + std::to_string(static_cast<uint32_t>(h.semaphore_type)));
+    }
+    if (h.semaphore_type == SemaphoreType::kTimeline && h.handle_type == kSyncFd) {
+        throw InvalidHandleError("a timeline semaphore cannot travel as a sync_fd");
+    }
+    if (!(semaphore_support(*this, h.semaphore_type).importable & h.handle_type)) {
+        throw UnsupportedOperationError("device '" + info_.name + "' cannot import " + to_string(h.semaphore_type) +
+                                        " semaphores as " + external_handle_type_name(h.handle_type));
+    }
+    auto s = create_semaphore(h.semaphore_type, 0, false);
+    s->imported_ = true;
+    if (h.already_signaled) {
+        // A -1 sync FD: nothing to import; the payload is already signalled. Give the binary
+        // semaphore a signalled payload by importing it as such (fd -1 is valid for sync FD).
+        VkImportSemaphoreFdInfoKHR info{VK_STRUCTURE_TYPE_IMPORT_SEMAPHORE_FD_INFO_KHR};
+        info.semaphore = s->semaphore_;
+        info.flags = VK_SEMAPHORE_IMPORT_TEMPORARY_BIT;
+        info.handleType = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_SYNC_FD_BIT;
+        info.fd = -1;
+        check_vk(table_->vkImportSemaphoreFdKHR(device_, &info), "vkImportSemaphoreFdKHR");
+        return s;
+    }
+    import_dup(h.fd.get(), "vkImportSemaphoreFdKHR", [&](int fd) {
+        VkImportSemaphoreFdInfoKHR info{VK_STRUCTURE_TYPE_IMPORT_SEMAPHORE_FD_INFO_KHR};
+        info.semaphore = s->semaphore_;
+        info.flags = h.permanent ? 0 : VK_SEMAPHORE_IMPORT_TEMPORARY_BIT;
+        info.handleType = static_cast<VkExternalSemaphoreHandleTypeFlagBits>(h.handle_type);
+        info.fd = fd;
+        return table_->vkImportSemaphoreFdKHR(device_, &info);
+    });
+    // An imported opaque payload can be exported again as the same type.
+    if (h.permanent) s->export_types_ = h.handle_type;
+    return s;
+}
+
+std::shared_ptr<Fence> Device::create_fence(bool signaled, bool exportable) {
+    if (exportable && !info_.fence.exportable) {
+        throw UnsupportedOperationError("device '" + info_.name + "' cannot export fences" +
+                                        (has_extension(VK_KHR_EXTERNAL_FENCE_FD_EXTENSION_NAME)
+                                             ? std::string(" (the driver reports no exportable handle type)")
+                                             : std::string(" (no VK_KHR_external_fence_fd)")));
+    }
+    std::shared_ptr<Fence> f(new Fence(shared_from_this()));
+    VkFenceCreateInfo ci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    if (signaled) ci.flags = VK_FENCE_CREATE_SIGNALED_BIT;
+    VkExportFenceCreateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_FENCE_CREATE_INFO};
+    if (exportable) {
+        f->export_types_ = info_.fence.exportable;
+        export_info.handleTypes = f->export_types_;
+        chain(ci, export_info);
+    }
+    check_vk(table_->vkCreateFence(device_, &ci, nullptr, &f->fence_), "vkCreateFence");
+    return f;
+}
+
+SyncHandle Device::export_fence(Fence& f, uint32_t handle_type) {
+    if (f.device_.get() != this) throw DeviceMismatchError("fence belongs to another Device object");
+    check_handle_type_bit(handle_type, "fence");
+    if (!(f.export_types_ & handle_type)) {
+        throw UnsupportedOperationError(std::string("this fence cannot be exported as ") +
+                                        external_handle_type_name(handle_type) + " on '" + info_.name + "'");
+    }
+    SyncHandle h;
+    h.primitive = SyncPrimitive::kFence;
+    h.handle_type = handle_type;
+    h.permanent = handle_type == kOpaque;
+    h.device_uuid = info_.device_uuid;
+    h.driver_uuid = info_.driver_uuid;
+    VkFenceGetFdInfoKHR info{VK_STRUCTURE_TYPE_FENCE_GET_FD_INFO_KHR};
+    info.fence = f.fence_;
+    info.handleType = static_cast<VkExternalFenceHandleTypeFlagBits>(handle_type);
+    int fd = -1;
+    check_vk(table_->vkGetFenceFdKHR(device_, &info, &fd), "vkGetFenceFdKHR");
+    if (fd < 0) {
+        if (handle_type != kSyncFd) throw VulkanError(VK_ERROR_UNKNOWN, "vkGetFenceFdKHR", "returned fd -1");
+        h.already_signaled = true;
+    } else {
+        h.fd.reset(fd);
+    }
+    return h;
+}
+
+std::shared_ptr<Fence> Device::import_fence(const SyncHandle& h) {
+    check_sync_common(*this, h, SyncPrimitive::kFence);
+    if (!(info_.fence.importable & h.handle_type)) {
+        throw UnsupportedOperationError("device '" + info_.name + "' cannot import fences as " +
+                                        std::string(external_handle_type_name(h.handle_type)));
+    }
+    auto f = create_fence(false, false);
+    f->imported_ = true;
+    if (h.already_signaled) {
+        VkImportFenceFdInfoKHR info{VK_STRUCTURE_TYPE_IMPORT_FENCE_FD_INFO_KHR};
+        info.fence = f->fence_;
+        info.flags = VK_FENCE_IMPORT_TEMPORARY_BIT;
+        info.handleType = VK_EXTERNAL_FENCE_HANDLE_TYPE_SYNC_FD_BIT;
+        info.fd = -1;
+        check_vk(table_->vkImportFenceFdKHR(device_, &info), "vkImportFenceFdKHR");
+        return f;
+    }
+    import_dup(h.fd.get(), "vkImportFenceFdKHR", [&](int fd) {
+        VkImportFenceFdInfoKHR info{VK_STRUCTURE_TYPE_IMPORT_FENCE_FD_INFO_KHR};
+        info.fence = f->fence_;
+        info.flags = h.permanent ? 0 : VK_FENCE_IMPORT_TEMPORARY_BIT;
+        info.handleType = static_cast<VkExternalFenceHandleTypeFlagBits>(h.handle_type);
+        info.fd = fd;
+        return table_->vkImportFenceFdKHR(device_, &info);
+    });
+    if (h.permanent) f->export_types_ = h.handle_type;
+    return f;
+}
+
+}  // namespace geyser
