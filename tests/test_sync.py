@@ -99,8 +99,14 @@ def test_export_refused_where_unsupported(device):
 
 # -- exported (drivers with VK_KHR_external_semaphore_fd / fence_fd) ----------------------------
 
-def test_timeline_export_import_same_process(device):
+# The validation layer (1.3.239) tracks timeline values per VkSemaphore, not per shared payload:
+# a signal made through another import looks to it like a value going backwards.
+_SHARED_TIMELINE_FALSE_POSITIVE = r"VUID-VkSemaphoreSignalInfo-value-03259"
+
+
+def test_timeline_export_import_same_process(device, allow_validation):
     _need(device, "timeline_semaphore_export", "export timeline semaphores")
+    allow_validation(_SHARED_TIMELINE_FALSE_POSITIVE)
     other = geyser.Device(device.info.device_uuid)
     t = device.create_shared_semaphore("timeline", initial_value=1)
     with device.export_semaphore(t) as h:
@@ -129,8 +135,9 @@ _CHILD = textwrap.dedent(
 )
 
 
-def test_timeline_across_processes(device):
+def test_timeline_across_processes(device, allow_validation):
     _need(device, "timeline_semaphore_export", "export timeline semaphores")
+    allow_validation(_SHARED_TIMELINE_FALSE_POSITIVE)
     t = device.create_shared_semaphore("timeline")
     rounds = 200
     with device.export_semaphore(t) as h:

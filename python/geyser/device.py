@@ -218,6 +218,7 @@ class Device:
         If ``descriptor`` is given, the handle must describe exactly that texture.
         """
         native_handle = _handle_native(handle)
+        _check_format_tag(native_handle)
         if descriptor is not None:
             theirs = TextureHandle(native_handle).descriptor_or_none()
             diffs = _descriptor_diff(descriptor, theirs, native_handle)
@@ -317,6 +318,25 @@ def _handle_native(h):
     if isinstance(h, _native.MemoryHandle):
         return h
     raise TypeError(f"expected a TextureHandle or BufferHandle, got {type(h).__name__}")
+
+
+def _check_format_tag(h) -> None:
+    """The portable format tag and the Vulkan format must agree (the core cannot know the table)."""
+    from .errors import InvalidHandleError
+    from .formats import FORMATS
+
+    tag = h.texture_format
+    if tag == 0 or h.kind != _native.ResourceKind.TEXTURE:
+        return
+    try:
+        info = FORMATS[TextureFormat(tag)]
+    except ValueError:
+        raise InvalidHandleError(f"handle carries unknown texture format tag {tag}") from None
+    if h.vk_format not in info.vk_formats:
+        raise InvalidHandleError(
+            f"handle says {info.format.name} but its VkFormat is {h.vk_format}; "
+            f"{info.format.name} is one of VkFormat {list(info.vk_formats)}"
+        )
 
 
 def _descriptor_diff(expected: TextureDescriptor, found: TextureDescriptor | None, h) -> list[str]:

@@ -18,7 +18,9 @@ struct MemoryImport {
     uint32_t memory_type_index;
     VkImage dedicated_image = VK_NULL_HANDLE;
     VkBuffer dedicated_buffer = VK_NULL_HANDLE;
-    bool exportable_again = false;  // chain VkExportMemoryAllocateInfo so it can be re-exported
+    // No VkExportMemoryAllocateInfo is chained on imports: on NVIDIA 580 an import allocation
+    // that also asks to be exportable silently gets fresh zeroed memory instead of the payload
+    // (measured on the H100, docs/hardware.md). Imported memory is therefore not re-exported.
 };
 
 /// Screens an fd before any driver sees it: it must be open and of a kind that can carry the

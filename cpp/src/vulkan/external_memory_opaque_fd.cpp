@@ -76,11 +76,6 @@ VkDeviceMemory import_memory(const Device& device, const MemoryImport& request) 
         dedicated.buffer = request.dedicated_buffer;
         chain(mai, dedicated);
     }
-    VkExportMemoryAllocateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO};
-    if (request.exportable_again) {
-        export_info.handleTypes = request.handle_type;
-        chain(mai, export_info);
-    }
     VkDeviceMemory memory = VK_NULL_HANDLE;
     const VkResult r = device.vk().vkAllocateMemory(device.vk_device(), &mai, nullptr, &memory);
     if (r == VK_SUCCESS) {

@@ -81,17 +81,6 @@ Requirements buffer_requirements(const Device& d, VkBuffer buffer) {
             ded.requiresDedicatedAllocation == VK_TRUE};
 }
 
-// Exported payloads on the same driver can be imported again only into memory whose properties
-// say so; ask once per resource kind.
-bool buffer_reexportable(const Device& d, VkBufferUsageFlags usage) {
-    VkPhysicalDeviceExternalBufferInfo info{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_BUFFER_INFO};
-    info.usage = usage;
-    info.handleType = kOpaqueFd;
-    VkExternalBufferProperties props{VK_STRUCTURE_TYPE_EXTERNAL_BUFFER_PROPERTIES};
-    vkGetPhysicalDeviceExternalBufferProperties(d.vk_physical_device(), &info, &props);
-    return (props.externalMemoryProperties.exportFromImportedHandleTypes & kOpaqueFd) != 0;
-}
-
 // The checks every import shares: resource kind, device identity, handle type, fd kind.
 void check_common(const Device& d, const MemoryHandle& h, ResourceKind expected, const ExternalSupport& support) {
     if (h.kind != expected) {
@@ -297,28 +286,12 @@ std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
 
     MemoryImport request{h.handle_type, h.fd.get(), h.size, h.memory_type_index};
     if (h.dedicated) request.dedicated_image = tex->image_;
-    // exportFromImportedHandleTypes was asked with the image's own parameters above.
-    {
-        VkPhysicalDeviceExternalImageFormatInfo e{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_IMAGE_FORMAT_INFO};
-        e.handleType = h.handle_type;
-        VkPhysicalDeviceImageFormatInfo2 fi{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_IMAGE_FORMAT_INFO_2};
-        fi.format = h.vk_format;
-        fi.type = VK_IMAGE_TYPE_2D;
-        fi.tiling = VK_IMAGE_TILING_OPTIMAL;
-        fi.usage = h.vk_usage;
-        chain(fi, e);
-        VkExternalImageFormatProperties ep{VK_STRUCTURE_TYPE_EXTERNAL_IMAGE_FORMAT_PROPERTIES};
-        VkImageFormatProperties2 p{VK_STRUCTURE_TYPE_IMAGE_FORMAT_PROPERTIES_2};
-        chain(p, ep);
-        if (vkGetPhysicalDeviceImageFormatProperties2(physical_, &fi, &p) == VK_SUCCESS)
-            request.exportable_again = (ep.externalMemoryProperties.exportFromImportedHandleTypes & h.handle_type) != 0;
-    }
     tex->memory_ = import_memory(*this, request);
     tex->allocation_size_ = h.size;
     tex->memory_type_ = h.memory_type_index;
     tex->dedicated_ = h.dedicated;
     tex->imported_ = true;
-    tex->exportable_ = request.exportable_again;
+    tex->exportable_ = false;
     tex->external_layout_ = h.vk_layout == VK_IMAGE_LAYOUT_UNDEFINED ? VK_IMAGE_LAYOUT_GENERAL : h.vk_layout;
     tex->initialized_ = h.vk_layout != VK_IMAGE_LAYOUT_UNDEFINED;
     check_vk(table_->vkBindImageMemory(device_, tex->image_, tex->memory_, 0), "vkBindImageMemory(import)");
@@ -424,14 +397,13 @@ std::shared_ptr<Buffer> Device::import_buffer(const MemoryHandle& h) {
     }
     MemoryImport request{h.handle_type, h.fd.get(), h.size, h.memory_type_index};
     if (h.dedicated) request.dedicated_buffer = buf->buffer_;
-    request.exportable_again = buffer_reexportable(*this, h.buffer_usage);
     buf->memory_ = import_memory(*this, request);
     buf->allocation_size_ = h.size;
     buf->memory_type_ = h.memory_type_index;
     buf->dedicated_ = h.dedicated;
     buf->imported_ = true;
     buf->initialized_ = true;
-    buf->exportable_ = request.exportable_again;
+    buf->exportable_ = false;
     check_vk(table_->vkBindBufferMemory(device_, buf->buffer_, buf->memory_, 0), "vkBindBufferMemory(import)");
     return buf;
 }

@@ -1,0 +1,99 @@
+"""The other process in the cross-process tests (run by conftest.run_child, not by pytest).
+
+Usage: ``python _child.py MODE`` with a JSON request on stdin. The request carries ``handle``
+(``to_dict()`` output) and ``fd``, an fd number the parent passed with ``pass_fds``. The child
+rebuilds the handle with ``from_dict(handle, fd)``, imports it into its own ``geyser.Device()``,
+does MODE, and prints one JSON line: the answer, plus ``validation`` (the layer's messages when
+GEYSER_VALIDATION=1) and, if a GeyserError was raised, ``error`` and ``message``.
+
+Modes:
+  device          open Device() (GEYSER_DEVICE applies) and describe it; no handle
+  texture-read    download ``aspects`` (list of ints) -> ``arrays`` {str(aspect): array}
+  texture-write   upload ``arrays`` {str(aspect): array}
+  buffer-read     read ``size`` bytes at ``offset`` -> ``data``
+  buffer-write    write ``data`` at ``offset``
+
+numpy arrays and bytes travel base64-encoded, tagged as in conftest.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+
+import numpy as np
+
+import geyser
+
+
+def _encode(v):
+    if isinstance(v, np.ndarray):
+        a = np.ascontiguousarray(v)
+        return {"__array__": base64.b64encode(a.tobytes()).decode(), "dtype": a.dtype.str, "shape": list(a.shape)}
+    if isinstance(v, (bytes, bytearray)):
+        return {"__bytes__": base64.b64encode(v).decode()}
+    if isinstance(v, dict):
+        return {k: _encode(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_encode(x) for x in v]
+    return v
+
+
+def _decode(v):
+    if isinstance(v, dict):
+        if "__array__" in v:
+            raw = base64.b64decode(v["__array__"])
+            return np.frombuffer(raw, dtype=np.dtype(v["dtype"])).reshape(v["shape"]).copy()
+        if "__bytes__" in v:
+            return base64.b64decode(v["__bytes__"])
+        return {k: _decode(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_decode(x) for x in v]
+    return v
+
+
+def run(mode: str, req: dict) -> dict:
+    if mode == "device":
+        with geyser.Device() as d:
+            return {"index": d.info.index, "name": d.info.name, "device_uuid": d.info.device_uuid}
+
+    cls = geyser.TextureHandle if mode.startswith("texture") else geyser.BufferHandle
+    # from_dict takes ownership of the inherited fd; the with block closes it.
+    with cls.from_dict(req["handle"], req["fd"]) as handle, geyser.Device() as device:
+        if mode == "texture-read":
+            with device.import_texture(handle) as tex:
+                arrays = {str(a): tex.download(geyser.Aspect(a)) for a in req["aspects"]}
+                return {"arrays": arrays, "format": tex.format.name, "width": tex.width, "height": tex.height}
+        if mode == "texture-write":
+            with device.import_texture(handle) as tex:
+                for a, arr in req["arrays"].items():
+                    tex.upload(arr, geyser.Aspect(int(a)))
+                return {}
+        if mode == "buffer-read":
+            with device.import_buffer(handle) as buf:
+                return {"data": buf.read(req["size"], req["offset"]), "size": buf.size}
+        if mode == "buffer-write":
+            with device.import_buffer(handle) as buf:
+                buf.write(req["data"], req["offset"])
+                return {}
+    raise SystemExit(f"unknown mode {mode!r}")
+
+
+def main() -> int:
+    mode = sys.argv[1]
+    req = _decode(json.loads(sys.stdin.read() or "{}"))
+    try:
+        answer = run(mode, req)
+    except geyser.GeyserError as e:
+        answer = {"error": type(e).__name__, "message": str(e)}
+    try:
+        answer["validation"] = geyser.validation_messages()
+    except Exception:  # noqa: BLE001 - no Vulkan at all: nothing to report
+        answer["validation"] = []
+    sys.stdout.write(json.dumps(_encode(answer)) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

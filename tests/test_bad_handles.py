@@ -1,0 +1,308 @@
+"""Handles that must not import: each raises its specific error, leaks no fd, and leaves the
+original good handle importable."""
+
+from __future__ import annotations
+
+import os
+import socket
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+
+import geyser
+from geyser import TextureDescriptor, TextureFormat
+
+# What lavapipe reports through the debug messenger when it refuses an fd (DRIVER_FACTS.md);
+# tolerated under GEYSER_VALIDATION=1 only in the cases that reach the driver on purpose.
+DRIVER_REFUSAL = r"VK_ERROR_INVALID_EXTERNAL_HANDLE"
+
+W, H = 64, 48  # width + 1 changes the allocation size here (17x9 and 18x9 need the same)
+
+
+@pytest.fixture
+def good_texture(device):
+    tex = device.create_shareable_texture(TextureDescriptor(W, H, TextureFormat.RGBA8_UNORM))
+    data = np.random.default_rng(1).integers(0, 256, (H, W, 4), dtype=np.uint8)
+    tex.upload(data)
+    handle = device.export_texture(tex)
+    yield handle, data
+    handle.close()
+    tex.close()
+
+
+@pytest.fixture
+def good_buffer(device):
+    buf = device.create_shareable_buffer(4096)
+    data = np.random.default_rng(2).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    buf.write(data)
+    handle = device.export_buffer(buf)
+    yield handle, data
+    handle.close()
+    buf.close()
+
+
+@pytest.fixture(params=["texture", "buffer"])
+def good(request, device2):
+    """(handle, import function, check that the handle still imports with its data)."""
+    if request.param == "texture":
+        handle, data = request.getfixturevalue("good_texture")
+
+        def still_good():
+            with device2.import_texture(handle) as t:
+                assert np.array_equal(t.download(), data)
+
+        return handle, device2.import_texture, still_good
+    handle, data = request.getfixturevalue("good_buffer")
+
+    def still_good():
+        with device2.import_buffer(handle) as b:
+            assert b.read() == data
+
+    return handle, device2.import_buffer, still_good
+
+
+def tampered(handle, fd=None, **changes):
+    """A handle like ``handle`` with ``changes``; it owns ``fd`` (default: a dup of handle's)."""
+    d = handle.to_dict()
+    for k in changes:
+        assert k in d, k
+    d.update(changes)
+    return type(handle).from_dict(d, os.dup(handle.fd) if fd is None else fd)
+
+
+@contextmanager
+def no_fd_leak(fd_count):
+    n = fd_count()
+    yield
+    assert fd_count() == n, f"fd count went from {n} to {fd_count()}"
+
+
+def expect_refused(import_fn, bad, exc, fd_count):
+    """``import_fn(bad)`` raises exactly ``exc`` and opens or closes no fd."""
+    with no_fd_leak(fd_count):
+        with pytest.raises(exc) as e:
+            import_fn(bad)
+    assert type(e.value) is exc, f"expected {exc.__name__}, got {type(e.value).__name__}: {e.value}"
+    return e.value
+
+
+# -- fds that are not Vulkan memory ------------------------------------------------------------
+
+def test_closed_fd(good, fd_count):
+    handle, import_fn, still_good = good
+    n = os.open("/dev/null", os.O_RDONLY)
+    os.close(n)
+    bad = tampered(handle, fd=n)  # n is closed: nothing in this thread opens an fd before the import
+    try:
+        err = expect_refused(import_fn, bad, geyser.InvalidHandleError, fd_count)
+        assert "not open" in str(err)
+    finally:
+        assert bad.detach() == n  # never close a number we do not own
+    still_good()
+
+
+def _dev_null(tmp_path, size):
+    return os.open("/dev/null", os.O_RDWR), None
+
+
+def _regular_file(tmp_path, size):
+    p = tmp_path / "not-vulkan-memory"
+    p.write_bytes(bytes(size))
+    return os.open(p, os.O_RDWR), None
+
+
+def _foreign_memfd(tmp_path, size):
+    fd = os.memfd_create("not-from-vulkan")
+    os.ftruncate(fd, size)
+    return fd, None
+
+
+def _pipe(tmp_path, size):
+    r, w = os.pipe()
+    return r, lambda: os.close(w)
+
+
+def _socket(tmp_path, size):
+    a, b = socket.socketpair()
+    return a.detach(), b.close
+
+
+def _directory(tmp_path, size):
+    return os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY), None
+
+
+# (maker, reaches the driver): fds the core cannot tell from memory by fstat go to the driver,
+# which refuses them and reports it through the debug messenger.
+FOREIGN_FDS = {
+    "dev-null": (_dev_null, True),
+    "regular-file": (_regular_file, True),
+    "foreign-memfd": (_foreign_memfd, True),
+    "pipe": (_pipe, False),
+    "socket": (_socket, False),
+    "directory": (_directory, False),
+}
+
+
+@pytest.mark.parametrize("kind", list(FOREIGN_FDS))
+def test_foreign_fd(good, fd_count, tmp_path, allow_validation, kind):
+    handle, import_fn, still_good = good
+    maker, reaches_driver = FOREIGN_FDS[kind]
+    if reaches_driver:
+        allow_validation(DRIVER_REFUSAL)
+    with no_fd_leak(fd_count):
+        fd, cleanup = maker(tmp_path, handle.size)
+        bad = tampered(handle, fd=fd)
+        try:
+            expect_refused(import_fn, bad, geyser.InvalidHandleError, fd_count)
+            os.fstat(fd)  # the failed import did not close the handle's fd
+        finally:
+            bad.close()
+            if cleanup:
+                cleanup()
+    still_good()
+
+
+# -- descriptions that do not match the memory -------------------------------------------------
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda h: {"size": h.size + 4096},
+        lambda h: {"size": h.size - 1},
+        lambda h: {"memory_type_index": 7},
+        lambda h: {"memory_type_index": 31},
+        lambda h: {"memory_type_index": 32},
+        lambda h: {"memory_type_index": 0xFFFFFFFF},
+    ],
+    ids=["size+4096", "size-1", "memory-type-7", "memory-type-31", "memory-type-32", "memory-type-max"],
+)
+def test_wrong_allocation(good, fd_count, change):
+    handle, import_fn, still_good = good
+    ch = change(handle)
+    if "memory_type_index" in ch and ch["memory_type_index"] == handle.memory_type_index:
+        pytest.skip("the device really uses that memory type")
+    bad = tampered(handle, **ch)
+    try:
+        expect_refused(import_fn, bad, geyser.InvalidHandleError, fd_count)
+    finally:
+        bad.close()
+    still_good()
+
+
+def _flip(hex_uuid: str) -> str:
+    b = bytearray(bytes.fromhex(hex_uuid))
+    b[0] ^= 0xFF
+    return b.hex()
+
+
+@pytest.mark.parametrize("field", ["device_uuid", "driver_uuid"])
+def test_wrong_uuid(good, fd_count, field):
+    handle, import_fn, still_good = good
+    bad = tampered(handle, **{field: _flip(getattr(handle, field))})
+    try:
+        expect_refused(import_fn, bad, geyser.DeviceMismatchError, fd_count)
+    finally:
+        bad.close()
+    still_good()
+
+
+def test_texture_handle_wrong_format_size(good_texture, device2, fd_count):
+    handle, data = good_texture
+    # RGBA32F needs four times the memory: the description cannot match the allocation.
+    bad = tampered(handle, vk_format=109)
+    try:
+        expect_refused(device2.import_texture, bad, geyser.InvalidHandleError, fd_count)
+    finally:
+        bad.close()
+    with device2.import_texture(handle) as t:
+        assert np.array_equal(t.download(), data)
+
+
+def test_texture_handle_vk_format_contradicts_format(good_texture, device2, fd_count):
+    handle, data = good_texture
+    # R32_SFLOAT has the same texel size as RGBA8, so the allocation size matches; but the handle
+    # says RGBA8_UNORM, whose only Vulkan format is R8G8B8A8_UNORM, so it describes no image
+    # the exporter could have made.
+    assert handle.format is TextureFormat.RGBA8_UNORM
+    bad = tampered(handle, vk_format=100)
+    try:
+        expect_refused(device2.import_texture, bad, geyser.InvalidHandleError, fd_count)
+    finally:
+        bad.close()
+    with device2.import_texture(handle) as t:
+        assert np.array_equal(t.download(), data)
+
+
+@pytest.mark.parametrize("field", ["width", "height"])
+def test_texture_handle_wrong_extent(good_texture, device, device2, fd_count, field):
+    handle, data = good_texture
+    wrong = {"width": (W + 1, H), "height": (W, H + 1)}[field]
+    # Precondition: on this device the wrong extent needs a different allocation, which is what
+    # makes it detectable (opaque memory carries no extent of its own).
+    with device.create_shareable_texture(TextureDescriptor(*wrong)) as probe:
+        if probe.allocation_size == handle.size:
+            pytest.skip(f"{wrong[0]}x{wrong[1]} needs the same {handle.size} bytes as {W}x{H} on this device")
+    bad = tampered(handle, **{field: getattr(handle, field) + 1})
+    try:
+        expect_refused(device2.import_texture, bad, geyser.InvalidHandleError, fd_count)
+    finally:
+        bad.close()
+    with device2.import_texture(handle) as t:
+        assert np.array_equal(t.download(), data)
+
+
+def test_texture_handle_zero_extent(good_texture, device2, fd_count):
+    handle, _ = good_texture
+    bad = tampered(handle, width=0)
+    try:
+        expect_refused(device2.import_texture, bad, geyser.InvalidHandleError, fd_count)
+    finally:
+        bad.close()
+
+
+# -- the wrong kind of resource ----------------------------------------------------------------
+
+def test_texture_handle_imported_as_buffer(good_texture, device2, fd_count):
+    handle, data = good_texture
+    expect_refused(device2.import_buffer, handle, geyser.InvalidHandleError, fd_count)
+    # Also when the Python class says "buffer" but the description is a texture's.
+    as_buffer = geyser.BufferHandle.from_dict(handle.to_dict(), os.dup(handle.fd))
+    try:
+        expect_refused(device2.import_buffer, as_buffer, geyser.InvalidHandleError, fd_count)
+    finally:
+        as_buffer.close()
+    with device2.import_texture(handle) as t:
+        assert np.array_equal(t.download(), data)
+
+
+def test_buffer_handle_imported_as_texture(good_buffer, device2, fd_count):
+    handle, data = good_buffer
+    expect_refused(device2.import_texture, handle, geyser.InvalidHandleError, fd_count)
+    with device2.import_buffer(handle) as b:
+        assert b.read() == data
+
+
+def test_texture_description_relabelled_as_buffer(good_texture, device2, fd_count):
+    handle, _ = good_texture
+    bad = tampered(handle, kind="buffer")  # a "buffer" with no buffer size or usage
+    try:
+        expect_refused(device2.import_buffer, bad, geyser.InvalidHandleError, fd_count)
+    finally:
+        bad.close()
+
+
+def test_buffer_handle_bigger_than_its_allocation(good_buffer, device2, fd_count):
+    handle, _ = good_buffer
+    bad = tampered(handle, buffer_size=handle.size + 1)
+    try:
+        expect_refused(device2.import_buffer, bad, geyser.InvalidHandleError, fd_count)
+    finally:
+        bad.close()
+
+
+def test_not_a_handle(device2):
+    with pytest.raises(TypeError):
+        device2.import_texture(3)
+    with pytest.raises(TypeError):
+        device2.import_buffer("fd")
