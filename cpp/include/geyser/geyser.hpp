@@ -9,3 +9,4 @@
 #include "geyser/sync.hpp"
 #include "geyser/channel.hpp"
 #include "geyser/wire.hpp"
+#include "geyser/portable_timeline.hpp"

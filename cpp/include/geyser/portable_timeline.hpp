@@ -21,7 +21,7 @@ struct TimelinePage;
 /// Ownership: a PortableTimeline is a move-only owner of one fd and one mapping of the shared
 /// page; the destructor unmaps and closes both. The shared page itself lives until the last fd
 /// and the last mapping in any process are gone. A moved-from timeline holds nothing: it may only
-/// be destroyed or assigned to, and every other member function throws InvalidHandleError.
+/// be destroyed or assigned to; valid() is false and the other members throw InvalidHandleError.
 ///
 /// Thread safety: value(), try_wait(), signal(), wait(), mark_abandoned(), abandoned() and
 /// export_fd() may be called at the same time from any number of threads and processes, on this
