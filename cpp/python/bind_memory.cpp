@@ -16,16 +16,6 @@ namespace geyser::python {
 
 namespace {
 
-py::bytes uuid_bytes(const Uuid& u) { return py::bytes(reinterpret_cast<const char*>(u.data()), u.size()); }
-
-Uuid uuid_from(const py::bytes& b) {
-    std::string s = b;
-    if (s.size() != VK_UUID_SIZE) throw InvalidArgumentError("a UUID is 16 bytes, got " + std::to_string(s.size()));
-    Uuid u{};
-    std::memcpy(u.data(), s.data(), u.size());
-    return u;
-}
-
 // A contiguous read-only view of any buffer-protocol object.
 py::buffer_info readable(const py::buffer& data) {
     py::buffer_info info = data.request();

@@ -13,16 +13,6 @@ namespace geyser::python {
 
 namespace {
 
-py::bytes uuid_bytes(const Uuid& u) { return py::bytes(reinterpret_cast<const char*>(u.data()), u.size()); }
-
-Uuid uuid_from(const py::bytes& b) {
-    std::string s = b;
-    if (s.size() != VK_UUID_SIZE) throw InvalidArgumentError("a UUID is 16 bytes, got " + std::to_string(s.size()));
-    Uuid u{};
-    std::copy(s.begin(), s.end(), u.begin());
-    return u;
-}
-
 }  // namespace
 
 SubmitSync to_submit_sync(const std::vector<std::pair<std::shared_ptr<Semaphore>, uint64_t>>& wait,

@@ -134,6 +134,8 @@ public:
     /// The per-device function table (volk). Valid for the Device's lifetime.
     const VolkDeviceTable& vk() const noexcept { return *table_; }
     bool has_extension(const char* name) const;
+    /// Throws DeviceMismatchError unless a handle's UUIDs name this device and driver.
+    void check_same_device(const Uuid& device_uuid, const Uuid& driver_uuid) const;
     /// Picks a memory type from `type_bits`: the first with all of `required`, preferring one
     /// that also has all of `preferred`. Throws UnsupportedOperationError if none qualifies.
     uint32_t choose_memory_type(uint32_t type_bits, VkMemoryPropertyFlags required,

@@ -377,6 +377,17 @@ uint32_t Device::choose_memory_type(uint32_t type_bits, VkMemoryPropertyFlags re
     return fallback;
 }
 
+void Device::check_same_device(const Uuid& device_uuid, const Uuid& driver_uuid) const {
+    if (device_uuid != info_.device_uuid) {
+        throw DeviceMismatchError("handle was exported by device " + uuid_to_hex(device_uuid) + ", but this is '" +
+                                  info_.name + "' (" + uuid_to_hex(info_.device_uuid) + ")");
+    }
+    if (driver_uuid != info_.driver_uuid) {
+        throw DeviceMismatchError("handle was exported by driver " + uuid_to_hex(driver_uuid) +
+                                  ", but this device's driver is " + uuid_to_hex(info_.driver_uuid));
+    }
+}
+
 void Device::require_memory_export(const char* what) const {
     if (!has_extension(VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME)) {
         throw UnsupportedOperationError(std::string("device '") + info_.name + "' cannot share " + what +

@@ -87,14 +87,7 @@ void check_common(const Device& d, const MemoryHandle& h, ResourceKind expected,
         throw InvalidHandleError(std::string("handle describes a ") + to_string(h.kind) + ", not a " +
                                  to_string(expected));
     }
-    if (h.device_uuid != d.info().device_uuid) {
-        throw DeviceMismatchError("handle was exported by device " + uuid_to_hex(h.device_uuid) + ", but this is '" +
-                                  d.info().name + "' (" + uuid_to_hex(d.info().device_uuid) + ")");
-    }
-    if (h.driver_uuid != d.info().driver_uuid) {
-        throw DeviceMismatchError("handle was exported by driver " + uuid_to_hex(h.driver_uuid) +
-                                  ", but this device's driver is " + uuid_to_hex(d.info().driver_uuid));
-    }
+    d.check_same_device(h.device_uuid, h.driver_uuid);
     if (!(support.importable & h.handle_type)) {
         throw UnsupportedOperationError(std::string("device '") + d.info().name + "' cannot import " +
                                         to_string(expected) + " memory as " + external_handle_type_name(h.handle_type));

@@ -32,14 +32,7 @@ void check_sync_common(const Device& d, const SyncHandle& h, SyncPrimitive expec
         throw InvalidHandleError(std::string("handle describes a ") + to_string(h.primitive) + ", not a " +
                                  to_string(expected));
     }
-    if (h.device_uuid != d.info().device_uuid) {
-        throw DeviceMismatchError("handle was exported by device " + uuid_to_hex(h.device_uuid) + ", but this is '" +
-                                  d.info().name + "' (" + uuid_to_hex(d.info().device_uuid) + ")");
-    }
-    if (h.driver_uuid != d.info().driver_uuid) {
-        throw DeviceMismatchError("handle was exported by driver " + uuid_to_hex(h.driver_uuid) +
-                                  ", but this device's driver is " + uuid_to_hex(d.info().driver_uuid));
-    }
+    d.check_same_device(h.device_uuid, h.driver_uuid);
     check_handle_type_bit(h.handle_type, to_string(expected));
     // Opaque FDs are imported permanently; sync FDs only temporarily (the spec's rules for
     // VkImportSemaphoreFdInfoKHR / VkImportFenceFdInfoKHR flags).
