@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass, field
 
 from . import _native
-from .errors import GeyserError, InvalidArgumentError, UnsupportedFormatError
+from ._owner import NativeOwner
+from .errors import InvalidArgumentError, UnsupportedFormatError
 from .formats import TextureFormat, TextureUsage, format_info, vk_usage
 from .memory import Buffer, BufferHandle, BufferUsage, Texture, TextureDescriptor, TextureHandle
 from .sync import DEFAULT_TIMEOUT, Fence, FenceHandle, Semaphore, SemaphoreHandle, handle_type_bit
@@ -124,7 +125,7 @@ class FormatSupport:
 DEFAULT_USAGE = TextureUsage.COPY_SRC | TextureUsage.COPY_DST | TextureUsage.TEXTURE_BINDING
 
 
-class Device:
+class Device(NativeOwner):
     """An open Vulkan device.
 
     ``selector`` (or the ``GEYSER_DEVICE`` environment variable) picks a device by index, UUID or
@@ -138,28 +139,8 @@ class Device:
         self._native = _native.Device.open(sel)
         self.info = DeviceInfo._from_native(self._native.info)
 
-    # -- lifetime ---------------------------------------------------------------------------
-    def close(self) -> None:
-        self._native = None
-
-    @property
-    def closed(self) -> bool:
-        return self._native is None
-
-    def __enter__(self) -> "Device":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"<geyser.Device {self.info.name!r} uuid={self.info.device_uuid}{' closed' if self.closed else ''}>"
-
-    @property
-    def native(self):
-        if self._native is None:
-            raise GeyserError("this Device is closed")
-        return self._native
 
     @property
     def name(self) -> str:

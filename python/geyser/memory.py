@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _native
+from ._owner import NativeOwner
 from .errors import GeyserError, InvalidArgumentError
 from .formats import Aspect, TextureFormat, TextureUsage, format_info, host_layout
 
@@ -69,7 +70,7 @@ def _default_aspect(aspects: int, aspect: Aspect | None) -> Aspect:
     return Aspect(aspects)
 
 
-class Texture:
+class Texture(NativeOwner):
     """A shareable 2D texture. Create with ``Device.create_shareable_texture`` or import one.
 
     Host I/O (``upload``/``download``) goes through a staging buffer and copy commands. The
@@ -80,25 +81,6 @@ class Texture:
         self._native = native
         self._device = device
         self._descriptor = descriptor
-
-    @property
-    def native(self):
-        if self._native is None:
-            raise GeyserError("this Texture is closed")
-        return self._native
-
-    def close(self) -> None:
-        self._native = None
-
-    @property
-    def closed(self) -> bool:
-        return self._native is None
-
-    def __enter__(self) -> "Texture":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         if self._native is None:
@@ -158,31 +140,12 @@ class Texture:
         return out
 
 
-class Buffer:
+class Buffer(NativeOwner):
     """A shareable linear buffer. Create with ``Device.create_shareable_buffer`` or import one."""
 
     def __init__(self, native, device):
         self._native = native
         self._device = device
-
-    @property
-    def native(self):
-        if self._native is None:
-            raise GeyserError("this Buffer is closed")
-        return self._native
-
-    def close(self) -> None:
-        self._native = None
-
-    @property
-    def closed(self) -> bool:
-        return self._native is None
-
-    def __enter__(self) -> "Buffer":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         if self._native is None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from . import _native
-from .errors import GeyserError, InvalidArgumentError
+from ._owner import NativeOwner
+from .errors import InvalidArgumentError
 
 __all__ = ["Semaphore", "Fence", "SemaphoreHandle", "FenceHandle", "to_ns", "DEFAULT_TIMEOUT"]
 
@@ -32,7 +33,7 @@ def handle_type_bit(name: str) -> int:
         raise InvalidArgumentError(f"handle type must be one of {sorted(_HANDLE_TYPES)}, got {name!r}") from None
 
 
-class Semaphore:
+class Semaphore(NativeOwner):
     """A Vulkan semaphore: ``kind`` is ``"binary"`` or ``"timeline"``.
 
     Timelines have ``value``, ``signal(value)`` and ``wait(value, timeout)`` on the host; binary
@@ -43,12 +44,6 @@ class Semaphore:
     def __init__(self, native, device):
         self._native = native
         self._device = device
-
-    @property
-    def native(self):
-        if self._native is None:
-            raise GeyserError("this Semaphore is closed")
-        return self._native
 
     @property
     def kind(self) -> str:
@@ -69,15 +64,6 @@ class Semaphore:
         """Blocks (without the GIL) until a timeline reaches ``value``; geyser.TimeoutError after ``timeout`` s."""
         self.native.wait(_u64(value), to_ns(timeout))
 
-    def close(self) -> None:
-        self._native = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def __repr__(self) -> str:
         if self._native is None:
             return "<geyser.Semaphore closed>"
@@ -85,18 +71,12 @@ class Semaphore:
         return f"<geyser.Semaphore {self.kind}{extra}{' imported' if self.imported else ''}>"
 
 
-class Fence:
+class Fence(NativeOwner):
     """A Vulkan fence: ``signaled``, ``wait(timeout)``, ``reset()``."""
 
     def __init__(self, native, device):
         self._native = native
         self._device = device
-
-    @property
-    def native(self):
-        if self._native is None:
-            raise GeyserError("this Fence is closed")
-        return self._native
 
     imported = property(lambda self: self.native.imported)
     device = property(lambda self: self._device)
@@ -107,15 +87,6 @@ class Fence:
 
     def reset(self) -> None:
         self.native.reset()
-
-    def close(self) -> None:
-        self._native = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 class _SyncHandle:

@@ -1,0 +1,34 @@
+"""The one base for Python objects that own a native core object."""
+
+from __future__ import annotations
+
+from .errors import GeyserError
+
+
+class NativeOwner:
+    """Holds a ``geyser._native`` object until ``close()``; then every use raises GeyserError.
+
+    Closing drops this reference only: the core's objects are reference-counted, so whatever
+    else still holds them (an imported texture holding its device, say) keeps working.
+    """
+
+    _native = None
+
+    @property
+    def native(self):
+        if self._native is None:
+            raise GeyserError(f"this {type(self).__name__} is closed")
+        return self._native
+
+    def close(self) -> None:
+        self._native = None
+
+    @property
+    def closed(self) -> bool:
+        return self._native is None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
