@@ -132,11 +132,12 @@ def _directory(tmp_path, size):
     return os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY), None
 
 
-# (maker, reaches the driver): fds the core cannot tell from memory by fstat go to the driver,
-# which refuses them and reports it through the debug messenger.
+# (maker, reaches the driver): Geyser refuses an fd that is not the kind of file this driver
+# exports memory as (it learns that kind once by exporting a small buffer). A memfd on lavapipe
+# is that kind, so it reaches the driver, which refuses it through the debug messenger.
 FOREIGN_FDS = {
-    "dev-null": (_dev_null, True),
-    "regular-file": (_regular_file, True),
+    "dev-null": (_dev_null, False),
+    "regular-file": (_regular_file, False),
     "foreign-memfd": (_foreign_memfd, True),
     "pipe": (_pipe, False),
     "socket": (_socket, False),
@@ -160,6 +161,21 @@ def test_foreign_fd(good, fd_count, tmp_path, allow_validation, kind):
             bad.close()
             if cleanup:
                 cleanup()
+    still_good()
+
+
+@pytest.mark.parametrize("kind", ["dev-null", "regular-file"])
+def test_foreign_fd_refused_before_the_driver(good, fd_count, tmp_path, kind):
+    """Files of another kind never reach the driver: NVIDIA's refuses one, then refuses every later
+    import of the memory it was described as (docs/hardware.md)."""
+    handle, import_fn, still_good = good
+    fd, _ = FOREIGN_FDS[kind][0](tmp_path, handle.size)
+    bad = tampered(handle, fd=fd)
+    try:
+        err = expect_refused(import_fn, bad, geyser.InvalidHandleError, fd_count)
+        assert "not exported by this driver" in str(err)
+    finally:
+        bad.close()
     still_good()
 
 

@@ -293,3 +293,19 @@ def test_context_manager_closes_on_error(device):
         with device.create_shareable_texture(DESC) as tex:
             raise KeyError("boom")
     assert tex.closed
+
+
+def test_closed_wrappers_keep_nothing_alive():
+    """A closed texture or buffer no longer holds its Device (the Vulkan device can go)."""
+    import weakref
+
+    dev = geyser.Device()
+    tex = dev.create_shareable_texture(DESC)
+    buf = dev.create_shareable_buffer(64)
+    ref = weakref.ref(dev)
+    tex.close()
+    buf.close()
+    del dev
+    gc.collect()
+    assert ref() is None
+    assert tex.device is None and buf.device is None

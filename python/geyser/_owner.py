@@ -8,11 +8,14 @@ from .errors import GeyserError
 class NativeOwner:
     """Holds a ``geyser._native`` object until ``close()``; then every use raises GeyserError.
 
-    Closing drops this reference only: the core's objects are reference-counted, so whatever
-    else still holds them (an imported texture holding its device, say) keeps working.
+    Closing drops this object's references (its native object and, for a texture, buffer or
+    sync object, its Device), so a closed wrapper keeps nothing alive. The core's objects are
+    reference-counted: whatever else still holds them (an imported texture holding its
+    device, say) keeps working.
     """
 
     _native = None
+    _device = None
 
     @property
     def native(self):
@@ -22,6 +25,7 @@ class NativeOwner:
 
     def close(self) -> None:
         self._native = None
+        self._device = None
 
     @property
     def closed(self) -> bool:

@@ -136,6 +136,14 @@ public:
     bool has_extension(const char* name) const;
     /// Throws DeviceMismatchError unless a handle's UUIDs name this device and driver.
     void check_same_device(const Uuid& device_uuid, const Uuid& driver_uuid) const;
+    /// Which kind of object an opaque FD carries.
+    enum class FdFamily { kMemory = 0, kSemaphore = 1, kFence = 2 };
+    /// Throws InvalidHandleError unless `fd` is the same kind of file (type and device numbers)
+    /// as the opaque FDs this device itself exports for `family`, learnt once by exporting a
+    /// small object. A foreign fd then never reaches the driver: NVIDIA's refuses one, but after
+    /// that also refuses every later import of the memory it was described as
+    /// (docs/hardware.md). Does nothing where the device cannot export that family.
+    void check_opaque_fd(int fd, FdFamily family);
     /// Picks a memory type from `type_bits`: the first with all of `required`, preferring one
     /// that also has all of `preferred`. Throws UnsupportedOperationError if none qualifies.
     uint32_t choose_memory_type(uint32_t type_bits, VkMemoryPropertyFlags required,
@@ -162,6 +170,15 @@ private:
     VkPhysicalDeviceMemoryProperties memory_props_{};
     mutable std::mutex queue_mutex_;
     mutable std::mutex pool_mutex_;
+    struct LearntFdKind {
+        bool learnt = false;
+        bool known = false;  // false: this device cannot export the family
+        uint32_t type = 0;
+        uint64_t dev = 0;
+        uint64_t rdev = 0;
+    };
+    std::mutex fd_kind_mutex_;
+    LearntFdKind fd_kinds_[3];
 };
 
 /// Validation-layer messages (warnings and errors) seen since the process started, when the

@@ -23,15 +23,15 @@ struct MemoryImport {
     // (measured on the H100, docs/hardware.md). Imported memory is therefore not re-exported.
 };
 
-/// Screens an fd before any driver sees it: it must be open and of a kind that can carry the
-/// handle type (pipes, sockets, directories and block devices cannot). Throws InvalidHandleError.
-void check_memory_fd(int fd, VkExternalMemoryHandleTypeFlagBits handle_type);
+/// Screens an fd before any driver sees it: the handle type must be one this platform imports,
+/// and the fd must be the kind of file `device` exports memory as. Throws InvalidHandleError.
+void check_memory_fd(Device& device, int fd, VkExternalMemoryHandleTypeFlagBits handle_type);
 
 /// A new OS handle for `memory`, owned by the caller.
 UniqueFd export_memory(const Device& device, VkDeviceMemory memory, VkExternalMemoryHandleTypeFlagBits handle_type);
 
 /// Allocates memory that imports a duplicate of `request.borrowed_fd`. Throws InvalidHandleError
 /// when the driver refuses the fd.
-VkDeviceMemory import_memory(const Device& device, const MemoryImport& request);
+VkDeviceMemory import_memory(Device& device, const MemoryImport& request);
 
 }  // namespace geyser

@@ -5,20 +5,12 @@
 #include <cerrno>
 #include <string>
 
+#include "posix/fd_kind.hpp"
 #include "vulkan/external_memory.hpp"
 
 namespace geyser {
 
 namespace {
-
-const char* fd_kind(mode_t mode) {
-    if (S_ISFIFO(mode)) return "a pipe";
-    if (S_ISSOCK(mode)) return "a socket";
-    if (S_ISDIR(mode)) return "a directory";
-    if (S_ISBLK(mode)) return "a block device";
-    if (S_ISLNK(mode)) return "a symbolic link";
-    return nullptr;
-}
 
 void require_opaque_fd(VkExternalMemoryHandleTypeFlagBits handle_type) {
     if (handle_type != VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT) {
@@ -30,18 +22,14 @@ void require_opaque_fd(VkExternalMemoryHandleTypeFlagBits handle_type) {
 
 }  // namespace
 
-void check_memory_fd(int fd, VkExternalMemoryHandleTypeFlagBits handle_type) {
+void check_memory_fd(Device& device, int fd, VkExternalMemoryHandleTypeFlagBits handle_type) {
     require_opaque_fd(handle_type);
-    if (fd < 0) throw InvalidHandleError("expected an open memory fd, found fd " + std::to_string(fd));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-        if (errno == EBADF) throw InvalidHandleError("fd " + std::to_string(fd) + " is not open");
-        throw_errno("fstat", "fd " + std::to_string(fd));
-    }
-    if (const char* kind = fd_kind(st.st_mode)) {
-        throw InvalidHandleError("fd " + std::to_string(fd) + " is " + kind +
+    const FdKind kind = FdKind::of(fd, "memory");
+    if (kind.never_a_payload()) {
+        throw InvalidHandleError("fd " + std::to_string(fd) + " is " + kind.describe() +
                                  ", not a Vulkan memory handle (opaque_fd)");
     }
+    device.check_opaque_fd(fd, Device::FdFamily::kMemory);
 }
 
 UniqueFd export_memory(const Device& device, VkDeviceMemory memory, VkExternalMemoryHandleTypeFlagBits handle_type) {
@@ -55,17 +43,10 @@ UniqueFd export_memory(const Device& device, VkDeviceMemory memory, VkExternalMe
     return UniqueFd(fd);
 }
 
-VkDeviceMemory import_memory(const Device& device, const MemoryImport& request) {
-    check_memory_fd(request.borrowed_fd, request.handle_type);
-    // A successful vkAllocateMemory import takes ownership of the fd, so import a duplicate and
-    // keep the caller's handle valid.
-    UniqueFd dup = UniqueFd::duplicate_of(request.borrowed_fd);
-    struct stat before {};
-    ::fstat(dup.get(), &before);
-
+VkDeviceMemory import_memory(Device& device, const MemoryImport& request) {
+    check_memory_fd(device, request.borrowed_fd, request.handle_type);
     VkImportMemoryFdInfoKHR import{VK_STRUCTURE_TYPE_IMPORT_MEMORY_FD_INFO_KHR};
     import.handleType = request.handle_type;
-    import.fd = dup.get();
     VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
     mai.allocationSize = request.size;
     mai.memoryTypeIndex = request.memory_type_index;
@@ -77,22 +58,13 @@ VkDeviceMemory import_memory(const Device& device, const MemoryImport& request) 
         chain(mai, dedicated);
     }
     VkDeviceMemory memory = VK_NULL_HANDLE;
-    const VkResult r = device.vk().vkAllocateMemory(device.vk_device(), &mai, nullptr, &memory);
-    if (r == VK_SUCCESS) {
-        (void)dup.release();  // the driver owns it now
-        return memory;
-    }
-    // The spec leaves the fd with us on failure, but some drivers close it anyway
-    // (DRIVER_FACTS.md). Close our duplicate only if it still names the same open file, so we
-    // neither leak it nor close a number someone else has been given since.
-    struct stat after {};
-    if (::fstat(dup.get(), &after) != 0 || after.st_dev != before.st_dev || after.st_ino != before.st_ino ||
-        after.st_rdev != before.st_rdev) {
-        (void)dup.release();
-    }
-    throw InvalidHandleError(std::string("the driver refused to import fd ") + std::to_string(request.borrowed_fd) +
-                             ": vkAllocateMemory returned " + VulkanError(r, "").result_name() +
-                             " (not memory exported by this driver, or a description that does not match it)");
+    // A successful vkAllocateMemory import takes ownership of the fd, so import a duplicate and
+    // keep the caller's handle valid.
+    import_duplicate(request.borrowed_fd, "vkAllocateMemory", [&](int fd) {
+        import.fd = fd;
+        return device.vk().vkAllocateMemory(device.vk_device(), &mai, nullptr, &memory);
+    });
+    return memory;
 }
 
 }  // namespace geyser

@@ -82,7 +82,7 @@ Requirements buffer_requirements(const Device& d, VkBuffer buffer) {
 }
 
 // The checks every import shares: resource kind, device identity, handle type, fd kind.
-void check_common(const Device& d, const MemoryHandle& h, ResourceKind expected, const ExternalSupport& support) {
+void check_common(Device& d, const MemoryHandle& h, ResourceKind expected, const ExternalSupport& support) {
     if (h.kind != expected) {
         throw InvalidHandleError(std::string("handle describes a ") + to_string(h.kind) + ", not a " +
                                  to_string(expected));
@@ -92,7 +92,7 @@ void check_common(const Device& d, const MemoryHandle& h, ResourceKind expected,
         throw UnsupportedOperationError(std::string("device '") + d.info().name + "' cannot import " +
                                         to_string(expected) + " memory as " + external_handle_type_name(h.handle_type));
     }
-    check_memory_fd(h.fd.get(), h.handle_type);
+    check_memory_fd(d, h.fd.get(), h.handle_type);
 }
 
 // Import of an opaque handle must repeat the exporter's allocationSize and memoryTypeIndex (the

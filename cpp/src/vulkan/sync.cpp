@@ -1,10 +1,9 @@
 #include "geyser/sync.hpp"
 
-#include <sys/stat.h>
-
 #include <string>
 
 #include "geyser/device.hpp"
+#include "posix/fd_kind.hpp"
 #include "vulkan/vk.hpp"
 
 namespace geyser {
@@ -27,7 +26,7 @@ void check_handle_type_bit(uint32_t bit, const char* what) {
 
 // The checks every sync import shares, done before the driver sees anything: NVIDIA's driver
 // accepts a memory fd as a semaphore, a timeline fd as binary, and fd -1 (DRIVER_FACTS.md).
-void check_sync_common(const Device& d, const SyncHandle& h, SyncPrimitive expected) {
+void check_sync_common(Device& d, const SyncHandle& h, SyncPrimitive expected) {
     if (h.primitive != expected) {
         throw InvalidHandleError(std::string("handle describes a ") + to_string(h.primitive) + ", not a " +
                                  to_string(expected));
@@ -50,35 +49,15 @@ void check_sync_common(const Device& d, const SyncHandle& h, SyncPrimitive expec
         return;
     }
     if (!h.fd.valid()) throw InvalidHandleError("handle carries no fd (closed?)");
-    struct stat st {};
-    if (::fstat(h.fd.get(), &st) != 0) {
-        throw InvalidHandleError("fd " + std::to_string(h.fd.get()) + " is not open");
+    const FdKind kind = FdKind::of(h.fd.get(), to_string(expected));
+    if (kind.never_a_payload()) {
+        throw InvalidHandleError("fd " + std::to_string(h.fd.get()) + " is " + kind.describe() + ", not a Vulkan " +
+                                 to_string(expected) + " handle");
     }
-    if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode)) {
-        throw InvalidHandleError("fd " + std::to_string(h.fd.get()) + " is a pipe, socket, directory or block device, "
-                                 "not a Vulkan " + to_string(expected) + " handle");
+    if (h.handle_type == kOpaque) {
+        d.check_opaque_fd(h.fd.get(), expected == SyncPrimitive::kFence ? Device::FdFamily::kFence
+                                                                          : Device::FdFamily::kSemaphore);
     }
-}
-
-// Runs a driver import of a duplicate fd: success transfers ownership to the driver; on failure
-// the duplicate is closed only if it still names the file it did (some drivers close it anyway).
-template <typename Import>
-void import_dup(int borrowed, const char* call, Import&& import) {
-    UniqueFd dup = UniqueFd::duplicate_of(borrowed);
-    struct stat before {};
-    ::fstat(dup.get(), &before);
-    const VkResult r = import(dup.get());
-    if (r == VK_SUCCESS) {
-        (void)dup.release();
-        return;
-    }
-    struct stat after {};
-    if (::fstat(dup.get(), &after) != 0 || after.st_ino != before.st_ino || after.st_dev != before.st_dev ||
-        after.st_rdev != before.st_rdev) {
-        (void)dup.release();
-    }
-    throw InvalidHandleError(std::string("the driver refused to import fd ") + std::to_string(borrowed) + ": " + call +
-                             " returned " + VulkanError(r, "").result_name());
 }
 
 std::string ms(uint64_t ns) { return std::to_string(ns / 1000000) + " ms"; }
@@ -276,7 +255,7 @@ std::shared_ptr<Semaphore> Device::import_semaphore(const SyncHandle& h) {
         check_vk(table_->vkImportSemaphoreFdKHR(device_, &info), "vkImportSemaphoreFdKHR");
         return s;
     }
-    import_dup(h.fd.get(), "vkImportSemaphoreFdKHR", [&](int fd) {
+    import_duplicate(h.fd.get(), "vkImportSemaphoreFdKHR", [&](int fd) {
         VkImportSemaphoreFdInfoKHR info{VK_STRUCTURE_TYPE_IMPORT_SEMAPHORE_FD_INFO_KHR};
         info.semaphore = s->semaphore_;
         info.flags = h.permanent ? 0 : VK_SEMAPHORE_IMPORT_TEMPORARY_BIT;
@@ -353,7 +332,7 @@ std::shared_ptr<Fence> Device::import_fence(const SyncHandle& h) {
         check_vk(table_->vkImportFenceFdKHR(device_, &info), "vkImportFenceFdKHR");
         return f;
     }
-    import_dup(h.fd.get(), "vkImportFenceFdKHR", [&](int fd) {
+    import_duplicate(h.fd.get(), "vkImportFenceFdKHR", [&](int fd) {
         VkImportFenceFdInfoKHR info{VK_STRUCTURE_TYPE_IMPORT_FENCE_FD_INFO_KHR};
         info.fence = f->fence_;
         info.flags = h.permanent ? 0 : VK_FENCE_IMPORT_TEMPORARY_BIT;

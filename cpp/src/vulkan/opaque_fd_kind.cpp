@@ -1,0 +1,76 @@
+#include <string>
+
+#include "geyser/device.hpp"
+#include "geyser/error.hpp"
+#include "geyser/memory.hpp"
+#include "geyser/sync.hpp"
+#include "posix/fd_kind.hpp"
+
+namespace geyser {
+
+namespace {
+
+const char* family_name(Device::FdFamily f) {
+    switch (f) {
+        case Device::FdFamily::kMemory: return "memory";
+        case Device::FdFamily::kSemaphore: return "semaphore";
+        case Device::FdFamily::kFence: return "fence";
+    }
+    return "?";
+}
+
+}  // namespace
+
+void Device::check_opaque_fd(int fd, FdFamily family) {
+    const FdKind kind = FdKind::of(fd, family_name(family));
+    LearntFdKind learnt;
+    {
+        std::lock_guard<std::mutex> lock(fd_kind_mutex_);
+        LearntFdKind& slot = fd_kinds_[static_cast<int>(family)];
+        if (!slot.learnt) {
+            // Export one small object of the family and look at the fd the driver gives back.
+            UniqueFd sample;
+            switch (family) {
+                case FdFamily::kMemory:
+                    if (info_.buffer_memory.exportable & VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT) {
+                        auto buffer = create_shareable_buffer(256);
+                        sample = std::move(export_buffer(*buffer).fd);
+                    }
+                    break;
+                case FdFamily::kSemaphore:
+                    if (info_.binary_semaphore.exportable & VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT) {
+                        auto s = create_semaphore(SemaphoreType::kBinary);
+                        sample = std::move(export_semaphore(*s).fd);
+                    } else if (info_.timeline_semaphore.exportable & VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT) {
+                        auto s = create_semaphore(SemaphoreType::kTimeline);
+                        sample = std::move(export_semaphore(*s).fd);
+                    }
+                    break;
+                case FdFamily::kFence:
+                    if (info_.fence.exportable & VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT) {
+                        auto f = create_fence();
+                        sample = std::move(export_fence(*f).fd);
+                    }
+                    break;
+            }
+            if (sample.valid()) {
+                const FdKind k = FdKind::of(sample.get(), family_name(family));
+                slot.known = true;
+                slot.type = k.type;
+                slot.dev = k.dev;
+                slot.rdev = k.rdev;
+            }
+            slot.learnt = true;
+        }
+        learnt = slot;
+    }
+    if (!learnt.known) return;  // nothing to compare with; the import itself will be refused
+    const FdKind expected{learnt.type, learnt.dev, learnt.rdev};
+    if (!kind.same_as(expected)) {
+        throw InvalidHandleError("fd " + std::to_string(fd) + " is " + kind.describe() + ", but '" + info_.name +
+                                 "' exports " + family_name(family) + " as " + expected.describe() +
+                                 ": it was not exported by this driver");
+    }
+}
+
+}  // namespace geyser
