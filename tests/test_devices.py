@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -196,3 +197,44 @@ def test_format_capabilities_keeps_the_usage_asked(device):
     assert caps.usage == usage
     if not caps.shareable:
         assert caps.reason
+
+
+def test_no_driver_raises_vulkan_unavailable():
+    """Without a driver `import geyser` works and the first use says what to install."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, VK_ICD_FILENAMES="/nonexistent/icd.json", VK_DRIVER_FILES="/nonexistent/icd.json")
+    env.pop("GEYSER_VALIDATION", None)
+    code = (
+        "import geyser\n"
+        "try:\n"
+        "    geyser.Device()\n"
+        "except geyser.VulkanUnavailableError as e:\n"
+        "    print('unavailable:', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("unavailable:") and "install" in out.stdout, out.stdout
+
+
+def test_cli_info_lists_devices_and_formats(device):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "geyser", "info"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert device.info.device_uuid in out.stdout
+    for fmt in geyser.TextureFormat:
+        assert fmt.name in out.stdout
+
+
+def test_cli_demo_shares_and_verifies(device):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "geyser", "demo", "--width", "67", "--height", "31", "--frames", "3"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "3/3 frames verified byte-identical across processes" in out.stdout
+    assert out.stdout.count("MATCH") == 3

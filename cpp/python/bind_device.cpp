@@ -90,7 +90,8 @@ void bind_device(py::module_& m) {
                  return d.memory_properties().memoryTypes[i].propertyFlags;
              },
              py::arg("index"))
-        .def_property_readonly("queue_family_index", &Device::queue_family_index);
+        .def_property_readonly("queue_family_index", &Device::queue_family_index)
+        .def("heap_usage", &Device::heap_usage);
 }
 
 }  // namespace geyser::python

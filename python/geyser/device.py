@@ -146,6 +146,12 @@ class Device(NativeOwner):
     def name(self) -> str:
         return self.info.name
 
+    def memory_usage(self) -> list[int] | None:
+        """Bytes this process uses in each memory heap (VK_EXT_memory_budget), or None where the
+        driver does not report it (lavapipe 22.3: there device memory is host memory)."""
+        usage = self.native.heap_usage()
+        return list(usage) if usage else None
+
     # -- formats ------------------------------------------------------------------------------
     def format_capabilities(self, format: TextureFormat | str, usage: TextureUsage = DEFAULT_USAGE) -> FormatSupport:
         """Whether ``format`` with ``usage`` can be shared, asked before any allocation."""

@@ -134,6 +134,9 @@ public:
     /// The per-device function table (volk). Valid for the Device's lifetime.
     const VolkDeviceTable& vk() const noexcept { return *table_; }
     bool has_extension(const char* name) const;
+    /// Bytes this process uses in each memory heap (VK_EXT_memory_budget), or empty where the
+    /// device lacks the extension.
+    std::vector<uint64_t> heap_usage() const;
     /// Throws DeviceMismatchError unless a handle's UUIDs name this device and driver.
     void check_same_device(const Uuid& device_uuid, const Uuid& driver_uuid) const;
     /// Which kind of object an opaque FD carries.

@@ -18,7 +18,7 @@ namespace {
 const char* const kOptionalExtensions[] = {
     VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME,     VK_KHR_EXTERNAL_SEMAPHORE_FD_EXTENSION_NAME,
     VK_KHR_EXTERNAL_FENCE_FD_EXTENSION_NAME,      VK_EXT_EXTERNAL_MEMORY_DMA_BUF_EXTENSION_NAME,
-    VK_EXT_QUEUE_FAMILY_FOREIGN_EXTENSION_NAME,
+    VK_EXT_QUEUE_FAMILY_FOREIGN_EXTENSION_NAME,   VK_EXT_MEMORY_BUDGET_EXTENSION_NAME,
 };
 
 std::vector<std::string> device_extensions(VkPhysicalDevice pd) {
@@ -356,6 +356,15 @@ Device::~Device() {
 }
 
 bool Device::has_extension(const char* name) const { return contains(info_.extensions, name); }
+
+std::vector<uint64_t> Device::heap_usage() const {
+    if (!has_extension(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME)) return {};
+    VkPhysicalDeviceMemoryBudgetPropertiesEXT budget{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
+    VkPhysicalDeviceMemoryProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
+    chain(props, budget);
+    vkGetPhysicalDeviceMemoryProperties2(physical_, &props);
+    return std::vector<uint64_t>(budget.heapUsage, budget.heapUsage + props.memoryProperties.memoryHeapCount);
+}
 
 uint32_t Device::choose_memory_type(uint32_t type_bits, VkMemoryPropertyFlags required,
                                     VkMemoryPropertyFlags preferred) const {
