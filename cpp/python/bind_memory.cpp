@@ -33,8 +33,6 @@ py::buffer_info writable(const py::buffer& out) {
     return info;
 }
 
-using SemList = std::vector<std::pair<std::shared_ptr<Semaphore>, uint64_t>>;
-
 size_t nbytes(const py::buffer_info& info) { return static_cast<size_t>(info.size) * info.itemsize; }
 
 }  // namespace

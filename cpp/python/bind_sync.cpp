@@ -5,6 +5,8 @@
 #include "bindings.hpp"
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
+#include "geyser/memory.hpp"
+#include "geyser/portable_timeline.hpp"
 #include "geyser/sync.hpp"
 
 namespace py = pybind11;
@@ -67,6 +69,23 @@ void bind_sync(py::module_& m) {
         .def("wait", &Semaphore::wait, py::arg("value"), py::arg("timeout_ns"),
              py::call_guard<py::gil_scoped_release>());
 
+    py::class_<PortableTimeline, std::shared_ptr<PortableTimeline>>(m, "PortableTimeline")
+        .def_static("create",
+                    [](uint64_t initial) { return std::make_shared<PortableTimeline>(PortableTimeline::create(initial)); },
+                    py::arg("initial_value") = 0)
+        .def_static("import_fd",
+                    [](int fd) { return std::make_shared<PortableTimeline>(PortableTimeline::import_fd(fd)); },
+                    py::arg("fd"), "Imports a duplicate of a borrowed fd.")
+        .def("export_fd", [](const PortableTimeline& t) { return t.export_fd().release(); },
+             "A new fd the caller owns and must close.")
+        .def_property_readonly("value", &PortableTimeline::value)
+        .def("signal", &PortableTimeline::signal, py::arg("value"))
+        .def("wait", &PortableTimeline::wait, py::arg("value"), py::arg("timeout_ns"),
+             py::call_guard<py::gil_scoped_release>())
+        .def("try_wait", &PortableTimeline::try_wait, py::arg("value"))
+        .def("mark_abandoned", &PortableTimeline::mark_abandoned)
+        .def_property_readonly("abandoned", &PortableTimeline::abandoned);
+
     py::class_<Fence, std::shared_ptr<Fence>>(m, "Fence")
         .def_property_readonly("imported", &Fence::imported)
         .def_property_readonly("device", &Fence::device)
@@ -84,7 +103,27 @@ void bind_device_sync(py::class_<Device, std::shared_ptr<Device>>& cls) {
         .def("create_fence", &Device::create_fence, py::arg("signaled") = false, py::arg("exportable") = true)
         .def("export_fence", &Device::export_fence, py::arg("fence"),
              py::arg("handle_type") = static_cast<uint32_t>(VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT))
-        .def("import_fence", &Device::import_fence, py::arg("handle"));
+        .def("import_fence", &Device::import_fence, py::arg("handle"))
+        .def(
+            "copy_texture",
+            [](Device& d, Texture& src, Texture& dst, const SemList& wait, const SemList& signal,
+               const std::shared_ptr<Fence>& fence) {
+                const SubmitSync sync = to_submit_sync(wait, signal, fence);
+                py::gil_scoped_release nogil;
+                d.copy_texture(src, dst, sync);
+            },
+            py::arg("src"), py::arg("dst"), py::arg("wait") = SemList{}, py::arg("signal") = SemList{},
+            py::arg("fence") = nullptr)
+        .def(
+            "copy_buffer_to_texture",
+            [](Device& d, Buffer& src, Texture& dst, uint32_t aspect, uint64_t offset, const SemList& wait,
+               const SemList& signal, const std::shared_ptr<Fence>& fence) {
+                const SubmitSync sync = to_submit_sync(wait, signal, fence);
+                py::gil_scoped_release nogil;
+                d.copy_buffer_to_texture(src, dst, static_cast<VkImageAspectFlagBits>(aspect), offset, sync);
+            },
+            py::arg("src"), py::arg("dst"), py::arg("aspect"), py::arg("offset") = 0, py::arg("wait") = SemList{},
+            py::arg("signal") = SemList{}, py::arg("fence") = nullptr);
 }
 
 }  // namespace geyser::python

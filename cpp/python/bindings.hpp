@@ -33,6 +33,8 @@ inline Uuid uuid_from(const pybind11::bytes& b) {
     return u;
 }
 
+using SemList = std::vector<std::pair<std::shared_ptr<Semaphore>, uint64_t>>;
+
 /// Python's wait=[(semaphore, value)], signal=[...], fence=... as the core's SubmitSync.
 SubmitSync to_submit_sync(const std::vector<std::pair<std::shared_ptr<Semaphore>, uint64_t>>& wait,
                           const std::vector<std::pair<std::shared_ptr<Semaphore>, uint64_t>>& signal,

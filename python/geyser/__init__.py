@@ -21,6 +21,7 @@ from .errors import (
 from .formats import FORMATS, Aspect, FormatInfo, TextureFormat, TextureUsage, format_info
 from .memory import Buffer, BufferHandle, BufferUsage, Texture, TextureDescriptor, TextureHandle
 from .sync import Fence, FenceHandle, Semaphore, SemaphoreHandle
+from .timeline import Timeline, TimelineHandle
 from .device import Device, DeviceInfo, FormatSupport, devices
 from . import _native
 
@@ -37,7 +38,7 @@ def clear_validation_messages() -> None:
 
 
 __all__ = [
-    "Aspect", "Fence", "FenceHandle", "Semaphore", "SemaphoreHandle", "Buffer", "BufferHandle", "BufferUsage", "Device", "DeviceInfo", "DeviceMismatchError",
+    "Aspect", "Fence", "FenceHandle", "Semaphore", "SemaphoreHandle", "Timeline", "TimelineHandle", "Buffer", "BufferHandle", "BufferUsage", "Device", "DeviceInfo", "DeviceMismatchError",
     "FORMATS", "FormatInfo", "FormatSupport", "GeyserError", "GeyserOSError", "InvalidArgumentError",
     "InvalidHandleError", "PeerGoneError", "ProtocolError", "Texture", "TextureDescriptor",
     "TextureFormat", "TextureHandle", "TextureUsage", "TimeoutError", "UnsupportedFormatError",

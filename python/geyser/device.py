@@ -11,6 +11,9 @@ from .errors import InvalidArgumentError, UnsupportedFormatError
 from .formats import TextureFormat, TextureUsage, format_info, vk_usage
 from .memory import Buffer, BufferHandle, BufferUsage, Texture, TextureDescriptor, TextureHandle
 from .sync import DEFAULT_TIMEOUT, Fence, FenceHandle, Semaphore, SemaphoreHandle, handle_type_bit
+from .memory import run_synced
+from .timeline import Timeline, TimelineHandle
+from .errors import UnsupportedOperationError
 
 __all__ = ["DeviceInfo", "FormatSupport", "devices", "Device", "HANDLE_TYPES"]
 
@@ -199,10 +202,13 @@ class Device(NativeOwner):
         """A new handle (owning a new fd) for ``texture``. Close it, or use it as a context manager."""
         return TextureHandle(self.native.export_texture(_texture_native(texture)))
 
-    def import_texture(self, handle: TextureHandle, descriptor: TextureDescriptor | None = None) -> Texture:
+    def import_texture(self, handle: TextureHandle, descriptor: TextureDescriptor | None = None,
+                       timeline: "Timeline | TimelineHandle | None" = None) -> Texture:
         """Imports a texture. ``handle`` keeps its fd (Geyser imports a duplicate).
 
-        If ``descriptor`` is given, the handle must describe exactly that texture.
+        If ``descriptor`` is given, the handle must describe exactly that texture. ``timeline``
+        (a Timeline or a TimelineHandle to import) becomes the texture's frame timeline for
+        ``wait_for_texture``.
         """
         native_handle = _handle_native(handle)
         _check_format_tag(native_handle)
@@ -212,9 +218,13 @@ class Device(NativeOwner):
             if diffs:
                 from .errors import InvalidHandleError
                 raise InvalidHandleError("handle does not match the expected descriptor: " + "; ".join(diffs))
+        if isinstance(timeline, TimelineHandle):
+            timeline = self.import_timeline(timeline)
         t = self.native.import_texture(native_handle)
         desc = TextureHandle(native_handle).descriptor_or_none()
-        return Texture(t, self, desc)
+        tex = Texture(t, self, desc)
+        tex.timeline = timeline
+        return tex
 
     def release_texture_handle(self, handle: TextureHandle) -> None:
         """Releases what an export or import holds for ``handle``: closes its fd."""
@@ -261,6 +271,62 @@ class Device(NativeOwner):
             from .errors import InvalidHandleError
             raise InvalidHandleError(f"expected a {kind} semaphore, the handle carries a {handle.kind} one")
         return Semaphore(self.native.import_semaphore(handle.native), self)
+
+    # -- timelines -----------------------------------------------------------------------------
+    def create_shared_timeline(self, kind: str = "auto", initial_value: int = 0) -> Timeline:
+        """A timeline another process can import: ``"vulkan"`` (an exported timeline semaphore),
+        ``"portable"`` (Geyser's memfd + futex counter) or ``"auto"``: Vulkan where this device
+        can export timeline semaphores as opaque_fd, portable otherwise. ``timeline.kind`` says
+        which it got.
+        """
+        if kind == "auto":
+            kind = "vulkan" if "opaque_fd" in self.info.timeline_semaphore_export else "portable"
+        if kind == "vulkan":
+            return Timeline(self.create_shared_semaphore("timeline", initial_value), self, "vulkan")
+        if kind == "portable":
+            return Timeline(_native.PortableTimeline.create(int(initial_value)), self, "portable")
+        raise InvalidArgumentError(f"timeline kind must be 'auto', 'vulkan' or 'portable', got {kind!r}")
+
+    def import_timeline(self, handle: TimelineHandle) -> Timeline:
+        """Imports a timeline; ``handle`` keeps its fd."""
+        if not isinstance(handle, TimelineHandle):
+            from .errors import InvalidHandleError
+            raise InvalidHandleError(f"expected a TimelineHandle, got {type(handle).__name__}")
+        if handle.kind == "vulkan":
+            return Timeline(self.import_semaphore(handle.semaphore_handle, kind="timeline"), self, "vulkan")
+        return Timeline(_native.PortableTimeline.import_fd(handle.fd), self, "portable")
+
+    def signal_texture_ready(self, texture: Texture, value: int) -> None:
+        """Says frame ``value`` of ``texture`` is ready (its timeline; one is created on first use)."""
+        if texture.timeline is None:
+            texture.timeline = self.create_shared_timeline()
+        texture.timeline.signal(value)
+
+    def wait_for_texture(self, texture: Texture, value: int, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Waits until frame ``value`` of ``texture`` is ready; geyser.TimeoutError after ``timeout`` s."""
+        if texture.timeline is None:
+            raise UnsupportedOperationError(
+                "this texture has no timeline: import it with import_texture(handle, timeline=...) "
+                "or set texture.timeline"
+            )
+        texture.timeline.wait(value, timeout)
+
+    # -- GPU copies -----------------------------------------------------------------------------
+    def copy_texture(self, src: Texture, dst: Texture, *, wait=(), signal=(), fence=None,
+                     timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Copies ``src`` into ``dst`` on the GPU (same format and extent), ordered by wait/signal."""
+        run_synced(lambda w, s, f: self.native.copy_texture(_texture_native(src), _texture_native(dst), w, s, f),
+                   wait, signal, fence, timeout)
+
+    def copy_buffer_to_texture(self, src: Buffer, dst: Texture, *, offset: int = 0, aspect=None, wait=(), signal=(),
+                               fence=None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Copies tightly packed texels at ``offset`` of ``src`` into ``dst`` on the GPU."""
+        from .memory import _default_aspect
+
+        a = _default_aspect(_texture_native(dst).aspects, aspect)
+        run_synced(lambda w, s, f: self.native.copy_buffer_to_texture(_buffer_native(src), _texture_native(dst),
+                                                                      int(a), int(offset), w, s, f),
+                   wait, signal, fence, timeout)
 
     def create_shared_fence(self, signaled: bool = False) -> Fence:
         return Fence(self.native.create_fence(bool(signaled), True), self)

@@ -11,6 +11,24 @@ from . import _native
 from ._owner import NativeOwner
 from .errors import GeyserError, InvalidArgumentError
 from .formats import Aspect, TextureFormat, TextureUsage, format_info, host_layout
+from .sync import DEFAULT_TIMEOUT
+
+
+def run_synced(op, wait=(), signal=(), fence=None, timeout: float = DEFAULT_TIMEOUT):
+    """Runs ``op(native_wait, native_signal, native_fence)`` ordered by ``wait``/``signal``.
+
+    Vulkan semaphores and timelines go to the GPU with the submission; portable timelines are
+    waited on the host first (up to ``timeout`` s) and signalled once the operation, which waits
+    for its own completion, has returned.
+    """
+    from .timeline import split_sync
+
+    native_wait, native_signal, host_wait, host_signal = split_sync(wait, signal)
+    for timeline, value in host_wait:
+        timeline.wait(value, timeout)
+    op(native_wait, native_signal, fence.native if fence is not None else None)
+    for timeline, value in host_signal:
+        timeline.signal(value)
 
 __all__ = ["TextureDescriptor", "Texture", "TextureHandle", "Buffer", "BufferHandle", "BufferUsage"]
 
@@ -81,6 +99,8 @@ class Texture(NativeOwner):
         self._native = native
         self._device = device
         self._descriptor = descriptor
+        #: The Timeline that says which frame is ready (signal_texture_ready / wait_for_texture).
+        self.timeline = None
 
     def __repr__(self) -> str:
         if self._native is None:
@@ -120,8 +140,13 @@ class Texture(NativeOwner):
         a = _default_aspect(self.native.aspects, aspect)
         return host_layout(self.format, self.vk_format, a, self.width, self.height)
 
-    def upload(self, array, aspect: Aspect | None = None) -> None:
-        """Copies a host array of exactly ``host_layout(aspect)`` into the texture."""
+    def upload(self, array, aspect: Aspect | None = None, *, wait=(), signal=(), fence=None,
+               timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Copies a host array of exactly ``host_layout(aspect)`` into the texture.
+
+        ``wait``/``signal`` take ``(timeline or semaphore, value)`` pairs and ``fence`` a Fence
+        (see ``run_synced``); ``timeout`` bounds host waits on portable timelines.
+        """
         a = _default_aspect(self.native.aspects, aspect)
         dtype, shape = self.host_layout(a)
         arr = np.asarray(array)
@@ -129,14 +154,16 @@ class Texture(NativeOwner):
             raise InvalidArgumentError(
                 f"expected an array of dtype {dtype} and shape {shape}, got dtype {arr.dtype} and shape {arr.shape}"
             )
-        self.native.upload(int(a), np.ascontiguousarray(arr))
+        data = np.ascontiguousarray(arr)
+        run_synced(lambda w, s, f: self.native.upload(int(a), data, w, s, f), wait, signal, fence, timeout)
 
-    def download(self, aspect: Aspect | None = None) -> np.ndarray:
-        """A new host array with the texture's contents (``host_layout(aspect)``)."""
+    def download(self, aspect: Aspect | None = None, *, wait=(), signal=(), fence=None,
+                 timeout: float = DEFAULT_TIMEOUT) -> np.ndarray:
+        """A new host array with the texture's contents (``host_layout(aspect)``); sync as ``upload``."""
         a = _default_aspect(self.native.aspects, aspect)
         dtype, shape = self.host_layout(a)
         out = np.empty(shape, dtype)
-        self.native.download_into(int(a), out)
+        run_synced(lambda w, s, f: self.native.download_into(int(a), out, w, s, f), wait, signal, fence, timeout)
         return out
 
 
@@ -163,14 +190,16 @@ class Buffer(NativeOwner):
     def usage(self) -> BufferUsage:
         return BufferUsage(self.native.usage)
 
-    def write(self, data, offset: int = 0) -> None:
-        """Copies ``data`` (bytes or any C-contiguous buffer) to ``offset``."""
+    def write(self, data, offset: int = 0, *, wait=(), signal=(), fence=None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Copies ``data`` (bytes or any C-contiguous buffer) to ``offset``; sync as ``Texture.upload``."""
         if offset < 0:
             raise InvalidArgumentError(f"offset must be >= 0, got {offset}")
-        self.native.write(np.ascontiguousarray(np.frombuffer(memoryview(data).cast("B"), np.uint8)), offset)
+        raw = np.ascontiguousarray(np.frombuffer(memoryview(data).cast("B"), np.uint8))
+        run_synced(lambda w, s, f: self.native.write(raw, offset, w, s, f), wait, signal, fence, timeout)
 
-    def read(self, size: int | None = None, offset: int = 0) -> bytes:
-        """``size`` bytes from ``offset`` (to the end by default)."""
+    def read(self, size: int | None = None, offset: int = 0, *, wait=(), signal=(), fence=None,
+             timeout: float = DEFAULT_TIMEOUT) -> bytes:
+        """``size`` bytes from ``offset`` (to the end by default); sync as ``Texture.upload``."""
         if offset < 0:
             raise InvalidArgumentError(f"offset must be >= 0, got {offset}")
         if size is None:
@@ -178,7 +207,7 @@ class Buffer(NativeOwner):
         if size < 0:
             raise InvalidArgumentError(f"size must be >= 0, got {size}")
         out = bytearray(size)
-        self.native.read_into(out, offset)
+        run_synced(lambda w, s, f: self.native.read_into(out, offset, w, s, f), wait, signal, fence, timeout)
         return bytes(out)
 
     def read_into(self, out, offset: int = 0) -> None:

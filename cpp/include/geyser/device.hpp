@@ -23,6 +23,7 @@ class Fence;
 struct MemoryHandle;
 struct SyncHandle;
 struct TextureDesc;
+struct SubmitSync;
 enum class SemaphoreType : uint32_t;
 
 /// External handle types (VkExternal*HandleTypeFlags bit masks) a device can export and import
@@ -121,6 +122,13 @@ public:
     /// Imports a semaphore. Checks primitive, UUIDs, handle type, permanence and (if given) the
     /// expected type before the driver sees the fd, and imports a duplicate of it.
     std::shared_ptr<Semaphore> import_semaphore(const SyncHandle& handle);
+
+    /// Copies `src` into `dst` on the GPU (same format and extent; COPY_SRC / COPY_DST usage),
+    /// acquiring both from and releasing both to VK_QUEUE_FAMILY_EXTERNAL, ordered by `sync`.
+    void copy_texture(Texture& src, Texture& dst, const SubmitSync& sync);
+    /// Copies host_size(aspect) tightly packed bytes at `offset` of `src` into `dst`'s `aspect`.
+    void copy_buffer_to_texture(Buffer& src, Texture& dst, VkImageAspectFlagBits aspect, VkDeviceSize offset,
+                                const SubmitSync& sync);
 
     std::shared_ptr<Fence> create_fence(bool signaled = false, bool exportable = true);
     SyncHandle export_fence(Fence& fence, uint32_t handle_type = VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT);

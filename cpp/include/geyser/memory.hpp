@@ -106,6 +106,12 @@ private:
     Texture(std::shared_ptr<Device> device, TextureDesc desc);
     void record_initial_release();  // first use: UNDEFINED -> GENERAL, then release
     void transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bool to_image, const SubmitSync& sync);
+    void require_usage(VkImageUsageFlags bit, const char* what) const;
+    VkBufferImageCopy copy_region(VkImageAspectFlagBits aspect, VkDeviceSize buffer_offset) const;
+    // Around every recorded operation: acquire from VK_QUEUE_FAMILY_EXTERNAL into `work`, and
+    // release back in the external layout. Callers hold mutex_.
+    void record_acquire(VkCommandBuffer cb, VkImageLayout work, VkAccessFlags access);
+    void record_release(VkCommandBuffer cb, VkImageLayout work, VkAccessFlags access);
 
     std::shared_ptr<Device> device_;
     TextureDesc desc_;
@@ -152,6 +158,9 @@ private:
     Buffer(std::shared_ptr<Device> device, VkDeviceSize size, VkBufferUsageFlags usage);
     void transfer(void* host, size_t size, VkDeviceSize offset, bool to_buffer, const SubmitSync& sync);
     void record_initial_release();  // first export before any operation: release to external
+    void require_range(VkDeviceSize offset, VkDeviceSize size) const;
+    void record_acquire(VkCommandBuffer cb, VkAccessFlags access);
+    void record_release(VkCommandBuffer cb, VkAccessFlags access);
 
     std::shared_ptr<Device> device_;
     VkDeviceSize size_ = 0;

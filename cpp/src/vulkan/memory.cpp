@@ -496,11 +496,8 @@ void Texture::download(VkImageAspectFlagBits aspect, void* out, size_t size, con
 }
 
 void Texture::transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bool to_image, const SubmitSync& sync) {
-    const VkImageUsageFlags needed = to_image ? VK_IMAGE_USAGE_TRANSFER_DST_BIT : VK_IMAGE_USAGE_TRANSFER_SRC_BIT;
-    if (!(desc_.usage & needed)) {
-        throw UnsupportedOperationError(std::string("texture usage lacks ") + (to_image ? "COPY_DST" : "COPY_SRC") +
-                                        ", so it cannot be " + (to_image ? "uploaded to" : "downloaded from"));
-    }
+    require_usage(to_image ? VK_IMAGE_USAGE_TRANSFER_DST_BIT : VK_IMAGE_USAGE_TRANSFER_SRC_BIT,
+                  to_image ? "uploaded to" : "downloaded from");
     const size_t expected = host_size(aspect);
     if (size != expected) {
         throw InvalidArgumentError("expected " + std::to_string(expected) + " bytes for a " +
@@ -512,36 +509,12 @@ void Texture::transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bo
     if (to_image) std::memcpy(staging.data(), host, size);
 
     const auto& vk = device_->vk();
-    const uint32_t family = device_->queue_family_index();
-    const VkImageAspectFlags all = format_aspects(desc_.format);
     const VkImageLayout work = to_image ? VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL : VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL;
     const VkAccessFlags access = to_image ? VK_ACCESS_TRANSFER_WRITE_BIT : VK_ACCESS_TRANSFER_READ_BIT;
     OneTimeCommands cmds(*device_);
     VkCommandBuffer cb = cmds.cmd();
-
-    if (!initialized_) {
-        VkImageMemoryBarrier init = image_barrier(image_, all, VK_IMAGE_LAYOUT_UNDEFINED, work, VK_QUEUE_FAMILY_IGNORED,
-                                                  VK_QUEUE_FAMILY_IGNORED, 0, access);
-        vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, nullptr,
-                                0, nullptr, 1, &init);
-    } else {
-        // Acquire from the external queue family in exactly the layout the releasing side named
-        // (the acquire must mirror the release), then move to the working layout.
-        VkImageMemoryBarrier acquire = image_barrier(image_, all, external_layout_, external_layout_,
-                                                     VK_QUEUE_FAMILY_EXTERNAL, family, 0, access);
-        vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, nullptr,
-                                0, nullptr, 1, &acquire);
-        if (external_layout_ != work) {
-            VkImageMemoryBarrier to_work = image_barrier(image_, all, external_layout_, work, VK_QUEUE_FAMILY_IGNORED,
-                                                         VK_QUEUE_FAMILY_IGNORED, access, access);
-            vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, nullptr,
-                                    0, nullptr, 1, &to_work);
-        }
-    }
-
-    VkBufferImageCopy region{};
-    region.imageSubresource = {static_cast<VkImageAspectFlags>(aspect), 0, 0, 1};
-    region.imageExtent = {desc_.width, desc_.height, 1};
+    record_acquire(cb, work, access);
+    const VkBufferImageCopy region = copy_region(aspect, 0);
     if (to_image) {
         vk.vkCmdCopyBufferToImage(cb, staging.buffer(), image_, work, 1, &region);
     } else {
@@ -552,20 +525,65 @@ void Texture::transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bo
         vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &host_read, 0,
                                 nullptr, 0, nullptr);
     }
+    record_release(cb, work, access);
+    cmds.submit_and_wait(sync);
+    initialized_ = true;
+    if (!to_image) std::memcpy(host, staging.data(), size);
+}
 
+void Texture::require_usage(VkImageUsageFlags bit, const char* what) const {
+    if (!(desc_.usage & bit)) {
+        throw UnsupportedOperationError(std::string("texture usage lacks ") +
+                                        (bit == VK_IMAGE_USAGE_TRANSFER_DST_BIT ? "COPY_DST" : "COPY_SRC") +
+                                        ", so it cannot be " + what);
+    }
+}
+
+VkBufferImageCopy Texture::copy_region(VkImageAspectFlagBits aspect, VkDeviceSize buffer_offset) const {
+    VkBufferImageCopy region{};
+    region.bufferOffset = buffer_offset;
+    region.imageSubresource = {static_cast<VkImageAspectFlags>(aspect), 0, 0, 1};
+    region.imageExtent = {desc_.width, desc_.height, 1};
+    return region;
+}
+
+void Texture::record_acquire(VkCommandBuffer cb, VkImageLayout work, VkAccessFlags access) {
+    const auto& vk = device_->vk();
+    const VkImageAspectFlags all = format_aspects(desc_.format);
+    if (!initialized_) {
+        VkImageMemoryBarrier init = image_barrier(image_, all, VK_IMAGE_LAYOUT_UNDEFINED, work, VK_QUEUE_FAMILY_IGNORED,
+                                                  VK_QUEUE_FAMILY_IGNORED, 0, access);
+        vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, nullptr,
+                                0, nullptr, 1, &init);
+        return;
+    }
+    // Acquire from the external queue family in exactly the layout the releasing side named
+    // (the acquire must mirror the release), then move to the working layout.
+    VkImageMemoryBarrier acquire = image_barrier(image_, all, external_layout_, external_layout_,
+                                                 VK_QUEUE_FAMILY_EXTERNAL, device_->queue_family_index(), 0, access);
+    vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, nullptr, 0,
+                            nullptr, 1, &acquire);
+    if (external_layout_ != work) {
+        VkImageMemoryBarrier to_work = image_barrier(image_, all, external_layout_, work, VK_QUEUE_FAMILY_IGNORED,
+                                                     VK_QUEUE_FAMILY_IGNORED, access, access);
+        vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, nullptr, 0,
+                                nullptr, 1, &to_work);
+    }
+}
+
+void Texture::record_release(VkCommandBuffer cb, VkImageLayout work, VkAccessFlags access) {
+    const auto& vk = device_->vk();
+    const VkImageAspectFlags all = format_aspects(desc_.format);
     if (external_layout_ != work) {
         VkImageMemoryBarrier back = image_barrier(image_, all, work, external_layout_, VK_QUEUE_FAMILY_IGNORED,
                                                   VK_QUEUE_FAMILY_IGNORED, access, 0);
         vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, nullptr, 0,
                                 nullptr, 1, &back);
     }
-    VkImageMemoryBarrier release = image_barrier(image_, all, external_layout_, external_layout_, family,
-                                                 VK_QUEUE_FAMILY_EXTERNAL, access, 0);
+    VkImageMemoryBarrier release = image_barrier(image_, all, external_layout_, external_layout_,
+                                                 device_->queue_family_index(), VK_QUEUE_FAMILY_EXTERNAL, access, 0);
     vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0, 0, nullptr,
                             0, nullptr, 1, &release);
-    cmds.submit_and_wait(sync);
-    initialized_ = true;
-    if (!to_image) std::memcpy(host, staging.data(), size);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -589,10 +607,7 @@ void Buffer::read(void* out, size_t size, VkDeviceSize offset, const SubmitSync&
 }
 
 void Buffer::transfer(void* host, size_t size, VkDeviceSize offset, bool to_buffer, const SubmitSync& sync) {
-    if (offset > size_ || size > size_ - offset) {
-        throw InvalidArgumentError("range [" + std::to_string(offset) + ", " + std::to_string(offset + size) +
-                                   ") is outside the " + std::to_string(size_) + "-byte buffer");
-    }
+    require_range(offset, size);
     if (size == 0) {
         if (!sync.wait.empty() || !sync.signal.empty() || sync.fence) {
             throw InvalidArgumentError("a zero-byte copy submits nothing, so it cannot wait or signal");
@@ -603,24 +618,10 @@ void Buffer::transfer(void* host, size_t size, VkDeviceSize offset, bool to_buff
     StagingBuffer staging(*device_, size, !to_buffer);
     if (to_buffer) std::memcpy(staging.data(), host, size);
     const auto& vk = device_->vk();
-    const uint32_t family = device_->queue_family_index();
     const VkAccessFlags access = to_buffer ? VK_ACCESS_TRANSFER_WRITE_BIT : VK_ACCESS_TRANSFER_READ_BIT;
     OneTimeCommands cmds(*device_);
     VkCommandBuffer cb = cmds.cmd();
-    VkBufferMemoryBarrier b{VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER};
-    b.buffer = buffer_;
-    b.offset = 0;
-    b.size = VK_WHOLE_SIZE;
-    // Buffers rest released to the external queue family, like textures, so another process or
-    // API may use them between operations; a buffer never released yet has nothing to acquire.
-    if (initialized_) {
-        b.srcQueueFamilyIndex = VK_QUEUE_FAMILY_EXTERNAL;
-        b.dstQueueFamilyIndex = family;
-        b.srcAccessMask = 0;
-        b.dstAccessMask = access;
-        vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, nullptr,
-                                1, &b, 0, nullptr);
-    }
+    record_acquire(cb, access);
     VkBufferCopy region{};
     region.size = size;
     if (to_buffer) {
@@ -635,28 +636,124 @@ void Buffer::transfer(void* host, size_t size, VkDeviceSize offset, bool to_buff
         vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &host_read, 0,
                                 nullptr, 0, nullptr);
     }
-    b.srcQueueFamilyIndex = family;
-    b.dstQueueFamilyIndex = VK_QUEUE_FAMILY_EXTERNAL;
-    b.srcAccessMask = access;
-    b.dstAccessMask = 0;
-    vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0, 0, nullptr, 1,
-                            &b, 0, nullptr);
+    record_release(cb, access);
     cmds.submit_and_wait(sync);
     initialized_ = true;
     if (!to_buffer) std::memcpy(host, staging.data(), size);
 }
 
+void Buffer::require_range(VkDeviceSize offset, VkDeviceSize size) const {
+    if (offset > size_ || size > size_ - offset) {
+        throw InvalidArgumentError("range [" + std::to_string(offset) + ", " + std::to_string(offset + size) +
+                                   ") is outside the " + std::to_string(size_) + "-byte buffer");
+    }
+}
+
+namespace {
+
+VkBufferMemoryBarrier whole_buffer_barrier(VkBuffer buffer, uint32_t src_family, uint32_t dst_family,
+                                           VkAccessFlags src_access, VkAccessFlags dst_access) {
+    VkBufferMemoryBarrier b{VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER};
+    b.buffer = buffer;
+    b.size = VK_WHOLE_SIZE;
+    b.srcQueueFamilyIndex = src_family;
+    b.dstQueueFamilyIndex = dst_family;
+    b.srcAccessMask = src_access;
+    b.dstAccessMask = dst_access;
+    return b;
+}
+
+}  // namespace
+
+void Buffer::record_acquire(VkCommandBuffer cb, VkAccessFlags access) {
+    // Buffers rest released to the external queue family, like textures, so another process or
+    // API may use them between operations; a buffer never released yet has nothing to acquire.
+    if (!initialized_) return;
+    VkBufferMemoryBarrier b =
+        whole_buffer_barrier(buffer_, VK_QUEUE_FAMILY_EXTERNAL, device_->queue_family_index(), 0, access);
+    device_->vk().vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0,
+                                       nullptr, 1, &b, 0, nullptr);
+}
+
+void Buffer::record_release(VkCommandBuffer cb, VkAccessFlags access) {
+    VkBufferMemoryBarrier b =
+        whole_buffer_barrier(buffer_, device_->queue_family_index(), VK_QUEUE_FAMILY_EXTERNAL, access, 0);
+    device_->vk().vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0, 0,
+                                       nullptr, 1, &b, 0, nullptr);
+}
+
 void Buffer::record_initial_release() {
     OneTimeCommands cmds(*device_);
-    VkBufferMemoryBarrier b{VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER};
-    b.buffer = buffer_;
-    b.size = VK_WHOLE_SIZE;
-    b.srcQueueFamilyIndex = device_->queue_family_index();
-    b.dstQueueFamilyIndex = VK_QUEUE_FAMILY_EXTERNAL;
-    device_->vk().vkCmdPipelineBarrier(cmds.cmd(), VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT,
-                                       VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0, 0, nullptr, 1, &b, 0, nullptr);
+    record_release(cmds.cmd(), 0);
     cmds.submit_and_wait();
     initialized_ = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device: copies between shared resources, ordered by SubmitSync.
+
+void Device::copy_texture(Texture& src, Texture& dst, const SubmitSync& sync) {
+    if (src.device_.get() != this || dst.device_.get() != this) {
+        throw DeviceMismatchError("both textures of a copy must belong to this Device object");
+    }
+    if (&src == &dst) throw InvalidArgumentError("cannot copy a texture onto itself");
+    if (src.desc_.format != dst.desc_.format || src.desc_.width != dst.desc_.width ||
+        src.desc_.height != dst.desc_.height) {
+        throw InvalidArgumentError("a texture copy needs the same format and extent: source " +
+                                   std::to_string(src.desc_.width) + "x" + std::to_string(src.desc_.height) +
+                                   " VkFormat " + std::to_string(src.desc_.format) + ", destination " +
+                                   std::to_string(dst.desc_.width) + "x" + std::to_string(dst.desc_.height) +
+                                   " VkFormat " + std::to_string(dst.desc_.format));
+    }
+    src.require_usage(VK_IMAGE_USAGE_TRANSFER_SRC_BIT, "copied from");
+    dst.require_usage(VK_IMAGE_USAGE_TRANSFER_DST_BIT, "copied to");
+    std::scoped_lock lock(src.mutex_, dst.mutex_);
+    OneTimeCommands cmds(*this);
+    VkCommandBuffer cb = cmds.cmd();
+    src.record_acquire(cb, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, VK_ACCESS_TRANSFER_READ_BIT);
+    dst.record_acquire(cb, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_ACCESS_TRANSFER_WRITE_BIT);
+    VkImageCopy region{};
+    const VkImageAspectFlags aspects = format_aspects(src.desc_.format);
+    region.srcSubresource = {aspects, 0, 0, 1};
+    region.dstSubresource = {aspects, 0, 0, 1};
+    region.extent = {src.desc_.width, src.desc_.height, 1};
+    table_->vkCmdCopyImage(cb, src.image_, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, dst.image_,
+                           VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &region);
+    src.record_release(cb, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, VK_ACCESS_TRANSFER_READ_BIT);
+    dst.record_release(cb, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_ACCESS_TRANSFER_WRITE_BIT);
+    cmds.submit_and_wait(sync);
+    src.initialized_ = true;
+    dst.initialized_ = true;
+}
+
+void Device::copy_buffer_to_texture(Buffer& src, Texture& dst, VkImageAspectFlagBits aspect, VkDeviceSize offset,
+                                    const SubmitSync& sync) {
+    if (src.device_.get() != this || dst.device_.get() != this) {
+        throw DeviceMismatchError("the buffer and the texture of a copy must belong to this Device object");
+    }
+    const VkDeviceSize needed = dst.host_size(aspect);
+    src.require_range(offset, needed);
+    // vkCmdCopyBufferToImage: bufferOffset must be a multiple of the texel size (and of 4 for
+    // depth/stencil).
+    const VkDeviceSize texel = aspect_texel_size(dst.desc_.format, aspect);
+    const VkDeviceSize align = (aspect == VK_IMAGE_ASPECT_COLOR_BIT) ? texel : 4;
+    if (offset % align != 0) {
+        throw InvalidArgumentError("buffer offset " + std::to_string(offset) + " must be a multiple of " +
+                                   std::to_string(align));
+    }
+    dst.require_usage(VK_IMAGE_USAGE_TRANSFER_DST_BIT, "copied to");
+    std::scoped_lock lock(src.mutex_, dst.mutex_);
+    OneTimeCommands cmds(*this);
+    VkCommandBuffer cb = cmds.cmd();
+    src.record_acquire(cb, VK_ACCESS_TRANSFER_READ_BIT);
+    dst.record_acquire(cb, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_ACCESS_TRANSFER_WRITE_BIT);
+    const VkBufferImageCopy region = dst.copy_region(aspect, offset);
+    table_->vkCmdCopyBufferToImage(cb, src.buffer_, dst.image_, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &region);
+    src.record_release(cb, VK_ACCESS_TRANSFER_READ_BIT);
+    dst.record_release(cb, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_ACCESS_TRANSFER_WRITE_BIT);
+    cmds.submit_and_wait(sync);
+    src.initialized_ = true;
+    dst.initialized_ = true;
 }
 
 }  // namespace geyser
