@@ -167,6 +167,54 @@ def test_binary_semaphore_orders_gpu_copies_across_devices(device):
     assert np.array_equal(out, data)
 
 
+_GPU_PEER = textwrap.dedent(
+    """
+    import json, sys, numpy as np, geyser
+    req = json.loads(sys.argv[1])
+    dev = geyser.Device(req["uuid"])
+    fds = req["fds"]
+    tex = dev.import_texture(geyser.TextureHandle.from_dict(req["texture"], fds[0]))
+    sem = dev.import_semaphore(geyser.SemaphoreHandle.from_dict(req["semaphore"], fds[1]), kind="binary")
+    fence = dev.import_fence(geyser.FenceHandle.from_dict(req["fence"], fds[2]))
+    print("ready", flush=True)
+    for frame in range(req["frames"]):
+        assert sys.stdin.readline().strip() == "go"
+        fence.wait(timeout=10)      # the producer's upload has completed ...
+        fence.reset()
+        out = tex.download(wait=[(sem, 0)])   # ... and the GPU waits on its binary semaphore
+        want = np.full(out.shape, frame, np.uint8)
+        print("ok" if np.array_equal(out, want) else f"bad {frame}", flush=True)
+    """
+)
+
+
+def test_binary_semaphore_and_fence_across_processes(device):
+    _need(device, "binary_semaphore_export", "export binary semaphores")
+    _need(device, "fence_export", "export fences")
+    tex = device.create_shareable_texture(geyser.TextureDescriptor(16, 16))
+    sem = device.create_shared_semaphore("binary")
+    fence = device.create_shared_fence()
+    frames = 20
+    with device.export_texture(tex) as th, device.export_semaphore(sem) as sh, device.export_fence(fence) as fh:
+        req = {"uuid": device.info.device_uuid, "texture": th.to_dict(), "semaphore": sh.to_dict(),
+               "fence": fh.to_dict(), "fds": [th.fd, sh.fd, fh.fd], "frames": frames}
+        proc = subprocess.Popen([sys.executable, "-c", _GPU_PEER, json.dumps(req)], pass_fds=[th.fd, sh.fd, fh.fd],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        for frame in range(frames):
+            # A binary semaphore's wait may only be submitted after its signal: the upload
+            # (which signals it and the shared fence) is submitted before the peer is told to go.
+            tex.upload(np.full((16, 16, 4), frame, np.uint8), signal=[(sem, 0)], fence=fence)
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            # The peer reset the shared fence before answering, so the next upload may use it.
+            assert proc.stdout.readline().strip() == "ok", f"frame {frame}"
+    finally:
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+
+
 def test_fence_export_import(device):
     _need(device, "fence_export", "export fences")
     other = geyser.Device(device.info.device_uuid)

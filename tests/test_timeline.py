@@ -210,7 +210,10 @@ time.sleep(60)
 """
 
 
-def test_waiter_returns_when_peer_is_killed(device, kind):
+def test_waiter_returns_when_peer_is_killed(device, kind, allow_validation):
+    # The 1.3.239 layer keeps stale per-handle timeline state once another imported semaphore
+    # had the same handle value; seen on the H100 only (docs/hardware.md, run 8).
+    allow_validation(r"VUID-VkSemaphoreSignalInfo-value-03259")
     t = device.create_shared_timeline(kind)
     with t.export() as h:
         proc = _spawn(_SLEEPER, {"uuid": device.info.device_uuid, "timeline": h.to_dict(), "fd": h.fd}, [h.fd])
