@@ -23,6 +23,7 @@ from .memory import Buffer, BufferHandle, BufferUsage, Texture, TextureDescripto
 from .sync import Fence, FenceHandle, Semaphore, SemaphoreHandle
 from .timeline import Timeline, TimelineHandle
 from .device import Device, DeviceInfo, FormatSupport, devices
+from .sender import Frame, Sender, SenderDescription, Subscriber, list_senders, query_sender
 from . import _native
 
 __version__ = "0.1.0"
@@ -38,7 +39,8 @@ def clear_validation_messages() -> None:
 
 
 __all__ = [
-    "Aspect", "Fence", "FenceHandle", "Semaphore", "SemaphoreHandle", "Timeline", "TimelineHandle", "Buffer", "BufferHandle", "BufferUsage", "Device", "DeviceInfo", "DeviceMismatchError",
+    "Aspect", "Fence", "FenceHandle", "Semaphore", "SemaphoreHandle", "Timeline", "TimelineHandle", "Frame", "Sender",
+    "SenderDescription", "Subscriber", "list_senders", "query_sender", "Buffer", "BufferHandle", "BufferUsage", "Device", "DeviceInfo", "DeviceMismatchError",
     "FORMATS", "FormatInfo", "FormatSupport", "GeyserError", "GeyserOSError", "InvalidArgumentError",
     "InvalidHandleError", "PeerGoneError", "ProtocolError", "Texture", "TextureDescriptor",
     "TextureFormat", "TextureHandle", "TextureUsage", "TimeoutError", "UnsupportedFormatError",

@@ -10,3 +10,4 @@
 #include "geyser/channel.hpp"
 #include "geyser/wire.hpp"
 #include "geyser/portable_timeline.hpp"
+#include "geyser/sender.hpp"
