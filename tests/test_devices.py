@@ -229,12 +229,26 @@ def test_cli_info_lists_devices_and_formats(device):
         assert fmt.name in out.stdout
 
 
-def test_cli_demo_shares_and_verifies(device):
+def test_cli_demo_shares_and_verifies(device, tmp_path):
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "geyser", "demo", "--width", "67", "--height", "31", "--frames", "3"],
-                         capture_output=True, text=True, timeout=120)
+    png = tmp_path / "last.png"
+    out = subprocess.run([sys.executable, "-m", "geyser", "demo", "--width", "67", "--height", "31", "--frames", "12",
+                          "--ring", "2", "--png", str(png)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "3/3 frames verified byte-identical across processes" in out.stdout
-    assert out.stdout.count("MATCH") == 3
+    assert "12/12 frames verified (sent 12)" in out.stdout
+    assert "handoff latency" in out.stdout
+    data = png.read_bytes()
+    assert data.startswith(b"\x89PNG") and len(data) > 100
+
+
+def test_cli_list_shows_a_live_sender(device):
+    import subprocess
+    import sys
+
+    desc = geyser.TextureDescriptor(8, 4)
+    with geyser.Sender(device, f"list-test-{os.getpid()}", desc, ring_size=2):
+        out = subprocess.run([sys.executable, "-m", "geyser", "list"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert f"list-test-{os.getpid()}" in out.stdout and "8x4" in out.stdout

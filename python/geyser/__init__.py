@@ -23,6 +23,7 @@ from .memory import Buffer, BufferHandle, BufferUsage, Texture, TextureDescripto
 from .sync import Fence, FenceHandle, Semaphore, SemaphoreHandle
 from .timeline import Timeline, TimelineHandle
 from .device import Device, DeviceInfo, FormatSupport, devices
+from . import pickling  # noqa: F401 - registers the multiprocessing reducers
 from .sender import Frame, Sender, SenderDescription, Subscriber, list_senders, query_sender
 from . import _native
 

@@ -38,12 +38,30 @@ def _cmd_info(args) -> int:
     return 0
 
 
+def _cmd_list(args) -> int:
+    from . import list_senders
+
+    senders = list_senders(timeout=args.timeout)
+    if not senders:
+        print("no senders published")
+        return 0
+    print(f"{'name':<28}{'size':>12}  {'format':<16}{'ring':>5}{'pid':>8}  {'sync':<9}{'frame':>8}{'subs':>6}")
+    for s in senders:
+        fmt = s.descriptor.format.name if s.descriptor else f"VkFormat {s.vk_format}"
+        print(f"{s.name:<28}{f'{s.width}x{s.height}':>12}  {fmt:<16}{s.ring_size:>5}{s.producer_pid:>8}  "
+              f"{s.sync_kind:<9}{s.current_frame:>8}{s.subscribers:>6}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m geyser", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("info", help="list devices, their external handle support and the format table")
     p.add_argument("--device", default=None, help="device index, UUID or name substring")
     p.set_defaults(func=_cmd_info)
+    p = sub.add_parser("list", help="list the named senders published on this machine")
+    p.add_argument("--timeout", type=float, default=0.5, help="seconds to wait for each sender's answer")
+    p.set_defaults(func=_cmd_list)
     from . import demo
 
     demo.add_parser(sub)
