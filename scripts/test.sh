@@ -21,6 +21,15 @@ cmake -S tests/consumer -B build/consumer -G Ninja -DCMAKE_PREFIX_PATH="$PWD/bui
 cmake --build build/consumer
 GEYSER_VALIDATION=1 ./build/consumer/geyser_consumer_smoke
 
+echo "== C++ consumer example subscribing to the Python producer example"
+cmake -S examples/cpp -B build/examples -G Ninja -DCMAKE_PREFIX_PATH="$PWD/build/install" >/dev/null
+cmake --build build/examples
+name="ci-example-$$"
+"$PYTHON" examples/producer.py --name "$name" --frames 60 --width 96 --height 40 &
+producer=$!
+GEYSER_VALIDATION=1 ./build/examples/geyser_consumer "$name" 60
+wait "$producer"
+
 echo "== Python tests (validation layer on)"
 set +e
 GEYSER_VALIDATION=1 "$PYTHON" -m pytest -p no:cacheprovider tests "$@"

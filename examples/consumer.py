@@ -1,0 +1,43 @@
+"""Subscribes to a named sender and checks every frame it receives.
+
+    python examples/consumer.py --name cam0
+"""
+
+import argparse
+
+import numpy as np
+
+import geyser
+from geyser.demo import pattern
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--name", default="geyser-example")
+    p.add_argument("--frames", type=int, default=0, help="stop after this many (0: until the producer leaves)")
+    p.add_argument("--timeout", type=float, default=10.0)
+    args = p.parse_args()
+
+    device = geyser.Device()
+    with geyser.Subscriber(device, args.name, timeout=args.timeout) as sub:
+        info = sub.info
+        print(f"subscribed to '{info.name}' (pid {info.producer_pid}): {info.width}x{info.height}, "
+              f"ring {info.ring_size}, {info.sync_kind} timelines", flush=True)
+        seen = bad = 0
+        while not args.frames or seen < args.frames:
+            try:
+                frame = sub.next_frame(timeout=args.timeout)
+            except geyser.PeerGoneError as e:
+                print(f"producer gone: {e}")
+                break
+            with frame:
+                ok = np.array_equal(frame.texture.download(), pattern(info.descriptor.format, info.width,
+                                                                      info.height, frame.number))
+            seen += 1
+            bad += not ok
+        print(f"{seen - bad}/{seen} frames verified")
+    return 0 if seen and not bad else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+// Subscribes to a named sender published by examples/producer.py (or any Geyser producer) and
+// checks every frame against the producer's pattern.
+//
+//   geyser_consumer NAME [FRAMES]
+#include <geyser/geyser.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace {
+
+// The RGBA8 pattern of geyser.demo.pattern: it moves with the frame number.
+bool matches(const std::vector<uint8_t>& px, uint32_t w, uint32_t h, uint64_t frame) {
+    for (uint32_t y = 0; y < h; ++y) {
+        for (uint32_t x = 0; x < w; ++x) {
+            const uint8_t* p = &px[(static_cast<size_t>(y) * w + x) * 4];
+            const uint64_t f = frame;
+            if (p[0] != static_cast<uint8_t>(x + 3 * f) || p[1] != static_cast<uint8_t>(y + 5 * f) ||
+                p[2] != static_cast<uint8_t>((x ^ y) + 7 * f) || p[3] != static_cast<uint8_t>(2 * x + y + 11 * f)) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: %s NAME [FRAMES]\n", argv[0]);
+        return 2;
+    }
+    const std::string name = argv[1];
+    const uint64_t frames = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 0;
+    const uint64_t second = 1000000000ull;
+    try {
+        auto device = geyser::Device::open();
+        std::unique_ptr<geyser::Subscriber> sub;
+        for (int attempt = 0; !sub; ++attempt) {
+            try {
+                sub = geyser::Subscriber::connect(device, name, 2 * second, "geyser C++ consumer");
+            } catch (const geyser::PeerGoneError&) {
+                if (attempt >= 20) throw;  // the producer may still be starting
+            }
+        }
+        const geyser::SenderInfo& info = sub->info();
+        if (info.vk_format != VK_FORMAT_R8G8B8A8_UNORM) {
+            std::fprintf(stderr, "consumer: this example checks RGBA8 frames only\n");
+            return 2;
+        }
+        std::printf("consumer: subscribed to '%s' (pid %u): %ux%u, ring %u, %s timelines\n", info.name.c_str(),
+                    info.producer_pid, info.width, info.height, info.ring_size,
+                    info.sync_kind == geyser::TimelineKind::kVulkan ? "vulkan" : "portable");
+        std::vector<uint8_t> pixels(static_cast<size_t>(info.width) * info.height * 4);
+        uint64_t seen = 0, bad = 0, expected = 0;
+        while (frames == 0 || seen < frames) {
+            geyser::Subscriber::Frame frame;
+            try {
+                frame = sub->next_frame(10 * second);
+            } catch (const geyser::PeerGoneError& e) {
+                std::printf("consumer: %s\n", e.what());
+                break;
+            }
+            frame.texture->download(VK_IMAGE_ASPECT_COLOR_BIT, pixels.data(), pixels.size());
+            const bool in_order = expected == 0 || frame.number == expected;
+            if (!in_order || !matches(pixels, info.width, info.height, frame.number)) ++bad;
+            expected = frame.number + 1;
+            sub->release(frame.number);
+            ++seen;
+        }
+        std::printf("consumer: %llu/%llu frames verified\n", static_cast<unsigned long long>(seen - bad),
+                    static_cast<unsigned long long>(seen));
+        return seen > 0 && bad == 0 ? 0 : 1;
+    } catch (const geyser::Error& e) {
+        std::fprintf(stderr, "consumer: %s\n", e.what());
+        return 1;
+    }
+}
