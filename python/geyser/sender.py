@@ -103,6 +103,8 @@ class _Subscription:
 
     def dead(self) -> bool:
         """The subscriber sends nothing after its hello, so readable or hung up means gone."""
+        if not self.channel.is_open:
+            return True
         p = select.poll()
         p.register(self.channel.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
         return bool(p.poll(0))
@@ -198,14 +200,24 @@ class Sender:
                 continue
             while True:
                 left = deadline - time.monotonic()
+                with self._lock:
+                    if sub not in self._subs:  # dropped meanwhile (its process went away)
+                        break
+                    if sub.dead() or left <= 0:
+                        self._drop(sub)
+                        break
+                    released = sub.released
                 try:
-                    sub.released.wait(value, timeout=max(0.0, min(0.05, left)))
+                    released.wait(value, timeout=max(0.0, min(0.05, left)))
                     break
                 except TimeoutError:
-                    if sub.dead() or left <= 0:
-                        with self._lock:
-                            self._drop(sub)
-                        break
+                    continue
+
+    def _reap(self) -> None:
+        """Drops subscribers whose process has gone, so ``subscribers`` stays true between frames."""
+        with self._lock:
+            for sub in [s for s in self._subs if s.dead()]:
+                self._drop(sub)
 
     def _drop(self, sub: _Subscription) -> None:
         """Caller holds the lock."""
@@ -219,6 +231,7 @@ class Sender:
             try:
                 channel = self._listener.accept(to_ns(0.1))
             except TimeoutError:
+                self._reap()
                 continue
             except GeyserError:
                 continue  # e.g. a peer of another user, refused by the core
@@ -329,8 +342,11 @@ class Subscriber:
         self._native.release(number)
 
     def close(self) -> None:
+        """Ends the subscription and releases the imported ring (its textures close too)."""
         self._closed = True
         self._native = None
+        for tex in self.ring:
+            tex.close()
 
     def __enter__(self) -> "Subscriber":
         return self

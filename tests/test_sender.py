@@ -1,0 +1,321 @@
+"""Named senders with real processes and real sockets: many consumers, late joins, early leaves,
+crashes on either side, stale sockets and hostile peers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import geyser
+from geyser import _native
+from geyser.demo import pattern
+
+DESC = geyser.TextureDescriptor(48, 20)
+
+
+def _fd_count() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _name(tag: str) -> str:
+    return f"t-{tag}-{os.getpid()}-{time.monotonic_ns() % 100000}"
+
+
+def _wait_for(cond, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+_CONSUMER = textwrap.dedent(
+    """
+    import json, sys, numpy as np, geyser
+    from geyser.demo import pattern
+    name, count = sys.argv[1], int(sys.argv[2])
+    dev = geyser.Device()
+    sub = geyser.Subscriber(dev, name, timeout=10)
+    print(json.dumps({"subscribed": sub.info.current_frame}), flush=True)
+    numbers, bad = [], 0
+    for _ in range(count):
+        with sub.next_frame(timeout=10) as f:
+            want = pattern(sub.info.descriptor.format, sub.info.width, sub.info.height, f.number)
+            bad += not np.array_equal(f.texture.download(), want)
+            numbers.append(f.number)
+    print(json.dumps({"numbers": numbers, "bad": bad}), flush=True)
+    """
+)
+
+
+def _consumer(name: str, count: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _CONSUMER, name, str(count)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _result(proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_one_producer_two_consumers_late_join_early_leave(device):
+    frames = 300
+    name = _name("three")
+    with geyser.Sender(device, name, DESC, ring_size=3) as sender:
+        a = _consumer(name, frames)
+        assert "subscribed" in a.stdout.readline()
+        _wait_for(lambda: sender.subscribers == 1, what="consumer A")
+        b = None
+        for n in range(1, frames + 1):
+            if n == 101:  # B joins late and leaves after 80 frames
+                b = _consumer(name, 80)
+                assert "subscribed" in b.stdout.readline()
+                _wait_for(lambda: sender.subscribers == 2, what="consumer B")
+            sender.publish(pattern(DESC.format, DESC.width, DESC.height, n), timeout=10)
+        ra, rb = _result(a), _result(b)
+        _wait_for(lambda: sender.subscribers == 0, what="both consumers dropped")
+    assert ra == {"numbers": list(range(1, frames + 1)), "bad": 0}
+    assert rb["bad"] == 0 and len(rb["numbers"]) == 80
+    first = rb["numbers"][0]
+    assert first > 100 and rb["numbers"] == list(range(first, first + 80))
+
+
+def test_consumer_killed_mid_stream_is_dropped(device):
+    name = _name("kill-consumer")
+    with geyser.Sender(device, name, DESC, ring_size=2, release_timeout=5) as sender:
+        for n in range(1, 3):
+            sender.publish(pattern(DESC.format, DESC.width, DESC.height, n))
+        base = _fd_count()
+        c = _consumer(name, 10_000)
+        assert "subscribed" in c.stdout.readline()
+        _wait_for(lambda: sender.subscribers == 1, what="subscriber")
+        for n in range(3, 8):
+            sender.publish(pattern(DESC.format, DESC.width, DESC.height, n))
+        c.send_signal(signal.SIGKILL)
+        c.wait(timeout=10)
+        c.stdout.close()
+        c.stderr.close()
+        start = time.monotonic()
+        for n in range(8, 14):  # needs the dead consumer's slots: it is dropped, not waited for
+            sender.publish(pattern(DESC.format, DESC.width, DESC.height, n))
+        assert time.monotonic() - start < 4.0
+        assert sender.subscribers == 0
+        assert _fd_count() == base
+
+
+_PRODUCER = textwrap.dedent(
+    """
+    import sys, time, geyser
+    from geyser.demo import pattern
+    name, frames = sys.argv[1], int(sys.argv[2])
+    dev = geyser.Device()
+    desc = geyser.TextureDescriptor(48, 20)
+    s = geyser.Sender(dev, name, desc, ring_size=2)
+    print("up", flush=True)
+    while s.subscribers == 0:
+        time.sleep(0.005)
+    for n in range(1, frames + 1):
+        s.publish(pattern(desc.format, 48, 20, n))
+    print("published", flush=True)
+    time.sleep(60)   # killed by the test
+    """
+)
+
+
+def test_producer_killed_ends_waits_with_peer_gone(device):
+    name = _name("kill-producer")
+    p = subprocess.Popen([sys.executable, "-c", _PRODUCER, name, "2"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "up"
+        import gc
+
+        gc.collect()
+        base = _fd_count()
+        sub = geyser.Subscriber(device, name, timeout=10)
+        for n in (1, 2):
+            with sub.next_frame(timeout=10) as f:
+                assert f.number == n
+        assert p.stdout.readline().strip() == "published"
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+        start = time.monotonic()
+        with pytest.raises(geyser.PeerGoneError, match="has gone"):
+            sub.next_frame(timeout=5)
+        assert time.monotonic() - start < 5
+        # Memory already imported stays valid after the producer is gone.
+        assert np.array_equal(sub.ring[1].download(), pattern(DESC.format, 48, 20, 2))
+        with pytest.raises(geyser.PeerGoneError):
+            sub.next_frame(timeout=1)
+        sub.close()
+        del sub, f
+        gc.collect()
+        assert _fd_count() == base
+        # The crashed producer's socket is stale: listing skips it, a new producer replaces it.
+        assert name not in [s.name for s in geyser.list_senders()]
+        with geyser.Sender(device, name, DESC) as again:
+            assert geyser.query_sender(name).producer_pid == os.getpid()
+            assert again.subscribers == 0
+    finally:
+        p.kill()
+        p.wait()
+        p.stdout.close()
+
+
+def test_clean_close_says_goodbye(device):
+    name = _name("goodbye")
+    sender = geyser.Sender(device, name, DESC)
+    sub = geyser.Subscriber(device, name)
+    sender.publish(pattern(DESC.format, 48, 20, 1))
+    sender.close()
+    with sub.next_frame(timeout=5) as f:  # frames announced before the goodbye still arrive
+        assert f.number == 1
+    with pytest.raises(geyser.PeerGoneError, match="closed the sender"):
+        sub.next_frame(timeout=5)
+    assert name not in [s.name for s in geyser.list_senders()]
+
+
+def test_names_and_conflicts(device):
+    for bad in ["", ".hidden", "a/b", "x" * 65, "spaces here", "semi;colon"]:
+        with pytest.raises(geyser.InvalidArgumentError):
+            geyser.Sender(device, bad, DESC)
+    name = _name("taken")
+    with geyser.Sender(device, name, DESC):
+        with pytest.raises(geyser.GeyserOSError, match="in use"):
+            geyser.Sender(device, name, DESC)
+    with pytest.raises(geyser.PeerGoneError, match="no producer"):
+        geyser.Subscriber(device, name, timeout=0.3)
+
+
+def test_list_describes_the_sender(device):
+    name = _name("listed")
+    with geyser.Sender(device, name, DESC, ring_size=4) as s:
+        s.publish(pattern(DESC.format, 48, 20, 1))
+        d = {x.name: x for x in geyser.list_senders()}[name]
+    assert (d.width, d.height, d.ring_size, d.producer_pid, d.current_frame) == (48, 20, 4, os.getpid(), 1)
+    assert d.descriptor.format == geyser.TextureFormat.RGBA8_UNORM
+    assert d.sync_kind == s.ready.kind and d.device_uuid == device.info.device_uuid
+
+
+def test_hostile_clients_do_not_disturb_the_sender(device):
+    name = _name("hostile")
+    path = _native.sender_socket_path(name)
+    with geyser.Sender(device, name, DESC) as sender:
+        sub = geyser.Subscriber(device, name)
+        for payload in [b"", b"garbage", b"GYSR" + b"\xff" * 12, struct.pack("<IHHIHH", 0x52535947, 1, 16, 3, 0, 0)]:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            s.connect(path)
+            if payload:
+                s.send(payload)
+            s.close()
+        # A client that connects and says nothing is given up after the handshake timeout
+        # without blocking anyone else: the subscriber keeps receiving frames meanwhile.
+        silent = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        silent.connect(path)
+        for n in range(1, 4):
+            sender.publish(pattern(DESC.format, 48, 20, n))
+            with sub.next_frame(timeout=5) as f:
+                assert f.number == n
+        silent.close()
+        assert sender.subscribers == 1
+
+
+def _fake_producer(name: str):
+    """A raw listener that speaks just enough protocol to send a hostile message."""
+    return _native.Listener.bind(_native.sender_socket_path(name))
+
+
+@pytest.mark.parametrize("case", ["bad-info", "wrong-fd-count", "goodbye-first", "bad-slot"])
+def test_hostile_producer_gives_specific_errors(device, case):
+    import gc
+    import threading
+
+    gc.collect()
+    base = _fd_count()
+    name = _name(case)
+    listener = _native.Listener.bind(_native.sender_socket_path(name))
+    real = geyser.Sender(device, name + "-real", DESC, ring_size=1)
+
+    def serve():
+        try:
+            ch = listener.accept(geyser.sync.to_ns(10))
+            _, _, fds = ch.receive(geyser.sync.to_ns(10))
+            for fd in fds:
+                os.close(fd)
+            if case == "bad-info":
+                ch.send(_native.MESSAGE_SENDER_INFO, b"\x01\x00short", [])
+                return ch
+            if case == "goodbye-first":
+                ch.send(_native.MESSAGE_GOODBYE, b"", [])
+                return ch
+            info = real._info()
+            info.name = name
+            ch.send(_native.MESSAGE_SENDER_INFO, _native.encode_sender_info(info), [])
+            with device.export_texture(real.ring[0]) as h:
+                fds = [h.fd, h.fd] if case == "wrong-fd-count" else [h.fd]
+                ch.send(_native.MESSAGE_MEMORY_HANDLE, _native.encode_memory_handle(h.native), fds)
+            for role in (_native.TimelineRole.READY, _native.TimelineRole.RELEASED):
+                with real.ready.export() as th:
+                    kind = _native.TimelineKind.PORTABLE if th.kind == "portable" else _native.TimelineKind.VULKAN
+                    sem = th.semaphore_handle.native if th.semaphore_handle else None
+                    ch.send(_native.MESSAGE_TIMELINE, _native.encode_timeline_announce(role, kind, sem), [th.fd])
+            ch.send(_native.MESSAGE_FRAME, _native.encode_frame_message(1, 7), [])  # slot 7 of a ring of 1
+            return ch
+        except geyser.GeyserError:  # the subscriber hung up on the hostile message: expected
+            return None
+
+    def subscribe_and_read():
+        sub = geyser.Subscriber(device, name, timeout=5)
+        try:
+            sub.next_frame(timeout=5)
+        finally:
+            sub.close()
+
+    holder = []
+    t = threading.Thread(target=lambda: holder.append(serve()))
+    t.start()
+    expected = {"bad-info": geyser.ProtocolError, "wrong-fd-count": geyser.ProtocolError,
+                "goodbye-first": geyser.PeerGoneError, "bad-slot": geyser.ProtocolError}[case]
+    try:
+        with pytest.raises(expected) as err:
+            subscribe_and_read()
+        assert type(err.value) is expected
+        err = None
+    finally:
+        t.join(timeout=20)
+        real.close()
+    real = listener = None
+    holder.clear()
+    gc.collect()
+    assert _fd_count() == base
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a peer as another uid")
+def test_other_user_cannot_subscribe(device):
+    name = _name("uid")
+    with geyser.Sender(device, name, DESC) as sender:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            code = 1
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                try:
+                    geyser.Subscriber(geyser.Device(), name, timeout=2)
+                except geyser.GeyserError:
+                    code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "another uid subscribed"
+        assert sender.subscribers == 0
