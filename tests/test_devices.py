@@ -252,3 +252,8 @@ def test_cli_list_shows_a_live_sender(device):
         out = subprocess.run([sys.executable, "-m", "geyser", "list"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert f"list-test-{os.getpid()}" in out.stdout and "8x4" in out.stdout
+
+
+def test_all_digit_uuid_is_a_uuid_not_an_index(infos):
+    with pytest.raises(geyser.VulkanUnavailableError, match="no device has UUID"):
+        geyser.Device("0" * 32)

@@ -220,16 +220,17 @@ size_t select(const std::vector<DeviceInfo>& infos, const std::string& selector)
             if (type_rank(infos[i].device_type) < type_rank(infos[best].device_type)) best = i;
         return best;
     }
-    if (std::all_of(selector.begin(), selector.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
-        const unsigned long idx = std::strtoul(selector.c_str(), nullptr, 10);
-        if (idx < infos.size()) return idx;
-        throw VulkanUnavailableError("device index " + selector + " is out of range; devices: " + device_list(infos));
-    }
+    // A UUID first: one made of decimal digits alone must not be read as an index.
     std::string hex;
     if (parse_uuid(selector, hex)) {
         for (size_t i = 0; i < infos.size(); ++i)
             if (uuid_to_hex(infos[i].device_uuid) == hex) return i;
         throw VulkanUnavailableError("no device has UUID " + selector + "; devices: " + device_list(infos));
+    }
+    if (std::all_of(selector.begin(), selector.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+        const unsigned long idx = std::strtoul(selector.c_str(), nullptr, 10);
+        if (idx < infos.size()) return idx;
+        throw VulkanUnavailableError("device index " + selector + " is out of range; devices: " + device_list(infos));
     }
     const std::string needle = lower(selector);
     for (size_t i = 0; i < infos.size(); ++i)

@@ -1,6 +1,9 @@
 #include "vulkan/instance.hpp"
 
+#include <pthread.h>
+
 #include <cstdlib>
+#include <new>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -13,6 +16,20 @@ namespace {
 
 std::mutex g_instance_mutex;
 std::weak_ptr<Instance> g_instance;
+
+// A forked child inherits a copy of the parent's VkInstance, which no driver lets it use: the
+// child forgets it (without destroying it: that would call into the driver on the parent's
+// objects) so its first Device creates an instance of its own. Objects the child inherited
+// from the parent stay unusable there, as the Vulkan loader and drivers require.
+void forget_instance_in_child() {
+    new (&g_instance_mutex) std::mutex();
+    new (&g_instance) std::weak_ptr<Instance>();
+}
+
+const bool g_atfork_registered = [] {
+    pthread_atfork(nullptr, nullptr, forget_instance_in_child);
+    return true;
+}();
 
 std::mutex g_messages_mutex;
 std::vector<std::string> g_messages;
