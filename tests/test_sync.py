@@ -99,14 +99,8 @@ def test_export_refused_where_unsupported(device):
 
 # -- exported (drivers with VK_KHR_external_semaphore_fd / fence_fd) ----------------------------
 
-# The validation layer (1.3.239) tracks timeline values per VkSemaphore, not per shared payload:
-# a signal made through another import looks to it like a value going backwards.
-_SHARED_TIMELINE_FALSE_POSITIVE = r"VUID-VkSemaphoreSignalInfo-value-03259"
-
-
-def test_timeline_export_import_same_process(device, allow_validation):
+def test_timeline_export_import_same_process(device):
     _need(device, "timeline_semaphore_export", "export timeline semaphores")
-    allow_validation(_SHARED_TIMELINE_FALSE_POSITIVE)
     other = geyser.Device(device.info.device_uuid)
     t = device.create_shared_semaphore("timeline", initial_value=1)
     with device.export_semaphore(t) as h:
@@ -135,9 +129,8 @@ _CHILD = textwrap.dedent(
 )
 
 
-def test_timeline_across_processes(device, allow_validation):
+def test_timeline_across_processes(device):
     _need(device, "timeline_semaphore_export", "export timeline semaphores")
-    allow_validation(_SHARED_TIMELINE_FALSE_POSITIVE)
     t = device.create_shared_semaphore("timeline")
     rounds = 200
     with device.export_semaphore(t) as h:

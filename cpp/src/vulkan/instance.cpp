@@ -44,6 +44,14 @@ VKAPI_ATTR VkBool32 VKAPI_CALL on_validation_message(VkDebugUtilsMessageSeverity
                                                      VkDebugUtilsMessageTypeFlagsEXT,
                                                      const VkDebugUtilsMessengerCallbackDataEXT* data,
                                                      void*) {
+    // The 1.3.239 layer tracks timeline values per VkSemaphore, so a value another process (or
+    // another VkDevice) signalled through the shared payload looks to it like one going
+    // backwards. Geyser checks that rule itself before every vkSignalSemaphore (Semaphore::signal
+    // refuses a value not above the payload's current one), so this report is always wrong for
+    // Geyser's shared timelines (docs/hardware.md, runs 1, 8 and 11).
+    if (data && data->pMessageIdName && std::strcmp(data->pMessageIdName, "VUID-VkSemaphoreSignalInfo-value-03259") == 0) {
+        return VK_FALSE;
+    }
     std::string text = (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) ? "error: " : "warning: ";
     if (data && data->pMessageIdName) text += std::string(data->pMessageIdName) + ": ";
     if (data && data->pMessage) text += data->pMessage;

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus for fuzz_wire into tests/fuzz/corpus/ (replacing what is there).
+
+Every input starts with fuzz_wire's selector byte (target in the low nibble: 0 frame, 1
+memory_handle payload, 2 WireReader program, 3-7 the named-sender codecs of sender.hpp; 0x10 on a
+codec that takes an fd means "no fd"). The
+frames and payloads are built here field by field with struct, from the layout written down in
+cpp/include/geyser/wire.hpp and cpp/src/ipc/sender.cpp, not by calling the codecs, so valid seeds also pin the layout. A few
+are deliberately truncated or corrupted so the fuzzer starts next to each rejection path.
+"""
+
+import pathlib
+import struct
+
+CORPUS = pathlib.Path(__file__).resolve().parent / "corpus"
+
+FRAME, MEMORY_HANDLE, READER, HELLO, SENDER_INFO, SYNC_HANDLE, TIMELINE, FRAME_MESSAGE = range(8)
+NO_FD = 0x10
+
+MAGIC = 0x52535947  # "GYSR" on the wire
+VERSION = 1
+MEMORY_HANDLE_TYPE, TIMELINE_TYPE, HELLO_TYPE, SENDER_INFO_TYPE = 1, 3, 16, 21
+OPAQUE_FD, DMA_BUF = 0x1, 0x200
+VK_FORMAT_R8G8B8A8_UNORM = 37
+VK_IMAGE_TILING_DRM_FORMAT_MODIFIER_EXT = 1000158000
+
+
+def header(msg_type, payload_size, fd_count, *, magic=MAGIC, version=VERSION, flags=0):
+    # u32 magic, u16 version, u16 type, u32 payload_size, u16 fd_count, u16 flags
+    return struct.pack("<IHHIHH", magic, version, msg_type, payload_size, fd_count, flags)
+
+
+TEXTURE = dict(kind=1, handle_type=OPAQUE_FD, size=65536, memory_type_index=2, dedicated=1,
+               device_uuid=bytes(range(16)), driver_uuid=bytes(range(16, 32)), width=64, height=32,
+               vk_format=VK_FORMAT_R8G8B8A8_UNORM, vk_usage=0x7, vk_tiling=0, vk_create_flags=0,
+               vk_layout=1, texture_format=1, texture_usage=3, buffer_size=0, buffer_usage=0)
+BUFFER = dict(TEXTURE, kind=2, handle_type=DMA_BUF, size=4096, dedicated=0, width=0, height=0,
+              vk_format=0, vk_usage=0, vk_layout=0, texture_format=0, texture_usage=0,
+              buffer_size=1000, buffer_usage=0x3)
+
+
+def memory_handle(**fields):
+    f = fields
+    # The 101-byte layout of encode_memory_handle, in wire.hpp's order.
+    return struct.pack("<IIQIB16s16sIIIIIIIIIQI", f["kind"], f["handle_type"], f["size"],
+                       f["memory_type_index"], f["dedicated"], f["device_uuid"], f["driver_uuid"],
+                       f["width"], f["height"], f["vk_format"], f["vk_usage"], f["vk_tiling"],
+                       f["vk_create_flags"], f["vk_layout"], f["texture_format"], f["texture_usage"],
+                       f["buffer_size"], f["buffer_usage"])
+
+
+# WireReader program ops (low nibble), and the max_size table index (high nibble) of fuzz_wire.cpp.
+U8, U16, U32, U64, BOOLEAN, UUID, BYTES, STRING, FINISH = range(9)
+LIMIT_1 = 2 << 4  # kLimits[2] == 1
+
+
+def program(ops, data):
+    return bytes([len(ops)]) + bytes(ops) + data
+
+
+def lp(b):
+    """A u32 length prefix and the bytes."""
+    return struct.pack("<I", len(b)) + b
+
+
+# Named-sender payloads (cpp/src/ipc/sender.cpp's encoders, field by field).
+def hello(protocol=1, pid=4242, subscribe=1, client=b"fuzz"):
+    return struct.pack("<HIB", protocol, pid, subscribe) + lp(client)
+
+
+def sender_info(name=b"demo", ring_size=3):
+    # u16 protocol, string name, u32 producer_pid, ring_size, width, height, vk_format,
+    # texture_format, texture_usage, u8 sync_kind, u64 current_frame, u32 subscribers, 2 UUIDs
+    return (struct.pack("<H", 1) + lp(name) +
+            struct.pack("<IIIIIIIBQI", 4242, ring_size, 64, 32, VK_FORMAT_R8G8B8A8_UNORM, 1, 3, 1, 5, 2) +
+            bytes(range(16)) + bytes(range(16, 32)))
+
+
+def sync_handle(primitive=1, semaphore_type=2, handle_type=OPAQUE_FD, already_signaled=0, permanent=1):
+    # u32 primitive, u32 semaphore_type, u32 handle_type, u8 already_signaled, u8 permanent,
+    # u64 initial_value, 2 UUIDs
+    return (struct.pack("<IIIBBQ", primitive, semaphore_type, handle_type, already_signaled, permanent, 7) +
+            bytes(range(16)) + bytes(range(16, 32)))
+
+
+def seeds():
+    texture = memory_handle(**TEXTURE)
+    buffer = memory_handle(**BUFFER)
+    assert len(texture) == len(buffer) == 101
+    tex_frame = header(MEMORY_HANDLE_TYPE, len(texture), 1) + texture
+
+    yield "frame-memory-handle-texture", FRAME, tex_frame
+    yield "frame-memory-handle-no-fd", FRAME, header(MEMORY_HANDLE_TYPE, len(texture), 0) + texture
+    yield "frame-hello", FRAME, header(HELLO_TYPE, len(hello()), 0) + hello()
+    yield "frame-sender-info", FRAME, header(SENDER_INFO_TYPE, len(sender_info()), 0) + sender_info()
+    timeline = bytes([1, 2]) + lp(sync_handle())
+    yield "frame-timeline-vulkan", FRAME, header(TIMELINE_TYPE, len(timeline), 1) + timeline
+    yield "frame-unknown-type", FRAME, header(0x0207, 3, 3) + b"\xaa\xbb\xcc"
+    yield "frame-truncated-header", FRAME, tex_frame[:15]
+    yield "frame-truncated-payload", FRAME, tex_frame[:-1]
+    yield "frame-bad-magic", FRAME, header(HELLO_TYPE, 0, 0, magic=0x52535948)
+    yield "frame-version-2", FRAME, header(HELLO_TYPE, 0, 0, version=2)
+
+    yield "mh-texture", MEMORY_HANDLE, texture
+    yield "mh-buffer-dma-buf", MEMORY_HANDLE, buffer
+    yield "mh-texture-drm-tiling", MEMORY_HANDLE, memory_handle(
+        **dict(TEXTURE, handle_type=DMA_BUF, vk_tiling=VK_IMAGE_TILING_DRM_FORMAT_MODIFIER_EXT))
+    yield "mh-texture-no-fd", MEMORY_HANDLE | NO_FD, texture
+    yield "mh-truncated", MEMORY_HANDLE, texture[:100]
+    yield "mh-dedicated-2", MEMORY_HANDLE, memory_handle(**dict(TEXTURE, dedicated=2))
+    yield "mh-two-handle-type-bits", MEMORY_HANDLE, memory_handle(**dict(TEXTURE, handle_type=0x201))
+    yield "mh-vk-format-above-int32", MEMORY_HANDLE, memory_handle(**dict(TEXTURE, vk_format=0x80000000))
+    yield "mh-buffer-larger-than-allocation", MEMORY_HANDLE, memory_handle(**dict(BUFFER, buffer_size=4097))
+
+    every = struct.pack("<BHIQB", 0xfe, 0xbeef, 0xdeadbeef, 0x0123456789abcdef, 1) + bytes(range(16))
+    every += lp(b"\x00\x01\x02") + lp("héllo, 世界 🌋".encode())
+    yield "reader-every-primitive", READER, program([U8, U16, U32, U64, BOOLEAN, UUID, BYTES, STRING, FINISH], every)
+    yield "reader-string-surrogate", READER, program([STRING], lp(b"\xed\xa0\x80"))
+    yield "reader-bytes-over-limit", READER, program([BYTES | LIMIT_1], lp(b"ab"))
+    yield "reader-bytes-past-end", READER, program([BYTES], struct.pack("<I", 8) + b"abc")
+    yield "reader-trailing-bytes", READER, program([U16, FINISH], b"\x01\x02\x03")
+
+    yield "hello", HELLO, hello()
+    yield "sender-info", SENDER_INFO, sender_info()
+    yield "sync-handle-opaque-fd", SYNC_HANDLE, sync_handle()
+    yield "sync-handle-signalled-sync-fd", SYNC_HANDLE | NO_FD, sync_handle(
+        semaphore_type=1, handle_type=0x10, already_signaled=1, permanent=0)
+    yield "timeline-vulkan", TIMELINE, timeline
+    yield "frame-message", FRAME_MESSAGE, struct.pack("<QI", 9, 1)
+
+
+def main():
+    CORPUS.mkdir(exist_ok=True)
+    for old in CORPUS.iterdir():
+        old.unlink()
+    names = set()
+    for name, selector, body in seeds():
+        assert name not in names, name
+        names.add(name)
+        data = bytes([selector]) + body
+        assert len(data) < 1024, name
+        (CORPUS / name).write_bytes(data)
+    print(f"make_corpus: wrote {len(names)} seeds to {CORPUS}")
+
+
+if __name__ == "__main__":
+    main()
