@@ -121,6 +121,12 @@ void OneTimeCommands::submit_and_wait(const SubmitSync& sync, uint64_t timeout_n
     }
     check_vk(r, "vkWaitForFences");
     submitted_ = false;
+    // The fence does not order the batch's semaphore signal operations before itself (lavapipe
+    // lets vkGetSemaphoreCounterValue lag behind the fence), so a timeline this copy signals is
+    // waited for too: when a Geyser operation returns, everything it signals has happened.
+    for (const auto& [sem, value] : sync.signal) {
+        if (sem->type() == SemaphoreType::kTimeline) sem->wait(value, timeout_ns);
+    }
 }
 
 }  // namespace geyser
