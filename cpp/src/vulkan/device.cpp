@@ -335,7 +335,14 @@ Device::Device(std::shared_ptr<Instance> instance, VkPhysicalDevice physical, De
         f12.timelineSemaphore = VK_TRUE;
         chain(dci, f12);
     }
-    check_vk(vkCreateDevice(physical_, &dci, nullptr, &device_), "vkCreateDevice");
+    const VkResult created = vkCreateDevice(physical_, &dci, nullptr, &device_);
+    if (created != VK_SUCCESS && forked_after_vulkan()) {
+        throw VulkanUnavailableError(
+            "vkCreateDevice failed with " + std::string(VulkanError(created, "").result_name()) + " in a process forked "
+            "after its parent had opened Vulkan; the '" + info_.driver_name + "' driver cannot open a device there. "
+            "Start worker processes with the 'spawn' or 'forkserver' method, or fork before opening any Device");
+    }
+    check_vk(created, "vkCreateDevice");
     volkLoadDeviceTable(table_.get(), device_);
     table_->vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
 

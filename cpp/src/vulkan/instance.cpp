@@ -21,7 +21,10 @@ std::weak_ptr<Instance> g_instance;
 // child forgets it (without destroying it: that would call into the driver on the parent's
 // objects) so its first Device creates an instance of its own. Objects the child inherited
 // from the parent stay unusable there, as the Vulkan loader and drivers require.
+bool g_forked_after_vulkan = false;
+
 void forget_instance_in_child() {
+    g_forked_after_vulkan = g_forked_after_vulkan || !g_instance.expired();
     new (&g_instance_mutex) std::mutex();
     new (&g_instance) std::weak_ptr<Instance>();
 }
@@ -162,6 +165,8 @@ Instance::~Instance() {
     if (messenger_ != VK_NULL_HANDLE) vkDestroyDebugUtilsMessengerEXT(instance_, messenger_, nullptr);
     if (instance_ != VK_NULL_HANDLE) vkDestroyInstance(instance_, nullptr);
 }
+
+bool forked_after_vulkan() noexcept { return g_forked_after_vulkan; }
 
 std::vector<std::string> validation_messages() {
     std::lock_guard<std::mutex> lock(g_messages_mutex);

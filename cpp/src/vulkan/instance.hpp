@@ -29,4 +29,8 @@ private:
     std::vector<VkPhysicalDevice> physical_;
 };
 
+/// Whether this process is a fork() child of a process that had Vulkan open at the time. Some
+/// drivers (NVIDIA's) cannot open a device in such a child at all.
+bool forked_after_vulkan() noexcept;
+
 }  // namespace geyser
