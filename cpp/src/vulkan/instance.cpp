@@ -16,6 +16,10 @@ namespace {
 
 std::mutex g_instance_mutex;
 std::weak_ptr<Instance> g_instance;
+// Once created, the instance lives as long as the process: NVIDIA's driver refused
+// vkCreateInstance (VK_ERROR_INCOMPATIBLE_DRIVER) after a few dozen create/destroy cycles in one
+// process (docs/hardware.md, run 13), and creating one is slow anyway. Deliberately never freed.
+std::shared_ptr<Instance>* g_keep_alive = nullptr;
 
 // A forked child inherits a copy of the parent's VkInstance, which no driver lets it use: the
 // child forgets it (without destroying it: that would call into the driver on the parent's
@@ -27,6 +31,7 @@ void forget_instance_in_child() {
     g_forked_after_vulkan = g_forked_after_vulkan || !g_instance.expired();
     new (&g_instance_mutex) std::mutex();
     new (&g_instance) std::weak_ptr<Instance>();
+    g_keep_alive = nullptr;  // the parent's copy stays unused, and unfreed
 }
 
 const bool g_atfork_registered = [] {
@@ -158,6 +163,7 @@ std::shared_ptr<Instance> Instance::get() {
         throw VulkanUnavailableError(std::string("the Vulkan loader found no physical device: ") + kInstallAdvice);
     }
     g_instance = inst;
+    g_keep_alive = new std::shared_ptr<Instance>(inst);
     return inst;
 }
 

@@ -8,8 +8,9 @@
 
 namespace geyser {
 
-/// Owns the VkInstance (and the validation messenger when GEYSER_VALIDATION=1). One exists at a
-/// time; Devices hold it by shared_ptr, so it lives until the last Device is gone.
+/// Owns the VkInstance (and the validation messenger when GEYSER_VALIDATION=1). One exists per
+/// process, created on first use and kept until the process exits (instance.cpp says why);
+/// Devices also hold it by shared_ptr.
 class Instance {
 public:
     /// The live instance, or a new one. Throws VulkanUnavailableError with install advice when
