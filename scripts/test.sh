@@ -30,6 +30,9 @@ producer=$!
 GEYSER_VALIDATION=1 ./build/examples/geyser_consumer "$name" 60
 wait "$producer"
 
+echo "== Wire and sender-protocol decoders under libFuzzer (ASan+UBSan), bounded"
+FUZZ_SECONDS=${FUZZ_SECONDS:-60} bash scripts/fuzz.sh
+
 echo "== Python tests (validation layer on)"
 set +e
 GEYSER_VALIDATION=1 "$PYTHON" -m pytest -p no:cacheprovider tests "$@"

@@ -14,10 +14,7 @@
 //   2 kReader         a WireReader program: u8 op count, the op bytes, then the data they read
 //   3-7               the named-sender codecs of geyser/sender.hpp: decode_hello,
 //                     decode_sender_info, decode_sync_handle (0x10: no fd), decode_timeline_announce
-//                     (0x10: no fd) and decode_frame_message. They live in cpp/src/ipc/sender.cpp
-//                     beside the Vulkan-using Subscriber, so they are compiled in only when CMake's
-//                     GEYSER_FUZZ_SENDER_CODECS builds the whole core; otherwise these selectors
-//                     do nothing.
+//                     (0x10: no fd) and decode_frame_message (cpp/src/ipc/sender_protocol.cpp).
 //
 // A geyser::Error is an expected rejection. Anything else is a bug and ends the run through
 // abort() with a message on stderr: another exception type, a decode that an independent model
@@ -47,10 +44,8 @@
 
 #include "geyser/error.hpp"
 #include "geyser/wire.hpp"
-#if GEYSER_FUZZ_SENDER_CODECS
 #include "geyser/sender.hpp"
 #include "geyser/sync.hpp"
-#endif
 
 namespace {
 
@@ -226,7 +221,6 @@ void fuzz_memory_handle(const uint8_t* data, size_t size, bool with_fd) {
     expect_closed(second_number, "MemoryHandle::close");
 }
 
-#if GEYSER_FUZZ_SENDER_CODECS
 // ---- named-sender codecs (geyser/sender.hpp) ----------------------------------------------------
 
 // The shape shared by the codecs without an fd: decode; if accepted, re-encode to the same bytes
@@ -381,7 +375,6 @@ void fuzz_timeline_announce(const uint8_t* data, size_t size, bool with_fd) {
     expect_closed(fd_number, "TimelineAnnounce");
     expect_closed(second_number, "TimelineAnnounce");
 }
-#endif
 
 // The payload of a frame whose header decoded and whose length matched: what the receiving side
 // would hand to the codec of that message type. Types with no payload codec yet end here.
@@ -390,7 +383,6 @@ void fuzz_payload_of(uint16_t type, const uint8_t* payload, size_t size, uint16_
         case geyser::MessageType::kMemoryHandle:
             fuzz_memory_handle(payload, size, fd_count == 1);
             return;
-#if GEYSER_FUZZ_SENDER_CODECS
         case geyser::MessageType::kTimelineHandle:
             fuzz_timeline_announce(payload, size, fd_count == 1);
             return;
@@ -400,13 +392,10 @@ void fuzz_payload_of(uint16_t type, const uint8_t* payload, size_t size, uint16_
         case geyser::MessageType::kFrame:
             fuzz_frame_message(payload, size);
             return;
-#endif
         default:
             break;
     }
-#if GEYSER_FUZZ_SENDER_CODECS
     if (type == geyser::kSenderInfoMessage) fuzz_sender_info(payload, size);
-#endif
 }
 
 // ---- frame header -----------------------------------------------------------------------------
@@ -677,19 +666,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             case kFrame: fuzz_frame(rest, rest_size); break;
             case kMemoryHandle: fuzz_memory_handle(rest, rest_size, !(selector & kNoFdFlag)); break;
             case kReader: fuzz_reader(rest, rest_size); break;
-#if GEYSER_FUZZ_SENDER_CODECS
             case kHello: fuzz_hello(rest, rest_size); break;
             case kSenderInfo: fuzz_sender_info(rest, rest_size); break;
             case kSyncHandle: fuzz_sync_handle(rest, rest_size, !(selector & kNoFdFlag)); break;
             case kTimelineAnnounce: fuzz_timeline_announce(rest, rest_size, !(selector & kNoFdFlag)); break;
             case kFrameMessage: fuzz_frame_message(rest, rest_size); break;
-#else
-            case kHello:
-            case kSenderInfo:
-            case kSyncHandle:
-            case kTimelineAnnounce:
-            case kFrameMessage: break;
-#endif
             case kTargetCount: break;
         }
     }

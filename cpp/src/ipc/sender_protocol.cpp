@@ -1,0 +1,222 @@
+// The named-sender protocol's messages: strict codecs, with no Vulkan in them (the fuzzer builds
+// this file alone with wire.cpp).
+#include <string>
+
+#include "geyser/channel.hpp"
+#include "geyser/error.hpp"
+#include "geyser/sender.hpp"
+#include "geyser/wire.hpp"
+
+namespace geyser {
+
+namespace {
+
+TimelineKind timeline_kind(uint8_t v) {
+    if (v != static_cast<uint8_t>(TimelineKind::kPortable) && v != static_cast<uint8_t>(TimelineKind::kVulkan)) {
+        throw ProtocolError("timeline kind " + std::to_string(v) + " is neither portable (1) nor vulkan (2)");
+    }
+    return static_cast<TimelineKind>(v);
+}
+
+void check_protocol(uint16_t protocol, const char* what) {
+    if (protocol != kSenderProtocolVersion) {
+        throw ProtocolError(std::string(what) + ": sender protocol " + std::to_string(protocol) +
+                            " is not supported (this build speaks " + std::to_string(kSenderProtocolVersion) + ")");
+    }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Codecs
+
+std::vector<uint8_t> encode_hello(const Hello& m) {
+    WireWriter w;
+    w.u16(m.protocol);
+    w.u32(m.pid);
+    w.boolean(m.subscribe);
+    w.string(m.client, "client", 256);
+    return w.take();
+}
+
+Hello decode_hello(const uint8_t* data, size_t size) {
+    WireReader r(data, size, "hello");
+    Hello m;
+    m.protocol = r.u16("protocol");
+    m.pid = r.u32("pid");
+    m.subscribe = r.boolean("subscribe");
+    m.client = r.string("client", 256);
+    r.finish();
+    check_protocol(m.protocol, "hello");
+    return m;
+}
+
+std::vector<uint8_t> encode_sender_info(const SenderInfo& m) {
+    check_sender_name(m.name);
+    WireWriter w;
+    w.u16(m.protocol);
+    w.string(m.name, "name", 64);
+    w.u32(m.producer_pid);
+    w.u32(m.ring_size);
+    w.u32(m.width);
+    w.u32(m.height);
+    w.u32(static_cast<uint32_t>(m.vk_format));
+    w.u32(static_cast<uint32_t>(m.texture_format));
+    w.u32(m.texture_usage);
+    w.u8(static_cast<uint8_t>(m.sync_kind));
+    w.u64(m.current_frame);
+    w.u32(m.subscribers);
+    w.uuid(m.device_uuid);
+    w.uuid(m.driver_uuid);
+    return w.take();
+}
+
+SenderInfo decode_sender_info(const uint8_t* data, size_t size) {
+    WireReader r(data, size, "sender_info");
+    SenderInfo m;
+    m.protocol = r.u16("protocol");
+    m.name = r.string("name", 64);
+    m.producer_pid = r.u32("producer_pid");
+    m.ring_size = r.u32("ring_size");
+    m.width = r.u32("width");
+    m.height = r.u32("height");
+    const uint32_t vk_format = r.u32("vk_format");
+    const uint32_t texture_format = r.u32("texture_format");
+    m.texture_usage = r.u32("texture_usage");
+    m.sync_kind = timeline_kind(r.u8("sync_kind"));
+    m.current_frame = r.u64("current_frame");
+    m.subscribers = r.u32("subscribers");
+    m.device_uuid = r.uuid("device_uuid");
+    m.driver_uuid = r.uuid("driver_uuid");
+    r.finish();
+    check_protocol(m.protocol, "sender_info");
+    try {
+        check_sender_name(m.name);
+    } catch (const InvalidArgumentError& e) {
+        throw ProtocolError(std::string("sender_info.name: ") + e.what());
+    }
+    if (m.ring_size == 0 || m.ring_size > 64) {
+        throw ProtocolError("sender_info.ring_size must be 1..64, got " + std::to_string(m.ring_size));
+    }
+    if (m.width == 0 || m.height == 0) throw ProtocolError("sender_info: zero extent");
+    if (vk_format == 0 || vk_format > INT32_MAX) throw ProtocolError("sender_info.vk_format is not a format");
+    if (texture_format > static_cast<uint32_t>(TextureFormat::kRg11b10Float)) {
+        throw ProtocolError("sender_info.texture_format " + std::to_string(texture_format) + " is unknown");
+    }
+    m.vk_format = static_cast<VkFormat>(vk_format);
+    m.texture_format = static_cast<TextureFormat>(texture_format);
+    return m;
+}
+
+std::vector<uint8_t> encode_sync_handle(const SyncHandle& h) {
+    WireWriter w;
+    w.u32(static_cast<uint32_t>(h.primitive));
+    w.u32(static_cast<uint32_t>(h.semaphore_type));
+    w.u32(h.handle_type);
+    w.boolean(h.already_signaled);
+    w.boolean(h.permanent);
+    w.u64(h.initial_value);
+    w.uuid(h.device_uuid);
+    w.uuid(h.driver_uuid);
+    return w.take();
+}
+
+SyncHandle decode_sync_handle(const uint8_t* data, size_t size, UniqueFd fd) {
+    WireReader r(data, size, "sync_handle");
+    SyncHandle h;
+    const uint32_t primitive = r.u32("primitive");
+    const uint32_t type = r.u32("semaphore_type");
+    h.handle_type = r.u32("handle_type");
+    h.already_signaled = r.boolean("already_signaled");
+    h.permanent = r.boolean("permanent");
+    h.initial_value = r.u64("initial_value");
+    h.device_uuid = r.uuid("device_uuid");
+    h.driver_uuid = r.uuid("driver_uuid");
+    r.finish();
+    if (primitive != 1 && primitive != 2) throw ProtocolError("sync_handle.primitive " + std::to_string(primitive));
+    if (type != 1 && type != 2) throw ProtocolError("sync_handle.semaphore_type " + std::to_string(type));
+    if (h.handle_type != VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT &&
+        h.handle_type != VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_SYNC_FD_BIT) {
+        throw ProtocolError("sync_handle.handle_type " + std::to_string(h.handle_type) + " is not opaque_fd or sync_fd");
+    }
+    // The "already signalled" sync FD is the one payload that travels without an fd.
+    if (h.already_signaled == fd.valid()) {
+        throw ProtocolError(h.already_signaled ? "sync_handle: an already-signalled payload must not carry an fd"
+                                               : "sync_handle: no file descriptor accompanied the description");
+    }
+    h.primitive = static_cast<SyncPrimitive>(primitive);
+    h.semaphore_type = static_cast<SemaphoreType>(type);
+    h.fd = std::move(fd);
+    return h;
+}
+
+std::vector<uint8_t> encode_timeline_announce(const TimelineAnnounce& m) {
+    WireWriter w;
+    w.u8(static_cast<uint8_t>(m.role));
+    w.u8(static_cast<uint8_t>(m.kind));
+    if (m.kind == TimelineKind::kVulkan) {
+        const std::vector<uint8_t> sem = encode_sync_handle(m.semaphore);
+        w.bytes(sem, "semaphore");
+    }
+    return w.take();
+}
+
+TimelineAnnounce decode_timeline_announce(const uint8_t* data, size_t size, UniqueFd fd, UniqueFd& portable_fd) {
+    if (!fd) throw ProtocolError("timeline: no file descriptor accompanied the description");
+    WireReader r(data, size, "timeline");
+    TimelineAnnounce m;
+    const uint8_t role = r.u8("role");
+    if (role != 1 && role != 2) throw ProtocolError("timeline.role " + std::to_string(role) + " is not ready or released");
+    m.role = static_cast<TimelineRole>(role);
+    m.kind = timeline_kind(r.u8("kind"));
+    if (m.kind == TimelineKind::kVulkan) {
+        const std::vector<uint8_t> sem = r.bytes("semaphore", 256);
+        r.finish();
+        m.semaphore = decode_sync_handle(sem.data(), sem.size(), std::move(fd));
+        if (m.semaphore.primitive != SyncPrimitive::kSemaphore ||
+            m.semaphore.semaphore_type != SemaphoreType::kTimeline) {
+            throw ProtocolError("timeline: the semaphore it carries is not a timeline semaphore");
+        }
+    } else {
+        r.finish();
+        portable_fd = std::move(fd);
+    }
+    return m;
+}
+
+std::vector<uint8_t> encode_frame_message(const FrameMessage& m) {
+    WireWriter w;
+    w.u64(m.number);
+    w.u32(m.slot);
+    return w.take();
+}
+
+FrameMessage decode_frame_message(const uint8_t* data, size_t size) {
+    WireReader r(data, size, "frame");
+    FrameMessage m;
+    m.number = r.u64("number");
+    m.slot = r.u32("slot");
+    r.finish();
+    if (m.number == 0) throw ProtocolError("frame numbers start at 1");
+    return m;
+}
+
+void check_sender_name(const std::string& name) {
+    bool ok = !name.empty() && name.size() <= 64 && name[0] != '.';
+    for (char c : name) {
+        ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == '-');
+    }
+    if (!ok) {
+        throw InvalidArgumentError("sender name '" + name +
+                                   "' must be 1-64 characters of letters, digits, '.', '_' and '-', not starting "
+                                   "with '.'");
+    }
+}
+
+std::string sender_socket_path(const std::string& name) {
+    check_sender_name(name);
+    return runtime_dir() + "/" + name + ".sock";
+}
+
+}  // namespace geyser
