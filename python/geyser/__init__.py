@@ -24,6 +24,7 @@ from .sync import Fence, FenceHandle, Semaphore, SemaphoreHandle
 from .timeline import Timeline, TimelineHandle
 from .device import Device, DeviceInfo, FormatSupport, devices
 from . import pickling  # noqa: F401 - registers the multiprocessing reducers
+from .channel import Channel, Listener, receive_handle, runtime_dir, send_handle
 from .sender import Frame, Sender, SenderDescription, Subscriber, list_senders, query_sender
 from . import _native
 
@@ -41,7 +42,8 @@ def clear_validation_messages() -> None:
 
 __all__ = [
     "Aspect", "Fence", "FenceHandle", "Semaphore", "SemaphoreHandle", "Timeline", "TimelineHandle", "Frame", "Sender",
-    "SenderDescription", "Subscriber", "list_senders", "query_sender", "Buffer", "BufferHandle", "BufferUsage", "Device", "DeviceInfo", "DeviceMismatchError",
+    "SenderDescription", "Subscriber", "list_senders", "query_sender", "Channel", "Listener", "receive_handle",
+    "runtime_dir", "send_handle", "Buffer", "BufferHandle", "BufferUsage", "Device", "DeviceInfo", "DeviceMismatchError",
     "FORMATS", "FormatInfo", "FormatSupport", "GeyserError", "GeyserOSError", "InvalidArgumentError",
     "InvalidHandleError", "PeerGoneError", "ProtocolError", "Texture", "TextureDescriptor",
     "TextureFormat", "TextureHandle", "TextureUsage", "TimeoutError", "UnsupportedFormatError",
