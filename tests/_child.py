@@ -13,44 +13,18 @@ Modes:
   buffer-read     read ``size`` bytes at ``offset`` -> ``data``
   buffer-write    write ``data`` at ``offset``
 
-numpy arrays and bytes travel base64-encoded, tagged as in conftest.py.
+numpy arrays and bytes travel as _jsonarrays encodes them.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 
 import numpy as np
 
 import geyser
-
-
-def _encode(v):
-    if isinstance(v, np.ndarray):
-        a = np.ascontiguousarray(v)
-        return {"__array__": base64.b64encode(a.tobytes()).decode(), "dtype": a.dtype.str, "shape": list(a.shape)}
-    if isinstance(v, (bytes, bytearray)):
-        return {"__bytes__": base64.b64encode(v).decode()}
-    if isinstance(v, dict):
-        return {k: _encode(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_encode(x) for x in v]
-    return v
-
-
-def _decode(v):
-    if isinstance(v, dict):
-        if "__array__" in v:
-            raw = base64.b64decode(v["__array__"])
-            return np.frombuffer(raw, dtype=np.dtype(v["dtype"])).reshape(v["shape"]).copy()
-        if "__bytes__" in v:
-            return base64.b64decode(v["__bytes__"])
-        return {k: _decode(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_decode(x) for x in v]
-    return v
+from _jsonarrays import decode as _decode, encode as _encode
 
 
 def run(mode: str, req: dict) -> dict:

@@ -13,7 +13,6 @@ Everything here runs against the real Vulkan driver and real processes; nothing 
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -25,6 +24,7 @@ import numpy as np
 import pytest
 
 import geyser
+from _jsonarrays import decode as _decode, encode as _encode
 
 VALIDATION = os.environ.get("GEYSER_VALIDATION", "") not in ("", "0")
 if VALIDATION:
@@ -156,34 +156,6 @@ def pytest_runtest_call(item):
 
 
 # -- child processes -------------------------------------------------------------------------
-
-# Arrays and bytes travel as JSON objects tagged "__array__" / "__bytes__" (base64).
-
-def _encode(v):
-    if isinstance(v, np.ndarray):
-        a = np.ascontiguousarray(v)
-        return {"__array__": base64.b64encode(a.tobytes()).decode(), "dtype": a.dtype.str, "shape": list(a.shape)}
-    if isinstance(v, (bytes, bytearray)):
-        return {"__bytes__": base64.b64encode(v).decode()}
-    if isinstance(v, dict):
-        return {k: _encode(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_encode(x) for x in v]
-    return v
-
-
-def _decode(v):
-    if isinstance(v, dict):
-        if "__array__" in v:
-            raw = base64.b64decode(v["__array__"])
-            return np.frombuffer(raw, dtype=np.dtype(v["dtype"])).reshape(v["shape"]).copy()
-        if "__bytes__" in v:
-            return base64.b64decode(v["__bytes__"])
-        return {k: _decode(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_decode(x) for x in v]
-    return v
-
 
 def run_child(mode: str, handle=None, *, env: dict | None = None, expect_error: bool = False, **request) -> dict:
     """Runs ``_child.py mode`` with ``handle``'s fd (same number) and its description on stdin.

@@ -1,0 +1,62 @@
+"""``python -m geyser bench --quick`` end to end, in a subprocess: it runs, and its JSON is complete.
+
+Nothing here asserts anything about speed: the numbers depend on the machine. The test checks
+that every comparison ran with positive medians and ratios, on real processes and the real driver.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+from geyser.bench import BINDING_OVERHEAD_LINE
+
+SIZES = ["1920x1080", "3840x2160"]
+
+
+def test_bench_quick_writes_every_comparison(device, tmp_path):
+    out_json = tmp_path / "bench.json"
+    out_png = tmp_path / "bench.png"
+    proc = subprocess.run(
+        [sys.executable, "-m", "geyser", "bench", "--quick", "--device", device.info.device_uuid,
+         "--json", str(out_json), "--plot", str(out_png)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert BINDING_OVERHEAD_LINE in proc.stdout
+
+    result = json.loads(out_json.read_text())
+    assert result["device"] == device.name
+    keys = [c["key"] for c in result["comparisons"]]
+    expected = [f"{kind}-{s}" for s in SIZES for kind in ("handoff", "imports")]
+    expected += ["wake", "one-time-3840x2160", "read-3840x2160"]
+    assert keys == expected
+
+    cases = {c["key"]: [r["case"] for r in c["rows"]] for c in result["comparisons"]}
+    for s in SIZES:
+        assert cases[f"handoff-{s}"] == ["zero-copy", "copy"]
+        assert cases[f"imports-{s}"] == ["cached", "per-frame"]
+    wake = ["eventfd", "portable"]
+    if "opaque_fd" in device.info.timeline_semaphore_export:
+        wake.append("vulkan")
+    else:
+        assert any("Vulkan timeline" in s for s in result["skipped"])
+    assert cases["wake"] == wake
+    assert cases["one-time-3840x2160"] == ["local", "import"]
+    assert cases["read-3840x2160"] == ["local", "imported"]
+
+    for c in result["comparisons"]:
+        for r in c["rows"]:
+            assert r["n"] > 0 and r["repeats"] > 0, (c["key"], r)
+            assert r["p50"] > 0 and r["p99"] >= r["p50"], (c["key"], r)
+            assert r["ratio_p50"] > 0 and r["ratio_p99"] > 0, (c["key"], r)
+        assert c["rows"][0]["ratio_p50"] == 1.0
+
+    assert result["validation_messages"] == []
+    if importlib.util.find_spec("matplotlib") is None:
+        assert result["plot"] is None and not out_png.exists()
+        assert "matplotlib is not installed" in proc.stdout
+    else:
+        assert result["plot"] == str(out_png) and out_png.stat().st_size > 0
