@@ -1,0 +1,103 @@
+"""Soak: 10,000 export -> send over a Unix socket -> import -> read -> close cycles per primitive,
+between two real processes, with fd counts checked in both at the end (zero growth)."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import geyser
+from geyser import _native
+
+CYCLES = int(os.environ.get("GEYSER_SOAK_CYCLES", "10000"))
+WARMUP = 200  # cycles before the child's first fd count: driver pools settle
+
+def _count() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+PEER = textwrap.dedent(
+    """
+    import json, os, struct, sys, numpy as np, geyser
+    from geyser import _native
+    kind, cycles, warmup, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    dev = geyser.Device()
+    ch = geyser.Channel.connect(path, 10 * 10**9)
+    counts = {}
+    for i in range(cycles):
+        if kind in ("texture", "buffer"):
+            with geyser.receive_handle(ch, timeout=10) as h:
+                obj = dev.import_texture(h) if kind == "texture" else dev.import_buffer(h)
+            value = int(obj.download()[0, 0, 0]) if kind == "texture" else obj.read(1)[0]
+            obj.close()
+        else:
+            t, payload, fds = ch.receive(10 * 10**9)
+            d = {"kind": "portable"} if kind == "portable" else {"kind": "vulkan", "semaphore": json.loads(payload)}
+            with geyser.TimelineHandle.from_dict(d, fds[0]) as h:
+                tl = dev.import_timeline(h)
+            value = tl.value % 256
+            tl.close()
+        if i + 1 in (warmup, cycles):
+            counts[i + 1] = len(os.listdir("/proc/self/fd"))
+        ch.send(_native.MESSAGE_FRAME, struct.pack("<QI", i + 1, value), [], 10 * 10**9)
+    print(counts[warmup], counts[cycles], flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("kind", ["texture", "buffer", "portable", "vulkan"])
+def test_soak_export_send_import_read_close(device, kind):
+    if kind == "vulkan" and "opaque_fd" not in device.info.timeline_semaphore_export:
+        pytest.skip(f"{device.name} cannot export timeline semaphores")
+    path = os.path.join(geyser.runtime_dir(), f"soak-{os.getpid()}-{kind}.sock")
+    listener = geyser.Listener.bind(path)
+    proc = subprocess.Popen([sys.executable, "-c", PEER, kind, str(CYCLES), str(WARMUP), path],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ch = listener.accept(30 * 10**9)
+        if kind == "texture":
+            obj = device.create_shareable_texture(geyser.TextureDescriptor(4, 4))
+        elif kind == "buffer":
+            obj = device.create_shareable_buffer(64)
+        else:
+            obj = device.create_shared_timeline(kind)
+        before = None
+        for i in range(CYCLES):
+            v = i % 256
+            if kind == "texture":
+                obj.upload(np.full((4, 4, 4), v, np.uint8))
+                with device.export_texture(obj) as h:
+                    geyser.send_handle(ch, h)
+            elif kind == "buffer":
+                obj.write(bytes([v]) * 64)
+                with device.export_buffer(obj) as h:
+                    geyser.send_handle(ch, h)
+            else:
+                obj.signal(i)
+                with obj.export() as h:
+                    payload = json.dumps(h.to_dict().get("semaphore")).encode()
+                    ch.send(_native.MESSAGE_TIMELINE, payload, [h.fd])
+            t, payload, fds = ch.receive(30 * 10**9)
+            assert not fds
+            n, value = struct.unpack("<QI", payload)
+            assert (n, value) == (i + 1, v), f"cycle {i}: the peer read {value}, expected {v}"
+            if i + 1 == WARMUP:
+                before = _count()
+        assert _count() == before, "the parent's fd count grew"
+        ch.close()
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        warm, last = (int(x) for x in out.split())
+        assert warm == last, f"the peer's fd count grew from {warm} to {last} over {CYCLES - WARMUP} cycles"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        del listener
