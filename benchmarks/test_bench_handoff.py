@@ -1,4 +1,4 @@
-"""pytest-benchmark: per-frame handoff through a named sender against the copy path (handoff.py).
+"""pytest-benchmark: per-frame handoff through a named sender against the copy path (geyser.bench, as in handoff.py).
 
 Each benchmark runs one batch of frames between two processes; the per-frame p50/p99 (ms) are
 in the benchmark's extra_info (``--benchmark-json``), the batch time in its statistics.
@@ -6,16 +6,12 @@ in the benchmark's extra_info (``--benchmark-json``), the batch time in its stat
 
 from __future__ import annotations
 
-import os
 import statistics
-import sys
 
 import pytest
 
 import geyser
-
-sys.path.insert(0, os.path.dirname(__file__))
-import handoff  # noqa: E402
+from geyser.bench import copy_path, percentile, zero_copy
 
 SIZES = {"1080p": (1920, 1080), "4k": (3840, 2160)}
 
@@ -33,9 +29,9 @@ def device():
 def test_handoff(benchmark, device, size, path):
     w, h = SIZES[size]
     benchmark.group = f"handoff {size} RGBA8"
-    fn = handoff.zero_copy if path == "zero-copy" else handoff.copy_path
+    fn = zero_copy if path == "zero-copy" else copy_path
     frames = 100 if path == "zero-copy" else 8
     lat = benchmark.pedantic(fn, args=(device, w, h, frames), rounds=1, iterations=1)
     benchmark.extra_info.update(
-        {"frames": frames, "p50_ms": statistics.median(lat), "p99_ms": handoff._pct(lat, 0.99)}
+        {"frames": frames, "p50_ms": statistics.median(lat), "p99_ms": percentile(lat, 0.99)}
     )

@@ -1,16 +1,11 @@
-"""pytest-benchmark: one cross-process round trip per benchmark round (see wake.py)."""
+"""pytest-benchmark: one cross-process round trip per benchmark round (geyser.bench, as in wake.py)."""
 
 from __future__ import annotations
-
-import os
-import sys
 
 import pytest
 
 import geyser
-
-sys.path.insert(0, os.path.dirname(__file__))
-from wake import PingPong  # noqa: E402
+from geyser.bench import PingPong
 
 ROUNDS = 2000
 WARMUP = 200

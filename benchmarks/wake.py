@@ -5,101 +5,19 @@ back, the parent wakes. A round trip is two wake-ups, so the one-way wake latenc
 The same two processes' eventfd ping-pong is the baseline.
 
 Run ``python benchmarks/wake.py`` for the table (p50, p99, ratios to eventfd), or
-``python -m pytest benchmarks`` for pytest-benchmark's statistics.
+``python -m pytest benchmarks`` for pytest-benchmark's statistics. The measuring code lives in
+``geyser.bench`` (``python -m geyser bench`` runs this comparison next to the others).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
-import time
 
 import geyser
-
-_PEER = r"""
-import json, os, sys
-req = json.loads(sys.argv[1])
-n = req["rounds"]
-if req["mode"] == "eventfd":
-    ping, pong = req["fds"]
-    for _ in range(n):
-        os.eventfd_read(ping)
-        os.eventfd_write(pong, 1)
-else:
-    import geyser
-    dev = geyser.Device(req["uuid"])
-    t = dev.import_timeline(geyser.TimelineHandle.from_dict(req["timeline"], req["fds"][0]))
-    for i in range(n):
-        t.wait(2 * i + 1, timeout=30)
-        t.signal(2 * i + 2)
-print("done", flush=True)
-"""
-
-
-class PingPong:
-    """A child process and one round-trip function; ``round_trip()`` exactly ``rounds`` times."""
-
-    def __init__(self, mode: str, rounds: int, device: geyser.Device | None = None):
-        self.mode = mode
-        self.rounds = rounds
-        self.i = 0
-        if mode == "eventfd":
-            self.ping = os.eventfd(0, os.EFD_CLOEXEC)
-            self.pong = os.eventfd(0, os.EFD_CLOEXEC)
-            fds = [self.ping, self.pong]
-            req = {"mode": mode, "rounds": rounds, "fds": fds}
-        else:
-            self.timeline = device.create_shared_timeline(mode)
-            handle = self.timeline.export()
-            fds = [handle.fd]
-            req = {"mode": mode, "rounds": rounds, "fds": fds, "uuid": device.info.device_uuid,
-                   "timeline": handle.to_dict()}
-        self.proc = subprocess.Popen([sys.executable, "-c", _PEER, json.dumps(req)], pass_fds=fds,
-                                     stdout=subprocess.PIPE, text=True)
-        if mode != "eventfd":
-            handle.close()
-
-    def round_trip(self) -> None:
-        if self.mode == "eventfd":
-            os.eventfd_write(self.ping, 1)
-            os.eventfd_read(self.pong)
-        else:
-            self.timeline.signal(2 * self.i + 1)
-            self.timeline.wait(2 * self.i + 2, timeout=30)
-        self.i += 1
-
-    def close(self) -> None:
-        while self.i < self.rounds:  # let the child finish its loop
-            self.round_trip()
-        out, _ = self.proc.communicate(timeout=60)
-        assert out.strip() == "done", out
-        if self.mode == "eventfd":
-            os.close(self.ping)
-            os.close(self.pong)
-
-
-def sample(mode: str, rounds: int, device: geyser.Device | None) -> list[float]:
-    """One-way wake latencies (half round trips) in microseconds."""
-    pp = PingPong(mode, rounds, device)
-    out = []
-    try:
-        for _ in range(rounds):
-            t0 = time.perf_counter_ns()
-            pp.round_trip()
-            out.append((time.perf_counter_ns() - t0) / 2000.0)
-    finally:
-        pp.close()
-    return out
-
-
-def percentile(xs: list[float], q: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(q * len(s)))]
-
+from geyser.bench import percentile, sample, wake_modes
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -109,9 +27,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args(argv)
     dev = geyser.Device(args.device)
-    modes = ["eventfd", "portable"]
-    if "opaque_fd" in dev.info.timeline_semaphore_export:
-        modes.append("vulkan")
+    modes = wake_modes(dev)
     results = {m: {"p50": [], "p99": []} for m in modes}
     for _ in range(args.repeats):
         for m in modes:  # interleaved, so drifting machine load hits every mode alike

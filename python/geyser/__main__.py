@@ -1,4 +1,4 @@
-"""Command line: ``python -m geyser info`` and ``python -m geyser demo``."""
+"""Command line: ``python -m geyser info``, ``list``, ``demo`` and ``bench``."""
 
 from __future__ import annotations
 
@@ -62,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("list", help="list the named senders published on this machine")
     p.add_argument("--timeout", type=float, default=0.5, help="seconds to wait for each sender's answer")
     p.set_defaults(func=_cmd_list)
-    from . import demo
+    from . import bench, demo
 
     demo.add_parser(sub)
+    bench.add_parser(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

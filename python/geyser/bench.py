@@ -1,0 +1,612 @@
+"""``python -m geyser bench``: Geyser's paths against what one would write without it, side by side.
+
+Every comparison runs its cases in the same run, interleaved (A, B, A, B ... for ``repeats``
+rounds), so drifting machine load hits both alike; the table reports the medians over the
+repeats of each run's p50 and p99, and each case's ratio to the comparison's baseline
+(``case / baseline``, so the baseline reads 1.00):
+
+1. handoff: a frame through a named sender (zero-copy, the baseline) against the copy path
+   (download to numpy, ``multiprocessing.shared_memory``, upload in the consumer), per size;
+2. imports: a sender's subscriber that imported the ring once and then receives frame numbers
+   (the baseline) against export + ``send_handle`` over a Channel + import every frame;
+3. wake: a raw eventfd ping-pong (the baseline) against the portable timeline and, where the
+   device can export them, the Vulkan timeline (one-way latency = half a round trip);
+4. one-time cost: a fresh local ``create_shareable_texture`` (the baseline) against export +
+   import of the same texture into a second Device;
+5. read: ``download()`` of a local texture (the baseline) against an imported one.
+
+Handoffs and wakes go between real processes; a handoff is timed from the producer's start to
+the consumer holding the frame in a texture (one CLOCK_MONOTONIC for both), one frame in flight.
+The functions here are also what ``benchmarks/handoff.py`` and ``benchmarks/wake.py`` run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shlex
+import statistics
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["percentile", "zero_copy", "copy_path", "import_each_frame", "PingPong", "sample", "run", "add_parser"]
+
+BINDING_OVERHEAD_LINE = "binding overhead vs C++: not measured in this build"
+
+
+def percentile(xs: list[float], q: float) -> float:
+    """The ``q`` quantile of ``xs`` (nearest rank, no interpolation)."""
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+# -- handoff between two processes ----------------------------------------------------------
+
+_CONSUMER = r"""
+import json, os, struct, sys, time
+import numpy as np
+import geyser
+req = json.loads(sys.argv[1])
+out = req["out"]
+dev = geyser.Device(req["device"])
+if req["mode"] == "zero-copy":
+    sub = geyser.Subscriber(dev, req["name"], timeout=30)
+    os.write(out, b"R")
+    for _ in range(req["frames"]):
+        f = sub.next_frame(timeout=30)
+        t1 = time.monotonic_ns()
+        sub.release(f)
+        os.write(out, struct.pack("<q", t1))
+    sub.close()
+elif req["mode"] == "import-each-frame":
+    ch = geyser.Channel.connect(req["socket"], 30 * 10**9)
+    os.write(out, b"R")
+    for _ in range(req["frames"]):
+        h = geyser.receive_handle(ch, timeout=30)
+        tex = dev.import_texture(h)
+        t1 = time.monotonic_ns()
+        h.close()
+        tex.close()
+        os.write(out, struct.pack("<q", t1))
+else:
+    from multiprocessing import shared_memory
+    from multiprocessing import resource_tracker
+    shm = shared_memory.SharedMemory(name=req["shm"])
+    # Attaching registers the segment with this process's tracker, which would unlink the
+    # producer's segment when this process exits (fixed by track=False in Python 3.13).
+    resource_tracker.unregister(shm._name, "shared_memory")
+    w, h = req["size"]
+    tex = dev.create_shareable_texture(geyser.TextureDescriptor(w, h))
+    view = np.ndarray((h, w, 4), np.uint8, buffer=shm.buf)
+    inp = req["inp"]
+    os.write(out, b"R")
+    for _ in range(req["frames"]):
+        os.read(inp, 1)
+        tex.upload(view)
+        os.write(out, struct.pack("<q", time.monotonic_ns()))
+    del view
+    shm.close()
+"""
+
+
+def _read_exact(fd: int, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            raise RuntimeError("consumer exited early")
+        buf += chunk
+    return buf
+
+
+def _consumer(req: dict, pass_fds) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _CONSUMER, json.dumps(req)], pass_fds=pass_fds)
+
+
+def _finish(proc: subprocess.Popen, timeout: float) -> None:
+    rc = proc.wait(timeout=timeout)
+    if rc != 0:
+        raise RuntimeError(f"benchmark consumer process exited with status {rc}")
+
+
+def zero_copy(device, width: int, height: int, frames: int) -> list[float]:
+    """Handoff latencies (ms) through a named sender; the consumer imported the ring once."""
+    import geyser
+
+    name = f"bench-handoff-{os.getpid()}"
+    desc = geyser.TextureDescriptor(width, height)
+    r, w = os.pipe()
+    with geyser.Sender(device, name, desc, ring_size=2) as sender:
+        for tex in sender.ring:  # the frames are "rendered" before the clock starts
+            tex.upload(np.full((height, width, 4), 7, np.uint8))
+        proc = _consumer({"mode": "zero-copy", "name": name, "frames": frames, "out": w,
+                          "device": device.info.device_uuid}, [w])
+        os.close(w)
+        try:
+            assert _read_exact(r, 1) == b"R"
+            out = []
+            for _ in range(frames):
+                frame = sender.begin_frame(timeout=30)
+                t0 = time.monotonic_ns()
+                sender.end_frame(frame)
+                (t1,) = struct.unpack("<q", _read_exact(r, 8))
+                out.append((t1 - t0) / 1e6)
+        finally:
+            _finish(proc, 60)
+            os.close(r)
+    return out
+
+
+def copy_path(device, width: int, height: int, frames: int) -> list[float]:
+    """Handoff latencies (ms) of download, shared memory and upload in the consumer process."""
+    import geyser
+    from multiprocessing import shared_memory
+
+    tex = device.create_shareable_texture(geyser.TextureDescriptor(width, height))
+    tex.upload(np.full((height, width, 4), 7, np.uint8))
+    shm = shared_memory.SharedMemory(create=True, size=width * height * 4)
+    view = np.ndarray((height, width, 4), np.uint8, buffer=shm.buf)
+    r, w = os.pipe()
+    r2, w2 = os.pipe()
+    proc = _consumer({"mode": "copy", "shm": shm.name, "size": [width, height], "frames": frames, "out": w,
+                      "inp": r2, "device": device.info.device_uuid}, [w, r2])
+    os.close(w)
+    os.close(r2)
+    try:
+        assert _read_exact(r, 1) == b"R"
+        out = []
+        for _ in range(frames):
+            t0 = time.monotonic_ns()
+            view[...] = tex.download()
+            os.write(w2, b"F")
+            (t1,) = struct.unpack("<q", _read_exact(r, 8))
+            out.append((t1 - t0) / 1e6)
+    finally:
+        os.close(w2)
+        _finish(proc, 120)
+        os.close(r)
+        del view
+        shm.close()
+        shm.unlink()
+        tex.close()
+    return out
+
+
+def import_each_frame(device, width: int, height: int, frames: int) -> list[float]:
+    """Handoff latencies (ms) when every frame is exported, sent over a Channel and imported."""
+    import geyser
+
+    desc = geyser.TextureDescriptor(width, height)
+    ring = [device.create_shareable_texture(desc) for _ in range(2)]
+    for tex in ring:
+        tex.upload(np.full((height, width, 4), 7, np.uint8))
+    path = os.path.join(geyser.runtime_dir(), f"bench-import-{os.getpid()}.sock")
+    listener = geyser.Listener.bind(path)
+    r, w = os.pipe()
+    proc = _consumer({"mode": "import-each-frame", "socket": path, "frames": frames, "out": w,
+                      "device": device.info.device_uuid}, [w])
+    os.close(w)
+    try:
+        channel = listener.accept(30 * 10**9)
+        assert _read_exact(r, 1) == b"R"
+        out = []
+        for i in range(frames):
+            t0 = time.monotonic_ns()
+            with device.export_texture(ring[i % len(ring)]) as h:
+                geyser.send_handle(channel, h, timeout=30)
+            (t1,) = struct.unpack("<q", _read_exact(r, 8))
+            out.append((t1 - t0) / 1e6)
+        channel.close()
+    finally:
+        _finish(proc, 60)
+        os.close(r)
+        del listener  # unlinks the socket
+        for tex in ring:
+            tex.close()
+    return out
+
+
+# -- cross-process wake ---------------------------------------------------------------------
+
+_PEER = r"""
+import json, os, sys
+req = json.loads(sys.argv[1])
+n = req["rounds"]
+if req["mode"] == "eventfd":
+    ping, pong = req["fds"]
+    for _ in range(n):
+        os.eventfd_read(ping)
+        os.eventfd_write(pong, 1)
+else:
+    import geyser
+    dev = geyser.Device(req["uuid"])
+    t = dev.import_timeline(geyser.TimelineHandle.from_dict(req["timeline"], req["fds"][0]))
+    for i in range(n):
+        t.wait(2 * i + 1, timeout=30)
+        t.signal(2 * i + 2)
+print("done", flush=True)
+"""
+
+
+class PingPong:
+    """A child process and one round-trip function; ``round_trip()`` exactly ``rounds`` times.
+
+    ``mode`` is ``"eventfd"`` (two raw eventfds), or a timeline kind for
+    ``device.create_shared_timeline`` (``"portable"``, ``"vulkan"``).
+    """
+
+    def __init__(self, mode: str, rounds: int, device=None):
+        self.mode = mode
+        self.rounds = rounds
+        self.i = 0
+        if mode == "eventfd":
+            self.ping = os.eventfd(0, os.EFD_CLOEXEC)
+            self.pong = os.eventfd(0, os.EFD_CLOEXEC)
+            fds = [self.ping, self.pong]
+            req = {"mode": mode, "rounds": rounds, "fds": fds}
+        else:
+            self.timeline = device.create_shared_timeline(mode)
+            handle = self.timeline.export()
+            fds = [handle.fd]
+            req = {"mode": mode, "rounds": rounds, "fds": fds, "uuid": device.info.device_uuid,
+                   "timeline": handle.to_dict()}
+        self.proc = subprocess.Popen([sys.executable, "-c", _PEER, json.dumps(req)], pass_fds=fds,
+                                     stdout=subprocess.PIPE, text=True)
+        if mode != "eventfd":
+            handle.close()
+
+    def round_trip(self) -> None:
+        if self.mode == "eventfd":
+            os.eventfd_write(self.ping, 1)
+            os.eventfd_read(self.pong)
+        else:
+            self.timeline.signal(2 * self.i + 1)
+            self.timeline.wait(2 * self.i + 2, timeout=30)
+        self.i += 1
+
+    def close(self) -> None:
+        while self.i < self.rounds:  # let the child finish its loop
+            self.round_trip()
+        out, _ = self.proc.communicate(timeout=60)
+        assert out.strip() == "done", out
+        if self.mode == "eventfd":
+            os.close(self.ping)
+            os.close(self.pong)
+        else:
+            self.timeline.close()
+
+
+def sample(mode: str, rounds: int, device=None) -> list[float]:
+    """One-way wake latencies (half round trips) in microseconds."""
+    pp = PingPong(mode, rounds, device)
+    out = []
+    try:
+        for _ in range(rounds):
+            t0 = time.perf_counter_ns()
+            pp.round_trip()
+            out.append((time.perf_counter_ns() - t0) / 2000.0)
+    finally:
+        pp.close()
+    return out
+
+
+def wake_modes(device) -> list[str]:
+    """eventfd, the portable timeline, and the Vulkan timeline where the device can export it."""
+    modes = ["eventfd", "portable"]
+    if "opaque_fd" in device.info.timeline_semaphore_export:
+        modes.append("vulkan")
+    return modes
+
+
+# -- one process, two devices ---------------------------------------------------------------
+
+def _timed(fn) -> tuple[float, object]:
+    t0 = time.perf_counter_ns()
+    v = fn()
+    return (time.perf_counter_ns() - t0) / 1e6, v
+
+
+def local_allocation(device, desc) -> float:
+    """ms to allocate ``desc`` locally (create_shareable_texture); the texture is freed after."""
+    ms, tex = _timed(lambda: device.create_shareable_texture(desc))
+    tex.close()
+    return ms
+
+
+def export_import(device, importer, texture) -> float:
+    """ms to export ``texture`` from ``device`` and import it into ``importer``."""
+
+    def go():
+        h = device.export_texture(texture)
+        try:
+            return importer.import_texture(h)
+        finally:
+            h.close()
+
+    ms, tex = _timed(go)
+    tex.close()
+    return ms
+
+
+def download_ms(texture) -> float:
+    return _timed(texture.download)[0]
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+def _parse_sizes(sizes) -> list[tuple[int, int]]:
+    if isinstance(sizes, str):
+        sizes = sizes.split(",")
+    out = []
+    for s in sizes:
+        if isinstance(s, str):
+            w, h = (int(v) for v in s.lower().split("x"))
+        else:
+            w, h = (int(v) for v in s)
+        if w <= 0 or h <= 0:
+            raise ValueError(f"a size must be positive, got {w}x{h}")
+        out.append((w, h))
+    if not out:
+        raise ValueError("no sizes given")
+    return out
+
+
+def _config(quick: bool, iterations: int | None, repeats: int | None) -> dict:
+    if iterations is None:
+        c = ({"frames": 100, "copy_frames": 10, "wake_rounds": 2000, "one_time": 8, "repeats": 3} if quick else
+             {"frames": 300, "copy_frames": 30, "wake_rounds": 5000, "one_time": 30, "repeats": 3})
+    else:
+        n = int(iterations)
+        if n < 1:
+            raise ValueError(f"iterations must be at least 1, got {n}")
+        c = {"frames": n, "copy_frames": max(3, n // 10), "wake_rounds": n, "one_time": max(3, n // 10),
+             "repeats": 3}
+    if repeats is not None:
+        if int(repeats) < 1:
+            raise ValueError(f"repeats must be at least 1, got {repeats}")
+        c["repeats"] = int(repeats)
+    c["quick"] = bool(quick)
+    return c
+
+
+class _Comparison:
+    """One row group of the table: a baseline case and the cases measured against it."""
+
+    def __init__(self, key: str, title: str, unit: str, cases: list[tuple[str, str]]):
+        self.key, self.title, self.unit = key, title, unit
+        self.cases = cases  # (case key, label); the first is the baseline
+        self.runs = {k: [] for k, _ in cases}  # one list of samples per repeat
+
+    def add(self, case: str, xs: list[float]) -> None:
+        self.runs[case].append(list(xs))
+
+    def result(self) -> dict:
+        base = self.cases[0][0]
+        rows = []
+        stats = {}
+        for k, label in self.cases:
+            runs = self.runs[k]
+            stats[k] = {"p50": statistics.median(percentile(r, 0.50) for r in runs),
+                        "p99": statistics.median(percentile(r, 0.99) for r in runs)}
+        for k, label in self.cases:
+            rows.append({"case": k, "label": label, "p50": stats[k]["p50"], "p99": stats[k]["p99"],
+                         "n": sum(len(r) for r in self.runs[k]), "repeats": len(self.runs[k]),
+                         "ratio_p50": stats[k]["p50"] / stats[base]["p50"],
+                         "ratio_p99": stats[k]["p99"] / stats[base]["p99"]})
+        return {"key": self.key, "title": self.title, "unit": self.unit, "baseline": base, "rows": rows}
+
+    def samples(self) -> dict[str, list[float]]:
+        return {label: [x for r in self.runs[k] for x in r] for k, label in self.cases}
+
+
+def _git_commit() -> str | None:
+    try:
+        r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return r.stdout.strip() or None if r.returncode == 0 else None
+
+
+def _print_table(comparisons: list[dict], out) -> None:
+    head = f"{'comparison':<30}{'case':<42}{'unit':>5}{'p50':>11}{'p99':>11}{'n':>7}{'p50 ratio':>11}{'p99 ratio':>11}"
+    print(head, file=out)
+    print("-" * len(head), file=out)
+    for c in comparisons:
+        for i, r in enumerate(c["rows"]):
+            title = c["title"] if i == 0 else ""
+            label = r["label"] + (" (baseline)" if r["case"] == c["baseline"] else "")
+            print(f"{title:<30}{label:<42}{c['unit']:>5}{r['p50']:>11.3f}{r['p99']:>11.3f}{r['n']:>7}"
+                  f"{r['ratio_p50']:>10.2f}x{r['ratio_p99']:>10.2f}x", file=out)
+
+
+def _plot(groups: list[tuple[dict, dict[str, list[float]]]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(groups), 1, figsize=(9, 1.2 + 1.1 * sum(len(s) for _, s in groups) / 1.5),
+                             squeeze=False)
+    for ax, (c, samples) in zip(axes[:, 0], groups):
+        labels = list(samples)[::-1]  # boxplot draws bottom-up: the baseline ends on top
+        ax.boxplot([samples[k] for k in labels], vert=False, whis=(1, 99), showfliers=False)
+        ax.set_yticks(range(1, len(labels) + 1), labels, fontsize=8)
+        ax.set_xscale("log")
+        ax.set_title(c["title"], fontsize=9)
+        ax.set_xlabel(f"{c['unit']} (box: p25-p75, whiskers: p1-p99, log scale)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int | None = None,
+        quick: bool = False, device=None, json_path: str | None = "geyser-bench.json",
+        plot_path: str | None = "geyser-bench.png", out=None, command: str | None = None) -> dict:
+    """Runs every comparison, prints one table to ``out`` (stdout), writes ``json_path`` and,
+    where matplotlib is importable, ``plot_path``. Returns what the JSON holds.
+
+    ``device`` is a Device or a selector for one. ``iterations`` sets the samples per run of the
+    cheap measurements (frames, wake round trips); the expensive ones (copy path, 4K
+    allocations, imports and downloads) take a tenth of it, at least 3. ``repeats`` interleaved
+    runs per comparison; the medians of their p50 and p99 are reported. ``command`` is recorded
+    in the JSON as the command line that ran this.
+    """
+    import geyser
+
+    out = out or sys.stdout
+    started = time.monotonic()
+    sizes = _parse_sizes(sizes)
+    cfg = _config(quick, iterations, repeats)
+    dev = device if isinstance(device, geyser.Device) else geyser.Device(device)
+    print(f"device: {dev.name} ({dev.info.driver_name} {dev.info.driver_info}); RGBA8; "
+          f"{cfg['repeats']} interleaved repeats, medians of their p50/p99 reported"
+          f"{'; --quick' if quick else ''}", file=out, flush=True)
+
+    def copy_frames(w, h):
+        # --quick keeps 4K's slow copy path short; every size still runs.
+        if not quick:
+            return cfg["copy_frames"]
+        return max(3, round(cfg["copy_frames"] * 1920 * 1080 / (w * h)))
+
+    groups: list[_Comparison] = []
+    skipped: list[str] = []
+
+    def step(msg):
+        print(f"  [{time.monotonic() - started:6.1f} s] {msg}", file=out, flush=True)
+
+    # 1 and 2: handoffs per size.
+    for w, h in sizes:
+        size = f"{w}x{h}"
+        hand = _Comparison(f"handoff-{size}", f"handoff {size}", "ms",
+                           [("zero-copy", "zero-copy (named sender)"), ("copy", "copy: download+shm+upload")])
+        imp = _Comparison(f"imports-{size}", f"imports {size}", "ms",
+                          [("cached", "imports cached (Subscriber)"), ("per-frame", "export+send+import per frame")])
+        for _ in range(cfg["repeats"]):
+            step(f"handoff {size}")
+            hand.add("zero-copy", zero_copy(dev, w, h, cfg["frames"]))
+            hand.add("copy", copy_path(dev, w, h, copy_frames(w, h)))
+            step(f"imports {size}")
+            imp.add("cached", zero_copy(dev, w, h, cfg["frames"]))
+            imp.add("per-frame", import_each_frame(dev, w, h, cfg["frames"]))
+        groups += [hand, imp]
+
+    # 3: wake.
+    modes = wake_modes(dev)
+    if "vulkan" not in modes:
+        skipped.append(f"Vulkan timeline wake: {dev.name} cannot export timeline semaphores as opaque_fd")
+    labels = {"eventfd": "raw eventfd ping-pong", "portable": "portable timeline", "vulkan": "Vulkan timeline"}
+    wake = _Comparison("wake", "cross-process wake (one-way)", "us", [(m, labels[m]) for m in modes])
+    for _ in range(cfg["repeats"]):
+        step("wake")
+        for m in modes:  # interleaved, so drifting machine load hits every mode alike
+            wake.add(m, sample(m, cfg["wake_rounds"], dev))
+    groups.append(wake)
+
+    # 4 and 5: the largest size, in this process, imported into a second Device.
+    w, h = max(sizes, key=lambda s: s[0] * s[1])
+    size = f"{w}x{h}"
+    desc = geyser.TextureDescriptor(w, h)
+    importer = geyser.Device(dev.info.device_uuid)
+    pattern = np.full((h, w, 4), 7, np.uint8)
+    one = _Comparison(f"one-time-{size}", f"one-time cost {size}", "ms",
+                      [("local", "create_shareable_texture"), ("import", "export + import (2nd Device)")])
+    read = _Comparison(f"read-{size}", f"read (download) {size}", "ms",
+                       [("local", "local texture"), ("imported", "imported texture")])
+    src = dev.create_shareable_texture(desc)
+    src.upload(pattern)
+    local = importer.create_shareable_texture(desc)
+    local.upload(pattern)
+    with dev.export_texture(src) as handle:
+        imported = importer.import_texture(handle)
+    try:
+        for _ in range(cfg["repeats"]):
+            step(f"one-time cost and read {size}")
+            a, b, c, d = [], [], [], []
+            for _ in range(cfg["one_time"]):
+                a.append(local_allocation(dev, desc))
+                b.append(export_import(dev, importer, src))
+                c.append(download_ms(local))
+                d.append(download_ms(imported))
+            one.add("local", a)
+            one.add("import", b)
+            read.add("local", c)
+            read.add("imported", d)
+    finally:
+        for t in (imported, local, src):
+            t.close()
+        importer.close()
+    groups += [one, read]
+
+    comparisons = [g.result() for g in groups]
+    elapsed = time.monotonic() - started
+    print(file=out)
+    _print_table(comparisons, out)
+    print("ratio = case / baseline of its comparison (above 1: slower than the baseline)", file=out)
+    for s in skipped:
+        print(f"skipped: {s}", file=out)
+    print(BINDING_OVERHEAD_LINE, file=out)
+
+    plot_written, plot_note = None, None
+    if plot_path:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            plot_note = "matplotlib is not installed: no plot (pip install matplotlib for one)"
+        else:
+            _plot([(c, g.samples()) for c, g in zip(comparisons, groups)], plot_path)
+            plot_written = plot_path
+            plot_note = f"plot: {plot_path}"
+        print(plot_note, file=out)
+
+    result = {
+        "device": dev.name, "driver": f"{dev.info.driver_name} {dev.info.driver_info}".strip(),
+        "device_uuid": dev.info.device_uuid, "commit": _git_commit(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "config": {**cfg, "sizes": [f"{a}x{b}" for a, b in sizes]}, "elapsed_s": round(elapsed, 1),
+        "comparisons": comparisons, "skipped": skipped, "binding_overhead": BINDING_OVERHEAD_LINE,
+        "plot": plot_written,
+        # GEYSER_VALIDATION=1: what the layer reported in this process (the consumers' are not collected).
+        "validation_messages": geyser.validation_messages(),
+    }
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(result, f, indent=2)
+        print(f"json: {json_path}", file=out)
+    print(f"total time: {elapsed:.1f} s", file=out)
+    return result
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="Geyser's paths against copies, raw eventfds and local allocations, side by side",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="CI-sized run (under 20 s on 2 CPU cores with lavapipe)")
+    p.add_argument("--sizes", default="1920x1080,3840x2160",
+                   help="handoff sizes, WxH comma-separated; the largest is also used for one-time cost and read")
+    p.add_argument("--iterations", type=int, default=None,
+                   help="samples per run of the cheap measurements (frames, wake round trips); the expensive "
+                        "ones take a tenth, at least 3")
+    p.add_argument("--repeats", type=int, default=None, help="interleaved runs per comparison (3)")
+    p.add_argument("--device", default=None, help="device index, UUID or name substring")
+    p.add_argument("--json", default="geyser-bench.json", help="where to write the results")
+    p.add_argument("--plot", default="geyser-bench.png", help="where to write the plot (needs matplotlib)")
+    p.set_defaults(func=_cmd)
+
+
+def _cmd(args) -> int:
+    try:
+        _parse_sizes(args.sizes)
+        _config(args.quick, args.iterations, args.repeats)
+    except ValueError as e:
+        print(f"python -m geyser bench: {e}", file=sys.stderr)
+        return 2
+    run(sizes=args.sizes, iterations=args.iterations, repeats=args.repeats, quick=args.quick, device=args.device,
+        json_path=args.json, plot_path=args.plot,
+        command=" ".join(["python -m geyser", *(shlex.quote(a) for a in sys.argv[1:])]))
+    return 0
