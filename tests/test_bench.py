@@ -10,28 +10,34 @@ import importlib.util
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from geyser.bench import BINDING_OVERHEAD_LINE
 
 SIZES = ["1920x1080", "3840x2160"]
+# scripts/test.sh builds it before pytest runs; elsewhere the binding rows are skipped, and said so.
+CPP_BENCH = Path(__file__).resolve().parent.parent / "build" / "cpp" / "geyser_bench_core"
 
 
 def test_bench_quick_writes_every_comparison(device, tmp_path):
     out_json = tmp_path / "bench.json"
     out_png = tmp_path / "bench.png"
-    proc = subprocess.run(
-        [sys.executable, "-m", "geyser", "bench", "--quick", "--device", device.info.device_uuid,
-         "--json", str(out_json), "--plot", str(out_png)],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
-    )
+    cmd = [sys.executable, "-m", "geyser", "bench", "--quick", "--device", device.info.device_uuid,
+           "--json", str(out_json), "--plot", str(out_png)]
+    with_cpp = CPP_BENCH.exists()
+    if with_cpp:
+        cmd += ["--cpp-bench", str(CPP_BENCH)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert BINDING_OVERHEAD_LINE in proc.stdout
+    assert (BINDING_OVERHEAD_LINE in proc.stdout) != with_cpp
 
     result = json.loads(out_json.read_text())
     assert result["device"] == device.name
     keys = [c["key"] for c in result["comparisons"]]
     expected = [f"{kind}-{s}" for s in SIZES for kind in ("handoff", "imports")]
-    expected += ["wake", "one-time-3840x2160", "read-3840x2160"]
+    expected += ["wake", "one-time-3840x2160", "read-3840x2160", "calls"]
+    if with_cpp:
+        expected += ["binding-export-import", "binding-signal-wait"]
     assert keys == expected
 
     cases = {c["key"]: [r["case"] for r in c["rows"]] for c in result["comparisons"]}
@@ -46,6 +52,9 @@ def test_bench_quick_writes_every_comparison(device, tmp_path):
     assert cases["wake"] == wake
     assert cases["one-time-3840x2160"] == ["local", "import"]
     assert cases["read-3840x2160"] == ["local", "imported"]
+    assert cases["calls"] == ["getppid", "value", "width"]
+    if with_cpp:
+        assert cases["binding-export-import"] == cases["binding-signal-wait"] == ["cpp", "python"]
 
     for c in result["comparisons"]:
         for r in c["rows"]:

@@ -37,7 +37,51 @@ import numpy as np
 
 __all__ = ["percentile", "zero_copy", "copy_path", "import_each_frame", "PingPong", "sample", "run", "add_parser"]
 
-BINDING_OVERHEAD_LINE = "binding overhead vs C++: not measured in this build"
+BINDING_OVERHEAD_LINE = ("binding overhead vs C++: not measured (build geyser_bench_core with "
+                         "-DGEYSER_BUILD_TESTS=ON and pass --cpp-bench PATH)")
+CPP_BENCH_DEFAULT = os.path.join("build", "cpp", "geyser_bench_core")
+
+
+def _python_loops(device, iterations: int) -> dict[str, list[float]]:
+    """The loops benchmarks/cpp/bench_core.cpp runs, from Python: per-iteration microseconds."""
+    import geyser
+
+    other = geyser.Device(device.info.device_uuid)
+    tex = device.create_shareable_texture(geyser.TextureDescriptor(256, 256))
+    timeline = device.create_shared_timeline("portable")
+    out = {"export_import": [], "signal_wait": [], "value": [], "width": [], "getppid": []}
+    try:
+        for i in range(iterations):
+            t0 = time.perf_counter_ns()
+            with device.export_texture(tex) as h:
+                other.import_texture(h).close()
+            t1 = time.perf_counter_ns()
+            timeline.signal(i + 1)
+            timeline.wait(i + 1, 1.0)
+            t2 = time.perf_counter_ns()
+            timeline.value
+            t3 = time.perf_counter_ns()
+            tex.width
+            t4 = time.perf_counter_ns()
+            os.getppid()
+            t5 = time.perf_counter_ns()
+            for k, (a, b) in {"export_import": (t0, t1), "signal_wait": (t1, t2), "value": (t2, t3),
+                              "width": (t3, t4), "getppid": (t4, t5)}.items():
+                out[k].append((b - a) / 1000.0)
+    finally:
+        tex.close()
+        timeline.close()
+        other.close()
+    return out
+
+
+def _cpp_loops(path: str, iterations: int) -> dict[str, float]:
+    """Medians (us) from geyser_bench_core."""
+    done = subprocess.run([path, str(iterations)], capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"{path} failed: {done.stderr.strip()}")
+    r = json.loads(done.stdout)
+    return {"export_import": r["export_import_us"], "signal_wait": r["timeline_signal_wait_us"]}
 
 
 def percentile(xs: list[float], q: float) -> float:
@@ -447,7 +491,8 @@ def _plot(groups: list[tuple[dict, dict[str, list[float]]]], path: str) -> None:
 
 def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int | None = None,
         quick: bool = False, device=None, json_path: str | None = "geyser-bench.json",
-        plot_path: str | None = "geyser-bench.png", out=None, command: str | None = None) -> dict:
+        plot_path: str | None = "geyser-bench.png", out=None, command: str | None = None,
+        cpp_bench: str | None = None) -> dict:
     """Runs every comparison, prints one table to ``out`` (stdout), writes ``json_path`` and,
     where matplotlib is importable, ``plot_path``. Returns what the JSON holds.
 
@@ -543,6 +588,32 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
         importer.close()
     groups += [one, read]
 
+    # 6: binding overhead. The C++ program reports medians, one per repeat.
+    loops = cfg["frames"] * 4
+    calls = _Comparison("calls", "non-blocking call (Python)", "us",
+                        [("getppid", "os.getppid() (a trivial syscall)"), ("value", "timeline.value"),
+                         ("width", "texture.width")])
+    cpp_path = cpp_bench if cpp_bench is not None else (CPP_BENCH_DEFAULT if os.path.exists(CPP_BENCH_DEFAULT) else None)
+    binding = None
+    if cpp_path:
+        binding = [_Comparison("binding-export-import", "export+import 256x256 loop", "us",
+                               [("cpp", "C++ loop (geyser::core)"), ("python", "Python loop")]),
+                   _Comparison("binding-signal-wait", "timeline signal+wait loop", "us",
+                               [("cpp", "C++ loop (geyser::core)"), ("python", "Python loop")])]
+    for _ in range(cfg["repeats"]):
+        step("binding overhead")
+        py = _python_loops(dev, loops)
+        for k in ("getppid", "value", "width"):
+            calls.add(k, py[k])
+        if binding:
+            cpp = _cpp_loops(cpp_path, loops)
+            for group, key in zip(binding, ("export_import", "signal_wait")):
+                group.add("cpp", [cpp[key]])
+                group.add("python", [statistics.median(py[key])])
+    groups.append(calls)
+    if binding:
+        groups += binding
+
     comparisons = [g.result() for g in groups]
     elapsed = time.monotonic() - started
     print(file=out)
@@ -550,7 +621,11 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
     print("ratio = case / baseline of its comparison (above 1: slower than the baseline)", file=out)
     for s in skipped:
         print(f"skipped: {s}", file=out)
-    print(BINDING_OVERHEAD_LINE, file=out)
+    if not binding:
+        print(BINDING_OVERHEAD_LINE, file=out)
+    else:
+        print(f"binding overhead: C++ side is {cpp_path} (medians per repeat; Python side medians of the "
+              "same loops)", file=out)
 
     plot_written, plot_note = None, None
     if plot_path:
@@ -570,7 +645,7 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
         "config": {**cfg, "sizes": [f"{a}x{b}" for a, b in sizes]}, "elapsed_s": round(elapsed, 1),
-        "comparisons": comparisons, "skipped": skipped, "binding_overhead": BINDING_OVERHEAD_LINE,
+        "comparisons": comparisons, "skipped": skipped, "binding_overhead": None if binding else BINDING_OVERHEAD_LINE,
         "plot": plot_written,
         # GEYSER_VALIDATION=1: what the layer reported in this process (the consumers' are not collected).
         "validation_messages": geyser.validation_messages(),
@@ -596,6 +671,8 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default=None, help="device index, UUID or name substring")
     p.add_argument("--json", default="geyser-bench.json", help="where to write the results")
     p.add_argument("--plot", default="geyser-bench.png", help="where to write the plot (needs matplotlib)")
+    p.add_argument("--cpp-bench", default=None,
+                   help=f"the geyser_bench_core program, for binding overhead (default: {CPP_BENCH_DEFAULT} if built)")
     p.set_defaults(func=_cmd)
 
 
@@ -607,6 +684,6 @@ def _cmd(args) -> int:
         print(f"python -m geyser bench: {e}", file=sys.stderr)
         return 2
     run(sizes=args.sizes, iterations=args.iterations, repeats=args.repeats, quick=args.quick, device=args.device,
-        json_path=args.json, plot_path=args.plot,
+        json_path=args.json, plot_path=args.plot, cpp_bench=args.cpp_bench,
         command=" ".join(["python -m geyser", *(shlex.quote(a) for a in sys.argv[1:])]))
     return 0

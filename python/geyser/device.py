@@ -221,8 +221,7 @@ class Device(NativeOwner):
         if isinstance(timeline, TimelineHandle):
             timeline = self.import_timeline(timeline)
         t = self.native.import_texture(native_handle)
-        desc = TextureHandle(native_handle).descriptor_or_none()
-        tex = Texture(t, self, desc)
+        tex = Texture(t, self, descriptor)  # None: derived from the texture on first use
         tex.timeline = timeline
         return tex
 
@@ -373,18 +372,25 @@ def _handle_native(h):
     raise TypeError(f"expected a TextureHandle or BufferHandle, got {type(h).__name__}")
 
 
+def _formats_by_tag():
+    from .formats import FORMATS
+
+    return {int(f): info for f, info in FORMATS.items()}
+
+
+_FORMATS_BY_TAG = _formats_by_tag()
+
+
 def _check_format_tag(h) -> None:
     """The portable format tag and the Vulkan format must agree (the core cannot know the table)."""
     from .errors import InvalidHandleError
-    from .formats import FORMATS
 
     tag = h.texture_format
     if tag == 0 or h.kind != _native.ResourceKind.TEXTURE:
         return
-    try:
-        info = FORMATS[TextureFormat(tag)]
-    except ValueError:
-        raise InvalidHandleError(f"handle carries unknown texture format tag {tag}") from None
+    info = _FORMATS_BY_TAG.get(tag)
+    if info is None:
+        raise InvalidHandleError(f"handle carries unknown texture format tag {tag}")
     if h.vk_format not in info.vk_formats:
         raise InvalidHandleError(
             f"handle says {info.format.name} but its VkFormat is {h.vk_format}; "

@@ -32,6 +32,8 @@ def run_synced(op, wait=(), signal=(), fence=None, timeout: float = DEFAULT_TIME
 
 __all__ = ["TextureDescriptor", "Texture", "TextureHandle", "Buffer", "BufferHandle", "BufferUsage"]
 
+_USAGE_BITS = 0x1F  # every TextureUsage flag
+
 # Vulkan limits every implementation must meet are far lower; this guards arithmetic only.
 _MAX_EXTENT = 1 << 16
 
@@ -114,6 +116,14 @@ class Texture(NativeOwner):
 
     @property
     def descriptor(self) -> TextureDescriptor | None:
+        """The texture's TextureDescriptor (None for a texture described only in Vulkan terms)."""
+        if self._descriptor is None and self._native is not None and self._native.texture_format:
+            n = self._native
+            try:
+                self._descriptor = TextureDescriptor(n.width, n.height, TextureFormat(n.texture_format),
+                                                     TextureUsage(n.texture_usage & _USAGE_BITS))
+            except (ValueError, InvalidArgumentError):
+                return None
         return self._descriptor
 
     width = property(lambda self: self.native.width)
@@ -315,7 +325,7 @@ class TextureHandle(_MemoryHandle):
 
     @property
     def usage(self) -> TextureUsage:
-        return TextureUsage(self._native.texture_usage & int(~TextureUsage(0) | 0x1F))
+        return TextureUsage(self._native.texture_usage & _USAGE_BITS)
 
     def descriptor_or_none(self) -> TextureDescriptor | None:
         if self.format is None or not self.usage or self.width <= 0 or self.height <= 0:
