@@ -15,11 +15,11 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEYSER_BUILD
 cmake --build "$build" -j "$jobs"
 GEYSER_VALIDATION=1 ctest --test-dir "$build" --output-on-failure -j "$jobs"
 
-echo "== C++ core and tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+echo "== C++ core and tests under AddressSanitizer + UndefinedBehaviorSanitizer, with fault injection"
 cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGEYSER_BUILD_TESTS=ON -DGEYSER_SANITIZE=ON \
-      -DGEYSER_WERROR=ON >/dev/null
+      -DGEYSER_FAULT_INJECTION=ON -DGEYSER_WERROR=ON >/dev/null
 cmake --build build/asan -j "$jobs"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+GEYSER_VALIDATION=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build/asan --output-on-failure -j "$jobs"
 
 echo "== C++ consumer project against the installed package"

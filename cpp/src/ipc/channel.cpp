@@ -1,5 +1,7 @@
 #include "geyser/channel.hpp"
 
+#include "fault.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -311,7 +313,7 @@ void Channel::send(uint16_t type, const std::vector<uint8_t>& payload, const std
         }
         if (::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) throw_errno("setsockopt(SO_SNDTIMEO)");
 
-        const ssize_t n = ::sendmsg(fd, &msg, flags);
+        const ssize_t n = fault::injected("sendmsg") ? (errno = EIO, -1) : ::sendmsg(fd, &msg, flags);
         if (n >= 0) {
             // SOCK_SEQPACKET sends a frame whole or not at all.
             if (static_cast<size_t>(n) != total) {
@@ -360,7 +362,8 @@ Message Channel::receive(uint64_t timeout_ns) {
         // MSG_CMSG_CLOEXEC: received fds must not leak into a child that another thread
         // fork()s and exec()s before we could set FD_CLOEXEC ourselves.
         // MSG_DONTWAIT: another thread may have taken the message poll() saw.
-        const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        const ssize_t n =
+            fault::injected("recvmsg") ? (errno = EIO, -1) : ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
         if (n < 0) {
             const int err = errno;
             if (err == EAGAIN || err == EINTR) continue;

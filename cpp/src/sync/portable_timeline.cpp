@@ -1,6 +1,8 @@
 // PortableTimeline on Linux: a sealed memfd page holding the counter, futex for wake-up.
 #include "geyser/portable_timeline.hpp"
 
+#include "fault.hpp"
+
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
@@ -187,7 +189,8 @@ TimelinePage& PortableTimeline::page() const {
 }
 
 PortableTimeline PortableTimeline::create(uint64_t initial_value) {
-    UniqueFd fd(::memfd_create(kMemfdName, MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    UniqueFd fd(fault::injected("memfd_create") ? (errno = EIO, -1)
+                                                : ::memfd_create(kMemfdName, MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (!fd) throw_errno("memfd_create", kMemfdName);
 
     const std::size_t size = page_size();

@@ -38,7 +38,7 @@ UniqueFd export_memory(const Device& device, VkDeviceMemory memory, VkExternalMe
     info.memory = memory;
     info.handleType = handle_type;
     int fd = -1;
-    check_vk(device.vk().vkGetMemoryFdKHR(device.vk_device(), &info, &fd), "vkGetMemoryFdKHR");
+    vk_call("vkGetMemoryFdKHR", [&] { return device.vk().vkGetMemoryFdKHR(device.vk_device(), &info, &fd); });
     if (fd < 0) throw VulkanError(VK_ERROR_UNKNOWN, "vkGetMemoryFdKHR", "returned success with fd " + std::to_string(fd));
     return UniqueFd(fd);
 }
@@ -62,7 +62,9 @@ VkDeviceMemory import_memory(Device& device, const MemoryImport& request) {
     // keep the caller's handle valid.
     import_duplicate(request.borrowed_fd, "vkAllocateMemory", [&](int fd) {
         import.fd = fd;
-        return device.vk().vkAllocateMemory(device.vk_device(), &mai, nullptr, &memory);
+        return fault::injected("vkAllocateMemory(import)")
+                   ? VK_ERROR_OUT_OF_DEVICE_MEMORY
+                   : device.vk().vkAllocateMemory(device.vk_device(), &mai, nullptr, &memory);
     });
     return memory;
 }

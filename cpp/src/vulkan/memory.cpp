@@ -173,7 +173,7 @@ std::shared_ptr<Texture> Device::create_shareable_texture(const TextureDesc& des
     ext.handleTypes = kOpaqueFd;
     VkImageCreateInfo ci = image_info(desc.width, desc.height, desc.format, desc.usage);
     chain(ci, ext);
-    check_vk(table_->vkCreateImage(device_, &ci, nullptr, &tex->image_), "vkCreateImage");
+    vk_call("vkCreateImage", [&] { return table_->vkCreateImage(device_, &ci, nullptr, &tex->image_); });
 
     const Requirements req = image_requirements(*this, tex->image_);
     tex->dedicated_ = req.dedicated || caps.dedicated_only;
@@ -191,8 +191,8 @@ std::shared_ptr<Texture> Device::create_shareable_texture(const TextureDesc& des
         dedicated.image = tex->image_;
         chain(mai, dedicated);
     }
-    check_vk(table_->vkAllocateMemory(device_, &mai, nullptr, &tex->memory_), "vkAllocateMemory(export)");
-    check_vk(table_->vkBindImageMemory(device_, tex->image_, tex->memory_, 0), "vkBindImageMemory");
+    vk_call("vkAllocateMemory(export)", [&] { return table_->vkAllocateMemory(device_, &mai, nullptr, &tex->memory_); });
+    vk_call("vkBindImageMemory", [&] { return table_->vkBindImageMemory(device_, tex->image_, tex->memory_, 0); });
     return tex;
 }
 
@@ -266,7 +266,7 @@ std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
     ext.handleTypes = h.handle_type;
     VkImageCreateInfo ci = image_info(h.width, h.height, h.vk_format, h.vk_usage);
     chain(ci, ext);
-    check_vk(table_->vkCreateImage(device_, &ci, nullptr, &tex->image_), "vkCreateImage");
+    vk_call("vkCreateImage", [&] { return table_->vkCreateImage(device_, &ci, nullptr, &tex->image_); });
 
     const Requirements req = image_requirements(*this, tex->image_);
     check_allocation(*this, h, req, diff);
@@ -287,7 +287,7 @@ std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
     tex->exportable_ = false;
     tex->external_layout_ = h.vk_layout == VK_IMAGE_LAYOUT_UNDEFINED ? VK_IMAGE_LAYOUT_GENERAL : h.vk_layout;
     tex->initialized_ = h.vk_layout != VK_IMAGE_LAYOUT_UNDEFINED;
-    check_vk(table_->vkBindImageMemory(device_, tex->image_, tex->memory_, 0), "vkBindImageMemory(import)");
+    vk_call("vkBindImageMemory(import)", [&] { return table_->vkBindImageMemory(device_, tex->image_, tex->memory_, 0); });
     return tex;
 }
 
@@ -315,7 +315,7 @@ std::shared_ptr<Buffer> Device::create_shareable_buffer(VkDeviceSize size, VkBuf
     bci.usage = usage;
     bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
     chain(bci, ext);
-    check_vk(table_->vkCreateBuffer(device_, &bci, nullptr, &buf->buffer_), "vkCreateBuffer");
+    vk_call("vkCreateBuffer", [&] { return table_->vkCreateBuffer(device_, &bci, nullptr, &buf->buffer_); });
     const Requirements req = buffer_requirements(*this, buf->buffer_);
     buf->dedicated_ = req.dedicated;
     buf->allocation_size_ = req.memory.size;
@@ -331,8 +331,8 @@ std::shared_ptr<Buffer> Device::create_shareable_buffer(VkDeviceSize size, VkBuf
         dedicated.buffer = buf->buffer_;
         chain(mai, dedicated);
     }
-    check_vk(table_->vkAllocateMemory(device_, &mai, nullptr, &buf->memory_), "vkAllocateMemory(export)");
-    check_vk(table_->vkBindBufferMemory(device_, buf->buffer_, buf->memory_, 0), "vkBindBufferMemory");
+    vk_call("vkAllocateMemory(export)", [&] { return table_->vkAllocateMemory(device_, &mai, nullptr, &buf->memory_); });
+    vk_call("vkBindBufferMemory", [&] { return table_->vkBindBufferMemory(device_, buf->buffer_, buf->memory_, 0); });
     return buf;
 }
 
@@ -380,7 +380,7 @@ std::shared_ptr<Buffer> Device::import_buffer(const MemoryHandle& h) {
     bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
     chain(bci, ext);
     if (h.buffer_usage == 0) throw InvalidHandleError("buffer handle has no usage flags");
-    check_vk(table_->vkCreateBuffer(device_, &bci, nullptr, &buf->buffer_), "vkCreateBuffer");
+    vk_call("vkCreateBuffer", [&] { return table_->vkCreateBuffer(device_, &bci, nullptr, &buf->buffer_); });
     const Requirements req = buffer_requirements(*this, buf->buffer_);
     std::string diff;
     check_allocation(*this, h, req, diff);
@@ -397,7 +397,7 @@ std::shared_ptr<Buffer> Device::import_buffer(const MemoryHandle& h) {
     buf->imported_ = true;
     buf->initialized_ = true;
     buf->exportable_ = false;
-    check_vk(table_->vkBindBufferMemory(device_, buf->buffer_, buf->memory_, 0), "vkBindBufferMemory(import)");
+    vk_call("vkBindBufferMemory(import)", [&] { return table_->vkBindBufferMemory(device_, buf->buffer_, buf->memory_, 0); });
     return buf;
 }
 

@@ -116,7 +116,7 @@ void Semaphore::signal(uint64_t value) {
     VkSemaphoreSignalInfo info{VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO};
     info.semaphore = semaphore_;
     info.value = value;
-    check_vk(device_->vk().vkSignalSemaphore(device_->vk_device(), &info), "vkSignalSemaphore");
+    vk_call("vkSignalSemaphore", [&] { return device_->vk().vkSignalSemaphore(device_->vk_device(), &info); });
 }
 
 void Semaphore::wait(uint64_t value, uint64_t timeout_ns) const {
@@ -157,7 +157,7 @@ void Fence::wait(uint64_t timeout_ns) const {
     check_vk(r, "vkWaitForFences");
 }
 
-void Fence::reset() { check_vk(device_->vk().vkResetFences(device_->vk_device(), 1, &fence_), "vkResetFences"); }
+void Fence::reset() { vk_call("vkResetFences", [&] { return device_->vk().vkResetFences(device_->vk_device(), 1, &fence_); }); }
 
 // ---------------------------------------------------------------------------------------------
 // Device: creation, export and import of semaphores and fences.
@@ -193,7 +193,7 @@ std::shared_ptr<Semaphore> Device::create_semaphore(SemaphoreType type, uint64_t
         export_info.handleTypes = s->export_types_;
         chain(ci, export_info);
     }
-    check_vk(table_->vkCreateSemaphore(device_, &ci, nullptr, &s->semaphore_), "vkCreateSemaphore");
+    vk_call("vkCreateSemaphore", [&] { return table_->vkCreateSemaphore(device_, &ci, nullptr, &s->semaphore_); });
     return s;
 }
 
@@ -219,7 +219,7 @@ SyncHandle Device::export_semaphore(Semaphore& s, uint32_t handle_type) {
     info.semaphore = s.semaphore_;
     info.handleType = static_cast<VkExternalSemaphoreHandleTypeFlagBits>(handle_type);
     int fd = -1;
-    check_vk(table_->vkGetSemaphoreFdKHR(device_, &info, &fd), "vkGetSemaphoreFdKHR");
+    vk_call("vkGetSemaphoreFdKHR", [&] { return table_->vkGetSemaphoreFdKHR(device_, &info, &fd); });
     if (fd < 0) {
         // Only a sync FD may come back as -1, meaning "already signalled".
         if (handle_type != kSyncFd) throw VulkanError(VK_ERROR_UNKNOWN, "vkGetSemaphoreFdKHR", "returned fd -1");
@@ -252,7 +252,7 @@ std::shared_ptr<Semaphore> Device::import_semaphore(const SyncHandle& h) {
         info.flags = VK_SEMAPHORE_IMPORT_TEMPORARY_BIT;
         info.handleType = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_SYNC_FD_BIT;
         info.fd = -1;
-        check_vk(table_->vkImportSemaphoreFdKHR(device_, &info), "vkImportSemaphoreFdKHR");
+        vk_call("vkImportSemaphoreFdKHR", [&] { return table_->vkImportSemaphoreFdKHR(device_, &info); });
         return s;
     }
     import_duplicate(h.fd.get(), "vkImportSemaphoreFdKHR", [&](int fd) {
@@ -261,7 +261,8 @@ std::shared_ptr<Semaphore> Device::import_semaphore(const SyncHandle& h) {
         info.flags = h.permanent ? 0 : VK_SEMAPHORE_IMPORT_TEMPORARY_BIT;
         info.handleType = static_cast<VkExternalSemaphoreHandleTypeFlagBits>(h.handle_type);
         info.fd = fd;
-        return table_->vkImportSemaphoreFdKHR(device_, &info);
+        return fault::injected("vkImportSemaphoreFdKHR") ? VK_ERROR_OUT_OF_DEVICE_MEMORY
+                                                          : table_->vkImportSemaphoreFdKHR(device_, &info);
     });
     // An imported opaque payload can be exported again as the same type.
     if (h.permanent) s->export_types_ = h.handle_type;
@@ -284,7 +285,7 @@ std::shared_ptr<Fence> Device::create_fence(bool signaled, bool exportable) {
         export_info.handleTypes = f->export_types_;
         chain(ci, export_info);
     }
-    check_vk(table_->vkCreateFence(device_, &ci, nullptr, &f->fence_), "vkCreateFence");
+    vk_call("vkCreateFence", [&] { return table_->vkCreateFence(device_, &ci, nullptr, &f->fence_); });
     return f;
 }
 
@@ -305,7 +306,7 @@ SyncHandle Device::export_fence(Fence& f, uint32_t handle_type) {
     info.fence = f.fence_;
     info.handleType = static_cast<VkExternalFenceHandleTypeFlagBits>(handle_type);
     int fd = -1;
-    check_vk(table_->vkGetFenceFdKHR(device_, &info, &fd), "vkGetFenceFdKHR");
+    vk_call("vkGetFenceFdKHR", [&] { return table_->vkGetFenceFdKHR(device_, &info, &fd); });
     if (fd < 0) {
         if (handle_type != kSyncFd) throw VulkanError(VK_ERROR_UNKNOWN, "vkGetFenceFdKHR", "returned fd -1");
         h.already_signaled = true;
@@ -329,7 +330,7 @@ std::shared_ptr<Fence> Device::import_fence(const SyncHandle& h) {
         info.flags = VK_FENCE_IMPORT_TEMPORARY_BIT;
         info.handleType = VK_EXTERNAL_FENCE_HANDLE_TYPE_SYNC_FD_BIT;
         info.fd = -1;
-        check_vk(table_->vkImportFenceFdKHR(device_, &info), "vkImportFenceFdKHR");
+        vk_call("vkImportFenceFdKHR", [&] { return table_->vkImportFenceFdKHR(device_, &info); });
         return f;
     }
     import_duplicate(h.fd.get(), "vkImportFenceFdKHR", [&](int fd) {
@@ -338,7 +339,8 @@ std::shared_ptr<Fence> Device::import_fence(const SyncHandle& h) {
         info.flags = h.permanent ? 0 : VK_FENCE_IMPORT_TEMPORARY_BIT;
         info.handleType = static_cast<VkExternalFenceHandleTypeFlagBits>(h.handle_type);
         info.fd = fd;
-        return table_->vkImportFenceFdKHR(device_, &info);
+        return fault::injected("vkImportFenceFdKHR") ? VK_ERROR_OUT_OF_DEVICE_MEMORY
+                                                      : table_->vkImportFenceFdKHR(device_, &info);
     });
     if (h.permanent) f->export_types_ = h.handle_type;
     return f;

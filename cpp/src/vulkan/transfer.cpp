@@ -11,7 +11,7 @@ StagingBuffer::StagingBuffer(const Device& device, VkDeviceSize size, bool readb
     bci.size = size;
     bci.usage = readback ? VK_BUFFER_USAGE_TRANSFER_DST_BIT : VK_BUFFER_USAGE_TRANSFER_SRC_BIT;
     bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
-    check_vk(vk.vkCreateBuffer(device.vk_device(), &bci, nullptr, &buffer_), "vkCreateBuffer");
+    vk_call("vkCreateBuffer", [&] { return vk.vkCreateBuffer(device.vk_device(), &bci, nullptr, &buffer_); });
     try {
         VkMemoryRequirements req;
         vk.vkGetBufferMemoryRequirements(device.vk_device(), buffer_, &req);
@@ -20,9 +20,9 @@ StagingBuffer::StagingBuffer(const Device& device, VkDeviceSize size, bool readb
         VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
         mai.allocationSize = req.size;
         mai.memoryTypeIndex = device.choose_memory_type(req.memoryTypeBits, required, required | preferred);
-        check_vk(vk.vkAllocateMemory(device.vk_device(), &mai, nullptr, &memory_), "vkAllocateMemory(staging)");
-        check_vk(vk.vkBindBufferMemory(device.vk_device(), buffer_, memory_, 0), "vkBindBufferMemory(staging)");
-        check_vk(vk.vkMapMemory(device.vk_device(), memory_, 0, VK_WHOLE_SIZE, 0, &mapped_), "vkMapMemory(staging)");
+        vk_call("vkAllocateMemory(staging)", [&] { return vk.vkAllocateMemory(device.vk_device(), &mai, nullptr, &memory_); });
+        vk_call("vkBindBufferMemory(staging)", [&] { return vk.vkBindBufferMemory(device.vk_device(), buffer_, memory_, 0); });
+        vk_call("vkMapMemory(staging)", [&] { return vk.vkMapMemory(device.vk_device(), memory_, 0, VK_WHOLE_SIZE, 0, &mapped_); });
     } catch (...) {
         destroy();
         throw;
@@ -45,7 +45,7 @@ OneTimeCommands::OneTimeCommands(const Device& device) : device_(device), pool_l
     ai.commandPool = device.command_pool();
     ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
     ai.commandBufferCount = 1;
-    check_vk(vk.vkAllocateCommandBuffers(device.vk_device(), &ai, &cmd_), "vkAllocateCommandBuffers");
+    vk_call("vkAllocateCommandBuffers", [&] { return vk.vkAllocateCommandBuffers(device.vk_device(), &ai, &cmd_); });
     VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
     VkResult r = vk.vkBeginCommandBuffer(cmd_, &bi);
@@ -69,10 +69,10 @@ OneTimeCommands::~OneTimeCommands() {
 
 void OneTimeCommands::submit_and_wait(const SubmitSync& sync, uint64_t timeout_ns) {
     const auto& vk = device_.vk();
-    check_vk(vk.vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+    vk_call("vkEndCommandBuffer", [&] { return vk.vkEndCommandBuffer(cmd_); });
     pool_lock_.unlock();
     VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    check_vk(vk.vkCreateFence(device_.vk_device(), &fci, nullptr, &fence_), "vkCreateFence");
+    vk_call("vkCreateFence", [&] { return vk.vkCreateFence(device_.vk_device(), &fci, nullptr, &fence_); });
     std::vector<VkSemaphore> wait_sems, signal_sems;
     std::vector<uint64_t> wait_values, signal_values;
     std::vector<VkPipelineStageFlags> wait_stages;
@@ -110,9 +110,9 @@ void OneTimeCommands::submit_and_wait(const SubmitSync& sync, uint64_t timeout_n
     if (timeline) chain(si, ti);
     {
         std::lock_guard<std::mutex> q(device_.queue_mutex());
-        check_vk(vk.vkQueueSubmit(device_.vk_queue(), 1, &si, fence_), "vkQueueSubmit");
+        vk_call("vkQueueSubmit", [&] { return vk.vkQueueSubmit(device_.vk_queue(), 1, &si, fence_); });
         // An empty submission signals the user's fence once everything before it has finished.
-        if (sync.fence) check_vk(vk.vkQueueSubmit(device_.vk_queue(), 0, nullptr, sync.fence->vk_fence()), "vkQueueSubmit(fence)");
+        if (sync.fence) vk_call("vkQueueSubmit(fence)", [&] { return vk.vkQueueSubmit(device_.vk_queue(), 0, nullptr, sync.fence->vk_fence()); });
     }
     submitted_ = true;
     VkResult r = vk.vkWaitForFences(device_.vk_device(), 1, &fence_, VK_TRUE, timeout_ns);
