@@ -22,6 +22,9 @@ cmake --build build/asan -j "$jobs"
 GEYSER_VALIDATION=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build/asan --output-on-failure -j "$jobs"
 
+echo "== Windows core and tests (mingw-w64 cross-compile, -Werror, run under wine)"
+bash scripts/windows.sh
+
 echo "== C++ consumer project against the installed package"
 cmake --install "$build" >/dev/null
 cmake -S tests/consumer -B build/consumer -G Ninja -DCMAKE_PREFIX_PATH="$PWD/build/install" >/dev/null

@@ -94,6 +94,33 @@ _VK = {
     "D32_SFLOAT_S8_UINT": 130,
 }
 
+# MTLPixelFormat values used below (Metal's MTLPixelFormat.h), for the Metal backend (cpp/src/metal/,
+# untested: docs/platforms.md). Apple-silicon GPUs have no Depth24Unorm_Stencil8, so DEPTH24_PLUS maps
+# to Depth32Float and DEPTH24_PLUS_STENCIL8 to Depth32Float_Stencil8 on every Mac: the same formats as
+# the second Vulkan choice above, so a Vulkan peer that picked those agrees bit for bit.
+_MTL = {
+    "R8Unorm": 10,
+    "R16Uint": 23,
+    "R16Sint": 24,
+    "R16Float": 25,
+    "RG8Unorm": 30,
+    "R32Uint": 53,
+    "R32Sint": 54,
+    "R32Float": 55,
+    "RG16Float": 65,
+    "RGBA8Unorm": 70,
+    "RGBA8Unorm_sRGB": 71,
+    "BGRA8Unorm": 80,
+    "BGRA8Unorm_sRGB": 81,
+    "RGB10A2Unorm": 90,
+    "RG11B10Float": 92,
+    "RG32Float": 105,
+    "RGBA16Float": 115,
+    "RGBA32Float": 125,
+    "Depth32Float": 252,
+    "Depth32Float_Stencil8": 260,
+}
+
 # VkImageUsageFlagBits
 _VK_TRANSFER_SRC = 0x01
 _VK_TRANSFER_DST = 0x02
@@ -119,6 +146,7 @@ class FormatInfo:
     dtype: np.dtype
     channels: int
     packed: bool = False  # one integer holds every channel (RGB10A2, RG11B10)
+    mtl_format: int = 0  # the MTLPixelFormat the Metal backend uses
 
     @property
     def is_depth(self) -> bool:
@@ -134,8 +162,8 @@ class FormatInfo:
         return self.dtype.itemsize * self.channels
 
 
-def _row(fmt, vk_names, aspects, dtype, channels, packed=False):
-    return FormatInfo(fmt, tuple(_VK[n] for n in vk_names), aspects, np.dtype(dtype), channels, packed)
+def _row(fmt, vk_names, mtl_name, aspects, dtype, channels, packed=False):
+    return FormatInfo(fmt, tuple(_VK[n] for n in vk_names), aspects, np.dtype(dtype), channels, packed, _MTL[mtl_name])
 
 
 _C, _D, _S = Aspect.COLOR, Aspect.DEPTH, Aspect.STENCIL
@@ -143,27 +171,27 @@ F = TextureFormat
 FORMATS: dict[TextureFormat, FormatInfo] = {
     r.format: r
     for r in (
-        _row(F.RGBA8_UNORM, ["R8G8B8A8_UNORM"], _C, np.uint8, 4),
-        _row(F.BGRA8_UNORM, ["B8G8R8A8_UNORM"], _C, np.uint8, 4),
-        _row(F.RGBA8_SRGB, ["R8G8B8A8_SRGB"], _C, np.uint8, 4),
-        _row(F.BGRA8_SRGB, ["B8G8R8A8_SRGB"], _C, np.uint8, 4),
-        _row(F.R8_UNORM, ["R8_UNORM"], _C, np.uint8, 1),
-        _row(F.RG8_UNORM, ["R8G8_UNORM"], _C, np.uint8, 2),
-        _row(F.R16_FLOAT, ["R16_SFLOAT"], _C, np.float16, 1),
-        _row(F.RG16_FLOAT, ["R16G16_SFLOAT"], _C, np.float16, 2),
-        _row(F.RGBA16_FLOAT, ["R16G16B16A16_SFLOAT"], _C, np.float16, 4),
-        _row(F.R16_UINT, ["R16_UINT"], _C, np.uint16, 1),
-        _row(F.R16_SINT, ["R16_SINT"], _C, np.int16, 1),
-        _row(F.R32_FLOAT, ["R32_SFLOAT"], _C, np.float32, 1),
-        _row(F.RG32_FLOAT, ["R32G32_SFLOAT"], _C, np.float32, 2),
-        _row(F.RGBA32_FLOAT, ["R32G32B32A32_SFLOAT"], _C, np.float32, 4),
-        _row(F.R32_UINT, ["R32_UINT"], _C, np.uint32, 1),
-        _row(F.R32_SINT, ["R32_SINT"], _C, np.int32, 1),
-        _row(F.DEPTH32_FLOAT, ["D32_SFLOAT"], _D, np.float32, 1),
-        _row(F.DEPTH24_PLUS, ["X8_D24_UNORM_PACK32", "D32_SFLOAT"], _D, np.uint32, 1),
-        _row(F.DEPTH24_PLUS_STENCIL8, ["D24_UNORM_S8_UINT", "D32_SFLOAT_S8_UINT"], _D | _S, np.uint32, 1),
-        _row(F.RGB10A2_UNORM, ["A2B10G10R10_UNORM_PACK32"], _C, np.uint32, 1, packed=True),
-        _row(F.RG11B10_FLOAT, ["B10G11R11_UFLOAT_PACK32"], _C, np.uint32, 1, packed=True),
+        _row(F.RGBA8_UNORM, ["R8G8B8A8_UNORM"], "RGBA8Unorm", _C, np.uint8, 4),
+        _row(F.BGRA8_UNORM, ["B8G8R8A8_UNORM"], "BGRA8Unorm", _C, np.uint8, 4),
+        _row(F.RGBA8_SRGB, ["R8G8B8A8_SRGB"], "RGBA8Unorm_sRGB", _C, np.uint8, 4),
+        _row(F.BGRA8_SRGB, ["B8G8R8A8_SRGB"], "BGRA8Unorm_sRGB", _C, np.uint8, 4),
+        _row(F.R8_UNORM, ["R8_UNORM"], "R8Unorm", _C, np.uint8, 1),
+        _row(F.RG8_UNORM, ["R8G8_UNORM"], "RG8Unorm", _C, np.uint8, 2),
+        _row(F.R16_FLOAT, ["R16_SFLOAT"], "R16Float", _C, np.float16, 1),
+        _row(F.RG16_FLOAT, ["R16G16_SFLOAT"], "RG16Float", _C, np.float16, 2),
+        _row(F.RGBA16_FLOAT, ["R16G16B16A16_SFLOAT"], "RGBA16Float", _C, np.float16, 4),
+        _row(F.R16_UINT, ["R16_UINT"], "R16Uint", _C, np.uint16, 1),
+        _row(F.R16_SINT, ["R16_SINT"], "R16Sint", _C, np.int16, 1),
+        _row(F.R32_FLOAT, ["R32_SFLOAT"], "R32Float", _C, np.float32, 1),
+        _row(F.RG32_FLOAT, ["R32G32_SFLOAT"], "RG32Float", _C, np.float32, 2),
+        _row(F.RGBA32_FLOAT, ["R32G32B32A32_SFLOAT"], "RGBA32Float", _C, np.float32, 4),
+        _row(F.R32_UINT, ["R32_UINT"], "R32Uint", _C, np.uint32, 1),
+        _row(F.R32_SINT, ["R32_SINT"], "R32Sint", _C, np.int32, 1),
+        _row(F.DEPTH32_FLOAT, ["D32_SFLOAT"], "Depth32Float", _D, np.float32, 1),
+        _row(F.DEPTH24_PLUS, ["X8_D24_UNORM_PACK32", "D32_SFLOAT"], "Depth32Float", _D, np.uint32, 1),
+        _row(F.DEPTH24_PLUS_STENCIL8, ["D24_UNORM_S8_UINT", "D32_SFLOAT_S8_UINT"], "Depth32Float_Stencil8", _D | _S, np.uint32, 1),
+        _row(F.RGB10A2_UNORM, ["A2B10G10R10_UNORM_PACK32"], "RGB10A2Unorm", _C, np.uint32, 1, packed=True),
+        _row(F.RG11B10_FLOAT, ["B10G11R11_UFLOAT_PACK32"], "RG11B10Float", _C, np.uint32, 1, packed=True),
     )
 }
 del F

@@ -1,0 +1,124 @@
+// Windows only: cross-process channels over named pipes (\\.\pipe\geyser-NAME) that carry the same
+// wire.hpp frames as the Unix-socket Channel, and pass Win32 handles the way Windows documents it:
+// the sender DuplicateHandle()s each handle into the receiving process and sends the value the
+// duplicate has there.
+//
+// On the pipe, a frame is exactly the bytes encode_frame() makes (16-byte header, payload), followed
+// by header.fd_count little-endian u64 handle values: this trailer is the named pipe's counterpart
+// of SCM_RIGHTS ancillary data. Each value names a handle that already belongs to the receiver.
+// The receiver checks that every value is distinct and open before it takes ownership.
+//
+// Trust: a sender needs PROCESS_DUP_HANDLE on the receiver, which amounts to full control of it,
+// so both ends must be the same user's processes. The pipe is created with a DACL that admits only
+// the creating user and SYSTEM, rejects remote clients, and fails if another process already owns
+// the name.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "geyser/unique_handle.hpp"
+#include "geyser/wire.hpp"
+
+namespace geyser {
+
+/// Pass as a timeout to wait without limit (the same value and meaning as channel.hpp's, which is
+/// the POSIX header; the two are never compiled together).
+constexpr uint64_t kInfiniteTimeout = UINT64_MAX;
+/// How long send() waits for the peer to drain the pipe unless told otherwise: 10 s.
+constexpr uint64_t kDefaultSendTimeoutNs = 10'000'000'000ull;
+
+/// The pipe path for a channel name: "\\.\pipe\geyser-" + name. Names are 1 to 200 characters of
+/// [A-Za-z0-9._-]; anything else throws InvalidArgumentError.
+std::string pipe_path(const std::string& name);
+
+/// One received frame. Move-only: it owns the handles that arrived with it and closes any that the
+/// caller does not move out.
+struct PipeMessage {
+    uint16_t type = 0;
+    std::vector<uint8_t> payload;
+    std::vector<UniqueHandle> handles;
+};
+
+/// One end of a connected named pipe. Move-only owner of the pipe and of a handle to the peer
+/// process (PROCESS_DUP_HANDLE): the destructor (or close()) closes both, after which the peer's
+/// receive() reports PeerGoneError. A moved-from or closed PipeChannel throws InvalidHandleError.
+/// Thread-safety: one thread may send() while another receive()s; two concurrent send() calls, or
+/// two concurrent receive() calls, need external locking.
+class PipeChannel {
+public:
+    PipeChannel(PipeChannel&&) noexcept = default;
+    PipeChannel& operator=(PipeChannel&&) noexcept = default;
+    PipeChannel(const PipeChannel&) = delete;
+    PipeChannel& operator=(const PipeChannel&) = delete;
+    ~PipeChannel() = default;
+
+    /// Connects to a PipeListener named `name`. While no listener exists yet, or all its instances
+    /// are busy, retries until `timeout_ns` has passed, then throws TimeoutError. Throws
+    /// Win32Error when the server process cannot be opened for handle duplication.
+    static PipeChannel connect(const std::string& name, uint64_t timeout_ns);
+
+    /// Sends one frame. `handles` are borrowed: each is duplicated into the peer process, and the
+    /// caller keeps its own. On any failure the duplicates already made are closed in the peer
+    /// again. Throws InvalidArgumentError (payload or handle count over the wire limits),
+    /// InvalidHandleError (a handle that is not open), TimeoutError, PeerGoneError, Win32Error.
+    void send(uint16_t type, const std::vector<uint8_t>& payload, const std::vector<NativeHandle>& handles = {},
+              uint64_t timeout_ns = kDefaultSendTimeoutNs);
+
+    /// Receives one frame, waiting at most `timeout_ns` (kInfiniteTimeout: no limit). Throws
+    /// TimeoutError when nothing arrived in time (the channel stays usable), PeerGoneError when the
+    /// peer closed its end, ProtocolError for a malformed frame or handle value. After a frame was
+    /// only partly received (timeout or error mid-frame) the stream is out of step, and every
+    /// later receive() throws ProtocolError.
+    PipeMessage receive(uint64_t timeout_ns);
+
+    /// The peer's process id, as the pipe reported it at connect time.
+    uint32_t peer_pid() const noexcept { return peer_pid_; }
+    bool is_open() const noexcept { return pipe_.valid(); }
+    /// Closes the pipe and the peer process handle. Idempotent.
+    void close() noexcept;
+
+private:
+    friend class PipeListener;
+    PipeChannel(UniqueHandle pipe, uint32_t peer_pid, UniqueHandle peer_process);
+    void require_open() const;
+
+    UniqueHandle pipe_;
+    UniqueHandle peer_process_;
+    UniqueHandle read_event_;
+    UniqueHandle write_event_;
+    uint32_t peer_pid_ = 0;
+    bool receive_broken_ = false;
+    bool send_broken_ = false;
+};
+
+/// Owns the server side of a pipe name: one waiting pipe instance at a time. Move-only; the
+/// destructor closes the waiting instance (channels already accepted stay open). Not thread-safe.
+class PipeListener {
+public:
+    PipeListener(PipeListener&&) noexcept = default;
+    PipeListener& operator=(PipeListener&&) noexcept = default;
+    PipeListener(const PipeListener&) = delete;
+    PipeListener& operator=(const PipeListener&) = delete;
+    ~PipeListener() = default;
+
+    /// Creates the pipe `name` (pipe_path(name)). Throws InvalidArgumentError for a bad name and
+    /// Win32Error (ERROR_ACCESS_DENIED) when another process already serves that name.
+    static PipeListener create(const std::string& name);
+
+    /// Waits at most `timeout_ns` for a client and returns the connected channel. Throws
+    /// TimeoutError (the listener stays usable) or Win32Error.
+    PipeChannel accept(uint64_t timeout_ns);
+
+    const std::string& name() const noexcept { return name_; }
+
+private:
+    PipeListener(std::string name, UniqueHandle instance);
+
+    std::string name_;
+    UniqueHandle instance_;
+    UniqueHandle connect_event_;
+};
+
+}  // namespace geyser
