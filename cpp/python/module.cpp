@@ -14,7 +14,7 @@ namespace {
 // Python classes for each core error, fetched from geyser.errors when the module loads.
 struct ErrorClasses {
     py::object base, unavailable, vulkan, unsupported_format, unsupported_operation, invalid_handle,
-        device_mismatch, timeout, peer_gone, protocol, invalid_argument, os_error;
+        device_mismatch, timeout, peer_gone, protocol, invalid_argument, os_error, cuda;
 };
 
 ErrorClasses& classes() {
@@ -47,6 +47,7 @@ PYBIND11_MODULE(_native, m) {
     c.protocol = errors.attr("ProtocolError");
     c.invalid_argument = errors.attr("InvalidArgumentError");
     c.os_error = errors.attr("GeyserOSError");
+    c.cuda = errors.attr("CudaError");
 
     py::register_exception_translator([](std::exception_ptr p) {
         if (!p) return;
@@ -59,6 +60,12 @@ PYBIND11_MODULE(_native, m) {
             instance.attr("result_name") = e.result_name();
             instance.attr("call") = e.call();
             PyErr_SetObject(c.vulkan.ptr(), instance.ptr());
+        } catch (const geyser::CudaError& e) {
+            py::object instance = c.cuda(e.what());
+            instance.attr("result") = e.result();
+            instance.attr("result_name") = e.result_name();
+            instance.attr("call") = e.call();
+            PyErr_SetObject(c.cuda.ptr(), instance.ptr());
         } catch (const geyser::OsError& e) {
             py::object instance = c.os_error(e.what());
             instance.attr("errno") = e.error_code();
@@ -96,4 +103,5 @@ PYBIND11_MODULE(_native, m) {
     geyser::python::bind_device(m);
     geyser::python::bind_memory(m);
     geyser::python::bind_ipc(m);
+    geyser::python::bind_cuda(m);
 }

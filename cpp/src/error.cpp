@@ -62,6 +62,13 @@ VulkanError::VulkanError(int32_t result, std::string call, const std::string& de
 
 const char* VulkanError::result_name() const noexcept { return vk_result_name(result_); }
 
+CudaError::CudaError(int32_t result, std::string result_name, std::string call, const std::string& detail)
+    : Error(call + " failed with " + result_name + " (" + std::to_string(result) + ")" +
+            (detail.empty() ? std::string() : ": " + detail)),
+      result_(result),
+      result_name_(std::move(result_name)),
+      call_(std::move(call)) {}
+
 OsError::OsError(int err, std::string call, const std::string& detail)
     : Error(os_message(err, call, detail)), errno_(err), call_(std::move(call)) {}
 

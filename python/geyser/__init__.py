@@ -5,6 +5,7 @@
 """
 
 from .errors import (
+    CudaError,
     DeviceMismatchError,
     GeyserError,
     GeyserOSError,
@@ -27,6 +28,7 @@ from . import pickling  # noqa: F401 - registers the multiprocessing reducers
 from .channel import Channel, Listener, receive_handle, runtime_dir, send_handle
 from .sender import Frame, Sender, SenderDescription, Subscriber, list_senders, query_sender
 from . import _native
+from . import cuda  # noqa: F401 - geyser.cuda: CUDA interop (works without CUDA; see cuda.available())
 
 __version__ = "0.1.0"
 
@@ -41,7 +43,7 @@ def clear_validation_messages() -> None:
 
 
 __all__ = [
-    "Aspect", "Fence", "FenceHandle", "Semaphore", "SemaphoreHandle", "Timeline", "TimelineHandle", "Frame", "Sender",
+    "Aspect", "CudaError", "Fence", "FenceHandle", "Semaphore", "SemaphoreHandle", "Timeline", "TimelineHandle", "Frame", "Sender",
     "SenderDescription", "Subscriber", "list_senders", "query_sender", "Channel", "Listener", "receive_handle",
     "runtime_dir", "send_handle", "Buffer", "BufferHandle", "BufferUsage", "Device", "DeviceInfo", "DeviceMismatchError",
     "FORMATS", "FormatInfo", "FormatSupport", "GeyserError", "GeyserOSError", "InvalidArgumentError",

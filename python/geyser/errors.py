@@ -11,6 +11,7 @@ __all__ = [
     "GeyserError",
     "VulkanUnavailableError",
     "VulkanError",
+    "CudaError",
     "UnsupportedFormatError",
     "UnsupportedOperationError",
     "InvalidHandleError",
@@ -36,6 +37,18 @@ class VulkanError(GeyserError):
 
     Attributes: ``result`` (the VkResult value), ``result_name`` (e.g.
     ``"VK_ERROR_OUT_OF_DEVICE_MEMORY"``) and ``call`` (the failing entry point).
+    """
+
+    result: int = 0
+    result_name: str = ""
+    call: str = ""
+
+
+class CudaError(GeyserError):
+    """A CUDA driver API call failed (geyser.cuda).
+
+    Attributes: ``result`` (the CUresult value), ``result_name`` (e.g.
+    ``"CUDA_ERROR_INVALID_VALUE"``) and ``call`` (the failing entry point).
     """
 
     result: int = 0

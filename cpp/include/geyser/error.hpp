@@ -35,6 +35,22 @@ private:
     std::string call_;
 };
 
+/// A CUDA driver API call returned a failure code. Carries the CUresult, its name and the call.
+class CudaError : public Error {
+public:
+    CudaError(int32_t result, std::string result_name, std::string call, const std::string& detail = {});
+    int32_t result() const noexcept { return result_; }
+    /// The CUresult's enumerant name, such as "CUDA_ERROR_INVALID_VALUE".
+    const std::string& result_name() const noexcept { return result_name_; }
+    /// The CUDA entry point that failed, such as "cuImportExternalMemory".
+    const std::string& call() const noexcept { return call_; }
+
+private:
+    int32_t result_;
+    std::string result_name_;
+    std::string call_;
+};
+
 /// The format, usage or extent cannot be created or shared as asked on this device.
 class UnsupportedFormatError : public Error {
 public:

@@ -48,14 +48,18 @@ uint64_t inode_of(int fd) {
     return ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
 }
 
-void after_failed_import(UniqueFd& duplicate, const FdKind& before, uint64_t before_inode, int borrowed,
-                         const char* call, int32_t result) {
+void forget_if_driver_closed(UniqueFd& duplicate, const FdKind& before, uint64_t before_inode) {
     struct stat now {};
     const bool still_ours = ::fstat(duplicate.get(), &now) == 0 && static_cast<uint64_t>(now.st_ino) == before_inode &&
                             FdKind{static_cast<uint32_t>(now.st_mode & S_IFMT), static_cast<uint64_t>(now.st_dev),
                                    static_cast<uint64_t>(now.st_rdev)}
                                 .same_as(before);
     if (!still_ours) (void)duplicate.release();  // the driver closed it: the number is not ours
+}
+
+void after_failed_import(UniqueFd& duplicate, const FdKind& before, uint64_t before_inode, int borrowed,
+                         const char* call, int32_t result) {
+    forget_if_driver_closed(duplicate, before, before_inode);
     throw InvalidHandleError(std::string("the driver refused to import fd ") + std::to_string(borrowed) + ": " +
                              call + " returned " + VulkanError(result, "").result_name() +
                              " (not a payload this driver exported, or a description that does not match it)");

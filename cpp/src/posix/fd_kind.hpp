@@ -37,6 +37,9 @@ void import_duplicate(int borrowed, const char* call, Import&& import);
 void after_failed_import(UniqueFd& duplicate, const FdKind& before, uint64_t before_inode, int borrowed,
                          const char* call, int32_t result);
 uint64_t inode_of(int fd);
+/// After a failed import of `duplicate`: releases it without closing when it no longer names the
+/// file it did (the driver closed it, and the number may belong to someone else now).
+void forget_if_driver_closed(UniqueFd& duplicate, const FdKind& before, uint64_t before_inode);
 
 template <typename Import>
 void import_duplicate(int borrowed, const char* call, Import&& import) {

@@ -1,0 +1,222 @@
+// Internal: the slice of the CUDA driver API Geyser calls, declared from NVIDIA's documentation of
+// the driver API ABI (types, enumerant values, struct layouts), and the table of entry points
+// loaded from libcuda.so.1 at run time. No CUDA header is needed to build; where one exists,
+// tests/cpp/test_cuda_abi.cpp checks every layout here against it (sizeof, offsetof, values).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+// The driver's opaque object types, declared at global scope under the same names as cuda.h so
+// both can be included together (tests/cpp/test_cuda_abi.cpp).
+struct CUctx_st;
+struct CUstream_st;
+struct CUarray_st;
+struct CUmipmappedArray_st;
+struct CUextMemory_st;
+struct CUextSemaphore_st;
+
+namespace geyser::cuda::api {
+
+using CUresult = int;  // an enum of int size in cuda.h
+using CUdevice = int;
+using CUdeviceptr = unsigned long long;  // the _v2 ABI
+using CUcontext = ::CUctx_st*;
+using CUstream = ::CUstream_st*;
+using CUarray = ::CUarray_st*;
+using CUmipmappedArray = ::CUmipmappedArray_st*;
+using CUexternalMemory = ::CUextMemory_st*;
+using CUexternalSemaphore = ::CUextSemaphore_st*;
+
+constexpr CUresult CUDA_SUCCESS = 0;
+constexpr CUresult CUDA_ERROR_NOT_INITIALIZED = 3;
+constexpr CUresult CUDA_ERROR_NO_DEVICE = 100;
+
+struct CUuuid {
+    char bytes[16];
+};
+
+// CUexternalMemoryHandleType / CUexternalSemaphoreHandleType
+constexpr int CU_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD = 1;
+constexpr int CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD = 1;
+constexpr int CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_TIMELINE_SEMAPHORE_FD = 9;
+constexpr unsigned kExternalMemoryDedicated = 0x1;
+
+// CUarray_format
+constexpr unsigned CU_AD_FORMAT_UNSIGNED_INT8 = 0x01;
+constexpr unsigned CU_AD_FORMAT_UNSIGNED_INT16 = 0x02;
+constexpr unsigned CU_AD_FORMAT_UNSIGNED_INT32 = 0x03;
+constexpr unsigned CU_AD_FORMAT_SIGNED_INT8 = 0x08;
+constexpr unsigned CU_AD_FORMAT_SIGNED_INT16 = 0x09;
+constexpr unsigned CU_AD_FORMAT_SIGNED_INT32 = 0x0a;
+constexpr unsigned CU_AD_FORMAT_HALF = 0x10;
+constexpr unsigned CU_AD_FORMAT_FLOAT = 0x20;
+
+// CUDA_ARRAY3D_DESCRIPTOR::Flags
+constexpr unsigned kArray3dSurfaceLdst = 0x02;
+constexpr unsigned kArray3dColorAttachment = 0x20;
+
+// CUmemorytype
+constexpr int CU_MEMORYTYPE_DEVICE = 2;
+constexpr int CU_MEMORYTYPE_ARRAY = 3;
+
+// CUpointer_attribute
+constexpr int CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL = 9;
+
+struct CUDA_EXTERNAL_MEMORY_HANDLE_DESC {
+    int type;
+    union {
+        int fd;
+        struct {
+            void* handle;
+            const void* name;
+        } win32;
+        const void* nvSciBufObject;
+    } handle;
+    unsigned long long size;
+    unsigned int flags;
+    unsigned int reserved[16];
+};
+
+struct CUDA_EXTERNAL_MEMORY_BUFFER_DESC {
+    unsigned long long offset;
+    unsigned long long size;
+    unsigned int flags;
+    unsigned int reserved[16];
+};
+
+struct CUDA_ARRAY3D_DESCRIPTOR {
+    size_t Width;
+    size_t Height;
+    size_t Depth;
+    unsigned Format;  // CUarray_format
+    unsigned int NumChannels;
+    unsigned int Flags;
+};
+
+struct CUDA_EXTERNAL_MEMORY_MIPMAPPED_ARRAY_DESC {
+    unsigned long long offset;
+    CUDA_ARRAY3D_DESCRIPTOR arrayDesc;
+    unsigned int numLevels;
+    unsigned int reserved[16];
+};
+
+struct CUDA_EXTERNAL_SEMAPHORE_HANDLE_DESC {
+    int type;
+    union {
+        int fd;
+        struct {
+            void* handle;
+            const void* name;
+        } win32;
+        const void* nvSciSyncObj;
+    } handle;
+    unsigned int flags;
+    unsigned int reserved[16];
+};
+
+struct CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS {
+    struct {
+        struct {
+            unsigned long long value;
+        } fence;
+        union {
+            void* fence;
+            unsigned long long reserved;
+        } nvSciSync;
+        struct {
+            unsigned long long key;
+        } keyedMutex;
+        unsigned int reserved[12];
+    } params;
+    unsigned int flags;
+    unsigned int reserved[16];
+};
+
+struct CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS {
+    struct {
+        struct {
+            unsigned long long value;
+        } fence;
+        union {
+            void* fence;
+            unsigned long long reserved;
+        } nvSciSync;
+        struct {
+            unsigned long long key;
+            unsigned int timeoutMs;
+        } keyedMutex;
+        unsigned int reserved[10];
+    } params;
+    unsigned int flags;
+    unsigned int reserved[16];
+};
+
+struct CUDA_MEMCPY2D {
+    size_t srcXInBytes;
+    size_t srcY;
+    int srcMemoryType;  // CUmemorytype
+    const void* srcHost;
+    CUdeviceptr srcDevice;
+    CUarray srcArray;
+    size_t srcPitch;
+    size_t dstXInBytes;
+    size_t dstY;
+    int dstMemoryType;
+    void* dstHost;
+    CUdeviceptr dstDevice;
+    CUarray dstArray;
+    size_t dstPitch;
+    size_t WidthInBytes;
+    size_t Height;
+};
+
+/// The driver entry points, loaded once. The names are the versioned symbols the CUDA headers map
+/// the plain names to (cuCtxPushCurrent -> cuCtxPushCurrent_v2 and so on).
+struct Driver {
+    CUresult (*cuInit)(unsigned int);
+    CUresult (*cuDriverGetVersion)(int*);
+    CUresult (*cuGetErrorName)(CUresult, const char**);
+    CUresult (*cuGetErrorString)(CUresult, const char**);
+    CUresult (*cuDeviceGetCount)(int*);
+    CUresult (*cuDeviceGet)(CUdevice*, int);
+    CUresult (*cuDeviceGetName)(char*, int, CUdevice);
+    CUresult (*cuDeviceGetUuid)(CUuuid*, CUdevice);  // cuDeviceGetUuid_v2
+    CUresult (*cuDevicePrimaryCtxRetain)(CUcontext*, CUdevice);
+    CUresult (*cuDevicePrimaryCtxRelease)(CUdevice);  // _v2
+    CUresult (*cuCtxPushCurrent)(CUcontext);          // _v2
+    CUresult (*cuCtxPopCurrent)(CUcontext*);          // _v2
+    CUresult (*cuStreamSynchronize)(CUstream);
+    CUresult (*cuImportExternalMemory)(CUexternalMemory*, const CUDA_EXTERNAL_MEMORY_HANDLE_DESC*);
+    CUresult (*cuExternalMemoryGetMappedBuffer)(CUdeviceptr*, CUexternalMemory, const CUDA_EXTERNAL_MEMORY_BUFFER_DESC*);
+    CUresult (*cuExternalMemoryGetMappedMipmappedArray)(CUmipmappedArray*, CUexternalMemory,
+                                                        const CUDA_EXTERNAL_MEMORY_MIPMAPPED_ARRAY_DESC*);
+    CUresult (*cuMipmappedArrayGetLevel)(CUarray*, CUmipmappedArray, unsigned int);
+    CUresult (*cuMipmappedArrayDestroy)(CUmipmappedArray);
+    CUresult (*cuDestroyExternalMemory)(CUexternalMemory);
+    CUresult (*cuMemFree)(CUdeviceptr);  // _v2
+    CUresult (*cuMemcpy2DAsync)(const CUDA_MEMCPY2D*, CUstream);  // _v2
+    CUresult (*cuImportExternalSemaphore)(CUexternalSemaphore*, const CUDA_EXTERNAL_SEMAPHORE_HANDLE_DESC*);
+    CUresult (*cuSignalExternalSemaphoresAsync)(const CUexternalSemaphore*, const CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS*,
+                                                unsigned int, CUstream);
+    CUresult (*cuWaitExternalSemaphoresAsync)(const CUexternalSemaphore*, const CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS*,
+                                              unsigned int, CUstream);
+    CUresult (*cuDestroyExternalSemaphore)(CUexternalSemaphore);
+    CUresult (*cuPointerGetAttribute)(void*, int, CUdeviceptr);
+};
+
+/// The loaded driver, or nullptr when libcuda.so.1 is missing, lacks an entry point, or cuInit
+/// failed (cuda_status().reason says which).
+const Driver* driver() noexcept;
+
+/// The driver, or throws UnsupportedOperationError with the reason CUDA cannot be used.
+const Driver& require_driver();
+
+/// "CUDA_ERROR_..." for `result`, from the driver when it knows the code.
+std::string result_name(CUresult result);
+
+/// Throws CudaError naming `call` unless `result` is CUDA_SUCCESS.
+void check(CUresult result, const char* call, const std::string& detail = {});
+
+}  // namespace geyser::cuda::api

@@ -1,0 +1,392 @@
+"""CUDA interop: shared Vulkan memory as PyTorch and CuPy tensors, Vulkan semaphores as CUDA sync.
+
+A buffer another process rendered with Vulkan becomes a CUDA tensor without a copy::
+
+    import torch, geyser, geyser.cuda
+    device = geyser.Device()
+    gpu = geyser.cuda.CudaDevice(device)          # the CUDA device with the same UUID
+    mapped = gpu.import_buffer(handle)            # a BufferHandle (or a local geyser.Buffer)
+    x = torch.from_dlpack(mapped.view("float32", (1080, 1920, 4)))   # same memory, no copy
+    geyser.cuda.wait_on_stream(ready, n, torch.cuda.current_stream())  # GPU waits, host doesn't
+    y = x * 2
+    geyser.cuda.signal_on_stream(done, n, torch.cuda.current_stream())
+
+What is here:
+
+* :func:`available` / :func:`status`: whether the CUDA driver (``libcuda.so.1``, loaded at run
+  time: Geyser builds and imports without CUDA) can be used, and if not, why.
+* :class:`CudaDevice`: the CUDA device whose UUID is the Vulkan device's (``DeviceMismatchError``
+  when there is none) and its primary context, which PyTorch and CuPy share.
+* :class:`CudaBuffer`: buffer memory mapped linearly (``cuExternalMemoryGetMappedBuffer``). It and
+  its typed :meth:`CudaBuffer.view` support ``__dlpack__`` / ``__dlpack_device__`` and
+  ``__cuda_array_interface__``, so ``torch.from_dlpack(v)``, ``torch.as_tensor(v, device="cuda")``
+  and ``cupy.asarray(v)`` share the memory.
+* :class:`CudaTexture`: texture memory mapped as a CUDA array. A Vulkan texture has optimal
+  tiling, a driver-private texel order, so it cannot be viewed as a linear tensor; it is reached
+  by device-to-device copies, :meth:`CudaTexture.copy_to` and :meth:`CudaTexture.copy_from`.
+* :class:`CudaSemaphore`, :func:`wait_on_stream`, :func:`signal_on_stream`: exported Vulkan
+  semaphores (timeline or binary) that a CUDA stream waits on and signals, with no host wait.
+  Portable timelines live in host memory and cannot be waited on by a stream: create the
+  timeline with ``kind="vulkan"`` on a device that exports semaphores.
+
+Lifetimes: every tensor made from a mapping keeps the mapping alive (DLPack through its deleter,
+``__cuda_array_interface__`` through the object it was read from), so ``close()`` is safe at
+any time: it refuses further use of the Python object, and the memory goes once the last tensor
+does. Streams are given as ``torch.cuda.Stream``, ``cupy.cuda.Stream``, or an integer CUstream;
+``None`` is the legacy default stream (0).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import _native
+from ._owner import NativeOwner
+from .device import Device
+from .errors import InvalidArgumentError, InvalidHandleError, UnsupportedOperationError
+from .memory import Buffer, BufferHandle, Texture, TextureHandle
+from .sync import Semaphore, SemaphoreHandle
+from .timeline import Timeline, TimelineHandle
+
+__all__ = ["CudaBuffer", "CudaDevice", "CudaSemaphore", "CudaTexture", "CudaView", "available", "cuda_device",
+           "signal_on_stream", "status", "wait_on_stream"]
+
+_CU_FORMAT_DTYPES = {0x01: "uint8", 0x02: "uint16", 0x03: "uint32", 0x08: "int8", 0x09: "int16", 0x0A: "int32",
+                     0x10: "float16", 0x20: "float32"}
+# DLPack type codes
+_DL_CODES = {"i": 0, "u": 1, "f": 2, "b": 6}
+_KDLCUDA = 2
+
+
+def status():
+    """``CudaStatus`` with ``available``, ``reason`` (why not), ``driver_version``, ``device_count``."""
+    return _native.cuda.cuda_status()
+
+
+def available() -> bool:
+    """Whether the CUDA driver API can be used here; :func:`status` says why not."""
+    return status().available
+
+
+def _stream(stream: Any) -> int:
+    """A CUstream integer from a torch or cupy stream, an int, or None (the legacy default stream)."""
+    if stream is None:
+        return 0
+    for attr in ("cuda_stream", "ptr"):  # torch.cuda.Stream, cupy.cuda.Stream
+        value = getattr(stream, attr, None)
+        if value is not None:
+            return int(value)
+    if isinstance(stream, (int, np.integer)) and not isinstance(stream, bool) and stream >= 0:
+        return int(stream)
+    raise InvalidArgumentError(f"expected a CUDA stream (torch.cuda.Stream, cupy.cuda.Stream or an int), "
+                               f"got {type(stream).__name__}")
+
+
+class CudaDevice(NativeOwner):
+    """The CUDA device that is the same GPU as a Vulkan :class:`geyser.Device` (matched by UUID)."""
+
+    def __init__(self, device: Device | None = None):
+        device = device if device is not None else Device()
+        self._native = _native.cuda.CudaContext.for_device(device.native)
+        self._device = device
+
+    device = property(lambda self: self._device, doc="The Vulkan device.")
+    ordinal = property(lambda self: self.native.ordinal, doc="The CUDA device ordinal (torch's cuda:N).")
+    name = property(lambda self: self.native.name)
+    uuid = property(lambda self: self.native.uuid.hex())
+
+    def import_buffer(self, source: Buffer | BufferHandle) -> "CudaBuffer":
+        """Maps a buffer's memory into CUDA. ``source`` is a handle (kept open: close it yourself)
+        or a local Buffer (exported here for the import)."""
+        if isinstance(source, Buffer):
+            with self._same_device(source).export_buffer(source) as handle:
+                return CudaBuffer(_native.cuda.CudaBuffer.import_handle(self.native, handle.native), self)
+        if not isinstance(source, BufferHandle):
+            raise InvalidHandleError(f"expected a geyser.Buffer or BufferHandle, got {type(source).__name__}")
+        return CudaBuffer(_native.cuda.CudaBuffer.import_handle(self.native, source.native), self)
+
+    def import_texture(self, source: Texture | TextureHandle) -> "CudaTexture":
+        """Maps a texture's memory into CUDA as an array, for copies to and from tensors."""
+        if isinstance(source, Texture):
+            with self._same_device(source).export_texture(source) as handle:
+                return CudaTexture(_native.cuda.CudaTexture.import_handle(self.native, handle.native), self)
+        if not isinstance(source, TextureHandle):
+            raise InvalidHandleError(f"expected a geyser.Texture or TextureHandle, got {type(source).__name__}")
+        return CudaTexture(_native.cuda.CudaTexture.import_handle(self.native, source.native), self)
+
+    def import_semaphore(self, source: Timeline | Semaphore | TimelineHandle | SemaphoreHandle) -> "CudaSemaphore":
+        """Imports a Vulkan timeline or binary semaphore for CUDA streams to wait on and signal."""
+        if isinstance(source, Timeline):
+            if source.kind != "vulkan":
+                raise UnsupportedOperationError(
+                    "a portable timeline lives in host memory, which a CUDA stream cannot wait on; create the "
+                    "timeline with kind='vulkan' on a device that exports timeline semaphores")
+            handle = source.export()
+            try:
+                return self._import_sync(handle.semaphore_handle)
+            finally:
+                handle.close()
+        if isinstance(source, Semaphore):
+            with self._same_device(source).export_semaphore(source) as handle:
+                return self._import_sync(handle)
+        if isinstance(source, TimelineHandle):
+            if source.semaphore_handle is None:
+                raise UnsupportedOperationError("a portable timeline handle cannot be imported into CUDA (host memory)")
+            source = source.semaphore_handle
+        if not isinstance(source, SemaphoreHandle):
+            raise InvalidHandleError(f"expected a Timeline, Semaphore or their handle, got {type(source).__name__}")
+        return self._import_sync(source)
+
+    def _import_sync(self, handle: SemaphoreHandle) -> "CudaSemaphore":
+        return CudaSemaphore(_native.cuda.CudaSemaphore.import_handle(self.native, handle.native), self)
+
+    def _same_device(self, obj) -> Device:
+        device = obj.device
+        if device is None:
+            raise InvalidHandleError(f"this {type(obj).__name__} is closed")
+        return device
+
+    def synchronize(self, stream: Any = None) -> None:
+        """Waits on the host (without the GIL) until ``stream``'s work is done."""
+        self.native.synchronize(_stream(stream))
+
+    def __repr__(self) -> str:
+        return "<geyser.cuda.CudaDevice closed>" if self.closed else f"<geyser.cuda.CudaDevice cuda:{self.ordinal} {self.name}>"
+
+
+class _Lendable(NativeOwner):
+    """A mapping handed to tensors. Reading ``__cuda_array_interface__`` lends the native mapping
+    to whoever holds this object, so close() stops further use but never frees memory a tensor
+    still points at."""
+
+    _lent = None
+
+    def _lend(self):
+        native = self.native
+        self._lent = native
+        return native
+
+
+class CudaView(_Lendable):
+    """A typed window (dtype, shape, strides, byte offset) onto a :class:`CudaBuffer`'s memory."""
+
+    def __init__(self, mapping, ordinal: int, dtype, shape: Sequence[int], strides: Sequence[int] | None, offset: int):
+        self._native = mapping
+        self.dtype = np.dtype(dtype)
+        if self.dtype.kind not in _DL_CODES or self.dtype.byteorder == ">" or self.dtype.itemsize > 8:
+            raise InvalidArgumentError(f"a CUDA view needs a native-order bool, int, uint or float dtype, got {self.dtype}")
+        self.shape = tuple(int(s) for s in shape)
+        if any(s < 0 for s in self.shape):
+            raise InvalidArgumentError(f"shape must not be negative, got {self.shape}")
+        item = self.dtype.itemsize
+        if strides is None:
+            contiguous, acc = [], item
+            for s in reversed(self.shape):
+                contiguous.append(acc)
+                acc *= max(s, 1)
+            self.strides = tuple(reversed(contiguous))
+        else:
+            self.strides = tuple(int(s) for s in strides)
+            if len(self.strides) != len(self.shape) or any(s < 0 or s % item for s in self.strides):
+                raise InvalidArgumentError(f"strides {self.strides} (bytes) must be non-negative multiples of the "
+                                           f"itemsize {item}, one per dimension of {self.shape}")
+        self.offset = int(offset)
+        if self.offset < 0 or self.offset % item:
+            raise InvalidArgumentError(f"offset {self.offset} must be a non-negative multiple of the itemsize {item}")
+        extent = 0 if 0 in self.shape else item + sum((n - 1) * s for n, s in zip(self.shape, self.strides))
+        if self.offset + extent > mapping.size:
+            raise InvalidArgumentError(f"a {self.dtype} view of shape {self.shape} at offset {self.offset} needs "
+                                       f"{self.offset + extent} bytes; the buffer has {mapping.size}")
+        self._ordinal = ordinal
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    @property
+    def device_pointer(self) -> int:
+        return self.native.device_pointer + self.offset
+
+    @property
+    def __cuda_array_interface__(self) -> dict:
+        native = self._lend()
+        contiguous = self.strides == CudaView(native, self._ordinal, self.dtype, self.shape, None, self.offset).strides
+        return {"shape": self.shape, "typestr": self.dtype.str, "data": (native.device_pointer + self.offset, False),
+                "strides": None if contiguous else self.strides, "version": 3, "stream": None}
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (_KDLCUDA, self._ordinal)
+
+    def __dlpack__(self, *, stream: Any = None, max_version=None, dl_device=None, copy: bool | None = None):
+        """A DLPack capsule over the same memory (``copy=True`` is refused: this is a zero-copy view).
+
+        ``stream`` needs no action: Geyser has no pending CUDA work on the mapping; order against the
+        Vulkan side with :func:`wait_on_stream`."""
+        if copy:
+            raise BufferError("geyser.cuda views share memory; a copy was asked for (copy=True)")
+        if dl_device is not None and tuple(dl_device) != self.__dlpack_device__():
+            raise BufferError(f"this view is on {self.__dlpack_device__()}, not {tuple(dl_device)}")
+        item = self.dtype.itemsize
+        return self.native.dlpack(self.offset, list(self.shape), [s // item for s in self.strides],
+                                  _DL_CODES[self.dtype.kind], item * 8)
+
+    def __repr__(self) -> str:
+        return f"<geyser.cuda.CudaView {self.dtype} {self.shape} cuda:{self._ordinal}{' closed' if self.closed else ''}>"
+
+
+class CudaBuffer(_Lendable):
+    """A Vulkan buffer's memory mapped into CUDA: ``device_pointer`` to ``size`` bytes.
+
+    As an array (``__cuda_array_interface__``, ``__dlpack__``) it is 1-D uint8; :meth:`view` gives
+    any dtype and shape."""
+
+    def __init__(self, native, cuda_device: CudaDevice):
+        self._native = native
+        self._ordinal = cuda_device.ordinal
+
+    device_pointer = property(lambda self: self.native.device_pointer)
+    size = property(lambda self: self.native.size)
+
+    def view(self, dtype="uint8", shape: Sequence[int] | int | None = None, strides: Sequence[int] | None = None,
+             offset: int = 0) -> CudaView:
+        """A typed view: ``shape`` defaults to as many items as fit after ``offset``; ``strides`` are
+        in bytes (numpy's convention), C-contiguous when omitted."""
+        item = np.dtype(dtype).itemsize
+        if shape is None:
+            shape = ((self.size - int(offset)) // item,)
+        elif isinstance(shape, (int, np.integer)):
+            shape = (int(shape),)
+        return CudaView(self.native, self._ordinal, dtype, shape, strides, offset)
+
+    @property
+    def __cuda_array_interface__(self) -> dict:
+        native = self._lend()
+        return {"shape": (native.size,), "typestr": "|u1", "data": (native.device_pointer, False), "strides": None,
+                "version": 3, "stream": None}
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (_KDLCUDA, self._ordinal)
+
+    def __dlpack__(self, **kwargs):
+        return self.view().__dlpack__(**kwargs)
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<geyser.cuda.CudaBuffer closed>"
+        return f"<geyser.cuda.CudaBuffer {self.size} bytes at {self.device_pointer:#x} cuda:{self._ordinal}>"
+
+
+def _cai(tensor: Any, writable: bool) -> dict:
+    cai = getattr(tensor, "__cuda_array_interface__", None)
+    if not isinstance(cai, dict):
+        raise InvalidArgumentError(f"expected a CUDA tensor (with __cuda_array_interface__), got {type(tensor).__name__}")
+    if writable and cai["data"][1]:
+        raise InvalidArgumentError("the destination tensor is read-only")
+    return cai
+
+
+class CudaTexture(NativeOwner):
+    """A Vulkan texture's memory mapped into CUDA as an array (level 0).
+
+    ``shape`` and ``dtype`` are those of the tensor it copies to and from: (height, width) or
+    (height, width, channels)."""
+
+    def __init__(self, native, cuda_device: CudaDevice):
+        self._native = native
+        self._context = native.context
+        fmt = native.format
+        self.dtype = np.dtype(_CU_FORMAT_DTYPES[fmt.cu_format])
+        self.channels = fmt.channels
+        self.width, self.height = native.width, native.height
+        self.shape = (self.height, self.width) if fmt.channels == 1 else (self.height, self.width, fmt.channels)
+
+    def _pitch(self, cai: dict, what: str) -> int:
+        shape = tuple(cai["shape"])
+        if np.dtype(cai["typestr"]) != self.dtype or shape not in (self.shape, (self.height, self.width, 1)):
+            raise InvalidArgumentError(f"{what} must be {self.dtype} of shape {self.shape}, got "
+                                       f"{np.dtype(cai['typestr'])} of shape {shape}")
+        row = self.width * self.channels * self.dtype.itemsize
+        strides = cai.get("strides")
+        if strides is None:
+            return row
+        texel = self.channels * self.dtype.itemsize
+        inner_ok = strides[1] == texel and (len(strides) == 2 or strides[2] == self.dtype.itemsize)
+        if not inner_ok or strides[0] < row:
+            raise InvalidArgumentError(f"{what} must have contiguous rows (strides {tuple(strides)} for {shape})")
+        return int(strides[0])
+
+    def copy_to(self, tensor: Any, stream: Any = None) -> None:
+        """Enqueues a device-to-device copy of the whole texture into ``tensor`` on ``stream``."""
+        cai = _cai(tensor, writable=True)
+        pitch = self._pitch(cai, "the destination tensor")
+        self._context.check_pointer(cai["data"][0], "the destination tensor")
+        self.native.copy_to_device(cai["data"][0], pitch, _stream(stream))
+
+    def copy_from(self, tensor: Any, stream: Any = None) -> None:
+        """Enqueues a device-to-device copy of ``tensor`` into the whole texture on ``stream``."""
+        cai = _cai(tensor, writable=False)
+        pitch = self._pitch(cai, "the source tensor")
+        self._context.check_pointer(cai["data"][0], "the source tensor")
+        self.native.copy_from_device(cai["data"][0], pitch, _stream(stream))
+
+    def close(self) -> None:
+        super().close()
+        self._context = None
+
+    def __repr__(self) -> str:
+        return f"<geyser.cuda.CudaTexture {self.width}x{self.height} {self.dtype}x{self.channels}{' closed' if self.closed else ''}>"
+
+
+class CudaSemaphore(NativeOwner):
+    """An exported Vulkan semaphore imported into CUDA: streams wait on it and signal it."""
+
+    def __init__(self, native, cuda_device: CudaDevice):
+        self._native = native
+
+    timeline = property(lambda self: self.native.timeline, doc="True for a timeline, False for a binary semaphore.")
+
+    def wait(self, value: int = 0, stream: Any = None) -> None:
+        """Work enqueued on ``stream`` after this waits for ``value`` (binary: value 0). Returns at once."""
+        self.native.wait(int(value), _stream(stream))
+
+    def signal(self, value: int = 0, stream: Any = None) -> None:
+        """Signals ``value`` (binary: 0) once ``stream``'s earlier work is done. Returns at once."""
+        self.native.signal(int(value), _stream(stream))
+
+
+# One CudaDevice per Vulkan Device, and one CUDA import per timeline, for the functions below.
+_devices: "weakref.WeakKeyDictionary[Device, CudaDevice]" = weakref.WeakKeyDictionary()
+_semaphores: "weakref.WeakKeyDictionary[Any, CudaSemaphore]" = weakref.WeakKeyDictionary()
+
+
+def cuda_device(device: Device) -> CudaDevice:
+    """The CudaDevice for ``device``, made once and reused while ``device`` lives."""
+    c = _devices.get(device)
+    if c is None or c.closed:
+        c = _devices[device] = CudaDevice(device)
+    return c
+
+
+def _semaphore(timeline: Timeline | Semaphore) -> CudaSemaphore:
+    s = _semaphores.get(timeline)
+    if s is None or s.closed:
+        device = timeline._device
+        if device is None:
+            raise InvalidHandleError(f"this {type(timeline).__name__} is closed")
+        s = _semaphores[timeline] = cuda_device(device).import_semaphore(timeline)
+    return s
+
+
+def wait_on_stream(timeline: Timeline | Semaphore, value: int, stream: Any = None) -> None:
+    """Makes ``stream`` wait on the GPU until ``timeline`` reaches ``value`` (no host wait).
+
+    The timeline is imported into CUDA on first use and the import reused while it lives."""
+    _semaphore(timeline).wait(value, stream)
+
+
+def signal_on_stream(timeline: Timeline | Semaphore, value: int, stream: Any = None) -> None:
+    """Signals ``value`` on ``timeline`` once ``stream``'s work so far is done (no host wait)."""
+    _semaphore(timeline).signal(value, stream)

@@ -1,0 +1,193 @@
+// CUDA interop against geyser::core: Vulkan writes, CUDA copies on a stream ordered by an
+// imported timeline, Vulkan reads back. Skipped with the reason where CUDA or semaphore export is
+// missing (lavapipe machines).
+#include <gtest/gtest.h>
+#include <dirent.h>
+
+#include <string>
+#include <vector>
+
+#include "geyser/cuda.hpp"
+#include "geyser/geyser.hpp"
+
+namespace {
+
+using geyser::cuda::CudaBuffer;
+using geyser::cuda::CudaContext;
+using geyser::cuda::CudaSemaphore;
+using geyser::cuda::CudaTexture;
+
+constexpr uint64_t kSecond = 1'000'000'000ull;
+
+size_t fd_count() {
+    size_t n = 0;
+    DIR* d = opendir("/proc/self/fd");
+    while (readdir(d)) ++n;
+    closedir(d);
+    return n;
+}
+
+std::vector<uint8_t> ramp(size_t n, uint8_t seed) {
+    std::vector<uint8_t> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>(i * 13 + seed);
+    return v;
+}
+
+geyser::TextureDesc rgba8(uint32_t w, uint32_t h) {
+    geyser::TextureDesc d;
+    d.width = w;
+    d.height = h;
+    d.format = VK_FORMAT_R8G8B8A8_UNORM;
+    d.usage = VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT | VK_IMAGE_USAGE_SAMPLED_BIT |
+              VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT;
+    d.texture_format = geyser::TextureFormat::kRgba8Unorm;
+    return d;
+}
+
+// A Vulkan device with a CUDA context for the same GPU, or a skip saying what is missing.
+struct Fixture {
+    std::shared_ptr<geyser::Device> device;
+    std::shared_ptr<CudaContext> cuda;
+    std::string skip;
+};
+
+Fixture open_fixture() {
+    Fixture f;
+    const geyser::cuda::CudaStatus status = geyser::cuda::cuda_status();
+    if (!status.available) {
+        f.skip = "CUDA unavailable: " + status.reason;
+        return f;
+    }
+    try {
+        f.device = geyser::Device::open();
+    } catch (const geyser::VulkanUnavailableError& e) {
+        f.skip = std::string("no Vulkan device: ") + e.what();
+        return f;
+    }
+    f.cuda = CudaContext::for_device(f.device);
+    return f;
+}
+
+#define FIXTURE_OR_SKIP(f)         \
+    Fixture f = open_fixture();    \
+    if (!f.skip.empty()) GTEST_SKIP() << f.skip
+
+TEST(Cuda, StatusSaysWhyNot) {
+    const geyser::cuda::CudaStatus s = geyser::cuda::cuda_status();
+    if (s.available) {
+        EXPECT_TRUE(s.reason.empty());
+        EXPECT_GT(s.driver_version, 0);
+        EXPECT_GT(s.device_count, 0);
+    } else {
+        EXPECT_NE(s.reason.find("CUDA"), std::string::npos) << s.reason;
+        try {
+            auto dev = geyser::Device::open();
+            EXPECT_THROW(CudaContext::for_device(dev), geyser::UnsupportedOperationError);
+        } catch (const geyser::VulkanUnavailableError&) {
+        }
+    }
+}
+
+TEST(Cuda, ContextMatchesTheVulkanDeviceUuid) {
+    FIXTURE_OR_SKIP(f);
+    EXPECT_EQ(f.cuda->uuid(), f.device->info().device_uuid);
+    EXPECT_NE(f.cuda->context(), 0u);
+}
+
+TEST(Cuda, StreamCopiesOrderedByAnImportedTimeline) {
+    FIXTURE_OR_SKIP(f);
+    if (!(f.device->info().timeline_semaphore.exportable & VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT)) {
+        GTEST_SKIP() << f.device->info().name << " cannot export timeline semaphores";
+    }
+    const size_t before = fd_count();
+    {
+        const uint32_t w = 37, h = 23;
+        auto texture = f.device->create_shareable_texture(rgba8(w, h));
+        auto buffer = f.device->create_shareable_buffer(size_t{w} * h * 4);
+        auto timeline = f.device->create_semaphore(geyser::SemaphoreType::kTimeline, 0);
+        auto pattern = ramp(size_t{w} * h * 4, 7);
+        texture->upload(VK_IMAGE_ASPECT_COLOR_BIT, pattern.data(), pattern.size());
+
+        auto ct = CudaTexture::import(f.cuda, f.device->export_texture(*texture));
+        auto cb = CudaBuffer::import(f.cuda, f.device->export_buffer(*buffer));
+        auto cs = CudaSemaphore::import(f.cuda, f.device->export_semaphore(*timeline));
+        ASSERT_TRUE(cs->timeline());
+        EXPECT_EQ(cb->size(), size_t{w} * h * 4);
+
+        // The stream waits for the host's 1, copies texture -> buffer, then signals 2.
+        cs->wait(1, 0);
+        ct->copy_to_device(cb->device_pointer(), w * 4, 0);
+        cs->signal(2, 0);
+        EXPECT_EQ(timeline->value(), 0u) << "the copy must wait for value 1";
+        timeline->signal(1);
+        timeline->wait(2, 10 * kSecond);
+        std::vector<uint8_t> back(pattern.size());
+        buffer->read(back.data(), back.size());
+        EXPECT_EQ(back, pattern);
+
+        // And back: Vulkan writes the buffer, CUDA copies it into the texture, Vulkan reads it.
+        auto second = ramp(pattern.size(), 101);
+        buffer->write(second.data(), second.size());
+        cs->wait(3, 0);
+        ct->copy_from_device(cb->device_pointer(), w * 4, 0);
+        cs->signal(4, 0);
+        timeline->signal(3);
+        timeline->wait(4, 10 * kSecond);
+        texture->download(VK_IMAGE_ASPECT_COLOR_BIT, back.data(), back.size());
+        EXPECT_EQ(back, second);
+        f.cuda->synchronize(0);
+    }
+    EXPECT_EQ(fd_count(), before) << "CUDA imports must own their fds and free them";
+}
+
+TEST(Cuda, RefusesBadHandlesWithoutLeaking) {
+    FIXTURE_OR_SKIP(f);
+    const size_t before = fd_count();
+    {
+        auto texture = f.device->create_shareable_texture(rgba8(16, 16));
+        auto buffer = f.device->create_shareable_buffer(4096);
+        geyser::MemoryHandle th = f.device->export_texture(*texture);
+        geyser::MemoryHandle bh = f.device->export_buffer(*buffer);
+
+        EXPECT_THROW(CudaBuffer::import(f.cuda, th), geyser::InvalidHandleError);   // a texture as a buffer
+        EXPECT_THROW(CudaTexture::import(f.cuda, bh), geyser::InvalidHandleError);  // a buffer as a texture
+
+        geyser::MemoryHandle other = bh.duplicate();
+        other.device_uuid[0] ^= 0xff;
+        EXPECT_THROW(CudaBuffer::import(f.cuda, other), geyser::DeviceMismatchError);
+
+        geyser::MemoryHandle too_big = bh.duplicate();
+        too_big.buffer_size = too_big.size + 1;
+        EXPECT_THROW(CudaBuffer::import(f.cuda, too_big), geyser::InvalidHandleError);
+
+        geyser::MemoryHandle wrong_size = bh.duplicate();
+        wrong_size.size *= 4;
+        wrong_size.buffer_size = wrong_size.size;
+        EXPECT_THROW(CudaBuffer::import(f.cuda, wrong_size), geyser::InvalidHandleError);
+
+        geyser::MemoryHandle closed = bh.duplicate();
+        closed.close();
+        EXPECT_THROW(CudaBuffer::import(f.cuda, closed), geyser::InvalidHandleError);
+
+        geyser::TextureDesc depth = rgba8(16, 16);
+        depth.format = VK_FORMAT_D32_SFLOAT;
+        depth.usage = VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT;
+        depth.texture_format = geyser::TextureFormat::kDepth32Float;
+        auto depth_texture = f.device->create_shareable_texture(depth);
+        EXPECT_THROW(CudaTexture::import(f.cuda, f.device->export_texture(*depth_texture)), geyser::UnsupportedFormatError);
+
+        if (f.device->info().fence.exportable & VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT) {
+            auto fence = f.device->create_fence();
+            EXPECT_THROW(CudaSemaphore::import(f.cuda, f.device->export_fence(*fence)), geyser::InvalidHandleError);
+        }
+        // Still importable after all that: nothing was poisoned.
+        auto good = CudaBuffer::import(f.cuda, bh);
+        EXPECT_NE(good->device_pointer(), 0u);
+        auto ct = CudaTexture::import(f.cuda, th);
+        EXPECT_THROW(ct->copy_to_device(good->device_pointer(), 16 * 4 - 1, 0), geyser::InvalidArgumentError);
+        EXPECT_THROW(ct->copy_to_device(0, 16 * 4, 0), geyser::InvalidArgumentError);
+    }
+    EXPECT_EQ(fd_count(), before);
+}
+
+}  // namespace
