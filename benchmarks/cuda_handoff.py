@@ -77,7 +77,7 @@ def _consumer(uuid, handles, conn, frames, copy_frames, shm_name, out):
 
 def _opener(uuid, kind, q, n, out):
     import torch
-    times = []
+    times, parts = [], []
     if kind == "geyser":
         device = geyser.Device(uuid)
         gpu = geyser.cuda.CudaDevice(device)
@@ -89,9 +89,12 @@ def _opener(uuid, kind, q, n, out):
                 time.sleep(0.001)
             t0 = time.perf_counter()
             handle = q.get()
+            t1 = time.perf_counter()
             mapped = gpu.import_buffer(handle)
+            t2 = time.perf_counter()
             tensor = torch.from_dlpack(mapped.view("uint8", (H, W, 4)))
             times.append(time.perf_counter() - t0)
+            parts.append((t1 - t0, t2 - t1, time.perf_counter() - t2))
             handle.close()
             keep.append((mapped, tensor))
     else:
@@ -105,7 +108,7 @@ def _opener(uuid, kind, q, n, out):
             torch.cuda.current_stream().synchronize()
             times.append(time.perf_counter() - t0)
             keep.append(tensor)
-    out.put(times)
+    out.put((times, parts))
 
 
 def _stats(xs_ms):
@@ -192,9 +195,12 @@ def main(argv=None) -> int:
                 keep.append(t)
                 q.put(t)
             time.sleep(0.05)
-        times = o.get(timeout=TIMEOUT)
+        times, parts = o.get(timeout=TIMEOUT)
         proc.join(TIMEOUT)
         opens[kind] = _stats([x * 1e3 for x in times])
+        if parts:
+            opens[kind]["median_parts_ms"] = {k: float(np.median([p[i] for p in parts]) * 1e3)
+                                              for i, k in enumerate(("receive", "cuda_import", "from_dlpack"))}
         del keep
     opens["ratio_p50"] = opens["geyser"]["p50"] / opens["torch_ipc"]["p50"]
     results["open_ms"] = opens
@@ -209,6 +215,7 @@ def main(argv=None) -> int:
         print(f"{a:34} {b:40} {s['p50']:9.3f} {s['p99']:9.3f} {s['n']:5}")
     print(f"copy / zero-copy handoff (p50): {results['handoff_ms']['ratio_p50']:.0f}x")
     print(f"geyser open / torch IPC open (p50): {opens['ratio_p50']:.2f}x")
+    print("geyser open, median by stage (ms):", {k: round(v, 3) for k, v in opens["geyser"]["median_parts_ms"].items()})
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

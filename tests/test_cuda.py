@@ -211,11 +211,11 @@ def test_bad_inputs(device, gpu, fd_count):
         with geyser.BufferHandle.from_dict(d, os.dup(handle.fd)) as foreign:
             with pytest.raises(geyser.DeviceMismatchError):
                 gpu.import_buffer(foreign)
-        # A size the allocation does not have.
+        # A buffer larger than its allocation.
         d = handle.to_dict()
-        d["size"] = d["buffer_size"] = handle.size * 4
+        d["buffer_size"] = handle.size + 1
         with geyser.BufferHandle.from_dict(d, os.dup(handle.fd)) as wrong:
-            with pytest.raises(geyser.InvalidHandleError):
+            with pytest.raises(geyser.InvalidHandleError, match="allocation"):
                 gpu.import_buffer(wrong)
         mapped = gpu.import_buffer(handle)
         with pytest.raises(geyser.InvalidArgumentError, match="needs 8192 bytes"):
@@ -228,6 +228,13 @@ def test_bad_inputs(device, gpu, fd_count):
             gpu.import_texture(handle)
         mapped.close()
     with device.create_shareable_texture(geyser.TextureDescriptor(W, H)) as tex:
+        # A texture described with an extent its allocation is not sized for.
+        with device.export_texture(tex) as th:
+            d = th.to_dict()
+            d["width"] = W * 4
+            with geyser.TextureHandle.from_dict(d, os.dup(th.fd)) as wrong:
+                with pytest.raises(geyser.InvalidHandleError):
+                    gpu.import_texture(wrong)
         ct = gpu.import_texture(tex)
         assert ct.shape == (H, W, 4) and ct.dtype == np.uint8
         with pytest.raises(geyser.InvalidArgumentError, match="CUDA tensor"):

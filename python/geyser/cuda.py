@@ -296,7 +296,6 @@ class CudaTexture(NativeOwner):
 
     def __init__(self, native, cuda_device: CudaDevice):
         self._native = native
-        self._context = native.context
         fmt = native.format
         self.dtype = np.dtype(_CU_FORMAT_DTYPES[fmt.cu_format])
         self.channels = fmt.channels
@@ -320,21 +319,19 @@ class CudaTexture(NativeOwner):
 
     def copy_to(self, tensor: Any, stream: Any = None) -> None:
         """Enqueues a device-to-device copy of the whole texture into ``tensor`` on ``stream``."""
+        native = self.native
         cai = _cai(tensor, writable=True)
         pitch = self._pitch(cai, "the destination tensor")
-        self._context.check_pointer(cai["data"][0], "the destination tensor")
-        self.native.copy_to_device(cai["data"][0], pitch, _stream(stream))
+        native.context.check_pointer(cai["data"][0], "the destination tensor")
+        native.copy_to_device(cai["data"][0], pitch, _stream(stream))
 
     def copy_from(self, tensor: Any, stream: Any = None) -> None:
         """Enqueues a device-to-device copy of ``tensor`` into the whole texture on ``stream``."""
+        native = self.native
         cai = _cai(tensor, writable=False)
         pitch = self._pitch(cai, "the source tensor")
-        self._context.check_pointer(cai["data"][0], "the source tensor")
-        self.native.copy_from_device(cai["data"][0], pitch, _stream(stream))
-
-    def close(self) -> None:
-        super().close()
-        self._context = None
+        native.context.check_pointer(cai["data"][0], "the source tensor")
+        native.copy_from_device(cai["data"][0], pitch, _stream(stream))
 
     def __repr__(self) -> str:
         return f"<geyser.cuda.CudaTexture {self.width}x{self.height} {self.dtype}x{self.channels}{' closed' if self.closed else ''}>"

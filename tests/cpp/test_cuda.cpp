@@ -160,10 +160,10 @@ TEST(Cuda, RefusesBadHandlesWithoutLeaking) {
         too_big.buffer_size = too_big.size + 1;
         EXPECT_THROW(CudaBuffer::import(f.cuda, too_big), geyser::InvalidHandleError);
 
-        geyser::MemoryHandle wrong_size = bh.duplicate();
-        wrong_size.size *= 4;
-        wrong_size.buffer_size = wrong_size.size;
-        EXPECT_THROW(CudaBuffer::import(f.cuda, wrong_size), geyser::InvalidHandleError);
+        // A texture whose description does not match what this device requires for it.
+        geyser::MemoryHandle wrong_extent = th.duplicate();
+        wrong_extent.width *= 4;
+        EXPECT_THROW(CudaTexture::import(f.cuda, wrong_extent), geyser::InvalidHandleError);
 
         geyser::MemoryHandle closed = bh.duplicate();
         closed.close();

@@ -61,17 +61,15 @@ void check_memory_handle(const CudaContext& context, const MemoryHandle& h, Reso
 }
 
 // CUDA does not check a description against the memory: cuImportExternalMemory accepted an
-// allocation size four times the real one (H100, driver 580.159.04), and the mapping would have
-// reached past the allocation. The Vulkan driver does check it, as Geyser's own import checks do
-// everything else (kind, memory type, dedication, image parameters), so every handle is imported
-// into the Vulkan device first, and that import released at once. A one-time cost per import.
-void validate_with_vulkan(const CudaContext& context, const MemoryHandle& h) {
-    if (h.kind == ResourceKind::kBuffer) {
-        (void)context.device()->import_buffer(h);
-    } else {
-        (void)context.device()->import_texture(h);
-    }
-}
+// allocation size four times the real one (H100, driver 580.159.04), and so did NVIDIA's
+// vkAllocateMemory import, so a peer that lies consistently about a size cannot be caught there
+// (docs/cuda.md). What can be checked is that the description is one the device itself would
+// produce: for a texture, that its allocation size, memory type and dedication are what this
+// device requires for that extent, format and usage. Geyser's Vulkan import checks exactly that
+// (and imports, which also proves the fd is this device's memory), so a texture handle goes
+// through a Vulkan import first, released at once. A buffer's only derived value is its size,
+// checked in CudaBuffer::import.
+void validate_with_vulkan(const CudaContext& context, const MemoryHandle& h) { (void)context.device()->import_texture(h); }
 
 // cuImportExternalMemory takes ownership of the fd on success only ("Ownership of the file
 // descriptor is transferred to the CUDA driver when the handle is imported successfully"), so it
@@ -170,7 +168,6 @@ std::unique_ptr<CudaBuffer> CudaBuffer::import(std::shared_ptr<CudaContext> cont
         throw InvalidHandleError("the buffer handle's size (" + std::to_string(handle.buffer_size) +
                                  " bytes) does not fit its allocation (" + std::to_string(handle.size) + " bytes)");
     }
-    validate_with_vulkan(*context, handle);
     ContextScope scope(*context);
     std::unique_ptr<CudaBuffer> b(new CudaBuffer());
     b->memory_ = import_memory(scope, handle);
