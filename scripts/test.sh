@@ -43,6 +43,9 @@ wait "$producer"
 echo "== Wire and sender-protocol decoders under libFuzzer (ASan+UBSan), bounded"
 FUZZ_SECONDS=${FUZZ_SECONDS:-60} bash scripts/fuzz.sh
 
+echo "== Python handle reconstruction under atheris, bounded"
+FUZZ_SECONDS=${FUZZ_SECONDS:-60} bash scripts/fuzz_handles.sh
+
 echo "== Python tests (validation layer on)"
 set +e
 GEYSER_VALIDATION=1 "$PYTHON" -m pytest -p no:cacheprovider tests "$@"

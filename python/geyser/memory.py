@@ -9,9 +9,9 @@ import numpy as np
 
 from . import _native
 from ._owner import NativeOwner
-from .errors import GeyserError, InvalidArgumentError
+from .errors import GeyserError, InvalidArgumentError, InvalidHandleError
 from .formats import Aspect, TextureFormat, TextureUsage, format_info, host_layout
-from .sync import DEFAULT_TIMEOUT
+from .sync import DEFAULT_TIMEOUT, description, uuid_field
 
 
 def run_synced(op, wait=(), signal=(), fence=None, timeout: float = DEFAULT_TIMEOUT):
@@ -292,17 +292,21 @@ class _MemoryHandle:
     @classmethod
     def from_dict(cls, d: dict, fd: int):
         """A handle from ``to_dict()`` output; takes ownership of ``fd``."""
-        n = _native.MemoryHandle(int(fd))
+        n = _native.MemoryHandle(int(fd))  # owns fd from here, on failure too
+        d = description(d, "memory handle")
         kind = d.get("kind", cls._kind)
         n.kind = _native.ResourceKind.TEXTURE if kind == "texture" else _native.ResourceKind.BUFFER
         from .device import HANDLE_TYPES
 
-        n.handle_type = HANDLE_TYPES[d.get("handle_type", "opaque_fd")]
+        handle_type = d.get("handle_type", "opaque_fd")
+        if not isinstance(handle_type, str) or handle_type not in HANDLE_TYPES:
+            raise InvalidHandleError(f"handle type must be one of {sorted(HANDLE_TYPES)}, got {handle_type!r}")
+        n.handle_type = HANDLE_TYPES[handle_type]
         for name in _HANDLE_FIELDS:
             if name in d:
                 setattr(n, name, d[name])
-        n.device_uuid = bytes.fromhex(d["device_uuid"])
-        n.driver_uuid = bytes.fromhex(d["driver_uuid"])
+        n.device_uuid = uuid_field(d, "device_uuid")
+        n.driver_uuid = uuid_field(d, "driver_uuid")
         return cls(n)
 
 

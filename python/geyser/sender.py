@@ -132,16 +132,31 @@ class Sender:
         self.name = name
         self.descriptor = descriptor
         self.release_timeout = release_timeout
-        self.ring = [device.create_shareable_texture(descriptor) for _ in range(int(ring_size))]
-        self.ready = device.create_shared_timeline(sync)
         self._frame = 0
         self._pending = None
         self._subs: list[_Subscription] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._listener = _native.Listener.bind(_native.sender_socket_path(name))
-        self._thread = threading.Thread(target=self._accept_loop, name=f"geyser-sender-{name}", daemon=True)
-        self._thread.start()
+        self.ring: list[Texture] = []
+        self.ready = None
+        self._listener = None
+        try:
+            self.ring = [device.create_shareable_texture(descriptor) for _ in range(int(ring_size))]
+            self.ready = device.create_shared_timeline(sync)
+            self._listener = _native.Listener.bind(_native.sender_socket_path(name))
+            self._thread = threading.Thread(target=self._accept_loop, name=f"geyser-sender-{name}", daemon=True)
+            self._thread.start()
+        except BaseException:
+            # Nothing half-published: the socket goes and the ring and timeline are freed now,
+            # not when the exception's traceback (which holds this frame) is collected.
+            self._stop.set()
+            self._listener = None  # unlinks the socket
+            if self.ready is not None:
+                self.ready.close()
+            for tex in self.ring:
+                tex.close()
+            self.ring = []
+            raise
 
     # -- publishing ------------------------------------------------------------------------------
     @property

@@ -6,7 +6,7 @@ import math
 
 from . import _native
 from ._owner import NativeOwner
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, InvalidHandleError
 
 __all__ = ["Semaphore", "Fence", "SemaphoreHandle", "FenceHandle", "to_ns", "DEFAULT_TIMEOUT"]
 
@@ -24,6 +24,24 @@ def to_ns(timeout: float) -> int:
     if math.isnan(timeout) or timeout < 0 or math.isinf(timeout):
         raise InvalidArgumentError(f"timeout must be finite and >= 0 seconds, got {timeout!r}")
     return int(timeout * 1e9)
+
+
+def description(d, what: str) -> dict:
+    """``d`` if it is a handle description (a dict, as ``to_dict()`` makes), else InvalidHandleError."""
+    if not isinstance(d, dict):
+        raise InvalidHandleError(f"a {what} description is a dict (to_dict() output), got {type(d).__name__}")
+    return d
+
+
+def uuid_field(d: dict, key: str) -> bytes:
+    """The UUID ``d[key]`` (hex) as bytes; InvalidHandleError when it is missing or not hex."""
+    value = d.get(key)
+    if not isinstance(value, str):
+        raise InvalidHandleError(f"handle description needs {key!r} as a hex string, got {value!r}")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise InvalidHandleError(f"handle description's {key!r} is not hex: {value!r}") from None
 
 
 def handle_type_bit(name: str) -> int:
@@ -138,15 +156,16 @@ class _SyncHandle:
     @classmethod
     def from_dict(cls, d: dict, fd: int | None):
         """A handle from ``to_dict()`` output; takes ownership of ``fd`` (None for a signalled sync FD)."""
-        n = _native.SyncHandle(-1 if fd is None else int(fd))
+        n = _native.SyncHandle(-1 if fd is None else int(fd))  # owns fd from here, on failure too
+        d = description(d, "semaphore or fence handle")
         n.primitive = _native.SyncPrimitive.FENCE if d.get("primitive", cls._primitive) == "fence" else _native.SyncPrimitive.SEMAPHORE
         n.semaphore_type = _native.SemaphoreType.TIMELINE if d.get("kind") == "timeline" else _native.SemaphoreType.BINARY
         n.handle_type = handle_type_bit(d.get("handle_type", "opaque_fd"))
         n.already_signaled = bool(d.get("already_signaled", False))
         n.permanent = bool(d.get("permanent", True))
-        n.initial_value = int(d.get("initial_value", 0))
-        n.device_uuid = bytes.fromhex(d["device_uuid"])
-        n.driver_uuid = bytes.fromhex(d["driver_uuid"])
+        n.initial_value = _u64(d.get("initial_value", 0))
+        n.device_uuid = uuid_field(d, "device_uuid")
+        n.driver_uuid = uuid_field(d, "driver_uuid")
         return cls(n)
 
 

@@ -20,7 +20,7 @@ import os
 from . import _native
 from ._owner import NativeOwner
 from .errors import InvalidArgumentError, InvalidHandleError
-from .sync import DEFAULT_TIMEOUT, Semaphore, SemaphoreHandle, _u64, to_ns
+from .sync import DEFAULT_TIMEOUT, Semaphore, SemaphoreHandle, _u64, description, to_ns
 
 __all__ = ["Timeline", "TimelineHandle", "split_sync"]
 
@@ -126,13 +126,27 @@ class TimelineHandle:
 
     @classmethod
     def from_dict(cls, d: dict, fd: int) -> "TimelineHandle":
-        """A handle from ``to_dict()`` output; takes ownership of ``fd``."""
-        kind = d.get("kind")
-        if kind == "vulkan":
+        """A handle from ``to_dict()`` output; takes ownership of ``fd`` (closed if refused)."""
+        kind = d.get("kind") if isinstance(d, dict) else None
+        if kind == "vulkan" and "semaphore" in d:
             return cls("vulkan", sem_handle=SemaphoreHandle.from_dict(d["semaphore"], fd))
         if kind == "portable":
-            return cls("portable", fd=int(fd))
-        os.close(fd)
+            fd = int(fd)
+            if not 0 <= fd < 2**31:
+                raise InvalidHandleError(f"a portable timeline handle needs an fd, got {fd}")
+            try:
+                os.fstat(fd)
+            except OSError as e:
+                raise InvalidHandleError(f"fd {fd} of a portable timeline handle is not open: {e.strerror}") from None
+            return cls("portable", fd=fd)
+        if isinstance(fd, int) and not isinstance(fd, bool) and 0 <= fd < 2**31:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # not open: nothing to release
+        description(d, "timeline handle")
+        if kind == "vulkan":
+            raise InvalidHandleError("a vulkan timeline handle description needs its 'semaphore' description")
         raise InvalidHandleError(f"unknown timeline kind {kind!r}")
 
     def __enter__(self):

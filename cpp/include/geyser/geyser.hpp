@@ -11,3 +11,4 @@
 #include "geyser/wire.hpp"
 #include "geyser/portable_timeline.hpp"
 #include "geyser/sender.hpp"
+#include "geyser/cuda.hpp"

@@ -233,6 +233,15 @@ MemoryHandle Device::export_texture(Texture& texture) {
 std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
     require_memory_export("textures");
     check_common(*this, h, ResourceKind::kTexture, info_.image_memory);
+    // vk_usage goes to vkGetPhysicalDeviceImageFormatProperties2 and vkCreateImage, which take only
+    // VkImageUsageFlagBits; Geyser creates textures with TRANSFER_SRC .. DEPTH_STENCIL_ATTACHMENT
+    // and never TRANSIENT (a transient image allows attachment usages only,
+    // VUID-VkImageCreateInfo-usage-00963), so anything else is not one of its exports.
+    constexpr VkImageUsageFlags kTextureUsages = 0x3F;
+    if (h.vk_usage & ~kTextureUsages) {
+        throw InvalidHandleError("texture handle's VkImageUsageFlags " + hex32(h.vk_usage) +
+                                 " has bits outside 0x3f, which Geyser's textures never use");
+    }
 
     // Everything the exporter created the image with must be repeated here; collect every
     // difference so the message says all that is wrong at once.
@@ -366,6 +375,19 @@ MemoryHandle Device::export_buffer(Buffer& buffer) {
 std::shared_ptr<Buffer> Device::import_buffer(const MemoryHandle& h) {
     require_memory_export("buffers");
     check_common(*this, h, ResourceKind::kBuffer, info_.buffer_memory);
+    // Every Buffer operation is a copy (vkCmdCopyBuffer*), which needs both TRANSFER bits on the
+    // VkBuffer the import creates with the handle's usage; create_shareable_buffer always adds
+    // them. vkCreateBuffer takes only VkBufferUsageFlagBits, some with limits of their own, so
+    // only the usages Geyser creates buffers with are accepted.
+    constexpr VkBufferUsageFlags kCopy = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    constexpr VkBufferUsageFlags kBufferUsages = kCopy | VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT |
+                                                 VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_INDEX_BUFFER_BIT |
+                                                 VK_BUFFER_USAGE_VERTEX_BUFFER_BIT;
+    if ((h.buffer_usage & kCopy) != kCopy || (h.buffer_usage & ~kBufferUsages)) {
+        throw InvalidHandleError("buffer handle's usage " + hex32(h.buffer_usage) +
+                                 " is not a Geyser buffer's: those have TRANSFER_SRC and TRANSFER_DST (every "
+                                 "operation is a copy) and no bits outside " + hex32(kBufferUsages));
+    }
     if (h.buffer_size == 0) throw InvalidHandleError("buffer handle has size 0");
     if (h.buffer_size > h.size) {
         throw InvalidHandleError("buffer size " + std::to_string(h.buffer_size) + " exceeds its allocation size " +
