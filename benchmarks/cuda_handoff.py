@@ -14,8 +14,9 @@ consumer:
    - copy path: the producer downloads the frame to numpy, puts it in shared memory and says so
      over a pipe; the consumer does ``torch.from_numpy(shm).cuda()``.
 2. One-time open of a 4K frame in the consumer: Geyser (receive the handle through a
-   multiprocessing Queue, import into CUDA, ``torch.from_dlpack``) against torch's own CUDA IPC
-   (receive a CUDA tensor through a ``torch.multiprocessing`` Queue: cudaIpcOpenMemHandle).
+   multiprocessing Queue, or over Geyser's own Channel; import into CUDA; ``torch.from_dlpack``)
+   against torch's own CUDA IPC (receive a CUDA tensor through a ``torch.multiprocessing``
+   Queue: cudaIpcOpenMemHandle).
 """
 
 from __future__ import annotations
@@ -76,9 +77,32 @@ def _consumer(uuid, handles, conn, frames, copy_frames, shm_name, out):
 
 
 def _opener(uuid, kind, q, n, out):
+    import select
+
     import torch
     times, parts = [], []
-    if kind == "geyser":
+    if kind == "geyser_channel":
+        # The same import, the handle arriving over Geyser's own channel (SCM_RIGHTS).
+        device = geyser.Device(uuid)
+        gpu = geyser.cuda.CudaDevice(device)
+        torch.cuda.set_device(gpu.ordinal)
+        torch.zeros(1, device=f"cuda:{gpu.ordinal}")
+        channel = geyser.Channel.connect(q, 10**10)
+        keep = []
+        for _ in range(n):
+            select.select([channel.fileno()], [], [], TIMEOUT)
+            t0 = time.perf_counter()
+            handle = geyser.receive_handle(channel, timeout=TIMEOUT)
+            t1 = time.perf_counter()
+            mapped = gpu.import_buffer(handle)
+            t2 = time.perf_counter()
+            tensor = torch.from_dlpack(mapped.view("uint8", (H, W, 4)))
+            times.append(time.perf_counter() - t0)
+            parts.append((t1 - t0, t2 - t1, time.perf_counter() - t2))
+            handle.close()
+            keep.append((mapped, tensor))
+        channel.close()
+    elif kind == "geyser":
         device = geyser.Device(uuid)
         gpu = geyser.cuda.CudaDevice(device)
         torch.cuda.set_device(gpu.ordinal)
@@ -179,14 +203,27 @@ def main(argv=None) -> int:
 
     # 2. one-time open: Geyser import vs torch CUDA IPC
     opens = {}
-    for kind in ("geyser", "torch_ipc"):
+    import os
+    for kind in ("geyser", "geyser_channel", "torch_ipc"):
         c = tmp.get_context("spawn")
         q, o = c.Queue(), c.Queue()
+        listener = channel = None
+        if kind == "geyser_channel":
+            path = os.path.join(geyser.runtime_dir(), f"cuda-bench-{os.getpid()}.sock")
+            listener = geyser.Listener.bind(path)
+            q = path
         proc = c.Process(target=_opener, args=(device.info.device_uuid, kind, q, args.opens, o))
         proc.start()
+        if listener is not None:
+            channel = listener.accept(30 * 10**9)
         keep = []
         for _ in range(args.opens):
-            if kind == "geyser":
+            if kind == "geyser_channel":
+                b = device.create_shareable_buffer(FRAME)
+                keep.append(b)
+                with device.export_buffer(b) as h:
+                    geyser.send_handle(channel, h, timeout=TIMEOUT)
+            elif kind == "geyser":
                 b = device.create_shareable_buffer(FRAME)
                 keep.append(b)
                 q.put(device.export_buffer(b))
@@ -197,12 +234,16 @@ def main(argv=None) -> int:
             time.sleep(0.05)
         times, parts = o.get(timeout=TIMEOUT)
         proc.join(TIMEOUT)
+        if channel is not None:
+            channel.close()
+            del listener  # unlinks the socket
         opens[kind] = _stats([x * 1e3 for x in times])
         if parts:
             opens[kind]["median_parts_ms"] = {k: float(np.median([p[i] for p in parts]) * 1e3)
                                               for i, k in enumerate(("receive", "cuda_import", "from_dlpack"))}
         del keep
     opens["ratio_p50"] = opens["geyser"]["p50"] / opens["torch_ipc"]["p50"]
+    opens["channel_ratio_p50"] = opens["geyser_channel"]["p50"] / opens["torch_ipc"]["p50"]
     results["open_ms"] = opens
 
     print(f"device: {results['device']} ({results['driver']}), CUDA driver {st.driver_version}, torch {torch.__version__}")
@@ -210,12 +251,15 @@ def main(argv=None) -> int:
     rows = [("handoff 3840x2160 -> torch", "zero-copy (imported once, stream wait)", zc),
             ("", "copy: download + shm + .cuda()", cp),
             ("one-time open of a 4K frame", "geyser: receive + import + from_dlpack", opens["geyser"]),
+            ("", "geyser over its Channel (SCM_RIGHTS)", opens["geyser_channel"]),
             ("", "torch CUDA IPC: receive (cudaIpcOpen)", opens["torch_ipc"])]
     for a, b, s in rows:
         print(f"{a:34} {b:40} {s['p50']:9.3f} {s['p99']:9.3f} {s['n']:5}")
     print(f"copy / zero-copy handoff (p50): {results['handoff_ms']['ratio_p50']:.0f}x")
     print(f"geyser open / torch IPC open (p50): {opens['ratio_p50']:.2f}x")
-    print("geyser open, median by stage (ms):", {k: round(v, 3) for k, v in opens["geyser"]["median_parts_ms"].items()})
+    print(f"geyser over its Channel / torch IPC open (p50): {opens['channel_ratio_p50']:.2f}x")
+    for kind in ("geyser", "geyser_channel"):
+        print(f"{kind} open, median by stage (ms):", {k: round(v, 3) for k, v in opens[kind]["median_parts_ms"].items()})
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -19,7 +19,7 @@ import os
 
 from . import _native
 from ._owner import NativeOwner
-from .errors import InvalidArgumentError, InvalidHandleError
+from .errors import GeyserError, InvalidArgumentError, InvalidHandleError
 from .sync import DEFAULT_TIMEOUT, Semaphore, SemaphoreHandle, _u64, description, to_ns
 
 __all__ = ["Timeline", "TimelineHandle", "split_sync"]
@@ -37,7 +37,11 @@ class Timeline(NativeOwner):
 
     @property
     def value(self) -> int:
-        return self.native.value
+        # The hot path of a frame loop: one attribute read, not the `native` property.
+        n = self._native
+        if n is None:
+            raise GeyserError("this Timeline is closed")
+        return n.value
 
     def signal(self, value: int) -> None:
         """Moves the timeline to ``value``. Lower than the current value is an error; equal is a no-op."""
@@ -56,10 +60,13 @@ class Timeline(NativeOwner):
         Raises geyser.TimeoutError after ``timeout`` seconds, and geyser.PeerGoneError when a
         portable timeline's producer marked it abandoned first.
         """
+        n = self._native
+        if n is None:
+            raise GeyserError("this Timeline is closed")
         if self.kind == "vulkan":
-            self.native.wait(value, timeout)
+            n.wait(value, timeout)
         else:
-            self.native.wait(_u64(value), to_ns(timeout))
+            n.wait(_u64(value), to_ns(timeout))
 
     def mark_abandoned(self) -> None:
         """Portable timelines: wake every waiter with PeerGoneError (a producer shutting down)."""
