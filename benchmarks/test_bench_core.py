@@ -89,7 +89,7 @@ def _sync_support(device, what):
 def test_sync_create(benchmark, device, what):
     _sync_support(device, what)
     benchmark.group = f"{what}: create / export / import"
-    make = device.create_fence if what == "fence" else (lambda: device.create_semaphore(what))
+    make = device.create_shared_fence if what == "fence" else (lambda: device.create_shared_semaphore(what))
     benchmark(lambda: make().close())
 
 
@@ -97,7 +97,7 @@ def test_sync_create(benchmark, device, what):
 def test_sync_export(benchmark, device, what):
     _sync_support(device, what)
     benchmark.group = f"{what}: create / export / import"
-    with (device.create_fence() if what == "fence" else device.create_semaphore(what)) as obj:
+    with (device.create_shared_fence() if what == "fence" else device.create_shared_semaphore(what)) as obj:
         export = device.export_fence if what == "fence" else device.export_semaphore
         benchmark(lambda: export(obj).close())
 
@@ -106,7 +106,7 @@ def test_sync_export(benchmark, device, what):
 def test_sync_import(benchmark, device, importer, what):
     _sync_support(device, what)
     benchmark.group = f"{what}: create / export / import"
-    with (device.create_fence() if what == "fence" else device.create_semaphore(what)) as obj:
+    with (device.create_shared_fence() if what == "fence" else device.create_shared_semaphore(what)) as obj:
         if what == "fence":
             with device.export_fence(obj) as h:
                 benchmark(lambda: importer.import_fence(h).close())
