@@ -122,6 +122,15 @@ FormatCapabilities Device::format_capabilities(VkFormat format, VkImageUsageFlag
         caps.reason = "usage is empty";
         return caps;
     }
+    // The driver query takes only valid VkFormat values (VUID-VkPhysicalDeviceImageFormatInfo2-
+    // format-parameter), and a handle's format comes from another process: ask only about formats
+    // Geyser can copy, which are every format it creates.
+    try {
+        (void)format_aspects(format);
+    } catch (const UnsupportedFormatError&) {
+        caps.reason = "VkFormat " + std::to_string(static_cast<int64_t>(format)) + " is not one Geyser shares";
+        return caps;
+    }
     VkPhysicalDeviceExternalImageFormatInfo ext{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_IMAGE_FORMAT_INFO};
     ext.handleType = handle_type;
     VkPhysicalDeviceImageFormatInfo2 info{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_IMAGE_FORMAT_INFO_2};
