@@ -60,15 +60,19 @@ struct DLContext {
 // only C++ objects.
 void delete_dl(DLManagedTensor* t) { delete static_cast<DLContext*>(t->manager_ctx); }
 
-// A capsule nobody consumed still owns its tensor; a consumer renames it "used_dltensor".
+// A capsule nobody consumed still owns its tensor; a consumer renames it "used_dltensor". The
+// destructor may run while an exception is being raised, which it must leave as it found it.
 void capsule_destructor(PyObject* capsule) {
     if (PyCapsule_IsValid(capsule, "used_dltensor")) return;
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
     auto* t = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule, "dltensor"));
     if (t == nullptr) {
-        PyErr_Clear();
-        return;
+        PyErr_WriteUnraisable(capsule);
+    } else {
+        t->deleter(t);
     }
-    t->deleter(t);
+    PyErr_Restore(type, value, traceback);
 }
 
 py::capsule to_dlpack(const std::shared_ptr<CudaBuffer>& buffer, uint64_t byte_offset, std::vector<int64_t> shape,
@@ -78,13 +82,15 @@ py::capsule to_dlpack(const std::shared_ptr<CudaBuffer>& buffer, uint64_t byte_o
     ctx->shape = std::move(shape);
     ctx->strides = std::move(strides);
     DLTensor& t = ctx->tensor.dl_tensor;
-    t.data = reinterpret_cast<void*>(static_cast<uintptr_t>(buffer->device_pointer()));
+    // The offset goes into `data`, with byte_offset 0: dlpack.h notes that consumers may ignore
+    // byte_offset, so a view must not depend on it.
+    t.data = reinterpret_cast<void*>(static_cast<uintptr_t>(buffer->device_pointer() + byte_offset));
     t.device = {kDLCUDA, buffer->context()->ordinal()};
     t.ndim = static_cast<int32_t>(ctx->shape.size());
     t.dtype = {code, bits, 1};
     t.shape = ctx->shape.data();
     t.strides = ctx->strides.empty() ? nullptr : ctx->strides.data();
-    t.byte_offset = byte_offset;
+    t.byte_offset = 0;
     ctx->tensor.manager_ctx = ctx.get();
     ctx->tensor.deleter = delete_dl;
     PyObject* capsule = PyCapsule_New(&ctx->tensor, "dltensor", capsule_destructor);
@@ -112,8 +118,10 @@ void bind_cuda(py::module_& m) {
         .def_property_readonly("name", &CudaContext::name)
         .def_property_readonly("uuid", [](const CudaContext& x) { return uuid_bytes(x.uuid()); })
         .def_property_readonly("context", &CudaContext::context)
-        .def("check_pointer", [](const CudaContext& x, uint64_t p, const std::string& what) { x.check_pointer(p, what.c_str()); },
-             py::arg("pointer"), py::arg("what"))
+        .def("check_pointer",
+             [](const CudaContext& x, uint64_t p, uint64_t size, const std::string& what) { x.check_pointer(p, size, what.c_str()); },
+             py::arg("pointer"), py::arg("size"), py::arg("what"))
+        .def("order_after", &CudaContext::order_after, py::arg("stream"), py::arg("other"))
         .def("synchronize", &CudaContext::synchronize, py::arg("stream") = 0,
              py::call_guard<py::gil_scoped_release>());
 

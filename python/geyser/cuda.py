@@ -29,10 +29,13 @@ What is here:
   Portable timelines live in host memory and cannot be waited on by a stream: create the
   timeline with ``kind="vulkan"`` on a device that exports semaphores.
 
-Lifetimes: every tensor made from a mapping keeps the mapping alive (DLPack through its deleter,
-``__cuda_array_interface__`` through the object it was read from), so ``close()`` is safe at
-any time: it refuses further use of the Python object, and the memory goes once the last tensor
-does. Streams are given as ``torch.cuda.Stream``, ``cupy.cuda.Stream``, or an integer CUstream;
+Lifetimes: a tensor made with DLPack keeps the mapping alive through its deleter; one made
+through ``__cuda_array_interface__`` keeps the object it read alive, and that object keeps the
+mapping after ``close()`` once it has lent it, until the object itself is gone. So ``close()``
+never frees memory a tensor still points at; it refuses further use of the Python object. A
+CudaTexture or CudaSemaphore closed while work it enqueued is still queued (say, a stream wait
+for a value that is never signalled) is left allocated rather than freed under that work.
+Streams are given as ``torch.cuda.Stream``, ``cupy.cuda.Stream``, or an integer CUstream;
 ``None`` is the legacy default stream (0).
 """
 
@@ -214,7 +217,8 @@ class CudaView(_Lendable):
     def __cuda_array_interface__(self) -> dict:
         native = self._lend()
         contiguous = self.strides == CudaView(native, self._ordinal, self.dtype, self.shape, None, self.offset).strides
-        return {"shape": self.shape, "typestr": self.dtype.str, "data": (native.device_pointer + self.offset, False),
+        pointer = 0 if self.nbytes == 0 else native.device_pointer + self.offset  # the interface's rule for empty arrays
+        return {"shape": self.shape, "typestr": self.dtype.str, "data": (pointer, False),
                 "strides": None if contiguous else self.strides, "version": 3, "stream": None}
 
     def __dlpack_device__(self) -> tuple[int, int]:
@@ -317,21 +321,29 @@ class CudaTexture(NativeOwner):
             raise InvalidArgumentError(f"{what} must have contiguous rows (strides {tuple(strides)} for {shape})")
         return int(strides[0])
 
+    def _prepare(self, native, tensor: Any, writable: bool, stream: int, what: str) -> tuple[int, int]:
+        cai = _cai(tensor, writable)
+        pitch = self._pitch(cai, what)
+        row = self.width * self.channels * self.dtype.itemsize
+        native.context.check_pointer(cai["data"][0], (self.height - 1) * pitch + row, what)
+        # __cuda_array_interface__ v3: a "stream" the data must be synchronized on before use (1 is
+        # the legacy default stream, 2 the per-thread one); order ours after it on the GPU.
+        theirs = cai.get("stream")
+        if theirs is not None:
+            native.context.order_after(stream, int(theirs))
+        return cai["data"][0], pitch
+
     def copy_to(self, tensor: Any, stream: Any = None) -> None:
         """Enqueues a device-to-device copy of the whole texture into ``tensor`` on ``stream``."""
-        native = self.native
-        cai = _cai(tensor, writable=True)
-        pitch = self._pitch(cai, "the destination tensor")
-        native.context.check_pointer(cai["data"][0], "the destination tensor")
-        native.copy_to_device(cai["data"][0], pitch, _stream(stream))
+        native, s = self.native, _stream(stream)
+        pointer, pitch = self._prepare(native, tensor, True, s, "the destination tensor")
+        native.copy_to_device(pointer, pitch, s)
 
     def copy_from(self, tensor: Any, stream: Any = None) -> None:
         """Enqueues a device-to-device copy of ``tensor`` into the whole texture on ``stream``."""
-        native = self.native
-        cai = _cai(tensor, writable=False)
-        pitch = self._pitch(cai, "the source tensor")
-        native.context.check_pointer(cai["data"][0], "the source tensor")
-        native.copy_from_device(cai["data"][0], pitch, _stream(stream))
+        native, s = self.native, _stream(stream)
+        pointer, pitch = self._prepare(native, tensor, False, s, "the source tensor")
+        native.copy_from_device(pointer, pitch, s)
 
     def __repr__(self) -> str:
         return f"<geyser.cuda.CudaTexture {self.width}x{self.height} {self.dtype}x{self.channels}{' closed' if self.closed else ''}>"
@@ -354,16 +366,19 @@ class CudaSemaphore(NativeOwner):
         self.native.signal(int(value), _stream(stream))
 
 
-# One CudaDevice per Vulkan Device, and one CUDA import per timeline, for the functions below.
-_devices: "weakref.WeakKeyDictionary[Device, CudaDevice]" = weakref.WeakKeyDictionary()
+# One CUDA import per timeline, for the functions below (the CudaDevice is kept on the Device).
 _semaphores: "weakref.WeakKeyDictionary[Any, CudaSemaphore]" = weakref.WeakKeyDictionary()
 
 
 def cuda_device(device: Device) -> CudaDevice:
-    """The CudaDevice for ``device``, made once and reused while ``device`` lives."""
-    c = _devices.get(device)
+    """The CudaDevice for ``device``, made once and reused while ``device`` lives.
+
+    It is kept as an attribute of the Device, not in a table keyed by it: the CudaDevice refers
+    to its Device, so a table entry would keep the Device alive for good."""
+    c = getattr(device, "_cuda_device", None)
     if c is None or c.closed:
-        c = _devices[device] = CudaDevice(device)
+        c = CudaDevice(device)
+        device._cuda_device = c
     return c
 
 

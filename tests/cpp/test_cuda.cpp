@@ -140,6 +140,39 @@ TEST(Cuda, StreamCopiesOrderedByAnImportedTimeline) {
     EXPECT_EQ(fd_count(), before) << "CUDA imports must own their fds and free them";
 }
 
+TEST(Cuda, DestroyedWithWorkQueuedLeavesItAllocated) {
+    FIXTURE_OR_SKIP(f);
+    if (!(f.device->info().timeline_semaphore.exportable & VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT)) {
+        GTEST_SKIP() << f.device->info().name << " cannot export timeline semaphores";
+    }
+    const uint32_t w = 16, h = 8;
+    auto texture = f.device->create_shareable_texture(rgba8(w, h));
+    auto buffer = f.device->create_shareable_buffer(size_t{w} * h * 4);
+    auto timeline = f.device->create_semaphore(geyser::SemaphoreType::kTimeline, 0);
+    auto pattern = ramp(size_t{w} * h * 4, 3);
+    texture->upload(VK_IMAGE_ASPECT_COLOR_BIT, pattern.data(), pattern.size());
+    auto cb = CudaBuffer::import(f.cuda, f.device->export_buffer(*buffer));
+    {
+        auto ct = CudaTexture::import(f.cuda, f.device->export_texture(*texture));
+        auto cs = CudaSemaphore::import(f.cuda, f.device->export_semaphore(*timeline));
+        // Queue a wait nobody has satisfied yet and a copy behind it, then destroy both objects:
+        // they must stay allocated under that work instead of being freed.
+        cs->wait(5, 0);
+        ct->copy_to_device(cb->device_pointer(), w * 4, 0);
+        cs->signal(6, 0);
+    }
+    timeline->signal(5);
+    timeline->wait(6, 10 * kSecond);
+    f.cuda->synchronize(0);
+    std::vector<uint8_t> back(pattern.size());
+    buffer->read(back.data(), back.size());
+    EXPECT_EQ(back, pattern);
+    // Once the work is done, new imports of the same objects work and free normally.
+    auto ct = CudaTexture::import(f.cuda, f.device->export_texture(*texture));
+    ct->copy_to_device(cb->device_pointer(), w * 4, 0);
+    f.cuda->synchronize(0);
+}
+
 TEST(Cuda, RefusesBadHandlesWithoutLeaking) {
     FIXTURE_OR_SKIP(f);
     const size_t before = fd_count();

@@ -75,6 +75,10 @@ SAME_VALUE(kArray3dColorAttachment, CUDA_ARRAY3D_COLOR_ATTACHMENT);
 SAME_VALUE(CU_MEMORYTYPE_DEVICE, CU_MEMORYTYPE_DEVICE);
 SAME_VALUE(CU_MEMORYTYPE_ARRAY, CU_MEMORYTYPE_ARRAY);
 SAME_VALUE(CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL);
+SAME_VALUE(CU_POINTER_ATTRIBUTE_RANGE_START_ADDR, CU_POINTER_ATTRIBUTE_RANGE_START_ADDR);
+SAME_VALUE(CU_POINTER_ATTRIBUTE_RANGE_SIZE, CU_POINTER_ATTRIBUTE_RANGE_SIZE);
+SAME_VALUE(CUDA_ERROR_NOT_READY, CUDA_ERROR_NOT_READY);
+SAME_VALUE(CU_EVENT_DISABLE_TIMING, CU_EVENT_DISABLE_TIMING);
 
 // The entry points return CUresult, an int-sized enum in cuda.h, and take the opaque handles
 // (declared at global scope in both headers, so the same types).
@@ -82,6 +86,6 @@ static_assert(sizeof(CUresult) == sizeof(g::CUresult), "CUresult");
 static_assert(std::is_same_v<g::CUstream, CUstream> && std::is_same_v<g::CUcontext, CUcontext> &&
               std::is_same_v<g::CUarray, CUarray> && std::is_same_v<g::CUmipmappedArray, CUmipmappedArray> &&
               std::is_same_v<g::CUexternalMemory, CUexternalMemory> &&
-              std::is_same_v<g::CUexternalSemaphore, CUexternalSemaphore>);
+              std::is_same_v<g::CUexternalSemaphore, CUexternalSemaphore> && std::is_same_v<g::CUevent, CUevent>);
 
 TEST(CudaAbi, MatchesCudaH) { SUCCEED() << "checked at compile time against cuda.h " << CUDA_VERSION; }

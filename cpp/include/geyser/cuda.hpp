@@ -17,7 +17,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "geyser/memory.hpp"
 #include "geyser/sync.hpp"
@@ -64,9 +67,13 @@ public:
     const std::shared_ptr<Device>& device() const noexcept { return device_; }
     /// The primary CUcontext, as an integer.
     uintptr_t context() const noexcept { return reinterpret_cast<uintptr_t>(context_); }
-    /// Throws InvalidArgumentError unless `pointer` is device memory of this CUDA device (what a
-    /// tensor's data pointer must be before Geyser copies to or from it).
-    void check_pointer(uint64_t pointer, const char* what) const;
+    /// Throws InvalidArgumentError unless [pointer, pointer + size) lies in one allocation of
+    /// device memory, and DeviceMismatchError unless that memory is this CUDA device's (what a
+    /// tensor must be before Geyser copies to or from it).
+    void check_pointer(uint64_t pointer, uint64_t size, const char* what) const;
+    /// Makes work enqueued on `stream` after this call wait for the work already enqueued on
+    /// `other` (an event recorded on `other`, waited on by `stream`). Nothing waits on the host.
+    void order_after(StreamHandle stream, StreamHandle other) const;
     /// cuStreamSynchronize(stream) in this context.
     void synchronize(StreamHandle stream = 0) const;
 
@@ -81,15 +88,40 @@ private:
     std::string name_;
 };
 
+/// The last work an object enqueued on any stream, as a CUDA event, so that its destructor can
+/// tell whether freeing it now would pull memory or a semaphore from under queued work. Internal
+/// to CudaTexture and CudaSemaphore; thread-safe.
+class PendingWork {
+public:
+    PendingWork() = default;
+    ~PendingWork();
+    PendingWork(const PendingWork&) = delete;
+    PendingWork& operator=(const PendingWork&) = delete;
+    /// Records an event on `stream` after what has been enqueued there so far.
+    void record(StreamHandle stream);
+    /// True when nothing recorded is still queued or running (or nothing was ever recorded).
+    /// Call with the owner's context current.
+    bool finished() const;
+    /// Destroys the events (owner's context current); abandon() forgets them instead, for an
+    /// owner that leaves its objects allocated because work is still queued.
+    void destroy();
+    void abandon();
+
+private:
+    mutable std::mutex mutex_;
+    std::vector<std::pair<StreamHandle, void*>> events_;  // one CUevent per stream used
+};
+
 /// Exported Vulkan buffer memory imported into CUDA and mapped linearly: `device_pointer()` is a
 /// CUdeviceptr to `size()` bytes, the same memory the Vulkan buffer (in any process) uses. Owns
-/// the CUexternalMemory and the mapping, both freed on destruction; holds its context alive.
+/// the CUexternalMemory and the mapping, both freed on destruction (cuMemFree, which waits for
+/// the device); holds its context alive. Immutable after import, so safe to share between threads.
 class CudaBuffer {
 public:
     /// Imports a duplicate of `handle.fd` (the caller keeps its handle) and maps
     /// [0, handle.buffer_size). Throws DeviceMismatchError for another device, InvalidHandleError
-    /// for a texture handle, a closed or foreign fd or an inconsistent size, CudaError when CUDA
-    /// refuses.
+    /// for a texture handle, a closed or foreign fd, an inconsistent size or an import CUDA
+    /// refuses, CudaError when mapping fails.
     static std::unique_ptr<CudaBuffer> import(std::shared_ptr<CudaContext> context, const MemoryHandle& handle);
     ~CudaBuffer();
     CudaBuffer(const CudaBuffer&) = delete;
@@ -115,13 +147,16 @@ struct CudaArrayFormat {
 };
 
 /// The CUDA array format of a VkFormat. Throws UnsupportedFormatError for formats CUDA arrays
-/// cannot hold (depth/stencil, packed 10/11-bit formats).
+/// cannot hold (depth/stencil, packed 10/11-bit formats). Pure; thread-safe.
 CudaArrayFormat cuda_array_format(VkFormat format);
 
 /// Exported Vulkan image memory imported into CUDA and mapped as a CUDA array (level 0 of a
 /// one-level mipmapped array). Optimal-tiling images have a driver-private texel layout, so the
 /// array is reached by copies to and from linear device memory (a tensor), never by pointer.
-/// Owns the CUexternalMemory and the mipmapped array; holds its context alive.
+/// Owns the CUexternalMemory and the mipmapped array; holds its context alive. Copies may be
+/// enqueued from several threads at once. Destroyed while one of its copies is still queued (for
+/// example behind a stream wait that is never satisfied), it leaves its CUDA objects allocated
+/// rather than free memory under that copy or block: finish or synchronize the stream first.
 class CudaTexture {
 public:
     /// Imports a duplicate of `handle.fd`. Throws as CudaBuffer::import, UnsupportedFormatError
@@ -147,6 +182,7 @@ private:
     CudaTexture() = default;
     void copy(uint64_t linear, uint64_t pitch, StreamHandle stream, bool to_array) const;
     std::shared_ptr<CudaContext> context_;
+    mutable PendingWork pending_;
     void* memory_ = nullptr;   // CUexternalMemory
     void* mipmap_ = nullptr;   // CUmipmappedArray
     void* array_ = nullptr;    // CUarray (level 0, owned by mipmap_)
@@ -156,7 +192,10 @@ private:
 };
 
 /// An exported Vulkan semaphore (binary or timeline, opaque FD) imported into CUDA, so CUDA streams
-/// wait on it and signal it without the host. Owns the CUexternalSemaphore; holds its context alive.
+/// wait on it and signal it without the host. Owns the CUexternalSemaphore; holds its context
+/// alive. Thread-safe. cuDestroyExternalSemaphore requires every wait and signal on it to have
+/// completed, so a semaphore destroyed with one still queued (a wait for a value its producer
+/// never signals) is left allocated instead of destroyed under it.
 class CudaSemaphore {
 public:
     /// Imports a duplicate of `handle.fd`. Throws InvalidHandleError for a fence or sync-FD handle
@@ -178,6 +217,7 @@ private:
     CudaSemaphore() = default;
     void check_value(uint64_t value, const char* what) const;
     std::shared_ptr<CudaContext> context_;
+    mutable PendingWork pending_;
     void* semaphore_ = nullptr;  // CUexternalSemaphore
     bool timeline_ = false;
 };

@@ -48,12 +48,22 @@ private:
 /// Duplicates `handle` into the process `target_process` (a handle with PROCESS_DUP_HANDLE access)
 /// and returns the new handle's value there. The value means nothing in this process: it is owned
 /// by the target, which must take it into a UniqueHandle (or CloseHandle it). This is the documented
-/// way to give a handle to another process. Throws Win32Error.
+/// way to give a handle to another process. `handle` and `target_process` stay borrowed. Throws
+/// InvalidHandleError when `handle` is not open, Win32Error otherwise.
+/// Thread-safety: safe to call from any thread, as DuplicateHandle is, provided no other thread
+/// closes `handle` or `target_process` during the call.
 uint64_t duplicate_into(NativeHandle handle, NativeHandle target_process);
 
 /// Closes a handle that lives in another process (DuplicateHandle with DUPLICATE_CLOSE_SOURCE), to
-/// take back one that duplicate_into gave but the target never received. Never throws; returns
-/// false when the handle could not be closed.
-bool close_in(NativeHandle target_process, uint64_t handle_value) noexcept;
+/// take back one that duplicate_into gave but the target never received. Never throws.
+///
+/// After the call, `handle_value` is gone as far as the caller is concerned, whatever happened:
+/// DUPLICATE_CLOSE_SOURCE closes the source handle regardless of the error status DuplicateHandle
+/// returns, so a failure does not mean "still open", and retrying could close an unrelated handle
+/// that the target has since opened under the same value. There is therefore no result to act on.
+/// The only way the handle survives is a `target_process` handle that is not a process handle with
+/// PROCESS_DUP_HANDLE access, which is a caller bug (the value then stays the target's, leaked).
+/// Thread-safety: as duplicate_into.
+void close_in(NativeHandle target_process, uint64_t handle_value) noexcept;
 
 }  // namespace geyser

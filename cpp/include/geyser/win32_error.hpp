@@ -10,7 +10,9 @@
 namespace geyser {
 
 /// A Win32 call failed. Carries the GetLastError() code and the name of the call; the message has
-/// the system's text for the code.
+/// the system's text for the code (FormatMessageA, looked up once, in the constructor).
+/// Thread-safety: an immutable value once constructed; const members may be called from any
+/// thread. Constructing one is thread-safe (FormatMessageA is).
 class Win32Error : public Error {
 public:
     Win32Error(uint32_t code, std::string call, const std::string& detail = {});
@@ -22,7 +24,10 @@ private:
     std::string call_;
 };
 
-/// Throws Win32Error for `call` with the calling thread's GetLastError().
+/// Throws Win32Error for `call` with the calling thread's GetLastError(). GetLastError() is
+/// per-thread, so this is thread-safe, but it must run before anything else that may set the code:
+/// `detail` is built before the call, so pass a string that was made before the failing call (or
+/// capture GetLastError() yourself and throw Win32Error directly).
 [[noreturn]] void throw_last_error(const char* call, const std::string& detail = {});
 
 }  // namespace geyser

@@ -144,19 +144,87 @@ void CudaContext::synchronize(StreamHandle stream) const {
     check(scope.driver().cuStreamSynchronize(as_stream(stream)), "cuStreamSynchronize");
 }
 
-void CudaContext::check_pointer(uint64_t pointer, const char* what) const {
+void CudaContext::check_pointer(uint64_t pointer, uint64_t size, const char* what) const {
     if (pointer == 0) throw InvalidArgumentError(std::string(what) + " is a null pointer");
     ContextScope scope(*this);
+    const Driver& d = scope.driver();
     int ordinal = -1;
-    const CUresult r = scope.driver().cuPointerGetAttribute(&ordinal, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, pointer);
+    CUdeviceptr start = 0;
+    size_t range = 0;
+    CUresult r = d.cuPointerGetAttribute(&ordinal, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, pointer);
+    if (r == CUDA_SUCCESS) r = d.cuPointerGetAttribute(&start, CU_POINTER_ATTRIBUTE_RANGE_START_ADDR, pointer);
+    if (r == CUDA_SUCCESS) r = d.cuPointerGetAttribute(&range, CU_POINTER_ATTRIBUTE_RANGE_SIZE, pointer);
     if (r != CUDA_SUCCESS) {
         throw InvalidArgumentError(std::string(what) + " is not CUDA device memory (cuPointerGetAttribute: " +
                                    result_name(r) + ")");
     }
     if (ordinal != ordinal_) {
         throw DeviceMismatchError(std::string(what) + " is memory of CUDA device " + std::to_string(ordinal) +
-                                  ", but this texture is on CUDA device " + std::to_string(ordinal_) + " (" + name_ + ")");
+                                  ", not of CUDA device " + std::to_string(ordinal_) + " (" + name_ + ")");
     }
+    if (pointer - start + size > range) {
+        throw InvalidArgumentError(std::string(what) + " needs " + std::to_string(size) + " bytes from " +
+                                   std::to_string(pointer - start) + " bytes into an allocation of " +
+                                   std::to_string(range));
+    }
+}
+
+void CudaContext::order_after(StreamHandle stream, StreamHandle other) const {
+    if (stream == other) return;
+    ContextScope scope(*this);
+    const Driver& d = scope.driver();
+    CUevent event = nullptr;
+    check(d.cuEventCreate(&event, CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+    CUresult r = d.cuEventRecord(event, as_stream(other));
+    if (r == CUDA_SUCCESS) r = d.cuStreamWaitEvent(as_stream(stream), event, 0);
+    // Destroying an event a stream still waits on is allowed: its resources go once it completes.
+    (void)d.cuEventDestroy(event);
+    check(r, "cuStreamWaitEvent", "ordering one stream after another");
+}
+
+// -- pending work ---------------------------------------------------------------------------------
+
+PendingWork::~PendingWork() { destroy(); }
+
+void PendingWork::destroy() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (const Driver* d = driver()) {
+        for (const auto& [stream, event] : events_) (void)d->cuEventDestroy(static_cast<CUevent>(event));
+    }
+    events_.clear();
+}
+
+void PendingWork::abandon() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    events_.clear();
+}
+
+void PendingWork::record(StreamHandle stream) {
+    const Driver& d = require_driver();
+    std::lock_guard<std::mutex> lock(mutex_);
+    void* event = nullptr;
+    for (const auto& [s, e] : events_) {
+        if (s == stream) event = e;
+    }
+    if (event == nullptr) {
+        CUevent created = nullptr;
+        check(d.cuEventCreate(&created, CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+        events_.emplace_back(stream, created);
+        event = created;
+    }
+    // Re-recording an event moves it to the stream's latest work, which follows the earlier work
+    // recorded on the same stream.
+    check(d.cuEventRecord(static_cast<CUevent>(event), as_stream(stream)), "cuEventRecord");
+}
+
+bool PendingWork::finished() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const Driver* d = driver();
+    if (d == nullptr) return events_.empty();
+    for (const auto& [stream, event] : events_) {
+        if (d->cuEventQuery(static_cast<CUevent>(event)) != CUDA_SUCCESS) return false;
+    }
+    return true;
 }
 
 // -- buffer ---------------------------------------------------------------------------------------
@@ -281,8 +349,14 @@ CudaTexture::~CudaTexture() {
     const Driver* d = driver();
     if (d == nullptr) return;
     if (d->cuCtxPushCurrent(static_cast<CUcontext>(reinterpret_cast<void*>(context_->context()))) != CUDA_SUCCESS) return;
-    (void)d->cuMipmappedArrayDestroy(static_cast<CUmipmappedArray>(mipmap_));
-    (void)d->cuDestroyExternalMemory(static_cast<CUexternalMemory>(memory_));
+    if (pending_.finished()) {
+        pending_.destroy();
+        (void)d->cuMipmappedArrayDestroy(static_cast<CUmipmappedArray>(mipmap_));
+        (void)d->cuDestroyExternalMemory(static_cast<CUexternalMemory>(memory_));
+    } else {
+        // A copy still queued would read or write the array after it is freed: leave it allocated.
+        pending_.abandon();
+    }
     CUcontext popped = nullptr;
     (void)d->cuCtxPopCurrent(&popped);
 }
@@ -312,6 +386,7 @@ void CudaTexture::copy(uint64_t linear, uint64_t pitch, StreamHandle stream, boo
     c.WidthInBytes = row;
     c.Height = height_;
     check(scope.driver().cuMemcpy2DAsync(&c, as_stream(stream)), "cuMemcpy2DAsync");
+    pending_.record(stream);
 }
 
 void CudaTexture::copy_to_device(uint64_t dst, uint64_t pitch, StreamHandle stream) const { copy(dst, pitch, stream, false); }
@@ -366,7 +441,15 @@ CudaSemaphore::~CudaSemaphore() {
     const Driver* d = driver();
     if (d == nullptr) return;
     if (d->cuCtxPushCurrent(static_cast<CUcontext>(reinterpret_cast<void*>(context_->context()))) != CUDA_SUCCESS) return;
-    (void)d->cuDestroyExternalSemaphore(static_cast<CUexternalSemaphore>(semaphore_));
+    if (pending_.finished()) {
+        pending_.destroy();
+        (void)d->cuDestroyExternalSemaphore(static_cast<CUexternalSemaphore>(semaphore_));
+    } else {
+        // "Any outstanding signals or waits must have completed before the semaphore is
+        // destroyed" (cuDestroyExternalSemaphore): one still queued (a wait for a value that is
+        // never signalled) keeps it, for good.
+        pending_.abandon();
+    }
     CUcontext popped = nullptr;
     (void)d->cuCtxPopCurrent(&popped);
 }
@@ -385,6 +468,7 @@ void CudaSemaphore::wait(uint64_t value, StreamHandle stream) const {
     params.params.fence.value = value;
     const CUexternalSemaphore s = static_cast<CUexternalSemaphore>(semaphore_);
     check(scope.driver().cuWaitExternalSemaphoresAsync(&s, &params, 1, as_stream(stream)), "cuWaitExternalSemaphoresAsync");
+    pending_.record(stream);
 }
 
 void CudaSemaphore::signal(uint64_t value, StreamHandle stream) const {
@@ -395,6 +479,7 @@ void CudaSemaphore::signal(uint64_t value, StreamHandle stream) const {
     const CUexternalSemaphore s = static_cast<CUexternalSemaphore>(semaphore_);
     check(scope.driver().cuSignalExternalSemaphoresAsync(&s, &params, 1, as_stream(stream)),
           "cuSignalExternalSemaphoresAsync");
+    pending_.record(stream);
 }
 
 }  // namespace geyser::cuda

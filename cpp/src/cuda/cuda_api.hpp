@@ -16,6 +16,7 @@ struct CUarray_st;
 struct CUmipmappedArray_st;
 struct CUextMemory_st;
 struct CUextSemaphore_st;
+struct CUevent_st;
 
 namespace geyser::cuda::api {
 
@@ -28,10 +29,15 @@ using CUarray = ::CUarray_st*;
 using CUmipmappedArray = ::CUmipmappedArray_st*;
 using CUexternalMemory = ::CUextMemory_st*;
 using CUexternalSemaphore = ::CUextSemaphore_st*;
+using CUevent = ::CUevent_st*;
 
 constexpr CUresult CUDA_SUCCESS = 0;
 constexpr CUresult CUDA_ERROR_NOT_INITIALIZED = 3;
 constexpr CUresult CUDA_ERROR_NO_DEVICE = 100;
+constexpr CUresult CUDA_ERROR_NOT_READY = 600;
+
+// CUevent_flags
+constexpr unsigned CU_EVENT_DISABLE_TIMING = 0x2;
 
 struct CUuuid {
     char bytes[16];
@@ -63,6 +69,8 @@ constexpr int CU_MEMORYTYPE_ARRAY = 3;
 
 // CUpointer_attribute
 constexpr int CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL = 9;
+constexpr int CU_POINTER_ATTRIBUTE_RANGE_START_ADDR = 11;
+constexpr int CU_POINTER_ATTRIBUTE_RANGE_SIZE = 12;
 
 struct CUDA_EXTERNAL_MEMORY_HANDLE_DESC {
     int type;
@@ -204,6 +212,11 @@ struct Driver {
                                               unsigned int, CUstream);
     CUresult (*cuDestroyExternalSemaphore)(CUexternalSemaphore);
     CUresult (*cuPointerGetAttribute)(void*, int, CUdeviceptr);
+    CUresult (*cuEventCreate)(CUevent*, unsigned int);
+    CUresult (*cuEventRecord)(CUevent, CUstream);
+    CUresult (*cuEventQuery)(CUevent);
+    CUresult (*cuEventDestroy)(CUevent);  // _v2
+    CUresult (*cuStreamWaitEvent)(CUstream, CUevent, unsigned int);
 };
 
 /// The loaded driver, or nullptr when libcuda.so.1 is missing, lacks an entry point, or cuInit

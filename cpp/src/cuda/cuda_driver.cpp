@@ -62,6 +62,11 @@ Loaded load_driver() {
     load(lib, d.cuWaitExternalSemaphoresAsync, "cuWaitExternalSemaphoresAsync", missing);
     load(lib, d.cuDestroyExternalSemaphore, "cuDestroyExternalSemaphore", missing);
     load(lib, d.cuPointerGetAttribute, "cuPointerGetAttribute", missing);
+    load(lib, d.cuEventCreate, "cuEventCreate", missing);
+    load(lib, d.cuEventRecord, "cuEventRecord", missing);
+    load(lib, d.cuEventQuery, "cuEventQuery", missing);
+    load(lib, d.cuEventDestroy, "cuEventDestroy_v2", missing);
+    load(lib, d.cuStreamWaitEvent, "cuStreamWaitEvent", missing);
     if (!missing.empty()) {
         l.status.reason = "libcuda.so.1 lacks " + missing + " (external memory needs a CUDA 11.4 or newer driver)";
         return l;

@@ -47,7 +47,8 @@ UniqueHandle UniqueHandle::duplicate() const {
     if (!valid()) throw InvalidHandleError("cannot duplicate: this UniqueHandle holds no handle");
     HANDLE out = nullptr;
     if (!DuplicateHandle(GetCurrentProcess(), handle_, GetCurrentProcess(), &out, 0, FALSE, DUPLICATE_SAME_ACCESS)) {
-        throw_last_error("DuplicateHandle", describe(handle_));
+        const DWORD err = GetLastError();  // before describe() allocates, which may overwrite it
+        throw Win32Error(err, "DuplicateHandle", describe(handle_));
     }
     return UniqueHandle(out);
 }
@@ -77,17 +78,17 @@ uint64_t duplicate_into(NativeHandle handle, NativeHandle target_process) {
     return reinterpret_cast<uintptr_t>(out);
 }
 
-bool close_in(NativeHandle target_process, uint64_t handle_value) noexcept {
-    // DUPLICATE_CLOSE_SOURCE is the documented way to close a handle in another process; it closes
-    // the source even when the duplication itself fails. Windows also allows a null target here,
-    // but wine 8.0 refuses that, so the handle comes here and is closed.
+void close_in(NativeHandle target_process, uint64_t handle_value) noexcept {
+    // DUPLICATE_CLOSE_SOURCE is the documented way to close a handle in another process, and it
+    // closes the source "regardless of any error status returned", so the result says nothing about
+    // whether the handle is gone and is not reported. Windows also allows a null target here, but
+    // wine 8.0 refuses that, so the handle comes here and is closed.
     HANDLE local = nullptr;
-    if (!DuplicateHandle(target_process, reinterpret_cast<HANDLE>(static_cast<uintptr_t>(handle_value)),
-                         GetCurrentProcess(), &local, 0, FALSE, DUPLICATE_CLOSE_SOURCE | DUPLICATE_SAME_ACCESS)) {
-        return false;
+    if (DuplicateHandle(target_process, reinterpret_cast<HANDLE>(static_cast<uintptr_t>(handle_value)),
+                        GetCurrentProcess(), &local, 0, FALSE, DUPLICATE_CLOSE_SOURCE | DUPLICATE_SAME_ACCESS) &&
+        local != nullptr) {
+        CloseHandle(local);
     }
-    CloseHandle(local);
-    return true;
 }
 
 }  // namespace geyser
