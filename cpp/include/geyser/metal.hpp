@@ -21,11 +21,14 @@ namespace geyser::metal {
 /// The MTLPixelFormat a TextureFormat maps to: the same column as python/geyser/formats.py.
 /// DEPTH24_PLUS maps to MTLPixelFormatDepth32Float and DEPTH24_PLUS_STENCIL8 to
 /// MTLPixelFormatDepth32Float_Stencil8, because Apple-silicon GPUs have no Depth24Unorm_Stencil8;
-/// Vulkan's second choice for these formats is the same, so both sides can agree. Throws
-/// UnsupportedFormatError for kUnknown or a value outside the table.
+/// Vulkan's second choice for these formats is the same, so both sides can agree. (The table
+/// names them, but MetalTexture refuses depth/stencil formats: see create().) Throws
+/// UnsupportedFormatError for kUnknown or a value outside the table. Thread-safety: reads a
+/// constant table; safe to call from any thread.
 uint32_t mtl_pixel_format(TextureFormat format);
 
-/// Bytes per texel of `format` in an IOSurface (its kIOSurfaceBytesPerElement).
+/// Bytes per texel of `format` in an IOSurface (its kIOSurfaceBytesPerElement). Throws as
+/// mtl_pixel_format. Thread-safety: reads a constant table; safe to call from any thread.
 uint32_t bytes_per_element(TextureFormat format);
 
 /// Move-only owner of a Mach port send right: the destructor deallocates it (mach_port_deallocate).
@@ -79,15 +82,19 @@ private:
 class MetalTexture {
 public:
     /// Allocates an IOSurface of width x height texels of `format` and a texture over it.
-    /// `texture_usage` uses geyser.TextureUsage bits. Throws UnsupportedFormatError when Metal
-    /// cannot make a texture of that format over an IOSurface (depth formats may be refused).
+    /// `texture_usage` uses geyser.TextureUsage bits. Storage is Shared on Apple-family GPUs and
+    /// Managed on others. Throws UnsupportedFormatError, before any Metal call, for depth/stencil
+    /// formats (DEPTH32_FLOAT, DEPTH24_PLUS, DEPTH24_PLUS_STENCIL8: macOS keeps them in private
+    /// storage, which an IOSurface cannot be), and when Metal cannot make a texture of that format
+    /// over an IOSurface.
     static std::shared_ptr<MetalTexture> create(std::shared_ptr<MetalDevice> device, uint32_t width, uint32_t height,
                                                 TextureFormat format, uint32_t texture_usage);
 
     /// Imports the IOSurface behind `borrowed_port` (a send right from export_mach_port(), which
     /// stays the caller's: IOSurfaceLookupFromMachPort does not consume it) as a texture of the
-    /// given description. Throws InvalidHandleError when the port names no IOSurface or the
-    /// surface's size or bytes per element disagree with the description.
+    /// given description. Throws UnsupportedFormatError for depth/stencil formats (as create()),
+    /// InvalidHandleError when the port names no IOSurface or the surface's size or bytes per
+    /// element disagree with the description.
     static std::shared_ptr<MetalTexture> import_mach_port(std::shared_ptr<MetalDevice> device, uint32_t borrowed_port,
                                                           uint32_t width, uint32_t height, TextureFormat format,
                                                           uint32_t texture_usage);
@@ -97,7 +104,8 @@ public:
     MetalTexture& operator=(const MetalTexture&) = delete;
 
     /// A new send right to the IOSurface (IOSurfaceCreateMachPort), owned by the caller. While it
-    /// lives the surface stays alive, even if every texture over it is released.
+    /// lives the surface stays alive, even if every texture over it is released. Throws Error
+    /// when IOSurfaceCreateMachPort returns MACH_PORT_NULL.
     UniqueMachPort export_mach_port() const;
 
     uint32_t width() const noexcept;
@@ -106,7 +114,8 @@ public:
     /// Tightly packed bytes of the whole texture (width * height * bytes_per_element).
     size_t host_size() const noexcept;
     /// Copies exactly host_size() bytes in or out, row by row through the surface's row pitch.
-    /// Throws InvalidArgumentError on a size mismatch, OsError when the surface cannot be locked.
+    /// Throws InvalidArgumentError on a size mismatch, Error (with IOSurfaceLock's kern_return_t
+    /// in the message) when the surface cannot be locked.
     void upload(const void* data, size_t size);
     void download(void* out, size_t size) const;
 

@@ -1,7 +1,10 @@
 #include <windows.h>
 
 #include <cstdio>
+#include <mutex>
+#include <set>
 #include <string>
+#include <type_traits>
 
 #include "geyser/error.hpp"
 #include "vulkan/external_memory_win32.hpp"
@@ -22,14 +25,55 @@ std::string handle_type_text(uint32_t bit) {
     return buf;
 }
 
-// Only the NT-handle type: OPAQUE_WIN32_KMT handles are global names that any process can open
-// and that hold no reference to the payload, so they are never accepted.
+// Only the NT-handle type. OPAQUE_WIN32_KMT handles are refused by design, not for want of code:
+// a KMT handle is a global name that any process can open, and it holds no reference to the
+// payload (it is not a reference-counted NT handle that CloseHandle releases), so it can neither
+// be given to one process only nor keep the memory alive.
 void require_opaque_win32(uint32_t handle_type, uint32_t expected, const char* what) {
+    if (handle_type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT) {
+        static_assert(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT ==
+                          static_cast<uint32_t>(VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT),
+                      "memory and semaphore KMT bits agree");
+        throw UnsupportedOperationError(std::string("external ") + what +
+                                        " handle type opaque_win32_kmt is refused by design: KMT handles are "
+                                        "global names that any process can open and hold no reference to the "
+                                        "payload (they are not reference-counted NT handles); use opaque_win32");
+    }
     if (handle_type != expected) {
         throw UnsupportedOperationError(std::string("external ") + what + " handle type " +
-                                        handle_type_text(handle_type) +
-                                        " is not implemented on Windows; use opaque_win32");
+                                        handle_type_text(handle_type) + " is not supported on Windows; use opaque_win32");
     }
+}
+
+// The one-export registry (external_memory_win32.hpp): the objects that have a live Win32Export.
+std::mutex g_exports_mutex;
+std::set<Win32Export::Key>& exports() {
+    static std::set<Win32Export::Key> keys;
+    return keys;
+}
+
+template <typename VkHandle>
+uint64_t handle_bits(VkHandle h) {
+    if constexpr (std::is_pointer<VkHandle>::value) {
+        return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(h));
+    } else {
+        return static_cast<uint64_t>(h);
+    }
+}
+
+// Registers `key` or throws InvalidArgumentError if it already has a live export.
+void register_export(const Win32Export::Key& key, const char* what) {
+    std::lock_guard<std::mutex> lock(g_exports_mutex);
+    if (!exports().insert(key).second) {
+        throw InvalidArgumentError(std::string("this ") + what +
+                                   " was already exported as opaque_win32, and Vulkan allows one export of an NT "
+                                   "handle per object and handle type: duplicate() the existing Win32Export");
+    }
+}
+
+void unregister_export(const Win32Export::Key& key) noexcept {
+    std::lock_guard<std::mutex> lock(g_exports_mutex);
+    exports().erase(key);
 }
 
 void require_handle(NativeHandle h, const char* what) {
@@ -65,20 +109,56 @@ void check_win32_external_support(VkPhysicalDevice physical_device, VkBufferUsag
     }
 }
 
-UniqueHandle export_memory_win32(VkDevice device, const VolkDeviceTable& vk, VkDeviceMemory memory,
-                                 VkExternalMemoryHandleTypeFlagBits handle_type) {
-    require_opaque_win32(handle_type, VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT, "memory");
-    VkMemoryGetWin32HandleInfoKHR info{VK_STRUCTURE_TYPE_MEMORY_GET_WIN32_HANDLE_INFO_KHR};
-    info.memory = memory;
-    info.handleType = handle_type;
-    HANDLE handle = nullptr;
-    // For NT handle types the returned handle belongs to the application, holds its own reference
-    // to the payload, and must be closed with CloseHandle: UniqueHandle does that.
-    vk_call("vkGetMemoryWin32HandleKHR", [&] { return vk.vkGetMemoryWin32HandleKHR(device, &info, &handle); });
-    if (handle == nullptr || handle == INVALID_HANDLE_VALUE) {
-        throw VulkanError(VK_ERROR_UNKNOWN, "vkGetMemoryWin32HandleKHR", "returned success without a handle");
+// ---- Win32Export ----------------------------------------------------------------------------
+
+bool Win32Export::Key::operator<(const Key& o) const noexcept {
+    if (device != o.device) return device < o.device;
+    if (object != o.object) return object < o.object;
+    if (kind != o.kind) return kind < o.kind;
+    return handle_type < o.handle_type;
+}
+
+Win32Export::Win32Export(Win32Export&& other) noexcept
+    : handle_(std::move(other.handle_)), key_(other.key_), registered_(std::exchange(other.registered_, false)) {}
+
+Win32Export& Win32Export::operator=(Win32Export&& other) noexcept {
+    if (this != &other) {
+        unregister();
+        handle_ = std::move(other.handle_);
+        key_ = other.key_;
+        registered_ = std::exchange(other.registered_, false);
     }
-    return UniqueHandle(handle);
+    return *this;
+}
+
+Win32Export::~Win32Export() { unregister(); }
+
+void Win32Export::unregister() noexcept {
+    if (registered_) unregister_export(key_);
+    registered_ = false;
+}
+
+Win32Export export_memory_win32(VkDevice device, const VolkDeviceTable& vk, VkDeviceMemory memory,
+                                VkExternalMemoryHandleTypeFlagBits handle_type) {
+    require_opaque_win32(handle_type, VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT, "memory");
+    const Win32Export::Key key{handle_bits(device), handle_bits(memory), 1, static_cast<uint32_t>(handle_type)};
+    register_export(key, "VkDeviceMemory");
+    try {
+        VkMemoryGetWin32HandleInfoKHR info{VK_STRUCTURE_TYPE_MEMORY_GET_WIN32_HANDLE_INFO_KHR};
+        info.memory = memory;
+        info.handleType = handle_type;
+        HANDLE handle = nullptr;
+        // For NT handle types the returned handle belongs to the application, holds its own
+        // reference to the payload, and must be closed with CloseHandle: Win32Export does that.
+        vk_call("vkGetMemoryWin32HandleKHR", [&] { return vk.vkGetMemoryWin32HandleKHR(device, &info, &handle); });
+        if (handle == nullptr || handle == INVALID_HANDLE_VALUE) {
+            throw VulkanError(VK_ERROR_UNKNOWN, "vkGetMemoryWin32HandleKHR", "returned success without a handle");
+        }
+        return Win32Export(UniqueHandle(handle), key);
+    } catch (...) {
+        unregister_export(key);  // a failed call made no export
+        throw;
+    }
 }
 
 VkDeviceMemory import_memory_win32(VkDevice device, const VolkDeviceTable& vk, const MemoryImportWin32& request) {
@@ -111,19 +191,27 @@ VkDeviceMemory import_memory_win32(VkDevice device, const VolkDeviceTable& vk, c
     return memory;
 }
 
-UniqueHandle export_semaphore_win32(VkDevice device, const VolkDeviceTable& vk, VkSemaphore semaphore,
-                                    VkExternalSemaphoreHandleTypeFlagBits handle_type) {
+Win32Export export_semaphore_win32(VkDevice device, const VolkDeviceTable& vk, VkSemaphore semaphore,
+                                   VkExternalSemaphoreHandleTypeFlagBits handle_type) {
     require_opaque_win32(handle_type, VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_WIN32_BIT, "semaphore");
-    VkSemaphoreGetWin32HandleInfoKHR info{VK_STRUCTURE_TYPE_SEMAPHORE_GET_WIN32_HANDLE_INFO_KHR};
-    info.semaphore = semaphore;
-    info.handleType = handle_type;
-    HANDLE handle = nullptr;
-    // As for memory: an NT handle from vkGetSemaphoreWin32HandleKHR is the application's to close.
-    vk_call("vkGetSemaphoreWin32HandleKHR", [&] { return vk.vkGetSemaphoreWin32HandleKHR(device, &info, &handle); });
-    if (handle == nullptr || handle == INVALID_HANDLE_VALUE) {
-        throw VulkanError(VK_ERROR_UNKNOWN, "vkGetSemaphoreWin32HandleKHR", "returned success without a handle");
+    const Win32Export::Key key{handle_bits(device), handle_bits(semaphore), 2, static_cast<uint32_t>(handle_type)};
+    register_export(key, "VkSemaphore");
+    try {
+        VkSemaphoreGetWin32HandleInfoKHR info{VK_STRUCTURE_TYPE_SEMAPHORE_GET_WIN32_HANDLE_INFO_KHR};
+        info.semaphore = semaphore;
+        info.handleType = handle_type;
+        HANDLE handle = nullptr;
+        // As for memory: an NT handle from vkGetSemaphoreWin32HandleKHR is the application's to close.
+        vk_call("vkGetSemaphoreWin32HandleKHR",
+                [&] { return vk.vkGetSemaphoreWin32HandleKHR(device, &info, &handle); });
+        if (handle == nullptr || handle == INVALID_HANDLE_VALUE) {
+            throw VulkanError(VK_ERROR_UNKNOWN, "vkGetSemaphoreWin32HandleKHR", "returned success without a handle");
+        }
+        return Win32Export(UniqueHandle(handle), key);
+    } catch (...) {
+        unregister_export(key);
+        throw;
     }
-    return UniqueHandle(handle);
 }
 
 void import_semaphore_win32(VkDevice device, const VolkDeviceTable& vk, VkSemaphore semaphore,

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 
 #include "geyser/unique_handle.hpp"
 #include "vulkan/vk.hpp"
@@ -34,20 +35,75 @@ struct MemoryImportWin32 {
 /// volk loads with the instance).
 void check_win32_external_support(VkPhysicalDevice physical_device, VkBufferUsageFlags buffer_usage);
 
-/// A new NT handle for `memory` (allocated with VkExportMemoryAllocateInfo naming `handle_type`),
-/// owned by the caller through the returned UniqueHandle.
-UniqueHandle export_memory_win32(VkDevice device, const VolkDeviceTable& vk, VkDeviceMemory memory,
-                                 VkExternalMemoryHandleTypeFlagBits handle_type);
+/// The one NT handle Vulkan hands out for one object and handle type.
+///
+/// The rule (VUID-VkMemoryGetWin32HandleInfoKHR-handleType-00663 and
+/// VUID-VkSemaphoreGetWin32HandleInfoKHR-handleType-01128): for an NT handle type such as
+/// OPAQUE_WIN32, vkGetMemoryWin32HandleKHR / vkGetSemaphoreWin32HandleKHR may be called at most
+/// once for each object and handle type. So an object is exported once, into a Win32Export that
+/// the object's owner keeps beside it for the object's whole life, and every further use takes a
+/// duplicate() (or lends get() to PipeChannel::send, which duplicates into the peer itself).
+///
+/// export_memory_win32 and export_semaphore_win32 enforce the rule while the Win32Export lives:
+/// a second export of the same object and handle type throws InvalidArgumentError. Destroy the
+/// Win32Export only together with the object (after vkFreeMemory / vkDestroySemaphore, or just
+/// before): an export after the Win32Export is gone cannot be told from one of a new object that
+/// reused the handle value, so it is not caught.
+///
+/// Move-only; the destructor closes the handle (CloseHandle: the payload lives on while any
+/// duplicate or import holds it). Thread-safety: const members may be called from any thread;
+/// moving or destroying must not overlap other calls.
+class Win32Export {
+public:
+    Win32Export(Win32Export&& other) noexcept;
+    Win32Export& operator=(Win32Export&& other) noexcept;
+    Win32Export(const Win32Export&) = delete;
+    Win32Export& operator=(const Win32Export&) = delete;
+    ~Win32Export();
+
+    /// The exported handle, borrowed: valid while this object lives. Never CloseHandle it.
+    NativeHandle get() const noexcept { return handle_.get(); }
+    /// A new owner of a duplicate of the exported handle (DuplicateHandle, same access): give this
+    /// to whoever needs a handle of their own. Throws Win32Error.
+    UniqueHandle duplicate() const { return handle_.duplicate(); }
+
+    /// Which object and handle type an export belongs to (for the one-export registry).
+    struct Key {
+        uint64_t device = 0;
+        uint64_t object = 0;
+        uint32_t kind = 0;  // 1: VkDeviceMemory, 2: VkSemaphore
+        uint32_t handle_type = 0;
+        bool operator<(const Key& o) const noexcept;
+    };
+    /// Used by the export functions: takes the handle Vulkan returned for `key`, which the caller
+    /// has registered.
+    Win32Export(UniqueHandle handle, const Key& key) noexcept : handle_(std::move(handle)), key_(key), registered_(true) {}
+
+private:
+    void unregister() noexcept;
+
+    UniqueHandle handle_;
+    Key key_;
+    bool registered_ = false;
+};
+
+/// Exports `memory` (allocated with VkExportMemoryAllocateInfo naming `handle_type`): the one
+/// vkGetMemoryWin32HandleKHR call for this memory and handle type. The caller owns the returned
+/// Win32Export. Throws UnsupportedOperationError for a handle type other than OPAQUE_WIN32,
+/// InvalidArgumentError when this memory already has a live Win32Export for that type.
+Win32Export export_memory_win32(VkDevice device, const VolkDeviceTable& vk, VkDeviceMemory memory,
+                                VkExternalMemoryHandleTypeFlagBits handle_type);
 
 /// Allocates memory that imports the payload behind `request.borrowed_handle`. Throws
 /// UnsupportedOperationError for a handle type other than OPAQUE_WIN32, InvalidHandleError for a
 /// null handle or when the driver refuses it. The caller owns the returned memory.
 VkDeviceMemory import_memory_win32(VkDevice device, const VolkDeviceTable& vk, const MemoryImportWin32& request);
 
-/// A new NT handle for the payload of `semaphore` (created with VkExportSemaphoreCreateInfo naming
-/// OPAQUE_WIN32), owned by the caller.
-UniqueHandle export_semaphore_win32(VkDevice device, const VolkDeviceTable& vk, VkSemaphore semaphore,
-                                    VkExternalSemaphoreHandleTypeFlagBits handle_type);
+/// Exports the payload of `semaphore` (created with VkExportSemaphoreCreateInfo naming
+/// OPAQUE_WIN32): the one vkGetSemaphoreWin32HandleKHR call for this semaphore and handle type, as
+/// export_memory_win32 is for memory, and throwing as it does.
+Win32Export export_semaphore_win32(VkDevice device, const VolkDeviceTable& vk, VkSemaphore semaphore,
+                                   VkExternalSemaphoreHandleTypeFlagBits handle_type);
 
 /// Imports the payload behind `borrowed_handle` into `semaphore` (permanently). The handle stays
 /// the caller's. Throws as import_memory_win32 does.

@@ -1,10 +1,12 @@
 #include "geyser/pipe_channel.hpp"
 
 #include <windows.h>
+#include <aclapi.h>
 #include <sddl.h>
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <set>
 #include <string>
 #include <thread>
@@ -65,12 +67,34 @@ UniqueHandle make_event() {
     return UniqueHandle(e);
 }
 
-// One overlapped ReadFile or WriteFile bounded by `deadline`. Returns the bytes moved; 0 only when
-// the deadline passed before any moved (TimeoutError is the caller's to raise, since only it knows
-// whether a frame was under way).
-size_t overlapped_io(HANDLE pipe, HANDLE event, bool write, uint8_t* data, size_t size, const Deadline& deadline,
-                     bool* timed_out) {
-    *timed_out = false;
+// Cancels an operation still pending on `ov` and waits until the system is done with it, so that
+// the stack OVERLAPPED may go. Returns the bytes it moved before it stopped; *err is ERROR_SUCCESS
+// when it completed after all, else its error (ERROR_OPERATION_ABORTED when the cancel took).
+size_t cancel_and_finish(HANDLE h, OVERLAPPED* ov, DWORD* err) {
+    CancelIoEx(h, ov);
+    DWORD moved = 0;
+    if (GetOverlappedResult(h, ov, &moved, TRUE)) {
+        *err = ERROR_SUCCESS;
+        return moved;
+    }
+    *err = GetLastError();
+    // A cancelled pipe write (or read) may have moved some bytes; the count is in InternalHigh.
+    return static_cast<size_t>(ov->InternalHigh);
+}
+
+// What one overlapped ReadFile or WriteFile did. Nothing is pending on return, whatever happened.
+struct IoOutcome {
+    size_t moved = 0;              // bytes moved, also when the operation then failed or timed out
+    bool timed_out = false;        // the deadline passed and the operation was cancelled
+    DWORD error = ERROR_SUCCESS;   // otherwise, the failure
+    const char* call = nullptr;    // the call that failed
+};
+
+// One overlapped ReadFile or WriteFile bounded by `deadline`. Never throws: the caller decides what
+// a failure means, since only it knows whether a frame was under way.
+IoOutcome overlapped_io(HANDLE pipe, HANDLE event, bool write, uint8_t* data, size_t size, const Deadline& deadline) {
+    IoOutcome out;
+    out.call = write ? "WriteFile" : "ReadFile";
     OVERLAPPED ov{};
     ov.hEvent = event;
     ResetEvent(event);
@@ -78,64 +102,124 @@ size_t overlapped_io(HANDLE pipe, HANDLE event, bool write, uint8_t* data, size_
     const BOOL started = write ? WriteFile(pipe, data, len, nullptr, &ov) : ReadFile(pipe, data, len, nullptr, &ov);
     if (!started) {
         const DWORD err = GetLastError();
-        if (err != ERROR_IO_PENDING) throw_io_error(err, write ? "WriteFile" : "ReadFile");
-        const DWORD waited = WaitForSingleObject(event, deadline.remaining_ms());
-        if (waited == WAIT_TIMEOUT) {
-            // The OVERLAPPED lives on this stack frame, so the operation must be finished (or
-            // cancelled) before returning. It may still have completed in the meantime.
-            CancelIoEx(pipe, &ov);
-            DWORD moved = 0;
-            if (GetOverlappedResult(pipe, &ov, &moved, TRUE)) return moved;
-            const DWORD err2 = GetLastError();
-            if (err2 != ERROR_OPERATION_ABORTED) throw_io_error(err2, write ? "WriteFile" : "ReadFile");
-            *timed_out = true;
-            return 0;
+        if (err != ERROR_IO_PENDING) {  // failed at once: nothing is pending
+            out.error = err;
+            return out;
         }
-        if (waited != WAIT_OBJECT_0) throw_last_error("WaitForSingleObject");
+        const DWORD waited = WaitForSingleObject(event, deadline.remaining_ms());
+        if (waited != WAIT_OBJECT_0) {
+            // A timeout or a failed wait. The OVERLAPPED lives on this stack frame, so the operation
+            // must be finished (or cancelled) before returning; it may have moved bytes meanwhile.
+            const DWORD wait_err = waited == WAIT_FAILED ? GetLastError() : ERROR_INVALID_FUNCTION;
+            DWORD io_err = ERROR_SUCCESS;
+            out.moved = cancel_and_finish(pipe, &ov, &io_err);
+            if (waited == WAIT_TIMEOUT) {
+                if (io_err == ERROR_OPERATION_ABORTED) {
+                    out.timed_out = true;
+                } else {
+                    out.error = io_err;  // ERROR_SUCCESS when it completed after all
+                }
+            } else {
+                out.error = wait_err;
+                out.call = "WaitForSingleObject";
+            }
+            return out;
+        }
     }
     DWORD moved = 0;
-    if (!GetOverlappedResult(pipe, &ov, &moved, FALSE)) throw_io_error(GetLastError(), write ? "WriteFile" : "ReadFile");
-    return moved;
+    if (!GetOverlappedResult(pipe, &ov, &moved, FALSE)) {
+        out.error = GetLastError();
+        out.moved = static_cast<size_t>(ov.InternalHigh);
+        return out;
+    }
+    out.moved = moved;
+    return out;
 }
 
-// Moves exactly `size` bytes. Returns false (nothing moved) on a timeout before the first byte;
-// a timeout after it throws TimeoutError and sets *partial.
+// Moves exactly `size` bytes; *done counts the bytes moved, also when this throws. Returns false
+// (nothing moved) on a timeout before the first byte; a timeout after it throws TimeoutError. Any
+// failure once a byte has moved sets *partial: the stream is out of step.
 bool transfer_exact(HANDLE pipe, HANDLE event, bool write, uint8_t* data, size_t size, const Deadline& deadline,
-                    bool* partial) {
-    size_t done = 0;
-    while (done < size) {
-        bool timed_out = false;
-        done += overlapped_io(pipe, event, write, data + done, size - done, deadline, &timed_out);
-        if (timed_out) {
-            if (done == 0) return false;
-            *partial = true;
-            throw TimeoutError(std::string(write ? "send" : "receive") + ": timed out after " + std::to_string(done) +
+                    size_t* done, bool* partial) {
+    *done = 0;
+    while (*done < size) {
+        const IoOutcome r = overlapped_io(pipe, event, write, data + *done, size - *done, deadline);
+        *done += r.moved;
+        if (!r.timed_out && r.error == ERROR_SUCCESS) continue;
+        if (*done == size) return true;  // every byte moved before the failure took
+        if (*done > 0) *partial = true;
+        if (r.timed_out) {
+            if (*done == 0) return false;
+            throw TimeoutError(std::string(write ? "send" : "receive") + ": timed out after " + std::to_string(*done) +
                                " of " + std::to_string(size) + " bytes of a frame");
         }
+        throw_io_error(r.error, r.call);
     }
     return true;
 }
 
-// A DACL that admits only the current user and SYSTEM (the default one grants read access to
-// everyone, who could then read frames).
-struct PipeSecurity {
-    SECURITY_ATTRIBUTES attributes{};
-    PSECURITY_DESCRIPTOR descriptor = nullptr;
-    PipeSecurity() {
+// The current user's SID (TokenUser), in a buffer that holds a TOKEN_USER.
+class UserSid {
+public:
+    UserSid() {
         HANDLE token = nullptr;
         if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) throw_last_error("OpenProcessToken");
         UniqueHandle token_owner(token);
         DWORD size = 0;
         GetTokenInformation(token, TokenUser, nullptr, 0, &size);
-        std::vector<uint8_t> buffer(size);
-        if (size == 0 || !GetTokenInformation(token, TokenUser, buffer.data(), size, &size)) {
+        buffer_.resize(size);
+        if (size == 0 || !GetTokenInformation(token, TokenUser, buffer_.data(), size, &size)) {
             throw_last_error("GetTokenInformation(TokenUser)");
         }
-        const auto* user = reinterpret_cast<const TOKEN_USER*>(buffer.data());
+    }
+    PSID get() const { return reinterpret_cast<const TOKEN_USER*>(buffer_.data())->User.Sid; }
+
+private:
+    std::vector<uint8_t> buffer_;
+};
+
+std::string sid_text(PSID sid) {
+    wchar_t* text = nullptr;
+    if (!ConvertSidToStringSidW(sid, &text)) return "(unprintable SID)";
+    std::string out;
+    for (const wchar_t* c = text; *c != 0; ++c) out.push_back(static_cast<char>(*c));  // S-1-5-...: ASCII
+    LocalFree(text);
+    return out;
+}
+
+// The client's check that the pipe it opened is served by this user: the server sets itself as the
+// pipe's owner (PipeSecurity below), and a pipe name squatted by another user's process has that
+// user (or its default owner) as owner instead. Throws ProtocolError when the owners differ.
+void require_owned_by_this_user(HANDLE pipe, const std::string& path) {
+    PSID owner = nullptr;
+    PSECURITY_DESCRIPTOR descriptor = nullptr;
+    const DWORD err =
+        GetSecurityInfo(pipe, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION, &owner, nullptr, nullptr, nullptr, &descriptor);
+    if (err != ERROR_SUCCESS) throw Win32Error(err, "GetSecurityInfo(OWNER)", path);
+    const UserSid user;
+    const bool same = owner != nullptr && EqualSid(owner, user.get());
+    const std::string owner_text = owner != nullptr ? sid_text(owner) : std::string("no owner");
+    LocalFree(descriptor);
+    if (!same) {
+        throw ProtocolError("connect: " + path + " is owned by " + owner_text + ", not by this user (" +
+                            sid_text(user.get()) + "); refusing a server that another user may run");
+    }
+}
+
+// A security descriptor that makes the current user the pipe's owner (the client checks that) and
+// admits only that user and SYSTEM (the default DACL grants read access to everyone, who could then
+// read frames).
+struct PipeSecurity {
+    SECURITY_ATTRIBUTES attributes{};
+    PSECURITY_DESCRIPTOR descriptor = nullptr;
+    PipeSecurity() {
+        const UserSid user;
         wchar_t* sid = nullptr;
-        if (!ConvertSidToStringSidW(user->User.Sid, &sid)) throw_last_error("ConvertSidToStringSidW");
+        if (!ConvertSidToStringSidW(user.get(), &sid)) throw_last_error("ConvertSidToStringSidW");
+        // O: = owner (otherwise an elevated process's pipes are owned by Administrators);
         // D:P = protected DACL; GA = generic all; SY = LocalSystem.
-        const std::wstring sddl = L"D:P(A;;GA;;;" + std::wstring(sid) + L")(A;;GA;;;SY)";
+        const std::wstring sddl =
+            L"O:" + std::wstring(sid) + L"D:P(A;;GA;;;" + std::wstring(sid) + L")(A;;GA;;;SY)";
         LocalFree(sid);
         if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl.c_str(), SDDL_REVISION_1, &descriptor,
                                                                   nullptr)) {
@@ -175,7 +259,8 @@ UniqueHandle create_instance(const std::string& name, bool first) {
 UniqueHandle open_peer_process(uint32_t pid, const char* side) {
     HANDLE process = OpenProcess(PROCESS_DUP_HANDLE, FALSE, pid);
     if (process == nullptr) {
-        throw_last_error("OpenProcess(PROCESS_DUP_HANDLE)",
+        const DWORD err = GetLastError();  // before the message below allocates
+        throw Win32Error(err, "OpenProcess(PROCESS_DUP_HANDLE)",
                          std::string("the pipe's ") + side + " process " + std::to_string(pid) +
                              " cannot receive handles from this one");
     }
@@ -190,6 +275,28 @@ uint64_t get_u64(const uint8_t* p) {
     uint64_t v = 0;
     for (size_t i = 0; i < kHandleValueSize; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
     return v;
+}
+
+// Takes ownership of the `count` handle values at `trailer`: every open, distinct value goes into
+// *out (so that all are closed if any is bad). Returns what was wrong with the others, or "".
+std::string take_handle_values(const uint8_t* trailer, size_t count, std::vector<UniqueHandle>* out) {
+    std::set<uint64_t> seen;
+    std::string problem;
+    for (size_t i = 0; i < count; ++i) {
+        const uint64_t v = get_u64(trailer + kHandleValueSize * i);
+        HANDLE h = reinterpret_cast<HANDLE>(static_cast<uintptr_t>(v));
+        DWORD flags = 0;
+        if (v == 0 || h == INVALID_HANDLE_VALUE) {
+            problem = "handle " + std::to_string(i) + " is null or INVALID_HANDLE_VALUE";
+        } else if (!seen.insert(v).second) {
+            problem = "handle " + std::to_string(i) + " repeats an earlier value";
+        } else if (!GetHandleInformation(h, &flags)) {
+            problem = "handle " + std::to_string(i) + " is not open in this process";
+        } else {
+            out->emplace_back(h);
+        }
+    }
+    return problem;
 }
 
 }  // namespace
@@ -216,11 +323,59 @@ PipeChannel::PipeChannel(UniqueHandle pipe, uint32_t peer_pid, UniqueHandle peer
       write_event_(make_event()),
       peer_pid_(peer_pid) {}
 
+PipeChannel& PipeChannel::operator=(PipeChannel&& other) noexcept {
+    if (this != &other) {
+        close();
+        pipe_ = std::move(other.pipe_);
+        peer_process_ = std::move(other.peer_process_);
+        read_event_ = std::move(other.read_event_);
+        write_event_ = std::move(other.write_event_);
+        peer_pid_ = other.peer_pid_;
+        receive_broken_ = other.receive_broken_;
+        send_broken_ = other.send_broken_;
+    }
+    return *this;
+}
+
+PipeChannel::~PipeChannel() { close(); }
+
 void PipeChannel::require_open() const {
     if (!pipe_) throw InvalidHandleError("pipe channel is closed");
 }
 
+void PipeChannel::drain_complete_frames() noexcept {
+    // Only frames that have fully arrived, and only as many bytes as were there at the start, so a
+    // peer that keeps sending cannot hold close() up. Each is received as usual and dropped, which
+    // closes its handles (receive() closes the good ones of a refused frame too).
+    try {
+        DWORD available = 0;
+        if (!PeekNamedPipe(pipe_.get(), nullptr, 0, nullptr, &available, nullptr)) return;
+        size_t budget = available;
+        while (budget >= kFrameHeaderSize && !receive_broken_) {
+            uint8_t header_bytes[kFrameHeaderSize];
+            DWORD peeked = 0;
+            if (!PeekNamedPipe(pipe_.get(), header_bytes, sizeof(header_bytes), &peeked, &available, nullptr) ||
+                peeked < sizeof(header_bytes)) {
+                return;
+            }
+            const FrameHeader header = decode_header(header_bytes, sizeof(header_bytes));
+            const size_t frame_size =
+                kFrameHeaderSize + header.payload_size + kHandleValueSize * static_cast<size_t>(header.fd_count);
+            if (frame_size > available || frame_size > budget) return;
+            try {
+                receive(100'000'000ull);  // dropped at once; the bytes are there, so no real wait
+            } catch (const ProtocolError&) {
+                // A refused frame: receive() already closed the handles it could take.
+            }
+            budget -= frame_size;
+        }
+    } catch (...) {
+        // Best effort: what is left stays in the pipe, as pipe_channel.hpp describes.
+    }
+}
+
 void PipeChannel::close() noexcept {
+    if (pipe_ && !receive_broken_) drain_complete_frames();
     pipe_.reset();
     peer_process_.reset();
 }
@@ -236,6 +391,8 @@ PipeChannel PipeChannel::connect(const std::string& name, uint64_t timeout_ns) {
                                   FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, nullptr);
         if (pipe != INVALID_HANDLE_VALUE) {
             UniqueHandle owner(pipe);
+            // Before anything is sent or any process opened: is this our user's server?
+            require_owned_by_this_user(pipe, pipe_path(name));
             ULONG server_pid = 0;
             if (!GetNamedPipeServerProcessId(pipe, &server_pid)) throw_last_error("GetNamedPipeServerProcessId");
             UniqueHandle process = open_peer_process(server_pid, "server");
@@ -269,18 +426,18 @@ void PipeChannel::send(uint16_t type, const std::vector<uint8_t>& payload, const
             throw InvalidHandleError("send: a null or INVALID_HANDLE_VALUE handle cannot be sent");
         }
     }
+    const size_t trailer_at = frame.size();
     std::vector<uint64_t> given;
     given.reserve(handles.size());
-    auto take_back = [&] {
-        for (uint64_t v : given) close_in(peer_process_.get(), v);
-    };
+    size_t written = 0;
     try {
         for (NativeHandle h : handles) given.push_back(duplicate_into(h, peer_process_.get()));
         for (uint64_t v : given) put_u64(frame, v);
         const Deadline deadline(timeout_ns);
         bool partial = false;
         try {
-            if (!transfer_exact(pipe_.get(), write_event_.get(), true, frame.data(), frame.size(), deadline, &partial)) {
+            if (!transfer_exact(pipe_.get(), write_event_.get(), true, frame.data(), frame.size(), deadline, &written,
+                                &partial)) {
                 throw TimeoutError("send: the peer did not drain the pipe in time");
             }
         } catch (...) {
@@ -288,8 +445,12 @@ void PipeChannel::send(uint16_t type, const std::vector<uint8_t>& payload, const
             throw;
         }
     } catch (...) {
-        // The frame never fully reached the peer, so nobody there will own these duplicates.
-        take_back();
+        // A value whose 8 bytes all reached the pipe is the receiver's from then on: it closes it
+        // when it reads it, also from a frame it cannot finish (closing it here as well could close
+        // an unrelated handle that reused the value). Values not fully written can never reach the
+        // receiver, so they are taken back.
+        const size_t delivered = written > trailer_at ? (written - trailer_at) / kHandleValueSize : 0;
+        for (size_t i = delivered; i < given.size(); ++i) close_in(peer_process_.get(), given[i]);
         throw;
     }
 }
@@ -301,46 +462,47 @@ PipeMessage PipeChannel::receive(uint64_t timeout_ns) {
     }
     const Deadline deadline(timeout_ns);
     uint8_t header_bytes[kFrameHeaderSize];
+    size_t header_done = 0;
     bool partial = false;
     try {
         if (!transfer_exact(pipe_.get(), read_event_.get(), false, header_bytes, sizeof(header_bytes), deadline,
-                            &partial)) {
+                            &header_done, &partial)) {
             throw TimeoutError("receive: no frame arrived in time");
         }
-        partial = true;  // from here on, any failure leaves the stream mid-frame
-        const FrameHeader header = decode_header(header_bytes, sizeof(header_bytes));
-        std::vector<uint8_t> rest(header.payload_size + kHandleValueSize * header.fd_count);
-        if (!rest.empty() &&
-            !transfer_exact(pipe_.get(), read_event_.get(), false, rest.data(), rest.size(), deadline, &partial)) {
-            throw TimeoutError("receive: the rest of a frame did not arrive in time");
-        }
-        PipeMessage message;
-        message.type = header.type;
-        message.payload.assign(rest.begin(), rest.begin() + header.payload_size);
-        // Take every open, distinct value first (so all are closed if any is bad), then judge.
-        std::set<uint64_t> seen;
-        std::string problem;
-        for (size_t i = 0; i < header.fd_count; ++i) {
-            const uint64_t v = get_u64(rest.data() + header.payload_size + kHandleValueSize * i);
-            HANDLE h = reinterpret_cast<HANDLE>(static_cast<uintptr_t>(v));
-            DWORD flags = 0;
-            if (v == 0 || h == INVALID_HANDLE_VALUE) {
-                problem = "handle " + std::to_string(i) + " is null or INVALID_HANDLE_VALUE";
-            } else if (!seen.insert(v).second) {
-                problem = "handle " + std::to_string(i) + " repeats an earlier value";
-            } else if (!GetHandleInformation(h, &flags)) {
-                problem = "handle " + std::to_string(i) + " is not open in this process";
-            } else {
-                message.handles.emplace_back(h);
-            }
-        }
-        partial = false;  // the whole frame has been consumed
-        if (!problem.empty()) throw ProtocolError("pipe frame (" + std::string(message_type_name(header.type)) + "): " + problem);
-        return message;
     } catch (...) {
         if (partial) receive_broken_ = true;
         throw;
     }
+    // From here on, any failure leaves the stream mid-frame. A header that does not decode
+    // (ProtocolError) gives no frame extent, so nothing after it can be parsed.
+    receive_broken_ = true;
+    const FrameHeader header = decode_header(header_bytes, sizeof(header_bytes));
+    std::vector<uint8_t> rest(header.payload_size + kHandleValueSize * header.fd_count);
+    size_t rest_done = 0;
+    try {
+        if (!rest.empty() && !transfer_exact(pipe_.get(), read_event_.get(), false, rest.data(), rest.size(), deadline,
+                                             &rest_done, &partial)) {
+            throw TimeoutError("receive: the rest of a frame did not arrive in time");
+        }
+    } catch (...) {
+        // The handle values that did arrive name handles the sender already gave this process (it
+        // takes back only those it never wrote whole): close them rather than leak them.
+        const size_t arrived = rest_done > header.payload_size
+                                   ? std::min<size_t>(header.fd_count, (rest_done - header.payload_size) / kHandleValueSize)
+                                   : 0;
+        std::vector<UniqueHandle> closing;
+        take_handle_values(rest.data() + header.payload_size, arrived, &closing);
+        throw;
+    }
+    receive_broken_ = false;  // the whole frame has been consumed
+    PipeMessage message;
+    message.type = header.type;
+    message.payload.assign(rest.begin(), rest.begin() + header.payload_size);
+    const std::string problem = take_handle_values(rest.data() + header.payload_size, header.fd_count, &message.handles);
+    if (!problem.empty()) {
+        throw ProtocolError("pipe frame (" + std::string(message_type_name(header.type)) + "): " + problem);
+    }
+    return message;
 }
 
 // ---- PipeListener ---------------------------------------------------------------------------
@@ -351,39 +513,72 @@ PipeListener::PipeListener(std::string name, UniqueHandle instance)
 PipeListener PipeListener::create(const std::string& name) { return PipeListener(name, create_instance(name, true)); }
 
 PipeChannel PipeListener::accept(uint64_t timeout_ns) {
+    if (next_instance_error_) {
+        // The previous accept() returned a channel but could not make the next instance; say so
+        // once, and try again at the accept() after this one.
+        std::exception_ptr failure = std::exchange(next_instance_error_, nullptr);
+        std::rethrow_exception(failure);
+    }
     if (!instance_) instance_ = create_instance(name_, false);
     const Deadline deadline(timeout_ns);
-    OVERLAPPED ov{};
-    ov.hEvent = connect_event_.get();
-    ResetEvent(ov.hEvent);
-    if (!ConnectNamedPipe(instance_.get(), &ov)) {
-        const DWORD err = GetLastError();
-        if (err == ERROR_IO_PENDING) {
-            const DWORD waited = WaitForSingleObject(ov.hEvent, deadline.remaining_ms());
-            if (waited == WAIT_TIMEOUT) {
-                CancelIoEx(instance_.get(), &ov);
-                DWORD ignored = 0;
-                if (!GetOverlappedResult(instance_.get(), &ov, &ignored, TRUE)) {
-                    throw TimeoutError("accept: no client connected to " + pipe_path(name_) + " in time");
+    for (;;) {
+        OVERLAPPED ov{};
+        ov.hEvent = connect_event_.get();
+        ResetEvent(ov.hEvent);
+        DWORD err = ERROR_SUCCESS;
+        if (!ConnectNamedPipe(instance_.get(), &ov)) {
+            err = GetLastError();
+            if (err == ERROR_IO_PENDING) {
+                const DWORD waited = WaitForSingleObject(ov.hEvent, deadline.remaining_ms());
+                if (waited == WAIT_OBJECT_0) {
+                    DWORD ignored = 0;
+                    err = GetOverlappedResult(instance_.get(), &ov, &ignored, FALSE) ? ERROR_SUCCESS : GetLastError();
+                } else {
+                    // The OVERLAPPED lives on this stack frame: finish the operation before leaving.
+                    const DWORD wait_err = waited == WAIT_FAILED ? GetLastError() : ERROR_INVALID_FUNCTION;
+                    cancel_and_finish(instance_.get(), &ov, &err);
+                    if (waited != WAIT_TIMEOUT) {
+                        instance_.reset();  // in an unknown state: the next accept() makes a new one
+                        throw Win32Error(wait_err, "WaitForSingleObject", "accept on " + pipe_path(name_));
+                    }
+                    if (err == ERROR_OPERATION_ABORTED) {
+                        // Still listening: a client that comes later is seen by the next accept().
+                        throw TimeoutError("accept: no client connected to " + pipe_path(name_) + " in time");
+                    }
+                    // Otherwise it completed meanwhile: judged below like any completion.
                 }
-            } else if (waited != WAIT_OBJECT_0) {
-                throw_last_error("WaitForSingleObject");
-            } else {
-                DWORD ignored = 0;
-                if (!GetOverlappedResult(instance_.get(), &ov, &ignored, FALSE)) throw_last_error("ConnectNamedPipe");
+            } else if (err == ERROR_PIPE_CONNECTED) {  // a client that connected before the call is fine
+                err = ERROR_SUCCESS;
             }
-        } else if (err != ERROR_PIPE_CONNECTED) {  // a client that connected before the call is fine
-            throw Win32Error(err, "ConnectNamedPipe", pipe_path(name_));
         }
+        if (err == ERROR_SUCCESS) break;
+        if (err == ERROR_NO_DATA || err == ERROR_BROKEN_PIPE || err == ERROR_PIPE_NOT_CONNECTED) {
+            // A client connected and closed its end before we got to it: the instance is in the
+            // closing state until it is disconnected. Recycle it and wait for the next client.
+            DisconnectNamedPipe(instance_.get());
+            if (deadline.expired()) {
+                throw TimeoutError("accept: no client stayed connected to " + pipe_path(name_) + " in time");
+            }
+            continue;
+        }
+        instance_.reset();  // in an unknown state: the next accept() makes a new one
+        throw Win32Error(err, "ConnectNamedPipe", pipe_path(name_));
     }
     UniqueHandle connected = std::move(instance_);
     ULONG client_pid = 0;
     if (!GetNamedPipeClientProcessId(connected.get(), &client_pid)) throw_last_error("GetNamedPipeClientProcessId");
     UniqueHandle process = open_peer_process(client_pid, "client");
-    // The next client gets a fresh instance; a failure here surfaces at the next accept().
+    // The next client gets a fresh instance. If that fails, this channel is still good; the next
+    // accept() reports the failure (until then no client can connect).
     try {
         instance_ = create_instance(name_, false);
+    } catch (const Win32Error& e) {
+        next_instance_error_ = std::make_exception_ptr(
+            Win32Error(e.error_code(), e.call(),
+                       "creating the next instance of " + pipe_path(name_) +
+                           " after the previous accept(); no client could connect since"));
     } catch (const Error&) {
+        next_instance_error_ = std::current_exception();
     }
     return PipeChannel(std::move(connected), client_pid, std::move(process));
 }

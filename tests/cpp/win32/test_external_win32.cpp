@@ -1,11 +1,14 @@
 // The Win32 external-handle code refuses what it must before any driver call, so these run without
-// a GPU (the device and dispatch table are never touched). The export and import paths themselves
-// need a Windows Vulkan driver with VK_KHR_external_memory_win32: untested (docs/platforms.md).
+// a GPU (the device and dispatch table are never touched). The one-export rule is checked against a
+// fake vkGet*Win32HandleKHR that hands out events. The export and import paths themselves need a
+// Windows Vulkan driver with VK_KHR_external_memory_win32: untested (docs/platforms.md).
 #include <windows.h>
 
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <string>
+#include <utility>
 
 #include "geyser/error.hpp"
 #include "vulkan/external_memory_win32.hpp"
@@ -16,6 +19,93 @@ VolkDeviceTable empty_table() {
     VolkDeviceTable t;
     std::memset(&t, 0, sizeof(t));  // every entry null: a call through it would crash the test
     return t;
+}
+
+int g_memory_exports = 0;
+int g_semaphore_exports = 0;
+VkResult g_fake_result = VK_SUCCESS;
+
+VKAPI_ATTR VkResult VKAPI_CALL fake_get_memory_handle(VkDevice, const VkMemoryGetWin32HandleInfoKHR*, HANDLE* out) {
+    ++g_memory_exports;
+    if (g_fake_result != VK_SUCCESS) return g_fake_result;
+    *out = CreateEventW(nullptr, TRUE, FALSE, nullptr);
+    return VK_SUCCESS;
+}
+
+VKAPI_ATTR VkResult VKAPI_CALL fake_get_semaphore_handle(VkDevice, const VkSemaphoreGetWin32HandleInfoKHR*,
+                                                         HANDLE* out) {
+    ++g_semaphore_exports;
+    *out = CreateEventW(nullptr, TRUE, FALSE, nullptr);
+    return VK_SUCCESS;
+}
+
+template <typename T>
+T fake_object(uintptr_t v) {
+    return reinterpret_cast<T>(v);  // 64-bit: non-dispatchable handles are pointers
+}
+
+TEST(ExternalWin32, EachObjectIsExportedOnceAndSharedByDuplicates) {
+    VolkDeviceTable vk = empty_table();
+    vk.vkGetMemoryWin32HandleKHR = fake_get_memory_handle;
+    vk.vkGetSemaphoreWin32HandleKHR = fake_get_semaphore_handle;
+    const auto device = fake_object<VkDevice>(0x100);
+    const auto memory = fake_object<VkDeviceMemory>(0x2000);
+    const auto mem_type = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT;
+    g_memory_exports = 0;
+    {
+        geyser::Win32Export first = geyser::export_memory_win32(device, vk, memory, mem_type);
+        EXPECT_EQ(g_memory_exports, 1);
+        ASSERT_NE(first.get(), nullptr);
+        // A second export of the same memory and type never reaches the driver.
+        EXPECT_THROW(geyser::export_memory_win32(device, vk, memory, mem_type), geyser::InvalidArgumentError);
+        EXPECT_EQ(g_memory_exports, 1);
+        // Sharing goes through duplicates of the one export.
+        geyser::UniqueHandle copy = first.duplicate();
+        ASSERT_TRUE(copy.valid());
+        EXPECT_NE(copy.get(), first.get());
+        ASSERT_TRUE(SetEvent(copy.get()));
+        EXPECT_EQ(WaitForSingleObject(first.get(), 0), WAIT_OBJECT_0);
+        // Moving the export keeps the object registered.
+        geyser::Win32Export moved = std::move(first);
+        EXPECT_THROW(geyser::export_memory_win32(device, vk, memory, mem_type), geyser::InvalidArgumentError);
+        // Other objects, and a semaphore with the same handle value, are separate exports.
+        geyser::Win32Export other = geyser::export_memory_win32(device, vk, fake_object<VkDeviceMemory>(0x3000), mem_type);
+        geyser::Win32Export sem = geyser::export_semaphore_win32(device, vk, fake_object<VkSemaphore>(0x2000),
+                                                                 VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_WIN32_BIT);
+        EXPECT_THROW(geyser::export_semaphore_win32(device, vk, fake_object<VkSemaphore>(0x2000),
+                                                    VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_WIN32_BIT),
+                     geyser::InvalidArgumentError);
+        EXPECT_EQ(g_memory_exports, 2);
+        EXPECT_EQ(g_semaphore_exports, 1);
+    }
+    // With every Win32Export gone (as when the memory is freed with it), the key is free again.
+    geyser::Win32Export again = geyser::export_memory_win32(device, vk, memory, mem_type);
+    EXPECT_EQ(g_memory_exports, 3);
+}
+
+TEST(ExternalWin32, AFailedExportDoesNotCount) {
+    VolkDeviceTable vk = empty_table();
+    vk.vkGetMemoryWin32HandleKHR = fake_get_memory_handle;
+    const auto device = fake_object<VkDevice>(0x100);
+    const auto memory = fake_object<VkDeviceMemory>(0x4000);
+    g_fake_result = VK_ERROR_OUT_OF_HOST_MEMORY;
+    EXPECT_THROW(geyser::export_memory_win32(device, vk, memory, VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT),
+                 geyser::VulkanError);
+    g_fake_result = VK_SUCCESS;
+    geyser::Win32Export e = geyser::export_memory_win32(device, vk, memory, VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT);
+    EXPECT_TRUE(e.get() != nullptr);
+}
+
+TEST(ExternalWin32, KmtHandlesAreRefusedByDesign) {
+    const VolkDeviceTable vk = empty_table();
+    try {
+        geyser::export_memory_win32(VK_NULL_HANDLE, vk, VK_NULL_HANDLE, VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT);
+        FAIL() << "a KMT export was accepted";
+    } catch (const geyser::UnsupportedOperationError& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("refused by design"), std::string::npos) << what;
+        EXPECT_EQ(what.find("not implemented"), std::string::npos) << what;
+    }
 }
 
 TEST(ExternalWin32, NamesTheDeviceExtensions) {

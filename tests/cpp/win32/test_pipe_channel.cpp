@@ -2,6 +2,8 @@
 // handles of the receiver, malformed frames and timeouts fail as documented, and a section and an
 // event cross into a second process.
 #include <windows.h>
+#include <aclapi.h>
+#include <sddl.h>
 
 #include <gtest/gtest.h>
 
@@ -238,6 +240,140 @@ TEST(PipeChannel, ForgedHandleValuesAreRefusedAndTheGoodOnesClosed) {
     // A complete but refused frame leaves the stream in step.
     write_all(raw, geyser::encode_frame(3, {7}, 0));
     EXPECT_EQ(server.receive(5 * kSecond).payload, std::vector<uint8_t>{7});
+}
+
+TEST(PipeChannel, AClientThatLeavesBeforeAcceptDoesNotStopTheListener) {
+    const std::string name = unique_name("leaver");
+    PipeListener listener = PipeListener::create(name);
+    // Connects and closes before accept() runs: ConnectNamedPipe then reports ERROR_NO_DATA.
+    HANDLE early = raw_connect(name);
+    ASSERT_NE(early, INVALID_HANDLE_VALUE);
+    CloseHandle(early);
+    std::exception_ptr failure;
+    std::vector<PipeChannel> client;
+    std::thread t([&] {
+        try {
+            client.push_back(PipeChannel::connect(name, 5 * kSecond));
+        } catch (...) {
+            failure = std::current_exception();
+        }
+    });
+    PipeChannel server = listener.accept(5 * kSecond);
+    t.join();
+    if (failure) std::rethrow_exception(failure);
+    client.front().send(static_cast<uint16_t>(geyser::MessageType::kHello), {5});
+    EXPECT_EQ(server.receive(5 * kSecond).payload, std::vector<uint8_t>{5});
+    // And the listener keeps serving later clients.
+    std::thread t2([&] {
+        try {
+            client.push_back(PipeChannel::connect(name, 5 * kSecond));
+        } catch (...) {
+            failure = std::current_exception();
+        }
+    });
+    PipeChannel second = listener.accept(5 * kSecond);
+    t2.join();
+    if (failure) std::rethrow_exception(failure);
+    second.send(static_cast<uint16_t>(geyser::MessageType::kHello), {6});
+    EXPECT_EQ(client.back().receive(5 * kSecond).payload, std::vector<uint8_t>{6});
+}
+
+TEST(PipeChannel, HandlesOfAFrameCutShortAreClosed) {
+    const std::string name = unique_name("cut");
+    HANDLE raw = INVALID_HANDLE_VALUE;
+    PipeChannel server = accept_while(name, [&] { raw = raw_connect(name); });
+    UniqueHandle raw_owner(raw);
+    // The header promises two handles; only the first value arrives before the timeout. It names a
+    // handle that the sender gave this process, so the receiver closes it.
+    HANDLE given = CreateEventW(nullptr, TRUE, FALSE, nullptr);
+    std::vector<uint8_t> frame = geyser::encode_frame(1, {4}, 2);
+    for (uint8_t b : le64(reinterpret_cast<uintptr_t>(given))) frame.push_back(b);
+    write_all(raw, frame);
+    EXPECT_THROW(server.receive(200'000'000ull), geyser::TimeoutError);
+    DWORD flags = 0;
+    EXPECT_FALSE(GetHandleInformation(given, &flags));
+    EXPECT_THROW(server.receive(kSecond), geyser::ProtocolError);  // out of step
+}
+
+TEST(PipeChannel, CloseDropsQueuedFramesAndClosesTheirHandles) {
+    const std::string name = unique_name("queued");
+    HANDLE raw = INVALID_HANDLE_VALUE;
+    PipeChannel server = accept_while(name, [&] { raw = raw_connect(name); });
+    UniqueHandle raw_owner(raw);
+    HANDLE a = CreateEventW(nullptr, TRUE, FALSE, nullptr);
+    HANDLE b = CreateEventW(nullptr, TRUE, FALSE, nullptr);
+    HANDLE c = CreateEventW(nullptr, TRUE, FALSE, nullptr);
+    std::vector<uint8_t> one = geyser::encode_frame(1, {1, 2}, 1);
+    for (uint8_t x : le64(reinterpret_cast<uintptr_t>(a))) one.push_back(x);
+    std::vector<uint8_t> two = geyser::encode_frame(2, {}, 1);
+    for (uint8_t x : le64(reinterpret_cast<uintptr_t>(b))) two.push_back(x);
+    // A third frame that has not fully arrived: its handle stays (documented in pipe_channel.hpp).
+    std::vector<uint8_t> three = geyser::encode_frame(3, {}, 2);
+    for (uint8_t x : le64(reinterpret_cast<uintptr_t>(c))) three.push_back(x);
+    write_all(raw, one);
+    write_all(raw, two);
+    write_all(raw, three);
+    server.close();
+    DWORD flags = 0;
+    EXPECT_FALSE(GetHandleInformation(a, &flags));
+    EXPECT_FALSE(GetHandleInformation(b, &flags));
+    EXPECT_TRUE(GetHandleInformation(c, &flags));
+    CloseHandle(c);
+}
+
+// The SID as text, for the SDDL below.
+std::wstring own_sid_text() {
+    HANDLE token = nullptr;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) return {};
+    UniqueHandle owner(token);
+    std::vector<uint8_t> buffer(256);
+    DWORD size = 0;
+    if (!GetTokenInformation(token, TokenUser, buffer.data(), static_cast<DWORD>(buffer.size()), &size)) return {};
+    wchar_t* text = nullptr;
+    if (!ConvertSidToStringSidW(reinterpret_cast<TOKEN_USER*>(buffer.data())->User.Sid, &text)) return {};
+    std::wstring out(text);
+    LocalFree(text);
+    return out;
+}
+
+TEST(PipeChannel, ConnectRefusesAPipeOwnedBySomeoneElse) {
+    // A squatter's pipe: owned by BUILTIN\Administrators instead of this user (which a normal user
+    // may not set; an elevated one may), and open to this user.
+    const std::string name = unique_name("squat");
+    const std::string path = geyser::pipe_path(name);
+    const std::wstring sddl = L"O:BAD:(A;;GA;;;" + own_sid_text() + L")";
+    PSECURITY_DESCRIPTOR sd = nullptr;
+    ASSERT_TRUE(ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl.c_str(), SDDL_REVISION_1, &sd, nullptr));
+    SECURITY_ATTRIBUTES sa{sizeof(sa), sd, FALSE};
+    HANDLE squat = CreateNamedPipeW(std::wstring(path.begin(), path.end()).c_str(), PIPE_ACCESS_DUPLEX,
+                                    PIPE_TYPE_BYTE | PIPE_WAIT, 1, 4096, 4096, 0, &sa);
+    const DWORD create_err = GetLastError();
+    LocalFree(sd);
+    if (squat == INVALID_HANDLE_VALUE) {
+        GTEST_SKIP() << "this user may not make Administrators the owner of a pipe (error " << create_err
+                     << "), so no foreign-owned pipe can be made here";
+    }
+    UniqueHandle squat_owner(squat);
+    PSID owner = nullptr;
+    PSECURITY_DESCRIPTOR got = nullptr;
+    ASSERT_EQ(GetSecurityInfo(squat, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION, &owner, nullptr, nullptr, nullptr,
+                              &got),
+              static_cast<DWORD>(ERROR_SUCCESS));
+    wchar_t* owner_text = nullptr;
+    ASSERT_TRUE(ConvertSidToStringSidW(owner, &owner_text));
+    const std::wstring owner_sid(owner_text);
+    LocalFree(owner_text);
+    LocalFree(got);
+    if (owner_sid != L"S-1-5-32-544") {
+        GTEST_SKIP() << "the pipe's owner is not the one its security descriptor names (found "
+                     << std::string(owner_sid.begin(), owner_sid.end()) << "), so no foreign-owned pipe can be made here";
+    }
+    try {
+        PipeChannel::connect(name, 5 * kSecond);
+        FAIL() << "connect accepted a pipe owned by Administrators";
+    } catch (const geyser::ProtocolError& e) {
+        EXPECT_NE(std::string(e.what()).find("S-1-5-32-544"), std::string::npos) << e.what();
+    }
 }
 
 // ---- across two processes --------------------------------------------------------------------
