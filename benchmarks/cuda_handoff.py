@@ -77,53 +77,14 @@ def _consumer(uuid, handles, conn, frames, copy_frames, shm_name, out):
 
 
 def _opener(uuid, kind, q, n, out):
+    """Times n one-time opens of a 4K frame in this (consumer) process; ``q`` is the Queue the
+    producer puts into, or for ``geyser_channel`` the path of its Listener."""
     import select
 
     import torch
-    times, parts = [], []
-    if kind == "geyser_channel":
-        # The same import, the handle arriving over Geyser's own channel (SCM_RIGHTS).
-        device = geyser.Device(uuid)
-        gpu = geyser.cuda.CudaDevice(device)
-        torch.cuda.set_device(gpu.ordinal)
-        torch.zeros(1, device=f"cuda:{gpu.ordinal}")
-        channel = geyser.Channel.connect(q, 10**10)
-        keep = []
-        for _ in range(n):
-            select.select([channel.fileno()], [], [], TIMEOUT)
-            t0 = time.perf_counter()
-            handle = geyser.receive_handle(channel, timeout=TIMEOUT)
-            t1 = time.perf_counter()
-            mapped = gpu.import_buffer(handle)
-            t2 = time.perf_counter()
-            tensor = torch.from_dlpack(mapped.view("uint8", (H, W, 4)))
-            times.append(time.perf_counter() - t0)
-            parts.append((t1 - t0, t2 - t1, time.perf_counter() - t2))
-            handle.close()
-            keep.append((mapped, tensor))
-        channel.close()
-    elif kind == "geyser":
-        device = geyser.Device(uuid)
-        gpu = geyser.cuda.CudaDevice(device)
-        torch.cuda.set_device(gpu.ordinal)
-        torch.zeros(1, device=f"cuda:{gpu.ordinal}")  # CUDA initialised before timing, as for torch
-        keep = []
-        for _ in range(n):
-            while q.empty():
-                time.sleep(0.001)
-            t0 = time.perf_counter()
-            handle = q.get()
-            t1 = time.perf_counter()
-            mapped = gpu.import_buffer(handle)
-            t2 = time.perf_counter()
-            tensor = torch.from_dlpack(mapped.view("uint8", (H, W, 4)))
-            times.append(time.perf_counter() - t0)
-            parts.append((t1 - t0, t2 - t1, time.perf_counter() - t2))
-            handle.close()
-            keep.append((mapped, tensor))
-    else:
+    times, parts, keep = [], [], []
+    if kind == "torch_ipc":
         torch.zeros(1, device="cuda")
-        keep = []
         for _ in range(n):
             while q.empty():
                 time.sleep(0.001)
@@ -132,6 +93,39 @@ def _opener(uuid, kind, q, n, out):
             torch.cuda.current_stream().synchronize()
             times.append(time.perf_counter() - t0)
             keep.append(tensor)
+        out.put((times, parts))
+        return
+    device = geyser.Device(uuid)
+    gpu = geyser.cuda.CudaDevice(device)
+    torch.cuda.set_device(gpu.ordinal)
+    torch.zeros(1, device=f"cuda:{gpu.ordinal}")  # CUDA initialised before timing, as for torch
+    if kind == "geyser_channel":  # the handle arrives over Geyser's own channel (SCM_RIGHTS)
+        channel = geyser.Channel.connect(q, 10**10)
+
+        def ready():
+            select.select([channel.fileno()], [], [], TIMEOUT)
+
+        def receive():
+            return geyser.receive_handle(channel, timeout=TIMEOUT)
+    else:  # through the multiprocessing Queue (multiprocessing's resource sharer passes the fd)
+        def ready():
+            while q.empty():
+                time.sleep(0.001)
+
+        def receive():
+            return q.get()
+    for _ in range(n):
+        ready()
+        t0 = time.perf_counter()
+        handle = receive()
+        t1 = time.perf_counter()
+        mapped = gpu.import_buffer(handle)
+        t2 = time.perf_counter()
+        tensor = torch.from_dlpack(mapped.view("uint8", (H, W, 4)))
+        times.append(time.perf_counter() - t0)
+        parts.append((t1 - t0, t2 - t1, time.perf_counter() - t2))
+        handle.close()
+        keep.append((mapped, tensor))
     out.put((times, parts))
 
 

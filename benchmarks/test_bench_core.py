@@ -24,14 +24,6 @@ BUFFER_SIZES = {"64KiB": 1 << 16, "16MiB": 1 << 24}
 
 
 @pytest.fixture(scope="module")
-def device():
-    try:
-        return geyser.Device()
-    except geyser.VulkanUnavailableError as e:
-        pytest.skip(str(e))
-
-
-@pytest.fixture(scope="module")
 def importer(device):
     """A second Device on the same GPU: imports there cost what they cost in another process."""
     other = geyser.Device(device.info.device_uuid)

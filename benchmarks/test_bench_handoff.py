@@ -10,18 +10,9 @@ import statistics
 
 import pytest
 
-import geyser
 from geyser.bench import copy_path, percentile, zero_copy
 
 SIZES = {"1080p": (1920, 1080), "4k": (3840, 2160)}
-
-
-@pytest.fixture(scope="module")
-def device():
-    try:
-        return geyser.Device()
-    except geyser.VulkanUnavailableError as e:
-        pytest.skip(str(e))
 
 
 @pytest.mark.parametrize("size", list(SIZES))

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import geyser
 from geyser.bench import PingPong
 
 ROUNDS = 2000
 WARMUP = 200
-
-
-@pytest.fixture(scope="module")
-def device():
-    try:
-        return geyser.Device()
-    except geyser.VulkanUnavailableError as e:
-        pytest.skip(str(e))
 
 
 @pytest.mark.parametrize("mode", ["eventfd", "portable", "vulkan"])

@@ -10,16 +10,11 @@
 #include <vector>
 
 #include "geyser/geyser.hpp"
+#include "support.hpp"
 
 namespace {
 
-size_t fd_count() {
-    size_t n = 0;
-    DIR* d = opendir("/proc/self/fd");
-    while (readdir(d)) ++n;
-    closedir(d);
-    return n;
-}
+using geyser::testing_support::fd_count;
 
 std::shared_ptr<geyser::Device> open_or_skip() {
     try {

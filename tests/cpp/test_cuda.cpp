@@ -9,6 +9,7 @@
 
 #include "geyser/cuda.hpp"
 #include "geyser/geyser.hpp"
+#include "support.hpp"
 
 namespace {
 
@@ -19,13 +20,7 @@ using geyser::cuda::CudaTexture;
 
 constexpr uint64_t kSecond = 1'000'000'000ull;
 
-size_t fd_count() {
-    size_t n = 0;
-    DIR* d = opendir("/proc/self/fd");
-    while (readdir(d)) ++n;
-    closedir(d);
-    return n;
-}
+using geyser::testing_support::fd_count;
 
 std::vector<uint8_t> ramp(size_t n, uint8_t seed) {
     std::vector<uint8_t> v(n);

@@ -11,16 +11,11 @@
 
 #include "geyser/geyser.hpp"
 #include "geyser/testing.hpp"
+#include "support.hpp"
 
 namespace {
 
-size_t fd_count() {
-    size_t n = 0;
-    DIR* d = opendir("/proc/self/fd");
-    while (readdir(d)) ++n;
-    closedir(d);
-    return n;
-}
+using geyser::testing_support::fd_count;
 
 geyser::TextureDesc rgba8() {
     geyser::TextureDesc d;

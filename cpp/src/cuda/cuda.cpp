@@ -42,6 +42,23 @@ Uuid to_uuid(const CUuuid& u) {
 
 CUstream as_stream(StreamHandle stream) { return reinterpret_cast<CUstream>(stream); }
 
+// Runs `destroy` with `context` current, from a destructor: nothing may throw, and with no driver
+// or no context left there is nothing to free. With `pending` given and its work still queued,
+// `destroy` is skipped and the objects stay allocated (the caller's rule says why).
+template <typename Destroy>
+void destroy_in_context(const CudaContext& context, PendingWork* pending, Destroy&& destroy) noexcept {
+    const Driver* d = driver();
+    if (d == nullptr || d->cuCtxPushCurrent(reinterpret_cast<CUcontext>(context.context())) != CUDA_SUCCESS) return;
+    if (pending == nullptr || pending->finished()) {
+        if (pending != nullptr) pending->destroy();
+        destroy(*d);
+    } else {
+        pending->abandon();
+    }
+    CUcontext popped = nullptr;
+    (void)d->cuCtxPopCurrent(&popped);
+}
+
 // Checks a memory handle before CUDA sees it. The CUDA driver, like NVIDIA's Vulkan driver,
 // checks little of what it is given (DRIVER_FACTS.md), and every NVIDIA opaque fd is
 // /dev/nvidiactl, so the description is all there is to go on.
@@ -258,14 +275,11 @@ std::unique_ptr<CudaBuffer> CudaBuffer::import(std::shared_ptr<CudaContext> cont
 
 CudaBuffer::~CudaBuffer() {
     if (memory_ == nullptr) return;
-    const Driver* d = driver();
-    if (d == nullptr) return;
     // The mapping must be freed before the external memory is destroyed (cuDestroyExternalMemory).
-    if (d->cuCtxPushCurrent(static_cast<CUcontext>(reinterpret_cast<void*>(context_->context()))) != CUDA_SUCCESS) return;
-    (void)d->cuMemFree(pointer_);
-    (void)d->cuDestroyExternalMemory(static_cast<CUexternalMemory>(memory_));
-    CUcontext popped = nullptr;
-    (void)d->cuCtxPopCurrent(&popped);
+    destroy_in_context(*context_, nullptr, [this](const Driver& d) {
+        (void)d.cuMemFree(pointer_);
+        (void)d.cuDestroyExternalMemory(static_cast<CUexternalMemory>(memory_));
+    });
 }
 
 // -- texture --------------------------------------------------------------------------------------
@@ -346,19 +360,11 @@ std::unique_ptr<CudaTexture> CudaTexture::import(std::shared_ptr<CudaContext> co
 
 CudaTexture::~CudaTexture() {
     if (memory_ == nullptr) return;
-    const Driver* d = driver();
-    if (d == nullptr) return;
-    if (d->cuCtxPushCurrent(static_cast<CUcontext>(reinterpret_cast<void*>(context_->context()))) != CUDA_SUCCESS) return;
-    if (pending_.finished()) {
-        pending_.destroy();
-        (void)d->cuMipmappedArrayDestroy(static_cast<CUmipmappedArray>(mipmap_));
-        (void)d->cuDestroyExternalMemory(static_cast<CUexternalMemory>(memory_));
-    } else {
-        // A copy still queued would read or write the array after it is freed: leave it allocated.
-        pending_.abandon();
-    }
-    CUcontext popped = nullptr;
-    (void)d->cuCtxPopCurrent(&popped);
+    // A copy still queued would read or write the array after it is freed: then it stays allocated.
+    destroy_in_context(*context_, &pending_, [this](const Driver& d) {
+        (void)d.cuMipmappedArrayDestroy(static_cast<CUmipmappedArray>(mipmap_));
+        (void)d.cuDestroyExternalMemory(static_cast<CUexternalMemory>(memory_));
+    });
 }
 
 void CudaTexture::copy(uint64_t linear, uint64_t pitch, StreamHandle stream, bool to_array) const {
@@ -438,20 +444,12 @@ std::unique_ptr<CudaSemaphore> CudaSemaphore::import(std::shared_ptr<CudaContext
 
 CudaSemaphore::~CudaSemaphore() {
     if (semaphore_ == nullptr) return;
-    const Driver* d = driver();
-    if (d == nullptr) return;
-    if (d->cuCtxPushCurrent(static_cast<CUcontext>(reinterpret_cast<void*>(context_->context()))) != CUDA_SUCCESS) return;
-    if (pending_.finished()) {
-        pending_.destroy();
-        (void)d->cuDestroyExternalSemaphore(static_cast<CUexternalSemaphore>(semaphore_));
-    } else {
-        // "Any outstanding signals or waits must have completed before the semaphore is
-        // destroyed" (cuDestroyExternalSemaphore): one still queued (a wait for a value that is
-        // never signalled) keeps it, for good.
-        pending_.abandon();
-    }
-    CUcontext popped = nullptr;
-    (void)d->cuCtxPopCurrent(&popped);
+    // "Any outstanding signals or waits must have completed before the semaphore is destroyed"
+    // (cuDestroyExternalSemaphore): one still queued (a wait for a value that is never
+    // signalled) keeps it, for good.
+    destroy_in_context(*context_, &pending_, [this](const Driver& d) {
+        (void)d.cuDestroyExternalSemaphore(static_cast<CUexternalSemaphore>(semaphore_));
+    });
 }
 
 void CudaSemaphore::check_value(uint64_t value, const char* what) const {
