@@ -548,21 +548,60 @@ def test_imported_objects_refused(device, device2):
             assert t2.width == DESC.width
 
 
-def test_unpickled_objects_share_one_device_while_they_live(device):
+def test_unpickled_objects_go_to_the_open_device(device):
+    # A process that has a Device open for the sender's GPU receives into it: what it receives
+    # and what it made can be copied between (copies need one Device), and no second VkDevice opens.
     with device.create_shareable_texture(DESC) as texture, device.create_shareable_buffer(BUFFER_SIZE) as buffer:
         texture.upload(_texels(12))
         a, b = _round_trip((texture, buffer))
-        assert a.device is b.device and a.device is not device
-        assert a.device.info.device_uuid == device.info.device_uuid
+        assert a.device is device and b.device is device
         np.testing.assert_array_equal(a.download(), _texels(12))
-        c = _round_trip(texture)
-        assert c.device is a.device
+        with device.create_shareable_texture(DESC) as mine:
+            device.copy_texture(a, mine)
+            np.testing.assert_array_equal(mine.download(), _texels(12))
+        a.close()
+        b.close()
+
+
+def _receive_without_a_device(conn) -> None:
+    """Spawned: receives objects with no Device of its own open and reports how they share one."""
+    try:
+        a, b = conn.recv()
+        report = {"shared": a.device is b.device, "bytes": bool((a.download() == _texels(5)).all())}
         gone = weakref.ref(a.device)
-        for obj in (a, b, c):
+        for obj in (a, b):
             obj.close()
         del obj
         gc.collect()
-        assert gone() is None
-        d = _round_trip(buffer)
-        assert not d.device.closed
+        report["released"] = gone() is None
+        d = conn.recv()
+        report["reopened"] = not d.device.closed and len(d.read()) == BUFFER_SIZE
         d.close()
+        conn.send(report)
+    except BaseException as e:  # noqa: BLE001 - reported to the test
+        conn.send({"error": repr(e)})
+
+
+def test_unpickled_objects_share_one_device_while_they_live(device):
+    # With no Device open, the receiver opens one, shares it between what it receives while any of
+    # it lives, and opens another once all of it is gone.
+    ctx = multiprocessing.get_context("spawn")
+    mine, theirs = ctx.Pipe()
+    child = ctx.Process(target=_receive_without_a_device, args=(theirs,), daemon=True)
+    _start(child)
+    theirs.close()
+    try:
+        with device.create_shareable_texture(DESC) as texture, device.create_shareable_buffer(BUFFER_SIZE) as buffer:
+            texture.upload(_texels(5))
+            mine.send((texture, buffer))
+            mine.send(buffer)
+            assert mine.poll(TIMEOUT), "the receiving process did not answer"
+            report = mine.recv()
+        assert report == {"shared": True, "bytes": True, "released": True, "reopened": True}, report
+    finally:
+        child.join(TIMEOUT)
+        if child.is_alive():
+            child.kill()
+            child.join()
+        mine.close()
+    assert child.exitcode == 0

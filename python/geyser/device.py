@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import weakref
 from dataclasses import dataclass, field
 
 from . import _native
@@ -141,6 +143,7 @@ class Device(NativeOwner):
         sel = "" if selector is None else str(selector)
         self._native = _native.Device.open(sel)
         self.info = DeviceInfo._from_native(self._native.info)
+        _register(self)
 
     def __repr__(self) -> str:
         return f"<geyser.Device {self.info.name!r} uuid={self.info.device_uuid}{' closed' if self.closed else ''}>"
@@ -411,3 +414,39 @@ def _descriptor_diff(expected: TextureDescriptor, found: TextureDescriptor | Non
 
 def default_selector() -> str | None:
     return os.environ.get("GEYSER_DEVICE") or None
+
+
+# -- the Devices this process has open ---------------------------------------------------------
+# In the order they were opened, weakly: what geyser.pickling imports received objects into (the
+# first open Device for the sender's GPU), so that a process has one VkDevice per GPU and what it
+# receives works with what it made.
+_open: "list[weakref.ref[Device]]" = []
+_open_lock = threading.Lock()
+
+
+def _register(device: "Device") -> None:
+    with _open_lock:
+        _open[:] = [r for r in _open if r() is not None]
+        _open.append(weakref.ref(device))
+
+
+def open_device_for(uuid: str) -> "Device | None":
+    """The first Device this process opened for the GPU with device UUID ``uuid`` (hex) that is
+    still open, or None."""
+    with _open_lock:
+        for ref in _open:
+            d = ref()
+            if d is not None and not d.closed and d.info.device_uuid == uuid:
+                return d
+    return None
+
+
+def _forget_open_devices_after_fork() -> None:
+    # A forked child must not use its parent's Vulkan devices (and a lock another thread held at
+    # fork() stays held in the child).
+    global _open_lock
+    _open.clear()
+    _open_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_open_devices_after_fork)

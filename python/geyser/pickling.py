@@ -27,10 +27,11 @@ Ownership and lifetime:
   dropped; a Pipe's ``send`` pickles at once and raises them to the caller.
 * Until the receiver unpickles it, each fd waits, duplicated, in the sender's resource sharer;
   an item that is never received keeps that fd open until the sender exits.
-* The receiving process opens one ``geyser.Device`` per device UUID and shares it between
-  everything it unpickles, for as long as any of those objects (or anyone holding their
-  ``.device``) keeps it alive. Hold a received object's ``.device`` to keep the Vulkan device
-  open between items that arrive one at a time.
+* The receiving process imports into the first ``geyser.Device`` it has open for the sender's
+  GPU (matched by device UUID): usually its own, so what it receives can be copied to and from
+  what it made (copies need both on one Device), and a process keeps one VkDevice per GPU. With
+  none open, it opens one, which later items share while it is open (while any received object,
+  or anyone holding its ``.device``, keeps it alive).
 * With the fork start method, ``Process`` arguments are not pickled at all: the child inherits
   the parent's own objects, whose Vulkan device it must not use. Send Geyser objects to a
   forked child through a Queue or Pipe instead.
@@ -47,7 +48,7 @@ import threading
 import weakref
 from multiprocessing import context, reduction
 
-from .device import Device
+from .device import Device, open_device_for
 from .errors import InvalidHandleError, UnsupportedOperationError
 from .memory import Buffer, BufferHandle, Texture, TextureHandle
 from .sync import FenceHandle, SemaphoreHandle
@@ -55,17 +56,13 @@ from .timeline import Timeline, TimelineHandle
 
 __all__: list[str] = []
 
-# Devices this process opened to import what it unpickled, by device UUID (hex). Weak values:
-# a Device lives only while something it imported does.
-_devices: "weakref.WeakValueDictionary[str, Device]" = weakref.WeakValueDictionary()
+# Serialises opening a Device for unpickled objects, so two threads unpickling at once share one.
 _devices_lock = threading.Lock()
 
 
 def _forget_devices_after_fork() -> None:
-    # A forked child must not use the parent's Vulkan devices, and a lock another thread held at
-    # fork() stays held forever in the child.
-    global _devices, _devices_lock
-    _devices = weakref.WeakValueDictionary()
+    # A lock another thread held at fork() stays held forever in the child.
+    global _devices_lock
     _devices_lock = threading.Lock()
 
 
@@ -73,11 +70,12 @@ os.register_at_fork(after_in_child=_forget_devices_after_fork)
 
 
 def _device(uuid: str) -> Device:
+    """The Device to import into: the first one this process has open for that GPU, else a new
+    one (which later received objects then share while it is open)."""
     with _devices_lock:
-        device = _devices.get(uuid)
-        if device is None or device.closed:
+        device = open_device_for(uuid)
+        if device is None:
             device = Device(_uuid_selector(uuid))
-            _devices[uuid] = device
         return device
 
 
