@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import sys
 
-import numpy as np
 
 import geyser
 from _jsonarrays import decode as _decode, encode as _encode

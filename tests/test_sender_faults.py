@@ -159,7 +159,7 @@ def test_handshake_fails_half_way(device, baseline, monkeypatch, step):
     name = _name(step)
     with geyser.Sender(device, name, DESC, ring_size=3) as sender:
         calls = {"n": 0}
-        real_export, real_timeline = sender.device.export_texture, sender.device.create_shared_timeline
+        real_export = sender.device.export_texture
 
         def export_texture(texture):
             calls["n"] += 1

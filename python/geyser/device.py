@@ -145,6 +145,12 @@ class Device(NativeOwner):
         self.info = DeviceInfo._from_native(self._native.info)
         _register(self)
 
+    def close(self) -> None:
+        super().close()
+        # geyser.cuda keeps this Device's CudaDevice here (cuda_device()); a closed Device keeps
+        # nothing alive, its CUDA context included.
+        self.__dict__.pop("_cuda_device", None)
+
     def __repr__(self) -> str:
         return f"<geyser.Device {self.info.name!r} uuid={self.info.device_uuid}{' closed' if self.closed else ''}>"
 

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 
 from . import _native
-from .errors import GeyserError, InvalidArgumentError, PeerGoneError, TimeoutError
+from .errors import GeyserError, InvalidArgumentError, TimeoutError
 from .formats import TextureFormat, TextureUsage
 from .memory import Texture, TextureDescriptor
 from .sync import DEFAULT_TIMEOUT, to_ns

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 
-from . import _native
 from ._owner import NativeOwner
 from .errors import GeyserError, InvalidArgumentError, InvalidHandleError
 from .sync import DEFAULT_TIMEOUT, Semaphore, SemaphoreHandle, _u64, description, to_ns
