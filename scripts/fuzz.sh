@@ -9,6 +9,7 @@
 #   ./build/fuzz/fuzz_wire <crash file>      # reproduce one input
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/libfuzzer_stats.sh
 seconds=${FUZZ_SECONDS:-60}
 
 SUDO=""
@@ -53,16 +54,7 @@ rc=$?
 set -e
 elapsed=$((SECONDS - started))
 
-executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$run/fuzz.log" | tail -n 1)
-per_second=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$run/fuzz.log" | tail -n 1)
-new_units=$(sed -n 's/^stat::new_units_added: *//p' "$run/fuzz.log" | tail -n 1)
-coverage=$(grep -o 'cov: [0-9]*' "$run/fuzz.log" | tail -n 1 | cut -d' ' -f2)
-artifacts=()
-for f in "$run"/crash-* "$run"/leak-* "$run"/timeout-* "$run"/oom-*; do
-  [ -e "$f" ] && artifacts+=("$f")
-done
-crashes=${#artifacts[@]}
-if [ "$rc" != 0 ] && [ "$crashes" = 0 ]; then crashes=1; fi
+libfuzzer_stats "$run" "$rc"
 
 echo "fuzz: ${executions:-?} executions in ${elapsed}s (${per_second:-?} exec/s), ${coverage:-?} coverage" \
      "points, ${new_units:-?} new corpus units, ${crashes} crashes"

@@ -12,6 +12,7 @@
 #   python tests/fuzz/fuzz_handles.py <crash file>      # reproduce one input
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/libfuzzer_stats.sh
 PYTHON=${PYTHON:-python3}
 seconds=${FUZZ_SECONDS:-60}
 export GEYSER_VALIDATION=${GEYSER_VALIDATION:-1}
@@ -41,15 +42,7 @@ rc=$?
 set -e
 elapsed=$((SECONDS - started))
 
-executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$run/fuzz.log" | tail -n 1)
-per_second=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$run/fuzz.log" | tail -n 1)
-coverage=$(grep -o 'cov: [0-9]*' "$run/fuzz.log" | tail -n 1 | cut -d' ' -f2)
-artifacts=()
-for f in "$run"/crash-* "$run"/leak-* "$run"/timeout-* "$run"/oom-*; do
-  [ -e "$f" ] && artifacts+=("$f")
-done
-crashes=${#artifacts[@]}
-if [ "$rc" != 0 ] && [ "$crashes" = 0 ]; then crashes=1; fi
+libfuzzer_stats "$run" "$rc"
 
 echo "fuzz_handles: ${executions:-?} executions in ${elapsed}s (${per_second:-?} exec/s)," \
      "${coverage:-?} Python coverage points, ${crashes} crashes"

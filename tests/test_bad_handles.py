@@ -78,6 +78,16 @@ def no_fd_leak(fd_count):
     assert fd_count() == n, f"fd count went from {n} to {fd_count()}"
 
 
+def refuse_tampered(import_fn, handle, exc, fd_count, **changes):
+    """A handle like ``handle`` with ``changes`` (see ``tampered``) is refused with exactly ``exc``,
+    opening or closing no fd; the tampered handle is closed after."""
+    bad = tampered(handle, **changes)
+    try:
+        return expect_refused(import_fn, bad, exc, fd_count)
+    finally:
+        bad.close()
+
+
 def expect_refused(import_fn, bad, exc, fd_count):
     """``import_fn(bad)`` raises exactly ``exc`` and opens or closes no fd."""
     with no_fd_leak(fd_count):
@@ -170,12 +180,8 @@ def test_foreign_fd_refused_before_the_driver(good, fd_count, tmp_path, kind):
     import of the memory it was described as (docs/hardware.md)."""
     handle, import_fn, still_good = good
     fd, _ = FOREIGN_FDS[kind][0](tmp_path, handle.size)
-    bad = tampered(handle, fd=fd)
-    try:
-        err = expect_refused(import_fn, bad, geyser.InvalidHandleError, fd_count)
-        assert "not exported by this driver" in str(err)
-    finally:
-        bad.close()
+    err = refuse_tampered(import_fn, handle, geyser.InvalidHandleError, fd_count, fd=fd)
+    assert "not exported by this driver" in str(err)
     still_good()
 
 
@@ -198,11 +204,7 @@ def test_wrong_allocation(good, fd_count, change):
     ch = change(handle)
     if "memory_type_index" in ch and ch["memory_type_index"] == handle.memory_type_index:
         pytest.skip("the device really uses that memory type")
-    bad = tampered(handle, **ch)
-    try:
-        expect_refused(import_fn, bad, geyser.InvalidHandleError, fd_count)
-    finally:
-        bad.close()
+    refuse_tampered(import_fn, handle, geyser.InvalidHandleError, fd_count, **ch)
     still_good()
 
 
@@ -215,22 +217,14 @@ def _flip(hex_uuid: str) -> str:
 @pytest.mark.parametrize("field", ["device_uuid", "driver_uuid"])
 def test_wrong_uuid(good, fd_count, field):
     handle, import_fn, still_good = good
-    bad = tampered(handle, **{field: _flip(getattr(handle, field))})
-    try:
-        expect_refused(import_fn, bad, geyser.DeviceMismatchError, fd_count)
-    finally:
-        bad.close()
+    refuse_tampered(import_fn, handle, geyser.DeviceMismatchError, fd_count, **{field: _flip(getattr(handle, field))})
     still_good()
 
 
 def test_texture_handle_wrong_format_size(good_texture, device2, fd_count):
     handle, data = good_texture
     # RGBA32F needs four times the memory: the description cannot match the allocation.
-    bad = tampered(handle, vk_format=109)
-    try:
-        expect_refused(device2.import_texture, bad, geyser.InvalidHandleError, fd_count)
-    finally:
-        bad.close()
+    refuse_tampered(device2.import_texture, handle, geyser.InvalidHandleError, fd_count, vk_format=109)
     with device2.import_texture(handle) as t:
         assert np.array_equal(t.download(), data)
 
@@ -241,11 +235,7 @@ def test_texture_handle_vk_format_contradicts_format(good_texture, device2, fd_c
     # says RGBA8_UNORM, whose only Vulkan format is R8G8B8A8_UNORM, so it describes no image
     # the exporter could have made.
     assert handle.format is TextureFormat.RGBA8_UNORM
-    bad = tampered(handle, vk_format=100)
-    try:
-        expect_refused(device2.import_texture, bad, geyser.InvalidHandleError, fd_count)
-    finally:
-        bad.close()
+    refuse_tampered(device2.import_texture, handle, geyser.InvalidHandleError, fd_count, vk_format=100)
     with device2.import_texture(handle) as t:
         assert np.array_equal(t.download(), data)
 
@@ -259,22 +249,15 @@ def test_texture_handle_wrong_extent(good_texture, device, device2, fd_count, fi
     with device.create_shareable_texture(TextureDescriptor(*wrong)) as probe:
         if probe.allocation_size == handle.size:
             pytest.skip(f"{wrong[0]}x{wrong[1]} needs the same {handle.size} bytes as {W}x{H} on this device")
-    bad = tampered(handle, **{field: getattr(handle, field) + 1})
-    try:
-        expect_refused(device2.import_texture, bad, geyser.InvalidHandleError, fd_count)
-    finally:
-        bad.close()
+    refuse_tampered(device2.import_texture, handle, geyser.InvalidHandleError, fd_count,
+                    **{field: getattr(handle, field) + 1})
     with device2.import_texture(handle) as t:
         assert np.array_equal(t.download(), data)
 
 
 def test_texture_handle_zero_extent(good_texture, device2, fd_count):
     handle, _ = good_texture
-    bad = tampered(handle, width=0)
-    try:
-        expect_refused(device2.import_texture, bad, geyser.InvalidHandleError, fd_count)
-    finally:
-        bad.close()
+    refuse_tampered(device2.import_texture, handle, geyser.InvalidHandleError, fd_count, width=0)
 
 
 # -- the wrong kind of resource ----------------------------------------------------------------
@@ -301,20 +284,13 @@ def test_buffer_handle_imported_as_texture(good_buffer, device2, fd_count):
 
 def test_texture_description_relabelled_as_buffer(good_texture, device2, fd_count):
     handle, _ = good_texture
-    bad = tampered(handle, kind="buffer")  # a "buffer" with no buffer size or usage
-    try:
-        expect_refused(device2.import_buffer, bad, geyser.InvalidHandleError, fd_count)
-    finally:
-        bad.close()
+    # A "buffer" with no buffer size or usage.
+    refuse_tampered(device2.import_buffer, handle, geyser.InvalidHandleError, fd_count, kind="buffer")
 
 
 def test_buffer_handle_bigger_than_its_allocation(good_buffer, device2, fd_count):
     handle, _ = good_buffer
-    bad = tampered(handle, buffer_size=handle.size + 1)
-    try:
-        expect_refused(device2.import_buffer, bad, geyser.InvalidHandleError, fd_count)
-    finally:
-        bad.close()
+    refuse_tampered(device2.import_buffer, handle, geyser.InvalidHandleError, fd_count, buffer_size=handle.size + 1)
 
 
 def test_not_a_handle(device2):

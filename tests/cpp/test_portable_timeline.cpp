@@ -27,6 +27,7 @@
 
 #include "geyser/error.hpp"
 #include "geyser/unique_fd.hpp"
+#include "support.hpp"
 
 namespace {
 
@@ -45,17 +46,7 @@ int64_t elapsed_ms(Clock::time_point since) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
 }
 
-// Entries in /proc/self/fd (the directory's own fd is counted every time, so it cancels out).
-int count_fds() {
-    DIR* dir = ::opendir("/proc/self/fd");
-    if (dir == nullptr) return -1;
-    int n = 0;
-    while (dirent* e = ::readdir(dir)) {
-        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) ++n;
-    }
-    ::closedir(dir);
-    return n;
-}
+using geyser::testing_support::fd_count;
 
 // Lines of /proc/self/maps that map some memfd: catches a leaked mapping of a timeline page.
 int count_memfd_mappings() {
@@ -301,15 +292,15 @@ TEST(PortableTimeline, MovedFromHoldsNothing) {
     EXPECT_THROW((void)a.export_fd(), InvalidHandleError);
 
     // Assigning over a live timeline unmaps and closes the old one at once.
-    const int fds = count_fds();
+    const size_t fds = fd_count();
     b = PortableTimeline::create(1);
     EXPECT_EQ(b.value(), 1u);
-    EXPECT_EQ(count_fds(), fds);
+    EXPECT_EQ(fd_count(), fds);
     EXPECT_EQ(count_memfd_mappings(), mappings + 1);
 }
 
 TEST(PortableTimeline, ThousandCreateExportImportCyclesLeakNothing) {
-    const int fds = count_fds();
+    const size_t fds = fd_count();
     const int mappings = count_memfd_mappings();
     const auto start = Clock::now();
     for (uint64_t i = 0; i < 1000; ++i) {
@@ -322,7 +313,7 @@ TEST(PortableTimeline, ThousandCreateExportImportCyclesLeakNothing) {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count();
     std::printf("[          ] 1000 create/export/import/close cycles: %lld us (%.1f us each)\n",
                 static_cast<long long>(us), static_cast<double>(us) / 1000.0);
-    EXPECT_EQ(count_fds(), fds);
+    EXPECT_EQ(fd_count(), fds);
     EXPECT_EQ(count_memfd_mappings(), mappings);
 }
 
@@ -556,7 +547,7 @@ class BadFdTest : public ::testing::TestWithParam<BadFdCase> {};
 TEST_P(BadFdTest, ThrowsInvalidHandleAndLeaksNothing) {
     BadFd bad = GetParam().make();
     if (bad.owner.valid()) { ASSERT_GE(::fcntl(bad.number, F_GETFD), 0); }
-    const int fds = count_fds();
+    const size_t fds = fd_count();
     const int mappings = count_memfd_mappings();
     try {
         (void)PortableTimeline::import_fd(bad.number);
@@ -566,7 +557,7 @@ TEST_P(BadFdTest, ThrowsInvalidHandleAndLeaksNothing) {
             << "message: " << e.what() << "\nexpected it to contain: " << GetParam().message;
         std::printf("[          ] %s: %s\n", GetParam().name, e.what());
     }
-    EXPECT_EQ(count_fds(), fds);
+    EXPECT_EQ(fd_count(), fds);
     EXPECT_EQ(count_memfd_mappings(), mappings);
     if (bad.owner.valid()) { EXPECT_GE(::fcntl(bad.number, F_GETFD), 0) << "the caller's fd was closed"; }
 }

@@ -28,6 +28,7 @@
 
 #include "geyser/error.hpp"
 #include "geyser/unique_fd.hpp"
+#include "support.hpp"
 
 namespace {
 
@@ -68,17 +69,7 @@ int64_t elapsed_ms(Clock::time_point since) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
 }
 
-// Entries in /proc/self/fd (the directory's own fd is counted every time, so it cancels out).
-int count_fds() {
-    DIR* dir = ::opendir("/proc/self/fd");
-    if (dir == nullptr) return -1;
-    int n = 0;
-    while (dirent* e = ::readdir(dir)) {
-        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) ++n;
-    }
-    ::closedir(dir);
-    return n;
-}
+using geyser::testing_support::fd_count;
 
 // Runs `body`, which must throw `E` whose message contains `needle`.
 template <class E>
@@ -396,14 +387,14 @@ TEST(Wire, DecodeMemoryHandleRejectsEachBadField) {
     };
     const MemoryHandle valid = texture_handle(memfd_with("x"));
     const std::vector<uint8_t> good = geyser::encode_memory_handle(valid);
-    const int before = count_fds();
+    const size_t before = fd_count();
     for (const Case& c : cases) {
         SCOPED_TRACE(c.name);
         std::vector<uint8_t> p = good;
         c.corrupt(p);
         expect_throw<ProtocolError>(
             [&] { geyser::decode_memory_handle(p.data(), p.size(), valid.fd.duplicate()); }, c.needle);
-        EXPECT_EQ(count_fds(), before);
+        EXPECT_EQ(fd_count(), before);
     }
     // A buffer description needs a buffer size within the allocation.
     std::vector<uint8_t> p = geyser::encode_memory_handle(buffer_handle(memfd_with("x")));
@@ -412,13 +403,13 @@ TEST(Wire, DecodeMemoryHandleRejectsEachBadField) {
                                 "'buffer_size'");
     expect_throw<ProtocolError>([&] { geyser::decode_memory_handle(good.data(), good.size(), UniqueFd()); },
                                 "no file descriptor");
-    EXPECT_EQ(count_fds(), before);
+    EXPECT_EQ(fd_count(), before);
 }
 
 // ---- channels: happy paths ------------------------------------------------------------------
 
 TEST(Channel, MemoryHandleRoundTripOverSocketpairWithRealFd) {
-    const int before = count_fds();
+    const size_t before = fd_count();
     {
         auto [a, b] = Channel::pair();
         const std::string contents = "geyser says hello through a memfd";
@@ -437,7 +428,7 @@ TEST(Channel, MemoryHandleRoundTripOverSocketpairWithRealFd) {
         ASSERT_EQ(::pwrite(got.fd.get(), "G", 1, 0), 1);
         EXPECT_EQ(read_all(sent.fd.get(), 1), "G");
     }
-    EXPECT_EQ(count_fds(), before);
+    EXPECT_EQ(fd_count(), before);
 }
 
 TEST(Channel, GenericMessagesKeepBoundariesAndFdOrder) {
@@ -478,13 +469,13 @@ TEST(Channel, AdoptTakesASocketpairEndAndRefusesOthers) {
     a.send(kMemoryHandleType + 100, {7}, {});
     EXPECT_EQ(b.receive(kSecond).payload, std::vector<uint8_t>{7});
 
-    const int before = count_fds();
+    const size_t before = fd_count();
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     UniqueFd keep(sv[1]);
     expect_throw<InvalidHandleError>([&] { Channel::adopt(UniqueFd(sv[0])); }, "SOCK_SEQPACKET");
     expect_throw<InvalidHandleError>([&] { Channel::adopt(memfd_with("x")); }, "not a socket");
     keep.reset();
-    EXPECT_EQ(count_fds(), before);
+    EXPECT_EQ(fd_count(), before);
 }
 
 TEST(Channel, MovedFromChannelThrowsInvalidHandle) {
@@ -600,25 +591,25 @@ TEST(Channel, SendTimesOutWhenPeerStopsReading) {
 // every fd that came with the frame, and still receive the good frame that follows it.
 class BadPeer : public ::testing::Test {
 protected:
-    void expect_rejected(const std::vector<uint8_t>& bytes, size_t fd_count, const std::string& needle,
+    void expect_rejected(const std::vector<uint8_t>& bytes, size_t fds_sent, const std::string& needle,
                          bool as_memory_handle = false) {
-        const int before = count_fds();
+        const size_t before = fd_count();
         {
             std::vector<UniqueFd> owned;
             std::vector<int> fds;
-            for (size_t i = 0; i < fd_count; ++i) {
+            for (size_t i = 0; i < fds_sent; ++i) {
                 owned.push_back(memfd_with("hostile"));
                 fds.push_back(owned.back().get());
             }
             raw_send(raw_.get(), bytes, fds);
         }  // our copies closed: any fd still open now is one the receiver leaked
-        EXPECT_EQ(count_fds(), before) << "setup leaked";
+        EXPECT_EQ(fd_count(), before) << "setup leaked";
         if (as_memory_handle) {
             expect_throw<ProtocolError>([&] { geyser::receive_handle(*channel_, kSecond); }, needle);
         } else {
             expect_throw<ProtocolError>([&] { channel_->receive(kSecond); }, needle);
         }
-        EXPECT_EQ(count_fds(), before) << "the receiver leaked fds of a rejected frame";
+        EXPECT_EQ(fd_count(), before) << "the receiver leaked fds of a rejected frame";
 
         // The bad frame was consumed whole; the channel carries on with the next one.
         raw_send(raw_.get(), geyser::encode_frame(5, {9}, 0), {});
@@ -803,7 +794,7 @@ TEST_F(XdgRuntimeDir, UnusableXdgFallsBackToTmp) {
 
 TEST(Listener, AcceptConnectAndDestructorUnlinks) {
     const std::string path = unique_socket_path("basic");
-    const int before = count_fds();
+    const size_t before = fd_count();
     {
         Listener listener = Listener::bind(path);
         EXPECT_EQ(listener.path(), path);
@@ -820,7 +811,7 @@ TEST(Listener, AcceptConnectAndDestructorUnlinks) {
     struct stat st {};
     EXPECT_EQ(::lstat(path.c_str(), &st), -1);
     EXPECT_EQ(errno, ENOENT);
-    EXPECT_EQ(count_fds(), before);
+    EXPECT_EQ(fd_count(), before);
 }
 
 TEST(Listener, AcceptAndConnectTimeOut) {
@@ -950,7 +941,7 @@ TEST(Listener, MemoryHandleAcrossForkedProcess) {
         }
         ::_exit(code);
     }
-    const int before = count_fds();
+    const size_t before = fd_count();
     {
         Channel server = listener.accept(5 * kSecond);
         EXPECT_EQ(server.peer_credentials().pid, pid);
@@ -962,7 +953,7 @@ TEST(Listener, MemoryHandleAcrossForkedProcess) {
         // The child is gone, yet the memory it exported stays readable through our fd.
         EXPECT_EQ(read_all(got.fd.get(), contents.size()), contents);
     }
-    EXPECT_EQ(count_fds(), before);
+    EXPECT_EQ(fd_count(), before);
 }
 
 // Root only: a child that drops to uid 65534 (nobody) connects; accept must refuse it unless the
@@ -997,7 +988,7 @@ TEST(Listener, PeerOfAnotherUserIsRefused) {
             }
             ::_exit(code);
         }
-        const int before = count_fds();
+        const size_t before = fd_count();
         if (allow) {
             Channel c = listener.accept(5 * kSecond);
             EXPECT_EQ(c.peer_credentials().uid, 65534u);
@@ -1013,7 +1004,7 @@ TEST(Listener, PeerOfAnotherUserIsRefused) {
             }
             EXPECT_EQ(wait_child(pid), 21);
         }
-        EXPECT_EQ(count_fds(), before);
+        EXPECT_EQ(fd_count(), before);
     }
     ::rmdir(dir.c_str());
 }
