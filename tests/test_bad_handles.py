@@ -260,6 +260,37 @@ def test_texture_handle_zero_extent(good_texture, device2, fd_count):
     refuse_tampered(device2.import_texture, handle, geyser.InvalidHandleError, fd_count, width=0)
 
 
+@pytest.mark.parametrize("usage", [0x40, 0x80, 0x1000], ids=["transient", "input-attachment", "unknown-bit"])
+def test_texture_handle_usage_geyser_never_creates(good_texture, device2, fd_count, usage):
+    # The core refuses these before vkGetPhysicalDeviceImageFormatProperties2 / vkCreateImage see
+    # them (found by the atheris harness); the validation layer would flag them otherwise.
+    handle, data = good_texture
+    refuse_tampered(device2.import_texture, handle, geyser.InvalidHandleError, fd_count,
+                    vk_usage=handle.vk_usage | usage)
+    with device2.import_texture(handle) as t:
+        assert np.array_equal(t.download(), data)
+
+
+def test_texture_handle_unknown_vk_format(good_texture, device2, fd_count):
+    # Without a format tag only the core's table can tell: a VkFormat Geyser does not share never
+    # reaches the driver's format query (found by atheris in CI).
+    handle, data = good_texture
+    refuse_tampered(device2.import_texture, handle, geyser.InvalidHandleError, fd_count,
+                    vk_format=1903259904, texture_format=0)
+    with device2.import_texture(handle) as t:
+        assert np.array_equal(t.download(), data)
+
+
+@pytest.mark.parametrize("usage", [0x20, 0x1 | 0x20, 0x3 | 0x100], ids=["no-transfer", "no-transfer-dst", "indirect"])
+def test_buffer_handle_usage_geyser_never_creates(good_buffer, device2, fd_count, usage):
+    # Every Buffer operation is a copy, which needs both TRANSFER bits; other bits are not among
+    # the usages Geyser creates buffers with.
+    handle, data = good_buffer
+    refuse_tampered(device2.import_buffer, handle, geyser.InvalidHandleError, fd_count, buffer_usage=usage)
+    with device2.import_buffer(handle) as b:
+        assert b.read() == data
+
+
 # -- the wrong kind of resource ----------------------------------------------------------------
 
 def test_texture_handle_imported_as_buffer(good_texture, device2, fd_count):
