@@ -605,3 +605,19 @@ def test_unpickled_objects_share_one_device_while_they_live(device):
             child.join()
         mine.close()
     assert child.exitcode == 0
+
+
+def test_new_devices_open_after_the_fork_probe(device, fork_support):
+    # Last in this file, after the fork probe's child and every spawn peer: the sequence that on
+    # NVIDIA left this process's next vkCreateDevice blocked inside the driver while the child
+    # still called into it (docs/hardware.md, runs 37-41). Geyser now refuses such a child before
+    # any driver call, with the advice; the parent keeps opening devices and sharing memory.
+    if fork_support:
+        assert "forked after its parent had opened Vulkan" in fork_support, fork_support
+        assert "'spawn' or 'forkserver'" in fork_support, fork_support
+    with device.create_shareable_texture(DESC) as texture:
+        for seed in range(3):
+            texture.upload(_texels(seed))
+            with geyser.Device(device.info.device_uuid) as further, device.export_texture(texture) as handle, \
+                    further.import_texture(handle) as imported:
+                np.testing.assert_array_equal(imported.download(), _texels(seed))

@@ -39,6 +39,8 @@ struct DeviceInfo {
     std::string name;
     std::string driver_name;
     std::string driver_info;
+    /// VkPhysicalDeviceDriverProperties::driverID; 0 where the device does not report one.
+    VkDriverId driver_id = static_cast<VkDriverId>(0);
     uint32_t driver_version = 0;
     uint32_t api_version = 0;
     uint32_t vendor_id = 0;

@@ -148,6 +148,7 @@ DeviceInfo describe(VkPhysicalDevice pd, uint32_t index) {
     if (has_driver_props) {
         info.driver_name = driver.driverName;
         info.driver_info = driver.driverInfo;
+        info.driver_id = driver.driverID;
     }
 
     if (info.api_version >= VK_API_VERSION_1_2) {

@@ -1,5 +1,7 @@
 #include "vulkan/instance.hpp"
 
+#include "vulkan/fork_policy.hpp"
+
 #include <pthread.h>
 
 #include <cstdlib>
@@ -26,6 +28,9 @@ std::shared_ptr<Instance>* g_keep_alive = nullptr;
 // objects) so its first Device creates an instance of its own. Objects the child inherited
 // from the parent stay unusable there, as the Vulkan loader and drivers require.
 bool g_forked_after_vulkan = false;
+// The name of a driver the instance found that must not be touched in a forked child
+// (fork_policy.hpp); plain bytes, so the child reads the parent's copy without any Vulkan call.
+char g_fork_refusing_driver[VK_MAX_DRIVER_NAME_SIZE] = {};
 
 void forget_instance_in_child() {
     g_forked_after_vulkan = g_forked_after_vulkan || !g_instance.expired();
@@ -88,6 +93,25 @@ bool has_instance_extension(const char* name) {
     return false;
 }
 
+// Notes the first enumerated driver that fork_policy.hpp lists. Driver properties are core in
+// Vulkan 1.2; older devices are not checked (no listed driver offers less than 1.2).
+void note_fork_refusing_driver(const std::vector<VkPhysicalDevice>& devices) {
+    for (VkPhysicalDevice pd : devices) {
+        VkPhysicalDeviceProperties basic{};
+        vkGetPhysicalDeviceProperties(pd, &basic);
+        if (basic.apiVersion < VK_API_VERSION_1_2) continue;
+        VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+        VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+        props.pNext = &driver;
+        vkGetPhysicalDeviceProperties2(pd, &props);
+        if (driver_refuses_forked_children(static_cast<int32_t>(driver.driverID))) {
+            std::memcpy(g_fork_refusing_driver, driver.driverName, sizeof g_fork_refusing_driver);
+            g_fork_refusing_driver[sizeof g_fork_refusing_driver - 1] = '\0';
+            return;
+        }
+    }
+}
+
 const char* kInstallAdvice =
     "install a Vulkan loader and driver (Debian/Ubuntu: apt-get install libvulkan1 "
     "mesa-vulkan-drivers; on NVIDIA, the proprietary driver's Vulkan ICD)";
@@ -98,6 +122,15 @@ std::shared_ptr<Instance> Instance::get() {
     std::lock_guard<std::mutex> lock(g_instance_mutex);
     if (auto live = g_instance.lock()) return live;
 
+    if (g_forked_after_vulkan && g_fork_refusing_driver[0] != '\0') {
+        // Before any call into the loader or driver: trying is what harms the parent.
+        throw VulkanUnavailableError(
+            std::string("this process was forked after its parent had opened Vulkan, and the '") +
+            g_fork_refusing_driver +
+            "' driver cannot be used in such a child (it refuses the device there, and a child that tries can "
+            "leave the parent's next vkCreateDevice blocked). Start worker processes with the 'spawn' or "
+            "'forkserver' method, or fork before opening any Device");
+    }
     // volk opens libvulkan.so.1 at run time, so importing Geyser never needs the loader.
     static const VkResult loader = volkInitialize();
     if (loader != VK_SUCCESS) {
@@ -162,6 +195,7 @@ std::shared_ptr<Instance> Instance::get() {
     if (count == 0) {
         throw VulkanUnavailableError(std::string("the Vulkan loader found no physical device: ") + kInstallAdvice);
     }
+    note_fork_refusing_driver(inst->physical_);
     g_instance = inst;
     g_keep_alive = new std::shared_ptr<Instance>(inst);
     return inst;
@@ -173,6 +207,10 @@ Instance::~Instance() {
 }
 
 bool forked_after_vulkan() noexcept { return g_forked_after_vulkan; }
+
+bool driver_refuses_forked_children(int32_t vk_driver_id) noexcept {
+    return vk_driver_id == VK_DRIVER_ID_NVIDIA_PROPRIETARY;
+}
 
 std::vector<std::string> validation_messages() {
     std::lock_guard<std::mutex> lock(g_messages_mutex);

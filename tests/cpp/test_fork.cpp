@@ -1,0 +1,136 @@
+// A child forked after its parent opened Vulkan: what Geyser lets it do on each driver, and that
+// the parent can still open devices afterwards (on NVIDIA, a child that called into the driver
+// once left the parent's next vkCreateDevice blocked: docs/hardware.md, runs 37-41).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "geyser/geyser.hpp"
+#include "vulkan/fork_policy.hpp"
+
+namespace {
+
+std::shared_ptr<geyser::Device> open_or_skip() {
+    try {
+        return geyser::Device::open();
+    } catch (const geyser::VulkanUnavailableError&) {
+        return nullptr;
+    }
+}
+
+#define DEVICE_OR_SKIP(name)    \
+    auto name = open_or_skip(); \
+    if (!name) GTEST_SKIP() << "no Vulkan device: install a Vulkan driver"
+
+geyser::TextureDesc rgba8(uint32_t w, uint32_t h) {
+    geyser::TextureDesc d;
+    d.width = w;
+    d.height = h;
+    d.format = VK_FORMAT_R8G8B8A8_UNORM;
+    d.usage = VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT | VK_IMAGE_USAGE_SAMPLED_BIT;
+    d.texture_format = geyser::TextureFormat::kRgba8Unorm;
+    return d;
+}
+
+// Exit codes of the forked child.
+constexpr int kOpened = 0;
+constexpr int kRefusedWithAdvice = 1;
+constexpr int kRefusedWithoutAdvice = 2;
+constexpr int kOtherError = 3;
+
+int child_opens_a_device(const std::string& uuid) {
+    try {
+        auto dev = geyser::Device::open(uuid);
+        auto tex = dev->create_shareable_texture(rgba8(8, 8));
+        return tex ? kOpened : kOtherError;
+    } catch (const geyser::VulkanUnavailableError& e) {
+        const std::string what = e.what();
+        std::fprintf(stderr, "child: %s\n", e.what());
+        return what.find("forked") != std::string::npos && what.find("'spawn'") != std::string::npos
+                   ? kRefusedWithAdvice
+                   : kRefusedWithoutAdvice;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "child: %s\n", e.what());
+        return kOtherError;
+    }
+}
+
+// The child's exit code, or -1 if it did not exit within `limit` (it is then killed).
+int run_child(const std::string& uuid, std::chrono::seconds limit) {
+    const pid_t pid = ::fork();
+    if (pid == 0) ::_exit(child_opens_a_device(uuid));
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            return -1;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+TEST(Fork, ChildOfAProcessWithVulkanThenTheParentOpensAgain) {
+    DEVICE_OR_SKIP(dev);
+    const std::string uuid = geyser::uuid_to_hex(dev->info().device_uuid);
+    const bool refuses = geyser::driver_refuses_forked_children(static_cast<int32_t>(dev->info().driver_id));
+    const auto started = std::chrono::steady_clock::now();
+    const int code = run_child(uuid, std::chrono::seconds(30));
+    const auto took = std::chrono::steady_clock::now() - started;
+    if (refuses) {
+        EXPECT_EQ(code, kRefusedWithAdvice) << dev->info().driver_name << " must be refused, with the advice";
+        // Refused before any driver call: no device creation was attempted in the child.
+        EXPECT_LT(took, std::chrono::seconds(5));
+    } else {
+        EXPECT_EQ(code, kOpened) << dev->info().driver_name << " opens devices in forked children";
+    }
+    // The parent is unharmed: further devices open, and share memory with the first.
+    for (int i = 0; i < 3; ++i) {
+        auto again = geyser::Device::open(uuid);
+        auto tex = dev->create_shareable_texture(rgba8(16, 4));
+        std::vector<uint8_t> data(tex->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
+        for (size_t k = 0; k < data.size(); ++k) data[k] = static_cast<uint8_t>(k * 7 + i);
+        tex->upload(VK_IMAGE_ASPECT_COLOR_BIT, data.data(), data.size());
+        auto imported = again->import_texture(dev->export_texture(*tex));
+        std::vector<uint8_t> back(data.size());
+        imported->download(VK_IMAGE_ASPECT_COLOR_BIT, back.data(), back.size());
+        EXPECT_EQ(back, data);
+    }
+}
+
+TEST(Fork, ChildOfAChildIsRefusedToo) {
+    DEVICE_OR_SKIP(dev);
+    const std::string uuid = geyser::uuid_to_hex(dev->info().device_uuid);
+    if (!geyser::driver_refuses_forked_children(static_cast<int32_t>(dev->info().driver_id))) {
+        GTEST_SKIP() << dev->info().driver_name << " opens devices in forked children; nothing is refused";
+    }
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        // The child is refused, and so is its own fork: the parent's driver list is inherited.
+        if (child_opens_a_device(uuid) != kRefusedWithAdvice) ::_exit(10);
+        ::_exit(run_child(uuid, std::chrono::seconds(10)));
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), kRefusedWithAdvice);
+}
+
+TEST(Fork, PolicyListsTheMeasuredDriversOnly) {
+    // Measured: NVIDIA's proprietary driver refuses and can harm the parent; lavapipe works.
+    EXPECT_TRUE(geyser::driver_refuses_forked_children(VK_DRIVER_ID_NVIDIA_PROPRIETARY));
+    EXPECT_FALSE(geyser::driver_refuses_forked_children(VK_DRIVER_ID_MESA_LLVMPIPE));
+    EXPECT_FALSE(geyser::driver_refuses_forked_children(0));
+}
