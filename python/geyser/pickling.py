@@ -34,7 +34,9 @@ Ownership and lifetime:
   or anyone holding its ``.device``, keeps it alive).
 * With the fork start method, ``Process`` arguments are not pickled at all: the child inherits
   the parent's own objects, whose Vulkan device it must not use. Send Geyser objects to a
-  forked child through a Queue or Pipe instead.
+  forked child through a Queue or Pipe instead. On NVIDIA's driver a forked child cannot use
+  Vulkan at all: Geyser refuses there (VulkanUnavailableError) before touching the driver, since
+  a child that called into it could leave the parent's next device creation blocked.
 
 Plain ``pickle`` (and ``copy``) cannot carry an fd; it raises TypeError saying to use
 multiprocessing.
