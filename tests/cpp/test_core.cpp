@@ -10,33 +10,13 @@
 #include <vector>
 
 #include "geyser/geyser.hpp"
+#include "device_support.hpp"
 #include "support.hpp"
 
 namespace {
 
 using geyser::testing_support::fd_count;
-
-std::shared_ptr<geyser::Device> open_or_skip() {
-    try {
-        return geyser::Device::open();
-    } catch (const geyser::VulkanUnavailableError& e) {
-        return nullptr;
-    }
-}
-
-#define DEVICE_OR_SKIP(name)                                              \
-    auto name = open_or_skip();                                           \
-    if (!name) GTEST_SKIP() << "no Vulkan device: install a Vulkan driver"
-
-geyser::TextureDesc rgba8(uint32_t w, uint32_t h) {
-    geyser::TextureDesc d;
-    d.width = w;
-    d.height = h;
-    d.format = VK_FORMAT_R8G8B8A8_UNORM;
-    d.usage = VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT | VK_IMAGE_USAGE_SAMPLED_BIT;
-    d.texture_format = geyser::TextureFormat::kRgba8Unorm;
-    return d;
-}
+using geyser::testing_support::rgba8;
 
 std::vector<uint8_t> ramp(size_t n, uint8_t seed) {
     std::vector<uint8_t> v(n);
