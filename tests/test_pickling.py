@@ -12,6 +12,7 @@ import copy
 import gc
 import hashlib
 import itertools
+import json
 import multiprocessing
 import multiprocessing.resource_tracker
 import os
@@ -460,6 +461,89 @@ def test_no_fd_leaks(device, method, request):
     assert answer["last"] == answer["first"], f"the child leaked {answer['last'] - answer['first']} fds"
     gc.collect()
     assert _settled_fd_count(before) == before
+
+
+def _inherited_report(device, texture, buffer, fence, semaphore) -> dict:
+    # In a fork() child: every use of the parent's objects must raise UnsupportedOperationError
+    # naming fork(); dropping them must not crash; a Device of the child's own behaves as the
+    # driver allows (fork_support).
+    report = {"refused": [], "not_refused": []}
+    ops = {
+        "download": lambda: texture.download(),
+        "upload": lambda: texture.upload(_texels(1)),
+        "export_texture": lambda: device.export_texture(texture),
+        "create_texture": lambda: device.create_shareable_texture(DESC),
+        "buffer.write": lambda: buffer.write(b"x"),
+        "buffer.read": lambda: buffer.read(8),
+        "export_buffer": lambda: device.export_buffer(buffer),
+        "fence.wait": lambda: fence.wait(0.0),
+        "create_fence": lambda: device.create_fence(),
+        "format_capabilities": lambda: device.format_capabilities("RGBA8_UNORM"),
+    }
+    if semaphore is not None:
+        ops["semaphore.signal"] = lambda: semaphore.signal(2)
+    for name, op in ops.items():
+        try:
+            op()
+            report["not_refused"].append(name)
+        except geyser.UnsupportedOperationError as e:
+            (report["refused"] if "fork()" in str(e) else report["not_refused"]).append(name)
+        except Exception as e:  # noqa: BLE001 - reported to the parent
+            report["not_refused"].append(f"{name}: {e!r}")
+    for obj in (texture, buffer, fence, semaphore):
+        if obj is not None:
+            obj.close()
+    del texture, buffer, fence, semaphore
+    gc.collect()
+    try:
+        with geyser.Device(device.info.device_uuid) as own, own.create_shareable_texture(DESC) as t:
+            t.upload(_texels(2))
+            report["own_device"] = bool((t.download() == _texels(2)).all())
+    except geyser.VulkanUnavailableError as e:
+        report["own_device"] = str(e)
+    return report
+
+
+def test_forked_child_cannot_use_inherited_objects(device, fork_support):
+    # Vulkan objects cannot cross fork(). Geyser says so in the child instead of calling the
+    # driver with the parent's handles, and the parent's objects are untouched.
+    with device.create_shareable_texture(DESC) as texture, device.create_shareable_buffer(BUFFER_SIZE) as buffer, \
+            device.create_fence() as fence:
+        semaphore = device.create_semaphore("timeline", 1) if device.info.timeline_semaphores else None
+        texture.upload(_texels(7))
+        buffer.write(b"parent")
+        r, w = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12: forking with threads
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            os.close(r)
+            try:
+                out = json.dumps(_inherited_report(device, texture, buffer, fence, semaphore)).encode()
+            except BaseException as e:  # noqa: BLE001 - reported to the parent
+                out = json.dumps({"crashed": repr(e)}).encode()
+            os.write(w, out)
+            os._exit(0)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            report = json.loads(f.read().decode() or "{}")
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"the child ended with status {status}"
+        assert "crashed" not in report, report
+        assert report["not_refused"] == [], report
+        assert len(report["refused"]) >= 10, report
+        if fork_support:
+            assert "forked after its parent had opened Vulkan" in report["own_device"], report
+        else:
+            assert report["own_device"] is True, report
+        # The parent's objects still work.
+        np.testing.assert_array_equal(texture.download(), _texels(7))
+        assert buffer.read(6) == b"parent"
+        assert not fence.signaled
+        if semaphore is not None:
+            semaphore.signal(2)
+            assert semaphore.value == 2
+            semaphore.close()
 
 
 # -- in this process -------------------------------------------------------------------------------

@@ -33,8 +33,10 @@ Ownership and lifetime:
   none open, it opens one, which later items share while it is open (while any received object,
   or anyone holding its ``.device``, keeps it alive).
 * With the fork start method, ``Process`` arguments are not pickled at all: the child inherits
-  the parent's own objects, whose Vulkan device it must not use. Send Geyser objects to a
-  forked child through a Queue or Pipe instead. On NVIDIA's driver a forked child cannot use
+  the parent's own objects. Vulkan objects cannot cross fork(): every use of an inherited Device,
+  texture, buffer, semaphore or fence there raises UnsupportedOperationError (closing them frees
+  nothing of the parent's). Send Geyser objects to a forked child through a Queue or Pipe
+  instead. On NVIDIA's driver a forked child cannot use
   Vulkan at all: Geyser refuses there (VulkanUnavailableError) before touching the driver, since
   a child that called into it could leave the parent's next device creation blocked.
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -114,4 +115,72 @@ TEST(Fork, PolicyListsTheMeasuredDriversOnly) {
     EXPECT_TRUE(geyser::driver_refuses_forked_children(VK_DRIVER_ID_NVIDIA_PROPRIETARY));
     EXPECT_FALSE(geyser::driver_refuses_forked_children(VK_DRIVER_ID_MESA_LLVMPIPE));
     EXPECT_FALSE(geyser::driver_refuses_forked_children(0));
+}
+
+TEST(Fork, InheritedObjectsRefuseAndAreLeftToTheParent) {
+    DEVICE_OR_SKIP(dev);
+    auto tex = dev->create_shareable_texture(rgba8(16, 4));
+    std::vector<uint8_t> data(tex->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
+    for (size_t k = 0; k < data.size(); ++k) data[k] = static_cast<uint8_t>(k * 5 + 1);
+    tex->upload(VK_IMAGE_ASPECT_COLOR_BIT, data.data(), data.size());
+    auto buf = dev->create_shareable_buffer(256);
+    auto fence = dev->create_fence(false, false);
+    auto sem = dev->info().timeline_semaphores ? dev->create_semaphore(geyser::SemaphoreType::kTimeline, 1, false)
+                                               : nullptr;
+    ASSERT_FALSE(dev->inherited_across_fork());
+
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        // Exit code: the number of operations that did not throw UnsupportedOperationError naming
+        // fork(), or 100 if an inherited object did not report itself as inherited.
+        if (!dev->inherited_across_fork()) ::_exit(100);
+        int wrong = 0;
+        auto refused = [&](const std::function<void()>& op) {
+            try {
+                op();
+                ++wrong;
+            } catch (const geyser::UnsupportedOperationError& e) {
+                if (std::string(e.what()).find("fork()") == std::string::npos) ++wrong;
+            } catch (...) {
+                ++wrong;
+            }
+        };
+        std::vector<uint8_t> back(data.size());
+        refused([&] { tex->download(VK_IMAGE_ASPECT_COLOR_BIT, back.data(), back.size()); });
+        refused([&] { tex->upload(VK_IMAGE_ASPECT_COLOR_BIT, back.data(), back.size()); });
+        refused([&] { dev->export_texture(*tex); });
+        refused([&] { dev->create_shareable_texture(rgba8(4, 4)); });
+        refused([&] { buf->write(back.data(), 16); });
+        refused([&] { buf->read(back.data(), 16); });
+        refused([&] { dev->export_buffer(*buf); });
+        refused([&] { dev->create_fence(); });
+        refused([&] { fence->wait(0); });
+        refused([&] { fence->reset(); });
+        refused([&] { dev->format_capabilities(VK_FORMAT_R8G8B8A8_UNORM, VK_IMAGE_USAGE_SAMPLED_BIT); });
+        if (sem) {
+            refused([&] { sem->signal(2); });
+            refused([&] { (void)sem->value(); });
+        }
+        // Dropping them frees nothing of the parent's.
+        tex.reset();
+        buf.reset();
+        fence.reset();
+        sem.reset();
+        dev.reset();
+        ::_exit(wrong);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status)) << "the child died of signal " << WTERMSIG(status);
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "operations on inherited objects that were not refused";
+    // The parent's objects are intact.
+    std::vector<uint8_t> back(data.size());
+    tex->download(VK_IMAGE_ASPECT_COLOR_BIT, back.data(), back.size());
+    EXPECT_EQ(back, data);
+    buf->write(data.data(), 16);
+    EXPECT_FALSE(fence->signaled());
+    if (sem) {
+        sem->signal(2);
+        EXPECT_EQ(sem->value(), 2u);
+    }
 }

@@ -91,6 +91,16 @@ public:
 
     const DeviceInfo& info() const noexcept { return info_; }
 
+    /// Whether this process is a fork() child that inherited this Device from the parent that
+    /// opened it. Vulkan objects cannot be used across fork(): every operation on an inherited
+    /// Device, and on the textures, buffers, semaphores and fences made with it, throws
+    /// UnsupportedOperationError, and destroying them in the child frees nothing (the parent's
+    /// objects are the parent's). Send objects to a child through a channel or a
+    /// multiprocessing Queue or Pipe instead: the child imports them on a device of its own.
+    bool inherited_across_fork() const noexcept;
+    /// Throws UnsupportedOperationError if inherited_across_fork(); `what` names the operation.
+    void require_owner_process(const char* what) const;
+
     /// Whether `format` with `usage` (optimal tiling, 2D) can be shared as `handle_type`.
     FormatCapabilities format_capabilities(VkFormat format, VkImageUsageFlags usage,
                                            VkExternalMemoryHandleTypeFlagBits handle_type =
@@ -173,6 +183,7 @@ private:
     void require_memory_export(const char* what) const;
 
     std::shared_ptr<Instance> instance_;
+    uint64_t fork_generation_ = 0;  // the process's fork generation when the device was opened
     VkPhysicalDevice physical_ = VK_NULL_HANDLE;
     DeviceInfo info_;
     VkDevice device_ = VK_NULL_HANDLE;

@@ -294,7 +294,11 @@ std::shared_ptr<Device> Device::open(const std::string& selector) {
 }
 
 Device::Device(std::shared_ptr<Instance> instance, VkPhysicalDevice physical, DeviceInfo info)
-    : instance_(std::move(instance)), physical_(physical), info_(std::move(info)), table_(new VolkDeviceTable{}) {
+    : instance_(std::move(instance)),
+      fork_generation_(fork_generation()),
+      physical_(physical),
+      info_(std::move(info)),
+      table_(new VolkDeviceTable{}) {
     if (info_.api_version < VK_API_VERSION_1_1) {
         throw VulkanUnavailableError("device '" + info_.name + "' supports only Vulkan " +
                                      std::to_string(VK_API_VERSION_MAJOR(info_.api_version)) + "." +
@@ -358,15 +362,27 @@ Device::Device(std::shared_ptr<Instance> instance, VkPhysicalDevice physical, De
 }
 
 Device::~Device() {
-    if (device_ == VK_NULL_HANDLE) return;
+    if (device_ == VK_NULL_HANDLE || inherited_across_fork()) return;
     table_->vkDeviceWaitIdle(device_);
     table_->vkDestroyCommandPool(device_, command_pool_, nullptr);
     table_->vkDestroyDevice(device_, nullptr);
 }
 
+bool Device::inherited_across_fork() const noexcept { return fork_generation_ != fork_generation(); }
+
+void Device::require_owner_process(const char* what) const {
+    if (!inherited_across_fork()) return;
+    throw UnsupportedOperationError(
+        std::string("cannot ") + what + ": this process is a fork() child, and its parent opened this Device "
+        "(Vulkan objects cannot be used across fork()). Send textures, buffers and timelines to the child "
+        "through a multiprocessing Queue or Pipe or a geyser channel, which imports them there, or start it "
+        "with the 'spawn' or 'forkserver' method");
+}
+
 bool Device::has_extension(const char* name) const { return contains(info_.extensions, name); }
 
 std::vector<uint64_t> Device::heap_usage() const {
+    require_owner_process("read memory usage");
     if (!has_extension(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME)) return {};
     VkPhysicalDeviceMemoryBudgetPropertiesEXT budget{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
     VkPhysicalDeviceMemoryProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};

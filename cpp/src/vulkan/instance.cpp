@@ -28,12 +28,14 @@ std::shared_ptr<Instance>* g_keep_alive = nullptr;
 // objects) so its first Device creates an instance of its own. Objects the child inherited
 // from the parent stay unusable there, as the Vulkan loader and drivers require.
 bool g_forked_after_vulkan = false;
+uint64_t g_fork_generation = 0;
 // The name of a driver the instance found that must not be touched in a forked child
 // (fork_policy.hpp); plain bytes, so the child reads the parent's copy without any Vulkan call.
 char g_fork_refusing_driver[VK_MAX_DRIVER_NAME_SIZE] = {};
 
 void forget_instance_in_child() {
     g_forked_after_vulkan = g_forked_after_vulkan || !g_instance.expired();
+    ++g_fork_generation;
     new (&g_instance_mutex) std::mutex();
     new (&g_instance) std::weak_ptr<Instance>();
     g_keep_alive = nullptr;  // the parent's copy stays unused, and unfreed
@@ -207,6 +209,8 @@ Instance::~Instance() {
 }
 
 bool forked_after_vulkan() noexcept { return g_forked_after_vulkan; }
+
+uint64_t fork_generation() noexcept { return g_fork_generation; }
 
 bool driver_refuses_forked_children(int32_t vk_driver_id) noexcept {
     return vk_driver_id == VK_DRIVER_ID_NVIDIA_PROPRIETARY;

@@ -34,4 +34,8 @@ private:
 /// drivers (NVIDIA's) cannot open a device in such a child at all.
 bool forked_after_vulkan() noexcept;
 
+/// Counts the fork() children this process descends from (0 in a process nobody forked). A
+/// Device remembers it, so an inherited one is recognised without a system call.
+uint64_t fork_generation() noexcept;
+
 }  // namespace geyser

@@ -117,6 +117,7 @@ void check_allocation(const Device& d, const MemoryHandle& h, const Requirements
 
 FormatCapabilities Device::format_capabilities(VkFormat format, VkImageUsageFlags usage,
                                                VkExternalMemoryHandleTypeFlagBits handle_type) const {
+    require_owner_process("query format support");
     FormatCapabilities caps;
     if (usage == 0) {
         caps.reason = "usage is empty";
@@ -160,6 +161,7 @@ FormatCapabilities Device::format_capabilities(VkFormat format, VkImageUsageFlag
 }
 
 std::shared_ptr<Texture> Device::create_shareable_texture(const TextureDesc& desc) {
+    require_owner_process("create a texture");
     require_memory_export("textures");
     if (desc.width == 0 || desc.height == 0) {
         throw InvalidArgumentError("texture extent must be non-zero, got " + std::to_string(desc.width) + "x" +
@@ -206,6 +208,7 @@ std::shared_ptr<Texture> Device::create_shareable_texture(const TextureDesc& des
 }
 
 MemoryHandle Device::export_texture(Texture& texture) {
+    require_owner_process("export a texture");
     if (texture.device_.get() != this) {
         throw DeviceMismatchError("texture belongs to device '" + texture.device_->info().name +
                                   "', not to this Device object");
@@ -240,6 +243,7 @@ MemoryHandle Device::export_texture(Texture& texture) {
 }
 
 std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
+    require_owner_process("import a texture");
     require_memory_export("textures");
     check_common(*this, h, ResourceKind::kTexture, info_.image_memory);
     // vk_usage goes to vkGetPhysicalDeviceImageFormatProperties2 and vkCreateImage, which take only
@@ -310,6 +314,7 @@ std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
 }
 
 std::shared_ptr<Buffer> Device::create_shareable_buffer(VkDeviceSize size, VkBufferUsageFlags usage) {
+    require_owner_process("create a buffer");
     require_memory_export("buffers");
     if (size == 0) throw InvalidArgumentError("buffer size must be non-zero");
     usage |= VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
@@ -355,6 +360,7 @@ std::shared_ptr<Buffer> Device::create_shareable_buffer(VkDeviceSize size, VkBuf
 }
 
 MemoryHandle Device::export_buffer(Buffer& buffer) {
+    require_owner_process("export a buffer");
     if (buffer.device_.get() != this) {
         throw DeviceMismatchError("buffer belongs to device '" + buffer.device_->info().name +
                                   "', not to this Device object");
@@ -382,6 +388,7 @@ MemoryHandle Device::export_buffer(Buffer& buffer) {
 }
 
 std::shared_ptr<Buffer> Device::import_buffer(const MemoryHandle& h) {
+    require_owner_process("import a buffer");
     require_memory_export("buffers");
     check_common(*this, h, ResourceKind::kBuffer, info_.buffer_memory);
     // Every Buffer operation is a copy (vkCmdCopyBuffer*), which needs both TRANSFER bits on the
@@ -462,6 +469,7 @@ MemoryHandle MemoryHandle::duplicate() const {
 Texture::Texture(std::shared_ptr<Device> device, TextureDesc desc) : device_(std::move(device)), desc_(std::move(desc)) {}
 
 Texture::~Texture() {
+    if (device_->inherited_across_fork()) return;  // the parent's objects are the parent's
     const auto& vk = device_->vk();
     if (image_ != VK_NULL_HANDLE) vk.vkDestroyImage(device_->vk_device(), image_, nullptr);
     if (memory_ != VK_NULL_HANDLE) vk.vkFreeMemory(device_->vk_device(), memory_, nullptr);
@@ -527,6 +535,7 @@ void Texture::download(VkImageAspectFlagBits aspect, void* out, size_t size, con
 }
 
 void Texture::transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bool to_image, const SubmitSync& sync) {
+    device_->require_owner_process(to_image ? "upload to a texture" : "download a texture");
     require_usage(to_image ? VK_IMAGE_USAGE_TRANSFER_DST_BIT : VK_IMAGE_USAGE_TRANSFER_SRC_BIT,
                   to_image ? "uploaded to" : "downloaded from");
     const size_t expected = host_size(aspect);
@@ -624,6 +633,7 @@ Buffer::Buffer(std::shared_ptr<Device> device, VkDeviceSize size, VkBufferUsageF
     : device_(std::move(device)), size_(size), usage_(usage) {}
 
 Buffer::~Buffer() {
+    if (device_->inherited_across_fork()) return;  // the parent's objects are the parent's
     const auto& vk = device_->vk();
     if (buffer_ != VK_NULL_HANDLE) vk.vkDestroyBuffer(device_->vk_device(), buffer_, nullptr);
     if (memory_ != VK_NULL_HANDLE) vk.vkFreeMemory(device_->vk_device(), memory_, nullptr);
@@ -638,6 +648,7 @@ void Buffer::read(void* out, size_t size, VkDeviceSize offset, const SubmitSync&
 }
 
 void Buffer::transfer(void* host, size_t size, VkDeviceSize offset, bool to_buffer, const SubmitSync& sync) {
+    device_->require_owner_process(to_buffer ? "write a buffer" : "read a buffer");
     require_range(offset, size);
     if (size == 0) {
         if (!sync.wait.empty() || !sync.signal.empty() || sync.fence) {
@@ -724,6 +735,7 @@ void Buffer::record_initial_release() {
 // Device: copies between shared resources, ordered by SubmitSync.
 
 void Device::copy_texture(Texture& src, Texture& dst, const SubmitSync& sync) {
+    require_owner_process("copy a texture");
     if (src.device_.get() != this || dst.device_.get() != this) {
         throw DeviceMismatchError("both textures of a copy must belong to this Device object");
     }
@@ -759,6 +771,7 @@ void Device::copy_texture(Texture& src, Texture& dst, const SubmitSync& sync) {
 
 void Device::copy_buffer_to_texture(Buffer& src, Texture& dst, VkImageAspectFlagBits aspect, VkDeviceSize offset,
                                     const SubmitSync& sync) {
+    require_owner_process("copy a buffer to a texture");
     if (src.device_.get() != this || dst.device_.get() != this) {
         throw DeviceMismatchError("the buffer and the texture of a copy must belong to this Device object");
     }

@@ -87,7 +87,8 @@ SyncHandle SyncHandle::duplicate() const {
 Semaphore::Semaphore(std::shared_ptr<Device> device, SemaphoreType type) : device_(std::move(device)), type_(type) {}
 
 Semaphore::~Semaphore() {
-    if (semaphore_ != VK_NULL_HANDLE) device_->vk().vkDestroySemaphore(device_->vk_device(), semaphore_, nullptr);
+    // In a fork() child the parent's objects are left alone (Device::inherited_across_fork).
+    if (semaphore_ != VK_NULL_HANDLE && !device_->inherited_across_fork()) device_->vk().vkDestroySemaphore(device_->vk_device(), semaphore_, nullptr);
 }
 
 void Semaphore::require_timeline(const char* what) const {
@@ -98,6 +99,7 @@ void Semaphore::require_timeline(const char* what) const {
 }
 
 uint64_t Semaphore::value() const {
+    device_->require_owner_process("read a semaphore");
     require_timeline("value");
     uint64_t v = 0;
     check_vk(device_->vk().vkGetSemaphoreCounterValue(device_->vk_device(), semaphore_, &v),
@@ -106,6 +108,7 @@ uint64_t Semaphore::value() const {
 }
 
 void Semaphore::signal(uint64_t value) {
+    device_->require_owner_process("signal a semaphore");
     require_timeline("signal");
     // vkSignalSemaphore requires a value greater than the current one; the driver does not check.
     const uint64_t current = this->value();
@@ -120,6 +123,7 @@ void Semaphore::signal(uint64_t value) {
 }
 
 void Semaphore::wait(uint64_t value, uint64_t timeout_ns) const {
+    device_->require_owner_process("wait on a semaphore");
     require_timeline("wait");
     VkSemaphoreWaitInfo info{VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO};
     info.semaphoreCount = 1;
@@ -141,10 +145,12 @@ void Semaphore::wait(uint64_t value, uint64_t timeout_ns) const {
 Fence::Fence(std::shared_ptr<Device> device) : device_(std::move(device)) {}
 
 Fence::~Fence() {
-    if (fence_ != VK_NULL_HANDLE) device_->vk().vkDestroyFence(device_->vk_device(), fence_, nullptr);
+    // In a fork() child the parent's objects are left alone (Device::inherited_across_fork).
+    if (fence_ != VK_NULL_HANDLE && !device_->inherited_across_fork()) device_->vk().vkDestroyFence(device_->vk_device(), fence_, nullptr);
 }
 
 bool Fence::signaled() const {
+    device_->require_owner_process("read a fence");
     const VkResult r = device_->vk().vkGetFenceStatus(device_->vk_device(), fence_);
     if (r == VK_SUCCESS) return true;
     if (r == VK_NOT_READY) return false;
@@ -152,17 +158,22 @@ bool Fence::signaled() const {
 }
 
 void Fence::wait(uint64_t timeout_ns) const {
+    device_->require_owner_process("wait on a fence");
     const VkResult r = device_->vk().vkWaitForFences(device_->vk_device(), 1, &fence_, VK_TRUE, timeout_ns);
     if (r == VK_TIMEOUT) throw TimeoutError("timed out after " + ms(timeout_ns) + " waiting for a fence");
     check_vk(r, "vkWaitForFences");
 }
 
-void Fence::reset() { vk_call("vkResetFences", [&] { return device_->vk().vkResetFences(device_->vk_device(), 1, &fence_); }); }
+void Fence::reset() {
+    device_->require_owner_process("reset a fence");
+    vk_call("vkResetFences", [&] { return device_->vk().vkResetFences(device_->vk_device(), 1, &fence_); });
+}
 
 // ---------------------------------------------------------------------------------------------
 // Device: creation, export and import of semaphores and fences.
 
 std::shared_ptr<Semaphore> Device::create_semaphore(SemaphoreType type, uint64_t initial_value, bool exportable) {
+    require_owner_process("create a semaphore");
     if (type == SemaphoreType::kTimeline && !info_.timeline_semaphores) {
         throw UnsupportedOperationError("device '" + info_.name + "' has no timeline semaphores");
     }
@@ -198,6 +209,7 @@ std::shared_ptr<Semaphore> Device::create_semaphore(SemaphoreType type, uint64_t
 }
 
 SyncHandle Device::export_semaphore(Semaphore& s, uint32_t handle_type) {
+    require_owner_process("export a semaphore");
     if (s.device_.get() != this) throw DeviceMismatchError("semaphore belongs to another Device object");
     check_handle_type_bit(handle_type, "semaphore");
     if (s.type_ == SemaphoreType::kTimeline && handle_type == kSyncFd) {
@@ -231,6 +243,7 @@ SyncHandle Device::export_semaphore(Semaphore& s, uint32_t handle_type) {
 }
 
 std::shared_ptr<Semaphore> Device::import_semaphore(const SyncHandle& h) {
+    require_owner_process("import a semaphore");
     check_sync_common(*this, h, SyncPrimitive::kSemaphore);
     if (h.semaphore_type != SemaphoreType::kBinary && h.semaphore_type != SemaphoreType::kTimeline) {
         throw InvalidHandleError("unknown semaphore type " + std::to_string(static_cast<uint32_t>(h.semaphore_type)));
@@ -270,6 +283,7 @@ std::shared_ptr<Semaphore> Device::import_semaphore(const SyncHandle& h) {
 }
 
 std::shared_ptr<Fence> Device::create_fence(bool signaled, bool exportable) {
+    require_owner_process("create a fence");
     if (exportable && !info_.fence.exportable) {
         throw UnsupportedOperationError("device '" + info_.name + "' cannot export fences" +
                                         (has_extension(VK_KHR_EXTERNAL_FENCE_FD_EXTENSION_NAME)
@@ -290,6 +304,7 @@ std::shared_ptr<Fence> Device::create_fence(bool signaled, bool exportable) {
 }
 
 SyncHandle Device::export_fence(Fence& f, uint32_t handle_type) {
+    require_owner_process("export a fence");
     if (f.device_.get() != this) throw DeviceMismatchError("fence belongs to another Device object");
     check_handle_type_bit(handle_type, "fence");
     if (!(f.export_types_ & handle_type)) {
@@ -317,6 +332,7 @@ SyncHandle Device::export_fence(Fence& f, uint32_t handle_type) {
 }
 
 std::shared_ptr<Fence> Device::import_fence(const SyncHandle& h) {
+    require_owner_process("import a fence");
     check_sync_common(*this, h, SyncPrimitive::kFence);
     if (!(info_.fence.importable & h.handle_type)) {
         throw UnsupportedOperationError("device '" + info_.name + "' cannot import fences as " +
