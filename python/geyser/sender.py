@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 
 from . import _native
-from .errors import GeyserError, InvalidArgumentError, TimeoutError
+from .errors import GeyserError, InvalidArgumentError, TimeoutError, UnsupportedOperationError
 from .formats import TextureFormat, TextureUsage
 from .memory import Texture, TextureDescriptor
 from .sync import DEFAULT_TIMEOUT, to_ns
@@ -134,6 +134,7 @@ class Sender:
         self.release_timeout = release_timeout
         self._frame = 0
         self._pending = None
+        self._pid = os.getpid()  # a fork() child must not publish on, or close, its parent's sender
         self._subs: list[_Subscription] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -169,8 +170,15 @@ class Sender:
         with self._lock:
             return len(self._subs)
 
+    def _require_owner(self, what: str) -> None:
+        if os.getpid() != self._pid:
+            raise UnsupportedOperationError(
+                f"cannot {what}: this process is a fork() child of the process that published the sender "
+                f"{self.name!r}; only that process can publish on it. Publish a sender of the child's own instead")
+
     def begin_frame(self, timeout: float | None = None) -> Frame:
         """The next frame's slot, once every subscriber has released what it held."""
+        self._require_owner("begin a frame")
         if self._pending is not None:
             raise InvalidArgumentError(f"frame {self._pending.number} was begun and not ended")
         number = self._frame + 1
@@ -182,6 +190,7 @@ class Sender:
 
     def end_frame(self, frame: Frame) -> None:
         """Marks ``frame`` ready (its writes have completed) and tells every subscriber."""
+        self._require_owner("end a frame")
         if frame is not self._pending:
             raise InvalidArgumentError("end_frame takes the frame begin_frame returned")
         self.ready.signal(frame.number)
@@ -305,10 +314,20 @@ class Sender:
 
     # -- lifetime ---------------------------------------------------------------------------------
     def close(self) -> None:
-        """Stops publishing: subscribers get Goodbye (their next wait raises PeerGoneError)."""
+        """Stops publishing: subscribers get Goodbye (their next wait raises PeerGoneError).
+
+        In a fork() child of the publishing process it only drops the child's copies: the
+        parent's subscribers, timeline and socket are left alone."""
         if self._stop.is_set():
             return
         self._stop.set()
+        if os.getpid() != self._pid:
+            # Not under self._lock: the parent's accept thread may have held it at fork().
+            for sub in self._subs:
+                sub.close()
+            self._subs = []
+            self._listener = None  # closes the child's copy; the core unlinks only in the owner
+            return
         self._thread.join()
         with self._lock:
             for sub in list(self._subs):

@@ -1,6 +1,6 @@
 // A child forked after its parent opened Vulkan: what Geyser lets it do on each driver, and that
 // the parent can still open devices afterwards (on NVIDIA, a child that called into the driver
-// once left the parent's next vkCreateDevice blocked: docs/hardware.md, runs 37-41).
+// once left the parent's next vkCreateDevice blocked: docs/hardware.md, runs 37-42).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -45,10 +45,9 @@ int child_opens_a_device(const std::string& uuid) {
     }
 }
 
-// The child's exit code, or -1 if it did not exit within `limit` (it is then killed).
-int run_child(const std::string& uuid, std::chrono::seconds limit) {
-    const pid_t pid = ::fork();
-    if (pid == 0) ::_exit(child_opens_a_device(uuid));
+// Waits for `pid` up to `limit`; SIGKILLs and reaps it past that. Returns its exit code, or -1
+// if it was killed or died of a signal.
+int wait_child(pid_t pid, std::chrono::seconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     int status = 0;
     while (::waitpid(pid, &status, WNOHANG) == 0) {
@@ -62,12 +61,28 @@ int run_child(const std::string& uuid, std::chrono::seconds limit) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+// The child's exit code, or -1 if it did not exit within `limit` (it is then killed).
+int run_child(const std::string& uuid, std::chrono::seconds limit) {
+    const pid_t pid = ::fork();
+    if (pid == 0) ::_exit(child_opens_a_device(uuid));
+    return wait_child(pid, limit);
+}
+
+// Whether Geyser refuses Vulkan in forked children on this machine: when any driver the loader
+// found is listed, since the loader would load every driver there.
+bool children_refused() {
+    for (const auto& info : geyser::enumerate_devices()) {
+        if (geyser::driver_refuses_forked_children(static_cast<int32_t>(info.driver_id))) return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 TEST(Fork, ChildOfAProcessWithVulkanThenTheParentOpensAgain) {
     DEVICE_OR_SKIP(dev);
     const std::string uuid = geyser::uuid_to_hex(dev->info().device_uuid);
-    const bool refuses = geyser::driver_refuses_forked_children(static_cast<int32_t>(dev->info().driver_id));
+    const bool refuses = children_refused();
     const auto started = std::chrono::steady_clock::now();
     const int code = run_child(uuid, std::chrono::seconds(30));
     const auto took = std::chrono::steady_clock::now() - started;
@@ -95,8 +110,8 @@ TEST(Fork, ChildOfAProcessWithVulkanThenTheParentOpensAgain) {
 TEST(Fork, ChildOfAChildIsRefusedToo) {
     DEVICE_OR_SKIP(dev);
     const std::string uuid = geyser::uuid_to_hex(dev->info().device_uuid);
-    if (!geyser::driver_refuses_forked_children(static_cast<int32_t>(dev->info().driver_id))) {
-        GTEST_SKIP() << dev->info().driver_name << " opens devices in forked children; nothing is refused";
+    if (!children_refused()) {
+        GTEST_SKIP() << "no Vulkan driver here is refused in forked children (fork_policy.hpp); nothing to refuse";
     }
     const pid_t pid = ::fork();
     if (pid == 0) {
@@ -104,10 +119,7 @@ TEST(Fork, ChildOfAChildIsRefusedToo) {
         if (child_opens_a_device(uuid) != kRefusedWithAdvice) ::_exit(10);
         ::_exit(run_child(uuid, std::chrono::seconds(10)));
     }
-    int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), kRefusedWithAdvice);
+    EXPECT_EQ(wait_child(pid, std::chrono::seconds(30)), kRefusedWithAdvice);
 }
 
 TEST(Fork, PolicyListsTheMeasuredDriversOnly) {
@@ -127,6 +139,9 @@ TEST(Fork, InheritedObjectsRefuseAndAreLeftToTheParent) {
     auto fence = dev->create_fence(false, false);
     auto sem = dev->info().timeline_semaphores ? dev->create_semaphore(geyser::SemaphoreType::kTimeline, 1, false)
                                                : nullptr;
+    auto tex2 = dev->create_shareable_texture(rgba8(16, 4));
+    geyser::MemoryHandle tex_handle = dev->export_texture(*tex);
+    geyser::MemoryHandle buf_handle = dev->export_buffer(*buf);
     ASSERT_FALSE(dev->inherited_across_fork());
 
     const pid_t pid = ::fork();
@@ -157,23 +172,32 @@ TEST(Fork, InheritedObjectsRefuseAndAreLeftToTheParent) {
         refused([&] { fence->wait(0); });
         refused([&] { fence->reset(); });
         refused([&] { dev->format_capabilities(VK_FORMAT_R8G8B8A8_UNORM, VK_IMAGE_USAGE_SAMPLED_BIT); });
+        refused([&] { (void)fence->signaled(); });
+        refused([&] { dev->import_texture(tex_handle); });
+        refused([&] { dev->import_buffer(buf_handle); });
+        refused([&] { dev->copy_texture(*tex, *tex2, {}); });
+        refused([&] { dev->copy_buffer_to_texture(*buf, *tex2, VK_IMAGE_ASPECT_COLOR_BIT, 0, {}); });
+        refused([&] { (void)dev->heap_usage(); });
+        refused([&] { dev->check_opaque_fd(tex_handle.fd.get(), geyser::Device::FdFamily::kMemory); });
+        refused([&] { dev->create_semaphore(geyser::SemaphoreType::kBinary, 0, false); });
         if (sem) {
             refused([&] { sem->signal(2); });
             refused([&] { (void)sem->value(); });
+            refused([&] { sem->wait(1, 0); });
         }
         // Dropping them frees nothing of the parent's.
         tex.reset();
+        tex2.reset();
         buf.reset();
         fence.reset();
         sem.reset();
         dev.reset();
         ::_exit(wrong);
     }
-    int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFEXITED(status)) << "the child died of signal " << WTERMSIG(status);
-    EXPECT_EQ(WEXITSTATUS(status), 0) << "operations on inherited objects that were not refused";
-    // The parent's objects are intact.
+    EXPECT_EQ(wait_child(pid, std::chrono::seconds(30)), 0)
+        << "operations on inherited objects that were not refused (or the child died or hung)";
+    // The parent's objects are intact (a real check on NVIDIA, where a child's frees would reach
+    // the parent's memory; lavapipe's child frees only its copy-on-write copy).
     std::vector<uint8_t> back(data.size());
     tex->download(VK_IMAGE_ASPECT_COLOR_BIT, back.data(), back.size());
     EXPECT_EQ(back, data);

@@ -97,6 +97,8 @@ public:
     /// UnsupportedOperationError, and destroying them in the child frees nothing (the parent's
     /// objects are the parent's). Send objects to a child through a channel or a
     /// multiprocessing Queue or Pipe instead: the child imports them on a device of its own.
+    /// The raw accessors below (vk(), vk_device(), vk_queue(), command_pool(), the mutexes) are
+    /// not checked: C++ code that records its own work must check this first.
     bool inherited_across_fork() const noexcept;
     /// Throws UnsupportedOperationError if inherited_across_fork(); `what` names the operation.
     void require_owner_process(const char* what) const;

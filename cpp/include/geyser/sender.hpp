@@ -129,15 +129,19 @@ public:
 
     /// The next frame, in order: waits for its Frame message and for the ready timeline to reach
     /// it. TimeoutError after `timeout_ns`; PeerGoneError when the producer has gone.
+    /// UnsupportedOperationError in a fork() child of the subscribing process (so is release).
     Frame next_frame(uint64_t timeout_ns);
     /// Tells the producer this subscriber is done with `frame` (and every earlier one).
     void release(uint64_t frame);
 
 private:
     struct TimelineRef;
-    explicit Subscriber(Channel channel);
+    Subscriber(Channel channel, std::shared_ptr<Device> device);
 
     Channel channel_;
+    // In a fork() child the subscription is the parent's: next_frame and release refuse before
+    // touching the shared socket or timelines (Device::inherited_across_fork).
+    std::shared_ptr<Device> device_;
     SenderInfo info_;
     std::vector<std::shared_ptr<Texture>> ring_;
     std::unique_ptr<TimelineRef> ready_;

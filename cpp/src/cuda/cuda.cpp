@@ -120,6 +120,7 @@ CUexternalMemory import_memory(const ContextScope& scope, const MemoryHandle& h)
 
 std::shared_ptr<CudaContext> CudaContext::for_device(std::shared_ptr<Device> device) {
     if (!device) throw InvalidArgumentError("CudaContext::for_device: no Vulkan device");
+    device->require_owner_process("use CUDA with this Vulkan device");
     const Driver& d = require_driver();
     int count = 0;
     check(d.cuDeviceGetCount(&count), "cuDeviceGetCount");
@@ -204,10 +205,12 @@ void CudaContext::order_after(StreamHandle stream, StreamHandle other) const {
 PendingWork::~PendingWork() { destroy(); }
 
 void PendingWork::destroy() {
+    // No driver: no events were made, or this is a fork() child, where the parent's events (and
+    // a lock a parent thread may have held at fork) are left alone.
+    const Driver* d = driver();
+    if (d == nullptr) return;
     std::lock_guard<std::mutex> lock(mutex_);
-    if (const Driver* d = driver()) {
-        for (const auto& [stream, event] : events_) (void)d->cuEventDestroy(static_cast<CUevent>(event));
-    }
+    for (const auto& [stream, event] : events_) (void)d->cuEventDestroy(static_cast<CUevent>(event));
     events_.clear();
 }
 

@@ -6,6 +6,7 @@
 #include "cuda/cuda_api.hpp"
 #include "geyser/cuda.hpp"
 #include "geyser/error.hpp"
+#include "vulkan/instance.hpp"
 
 namespace geyser::cuda {
 namespace api {
@@ -15,7 +16,16 @@ struct Loaded {
     Driver driver{};
     bool ok = false;
     CudaStatus status;
+    uint64_t fork_generation = 0;  // of the process that loaded (and cuInit'ed) the driver
 };
+
+// CUDA cannot be used in a child forked after its parent initialised it (NVIDIA's CUDA
+// documentation); the child also holds the parent's contexts and pointers, which are not its own.
+const char* kForkedReason =
+    "this process is a fork() child of a process that had initialised CUDA, and CUDA cannot be used in such a "
+    "child. Start worker processes with the 'spawn' or 'forkserver' method";
+
+bool forked_since(const Loaded& l) noexcept { return l.fork_generation != fork_generation(); }
 
 template <typename Fn>
 bool load(void* lib, Fn& slot, const char* name, std::string& missing) {
@@ -26,6 +36,7 @@ bool load(void* lib, Fn& slot, const char* name, std::string& missing) {
 
 Loaded load_driver() {
     Loaded l;
+    l.fork_generation = fork_generation();
     // Never dlclose'd: CUDA objects may be destroyed at any point until the process exits.
     void* lib = ::dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
     if (lib == nullptr) {
@@ -100,7 +111,8 @@ const Loaded& loaded() {
 const Driver* driver() noexcept {
     try {
         const Loaded& l = loaded();
-        return l.ok ? &l.driver : nullptr;
+        // nullptr in a forked child too: destructors then leave the parent's CUDA objects alone.
+        return l.ok && !forked_since(l) ? &l.driver : nullptr;
     } catch (...) {
         return nullptr;
     }
@@ -109,6 +121,7 @@ const Driver* driver() noexcept {
 const Driver& require_driver() {
     const Loaded& l = loaded();
     if (!l.ok) throw UnsupportedOperationError("CUDA interop is unavailable: " + l.status.reason);
+    if (forked_since(l)) throw UnsupportedOperationError(std::string("CUDA interop is unavailable: ") + kForkedReason);
     return l.driver;
 }
 
@@ -134,7 +147,14 @@ void check(CUresult result, const char* call, const std::string& detail) {
 
 CudaStatus cuda_status() {
     try {
-        return api::loaded().status;
+        const api::Loaded& l = api::loaded();
+        if (l.ok && api::forked_since(l)) {
+            CudaStatus s = l.status;
+            s.available = false;
+            s.reason = api::kForkedReason;
+            return s;
+        }
+        return l.status;
     } catch (const std::exception& e) {
         CudaStatus s;
         s.reason = e.what();

@@ -118,14 +118,17 @@ struct Subscriber::TimelineRef {
     }
 };
 
-Subscriber::Subscriber(Channel channel) : channel_(std::move(channel)) {}
+Subscriber::Subscriber(Channel channel, std::shared_ptr<Device> device)
+    : channel_(std::move(channel)), device_(std::move(device)) {}
 
 Subscriber::~Subscriber() = default;
 
 std::unique_ptr<Subscriber> Subscriber::connect(const std::shared_ptr<Device>& device, const std::string& name,
                                                 uint64_t timeout_ns, const std::string& client) {
+    if (!device) throw InvalidArgumentError("Subscriber::connect: no device");
+    device->require_owner_process("subscribe to a sender");
     const uint64_t deadline = deadline_after(timeout_ns);
-    std::unique_ptr<Subscriber> s(new Subscriber(connect_sender(name, deadline)));
+    std::unique_ptr<Subscriber> s(new Subscriber(connect_sender(name, deadline), device));
     Hello hello;
     hello.pid = static_cast<uint32_t>(::getpid());
     hello.client = client;
@@ -163,6 +166,7 @@ std::unique_ptr<Subscriber> Subscriber::connect(const std::shared_ptr<Device>& d
 }
 
 Subscriber::Frame Subscriber::next_frame(uint64_t timeout_ns) {
+    device_->require_owner_process("receive a frame");
     if (gone_) throw PeerGoneError("the producer of '" + info_.name + "' has gone");
     const uint64_t deadline = deadline_after(timeout_ns);
     Message m;
@@ -189,6 +193,9 @@ Subscriber::Frame Subscriber::next_frame(uint64_t timeout_ns) {
     return {f.number, f.slot, ring_[f.slot]};
 }
 
-void Subscriber::release(uint64_t frame) { released_->signal(frame); }
+void Subscriber::release(uint64_t frame) {
+    device_->require_owner_process("release a frame");
+    released_->signal(frame);
+}
 
 }  // namespace geyser

@@ -373,7 +373,7 @@ bool Device::inherited_across_fork() const noexcept { return fork_generation_ !=
 void Device::require_owner_process(const char* what) const {
     if (!inherited_across_fork()) return;
     throw UnsupportedOperationError(
-        std::string("cannot ") + what + ": this process is a fork() child, and its parent opened this Device "
+        std::string("cannot ") + what + ": this process is a fork() child, and this Device was opened by its parent (or an earlier ancestor) "
         "(Vulkan objects cannot be used across fork()). Send textures, buffers and timelines to the child "
         "through a multiprocessing Queue or Pipe or a geyser channel, which imports them there, or start it "
         "with the 'spawn' or 'forkserver' method");

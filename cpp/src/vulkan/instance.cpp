@@ -27,15 +27,26 @@ std::shared_ptr<Instance>* g_keep_alive = nullptr;
 // child forgets it (without destroying it: that would call into the driver on the parent's
 // objects) so its first Device creates an instance of its own. Objects the child inherited
 // from the parent stay unusable there, as the Vulkan loader and drivers require.
+std::mutex g_messages_mutex;  // validation messages; re-initialised in a forked child too
+std::vector<std::string> g_messages;
+
 bool g_forked_after_vulkan = false;
+// True while Instance::get is between its first loader call and publishing the instance (or
+// failing). A child forked from another thread in that window cannot know which drivers the
+// parent loaded, so it is refused as if a refusing driver had been found.
+bool g_opening = false;
+bool g_forked_while_opening = false;
 uint64_t g_fork_generation = 0;
 // The name of a driver the instance found that must not be touched in a forked child
 // (fork_policy.hpp); plain bytes, so the child reads the parent's copy without any Vulkan call.
 char g_fork_refusing_driver[VK_MAX_DRIVER_NAME_SIZE] = {};
 
 void forget_instance_in_child() {
-    g_forked_after_vulkan = g_forked_after_vulkan || !g_instance.expired();
+    g_forked_while_opening = g_forked_while_opening || g_opening;
+    g_forked_after_vulkan = g_forked_after_vulkan || g_opening || !g_instance.expired();
+    g_opening = false;
     ++g_fork_generation;
+    new (&g_messages_mutex) std::mutex();
     new (&g_instance_mutex) std::mutex();
     new (&g_instance) std::weak_ptr<Instance>();
     g_keep_alive = nullptr;  // the parent's copy stays unused, and unfreed
@@ -46,8 +57,6 @@ const bool g_atfork_registered = [] {
     return true;
 }();
 
-std::mutex g_messages_mutex;
-std::vector<std::string> g_messages;
 bool g_validation = false;
 
 bool env_flag(const char* name) {
@@ -124,15 +133,25 @@ std::shared_ptr<Instance> Instance::get() {
     std::lock_guard<std::mutex> lock(g_instance_mutex);
     if (auto live = g_instance.lock()) return live;
 
-    if (g_forked_after_vulkan && g_fork_refusing_driver[0] != '\0') {
-        // Before any call into the loader or driver: trying is what harms the parent.
-        throw VulkanUnavailableError(
-            std::string("this process was forked after its parent had opened Vulkan, and the '") +
-            g_fork_refusing_driver +
-            "' driver cannot be used in such a child (it refuses the device there, and a child that tries can "
-            "leave the parent's next vkCreateDevice blocked). Start worker processes with the 'spawn' or "
-            "'forkserver' method, or fork before opening any Device");
+    if (g_forked_after_vulkan && (g_fork_refusing_driver[0] != '\0' || g_forked_while_opening)) {
+        // Before any call into the loader or driver: trying is what harms the parent. The loader
+        // would load every driver, so the child gets no Vulkan at all, whichever device it wants.
+        const std::string why =
+            g_fork_refusing_driver[0] != '\0'
+                ? std::string("this process was forked after its parent had opened Vulkan, which includes the '") +
+                      g_fork_refusing_driver +
+                      "' driver; that driver cannot be used in such a child (it refuses the device there, and a "
+                      "child that tries can leave the parent's next vkCreateDevice blocked), so Geyser uses no "
+                      "Vulkan here"
+                : std::string("this process was forked while its parent was opening Vulkan, so which drivers it "
+                              "loaded is unknown and Geyser uses no Vulkan here");
+        throw VulkanUnavailableError(why + ". Start worker processes with the 'spawn' or 'forkserver' method, or "
+                                           "fork before Geyser first uses Vulkan in the parent");
     }
+    struct OpeningFlag {
+        OpeningFlag() { g_opening = true; }
+        ~OpeningFlag() { g_opening = false; }
+    } opening;
     // volk opens libvulkan.so.1 at run time, so importing Geyser never needs the loader.
     static const VkResult loader = volkInitialize();
     if (loader != VK_SUCCESS) {

@@ -22,6 +22,7 @@ const char* family_name(Device::FdFamily f) {
 }  // namespace
 
 void Device::check_opaque_fd(int fd, FdFamily family) {
+    require_owner_process("check an fd against this device");
     const FdKind kind = FdKind::of(fd, family_name(family));
     LearntFdKind learnt;
     {
