@@ -12,18 +12,14 @@ missing (lavapipe machines); torch and cupy tests skip where those packages are 
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
-import select
-import signal
-import time
-import warnings
 
 import numpy as np
 import pytest
 
 import geyser
+from _forked import refusals, run_forked
 import geyser.cuda
 
 STATUS = geyser.cuda.status()
@@ -267,16 +263,10 @@ def _forked_cuda_report(device, gpu, buf, mapped) -> list[str]:
     st = geyser.cuda.status()
     if st.available or "fork()" not in st.reason:
         wrong.append(f"status: {st.available} {st.reason!r}")
-    for what, op in (("import_buffer", lambda: gpu.import_buffer(buf)),
-                     ("CudaDevice", lambda: geyser.cuda.CudaDevice(device))):
-        try:
-            op()
-            wrong.append(what)
-        except geyser.UnsupportedOperationError as e:
-            if "fork()" not in str(e):
-                wrong.append(f"{what}: {e}")
-        except Exception as e:  # noqa: BLE001 - reported to the parent
-            wrong.append(f"{what}: {e!r}")
+    wrong += refusals({
+        "import_buffer": lambda: gpu.import_buffer(buf),
+        "CudaDevice": lambda: geyser.cuda.CudaDevice(device),
+    })[1]
     mapped.close()  # frees nothing of the parent's
     return wrong
 
@@ -286,32 +276,7 @@ def test_forked_child_gets_no_cuda(device, gpu):
     with device.create_shareable_buffer(4096) as buf:
         buf.write(np.full(1024, 5, np.float32))
         mapped = gpu.import_buffer(buf)
-        r, w = os.pipe()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12: forking with threads
-            pid = os.fork()
-        if pid == 0:  # pragma: no cover - child
-            os.close(r)
-            try:
-                out = json.dumps(_forked_cuda_report(device, gpu, buf, mapped))
-            except BaseException as e:  # noqa: BLE001 - reported to the parent
-                out = json.dumps([f"crashed: {e!r}"])
-            os.write(w, out.encode())
-            os._exit(0)
-        os.close(w)
-        try:
-            ready, _, _ = select.select([r], [], [], TIMEOUT)
-            assert ready, "the forked child did not report"
-            with os.fdopen(r, "rb") as f:
-                report = json.loads(f.read().decode() or '["no report"]')
-        finally:
-            deadline = time.monotonic() + TIMEOUT
-            while os.waitpid(pid, os.WNOHANG) == (0, 0):
-                if time.monotonic() > deadline:
-                    os.kill(pid, signal.SIGKILL)
-                    os.waitpid(pid, 0)
-                    break
-                time.sleep(0.01)
+        report = run_forked(lambda: _forked_cuda_report(device, gpu, buf, mapped), TIMEOUT)
         assert report == [], report
         # The parent's mapping is intact, and CUDA still works here.
         assert geyser.cuda.status().available

@@ -12,14 +12,11 @@ import copy
 import gc
 import hashlib
 import itertools
-import json
 import multiprocessing
 import multiprocessing.resource_tracker
 import os
 import pickle
 import queue
-import select
-import signal
 import time
 import traceback
 import warnings
@@ -30,6 +27,7 @@ import numpy as np
 import pytest
 
 import geyser
+from _forked import refusals, run_forked
 
 TIMEOUT = 30.0  # seconds for any one wait; nothing here waits forever
 DESC = geyser.TextureDescriptor(33, 17)  # RGBA8_UNORM with an odd extent
@@ -254,25 +252,16 @@ class _Peer:
 def fork_support(device):
     """Empty when a child forked from this process (which has Vulkan open) can open a device;
     else the reason it cannot (NVIDIA's driver refuses, and Geyser says so: VulkanUnavailableError)."""
-    r, w = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12: forking with threads
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        os.close(r)
+    def open_a_device() -> str:
         try:
             geyser.Device(device.info.device_uuid)
-            msg = b""
+            return ""
         except geyser.VulkanUnavailableError as e:
-            msg = str(e).encode()[:4000]
-        except BaseException as e:  # noqa: BLE001 - report anything else as a failure below
-            msg = b"UNEXPECTED " + repr(e).encode()[:4000]
-        os.write(w, msg)
-        os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        msg = f.read().decode()
-    os.waitpid(pid, 0)
+            return str(e)[:4000]
+        except Exception as e:  # noqa: BLE001 - report anything else as a failure below
+            return "UNEXPECTED " + repr(e)[:4000]
+
+    msg = run_forked(open_a_device)
     assert not msg.startswith("UNEXPECTED"), msg
     return f"{device.info.driver_name} cannot open a device in a forked child: {msg}" if msg else ""
 
@@ -469,7 +458,6 @@ def _inherited_report(device, texture, buffer, fence, semaphore) -> dict:
     # In a fork() child: every use of the parent's objects must raise UnsupportedOperationError
     # naming fork(); dropping them must not crash; a Device of the child's own behaves as the
     # driver allows (fork_support).
-    report = {"refused": [], "not_refused": []}
     ops = {
         "download": lambda: texture.download(),
         "upload": lambda: texture.upload(_texels(1)),
@@ -484,14 +472,8 @@ def _inherited_report(device, texture, buffer, fence, semaphore) -> dict:
     }
     if semaphore is not None:
         ops["semaphore.signal"] = lambda: semaphore.signal(2)
-    for name, op in ops.items():
-        try:
-            op()
-            report["not_refused"].append(name)
-        except geyser.UnsupportedOperationError as e:
-            (report["refused"] if "fork()" in str(e) else report["not_refused"]).append(name)
-        except Exception as e:  # noqa: BLE001 - reported to the parent
-            report["not_refused"].append(f"{name}: {e!r}")
+    refused, not_refused = refusals(ops)
+    report = {"refused": refused, "not_refused": not_refused}
     # Closing drops the child's references; the core frees nothing of the parent's.
     for obj in (texture, buffer, fence, semaphore):
         if obj is not None:
@@ -506,19 +488,6 @@ def _inherited_report(device, texture, buffer, fence, semaphore) -> dict:
     return report
 
 
-def _reap_or_kill(pid: int) -> int:
-    """The child's wait status; SIGKILLs it first if it has not exited within TIMEOUT."""
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            return os.waitpid(pid, 0)[1]
-        time.sleep(0.01)
-
-
 def test_forked_child_cannot_use_inherited_objects(device, fork_support):
     # Vulkan objects cannot cross fork(). Geyser says so in the child instead of calling the
     # driver with the parent's handles, and the parent's objects are untouched.
@@ -527,27 +496,8 @@ def test_forked_child_cannot_use_inherited_objects(device, fork_support):
         semaphore = device.create_semaphore("timeline", 1) if device.info.timeline_semaphores else None
         texture.upload(_texels(7))
         buffer.write(b"parent")
-        r, w = os.pipe()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12: forking with threads
-            pid = os.fork()
-        if pid == 0:  # pragma: no cover - child
-            os.close(r)
-            try:
-                out = json.dumps(_inherited_report(device, texture, buffer, fence, semaphore)).encode()
-            except BaseException as e:  # noqa: BLE001 - reported to the parent
-                out = json.dumps({"crashed": repr(e)}).encode()
-            os.write(w, out)
-            os._exit(0)
-        os.close(w)
-        try:
-            ready, _, _ = select.select([r], [], [], TIMEOUT)
-            assert ready, f"the forked child did not report within {TIMEOUT} s"
-            with os.fdopen(r, "rb") as f:
-                report = json.loads(f.read().decode() or "{}")
-        finally:
-            status = _reap_or_kill(pid)
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"the child ended with status {status}"
+        # run_forked fails the test if the child raised, hung, or did not exit with status 0.
+        report = run_forked(lambda: _inherited_report(device, texture, buffer, fence, semaphore), TIMEOUT)
         assert "crashed" not in report, report
         assert report["not_refused"] == [], report
         assert len(report["refused"]) >= 10, report

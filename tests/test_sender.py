@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import socket
 import struct
@@ -13,12 +12,12 @@ import subprocess
 import sys
 import textwrap
 import time
-import warnings
 
 import numpy as np
 import pytest
 
 import geyser
+from _forked import refusals, run_forked
 from geyser import _native
 from geyser.demo import pattern
 
@@ -190,19 +189,12 @@ def test_clean_close_says_goodbye(device):
 def _forked_child_report(sender, sub) -> list[str]:
     # In a fork() child of the producer and subscriber: what was NOT refused with a message
     # naming fork(). Then close both, which must leave the parent's stream alone.
-    wrong = []
-    for what, op in (("next_frame", lambda: sub.next_frame(timeout=0.2)),
-                     ("release", lambda: sub.release(1)),
-                     ("publish", lambda: sender.publish(pattern(DESC.format, 48, 20, 99))),
-                     ("begin_frame", lambda: sender.begin_frame())):
-        try:
-            op()
-            wrong.append(what)
-        except geyser.UnsupportedOperationError as e:
-            if "fork()" not in str(e):
-                wrong.append(f"{what}: {e}")
-        except Exception as e:  # noqa: BLE001 - reported to the parent
-            wrong.append(f"{what}: {e!r}")
+    _, wrong = refusals({
+        "next_frame": lambda: sub.next_frame(timeout=0.2),
+        "release": lambda: sub.release(1),
+        "publish": lambda: sender.publish(pattern(DESC.format, 48, 20, 99)),
+        "begin_frame": lambda: sender.begin_frame(),
+    })
     sub.close()
     sender.close()
     return wrong
@@ -215,26 +207,7 @@ def test_forked_child_leaves_the_parents_stream_alone(device, sync):
     name = _name(f"fork-{sync}")
     with geyser.Sender(device, name, DESC, sync=sync) as sender:
         sub = geyser.Subscriber(device, name)
-        r, w = os.pipe()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12: forking with threads
-            pid = os.fork()
-        if pid == 0:  # pragma: no cover - child
-            os.close(r)
-            try:
-                out = json.dumps(_forked_child_report(sender, sub))
-            except BaseException as e:  # noqa: BLE001 - reported to the parent
-                out = json.dumps([f"crashed: {e!r}"])
-            os.write(w, out.encode())
-            os._exit(0)
-        os.close(w)
-        try:
-            ready, _, _ = select.select([r], [], [], 30.0)
-            assert ready, "the forked child did not report within 30 s"
-            with os.fdopen(r, "rb") as f:
-                report = json.loads(f.read().decode() or '["no report"]')
-        finally:
-            _reap_or_kill(pid)
+        report = run_forked(lambda: _forked_child_report(sender, sub))
         assert report == [], report
         # The parent's stream goes on: frames 1 and 2 arrive in order with their bytes.
         for n in (1, 2):
@@ -244,16 +217,6 @@ def test_forked_child_leaves_the_parents_stream_alone(device, sync):
                 np.testing.assert_array_equal(f.texture.download(), pattern(DESC.format, 48, 20, n))
         assert name in [s.name for s in geyser.list_senders()]
         sub.close()
-
-
-def _reap_or_kill(pid: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while os.waitpid(pid, os.WNOHANG) == (0, 0):
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            raise AssertionError(f"the forked child {pid} did not exit within {timeout} s")
-        time.sleep(0.01)
 
 
 def test_names_and_conflicts(device):
