@@ -472,8 +472,9 @@ def _inherited_report(device, texture, buffer, fence, semaphore) -> dict:
     }
     if semaphore is not None:
         ops["semaphore.signal"] = lambda: semaphore.signal(2)
+    fds_before = _fd_count()
     refused, not_refused = refusals(ops)
-    report = {"refused": refused, "not_refused": not_refused}
+    report = {"refused": refused, "not_refused": not_refused, "fds_opened": _fd_count() - fds_before}
     # Closing drops the child's references; the core frees nothing of the parent's.
     for obj in (texture, buffer, fence, semaphore):
         if obj is not None:
@@ -500,6 +501,7 @@ def test_forked_child_cannot_use_inherited_objects(device, fork_support):
         report = run_forked(lambda: _inherited_report(device, texture, buffer, fence, semaphore), TIMEOUT)
         assert "crashed" not in report, report
         assert report["not_refused"] == [], report
+        assert report["fds_opened"] == 0, report
         assert len(report["refused"]) >= 10, report
         if fork_support:
             assert "forked after its parent had opened Vulkan" in report["own_device"], report

@@ -16,6 +16,7 @@
 
 #include "geyser/geyser.hpp"
 #include "device_support.hpp"
+#include "support.hpp"
 #include "vulkan/fork_policy.hpp"
 
 namespace {
@@ -150,6 +151,7 @@ TEST(Fork, InheritedObjectsRefuseAndAreLeftToTheParent) {
         // fork(), or 100 if an inherited object did not report itself as inherited.
         if (!dev->inherited_across_fork()) ::_exit(100);
         int wrong = 0;
+        const size_t fds_before = geyser::testing_support::fd_count();
         auto refused = [&](const std::function<void()>& op) {
             try {
                 op();
@@ -185,6 +187,8 @@ TEST(Fork, InheritedObjectsRefuseAndAreLeftToTheParent) {
             refused([&] { (void)sem->value(); });
             refused([&] { sem->wait(1, 0); });
         }
+        // A refusal opens no fd (the import refusals come before the fd is duplicated).
+        if (geyser::testing_support::fd_count() != fds_before) ++wrong;
         // Dropping them frees nothing of the parent's.
         tex.reset();
         tex2.reset();
