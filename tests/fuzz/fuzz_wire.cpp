@@ -44,7 +44,7 @@
 
 #include "geyser/error.hpp"
 #include "geyser/wire.hpp"
-#include "geyser/sender.hpp"
+#include "geyser/sender_protocol.hpp"
 #include "geyser/sync.hpp"
 
 namespace {

@@ -1,17 +1,10 @@
-// Named senders (like Spout and Syphon, for Linux): the messages a producer and its subscribers
-// exchange over a Unix socket, and the subscriber side.
-//
-// A producer publishes a ring of N shareable textures under a name, at
-// runtime_dir()/<name>.sock. A subscriber connects, says Hello, and receives once: SenderInfo,
-// N texture handles (kMemoryHandle, one fd each), the "frame ready" timeline and its own "slot
-// released" timeline (kTimelineHandle, one fd each). From then on it receives only Frame
-// messages (frame number and ring slot, no fds). It waits for "ready" to reach the frame, reads
-// the slot, and signals "released" with the frame number; the producer does not write a slot
-// again until every subscriber has released the frame that was in it. A producer that shuts
-// down sends Goodbye; one that dies closes the socket. Either way a subscriber's next wait ends
-// with PeerGoneError, and the textures it imported stay valid.
+// The producer side of a named sender (like Spout and Syphon, for Linux): a ring of shareable
+// textures published under a name, subscribers accepted and served from a thread of the
+// Sender's own, frames announced by number. The protocol is sender_protocol.hpp; the consumer
+// side is subscriber.hpp; listing is sender_directory.hpp.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -19,134 +12,133 @@
 
 #include <vulkan/vulkan_core.h>
 
-#include "geyser/channel.hpp"
+#include "geyser/formats.hpp"
+#include "geyser/sender_directory.hpp"
+#include "geyser/sender_protocol.hpp"
+#include "geyser/subscriber.hpp"
 #include "geyser/sync.hpp"
-#include "geyser/types.hpp"
-#include "geyser/unique_fd.hpp"
+#include "geyser/timeline.hpp"
 
 namespace geyser {
 
 class Device;
 class Texture;
-class PortableTimeline;
 
-/// The sender protocol's version; Hello and SenderInfo carry it and a mismatch is refused.
-constexpr uint16_t kSenderProtocolVersion = 1;
-/// Message type of SenderInfo (the other types are MessageType's).
-constexpr uint16_t kSenderInfoMessage = 21;
-
-enum class TimelineKind : uint8_t {
-    kPortable = 1,  ///< PortableTimeline: the fd is its memfd.
-    kVulkan = 2,    ///< An exported timeline semaphore: the fd is its opaque FD.
-};
-enum class TimelineRole : uint8_t {
-    kReady = 1,
-    kReleased = 2,
-};
-
-struct Hello {
-    uint16_t protocol = kSenderProtocolVersion;
-    uint32_t pid = 0;
-    bool subscribe = true;  ///< false: only ask for SenderInfo (listing)
-    std::string client;
+/// How a Sender is set up. Plain data.
+struct SenderOptions {
+    /// Textures in the ring, 1..64. A subscriber may hold ring_size - 1 frames while the
+    /// producer writes the next.
+    uint32_t ring_size = 3;
+    /// The timelines: Vulkan where the device can export them, portable otherwise, or forced.
+    TimelineChoice sync = TimelineChoice::kAuto;
+    /// How long begin_frame waits for a subscriber to release the slot it needs before that
+    /// subscriber is dropped (its socket closed), unless begin_frame is given its own timeout.
+    uint64_t release_timeout_ns = 10'000'000'000ull;
+    /// How long one handshake may take before the connection is dropped.
+    uint64_t handshake_timeout_ns = 5'000'000'000ull;
+    /// How long sending one message to one subscriber may take before it is dropped.
+    uint64_t send_timeout_ns = 2'000'000'000ull;
 };
 
-struct SenderInfo {
-    uint16_t protocol = kSenderProtocolVersion;
-    std::string name;
-    uint32_t producer_pid = 0;
-    uint32_t ring_size = 0;
-    uint32_t width = 0;
-    uint32_t height = 0;
-    VkFormat vk_format = VK_FORMAT_UNDEFINED;
-    TextureFormat texture_format = TextureFormat::kUnknown;
-    uint32_t texture_usage = 0;
-    TimelineKind sync_kind = TimelineKind::kPortable;
-    uint64_t current_frame = 0;  ///< Last frame published when the message was sent.
-    uint32_t subscribers = 0;
-    Uuid device_uuid{};
-    Uuid driver_uuid{};
+/// Who signals a frame's ready timeline when end_frame() announces it.
+enum class ReadySignal : uint8_t {
+    /// The writes have completed: end_frame signals the ready timeline from the host.
+    kHost = 1,
+    /// The caller's own GPU submission signals frame.ready_semaphore to frame.number (Vulkan
+    /// timelines only): end_frame only announces the frame, and subscribers wait on the GPU's
+    /// signal.
+    kGpu = 2,
 };
 
-/// Announces a timeline; the fd travels beside it. For kVulkan, `semaphore` describes it.
-struct TimelineAnnounce {
-    TimelineRole role = TimelineRole::kReady;
-    TimelineKind kind = TimelineKind::kPortable;
-    SyncHandle semaphore;  ///< kVulkan only; its fd is not encoded
-};
-
-struct FrameMessage {
-    uint64_t number = 0;
-    uint32_t slot = 0;
-};
-
-std::vector<uint8_t> encode_hello(const Hello& m);
-Hello decode_hello(const uint8_t* data, size_t size);
-std::vector<uint8_t> encode_sender_info(const SenderInfo& m);
-SenderInfo decode_sender_info(const uint8_t* data, size_t size);
-std::vector<uint8_t> encode_sync_handle(const SyncHandle& h);
-/// Takes ownership of `fd` (empty for an already-signalled sync FD).
-SyncHandle decode_sync_handle(const uint8_t* data, size_t size, UniqueFd fd);
-std::vector<uint8_t> encode_timeline_announce(const TimelineAnnounce& m);
-/// Takes ownership of `fd`, which must be present; it ends up in `semaphore.fd` for kVulkan, and
-/// is returned through `portable_fd` for kPortable.
-TimelineAnnounce decode_timeline_announce(const uint8_t* data, size_t size, UniqueFd fd, UniqueFd& portable_fd);
-std::vector<uint8_t> encode_frame_message(const FrameMessage& m);
-FrameMessage decode_frame_message(const uint8_t* data, size_t size);
-
-/// Sender names are 1-64 characters of [A-Za-z0-9._-], not starting with '.'; anything else
-/// throws InvalidArgumentError (names become file names).
-void check_sender_name(const std::string& name);
-/// runtime_dir()/<name>.sock
-std::string sender_socket_path(const std::string& name);
-
-/// Asks the sender `name` for its SenderInfo without subscribing. Throws PeerGoneError when no
-/// producer is listening there (or its socket is stale).
-SenderInfo query_sender(const std::string& name, uint64_t timeout_ns);
-/// Every sender currently answering in runtime_dir(), by name. Stale sockets are skipped.
-std::vector<SenderInfo> list_senders(uint64_t timeout_ns_each);
-
-/// One subscription to a named sender: the ring imported once, then frame numbers only.
-/// Not thread-safe; use one Subscriber per thread.
-class Subscriber {
+/// Publishes a ring of textures under a name. Created by Sender::create; the destructor closes
+/// it. Thread-safety: begin_frame/end_frame/publish from one thread at a time; frame(),
+/// subscribers(), info() from any thread; the accept thread runs on its own.
+///
+/// fork(): in a child of the publishing process every operation throws UnsupportedOperationError
+/// naming fork(), and closing (or destroying) the inherited Sender there sends nothing to the
+/// parent's subscribers, leaves the parent's timelines and socket alone, and does not touch the
+/// parent's accept thread.
+class Sender {
 public:
+    /// One frame being written: what begin_frame() gives and end_frame() publishes.
     struct Frame {
-        uint64_t number = 0;
+        uint64_t number = 0;  ///< From 1.
         uint32_t slot = 0;
         std::shared_ptr<Texture> texture;
+        /// The layout to leave the image in, released to VK_QUEUE_FAMILY_EXTERNAL: what
+        /// Texture::end_access does (texture->external_layout()).
+        VkImageLayout layout = VK_IMAGE_LAYOUT_GENERAL;
+        /// The ready timeline subscribers wait on for `number`.
+        Timeline* ready = nullptr;
+        /// For ReadySignal::kGpu: the VkSemaphore to signal to `number` in your submission
+        /// (ready->semaphore()); null for portable timelines, which only the host signals.
+        VkSemaphore ready_semaphore = VK_NULL_HANDLE;
     };
 
-    /// Connects to `name` on `device` (which must be the producer's device: DeviceMismatchError
-    /// otherwise) and imports the ring and both timelines.
-    static std::unique_ptr<Subscriber> connect(const std::shared_ptr<Device>& device, const std::string& name,
-                                               uint64_t timeout_ns, const std::string& client = {});
-    ~Subscriber();
-    Subscriber(const Subscriber&) = delete;
-    Subscriber& operator=(const Subscriber&) = delete;
+    /// Publishes `name` on `device`: creates the ring and the ready timeline, binds
+    /// runtime_dir()/<name>.sock and starts accepting subscribers. Throws InvalidArgumentError
+    /// for a bad name or options, UnsupportedFormatError when the descriptor cannot be shared on
+    /// this device, OsError(EADDRINUSE) when another producer publishes that name. Nothing is
+    /// left behind on failure.
+    static std::unique_ptr<Sender> create(const std::shared_ptr<Device>& device, const std::string& name,
+                                          const TextureDescriptor& descriptor, const SenderOptions& options = {});
+    /// close().
+    ~Sender();
+    Sender(const Sender&) = delete;
+    Sender& operator=(const Sender&) = delete;
 
-    const SenderInfo& info() const noexcept { return info_; }
+    /// The next frame's slot, once every subscriber has released the frame that was in it.
+    /// A subscriber that has not released it within `timeout_ns` (options.release_timeout_ns if
+    /// kDefault), or whose process has gone, is dropped. Throws InvalidArgumentError when a frame
+    /// was begun and not ended, UnsupportedOperationError after close().
+    Frame begin_frame(uint64_t timeout_ns = kDefault);
+    /// Announces `frame` to every subscriber. With ReadySignal::kHost, the frame's writes must
+    /// have completed and the ready timeline is signalled here; with kGpu the caller's
+    /// submission signals it (InvalidArgumentError for a portable timeline). A subscriber that
+    /// cannot take the message within options.send_timeout_ns is dropped.
+    void end_frame(const Frame& frame, ReadySignal ready = ReadySignal::kHost);
+    /// Forgets a frame begun and not ended (its slot is written again next time).
+    void abandon_frame(const Frame& frame);
+    /// begin_frame, upload `size` bytes of `aspect` (exactly texture->host_size(aspect)) with
+    /// the ready timeline signalled after the copy, end_frame. Returns the frame number.
+    uint64_t publish(VkImageAspectFlagBits aspect, const void* data, size_t size, uint64_t timeout_ns = kDefault);
+
+    /// Stops publishing: each subscriber gets Goodbye (its next wait raises PeerGoneError), the
+    /// ready timeline is marked abandoned, the accept thread stops and the socket goes.
+    /// Idempotent.
+    void close();
+    bool closed() const noexcept { return closed_.load(); }
+
+    const std::string& name() const noexcept { return name_; }
+    const TextureDescriptor& descriptor() const noexcept { return descriptor_; }
+    const std::shared_ptr<Device>& device() const noexcept { return device_; }
     const std::vector<std::shared_ptr<Texture>>& ring() const noexcept { return ring_; }
+    Timeline& ready() const noexcept { return *ready_; }
+    /// The last frame published (0 before the first).
+    uint64_t frame() const noexcept { return frame_.load(); }
+    /// Subscribers connected now (the ones whose process has gone are reaped within 100 ms).
+    size_t subscribers() const;
+    /// What query_sender reports for this sender now.
+    SenderInfo info() const;
 
-    /// The next frame, in order: waits for its Frame message and for the ready timeline to reach
-    /// it. TimeoutError after `timeout_ns`; PeerGoneError when the producer has gone.
-    /// UnsupportedOperationError in a fork() child of the subscribing process (so is release).
-    Frame next_frame(uint64_t timeout_ns);
-    /// Tells the producer this subscriber is done with `frame` (and every earlier one).
-    void release(uint64_t frame);
+    /// Use the options' timeout.
+    static constexpr uint64_t kDefault = UINT64_MAX - 1;
 
 private:
-    struct TimelineRef;
-    Subscriber(Channel channel, std::shared_ptr<Device> device);
+    struct State;
+    Sender(std::shared_ptr<Device> device, std::string name, TextureDescriptor descriptor, SenderOptions options);
+    void require_open(const char* what) const;
 
-    Channel channel_;
-    // In a fork() child the subscription is the parent's: next_frame and release refuse before
-    // touching the shared socket or timelines (Device::inherited_across_fork).
     std::shared_ptr<Device> device_;
-    SenderInfo info_;
+    std::string name_;
+    TextureDescriptor descriptor_;
+    SenderOptions options_;
     std::vector<std::shared_ptr<Texture>> ring_;
-    std::unique_ptr<TimelineRef> ready_;
-    std::unique_ptr<TimelineRef> released_;
-    bool gone_ = false;
+    std::shared_ptr<Timeline> ready_;
+    std::atomic<uint64_t> frame_{0};
+    std::atomic<bool> closed_{false};
+    uint64_t pending_ = 0;  // the frame begun and not ended, 0 if none
+    std::unique_ptr<State> state_;  // the listener, the subscriptions, the accept thread
 };
 
 }  // namespace geyser

@@ -4,7 +4,7 @@
 
 #include "geyser/channel.hpp"
 #include "geyser/error.hpp"
-#include "geyser/sender.hpp"
+#include "geyser/sender_protocol.hpp"
 #include "geyser/wire.hpp"
 
 namespace geyser {

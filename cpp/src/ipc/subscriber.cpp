@@ -1,102 +1,20 @@
-#include "geyser/sender.hpp"
+#include "geyser/subscriber.hpp"
 
-#include <dirent.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
 #include <string>
 
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
 #include "geyser/memory.hpp"
 #include "geyser/portable_timeline.hpp"
+#include "geyser/sender_directory.hpp"
 #include "geyser/wire.hpp"
+#include "ipc/sender_session.hpp"
 
 namespace geyser {
 
-namespace {
-
-
-uint64_t now_ns() {
-    return static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-            .count());
-}
-
-uint64_t remaining(uint64_t deadline) {
-    const uint64_t now = now_ns();
-    return deadline > now ? deadline - now : 0;
-}
-
-uint64_t deadline_after(uint64_t timeout_ns) {
-    const uint64_t now = now_ns();
-    return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
-}
-
-Message expect(Channel& ch, uint16_t type, size_t fds, uint64_t deadline, const char* what) {
-    Message m = ch.receive(remaining(deadline));
-    if (m.type == static_cast<uint16_t>(MessageType::kGoodbye)) {
-        throw PeerGoneError(std::string("the producer closed the sender while sending ") + what);
-    }
-    if (m.type != type || m.fds.size() != fds) {
-        throw ProtocolError(std::string("expected ") + what + " (" + message_type_name(type) + " with " +
-                            std::to_string(fds) + " fd), got " + message_type_name(m.type) + " with " +
-                            std::to_string(m.fds.size()));
-    }
-    return m;
-}
-
-}  // namespace
-
-namespace {
-
-Channel connect_sender(const std::string& name, uint64_t deadline) {
-    try {
-        return Channel::connect(sender_socket_path(name), remaining(deadline));
-    } catch (const TimeoutError&) {
-        throw PeerGoneError("no producer is publishing '" + name + "' (nothing answers at " +
-                            sender_socket_path(name) + ")");
-    }
-}
-
-}  // namespace
-
-SenderInfo query_sender(const std::string& name, uint64_t timeout_ns) {
-    const uint64_t deadline = deadline_after(timeout_ns);
-    Channel ch = connect_sender(name, deadline);
-    Hello hello;
-    hello.pid = static_cast<uint32_t>(::getpid());
-    hello.subscribe = false;
-    ch.send(static_cast<uint16_t>(MessageType::kHello), encode_hello(hello), {}, remaining(deadline));
-    Message m = expect(ch, kSenderInfoMessage, 0, deadline, "sender info");
-    return decode_sender_info(m.payload.data(), m.payload.size());
-}
-
-std::vector<SenderInfo> list_senders(uint64_t timeout_ns_each) {
-    std::vector<SenderInfo> out;
-    const std::string dir = runtime_dir();
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) return out;
-    std::vector<std::string> names;
-    while (dirent* e = ::readdir(d)) {
-        std::string f = e->d_name;
-        if (f.size() > 5 && f.compare(f.size() - 5, 5, ".sock") == 0) names.push_back(f.substr(0, f.size() - 5));
-    }
-    ::closedir(d);
-    std::sort(names.begin(), names.end());
-    for (const auto& name : names) {
-        try {
-            out.push_back(query_sender(name, timeout_ns_each));
-        } catch (const Error&) {
-            // A stale socket of a crashed producer, or one that does not speak the protocol.
-        }
-    }
-    return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Subscriber
+using namespace sender_session;
 
 struct Subscriber::TimelineRef {
     std::shared_ptr<Semaphore> semaphore;     // kVulkan

@@ -1,0 +1,62 @@
+// The consumer side of a named sender: subscribe by name, import the ring once, then receive
+// frame numbers (the protocol: sender_protocol.hpp).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "geyser/channel.hpp"
+#include "geyser/sender_protocol.hpp"
+#include "geyser/timeline.hpp"
+
+namespace geyser {
+
+class Device;
+class Texture;
+
+/// One subscription to a named sender: the ring imported once, then frame numbers only.
+/// Not thread-safe; use one Subscriber per thread.
+class Subscriber {
+public:
+    struct Frame {
+        uint64_t number = 0;
+        uint32_t slot = 0;
+        std::shared_ptr<Texture> texture;
+    };
+
+    /// Connects to `name` on `device` (which must be the producer's device: DeviceMismatchError
+    /// otherwise) and imports the ring and both timelines.
+    static std::unique_ptr<Subscriber> connect(const std::shared_ptr<Device>& device, const std::string& name,
+                                               uint64_t timeout_ns, const std::string& client = {});
+    ~Subscriber();
+    Subscriber(const Subscriber&) = delete;
+    Subscriber& operator=(const Subscriber&) = delete;
+
+    const SenderInfo& info() const noexcept { return info_; }
+    const std::vector<std::shared_ptr<Texture>>& ring() const noexcept { return ring_; }
+
+    /// The next frame, in order: waits for its Frame message and for the ready timeline to reach
+    /// it. TimeoutError after `timeout_ns`; PeerGoneError when the producer has gone.
+    /// UnsupportedOperationError in a fork() child of the subscribing process (so is release).
+    Frame next_frame(uint64_t timeout_ns);
+    /// Tells the producer this subscriber is done with `frame` (and every earlier one).
+    void release(uint64_t frame);
+
+private:
+    struct TimelineRef;
+    Subscriber(Channel channel, std::shared_ptr<Device> device);
+
+    Channel channel_;
+    // In a fork() child the subscription is the parent's: next_frame and release refuse before
+    // touching the shared socket or timelines (Device::inherited_across_fork).
+    std::shared_ptr<Device> device_;
+    SenderInfo info_;
+    std::vector<std::shared_ptr<Texture>> ring_;
+    std::unique_ptr<TimelineRef> ready_;
+    std::unique_ptr<TimelineRef> released_;
+    bool gone_ = false;
+};
+
+}  // namespace geyser

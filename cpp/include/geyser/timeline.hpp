@@ -1,0 +1,101 @@
+// Shared timelines: "frame N is ready" across processes, on any Vulkan driver, behind one class.
+//
+// A Timeline is either an exported Vulkan timeline semaphore (TimelineKind::kVulkan: the GPU
+// itself waits and signals, no CPU round trip) or Geyser's PortableTimeline (kPortable: a 64-bit
+// counter in a sealed memfd with futex wake-up, for drivers such as lavapipe that cannot export
+// semaphores). Both have value(), signal(), wait(), export and import, and both can order
+// Geyser's GPU submissions through SubmitSync: a Vulkan timeline is waited and signalled by the
+// GPU; a portable one is waited on the host before the work is submitted and signalled on the
+// host after the work has completed (Geyser's operations wait for their own completion), so the
+// order is the same either way.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "geyser/portable_timeline.hpp"
+#include "geyser/sync.hpp"
+#include "geyser/unique_fd.hpp"
+
+namespace geyser {
+
+class Device;
+
+/// Which implementation a Timeline has. The numbers are part of the wire format.
+enum class TimelineKind : uint8_t {
+    kPortable = 1,  ///< PortableTimeline: the fd is its memfd.
+    kVulkan = 2,    ///< An exported timeline semaphore: the fd is its opaque FD.
+};
+
+const char* to_string(TimelineKind kind);
+
+/// What Device::create_shared_timeline makes.
+enum class TimelineChoice : uint8_t {
+    kAuto = 0,  ///< kVulkan where the device can export timeline semaphores as opaque FD, else kPortable.
+    kPortable = 1,
+    kVulkan = 2,
+};
+
+/// An exported Timeline: its kind and the OS handle. Move-only; owns its fd (in `semaphore.fd`
+/// for kVulkan, in `fd` for kPortable) and closes it on destruction.
+struct TimelineHandle {
+    TimelineKind kind = TimelineKind::kPortable;
+    SyncHandle semaphore;  ///< kVulkan: the timeline semaphore's handle (it owns the fd).
+    UniqueFd fd;           ///< kPortable: the memfd.
+
+    /// The fd this handle owns, borrowed (-1 once closed).
+    int native_fd() const noexcept { return kind == TimelineKind::kVulkan ? semaphore.fd.get() : fd.get(); }
+    /// Closes the fd now.
+    void close() noexcept;
+    /// A copy with a duplicate of the fd.
+    TimelineHandle duplicate() const;
+};
+
+/// A 64-bit counter that only moves forward, shared between processes. Created by
+/// Device::create_shared_timeline or Device::import_timeline; holds its Device alive.
+/// Thread-safe: value(), signal(), wait() and export may run at once from any thread.
+class Timeline {
+public:
+    ~Timeline();
+    Timeline(const Timeline&) = delete;
+    Timeline& operator=(const Timeline&) = delete;
+
+    TimelineKind kind() const noexcept { return kind_; }
+    bool imported() const noexcept { return imported_; }
+    const std::shared_ptr<Device>& device() const noexcept { return device_; }
+
+    /// The current value.
+    uint64_t value() const;
+    /// Moves the counter to `value` from the host and wakes waiters. Equal to the current value is
+    /// a no-op; lower throws InvalidArgumentError and changes nothing.
+    void signal(uint64_t value);
+    /// Returns once the counter is at least `value`. TimeoutError after `timeout_ns`;
+    /// PeerGoneError when a portable timeline was marked abandoned before reaching it.
+    void wait(uint64_t value, uint64_t timeout_ns) const;
+    /// Portable timelines: wakes every waiter whose value was not reached with PeerGoneError
+    /// (a producer shutting down). Vulkan timelines have no such state: a no-op.
+    void mark_abandoned();
+    bool abandoned() const;
+
+    /// A new OS handle another process can import with Device::import_timeline. The caller owns it.
+    TimelineHandle export_handle() const;
+
+    /// kVulkan: the semaphore the GPU waits on and signals (null for kPortable). Valid for the
+    /// Timeline's lifetime; put it in your own VkTimelineSemaphoreSubmitInfo.
+    Semaphore* semaphore() const noexcept { return semaphore_.get(); }
+    /// kPortable: the shared counter (null for kVulkan).
+    PortableTimeline* portable() const noexcept { return portable_.get(); }
+
+private:
+    friend class Device;
+    Timeline(std::shared_ptr<Device> device, std::shared_ptr<Semaphore> semaphore, bool imported);
+    Timeline(std::shared_ptr<Device> device, std::unique_ptr<PortableTimeline> portable, bool imported);
+
+    std::shared_ptr<Device> device_;
+    TimelineKind kind_;
+    std::shared_ptr<Semaphore> semaphore_;
+    std::unique_ptr<PortableTimeline> portable_;
+    bool imported_ = false;
+};
+
+}  // namespace geyser

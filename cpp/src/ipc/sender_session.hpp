@@ -1,0 +1,25 @@
+// Internal to the named-sender implementation: deadlines and the strict "expect this message"
+// receive shared by the producer, the subscriber and the directory.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "geyser/channel.hpp"
+#include "geyser/wire.hpp"
+
+namespace geyser::sender_session {
+
+/// CLOCK_MONOTONIC in nanoseconds.
+uint64_t now_ns();
+/// Nanoseconds left until `deadline` (0 once it has passed).
+uint64_t remaining(uint64_t deadline);
+/// now + timeout, saturating.
+uint64_t deadline_after(uint64_t timeout_ns);
+/// The next message, which must be `type` with exactly `fds` fds; Goodbye becomes PeerGoneError
+/// and anything else ProtocolError naming `what`.
+Message expect(Channel& ch, uint16_t type, size_t fds, uint64_t deadline, const char* what);
+/// Connects to the sender `name`; PeerGoneError when nothing answers there by `deadline`.
+Channel connect_sender(const std::string& name, uint64_t deadline);
+
+}  // namespace geyser::sender_session
