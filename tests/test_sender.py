@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import geyser
+import _sender_wire
 from _forked import refusals, run_forked
 from geyser import _native
 from geyser.demo import pattern
@@ -292,18 +293,24 @@ def test_hostile_producer_gives_specific_errors(device, case):
             if case == "goodbye-first":
                 ch.send(_native.MESSAGE_GOODBYE, b"", [])
                 return ch
-            info = real._info()
-            info.name = name
-            ch.send(_native.MESSAGE_SENDER_INFO, _native.encode_sender_info(info), [])
+            i = real.info()
+            ch.send(_native.MESSAGE_SENDER_INFO, _sender_wire.sender_info(
+                name, os.getpid(), i.ring_size, i.width, i.height, i.vk_format, int(DESC.format), int(DESC.usage),
+                _sender_wire.VULKAN if i.sync_kind == "vulkan" else _sender_wire.PORTABLE, 0, 0,
+                bytes.fromhex(device.info.device_uuid), bytes.fromhex(device.info.driver_uuid)), [])
             with device.export_texture(real.ring[0]) as h:
                 fds = [h.fd, h.fd] if case == "wrong-fd-count" else [h.fd]
                 ch.send(_native.MESSAGE_MEMORY_HANDLE, _native.encode_memory_handle(h.native), fds)
-            for role in (_native.TimelineRole.READY, _native.TimelineRole.RELEASED):
+            for role in (_sender_wire.READY, _sender_wire.RELEASED):
                 with real.ready.export() as th:
-                    kind = _native.TimelineKind.PORTABLE if th.kind == "portable" else _native.TimelineKind.VULKAN
-                    sem = th.semaphore_handle.native if th.semaphore_handle else None
-                    ch.send(_native.MESSAGE_TIMELINE, _native.encode_timeline_announce(role, kind, sem), [th.fd])
-            ch.send(_native.MESSAGE_FRAME, _native.encode_frame_message(1, 7), [])  # slot 7 of a ring of 1
+                    if th.kind == "portable":
+                        payload = _sender_wire.timeline_announce(role, _sender_wire.PORTABLE)
+                    else:
+                        sh = th.semaphore_handle
+                        payload = _sender_wire.timeline_announce(role, _sender_wire.VULKAN, _sender_wire.sync_handle(
+                            2, 0x1, False, True, 0, bytes.fromhex(sh.device_uuid), bytes.fromhex(sh.driver_uuid)))
+                    ch.send(_native.MESSAGE_TIMELINE, payload, [th.fd])
+            ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(1, 7), [])  # slot 7 of a ring of 1
             return ch
         except geyser.GeyserError:  # the subscriber hung up on the hostile message: expected
             return None

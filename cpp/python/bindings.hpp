@@ -20,6 +20,7 @@ void bind_device(pybind11::module_& m);
 void bind_memory(pybind11::module_& m);
 void bind_sync(pybind11::module_& m);
 void bind_ipc(pybind11::module_& m);
+void bind_sender(pybind11::module_& m);
 void bind_cuda(pybind11::module_& m);
 void bind_device_sync(pybind11::class_<Device, std::shared_ptr<Device>>& cls);
 

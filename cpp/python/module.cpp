@@ -103,5 +103,6 @@ PYBIND11_MODULE(_native, m) {
     geyser::python::bind_device(m);
     geyser::python::bind_memory(m);
     geyser::python::bind_ipc(m);
+    geyser::python::bind_sender(m);
     geyser::python::bind_cuda(m);
 }

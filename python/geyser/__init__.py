@@ -26,7 +26,7 @@ from .timeline import Timeline, TimelineHandle
 from .device import Device, DeviceInfo, FormatSupport, devices
 from . import pickling  # noqa: F401 - registers the multiprocessing reducers
 from .channel import Channel, Listener, receive_handle, runtime_dir, send_handle
-from .sender import Frame, Sender, SenderDescription, Subscriber, list_senders, query_sender
+from .sender import Frame, Sender, SenderInfo, Subscriber, list_senders, query_sender
 from . import _native
 from . import cuda  # noqa: F401 - geyser.cuda: CUDA interop (works without CUDA; see cuda.available())
 
@@ -44,7 +44,7 @@ def clear_validation_messages() -> None:
 
 __all__ = [
     "Aspect", "CudaError", "Fence", "FenceHandle", "Semaphore", "SemaphoreHandle", "Timeline", "TimelineHandle", "Frame", "Sender",
-    "SenderDescription", "Subscriber", "list_senders", "query_sender", "Channel", "Listener", "receive_handle",
+    "SenderInfo", "Subscriber", "list_senders", "query_sender", "Channel", "Listener", "receive_handle",
     "runtime_dir", "send_handle", "Buffer", "BufferHandle", "BufferUsage", "Device", "DeviceInfo", "DeviceMismatchError",
     "FORMATS", "FormatInfo", "FormatSupport", "GeyserError", "GeyserOSError", "InvalidArgumentError",
     "InvalidHandleError", "PeerGoneError", "ProtocolError", "Texture", "TextureDescriptor",

@@ -158,14 +158,18 @@ class Texture(NativeOwner):
         (see ``run_synced``); ``timeout`` bounds host waits on portable timelines.
         """
         a = _default_aspect(self.native.aspects, aspect)
-        dtype, shape = self.host_layout(a)
+        data = self._host_array(array, a)
+        run_synced(lambda w, s, f: self.native.upload(int(a), data, w, s, f), wait, signal, fence, timeout)
+
+    def _host_array(self, array, aspect: Aspect) -> np.ndarray:
+        """``array`` as the C-contiguous host copy of ``aspect``; InvalidArgumentError if it is not one."""
+        dtype, shape = self.host_layout(aspect)
         arr = np.asarray(array)
         if arr.dtype != dtype or arr.shape != shape:
             raise InvalidArgumentError(
                 f"expected an array of dtype {dtype} and shape {shape}, got dtype {arr.dtype} and shape {arr.shape}"
             )
-        data = np.ascontiguousarray(arr)
-        run_synced(lambda w, s, f: self.native.upload(int(a), data, w, s, f), wait, signal, fence, timeout)
+        return np.ascontiguousarray(arr)
 
     def download(self, aspect: Aspect | None = None, *, wait=(), signal=(), fence=None,
                  timeout: float = DEFAULT_TIMEOUT) -> np.ndarray:

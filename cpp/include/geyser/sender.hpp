@@ -113,7 +113,7 @@ public:
     const TextureDescriptor& descriptor() const noexcept { return descriptor_; }
     const std::shared_ptr<Device>& device() const noexcept { return device_; }
     const std::vector<std::shared_ptr<Texture>>& ring() const noexcept { return ring_; }
-    Timeline& ready() const noexcept { return *ready_; }
+    const std::shared_ptr<Timeline>& ready() const noexcept { return ready_; }
     /// The last frame published (0 before the first).
     uint64_t frame() const noexcept { return frame_.load(); }
     /// Subscribers connected now (the ones whose process has gone are reaped within 100 ms).
@@ -128,6 +128,10 @@ private:
     struct State;
     Sender(std::shared_ptr<Device> device, std::string name, TextureDescriptor descriptor, SenderOptions options);
     void require_open(const char* what) const;
+    void accept_loop();
+    void handshake(Channel channel);
+    void wait_released(uint64_t value, uint64_t timeout_ns);
+    SenderInfo info_locked() const;  // caller holds the state's mutex
 
     std::shared_ptr<Device> device_;
     std::string name_;

@@ -1,0 +1,129 @@
+// Binding of geyser/sender.hpp, geyser/subscriber.hpp, geyser/sender_directory.hpp and the
+// SenderInfo of geyser/sender_protocol.hpp: declarations, argument names, buffer conversion and
+// GIL policy only.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bindings.hpp"
+#include "geyser/device.hpp"
+#include "geyser/memory.hpp"
+#include "geyser/sender.hpp"
+
+namespace py = pybind11;
+
+namespace geyser::python {
+
+void bind_sender(py::module_& m) {
+    m.def("sender_socket_path", &sender_socket_path, py::arg("name"));
+    m.def("check_sender_name", &check_sender_name, py::arg("name"));
+
+    py::enum_<TimelineRole>(m, "TimelineRole")
+        .value("READY", TimelineRole::kReady)
+        .value("RELEASED", TimelineRole::kReleased);
+    py::enum_<ReadySignal>(m, "ReadySignal")
+        .value("HOST", ReadySignal::kHost)
+        .value("GPU", ReadySignal::kGpu);
+
+    py::class_<SenderInfo>(m, "SenderInfo")
+        .def_readonly("name", &SenderInfo::name)
+        .def_readonly("producer_pid", &SenderInfo::producer_pid)
+        .def_readonly("ring_size", &SenderInfo::ring_size)
+        .def_readonly("width", &SenderInfo::width)
+        .def_readonly("height", &SenderInfo::height)
+        .def_property_readonly("vk_format", [](const SenderInfo& s) { return static_cast<int>(s.vk_format); })
+        .def_property_readonly("texture_format",
+                               [](const SenderInfo& s) { return static_cast<uint32_t>(s.texture_format); })
+        .def_readonly("texture_usage", &SenderInfo::texture_usage)
+        .def_readonly("sync_kind", &SenderInfo::sync_kind)
+        .def_readonly("current_frame", &SenderInfo::current_frame)
+        .def_readonly("subscribers", &SenderInfo::subscribers)
+        .def_property_readonly("device_uuid", [](const SenderInfo& s) { return uuid_bytes(s.device_uuid); })
+        .def_property_readonly("driver_uuid", [](const SenderInfo& s) { return uuid_bytes(s.driver_uuid); });
+
+    m.def("query_sender", &query_sender, py::arg("name"), py::arg("timeout_ns"),
+          py::call_guard<py::gil_scoped_release>());
+    m.def("list_senders", &list_senders, py::arg("timeout_ns_each"), py::call_guard<py::gil_scoped_release>());
+
+    py::class_<Sender>(m, "Sender")
+        .def_static(
+            "create",
+            [](const std::shared_ptr<Device>& device, const std::string& name, const TextureDescriptor& descriptor,
+               uint32_t ring_size, TimelineChoice sync, uint64_t release_timeout_ns) {
+                SenderOptions o;
+                o.ring_size = ring_size;
+                o.sync = sync;
+                o.release_timeout_ns = release_timeout_ns;
+                py::gil_scoped_release nogil;
+                return Sender::create(device, name, descriptor, o);
+            },
+            py::arg("device"), py::arg("name"), py::arg("descriptor"), py::arg("ring_size"), py::arg("sync"),
+            py::arg("release_timeout_ns"))
+        .def(
+            "begin_frame",
+            [](Sender& s, uint64_t timeout_ns) {
+                Sender::Frame f;
+                {
+                    py::gil_scoped_release nogil;
+                    f = s.begin_frame(timeout_ns);
+                }
+                return py::make_tuple(f.number, f.slot);
+            },
+            py::arg("timeout_ns"), "(number, slot) of the frame begun.")
+        .def(
+            "end_frame",
+            [](Sender& s, uint64_t number, uint32_t slot, ReadySignal ready) {
+                Sender::Frame f;
+                f.number = number;
+                f.slot = slot;
+                py::gil_scoped_release nogil;
+                s.end_frame(f, ready);
+            },
+            py::arg("number"), py::arg("slot"), py::arg("ready") = ReadySignal::kHost)
+        .def(
+            "abandon_frame",
+            [](Sender& s, uint64_t number) {
+                Sender::Frame f;
+                f.number = number;
+                s.abandon_frame(f);
+            },
+            py::arg("number"))
+        .def(
+            "publish",
+            [](Sender& s, uint32_t aspect, const py::buffer& data, uint64_t timeout_ns) {
+                const py::buffer_info b = data.request();
+                const size_t size = static_cast<size_t>(b.size * b.itemsize);
+                py::gil_scoped_release nogil;
+                return s.publish(static_cast<VkImageAspectFlagBits>(aspect), b.ptr, size, timeout_ns);
+            },
+            py::arg("aspect"), py::arg("data"), py::arg("timeout_ns"),
+            "Uploads a C-contiguous buffer as the next frame; returns its number.")
+        .def("close", &Sender::close, py::call_guard<py::gil_scoped_release>())
+        .def_property_readonly("closed", &Sender::closed)
+        .def_property_readonly("name", &Sender::name)
+        .def_property_readonly("frame", &Sender::frame)
+        .def_property_readonly("subscribers", &Sender::subscribers)
+        .def_property_readonly("info", &Sender::info)
+        .def_property_readonly("ring", &Sender::ring)
+        .def_property_readonly("ready", &Sender::ready)
+        .def_property_readonly_static("DEFAULT_TIMEOUT", [](const py::object&) { return Sender::kDefault; });
+
+    py::class_<Subscriber>(m, "Subscriber")
+        .def_static("connect", &Subscriber::connect, py::arg("device"), py::arg("name"), py::arg("timeout_ns"),
+                    py::arg("client") = "", py::call_guard<py::gil_scoped_release>())
+        .def_property_readonly("info", &Subscriber::info, py::return_value_policy::copy)
+        .def_property_readonly("ring", &Subscriber::ring)
+        .def(
+            "next_frame",
+            [](Subscriber& s, uint64_t timeout_ns) {
+                Subscriber::Frame f;
+                {
+                    py::gil_scoped_release nogil;
+                    f = s.next_frame(timeout_ns);
+                }
+                return py::make_tuple(f.number, f.slot);
+            },
+            py::arg("timeout_ns"), "(number, slot) of the next frame, once it is ready.")
+        .def("release", &Subscriber::release, py::arg("frame"));
+}
+
+}  // namespace geyser::python

@@ -1,0 +1,233 @@
+// The C++ producer (geyser::Sender) against the C++ Subscriber: frames in order with the bytes
+// written, late joiners, reaping, Goodbye, release timeouts, misuse, and the fork() guard. The
+// Python suite runs the same Sender (python/geyser/sender.py wraps it) against Python
+// subscribers in other processes.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "device_support.hpp"
+#include "geyser/geyser.hpp"
+#include "support.hpp"
+
+using namespace geyser;
+using geyser::testing_support::fd_count;
+
+namespace {
+
+constexpr uint64_t kSecond = 1'000'000'000ull;
+
+std::string unique_name(const char* what) { return std::string("cpp-") + what + "-" + std::to_string(::getpid()); }
+
+TextureDescriptor rgba8_descriptor(uint32_t w, uint32_t h) {
+    TextureDescriptor d;
+    d.width = w;
+    d.height = h;
+    d.format = TextureFormat::kRgba8Unorm;
+    return d;
+}
+
+std::vector<uint8_t> frame_bytes(const Texture& t, uint64_t number) {
+    std::vector<uint8_t> px(t.host_size(VK_IMAGE_ASPECT_COLOR_BIT));
+    for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>((i * 7 + number * 13) & 0xFF);
+    return px;
+}
+
+uint64_t publish_pattern(Sender& s) {
+    const std::vector<uint8_t> px = frame_bytes(*s.ring()[0], s.frame() + 1);
+    return s.publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size());
+}
+
+void expect_frame(Subscriber& sub, uint64_t number) {
+    Subscriber::Frame f = sub.next_frame(5 * kSecond);
+    ASSERT_EQ(f.number, number);
+    std::vector<uint8_t> got(f.texture->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
+    f.texture->download(VK_IMAGE_ASPECT_COLOR_BIT, got.data(), got.size());
+    EXPECT_EQ(got, frame_bytes(*f.texture, number)) << "frame " << number;
+    sub.release(f.number);
+}
+
+}  // namespace
+
+TEST(Sender, PublishesFramesInOrderToSubscribers) {
+    DEVICE_OR_SKIP(dev);
+    auto consumer_dev = Device::open();
+    const std::string name = unique_name("order");
+    auto sender = Sender::create(dev, name, rgba8_descriptor(64, 48));
+    EXPECT_EQ(sender->ring().size(), 3u);
+    auto a = Subscriber::connect(consumer_dev, name, 5 * kSecond, "a");
+    auto b = Subscriber::connect(consumer_dev, name, 5 * kSecond, "b");
+    EXPECT_EQ(sender->subscribers(), 2u);
+    EXPECT_EQ(a->info().name, name);
+    EXPECT_EQ(a->info().texture_format, TextureFormat::kRgba8Unorm);
+    EXPECT_EQ(a->info().sync_kind, sender->ready()->kind());
+    for (uint64_t n = 1; n <= 10; ++n) {
+        ASSERT_EQ(publish_pattern(*sender), n);
+        expect_frame(*a, n);
+        expect_frame(*b, n);
+    }
+    EXPECT_EQ(sender->frame(), 10u);
+    EXPECT_EQ(query_sender(name, kSecond).current_frame, 10u);
+}
+
+TEST(Sender, LateJoinerStartsAtTheNextFrame) {
+    DEVICE_OR_SKIP(dev);
+    const std::string name = unique_name("late");
+    auto sender = Sender::create(dev, name, rgba8_descriptor(32, 16));
+    for (int i = 0; i < 5; ++i) publish_pattern(*sender);  // no subscriber: nobody to wait for
+    auto late = Subscriber::connect(Device::open(), name, 5 * kSecond);
+    EXPECT_EQ(late->info().current_frame, 5u);
+    publish_pattern(*sender);
+    expect_frame(*late, 6);
+}
+
+TEST(Sender, CloseSendsGoodbyeAndRemovesTheSocket) {
+    DEVICE_OR_SKIP(dev);
+    const std::string name = unique_name("goodbye");
+    auto sender = Sender::create(dev, name, rgba8_descriptor(16, 16));
+    auto sub = Subscriber::connect(Device::open(), name, 5 * kSecond);
+    publish_pattern(*sender);
+    sender->close();
+    sender->close();  // idempotent
+    expect_frame(*sub, 1);  // announced before the Goodbye
+    EXPECT_THROW(sub->next_frame(kSecond), PeerGoneError);
+    EXPECT_THROW(query_sender(name, kSecond / 5), PeerGoneError);
+    EXPECT_THROW(sender->begin_frame(), InvalidHandleError);
+    const std::vector<uint8_t> px(16 * 16 * 4);
+    EXPECT_THROW(sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size()), InvalidHandleError);
+    // The imported ring outlives the producer.
+    std::vector<uint8_t> got(px.size());
+    sub->ring()[0]->download(VK_IMAGE_ASPECT_COLOR_BIT, got.data(), got.size());
+}
+
+TEST(Sender, SubscriberThatLeavesIsReapedAndNeverWaitedFor) {
+    DEVICE_OR_SKIP(dev);
+    const std::string name = unique_name("reap");
+    auto sender = Sender::create(dev, name, rgba8_descriptor(16, 16));
+    {
+        auto sub = Subscriber::connect(Device::open(), name, 5 * kSecond);
+        EXPECT_EQ(sender->subscribers(), 1u);
+    }
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (sender->subscribers() != 0 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(sender->subscribers(), 0u);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 8; ++i) publish_pattern(*sender);  // more than the ring: nothing to wait for
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
+TEST(Sender, SubscriberThatNeverReleasesIsDroppedAfterTheReleaseTimeout) {
+    DEVICE_OR_SKIP(dev);
+    const std::string name = unique_name("hold");
+    SenderOptions o;
+    o.ring_size = 2;
+    o.release_timeout_ns = kSecond / 5;
+    auto sender = Sender::create(dev, name, rgba8_descriptor(16, 16), o);
+    auto holder = Subscriber::connect(Device::open(), name, 5 * kSecond);
+    auto good = Subscriber::connect(Device::open(), name, 5 * kSecond);
+    for (uint64_t n = 1; n <= 4; ++n) {
+        publish_pattern(*sender);  // frame 3 needs slot 0 back: `holder` is dropped then
+        expect_frame(*good, n);
+    }
+    EXPECT_EQ(sender->subscribers(), 1u);
+    EXPECT_EQ(holder->next_frame(kSecond).number, 1u);
+    EXPECT_EQ(holder->next_frame(kSecond).number, 2u);
+    EXPECT_THROW(holder->next_frame(kSecond), PeerGoneError);
+}
+
+TEST(Sender, MisuseGetsSpecificErrors) {
+    DEVICE_OR_SKIP(dev);
+    const std::string name = unique_name("misuse");
+    EXPECT_THROW(Sender::create(dev, "bad/name", rgba8_descriptor(8, 8)), InvalidArgumentError);
+    SenderOptions zero;
+    zero.ring_size = 0;
+    EXPECT_THROW(Sender::create(dev, name, rgba8_descriptor(8, 8), zero), InvalidArgumentError);
+    EXPECT_THROW(Sender::create(nullptr, name, rgba8_descriptor(8, 8)), InvalidArgumentError);
+    EXPECT_THROW(Sender::create(dev, name, rgba8_descriptor(0, 8)), InvalidArgumentError);
+
+    const size_t fds = fd_count();
+    auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8));
+    EXPECT_THROW(Sender::create(dev, name, rgba8_descriptor(8, 8)), OsError);  // the name is taken
+    Sender::Frame f = sender->begin_frame();
+    EXPECT_EQ(f.number, 1u);
+    EXPECT_EQ(f.layout, f.texture->external_layout());
+    EXPECT_EQ(f.ready, sender->ready().get());
+    EXPECT_THROW(sender->begin_frame(), InvalidArgumentError);  // begun and not ended
+    Sender::Frame other = f;
+    other.number = 7;
+    EXPECT_THROW(sender->end_frame(other), InvalidArgumentError);
+    if (sender->ready()->kind() == TimelineKind::kPortable) {
+        EXPECT_EQ(f.ready_semaphore, VK_NULL_HANDLE);
+        EXPECT_THROW(sender->end_frame(f, ReadySignal::kGpu), InvalidArgumentError);
+    }
+    sender->end_frame(f);
+    EXPECT_EQ(sender->ready()->value(), 1u);
+    EXPECT_THROW(sender->end_frame(f), InvalidArgumentError);  // not pending any more
+    Sender::Frame g = sender->begin_frame();
+    sender->abandon_frame(g);
+    Sender::Frame h = sender->begin_frame();
+    EXPECT_EQ(h.number, 2u);  // the abandoned frame's number is used again
+    sender->abandon_frame(h);
+    const std::vector<uint8_t> small(10);
+    EXPECT_THROW(sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, small.data(), small.size()), InvalidArgumentError);
+    EXPECT_EQ(sender->frame(), 1u);
+    EXPECT_EQ(publish_pattern(*sender), 2u) << "a failed publish leaves no frame pending";
+    sender.reset();
+    EXPECT_EQ(fd_count(), fds) << "a closed sender leaves no fd behind";
+}
+
+TEST(Sender, GpuSignalledFrameIsAnnouncedWithoutAHostSignal) {
+    DEVICE_OR_SKIP(dev);
+    if (!(dev->info().timeline_semaphore.exportable & VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT)) {
+        GTEST_SKIP() << "this device cannot export timeline semaphores (lavapipe): senders use the portable "
+                        "timeline, which only the host signals";
+    }
+    const std::string name = unique_name("gpu");
+    SenderOptions o;
+    o.sync = TimelineChoice::kVulkan;
+    auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8), o);
+    auto sub = Subscriber::connect(Device::open(), name, 5 * kSecond);
+    Sender::Frame f = sender->begin_frame();
+    ASSERT_NE(f.ready_semaphore, VK_NULL_HANDLE);
+    sender->end_frame(f, ReadySignal::kGpu);
+    EXPECT_THROW(sub->next_frame(kSecond / 5), TimeoutError) << "announced, but the ready timeline is not there yet";
+    f.ready->signal(1);  // what the GPU submission would do
+    EXPECT_EQ(sub->next_frame(5 * kSecond).number, 1u);
+}
+
+TEST(Sender, ForkedChildCannotPublishAndLeavesTheParentsSubscribersAlone) {
+    DEVICE_OR_SKIP(dev);
+    const std::string name = unique_name("fork");
+    auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8));
+    auto sub = Subscriber::connect(Device::open(), name, 5 * kSecond);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        int code = 0;
+        try {
+            sender->begin_frame();
+            code = 1;
+        } catch (const UnsupportedOperationError& e) {
+            if (std::string(e.what()).find("fork()") == std::string::npos) code = 2;
+        } catch (...) {
+            code = 3;
+        }
+        sender->close();  // drops the child's copies only
+        ::_exit(code);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "1: the child published; 2: the refusal did not name fork(); 3: other error";
+    EXPECT_EQ(sender->subscribers(), 1u);
+    publish_pattern(*sender);
+    expect_frame(*sub, 1);
+}
