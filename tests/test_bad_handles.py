@@ -240,6 +240,22 @@ def test_texture_handle_vk_format_contradicts_format(good_texture, device2, fd_c
         assert np.array_equal(t.download(), data)
 
 
+@pytest.mark.parametrize("via", ["device", "native"])
+def test_texture_handle_tag_contradicts_vk_format(good_texture, device2, fd_count, via):
+    # The other way round (issue 14): an RGBA8 image tagged R32_FLOAT would download as float32.
+    # The core refuses it, so the binding's own import does too, not just Device.import_texture.
+    handle, data = good_texture
+    import_fn = device2.import_texture if via == "device" else (lambda h: device2.native.import_texture(h.native))
+    e = refuse_tampered(import_fn, handle, geyser.InvalidHandleError, fd_count,
+                        texture_format=int(TextureFormat.R32_FLOAT))
+    assert "R32_FLOAT" in str(e) and str(handle.vk_format) in str(e), str(e)
+    e = refuse_tampered(import_fn, handle, geyser.InvalidHandleError, fd_count, texture_format=22)
+    assert "unknown texture format tag 22" in str(e), str(e)
+    with device2.import_texture(handle) as t:
+        assert t.format is TextureFormat.RGBA8_UNORM
+        assert np.array_equal(t.download(), data)
+
+
 @pytest.mark.parametrize("field", ["width", "height"])
 def test_texture_handle_wrong_extent(good_texture, device, device2, fd_count, field):
     handle, data = good_texture

@@ -240,7 +240,7 @@ def test_closed_device_raises():
     d.close()
     assert d.closed
     for use in (lambda: d.create_shareable_texture(DESC), lambda: d.create_shareable_buffer(4),
-                lambda: d.format_capabilities(TextureFormat.RGBA8_UNORM)):
+                lambda: d.format_support(TextureFormat.RGBA8_UNORM)):
         with pytest.raises(geyser.GeyserError):
             use()
 

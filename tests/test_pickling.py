@@ -468,7 +468,7 @@ def _inherited_report(device, texture, buffer, fence, semaphore) -> dict:
         "export_buffer": lambda: device.export_buffer(buffer),
         "fence.wait": lambda: fence.wait(0.0),
         "create_fence": lambda: device.create_fence(),
-        "format_capabilities": lambda: device.format_capabilities("RGBA8_UNORM"),
+        "format_support": lambda: device.format_support("RGBA8_UNORM"),
     }
     if semaphore is not None:
         ops["semaphore.signal"] = lambda: semaphore.signal(2)

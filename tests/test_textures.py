@@ -23,7 +23,7 @@ D24_VK_FORMATS = {125, 129}
 # -- helpers -----------------------------------------------------------------------------------
 
 def require_shareable(device, fmt, usage=None):
-    caps = device.format_capabilities(fmt) if usage is None else device.format_capabilities(fmt, usage)
+    caps = device.format_support(fmt) if usage is None else device.format_support(fmt, usage)
     if not caps.shareable:
         pytest.skip(f"{fmt.name} cannot be shared on {device.name!r}: {caps.reason}")
     return caps

@@ -35,13 +35,9 @@ int main(int argc, char** argv) {
     try {
         auto device = geyser::Device::open();
         auto other = geyser::Device::open(geyser::uuid_to_hex(device->info().device_uuid));
-        geyser::TextureDesc desc;
+        geyser::TextureDescriptor desc;  // RGBA8, COPY_SRC|COPY_DST|TEXTURE_BINDING
         desc.width = 256;
         desc.height = 256;
-        desc.format = VK_FORMAT_R8G8B8A8_UNORM;
-        desc.usage = VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT | VK_IMAGE_USAGE_SAMPLED_BIT;
-        desc.texture_format = geyser::TextureFormat::kRgba8Unorm;
-        desc.texture_usage = 7;
         auto tex = device->create_shareable_texture(desc);
         const double export_import = median_us(n, [&](int) {
             geyser::MemoryHandle h = device->export_texture(*tex);

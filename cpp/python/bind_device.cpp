@@ -11,9 +11,9 @@ namespace py = pybind11;
 namespace geyser::python {
 
 void bind_device(py::module_& m) {
-    py::class_<ExternalSupport>(m, "ExternalSupport")
-        .def_readonly("exportable", &ExternalSupport::exportable)
-        .def_readonly("importable", &ExternalSupport::importable);
+    py::class_<ExternalHandleTypes>(m, "ExternalHandleTypes")
+        .def_readonly("exportable", &ExternalHandleTypes::exportable)
+        .def_readonly("importable", &ExternalHandleTypes::importable);
 
     py::class_<DeviceInfo>(m, "DeviceInfo")
         .def_readonly("index", &DeviceInfo::index)
@@ -38,42 +38,42 @@ void bind_device(py::module_& m) {
     m.def("enumerate_devices", &enumerate_devices);
     m.def("external_handle_type_name", &external_handle_type_name, py::arg("bit"));
 
-    py::class_<FormatCapabilities>(m, "FormatCapabilities")
-        .def_readonly("supported", &FormatCapabilities::supported)
-        .def_readonly("exportable", &FormatCapabilities::exportable)
-        .def_readonly("importable", &FormatCapabilities::importable)
-        .def_readonly("dedicated_only", &FormatCapabilities::dedicated_only)
-        .def_readonly("max_width", &FormatCapabilities::max_width)
-        .def_readonly("max_height", &FormatCapabilities::max_height)
-        .def_readonly("reason", &FormatCapabilities::reason);
+    py::class_<HandleTypeSupport>(m, "HandleTypeSupport")
+        .def_readonly("exportable", &HandleTypeSupport::exportable)
+        .def_readonly("importable", &HandleTypeSupport::importable)
+        .def_readonly("dedicated_only", &HandleTypeSupport::dedicated_only)
+        .def_readonly("max_width", &HandleTypeSupport::max_width)
+        .def_readonly("max_height", &HandleTypeSupport::max_height);
+
+    py::class_<FormatSupport>(m, "FormatSupport")
+        .def_property_readonly("format", [](const FormatSupport& s) { return static_cast<uint32_t>(s.format); })
+        .def_readonly("usage", &FormatSupport::usage)
+        .def_property_readonly("vk_format", [](const FormatSupport& s) { return static_cast<int>(s.vk_format); })
+        .def_readonly("handle_types", &FormatSupport::handle_types, "{handle type bit: HandleTypeSupport}")
+        .def_readonly("reason", &FormatSupport::reason)
+        .def_property_readonly("shareable", &FormatSupport::shareable);
 
     py::class_<Device, std::shared_ptr<Device>> device(m, "Device");
     bind_device_sync(device);
     device.def_static("open", &Device::open, py::arg("selector") = "")
         .def_property_readonly("info", &Device::info, py::return_value_policy::reference_internal)
-        .def("format_capabilities",
-             [](const Device& d, int format, uint32_t usage, uint32_t handle_type) {
-                 return d.format_capabilities(static_cast<VkFormat>(format), usage,
-                                              static_cast<VkExternalMemoryHandleTypeFlagBits>(handle_type));
+        .def("format_support",
+             [](const Device& d, uint32_t format, uint32_t usage) {
+                 return d.format_support(static_cast<TextureFormat>(format), usage);
              },
-             py::arg("vk_format"), py::arg("vk_usage"),
-             py::arg("handle_type") = static_cast<uint32_t>(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT))
+             py::arg("format"), py::arg("usage"), py::call_guard<py::gil_scoped_release>())
         .def("create_shareable_texture",
-             [](Device& d, uint32_t width, uint32_t height, int vk_format, uint32_t vk_usage, uint32_t texture_format,
-                uint32_t texture_usage, std::string label) {
-                 TextureDesc desc;
+             [](Device& d, uint32_t width, uint32_t height, uint32_t format, uint32_t usage, std::string label) {
+                 TextureDescriptor desc;
                  desc.width = width;
                  desc.height = height;
-                 desc.format = static_cast<VkFormat>(vk_format);
-                 desc.usage = vk_usage;
-                 desc.texture_format = static_cast<TextureFormat>(texture_format);
-                 desc.texture_usage = texture_usage;
+                 desc.format = static_cast<TextureFormat>(format);
+                 desc.usage = usage;
                  desc.label = std::move(label);
                  py::gil_scoped_release nogil;
                  return d.create_shareable_texture(desc);
              },
-             py::arg("width"), py::arg("height"), py::arg("vk_format"), py::arg("vk_usage"),
-             py::arg("texture_format") = 0, py::arg("texture_usage") = 0, py::arg("label") = "")
+             py::arg("width"), py::arg("height"), py::arg("format"), py::arg("usage"), py::arg("label") = "")
         .def("export_texture", &Device::export_texture, py::arg("texture"), py::call_guard<py::gil_scoped_release>())
         .def("import_texture", &Device::import_texture, py::arg("handle"), py::call_guard<py::gil_scoped_release>())
         .def("create_shareable_buffer", &Device::create_shareable_buffer, py::arg("size"), py::arg("usage") = 0,

@@ -16,6 +16,7 @@
 
 namespace geyser::python {
 
+void bind_formats(pybind11::module_& m);
 void bind_device(pybind11::module_& m);
 void bind_memory(pybind11::module_& m);
 void bind_sync(pybind11::module_& m);

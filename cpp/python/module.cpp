@@ -99,6 +99,7 @@ PYBIND11_MODULE(_native, m) {
     m.def("clear_validation_messages", &geyser::clear_validation_messages);
     m.def("validation_enabled", &geyser::validation_enabled);
 
+    geyser::python::bind_formats(m);
     geyser::python::bind_sync(m);
     geyser::python::bind_device(m);
     geyser::python::bind_memory(m);

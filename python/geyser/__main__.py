@@ -28,7 +28,7 @@ def _cmd_info(args) -> int:
     print(f"\nFormats on the default device ({dev.name}), usage COPY_SRC|COPY_DST|TEXTURE_BINDING:")
     print(f"  {'format':<24}{'VkFormat':>9}  {'handle':<10}{'exportable':>11}{'importable':>11}{'dedicated-only':>16}")
     for f in TextureFormat:
-        s = dev.format_capabilities(f)
+        s = dev.format_support(f)
         if not s.handle_types:
             print(f"  {f.name:<24}{'-':>9}  {'-':<10}{'no':>11}{'no':>11}{'-':>16}   {s.reason}")
         for name, h in s.handle_types.items():

@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 
 from . import _native
 from ._owner import NativeOwner
-from .errors import InvalidArgumentError, UnsupportedFormatError
-from .formats import TextureFormat, TextureUsage, format_info, vk_usage
+from .errors import InvalidArgumentError
+from .formats import TextureFormat, TextureUsage, format_info
 from .memory import Buffer, BufferHandle, BufferUsage, Texture, TextureDescriptor, TextureHandle
 from .sync import DEFAULT_TIMEOUT, Fence, FenceHandle, Semaphore, SemaphoreHandle, handle_type_bit
 from .memory import run_synced
 from .timeline import Timeline, TimelineHandle
 from .errors import UnsupportedOperationError
 
-__all__ = ["DeviceInfo", "FormatSupport", "devices", "Device", "HANDLE_TYPES"]
+__all__ = ["DeviceInfo", "FormatSupport", "HandleTypeSupport", "devices", "Device", "HANDLE_TYPES"]
 
 # External handle type bits (VkExternal{Memory,Semaphore,Fence}HandleTypeFlagBits share them).
 HANDLE_TYPES = {"opaque_fd": 0x1, "sync_fd": 0x10, "dma_buf": 0x200}
@@ -99,19 +99,26 @@ def devices() -> list[DeviceInfo]:
 
 @dataclass(frozen=True)
 class HandleTypeSupport:
+    """What one external memory handle type allows for a format and usage (geyser::HandleTypeSupport)."""
+
     exportable: bool
     importable: bool
     dedicated_only: bool
     max_width: int
     max_height: int
 
+    @classmethod
+    def _from_native(cls, s) -> "HandleTypeSupport":
+        return cls(s.exportable, s.importable, s.dedicated_only, s.max_width, s.max_height)
+
 
 @dataclass(frozen=True)
 class FormatSupport:
-    """What ``Device.format_capabilities`` answers for one format and usage.
+    """What ``Device.format_support`` answers for one format and usage (geyser::FormatSupport).
 
-    ``vk_format`` is the Vulkan format the device would use (None if none can be shared);
-    ``handle_types`` maps each handle type the device has an extension for to its support.
+    ``vk_format`` is the Vulkan format the device would use (None if it can create none with
+    external memory); ``handle_types`` maps each handle type the device has an extension for to
+    its support; ``reason`` says why the format is not shareable.
     """
 
     format: TextureFormat
@@ -125,6 +132,13 @@ class FormatSupport:
         """Exportable and importable as opaque_fd, the handle type Geyser shares through."""
         s = self.handle_types.get("opaque_fd")
         return bool(s and s.exportable and s.importable)
+
+    @classmethod
+    def _from_native(cls, s) -> "FormatSupport":
+        return cls(TextureFormat(s.format), TextureUsage(s.usage), s.vk_format or None,
+                   {_native.external_handle_type_name(bit): HandleTypeSupport._from_native(h)
+                    for bit, h in sorted(s.handle_types.items())},
+                   s.reason)
 
 
 DEFAULT_USAGE = TextureUsage.COPY_SRC | TextureUsage.COPY_DST | TextureUsage.TEXTURE_BINDING
@@ -165,46 +179,23 @@ class Device(NativeOwner):
         return list(usage) if usage else None
 
     # -- formats ------------------------------------------------------------------------------
-    def format_capabilities(self, format: TextureFormat | str, usage: TextureUsage = DEFAULT_USAGE) -> FormatSupport:
-        """Whether ``format`` with ``usage`` can be shared, asked before any allocation."""
+    def format_support(self, format: TextureFormat | int | str, usage: TextureUsage = DEFAULT_USAGE) -> FormatSupport:
+        """Whether ``format`` with ``usage`` can be shared, and as which VkFormat, asked before any
+        allocation (geyser::Device::format_support)."""
         info = format_info(format)
-        usage = TextureUsage(usage)
-        vk_bits = vk_usage(info.format, usage)
-        handle_types = [n for n in ("opaque_fd", "dma_buf") if n in self.info.memory_export + self.info.memory_import]
-        first_creatable = None
-        reason = "no handle type"
-        for vk_format in info.vk_formats:
-            per_type = {}
-            for name in handle_types:
-                c = self.native.format_capabilities(vk_format, vk_bits, HANDLE_TYPES[name])
-                if not c.supported:
-                    reason = c.reason
-                    continue
-                per_type[name] = HandleTypeSupport(c.exportable, c.importable, c.dedicated_only, c.max_width, c.max_height)
-            if per_type and first_creatable is None:
-                first_creatable = (vk_format, per_type)
-            s = per_type.get("opaque_fd")
-            if s and s.exportable and s.importable:
-                return FormatSupport(info.format, usage, vk_format, per_type)
-        if first_creatable is not None:
-            return FormatSupport(info.format, usage, first_creatable[0], first_creatable[1],
-                                 "not exportable and importable as opaque_fd")
-        return FormatSupport(info.format, usage, None, {}, reason)
+        return FormatSupport._from_native(self.native.format_support(int(info.format), int(usage)))
 
     # -- textures -----------------------------------------------------------------------------
     def create_shareable_texture(self, desc: TextureDescriptor) -> Texture:
-        """A 2D texture whose memory is allocated exportable (VkExportMemoryAllocateInfo)."""
+        """A 2D texture whose memory is allocated exportable (VkExportMemoryAllocateInfo).
+
+        The core picks the VkFormat (``format_support``) and raises UnsupportedFormatError with
+        the reason when the device cannot share the format with that usage.
+        """
         if not isinstance(desc, TextureDescriptor):
             raise TypeError(f"expected a TextureDescriptor, got {type(desc).__name__}")
-        support = self.format_capabilities(desc.format, desc.usage)
-        if not support.shareable:
-            raise UnsupportedFormatError(
-                f"{desc.format.name} with usage {desc.usage!r} cannot be shared on {self.name!r}: {support.reason}"
-            )
-        t = self.native.create_shareable_texture(
-            desc.width, desc.height, support.vk_format, vk_usage(desc.format, desc.usage),
-            int(desc.format), int(desc.usage), desc.label or "",
-        )
+        t = self.native.create_shareable_texture(desc.width, desc.height, int(desc.format), int(desc.usage),
+                                                 desc.label or "")
         return Texture(t, self, desc)
 
     def export_texture(self, texture: Texture) -> TextureHandle:
@@ -220,7 +211,6 @@ class Device(NativeOwner):
         ``wait_for_texture``.
         """
         native_handle = _handle_native(handle)
-        _check_format_tag(native_handle)
         if descriptor is not None:
             theirs = TextureHandle(native_handle).descriptor_or_none()
             diffs = _descriptor_diff(descriptor, theirs, native_handle)
@@ -379,32 +369,6 @@ def _handle_native(h):
     if isinstance(h, _native.MemoryHandle):
         return h
     raise TypeError(f"expected a TextureHandle or BufferHandle, got {type(h).__name__}")
-
-
-def _formats_by_tag():
-    from .formats import FORMATS
-
-    return {int(f): info for f, info in FORMATS.items()}
-
-
-_FORMATS_BY_TAG = _formats_by_tag()
-
-
-def _check_format_tag(h) -> None:
-    """The portable format tag and the Vulkan format must agree (the core cannot know the table)."""
-    from .errors import InvalidHandleError
-
-    tag = h.texture_format
-    if tag == 0 or h.kind != _native.ResourceKind.TEXTURE:
-        return
-    info = _FORMATS_BY_TAG.get(tag)
-    if info is None:
-        raise InvalidHandleError(f"handle carries unknown texture format tag {tag}")
-    if h.vk_format not in info.vk_formats:
-        raise InvalidHandleError(
-            f"handle says {info.format.name} but its VkFormat is {h.vk_format}; "
-            f"{info.format.name} is one of VkFormat {list(info.vk_formats)}"
-        )
 
 
 def _descriptor_diff(expected: TextureDescriptor, found: TextureDescriptor | None, h) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,10 +33,7 @@ def run_synced(op, wait=(), signal=(), fence=None, timeout: float = DEFAULT_TIME
 
 __all__ = ["TextureDescriptor", "Texture", "TextureHandle", "Buffer", "BufferHandle", "BufferUsage"]
 
-_USAGE_BITS = 0x1F  # every TextureUsage flag
-
-# Vulkan limits every implementation must meet are far lower; this guards arithmetic only.
-_MAX_EXTENT = 1 << 16
+_USAGE_BITS = _native.TEXTURE_USAGE_ALL  # every TextureUsage flag
 
 
 class BufferUsage(enum.IntFlag):
@@ -51,7 +49,12 @@ class BufferUsage(enum.IntFlag):
 
 @dataclass(frozen=True)
 class TextureDescriptor:
-    """A 2D texture: extent, format and usage (the original project's TextureDescriptor)."""
+    """A 2D texture: extent, format and usage (the original project's TextureDescriptor).
+
+    The core checks it when it is made (geyser::check_descriptor): width and height in
+    1..65536, one of the 21 formats, a non-empty usage of TextureUsage bits; InvalidArgumentError
+    otherwise. The device's own limits are checked by ``create_shareable_texture``.
+    """
 
     width: int
     height: int
@@ -60,21 +63,17 @@ class TextureDescriptor:
     label: str | None = None
 
     def __post_init__(self):
-        for name in ("width", "height"):
+        for name in ("width", "height", "usage"):
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-                raise InvalidArgumentError(f"{name} must be an int, got {type(v).__name__}")
-            if not 0 < int(v) <= _MAX_EXTENT:
-                raise InvalidArgumentError(f"{name} must be in 1..{_MAX_EXTENT}, got {v}")
-            object.__setattr__(self, name, int(v))
+            if isinstance(v, bool) and name != "usage":
+                raise InvalidArgumentError(f"{name} must be an int, got bool")
+            try:
+                object.__setattr__(self, name, operator.index(v))
+            except TypeError:
+                raise InvalidArgumentError(f"{name} must be an int, got {type(v).__name__}") from None
         object.__setattr__(self, "format", format_info(self.format).format)
-        try:
-            usage = TextureUsage(self.usage)
-        except ValueError:
-            raise InvalidArgumentError(f"usage {self.usage!r} has bits that are not TextureUsage flags") from None
-        if not usage:
-            raise InvalidArgumentError("usage must not be empty")
-        object.__setattr__(self, "usage", usage)
+        _native.check_descriptor(self.width, self.height, int(self.format), self.usage)
+        object.__setattr__(self, "usage", TextureUsage(self.usage))
 
 
 def _default_aspect(aspects: int, aspect: Aspect | None) -> Aspect:

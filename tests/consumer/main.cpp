@@ -9,12 +9,11 @@ int main() {
     try {
         auto producer = geyser::Device::open();
         auto consumer = geyser::Device::open(geyser::uuid_to_hex(producer->info().device_uuid));
-        geyser::TextureDesc desc;
+        geyser::TextureDescriptor desc;
         desc.width = 31;
         desc.height = 7;
-        desc.format = VK_FORMAT_R8G8B8A8_UNORM;
-        desc.usage = VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT;
-        desc.texture_format = geyser::TextureFormat::kRgba8Unorm;
+        desc.format = geyser::TextureFormat::kRgba8Unorm;
+        desc.usage = geyser::kTextureUsageCopySrc | geyser::kTextureUsageCopyDst;
         auto tex = producer->create_shareable_texture(desc);
         std::vector<unsigned char> data(tex->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
         for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<unsigned char>(i * 7 + 3);

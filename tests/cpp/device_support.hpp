@@ -19,13 +19,12 @@ inline std::shared_ptr<geyser::Device> open_or_skip() {
 }
 
 /// A sampled RGBA8 texture that can be copied to and from.
-inline geyser::TextureDesc rgba8(uint32_t w, uint32_t h) {
-    geyser::TextureDesc d;
+inline geyser::TextureDescriptor rgba8(uint32_t w, uint32_t h) {
+    geyser::TextureDescriptor d;
     d.width = w;
     d.height = h;
-    d.format = VK_FORMAT_R8G8B8A8_UNORM;
-    d.usage = VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT | VK_IMAGE_USAGE_SAMPLED_BIT;
-    d.texture_format = geyser::TextureFormat::kRgba8Unorm;
+    d.format = geyser::TextureFormat::kRgba8Unorm;
+    d.usage = geyser::kTextureUsageCopySrc | geyser::kTextureUsageCopyDst | geyser::kTextureUsageTextureBinding;
     return d;
 }
 

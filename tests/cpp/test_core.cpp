@@ -132,8 +132,15 @@ TEST(Texture, RejectsBadDescriptors) {
     EXPECT_THROW(dev->create_shareable_texture(rgba8(0, 4)), geyser::InvalidArgumentError);
     EXPECT_THROW(dev->create_shareable_texture(rgba8(1u << 20, 4)), geyser::InvalidArgumentError);
     auto bad = rgba8(4, 4);
-    bad.format = VK_FORMAT_ASTC_4x4_UNORM_BLOCK;
-    EXPECT_THROW(dev->create_shareable_texture(bad), geyser::UnsupportedFormatError);
+    bad.format = static_cast<geyser::TextureFormat>(99);
+    EXPECT_THROW(dev->create_shareable_texture(bad), geyser::InvalidArgumentError);
+    bad.format = geyser::TextureFormat::kUnknown;
+    EXPECT_THROW(dev->create_shareable_texture(bad), geyser::InvalidArgumentError);
+    bad = rgba8(4, 4);
+    bad.usage = 0;
+    EXPECT_THROW(dev->create_shareable_texture(bad), geyser::InvalidArgumentError);
+    bad.usage = 0x20;
+    EXPECT_THROW(dev->create_shareable_texture(bad), geyser::InvalidArgumentError);
     auto tex = dev->create_shareable_texture(rgba8(4, 4));
     std::vector<uint8_t> wrong(3);
     EXPECT_THROW(tex->upload(VK_IMAGE_ASPECT_COLOR_BIT, wrong.data(), wrong.size()), geyser::InvalidArgumentError);

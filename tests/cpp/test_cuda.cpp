@@ -28,14 +28,13 @@ std::vector<uint8_t> ramp(size_t n, uint8_t seed) {
     return v;
 }
 
-geyser::TextureDesc rgba8(uint32_t w, uint32_t h) {
-    geyser::TextureDesc d;
+geyser::TextureDescriptor rgba8(uint32_t w, uint32_t h) {
+    geyser::TextureDescriptor d;
     d.width = w;
     d.height = h;
-    d.format = VK_FORMAT_R8G8B8A8_UNORM;
-    d.usage = VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT | VK_IMAGE_USAGE_SAMPLED_BIT |
-              VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT;
-    d.texture_format = geyser::TextureFormat::kRgba8Unorm;
+    d.format = geyser::TextureFormat::kRgba8Unorm;
+    d.usage = geyser::kTextureUsageCopySrc | geyser::kTextureUsageCopyDst | geyser::kTextureUsageTextureBinding |
+              geyser::kTextureUsageRenderAttachment;
     return d;
 }
 
@@ -197,10 +196,9 @@ TEST(Cuda, RefusesBadHandlesWithoutLeaking) {
         closed.close();
         EXPECT_THROW(CudaBuffer::import(f.cuda, closed), geyser::InvalidHandleError);
 
-        geyser::TextureDesc depth = rgba8(16, 16);
-        depth.format = VK_FORMAT_D32_SFLOAT;
-        depth.usage = VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT;
-        depth.texture_format = geyser::TextureFormat::kDepth32Float;
+        geyser::TextureDescriptor depth = rgba8(16, 16);
+        depth.format = geyser::TextureFormat::kDepth32Float;
+        depth.usage = geyser::kTextureUsageCopySrc | geyser::kTextureUsageCopyDst;
         auto depth_texture = f.device->create_shareable_texture(depth);
         EXPECT_THROW(CudaTexture::import(f.cuda, f.device->export_texture(*depth_texture)), geyser::UnsupportedFormatError);
 

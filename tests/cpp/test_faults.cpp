@@ -17,13 +17,12 @@ namespace {
 
 using geyser::testing_support::fd_count;
 
-geyser::TextureDesc rgba8() {
-    geyser::TextureDesc d;
+geyser::TextureDescriptor rgba8() {
+    geyser::TextureDescriptor d;
     d.width = 16;
     d.height = 8;
-    d.format = VK_FORMAT_R8G8B8A8_UNORM;
-    d.usage = VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT;
-    d.texture_format = geyser::TextureFormat::kRgba8Unorm;
+    d.format = geyser::TextureFormat::kRgba8Unorm;
+    d.usage = geyser::kTextureUsageCopySrc | geyser::kTextureUsageCopyDst;
     return d;
 }
 

@@ -173,7 +173,7 @@ TEST(Fork, InheritedObjectsRefuseAndAreLeftToTheParent) {
         refused([&] { dev->create_fence(); });
         refused([&] { fence->wait(0); });
         refused([&] { fence->reset(); });
-        refused([&] { dev->format_capabilities(VK_FORMAT_R8G8B8A8_UNORM, VK_IMAGE_USAGE_SAMPLED_BIT); });
+        refused([&] { dev->format_support(geyser::TextureFormat::kRgba8Unorm, geyser::kTextureUsageTextureBinding); });
         refused([&] { (void)fence->signaled(); });
         refused([&] { dev->import_texture(tex_handle); });
         refused([&] { dev->import_buffer(buf_handle); });

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include <vulkan/vulkan_core.h>
 
+#include "geyser/formats.hpp"
 #include "geyser/types.hpp"
 
 struct VolkDeviceTable;
@@ -22,13 +24,12 @@ class Semaphore;
 class Fence;
 struct MemoryHandle;
 struct SyncHandle;
-struct TextureDesc;
 struct SubmitSync;
 enum class SemaphoreType : uint32_t;
 
 /// External handle types (VkExternal*HandleTypeFlags bit masks) a device can export and import
 /// for one kind of object. A type counts only when the device also has the extension for it.
-struct ExternalSupport {
+struct ExternalHandleTypes {
     uint32_t exportable = 0;
     uint32_t importable = 0;
 };
@@ -50,12 +51,12 @@ struct DeviceInfo {
     Uuid driver_uuid{};
     bool timeline_semaphores = false;
     /// Optimal-tiling RGBA8 sampled/transfer image memory.
-    ExternalSupport image_memory;
+    ExternalHandleTypes image_memory;
     /// Transfer-usage buffer memory.
-    ExternalSupport buffer_memory;
-    ExternalSupport binary_semaphore;
-    ExternalSupport timeline_semaphore;
-    ExternalSupport fence;
+    ExternalHandleTypes buffer_memory;
+    ExternalHandleTypes binary_semaphore;
+    ExternalHandleTypes timeline_semaphore;
+    ExternalHandleTypes fence;
     std::vector<std::string> extensions;
 };
 
@@ -63,15 +64,35 @@ struct DeviceInfo {
 /// Throws VulkanUnavailableError when there is no loader or no driver.
 std::vector<DeviceInfo> enumerate_devices();
 
-/// What a format and usage allow for one external memory handle type, asked before allocation.
-struct FormatCapabilities {
-    bool supported = false;       ///< The image can be created at all with external memory.
+/// What one external memory handle type allows for a 2D optimal-tiling image of one VkFormat and
+/// usage (vkGetPhysicalDeviceImageFormatProperties2 with VkPhysicalDeviceExternalImageFormatInfo).
+/// Plain data.
+struct HandleTypeSupport {
     bool exportable = false;
     bool importable = false;
-    bool dedicated_only = false;  ///< Export/import requires a dedicated allocation.
+    bool dedicated_only = false;  ///< Export and import need a dedicated allocation.
     uint32_t max_width = 0;
     uint32_t max_height = 0;
-    std::string reason;           ///< Why not, when !supported.
+};
+
+/// What Device::format_support answers for one TextureFormat and usage, asked before any
+/// allocation. Plain data; safe to copy.
+struct FormatSupport {
+    TextureFormat format = TextureFormat::kUnknown;
+    /// The TextureUsage bits asked about.
+    uint32_t usage = 0;
+    /// The Vulkan format the device would use: the first of the format's vk_formats that is
+    /// exportable and importable as an opaque FD, else the first it can create with external
+    /// memory at all; VK_FORMAT_UNDEFINED when it can create none.
+    VkFormat vk_format = VK_FORMAT_UNDEFINED;
+    /// For vk_format, each memory handle type (a VkExternalMemoryHandleTypeFlagBits bit) the device
+    /// has the extension for and can create the image with.
+    std::map<uint32_t, HandleTypeSupport> handle_types;
+    /// Why the format is not shareable; empty when it is.
+    std::string reason;
+
+    /// Exportable and importable as an opaque FD, the handle type create_shareable_texture uses.
+    bool shareable() const noexcept;
 };
 
 /// An open logical device with one queue. Created by Device::open and shared: every Texture,
@@ -103,20 +124,26 @@ public:
     /// Throws UnsupportedOperationError if inherited_across_fork(); `what` names the operation.
     void require_owner_process(const char* what) const;
 
-    /// Whether `format` with `usage` (optimal tiling, 2D) can be shared as `handle_type`.
-    FormatCapabilities format_capabilities(VkFormat format, VkImageUsageFlags usage,
-                                           VkExternalMemoryHandleTypeFlagBits handle_type =
-                                               VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT) const;
+    /// Whether a texture of `format` with `usage` (TextureUsage bits) can be shared, and as
+    /// which VkFormat; asked before any allocation. An empty usage is answered "not shareable"
+    /// with the reason. Throws InvalidArgumentError for a format outside the table or bits that
+    /// are not TextureUsage bits.
+    FormatSupport format_support(TextureFormat format, uint32_t usage) const;
 
-    /// Creates a 2D optimal-tiling image whose memory is allocated exportable. Validates the
-    /// descriptor against format_capabilities before creating any Vulkan object.
-    std::shared_ptr<Texture> create_shareable_texture(const TextureDesc& desc);
+    /// Creates a 2D optimal-tiling image whose memory is allocated exportable as an opaque FD.
+    /// Checks the descriptor (check_descriptor: InvalidArgumentError), picks the VkFormat
+    /// format_support names and derives the VkImageUsageFlags (vk_image_usage) before any Vulkan
+    /// object is created: UnsupportedFormatError with the reason when the device cannot share the
+    /// format with that usage, InvalidArgumentError when the extent exceeds the device's maximum.
+    std::shared_ptr<Texture> create_shareable_texture(const TextureDescriptor& desc);
     /// A fresh OS handle to the texture's memory, plus everything an importer must know. The
     /// caller owns the returned handle (and so its fd). Exporting twice gives two fds.
     MemoryHandle export_texture(Texture& texture);
-    /// Imports a texture from a handle. Checks the handle against this device first (UUIDs, kind,
-    /// handle type, image parameters, size, memory type, dedication) and then imports a duplicate
-    /// of its fd: `handle` keeps its fd and stays usable whatever happens.
+    /// Imports a texture from a handle. Checks the handle first: a non-zero texture_format tag
+    /// must be in the table and list the handle's vk_format (InvalidHandleError naming both,
+    /// before any driver call); then against this device (UUIDs, kind, handle type, image
+    /// parameters, size, memory type, dedication). Then it imports a duplicate of its fd:
+    /// `handle` keeps its fd and stays usable whatever happens.
     std::shared_ptr<Texture> import_texture(const MemoryHandle& handle);
 
     /// Creates a buffer whose memory is allocated exportable. `usage` gains TRANSFER_SRC|DST.

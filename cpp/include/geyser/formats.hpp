@@ -1,7 +1,8 @@
 // The format table: Geyser's 21 texture formats (the original project's TextureFormat), their
 // Vulkan formats, aspects, host layouts, and the Metal and OpenGL equivalents. This is the one
 // place that maps the portable vocabulary (TextureFormat, TextureUsage, TextureDescriptor) onto
-// the APIs; Python reads it through the binding.
+// the APIs; Python reads it through the binding. Everything here is plain data and pure
+// functions over constant tables: safe to call from any thread, no Vulkan device needed.
 #pragma once
 
 #include <array>
@@ -50,6 +51,12 @@ enum TextureUsage : uint32_t {
     kTextureUsageAll = 0x1F,
 };
 
+/// The name of one TextureUsage bit ("COPY_SRC", the Python flag's name); nullptr for anything
+/// that is not exactly one of the five bits.
+const char* texture_usage_name(uint32_t bit) noexcept;
+/// A usage as its bit names joined by '|' ("COPY_SRC|COPY_DST"), unknown bits in hex, "0" if empty.
+std::string texture_usage_to_string(uint32_t usage);
+
 /// The scalar type of one host channel (numpy's dtype of a host copy).
 enum class HostScalar : uint8_t {
     kUint8 = 1,
@@ -61,12 +68,12 @@ enum class HostScalar : uint8_t {
     kFloat32 = 7,
 };
 
-/// Bytes of one HostScalar.
+/// Bytes of one HostScalar (0 for a value outside the enum).
 uint32_t host_scalar_size(HostScalar s) noexcept;
-/// numpy's name for it: "uint8", "float16", ...
+/// numpy's name for it: "uint8", "float16", ... ("" for a value outside the enum).
 const char* host_scalar_name(HostScalar s) noexcept;
 
-/// One row of the format table. Plain data.
+/// One row of the format table. Plain data; the rows live for the whole program.
 struct FormatInfo {
     TextureFormat format = TextureFormat::kUnknown;
     /// "RGBA8_UNORM": the Python enum member's name.
@@ -82,10 +89,14 @@ struct FormatInfo {
     uint32_t channels = 0;
     /// One integer holds every channel (RGB10A2, RG11B10).
     bool packed = false;
-    /// The MTLPixelFormat the Metal backend uses.
+    /// The MTLPixelFormat the Metal backend uses (one: Apple-silicon GPUs have no 24-bit depth,
+    /// so both DEPTH24_PLUS formats use the 32-bit float depth that is vk_formats[1]).
     uint32_t mtl_format = 0;
-    /// The sized GL internal format for glTexStorageMem2DEXT, 0 where GL has none.
-    uint32_t gl_internal_format = 0;
+    /// The sized GL internal format for glTexStorageMem2DEXT, parallel to vk_formats: the GL
+    /// format depends on the VkFormat the device chose (DEPTH24_PLUS is GL_DEPTH_COMPONENT24 over
+    /// X8_D24_UNORM_PACK32 but GL_DEPTH_COMPONENT32F over D32_SFLOAT). 0 where GL has no sized
+    /// equivalent (the BGRA8 formats) and for unused entries.
+    std::array<uint32_t, 2> gl_internal_formats{0, 0};
 
     bool is_depth() const noexcept { return (aspects & VK_IMAGE_ASPECT_DEPTH_BIT) != 0; }
     bool has_stencil() const noexcept { return (aspects & VK_IMAGE_ASPECT_STENCIL_BIT) != 0; }
@@ -93,16 +104,27 @@ struct FormatInfo {
     uint32_t texel_size() const noexcept { return host_scalar_size(scalar) * channels; }
     /// Whether `vk` is one of vk_formats.
     bool has_vk_format(VkFormat vk) const noexcept;
+    /// The GL internal format that goes with `vk` (one of vk_formats), 0 if none.
+    uint32_t gl_internal_format(VkFormat vk) const noexcept;
 };
 
 /// Every row, in TextureFormat order (21 rows; kUnknown has none).
 const std::vector<FormatInfo>& format_table();
-/// The row for `format`; throws UnsupportedFormatError for kUnknown or a number outside the table.
+/// The row for `format`. Throws InvalidArgumentError for kUnknown or a number outside the table
+/// (not UnsupportedFormatError, which says a device cannot share a format: this is no format).
 const FormatInfo& format_info(TextureFormat format);
-/// The row whose name is `name` (case-insensitive); UnsupportedFormatError naming the known ones.
+/// The row whose name is `name` (case-insensitive); InvalidArgumentError naming the known ones.
 const FormatInfo& format_info(const std::string& name);
-/// The TextureFormat whose vk_formats list `vk` first (kUnknown if none).
+/// The first TextureFormat (in table order) whose vk_formats list `vk`; kUnknown if none.
+/// D32_SFLOAT is DEPTH32_FLOAT's, although DEPTH24_PLUS may use it too.
 TextureFormat texture_format_for(VkFormat vk) noexcept;
+
+/// Why a description tagged `tag` cannot be of a texture stored as `vk_format`, as a predicate to
+/// follow its subject ("says R32_FLOAT but its VkFormat is 37; R32_FLOAT is VkFormat 100", or
+/// "carries unknown texture format tag 99 (expected 0..21)"); empty when it can be, or when `tag`
+/// is kUnknown (a texture described only by its VkFormat). The importers' check that a portable
+/// tag and a Vulkan format agree: each caller throws its own error with it.
+std::string format_tag_mismatch(TextureFormat tag, VkFormat vk_format);
 
 /// The host copy of one aspect of a texture: scalar type, channels, and bytes per texel.
 struct HostLayout {
@@ -113,26 +135,39 @@ struct HostLayout {
 /// How `aspect` of a texture of `format` stored as `vk_format` looks in host memory. The depth
 /// layout depends on the VkFormat the device chose (D24 formats: uint32 words whose top 8 bits
 /// are undefined; D32: float32); stencil is uint8. Throws InvalidArgumentError when the format
-/// has no such aspect.
+/// has no such aspect (or `aspect` is not a single bit), or `vk_format` is not one of its
+/// vk_formats.
 HostLayout host_layout(TextureFormat format, VkFormat vk_format, VkImageAspectFlagBits aspect);
 /// Bits of a D24 depth texel that hold data; the upper 8 bits of its 32-bit host word are undefined.
 constexpr uint32_t kD24Mask = 0x00FFFFFFu;
 
 /// The VkImageUsageFlags for a portable usage on a format (RENDER_ATTACHMENT becomes colour or
-/// depth-stencil attachment by the format's aspects).
+/// depth-stencil attachment by the format's aspects). Throws as format_info, and
+/// InvalidArgumentError for bits that are not TextureUsage bits.
 VkImageUsageFlags vk_image_usage(TextureFormat format, uint32_t texture_usage);
 
-/// A 2D texture: extent, format and usage (the original project's TextureDescriptor).
+/// The largest width or height a TextureDescriptor may have. Every device's own limit is checked
+/// as well when a texture is created; this one keeps extents far from arithmetic overflow.
+constexpr uint32_t kMaxTextureExtent = 1u << 16;
+
+/// A 2D texture: extent, format and usage (the original project's TextureDescriptor). Plain data.
 struct TextureDescriptor {
     uint32_t width = 0;
     uint32_t height = 0;
     TextureFormat format = TextureFormat::kRgba8Unorm;
     uint32_t usage = kTextureUsageCopySrc | kTextureUsageCopyDst | kTextureUsageTextureBinding;
     std::string label;
+
+    /// Field by field, label included (as Python's TextureDescriptor compares).
+    bool operator==(const TextureDescriptor& o) const noexcept {
+        return width == o.width && height == o.height && format == o.format && usage == o.usage &&
+               label == o.label;
+    }
+    bool operator!=(const TextureDescriptor& o) const noexcept { return !(*this == o); }
 };
 
-/// Throws InvalidArgumentError naming the field unless width and height are 1..65536, the format
-/// is in the table, and usage is non-empty with only TextureUsage bits.
+/// Throws InvalidArgumentError naming the field unless width and height are 1..kMaxTextureExtent,
+/// the format is in the table, and usage is non-empty with only TextureUsage bits.
 void check_descriptor(const TextureDescriptor& desc);
 
 }  // namespace geyser

@@ -9,6 +9,7 @@
 
 #include <vulkan/vulkan_core.h>
 
+#include "geyser/formats.hpp"
 #include "geyser/sync.hpp"
 #include "geyser/types.hpp"
 #include "geyser/unique_fd.hpp"
@@ -16,19 +17,6 @@
 namespace geyser {
 
 class Device;
-
-/// Describes a 2D texture in Vulkan terms. `texture_format`/`texture_usage` are the portable tags
-/// (geyser.TextureFormat / TextureUsage values) that travel with a handle so the other side sees
-/// the same logical format; the core itself only uses the Vulkan fields.
-struct TextureDesc {
-    uint32_t width = 0;
-    uint32_t height = 0;
-    VkFormat format = VK_FORMAT_UNDEFINED;
-    VkImageUsageFlags usage = 0;
-    TextureFormat texture_format = TextureFormat::kUnknown;
-    uint32_t texture_usage = 0;
-    std::string label;
-};
 
 /// Everything an importer needs to import exported memory, plus the OS handle itself.
 /// Move-only: it owns `fd` and closes it on destruction (close() earlier if you like).
@@ -76,9 +64,15 @@ public:
     Texture(const Texture&) = delete;
     Texture& operator=(const Texture&) = delete;
 
-    const TextureDesc& desc() const noexcept { return desc_; }
-    uint32_t width() const noexcept { return desc_.width; }
-    uint32_t height() const noexcept { return desc_.height; }
+    /// The portable description: what it was created with, or what an imported handle's tags
+    /// say (format kUnknown and usage 0 for a handle described only in Vulkan terms; the label
+    /// is empty for imports).
+    const TextureDescriptor& descriptor() const noexcept { return descriptor_; }
+    uint32_t width() const noexcept { return descriptor_.width; }
+    uint32_t height() const noexcept { return descriptor_.height; }
+    /// The Vulkan format the image has (for a created texture, the one format_support picked).
+    VkFormat vk_format() const noexcept { return vk_format_; }
+    VkImageUsageFlags vk_usage() const noexcept { return vk_usage_; }
     bool imported() const noexcept { return imported_; }
     bool dedicated() const noexcept { return dedicated_; }
     VkDeviceSize allocation_size() const noexcept { return allocation_size_; }
@@ -103,7 +97,8 @@ public:
 
 private:
     friend class Device;
-    Texture(std::shared_ptr<Device> device, TextureDesc desc);
+    Texture(std::shared_ptr<Device> device, TextureDescriptor descriptor, VkFormat vk_format,
+            VkImageUsageFlags vk_usage);
     void record_initial_release();  // first use: UNDEFINED -> GENERAL, then release
     void transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bool to_image, const SubmitSync& sync);
     void require_usage(VkImageUsageFlags bit, const char* what) const;
@@ -114,7 +109,9 @@ private:
     void record_release(VkCommandBuffer cb, VkImageLayout work, VkAccessFlags access);
 
     std::shared_ptr<Device> device_;
-    TextureDesc desc_;
+    TextureDescriptor descriptor_;
+    VkFormat vk_format_ = VK_FORMAT_UNDEFINED;
+    VkImageUsageFlags vk_usage_ = 0;
     VkImage image_ = VK_NULL_HANDLE;
     VkDeviceMemory memory_ = VK_NULL_HANDLE;
     VkDeviceSize allocation_size_ = 0;

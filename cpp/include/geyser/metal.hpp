@@ -18,7 +18,7 @@
 
 namespace geyser::metal {
 
-/// The MTLPixelFormat a TextureFormat maps to: the same column as python/geyser/formats.py.
+/// The MTLPixelFormat a TextureFormat maps to: the format table's mtl_format (geyser/formats.hpp).
 /// DEPTH24_PLUS maps to MTLPixelFormatDepth32Float and DEPTH24_PLUS_STENCIL8 to
 /// MTLPixelFormatDepth32Float_Stencil8, because Apple-silicon GPUs have no Depth24Unorm_Stencil8;
 /// Vulkan's second choice for these formats is the same, so both sides can agree. (The table

@@ -27,7 +27,10 @@ public:
     };
 
     /// Connects to `name` on `device` (which must be the producer's device: DeviceMismatchError
-    /// otherwise) and imports the ring and both timelines.
+    /// otherwise) and imports the ring and both timelines. A SenderInfo whose texture_format tag
+    /// contradicts its vk_format (format_tag_mismatch), or a ring texture whose extent, VkFormat
+    /// or tag differs from the SenderInfo, is a ProtocolError: the sender broke its own
+    /// description. Each ring handle is then checked again by Device::import_texture.
     static std::unique_ptr<Subscriber> connect(const std::shared_ptr<Device>& device, const std::string& name,
                                                uint64_t timeout_ns, const std::string& client = {});
     ~Subscriber();

@@ -6,6 +6,7 @@
 
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
+#include "geyser/formats.hpp"
 #include "geyser/memory.hpp"
 #include "geyser/portable_timeline.hpp"
 #include "geyser/sender_directory.hpp"
@@ -54,12 +55,17 @@ std::unique_ptr<Subscriber> Subscriber::connect(const std::shared_ptr<Device>& d
     Message m = expect(s->channel_, kSenderInfoMessage, 0, deadline, "sender info");
     s->info_ = decode_sender_info(m.payload.data(), m.payload.size());
     device->check_same_device(s->info_.device_uuid, s->info_.driver_uuid);
+    // The ring's handles are checked the same way on import; the description is checked first,
+    // so a contradictory sender is refused before any of its fds is taken.
+    const std::string mismatch = format_tag_mismatch(s->info_.texture_format, s->info_.vk_format);
+    if (!mismatch.empty()) throw ProtocolError("sender '" + name + "' " + mismatch);
 
     for (uint32_t i = 0; i < s->info_.ring_size; ++i) {
         Message h = expect(s->channel_, static_cast<uint16_t>(MessageType::kMemoryHandle), 1, deadline, "a ring texture");
         MemoryHandle handle = decode_memory_handle(h.payload.data(), h.payload.size(), std::move(h.fds[0]));
         if (handle.kind != ResourceKind::kTexture || handle.width != s->info_.width ||
-            handle.height != s->info_.height || handle.vk_format != s->info_.vk_format) {
+            handle.height != s->info_.height || handle.vk_format != s->info_.vk_format ||
+            handle.texture_format != s->info_.texture_format) {
             throw ProtocolError("ring texture " + std::to_string(i) + " does not match the sender's description");
         }
         s->ring_.push_back(device->import_texture(handle));

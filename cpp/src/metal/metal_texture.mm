@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "geyser/error.hpp"
+#include "geyser/formats.hpp"
 #include "geyser/metal.hpp"
 
 namespace geyser::metal {
@@ -29,45 +30,27 @@ namespace geyser::metal {
 namespace {
 
 struct FormatRow {
-    TextureFormat format;
     MTLPixelFormat pixel_format;
     uint32_t bytes_per_element;
-    bool depth_or_stencil = false;  // never over an IOSurface: see require_iosurface_format()
+    bool depth_or_stencil;  // never over an IOSurface: see require_iosurface_format()
 };
 
-// The Metal column of python/geyser/formats.py; keep the two in step.
-constexpr FormatRow kFormats[] = {
-    {TextureFormat::kRgba8Unorm, MTLPixelFormatRGBA8Unorm, 4},
-    {TextureFormat::kBgra8Unorm, MTLPixelFormatBGRA8Unorm, 4},
-    {TextureFormat::kRgba8Srgb, MTLPixelFormatRGBA8Unorm_sRGB, 4},
-    {TextureFormat::kBgra8Srgb, MTLPixelFormatBGRA8Unorm_sRGB, 4},
-    {TextureFormat::kR8Unorm, MTLPixelFormatR8Unorm, 1},
-    {TextureFormat::kRg8Unorm, MTLPixelFormatRG8Unorm, 2},
-    {TextureFormat::kR16Float, MTLPixelFormatR16Float, 2},
-    {TextureFormat::kRg16Float, MTLPixelFormatRG16Float, 4},
-    {TextureFormat::kRgba16Float, MTLPixelFormatRGBA16Float, 8},
-    {TextureFormat::kR16Uint, MTLPixelFormatR16Uint, 2},
-    {TextureFormat::kR16Sint, MTLPixelFormatR16Sint, 2},
-    {TextureFormat::kR32Float, MTLPixelFormatR32Float, 4},
-    {TextureFormat::kRg32Float, MTLPixelFormatRG32Float, 8},
-    {TextureFormat::kRgba32Float, MTLPixelFormatRGBA32Float, 16},
-    {TextureFormat::kR32Uint, MTLPixelFormatR32Uint, 4},
-    {TextureFormat::kR32Sint, MTLPixelFormatR32Sint, 4},
-    {TextureFormat::kDepth32Float, MTLPixelFormatDepth32Float, 4, true},
-    // Apple-silicon GPUs have no MTLPixelFormatDepth24Unorm_Stencil8 (isDepth24Stencil8PixelFormatSupported
-    // is false there), so "24 or more bits of depth" is 32-bit float everywhere on Apple.
-    {TextureFormat::kDepth24Plus, MTLPixelFormatDepth32Float, 4, true},
-    {TextureFormat::kDepth24PlusStencil8, MTLPixelFormatDepth32Float_Stencil8, 8, true},
-    {TextureFormat::kRgb10a2Unorm, MTLPixelFormatRGB10A2Unorm, 4},
-    {TextureFormat::kRg11b10Float, MTLPixelFormatRG11B10Float, 4},
-};
-
-const FormatRow& row(TextureFormat format) {
-    for (const FormatRow& r : kFormats) {
-        if (r.format == format) return r;
+// The Metal column of the format table (geyser::format_table(), cpp/src/format_table.cpp).
+// Apple-silicon GPUs have no MTLPixelFormatDepth24Unorm_Stencil8 (isDepth24Stencil8PixelFormatSupported
+// is false there), so the table's "24 or more bits of depth" is 32-bit float everywhere on Apple.
+FormatRow row(TextureFormat format) {
+    const FormatInfo* info = nullptr;
+    try {
+        info = &format_info(format);
+    } catch (const InvalidArgumentError&) {
+        throw UnsupportedFormatError("TextureFormat " + std::to_string(static_cast<uint32_t>(format)) +
+                                     " has no Metal pixel format (expected 1..21)");
     }
-    throw UnsupportedFormatError("TextureFormat " + std::to_string(static_cast<uint32_t>(format)) +
-                                 " has no Metal pixel format (expected 1..21)");
+    // MTLPixelFormatDepth32Float_Stencil8 takes 8 bytes a texel (32-bit depth, 8-bit stencil, 24 bits
+    // unused); every other Metal format in the table is as large as the host texel of its colour or
+    // depth aspect.
+    const uint32_t bytes = info->has_stencil() ? 8u : info->texel_size();
+    return {static_cast<MTLPixelFormat>(info->mtl_format), bytes, info->is_depth() || info->has_stencil()};
 }
 
 // Depth and stencil textures must use MTLStorageModePrivate on macOS, and an IOSurface-backed

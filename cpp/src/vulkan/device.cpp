@@ -52,8 +52,8 @@ constexpr uint32_t kSemaphoreTypes[] = {VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE
 constexpr uint32_t kFenceTypes[] = {VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT,
                                     VK_EXTERNAL_FENCE_HANDLE_TYPE_SYNC_FD_BIT};
 
-ExternalSupport query_image_memory(VkPhysicalDevice pd, uint32_t allowed) {
-    ExternalSupport s;
+ExternalHandleTypes query_image_memory(VkPhysicalDevice pd, uint32_t allowed) {
+    ExternalHandleTypes s;
     for (uint32_t t : kMemoryTypes) {
         if (!(allowed & t)) continue;
         VkPhysicalDeviceExternalImageFormatInfo ext{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_IMAGE_FORMAT_INFO};
@@ -75,8 +75,8 @@ ExternalSupport query_image_memory(VkPhysicalDevice pd, uint32_t allowed) {
     return s;
 }
 
-ExternalSupport query_buffer_memory(VkPhysicalDevice pd, uint32_t allowed) {
-    ExternalSupport s;
+ExternalHandleTypes query_buffer_memory(VkPhysicalDevice pd, uint32_t allowed) {
+    ExternalHandleTypes s;
     for (uint32_t t : kMemoryTypes) {
         if (!(allowed & t)) continue;
         VkPhysicalDeviceExternalBufferInfo info{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_BUFFER_INFO};
@@ -91,8 +91,8 @@ ExternalSupport query_buffer_memory(VkPhysicalDevice pd, uint32_t allowed) {
     return s;
 }
 
-ExternalSupport query_semaphore(VkPhysicalDevice pd, bool timeline, uint32_t allowed) {
-    ExternalSupport s;
+ExternalHandleTypes query_semaphore(VkPhysicalDevice pd, bool timeline, uint32_t allowed) {
+    ExternalHandleTypes s;
     for (uint32_t t : kSemaphoreTypes) {
         if (!(allowed & t)) continue;
         VkSemaphoreTypeCreateInfo type_info{VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO};
@@ -108,8 +108,8 @@ ExternalSupport query_semaphore(VkPhysicalDevice pd, bool timeline, uint32_t all
     return s;
 }
 
-ExternalSupport query_fence(VkPhysicalDevice pd, uint32_t allowed) {
-    ExternalSupport s;
+ExternalHandleTypes query_fence(VkPhysicalDevice pd, uint32_t allowed) {
+    ExternalHandleTypes s;
     for (uint32_t t : kFenceTypes) {
         if (!(allowed & t)) continue;
         VkPhysicalDeviceExternalFenceInfo info{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_FENCE_INFO};
@@ -170,7 +170,7 @@ DeviceInfo describe(VkPhysicalDevice pd, uint32_t index) {
     // The spec forbids SYNC_FD for timeline semaphores whatever a driver reports.
     info.timeline_semaphore = info.timeline_semaphores
                                   ? query_semaphore(pd, true, sem & VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT)
-                                  : ExternalSupport{};
+                                  : ExternalHandleTypes{};
     const uint32_t fence = contains(info.extensions, VK_KHR_EXTERNAL_FENCE_FD_EXTENSION_NAME)
                                ? (VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT | VK_EXTERNAL_FENCE_HANDLE_TYPE_SYNC_FD_BIT)
                                : 0;

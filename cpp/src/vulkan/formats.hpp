@@ -1,5 +1,7 @@
-// Internal: per-VkFormat facts the core needs for copies (aspects and packed texel sizes).
-// The user-facing format table (TextureFormat -> VkFormat, dtypes) lives in Python.
+// Internal: per-VkFormat facts the core needs for copies (aspects and packed texel sizes), for
+// every VkFormat a texture can have: those of the format table (geyser/formats.hpp,
+// cpp/src/format_table.cpp) and the few more an importer accepts in a handle that carries no
+// TextureFormat tag.
 #pragma once
 
 #include <cstdint>

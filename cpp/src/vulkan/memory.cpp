@@ -6,6 +6,7 @@
 
 #include "geyser/device.hpp"
 #include "vulkan/external_memory.hpp"
+#include "vulkan/format_support.hpp"
 #include "vulkan/formats.hpp"
 #include "vulkan/transfer.hpp"
 #include "vulkan/vk.hpp"
@@ -82,7 +83,7 @@ Requirements buffer_requirements(const Device& d, VkBuffer buffer) {
 }
 
 // The checks every import shares: resource kind, device identity, handle type, fd kind.
-void check_common(Device& d, const MemoryHandle& h, ResourceKind expected, const ExternalSupport& support) {
+void check_common(Device& d, const MemoryHandle& h, ResourceKind expected, const ExternalHandleTypes& support) {
     if (h.kind != expected) {
         throw InvalidHandleError(std::string("handle describes a ") + to_string(h.kind) + ", not a " +
                                  to_string(expected));
@@ -115,74 +116,28 @@ void check_allocation(const Device& d, const MemoryHandle& h, const Requirements
 // ---------------------------------------------------------------------------------------------
 // Device: capabilities, creation, export, import.
 
-FormatCapabilities Device::format_capabilities(VkFormat format, VkImageUsageFlags usage,
-                                               VkExternalMemoryHandleTypeFlagBits handle_type) const {
-    require_owner_process("query format support");
-    FormatCapabilities caps;
-    if (usage == 0) {
-        caps.reason = "usage is empty";
-        return caps;
-    }
-    // The driver query takes only valid VkFormat values (VUID-VkPhysicalDeviceImageFormatInfo2-
-    // format-parameter), and a handle's format comes from another process: ask only about formats
-    // Geyser can copy, which are every format it creates.
-    try {
-        (void)format_aspects(format);
-    } catch (const UnsupportedFormatError&) {
-        caps.reason = "VkFormat " + std::to_string(static_cast<int64_t>(format)) + " is not one Geyser shares";
-        return caps;
-    }
-    VkPhysicalDeviceExternalImageFormatInfo ext{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_IMAGE_FORMAT_INFO};
-    ext.handleType = handle_type;
-    VkPhysicalDeviceImageFormatInfo2 info{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_IMAGE_FORMAT_INFO_2};
-    info.format = format;
-    info.type = VK_IMAGE_TYPE_2D;
-    info.tiling = VK_IMAGE_TILING_OPTIMAL;
-    info.usage = usage;
-    chain(info, ext);
-    VkExternalImageFormatProperties ext_props{VK_STRUCTURE_TYPE_EXTERNAL_IMAGE_FORMAT_PROPERTIES};
-    VkImageFormatProperties2 props{VK_STRUCTURE_TYPE_IMAGE_FORMAT_PROPERTIES_2};
-    chain(props, ext_props);
-    const VkResult r = vkGetPhysicalDeviceImageFormatProperties2(physical_, &info, &props);
-    if (r == VK_ERROR_FORMAT_NOT_SUPPORTED) {
-        caps.reason = "the device cannot create this format with this usage and external memory";
-        return caps;
-    }
-    check_vk(r, "vkGetPhysicalDeviceImageFormatProperties2");
-    const auto f = ext_props.externalMemoryProperties.externalMemoryFeatures;
-    caps.supported = true;
-    caps.exportable = (f & VK_EXTERNAL_MEMORY_FEATURE_EXPORTABLE_BIT) != 0;
-    caps.importable = (f & VK_EXTERNAL_MEMORY_FEATURE_IMPORTABLE_BIT) != 0;
-    caps.dedicated_only = (f & VK_EXTERNAL_MEMORY_FEATURE_DEDICATED_ONLY_BIT) != 0;
-    caps.max_width = props.imageFormatProperties.maxExtent.width;
-    caps.max_height = props.imageFormatProperties.maxExtent.height;
-    if (!caps.exportable || !caps.importable) caps.reason = "the driver reports it cannot export or import it";
-    return caps;
-}
-
-std::shared_ptr<Texture> Device::create_shareable_texture(const TextureDesc& desc) {
+std::shared_ptr<Texture> Device::create_shareable_texture(const TextureDescriptor& desc) {
     require_owner_process("create a texture");
     require_memory_export("textures");
-    if (desc.width == 0 || desc.height == 0) {
-        throw InvalidArgumentError("texture extent must be non-zero, got " + std::to_string(desc.width) + "x" +
-                                   std::to_string(desc.height));
+    check_descriptor(desc);
+    const FormatSupport support = format_support(desc.format, desc.usage);
+    const FormatInfo& info = format_info(desc.format);
+    if (!support.shareable()) {
+        throw UnsupportedFormatError(std::string(info.name) + " with usage " + texture_usage_to_string(desc.usage) +
+                                     " cannot be shared as opaque_fd on '" + info_.name + "': " + support.reason);
     }
-    (void)format_aspects(desc.format);  // UnsupportedFormatError for formats the core cannot copy
-    const FormatCapabilities caps = format_capabilities(desc.format, desc.usage);
-    if (!caps.supported || !caps.exportable || !caps.importable) {
-        throw UnsupportedFormatError("VkFormat " + std::to_string(desc.format) + " with usage " + hex32(desc.usage) +
-                                     " cannot be shared as opaque_fd on '" + info_.name + "': " + caps.reason);
-    }
+    const HandleTypeSupport& caps = support.handle_types.at(kOpaqueFd);
     if (desc.width > caps.max_width || desc.height > caps.max_height) {
         throw InvalidArgumentError("texture extent " + std::to_string(desc.width) + "x" + std::to_string(desc.height) +
                                    " exceeds this format's maximum " + std::to_string(caps.max_width) + "x" +
                                    std::to_string(caps.max_height));
     }
+    const VkImageUsageFlags vk_usage = vk_image_usage(desc.format, desc.usage);
 
-    std::shared_ptr<Texture> tex(new Texture(shared_from_this(), desc));
+    std::shared_ptr<Texture> tex(new Texture(shared_from_this(), desc, support.vk_format, vk_usage));
     VkExternalMemoryImageCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO};
     ext.handleTypes = kOpaqueFd;
-    VkImageCreateInfo ci = image_info(desc.width, desc.height, desc.format, desc.usage);
+    VkImageCreateInfo ci = image_info(desc.width, desc.height, support.vk_format, vk_usage);
     chain(ci, ext);
     vk_call("vkCreateImage", [&] { return table_->vkCreateImage(device_, &ci, nullptr, &tex->image_); });
 
@@ -230,21 +185,27 @@ MemoryHandle Device::export_texture(Texture& texture) {
     h.dedicated = texture.dedicated_;
     h.device_uuid = info_.device_uuid;
     h.driver_uuid = info_.driver_uuid;
-    h.width = texture.desc_.width;
-    h.height = texture.desc_.height;
-    h.vk_format = texture.desc_.format;
-    h.vk_usage = texture.desc_.usage;
+    h.width = texture.descriptor_.width;
+    h.height = texture.descriptor_.height;
+    h.vk_format = texture.vk_format_;
+    h.vk_usage = texture.vk_usage_;
     h.vk_tiling = VK_IMAGE_TILING_OPTIMAL;
     h.vk_create_flags = 0;
     h.vk_layout = texture.external_layout_;
-    h.texture_format = texture.desc_.texture_format;
-    h.texture_usage = texture.desc_.texture_usage;
+    h.texture_format = texture.descriptor_.format;
+    h.texture_usage = texture.descriptor_.usage;
     return h;
 }
 
 std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
     require_owner_process("import a texture");
     require_memory_export("textures");
+    // The portable tag decides how the other side reads the bytes (an RGBA8 image tagged
+    // R32_FLOAT would download as float32), and no driver can tell: refuse a contradiction first.
+    if (h.kind == ResourceKind::kTexture) {
+        const std::string mismatch = format_tag_mismatch(h.texture_format, h.vk_format);
+        if (!mismatch.empty()) throw InvalidHandleError("texture handle " + mismatch);
+    }
     check_common(*this, h, ResourceKind::kTexture, info_.image_memory);
     // vk_usage goes to vkGetPhysicalDeviceImageFormatProperties2 and vkCreateImage, which take only
     // VkImageUsageFlagBits; Geyser creates textures with TRANSFER_SRC .. DEPTH_STENCIL_ATTACHMENT
@@ -263,10 +224,10 @@ std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
     if (h.vk_tiling != VK_IMAGE_TILING_OPTIMAL) diff += "; tiling " + std::to_string(h.vk_tiling) + " (expected optimal)";
     if (h.vk_create_flags != 0) diff += "; create flags " + hex32(h.vk_create_flags) + " (expected 0)";
     if (!is_known_layout(h.vk_layout)) diff += "; layout " + std::to_string(h.vk_layout) + " is not a shareable layout";
-    FormatCapabilities caps;
+    HandleTypeSupport caps;
     if (diff.empty()) {
-        caps = format_capabilities(h.vk_format, h.vk_usage, h.handle_type);
-        if (!caps.supported || !caps.importable) {
+        std::string reason;
+        if (!query_image_format(*this, h.vk_format, h.vk_usage, h.handle_type, caps, reason) || !caps.importable) {
             diff += "; VkFormat " + std::to_string(h.vk_format) + " with usage " + hex32(h.vk_usage) +
                     " is not importable here";
         } else if (h.width > caps.max_width || h.height > caps.max_height) {
@@ -276,14 +237,12 @@ std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
     }
     if (!diff.empty()) throw InvalidHandleError("texture handle does not describe a valid image: " + diff.substr(2));
 
-    TextureDesc desc;
+    TextureDescriptor desc;
     desc.width = h.width;
     desc.height = h.height;
-    desc.format = h.vk_format;
-    desc.usage = h.vk_usage;
-    desc.texture_format = h.texture_format;
-    desc.texture_usage = h.texture_usage;
-    std::shared_ptr<Texture> tex(new Texture(shared_from_this(), desc));
+    desc.format = h.texture_format;
+    desc.usage = h.texture_usage;
+    std::shared_ptr<Texture> tex(new Texture(shared_from_this(), desc, h.vk_format, h.vk_usage));
     VkExternalMemoryImageCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO};
     ext.handleTypes = h.handle_type;
     VkImageCreateInfo ci = image_info(h.width, h.height, h.vk_format, h.vk_usage);
@@ -466,7 +425,9 @@ MemoryHandle MemoryHandle::duplicate() const {
 // ---------------------------------------------------------------------------------------------
 // Texture
 
-Texture::Texture(std::shared_ptr<Device> device, TextureDesc desc) : device_(std::move(device)), desc_(std::move(desc)) {}
+Texture::Texture(std::shared_ptr<Device> device, TextureDescriptor descriptor, VkFormat vk_format,
+                 VkImageUsageFlags vk_usage)
+    : device_(std::move(device)), descriptor_(std::move(descriptor)), vk_format_(vk_format), vk_usage_(vk_usage) {}
 
 Texture::~Texture() {
     if (device_->inherited_across_fork()) return;  // the parent's objects are the parent's
@@ -477,14 +438,14 @@ Texture::~Texture() {
 
 VkImageAspectFlags Texture::aspects() const noexcept {
     try {
-        return format_aspects(desc_.format);
+        return format_aspects(vk_format_);
     } catch (...) {
         return 0;
     }
 }
 
 size_t Texture::host_size(VkImageAspectFlagBits aspect) const {
-    return static_cast<size_t>(desc_.width) * desc_.height * aspect_texel_size(desc_.format, aspect);
+    return static_cast<size_t>(descriptor_.width) * descriptor_.height * aspect_texel_size(vk_format_, aspect);
 }
 
 namespace {
@@ -511,7 +472,7 @@ void Texture::record_initial_release() {
     // external queue family, so an importer's acquire (in the handle's layout) matches.
     OneTimeCommands cmds(*device_);
     const auto& vk = device_->vk();
-    const VkImageAspectFlags all = format_aspects(desc_.format);
+    const VkImageAspectFlags all = format_aspects(vk_format_);
     VkImageMemoryBarrier barriers[2] = {
         image_barrier(image_, all, VK_IMAGE_LAYOUT_UNDEFINED, external_layout_, VK_QUEUE_FAMILY_IGNORED,
                       VK_QUEUE_FAMILY_IGNORED, 0, 0),
@@ -541,7 +502,7 @@ void Texture::transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bo
     const size_t expected = host_size(aspect);
     if (size != expected) {
         throw InvalidArgumentError("expected " + std::to_string(expected) + " bytes for a " +
-                                   std::to_string(desc_.width) + "x" + std::to_string(desc_.height) +
+                                   std::to_string(descriptor_.width) + "x" + std::to_string(descriptor_.height) +
                                    " texture, got " + std::to_string(size));
     }
     std::lock_guard<std::mutex> lock(mutex_);
@@ -572,7 +533,7 @@ void Texture::transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bo
 }
 
 void Texture::require_usage(VkImageUsageFlags bit, const char* what) const {
-    if (!(desc_.usage & bit)) {
+    if (!(vk_usage_ & bit)) {
         throw UnsupportedOperationError(std::string("texture usage lacks ") +
                                         (bit == VK_IMAGE_USAGE_TRANSFER_DST_BIT ? "COPY_DST" : "COPY_SRC") +
                                         ", so it cannot be " + what);
@@ -583,13 +544,13 @@ VkBufferImageCopy Texture::copy_region(VkImageAspectFlagBits aspect, VkDeviceSiz
     VkBufferImageCopy region{};
     region.bufferOffset = buffer_offset;
     region.imageSubresource = {static_cast<VkImageAspectFlags>(aspect), 0, 0, 1};
-    region.imageExtent = {desc_.width, desc_.height, 1};
+    region.imageExtent = {descriptor_.width, descriptor_.height, 1};
     return region;
 }
 
 void Texture::record_acquire(VkCommandBuffer cb, VkImageLayout work, VkAccessFlags access) {
     const auto& vk = device_->vk();
-    const VkImageAspectFlags all = format_aspects(desc_.format);
+    const VkImageAspectFlags all = format_aspects(vk_format_);
     if (!initialized_) {
         VkImageMemoryBarrier init = image_barrier(image_, all, VK_IMAGE_LAYOUT_UNDEFINED, work, VK_QUEUE_FAMILY_IGNORED,
                                                   VK_QUEUE_FAMILY_IGNORED, 0, access);
@@ -613,7 +574,7 @@ void Texture::record_acquire(VkCommandBuffer cb, VkImageLayout work, VkAccessFla
 
 void Texture::record_release(VkCommandBuffer cb, VkImageLayout work, VkAccessFlags access) {
     const auto& vk = device_->vk();
-    const VkImageAspectFlags all = format_aspects(desc_.format);
+    const VkImageAspectFlags all = format_aspects(vk_format_);
     if (external_layout_ != work) {
         VkImageMemoryBarrier back = image_barrier(image_, all, work, external_layout_, VK_QUEUE_FAMILY_IGNORED,
                                                   VK_QUEUE_FAMILY_IGNORED, access, 0);
@@ -740,13 +701,11 @@ void Device::copy_texture(Texture& src, Texture& dst, const SubmitSync& sync) {
         throw DeviceMismatchError("both textures of a copy must belong to this Device object");
     }
     if (&src == &dst) throw InvalidArgumentError("cannot copy a texture onto itself");
-    if (src.desc_.format != dst.desc_.format || src.desc_.width != dst.desc_.width ||
-        src.desc_.height != dst.desc_.height) {
+    if (src.vk_format_ != dst.vk_format_ || src.width() != dst.width() || src.height() != dst.height()) {
         throw InvalidArgumentError("a texture copy needs the same format and extent: source " +
-                                   std::to_string(src.desc_.width) + "x" + std::to_string(src.desc_.height) +
-                                   " VkFormat " + std::to_string(src.desc_.format) + ", destination " +
-                                   std::to_string(dst.desc_.width) + "x" + std::to_string(dst.desc_.height) +
-                                   " VkFormat " + std::to_string(dst.desc_.format));
+                                   std::to_string(src.width()) + "x" + std::to_string(src.height()) + " VkFormat " +
+                                   std::to_string(src.vk_format_) + ", destination " + std::to_string(dst.width()) +
+                                   "x" + std::to_string(dst.height()) + " VkFormat " + std::to_string(dst.vk_format_));
     }
     src.require_usage(VK_IMAGE_USAGE_TRANSFER_SRC_BIT, "copied from");
     dst.require_usage(VK_IMAGE_USAGE_TRANSFER_DST_BIT, "copied to");
@@ -756,10 +715,10 @@ void Device::copy_texture(Texture& src, Texture& dst, const SubmitSync& sync) {
     src.record_acquire(cb, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, VK_ACCESS_TRANSFER_READ_BIT);
     dst.record_acquire(cb, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_ACCESS_TRANSFER_WRITE_BIT);
     VkImageCopy region{};
-    const VkImageAspectFlags aspects = format_aspects(src.desc_.format);
+    const VkImageAspectFlags aspects = format_aspects(src.vk_format_);
     region.srcSubresource = {aspects, 0, 0, 1};
     region.dstSubresource = {aspects, 0, 0, 1};
-    region.extent = {src.desc_.width, src.desc_.height, 1};
+    region.extent = {src.width(), src.height(), 1};
     table_->vkCmdCopyImage(cb, src.image_, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, dst.image_,
                            VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &region);
     src.record_release(cb, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, VK_ACCESS_TRANSFER_READ_BIT);
@@ -779,7 +738,7 @@ void Device::copy_buffer_to_texture(Buffer& src, Texture& dst, VkImageAspectFlag
     src.require_range(offset, needed);
     // vkCmdCopyBufferToImage: bufferOffset must be a multiple of the texel size (and of 4 for
     // depth/stencil).
-    const VkDeviceSize texel = aspect_texel_size(dst.desc_.format, aspect);
+    const VkDeviceSize texel = aspect_texel_size(dst.vk_format_, aspect);
     const VkDeviceSize align = (aspect == VK_IMAGE_ASPECT_COLOR_BIT) ? texel : 4;
     if (offset % align != 0) {
         throw InvalidArgumentError("buffer offset " + std::to_string(offset) + " must be a multiple of " +

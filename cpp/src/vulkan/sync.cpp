@@ -13,7 +13,7 @@ namespace {
 constexpr uint32_t kOpaque = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT;  // == fence's
 constexpr uint32_t kSyncFd = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_SYNC_FD_BIT;    // == fence's
 
-const ExternalSupport& semaphore_support(const Device& d, SemaphoreType t) {
+const ExternalHandleTypes& semaphore_support(const Device& d, SemaphoreType t) {
     return t == SemaphoreType::kTimeline ? d.info().timeline_semaphore : d.info().binary_semaphore;
 }
 
@@ -180,7 +180,7 @@ std::shared_ptr<Semaphore> Device::create_semaphore(SemaphoreType type, uint64_t
     if (type == SemaphoreType::kBinary && initial_value != 0) {
         throw InvalidArgumentError("a binary semaphore has no initial value");
     }
-    const ExternalSupport& support = semaphore_support(*this, type);
+    const ExternalHandleTypes& support = semaphore_support(*this, type);
     if (exportable && !support.exportable) {
         throw UnsupportedOperationError("device '" + info_.name + "' cannot export " + to_string(type) +
                                         " semaphores" +
