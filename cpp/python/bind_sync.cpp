@@ -95,12 +95,13 @@ void bind_sync(py::module_& m) {
 }
 
 void bind_device_sync(py::class_<Device, std::shared_ptr<Device>>& cls) {
-    cls.def("create_semaphore", &Device::create_semaphore, py::arg("type"), py::arg("initial_value") = 0,
-            py::arg("exportable") = true)
+    cls.def("create_shared_semaphore", &Device::create_shared_semaphore, py::arg("type"), py::arg("initial_value") = 0)
+        .def("create_semaphore", &Device::create_semaphore, py::arg("type"), py::arg("initial_value") = 0)
         .def("export_semaphore", &Device::export_semaphore, py::arg("semaphore"),
              py::arg("handle_type") = static_cast<uint32_t>(VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT))
         .def("import_semaphore", &Device::import_semaphore, py::arg("handle"))
-        .def("create_fence", &Device::create_fence, py::arg("signaled") = false, py::arg("exportable") = true)
+        .def("create_shared_fence", &Device::create_shared_fence, py::arg("signaled") = false)
+        .def("create_fence", &Device::create_fence, py::arg("signaled") = false)
         .def("export_fence", &Device::export_fence, py::arg("fence"),
              py::arg("handle_type") = static_cast<uint32_t>(VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT))
         .def("import_fence", &Device::import_fence, py::arg("handle"))

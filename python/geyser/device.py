@@ -261,11 +261,11 @@ class Device(NativeOwner):
         Raises UnsupportedOperationError where the driver cannot export that kind (lavapipe cannot
         export any); ``create_shared_timeline`` then offers the portable timeline instead.
         """
-        return Semaphore(self.native.create_semaphore(_semaphore_type(kind), int(initial_value), True), self)
+        return Semaphore(self.native.create_shared_semaphore(_semaphore_type(kind), int(initial_value)), self)
 
     def create_semaphore(self, kind: str = "timeline", initial_value: int = 0) -> Semaphore:
         """A local (not exportable) semaphore, for ordering this process's own GPU work."""
-        return Semaphore(self.native.create_semaphore(_semaphore_type(kind), int(initial_value), False), self)
+        return Semaphore(self.native.create_semaphore(_semaphore_type(kind), int(initial_value)), self)
 
     def export_semaphore(self, semaphore: Semaphore, handle_type: str = "opaque_fd") -> SemaphoreHandle:
         return SemaphoreHandle(self.native.export_semaphore(semaphore.native, handle_type_bit(handle_type)))
@@ -337,11 +337,11 @@ class Device(NativeOwner):
                    wait, signal, fence, timeout)
 
     def create_shared_fence(self, signaled: bool = False) -> Fence:
-        return Fence(self.native.create_fence(bool(signaled), True), self)
+        return Fence(self.native.create_shared_fence(bool(signaled)), self)
 
     def create_fence(self, signaled: bool = False) -> Fence:
         """A local (not exportable) fence."""
-        return Fence(self.native.create_fence(bool(signaled), False), self)
+        return Fence(self.native.create_fence(bool(signaled)), self)
 
     def export_fence(self, fence: Fence, handle_type: str = "opaque_fd") -> FenceHandle:
         return FenceHandle(self.native.export_fence(fence.native, handle_type_bit(handle_type)))

@@ -137,8 +137,8 @@ TEST(Fork, InheritedObjectsRefuseAndAreLeftToTheParent) {
     for (size_t k = 0; k < data.size(); ++k) data[k] = static_cast<uint8_t>(k * 5 + 1);
     tex->upload(VK_IMAGE_ASPECT_COLOR_BIT, data.data(), data.size());
     auto buf = dev->create_shareable_buffer(256);
-    auto fence = dev->create_fence(false, false);
-    auto sem = dev->info().timeline_semaphores ? dev->create_semaphore(geyser::SemaphoreType::kTimeline, 1, false)
+    auto fence = dev->create_fence(false);
+    auto sem = dev->info().timeline_semaphores ? dev->create_semaphore(geyser::SemaphoreType::kTimeline, 1)
                                                : nullptr;
     auto tex2 = dev->create_shareable_texture(rgba8(16, 4));
     geyser::MemoryHandle tex_handle = dev->export_texture(*tex);
@@ -181,7 +181,7 @@ TEST(Fork, InheritedObjectsRefuseAndAreLeftToTheParent) {
         refused([&] { dev->copy_buffer_to_texture(*buf, *tex2, VK_IMAGE_ASPECT_COLOR_BIT, 0, {}); });
         refused([&] { (void)dev->heap_usage(); });
         refused([&] { dev->check_opaque_fd(tex_handle.fd.get(), geyser::Device::FdFamily::kMemory); });
-        refused([&] { dev->create_semaphore(geyser::SemaphoreType::kBinary, 0, false); });
+        refused([&] { dev->create_semaphore(geyser::SemaphoreType::kBinary, 0); });
         if (sem) {
             refused([&] { sem->signal(2); });
             refused([&] { (void)sem->value(); });

@@ -126,9 +126,11 @@ public:
 
     /// Creates a semaphore exportable as every handle type the device supports for its type.
     /// Throws UnsupportedOperationError when the device cannot export that semaphore type (or,
-    /// for timelines, has no timeline semaphores at all). `exportable=false` makes a local one.
-    std::shared_ptr<Semaphore> create_semaphore(SemaphoreType type, uint64_t initial_value = 0,
-                                                bool exportable = true);
+    /// for timelines, has no timeline semaphores at all). The caller shares ownership.
+    std::shared_ptr<Semaphore> create_shared_semaphore(SemaphoreType type, uint64_t initial_value = 0);
+    /// Creates a local (not exportable) semaphore, for ordering this process's own GPU work.
+    /// Throws UnsupportedOperationError for a timeline on a device without timeline semaphores.
+    std::shared_ptr<Semaphore> create_semaphore(SemaphoreType type, uint64_t initial_value = 0);
     /// A new OS handle for `semaphore` as `handle_type` (opaque FD by default; sync FD for binary
     /// semaphores only, where the driver supports it). The caller owns the handle.
     SyncHandle export_semaphore(Semaphore& semaphore,
@@ -144,7 +146,11 @@ public:
     void copy_buffer_to_texture(Buffer& src, Texture& dst, VkImageAspectFlagBits aspect, VkDeviceSize offset,
                                 const SubmitSync& sync);
 
-    std::shared_ptr<Fence> create_fence(bool signaled = false, bool exportable = true);
+    /// Creates a fence exportable as every handle type the device supports. Throws
+    /// UnsupportedOperationError when the device cannot export fences.
+    std::shared_ptr<Fence> create_shared_fence(bool signaled = false);
+    /// Creates a local (not exportable) fence.
+    std::shared_ptr<Fence> create_fence(bool signaled = false);
     SyncHandle export_fence(Fence& fence, uint32_t handle_type = VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT);
     std::shared_ptr<Fence> import_fence(const SyncHandle& handle);
 
@@ -183,6 +189,8 @@ public:
 private:
     Device(std::shared_ptr<Instance> instance, VkPhysicalDevice physical, DeviceInfo info);
     void require_memory_export(const char* what) const;
+    std::shared_ptr<Semaphore> make_semaphore(SemaphoreType type, uint64_t initial_value, bool exportable);
+    std::shared_ptr<Fence> make_fence(bool signaled, bool exportable);
 
     std::shared_ptr<Instance> instance_;
     uint64_t fork_generation_ = 0;  // the process's fork generation when the device was opened
