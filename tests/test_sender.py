@@ -299,7 +299,7 @@ def test_hostile_producer_gives_specific_errors(device, case):
                 fds = [h.fd, h.fd] if case == "wrong-fd-count" else [h.fd]
                 ch.send(_native.MESSAGE_MEMORY_HANDLE, _native.encode_memory_handle(h.native), fds)
             for role in (_native.TimelineRole.READY, _native.TimelineRole.RELEASED):
-                with real.ready.export() as th:
+                with device.export_timeline(real.ready) as th:
                     kind = _native.TimelineKind.PORTABLE if th.kind == "portable" else _native.TimelineKind.VULKAN
                     sem = th.semaphore_handle.native if th.semaphore_handle else None
                     ch.send(_native.MESSAGE_TIMELINE, _native.encode_timeline_announce(role, kind, sem), [th.fd])

@@ -81,9 +81,6 @@ void bind_ipc(py::module_& m) {
         return decode_memory_handle(v.data(), v.size(), UniqueFd(fd));
     }, py::arg("payload"), py::arg("fd"), "Takes ownership of fd.");
 
-    py::enum_<TimelineKind>(m, "TimelineKind")
-        .value("PORTABLE", TimelineKind::kPortable)
-        .value("VULKAN", TimelineKind::kVulkan);
     py::enum_<TimelineRole>(m, "TimelineRole")
         .value("READY", TimelineRole::kReady)
         .value("RELEASED", TimelineRole::kReleased);

@@ -100,6 +100,7 @@ PYBIND11_MODULE(_native, m) {
     m.def("validation_enabled", &geyser::validation_enabled);
 
     geyser::python::bind_sync(m);
+    geyser::python::bind_timeline(m);
     geyser::python::bind_device(m);
     geyser::python::bind_memory(m);
     geyser::python::bind_ipc(m);

@@ -285,7 +285,7 @@ class Sender:
             try:
                 for role, timeline in ((_native.TimelineRole.READY, self.ready),
                                        (_native.TimelineRole.RELEASED, released)):
-                    with timeline.export() as th:
+                    with self.device.export_timeline(timeline) as th:
                         kind = _native.TimelineKind.VULKAN if th.kind == "vulkan" else _native.TimelineKind.PORTABLE
                         sem = th.semaphore_handle.native if th.semaphore_handle is not None else None
                         channel.send(_native.MESSAGE_TIMELINE, _native.encode_timeline_announce(role, kind, sem),
