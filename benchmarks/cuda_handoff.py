@@ -159,7 +159,7 @@ def main(argv=None) -> int:
     shm = shared_memory.SharedMemory(create=True, size=FRAME)
     mine, theirs = ctx.Pipe()
     out = ctx.Queue()
-    handles = [device.export_buffer(buf), ready.export(), consumed.export()]
+    handles = [device.export_buffer(buf), device.export_timeline(ready), device.export_timeline(consumed)]
     child = ctx.Process(target=_consumer, args=(device.info.device_uuid, handles, theirs, args.frames,
                                                 args.copy_frames, shm.name, out))
     child.start()

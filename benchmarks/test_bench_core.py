@@ -114,7 +114,7 @@ def test_shared_timeline_create_export_import(benchmark, device, importer, kind)
     benchmark.group = "shared timeline: create + export + import"
 
     def cycle():
-        with device.create_shared_timeline(kind) as t, t.export() as h:
+        with device.create_shared_timeline(kind) as t, device.export_timeline(t) as h:
             importer.import_timeline(h).close()
 
     benchmark(cycle)

@@ -116,8 +116,8 @@ def _exchange(device, library, values, texels) -> None:
         a.write(values)
         tex.upload(texels)
         b.write(np.zeros(N * 4 + H * W * 4, np.uint8))
-        handles = [device.export_buffer(a), device.export_texture(tex), device.export_buffer(b), ready.export(),
-                   done.export()]
+        handles = [device.export_buffer(a), device.export_texture(tex), device.export_buffer(b), device.export_timeline(ready),
+                   device.export_timeline(done)]
         ctx = multiprocessing.get_context("spawn")
         results = ctx.Queue()
         child = ctx.Process(target=_consumer, args=(library, device.info.device_uuid, handles, results))

@@ -341,7 +341,7 @@ def test_handles_round_trip(peer, device):
             device.create_shared_timeline() as timeline:
         texture.upload(_texels(7))
         buffer.write(_bytes(8))
-        with device.export_texture(texture) as th, device.export_buffer(buffer) as bh, timeline.export() as tlh:
+        with device.export_texture(texture) as th, device.export_buffer(buffer) as bh, device.export_timeline(timeline) as tlh:
             answer = peer.call("handles", th, bh, tlh, 9)
             # The parent's handles keep their own fds.
             assert min(th.fd, bh.fd, tlh.fd) >= 0
@@ -543,7 +543,7 @@ PICKLABLE = {
     "Timeline": lambda d: d.create_shared_timeline(),
     "TextureHandle": lambda d: d.export_texture(d.create_shareable_texture(DESC)),
     "BufferHandle": lambda d: d.export_buffer(d.create_shareable_buffer(BUFFER_SIZE)),
-    "TimelineHandle": lambda d: d.create_shared_timeline().export(),
+    "TimelineHandle": lambda d: d.export_timeline(d.create_shared_timeline()),
     # The driver here may export neither; a handle holds an fd and its description all the same.
     "SemaphoreHandle": lambda d: geyser.SemaphoreHandle.from_dict(_sync_description("semaphore", d), _some_fd()),
     "FenceHandle": lambda d: geyser.FenceHandle.from_dict(_sync_description("fence", d), _some_fd()),

@@ -302,7 +302,7 @@ def test_hostile_producer_gives_specific_errors(device, case):
                 fds = [h.fd, h.fd] if case == "wrong-fd-count" else [h.fd]
                 ch.send(_native.MESSAGE_MEMORY_HANDLE, _native.encode_memory_handle(h.native), fds)
             for role in (_sender_wire.READY, _sender_wire.RELEASED):
-                with real.ready.export() as th:
+                with device.export_timeline(real.ready) as th:
                     if th.kind == "portable":
                         payload = _sender_wire.timeline_announce(role, _sender_wire.PORTABLE)
                     else:

@@ -81,7 +81,7 @@ def test_soak_export_send_import_read_close(device, kind):
                     geyser.send_handle(ch, h)
             else:
                 obj.signal(i)
-                with obj.export() as h:
+                with device.export_timeline(obj) as h:
                     payload = json.dumps(h.to_dict().get("semaphore")).encode()
                     ch.send(_native.MESSAGE_TIMELINE, payload, [h.fd])
             t, payload, fds = ch.receive(30 * 10**9)

@@ -74,7 +74,7 @@ def test_timeline_kind_checked(device):
 
 def test_abandoned_timeline_wakes_waiters_with_peer_gone(device):
     t = device.create_shared_timeline("portable")
-    with t.export() as h:
+    with device.export_timeline(t) as h:
         other = device.import_timeline(h)
     t.mark_abandoned()
     start = time.monotonic()
@@ -111,12 +111,12 @@ def test_unknown_timeline_kind_refused():
 
 def test_timeline_cycles_leak_nothing(device, kind):
     for _ in range(20):  # let a driver open whatever it opens once
-        with device.create_shared_timeline(kind).export() as h:
+        with device.export_timeline(device.create_shared_timeline(kind)) as h:
             device.import_timeline(h)
     before = _fd_count()
     for _ in range(1000):
         t = device.create_shared_timeline(kind)
-        with t.export() as h:
+        with device.export_timeline(t) as h:
             u = device.import_timeline(h)
         t.close()
         u.close()
@@ -188,7 +188,7 @@ print("ok", t.value)
 def test_thousand_round_trips_across_processes(device, kind):
     t = device.create_shared_timeline(kind)
     rounds = 1000
-    with t.export() as h:
+    with device.export_timeline(t) as h:
         proc = _spawn(_PINGPONG, {"uuid": device.info.device_uuid, "timeline": h.to_dict(), "fd": h.fd,
                                   "rounds": rounds}, [h.fd])
     for i in range(rounds):
@@ -210,7 +210,7 @@ time.sleep(60)
 
 def test_waiter_returns_when_peer_is_killed(device, kind):
     t = device.create_shared_timeline(kind)
-    with t.export() as h:
+    with device.export_timeline(t) as h:
         proc = _spawn(_SLEEPER, {"uuid": device.info.device_uuid, "timeline": h.to_dict(), "fd": h.fd}, [h.fd])
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGKILL)
@@ -256,7 +256,8 @@ def test_gpu_ordered_frames_across_processes(device, kind):
     ready = device.create_shared_timeline(kind)
     released = device.create_shared_timeline(kind)
     tex.timeline = ready
-    with device.export_texture(tex) as th, ready.export() as rh, released.export() as lh:
+    with device.export_texture(tex) as th, device.export_timeline(ready) as rh, \
+            device.export_timeline(released) as lh:
         req = {"uuid": device.info.device_uuid, "texture": th.to_dict(), "ready": rh.to_dict(),
                "released": lh.to_dict(), "fds": [th.fd, rh.fd, lh.fd], "shape": [h, w], "frames": frames}
         proc = _spawn(_CONSUMER, req, [th.fd, rh.fd, lh.fd])

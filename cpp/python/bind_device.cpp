@@ -55,6 +55,7 @@ void bind_device(py::module_& m) {
 
     py::class_<Device, std::shared_ptr<Device>> device(m, "Device");
     bind_device_sync(device);
+    bind_device_timeline(device);
     device.def_static("open", &Device::open, py::arg("selector") = "")
         .def_property_readonly("info", &Device::info, py::return_value_policy::reference_internal)
         .def("format_support",
@@ -75,11 +76,15 @@ void bind_device(py::module_& m) {
              },
              py::arg("width"), py::arg("height"), py::arg("format"), py::arg("usage"), py::arg("label") = "")
         .def("export_texture", &Device::export_texture, py::arg("texture"), py::call_guard<py::gil_scoped_release>())
-        .def("import_texture", &Device::import_texture, py::arg("handle"), py::call_guard<py::gil_scoped_release>())
+        .def("import_texture",
+             py::overload_cast<const MemoryHandle&, std::shared_ptr<Timeline>>(&Device::import_texture),
+             py::arg("handle"), py::arg("timeline") = nullptr, py::call_guard<py::gil_scoped_release>())
+        .def("release_texture_handle", &Device::release_texture_handle, py::arg("handle"))
         .def("create_shareable_buffer", &Device::create_shareable_buffer, py::arg("size"), py::arg("usage") = 0,
              py::call_guard<py::gil_scoped_release>())
         .def("export_buffer", &Device::export_buffer, py::arg("buffer"), py::call_guard<py::gil_scoped_release>())
         .def("import_buffer", &Device::import_buffer, py::arg("handle"), py::call_guard<py::gil_scoped_release>())
+        .def("release_buffer_handle", &Device::release_buffer_handle, py::arg("handle"))
         .def("choose_memory_type", &Device::choose_memory_type, py::arg("type_bits"), py::arg("required"),
              py::arg("preferred"))
         .def_property_readonly("memory_type_count",

@@ -103,29 +103,30 @@ void bind_memory(py::module_& m) {
         .def_property_readonly("external_layout", [](const Texture& t) { return static_cast<int>(t.external_layout()); })
         .def_property_readonly("aspects", &Texture::aspects)
         .def_property_readonly("device", &Texture::device)
+        .def_property("timeline", &Texture::timeline, &Texture::set_timeline)
         .def("host_size", [](const Texture& t, uint32_t aspect) {
                  return t.host_size(static_cast<VkImageAspectFlagBits>(aspect));
              }, py::arg("aspect"))
         .def("upload",
-             [](Texture& t, uint32_t aspect, const py::buffer& data, const SemList& wait, const SemList& signal,
-                const std::shared_ptr<Fence>& fence) {
+             [](Texture& t, uint32_t aspect, const py::buffer& data, const SyncList& wait, const SyncList& signal,
+                const std::shared_ptr<Fence>& fence, uint64_t timeout_ns) {
                  py::buffer_info info = readable(data);
-                 const SubmitSync sync = to_submit_sync(wait, signal, fence);
+                 const SubmitSync sync = to_submit_sync(wait, signal, fence, timeout_ns);
                  py::gil_scoped_release nogil;
                  t.upload(static_cast<VkImageAspectFlagBits>(aspect), info.ptr, nbytes(info), sync);
              },
-             py::arg("aspect"), py::arg("data"), py::arg("wait") = SemList{}, py::arg("signal") = SemList{},
-             py::arg("fence") = nullptr)
+             py::arg("aspect"), py::arg("data"), py::arg("wait") = SyncList{}, py::arg("signal") = SyncList{},
+             py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeoutNs)
         .def("download_into",
-             [](Texture& t, uint32_t aspect, const py::buffer& out, const SemList& wait, const SemList& signal,
-                const std::shared_ptr<Fence>& fence) {
+             [](Texture& t, uint32_t aspect, const py::buffer& out, const SyncList& wait, const SyncList& signal,
+                const std::shared_ptr<Fence>& fence, uint64_t timeout_ns) {
                  py::buffer_info info = writable(out);
-                 const SubmitSync sync = to_submit_sync(wait, signal, fence);
+                 const SubmitSync sync = to_submit_sync(wait, signal, fence, timeout_ns);
                  py::gil_scoped_release nogil;
                  t.download(static_cast<VkImageAspectFlagBits>(aspect), info.ptr, nbytes(info), sync);
              },
-             py::arg("aspect"), py::arg("out"), py::arg("wait") = SemList{}, py::arg("signal") = SemList{},
-             py::arg("fence") = nullptr);
+             py::arg("aspect"), py::arg("out"), py::arg("wait") = SyncList{}, py::arg("signal") = SyncList{},
+             py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeoutNs);
 
     py::class_<Buffer, std::shared_ptr<Buffer>>(m, "Buffer")
         .def_property_readonly("size", &Buffer::size)
@@ -136,25 +137,25 @@ void bind_memory(py::module_& m) {
         .def_property_readonly("memory_type_index", &Buffer::memory_type_index)
         .def_property_readonly("device", &Buffer::device)
         .def("write",
-             [](Buffer& b, const py::buffer& data, uint64_t offset, const SemList& wait, const SemList& signal,
-                const std::shared_ptr<Fence>& fence) {
+             [](Buffer& b, const py::buffer& data, uint64_t offset, const SyncList& wait, const SyncList& signal,
+                const std::shared_ptr<Fence>& fence, uint64_t timeout_ns) {
                  py::buffer_info info = readable(data);
-                 const SubmitSync sync = to_submit_sync(wait, signal, fence);
+                 const SubmitSync sync = to_submit_sync(wait, signal, fence, timeout_ns);
                  py::gil_scoped_release nogil;
                  b.write(info.ptr, nbytes(info), offset, sync);
              },
-             py::arg("data"), py::arg("offset") = 0, py::arg("wait") = SemList{}, py::arg("signal") = SemList{},
-             py::arg("fence") = nullptr)
+             py::arg("data"), py::arg("offset") = 0, py::arg("wait") = SyncList{}, py::arg("signal") = SyncList{},
+             py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeoutNs)
         .def("read_into",
-             [](Buffer& b, const py::buffer& out, uint64_t offset, const SemList& wait, const SemList& signal,
-                const std::shared_ptr<Fence>& fence) {
+             [](Buffer& b, const py::buffer& out, uint64_t offset, const SyncList& wait, const SyncList& signal,
+                const std::shared_ptr<Fence>& fence, uint64_t timeout_ns) {
                  py::buffer_info info = writable(out);
-                 const SubmitSync sync = to_submit_sync(wait, signal, fence);
+                 const SubmitSync sync = to_submit_sync(wait, signal, fence, timeout_ns);
                  py::gil_scoped_release nogil;
                  b.read(info.ptr, nbytes(info), offset, sync);
              },
-             py::arg("out"), py::arg("offset") = 0, py::arg("wait") = SemList{}, py::arg("signal") = SemList{},
-             py::arg("fence") = nullptr);
+             py::arg("out"), py::arg("offset") = 0, py::arg("wait") = SyncList{}, py::arg("signal") = SyncList{},
+             py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeoutNs);
 }
 
 }  // namespace geyser::python

@@ -6,24 +6,30 @@
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
 #include "geyser/memory.hpp"
-#include "geyser/portable_timeline.hpp"
 #include "geyser/sync.hpp"
 
 namespace py = pybind11;
 
 namespace geyser::python {
 
-namespace {
-
-}  // namespace
-
-SubmitSync to_submit_sync(const std::vector<std::pair<std::shared_ptr<Semaphore>, uint64_t>>& wait,
-                          const std::vector<std::pair<std::shared_ptr<Semaphore>, uint64_t>>& signal,
-                          const std::shared_ptr<Fence>& fence) {
+SubmitSync to_submit_sync(const SyncList& wait, const SyncList& signal, const std::shared_ptr<Fence>& fence,
+                          uint64_t host_wait_timeout_ns) {
+    auto points = [](const SyncList& list) {
+        std::vector<SyncPoint> out;
+        for (const auto& [target, value] : list) {
+            if (const auto* sem = std::get_if<std::shared_ptr<Semaphore>>(&target)) {
+                out.emplace_back(sem->get(), value);
+            } else {
+                out.emplace_back(std::get<std::shared_ptr<Timeline>>(target).get(), value);
+            }
+        }
+        return out;
+    };
     SubmitSync s;
-    for (const auto& [sem, v] : wait) s.wait.emplace_back(sem.get(), v);
-    for (const auto& [sem, v] : signal) s.signal.emplace_back(sem.get(), v);
+    s.wait = points(wait);
+    s.signal = points(signal);
     s.fence = fence.get();
+    s.host_wait_timeout_ns = host_wait_timeout_ns;
     return s;
 }
 
@@ -69,23 +75,6 @@ void bind_sync(py::module_& m) {
         .def("wait", &Semaphore::wait, py::arg("value"), py::arg("timeout_ns"),
              py::call_guard<py::gil_scoped_release>());
 
-    py::class_<PortableTimeline, std::shared_ptr<PortableTimeline>>(m, "PortableTimeline")
-        .def_static("create",
-                    [](uint64_t initial) { return std::make_shared<PortableTimeline>(PortableTimeline::create(initial)); },
-                    py::arg("initial_value") = 0)
-        .def_static("import_fd",
-                    [](int fd) { return std::make_shared<PortableTimeline>(PortableTimeline::import_fd(fd)); },
-                    py::arg("fd"), "Imports a duplicate of a borrowed fd.")
-        .def("export_fd", [](const PortableTimeline& t) { return t.export_fd().release(); },
-             "A new fd the caller owns and must close.")
-        .def_property_readonly("value", &PortableTimeline::value)
-        .def("signal", &PortableTimeline::signal, py::arg("value"))
-        .def("wait", &PortableTimeline::wait, py::arg("value"), py::arg("timeout_ns"),
-             py::call_guard<py::gil_scoped_release>())
-        .def("try_wait", &PortableTimeline::try_wait, py::arg("value"))
-        .def("mark_abandoned", &PortableTimeline::mark_abandoned)
-        .def_property_readonly("abandoned", &PortableTimeline::abandoned);
-
     py::class_<Fence, std::shared_ptr<Fence>>(m, "Fence")
         .def_property_readonly("imported", &Fence::imported)
         .def_property_readonly("device", &Fence::device)
@@ -95,35 +84,37 @@ void bind_sync(py::module_& m) {
 }
 
 void bind_device_sync(py::class_<Device, std::shared_ptr<Device>>& cls) {
-    cls.def("create_semaphore", &Device::create_semaphore, py::arg("type"), py::arg("initial_value") = 0,
-            py::arg("exportable") = true)
+    cls.def("create_shared_semaphore", &Device::create_shared_semaphore, py::arg("type"), py::arg("initial_value") = 0)
+        .def("create_semaphore", &Device::create_semaphore, py::arg("type"), py::arg("initial_value") = 0)
         .def("export_semaphore", &Device::export_semaphore, py::arg("semaphore"),
              py::arg("handle_type") = static_cast<uint32_t>(VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT))
         .def("import_semaphore", &Device::import_semaphore, py::arg("handle"))
-        .def("create_fence", &Device::create_fence, py::arg("signaled") = false, py::arg("exportable") = true)
+        .def("create_shared_fence", &Device::create_shared_fence, py::arg("signaled") = false)
+        .def("create_fence", &Device::create_fence, py::arg("signaled") = false)
         .def("export_fence", &Device::export_fence, py::arg("fence"),
              py::arg("handle_type") = static_cast<uint32_t>(VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT))
         .def("import_fence", &Device::import_fence, py::arg("handle"))
         .def(
             "copy_texture",
-            [](Device& d, Texture& src, Texture& dst, const SemList& wait, const SemList& signal,
-               const std::shared_ptr<Fence>& fence) {
-                const SubmitSync sync = to_submit_sync(wait, signal, fence);
+            [](Device& d, Texture& src, Texture& dst, const SyncList& wait, const SyncList& signal,
+               const std::shared_ptr<Fence>& fence, uint64_t timeout_ns) {
+                const SubmitSync sync = to_submit_sync(wait, signal, fence, timeout_ns);
                 py::gil_scoped_release nogil;
                 d.copy_texture(src, dst, sync);
             },
-            py::arg("src"), py::arg("dst"), py::arg("wait") = SemList{}, py::arg("signal") = SemList{},
-            py::arg("fence") = nullptr)
+            py::arg("src"), py::arg("dst"), py::arg("wait") = SyncList{}, py::arg("signal") = SyncList{},
+            py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeoutNs)
         .def(
             "copy_buffer_to_texture",
-            [](Device& d, Buffer& src, Texture& dst, uint32_t aspect, uint64_t offset, const SemList& wait,
-               const SemList& signal, const std::shared_ptr<Fence>& fence) {
-                const SubmitSync sync = to_submit_sync(wait, signal, fence);
+            [](Device& d, Buffer& src, Texture& dst, uint32_t aspect, uint64_t offset, const SyncList& wait,
+               const SyncList& signal, const std::shared_ptr<Fence>& fence, uint64_t timeout_ns) {
+                const SubmitSync sync = to_submit_sync(wait, signal, fence, timeout_ns);
                 py::gil_scoped_release nogil;
                 d.copy_buffer_to_texture(src, dst, static_cast<VkImageAspectFlagBits>(aspect), offset, sync);
             },
-            py::arg("src"), py::arg("dst"), py::arg("aspect"), py::arg("offset") = 0, py::arg("wait") = SemList{},
-            py::arg("signal") = SemList{}, py::arg("fence") = nullptr);
+            py::arg("src"), py::arg("dst"), py::arg("aspect"), py::arg("offset") = 0, py::arg("wait") = SyncList{},
+            py::arg("signal") = SyncList{}, py::arg("fence") = nullptr,
+            py::arg("timeout_ns") = kDefaultHostWaitTimeoutNs);
 }
 
 }  // namespace geyser::python

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
 #include "geyser/sync.hpp"
+#include "geyser/timeline.hpp"
 
 namespace geyser::python {
 
@@ -20,10 +22,12 @@ void bind_formats(pybind11::module_& m);
 void bind_device(pybind11::module_& m);
 void bind_memory(pybind11::module_& m);
 void bind_sync(pybind11::module_& m);
+void bind_timeline(pybind11::module_& m);
 void bind_ipc(pybind11::module_& m);
 void bind_sender(pybind11::module_& m);
 void bind_cuda(pybind11::module_& m);
 void bind_device_sync(pybind11::class_<Device, std::shared_ptr<Device>>& cls);
+void bind_device_timeline(pybind11::class_<Device, std::shared_ptr<Device>>& cls);
 
 inline pybind11::bytes uuid_bytes(const Uuid& u) {
     return pybind11::bytes(reinterpret_cast<const char*>(u.data()), u.size());
@@ -37,11 +41,13 @@ inline Uuid uuid_from(const pybind11::bytes& b) {
     return u;
 }
 
-using SemList = std::vector<std::pair<std::shared_ptr<Semaphore>, uint64_t>>;
+/// One wait= or signal= entry from Python: a native Semaphore or Timeline, and its value.
+using SyncTarget = std::variant<std::shared_ptr<Semaphore>, std::shared_ptr<Timeline>>;
+using SyncList = std::vector<std::pair<SyncTarget, uint64_t>>;
 
-/// Python's wait=[(semaphore, value)], signal=[...], fence=... as the core's SubmitSync.
-SubmitSync to_submit_sync(const std::vector<std::pair<std::shared_ptr<Semaphore>, uint64_t>>& wait,
-                          const std::vector<std::pair<std::shared_ptr<Semaphore>, uint64_t>>& signal,
-                          const std::shared_ptr<Fence>& fence);
+/// Python's wait=[(semaphore or timeline, value)], signal=[...], fence=..., timeout_ns=... as the
+/// core's SubmitSync. It borrows: the lists must outlive the call it is made for.
+SubmitSync to_submit_sync(const SyncList& wait, const SyncList& signal, const std::shared_ptr<Fence>& fence,
+                          uint64_t host_wait_timeout_ns);
 
 }  // namespace geyser::python

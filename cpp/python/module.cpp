@@ -101,6 +101,7 @@ PYBIND11_MODULE(_native, m) {
 
     geyser::python::bind_formats(m);
     geyser::python::bind_sync(m);
+    geyser::python::bind_timeline(m);
     geyser::python::bind_device(m);
     geyser::python::bind_memory(m);
     geyser::python::bind_ipc(m);

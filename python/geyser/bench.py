@@ -296,7 +296,7 @@ class PingPong:
             req = {"mode": mode, "rounds": rounds, "fds": fds}
         else:
             self.timeline = device.create_shared_timeline(mode)
-            handle = self.timeline.export()
+            handle = device.export_timeline(self.timeline)
             fds = [handle.fd]
             req = {"mode": mode, "rounds": rounds, "fds": fds, "uuid": device.info.device_uuid,
                    "timeline": handle.to_dict()}

@@ -127,11 +127,8 @@ class CudaDevice(NativeOwner):
                 raise UnsupportedOperationError(
                     "a portable timeline lives in host memory, which a CUDA stream cannot wait on; create the "
                     "timeline with kind='vulkan' on a device that exports timeline semaphores")
-            handle = source.export()
-            try:
+            with self._same_device(source).export_timeline(source) as handle:
                 return self._import_sync(handle.semaphore_handle)
-            finally:
-                handle.close()
         if isinstance(source, Semaphore):
             with self._same_device(source).export_semaphore(source) as handle:
                 return self._import_sync(handle)

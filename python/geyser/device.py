@@ -12,10 +12,8 @@ from ._owner import NativeOwner
 from .errors import InvalidArgumentError
 from .formats import TextureFormat, TextureUsage, format_info
 from .memory import Buffer, BufferHandle, BufferUsage, Texture, TextureDescriptor, TextureHandle
-from .sync import DEFAULT_TIMEOUT, Fence, FenceHandle, Semaphore, SemaphoreHandle, handle_type_bit
-from .memory import run_synced
-from .timeline import Timeline, TimelineHandle
-from .errors import UnsupportedOperationError
+from .sync import DEFAULT_TIMEOUT, Fence, FenceHandle, Semaphore, SemaphoreHandle, _u64, handle_type_bit, to_ns
+from .timeline import Timeline, TimelineHandle, submit_sync, timeline_choice
 
 __all__ = ["DeviceInfo", "FormatSupport", "HandleTypeSupport", "devices", "Device", "HANDLE_TYPES"]
 
@@ -219,14 +217,16 @@ class Device(NativeOwner):
                 raise InvalidHandleError("handle does not match the expected descriptor: " + "; ".join(diffs))
         if isinstance(timeline, TimelineHandle):
             timeline = self.import_timeline(timeline)
-        t = self.native.import_texture(native_handle)
+        elif timeline is not None and not isinstance(timeline, Timeline):
+            raise InvalidArgumentError(f"timeline must be a Timeline or TimelineHandle, got {type(timeline).__name__}")
+        t = self.native.import_texture(native_handle, timeline.native if timeline is not None else None)
         tex = Texture(t, self, descriptor)  # None: derived from the texture on first use
-        tex.timeline = timeline
+        tex._timeline = timeline  # the caller's object is the texture's timeline
         return tex
 
     def release_texture_handle(self, handle: TextureHandle) -> None:
         """Releases what an export or import holds for ``handle``: closes its fd."""
-        handle.close()
+        self.native.release_texture_handle(_handle_native(handle))
 
     # -- buffers ------------------------------------------------------------------------------
     def create_shareable_buffer(self, size: int, usage: BufferUsage = BufferUsage.STORAGE) -> Buffer:
@@ -242,7 +242,8 @@ class Device(NativeOwner):
         return Buffer(self.native.import_buffer(_handle_native(handle)), self)
 
     def release_buffer_handle(self, handle: BufferHandle) -> None:
-        handle.close()
+        """Closes ``handle``'s fd."""
+        self.native.release_buffer_handle(_handle_native(handle))
 
     # -- semaphores and fences ------------------------------------------------------------------
     def create_shared_semaphore(self, kind: str = "binary", initial_value: int = 0) -> Semaphore:
@@ -251,11 +252,11 @@ class Device(NativeOwner):
         Raises UnsupportedOperationError where the driver cannot export that kind (lavapipe cannot
         export any); ``create_shared_timeline`` then offers the portable timeline instead.
         """
-        return Semaphore(self.native.create_semaphore(_semaphore_type(kind), int(initial_value), True), self)
+        return Semaphore(self.native.create_shared_semaphore(_semaphore_type(kind), int(initial_value)), self)
 
     def create_semaphore(self, kind: str = "timeline", initial_value: int = 0) -> Semaphore:
         """A local (not exportable) semaphore, for ordering this process's own GPU work."""
-        return Semaphore(self.native.create_semaphore(_semaphore_type(kind), int(initial_value), False), self)
+        return Semaphore(self.native.create_semaphore(_semaphore_type(kind), int(initial_value)), self)
 
     def export_semaphore(self, semaphore: Semaphore, handle_type: str = "opaque_fd") -> SemaphoreHandle:
         return SemaphoreHandle(self.native.export_semaphore(semaphore.native, handle_type_bit(handle_type)))
@@ -277,44 +278,40 @@ class Device(NativeOwner):
         can export timeline semaphores as opaque_fd, portable otherwise. ``timeline.kind`` says
         which it got.
         """
-        if kind == "auto":
-            kind = "vulkan" if "opaque_fd" in self.info.timeline_semaphore_export else "portable"
-        if kind == "vulkan":
-            return Timeline(self.create_shared_semaphore("timeline", initial_value), self, "vulkan")
-        if kind == "portable":
-            return Timeline(_native.PortableTimeline.create(int(initial_value)), self, "portable")
-        raise InvalidArgumentError(f"timeline kind must be 'auto', 'vulkan' or 'portable', got {kind!r}")
+        return Timeline(self.native.create_shared_timeline(timeline_choice(kind), _u64(initial_value)), self)
+
+    def create_timeline(self, kind: str = "auto", initial_value: int = 0) -> Timeline:
+        """A timeline for this process's own ordering: ``"vulkan"`` is a local timeline semaphore
+        (it cannot be exported), ``"portable"`` a portable timeline, ``"auto"`` Vulkan wherever the
+        device has timeline semaphores."""
+        return Timeline(self.native.create_timeline(timeline_choice(kind), _u64(initial_value)), self)
+
+    def export_timeline(self, timeline: Timeline) -> TimelineHandle:
+        """A new handle (owning a new fd) another process can import with ``import_timeline``."""
+        if not isinstance(timeline, Timeline):
+            raise TypeError(f"expected a geyser.Timeline, got {type(timeline).__name__}")
+        return TimelineHandle._wrap(self.native.export_timeline(timeline.native))
 
     def import_timeline(self, handle: TimelineHandle) -> Timeline:
         """Imports a timeline; ``handle`` keeps its fd."""
         if not isinstance(handle, TimelineHandle):
             from .errors import InvalidHandleError
             raise InvalidHandleError(f"expected a TimelineHandle, got {type(handle).__name__}")
-        if handle.kind == "vulkan":
-            return Timeline(self.import_semaphore(handle.semaphore_handle, kind="timeline"), self, "vulkan")
-        return Timeline(_native.PortableTimeline.import_fd(handle.fd), self, "portable")
+        return Timeline(self.native.import_timeline(handle.native), self)
 
     def signal_texture_ready(self, texture: Texture, value: int) -> None:
         """Says frame ``value`` of ``texture`` is ready (its timeline; one is created on first use)."""
-        if texture.timeline is None:
-            texture.timeline = self.create_shared_timeline()
-        texture.timeline.signal(value)
+        self.native.signal_texture_ready(_texture_native(texture), _u64(value))
 
     def wait_for_texture(self, texture: Texture, value: int, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Waits until frame ``value`` of ``texture`` is ready; geyser.TimeoutError after ``timeout`` s."""
-        if texture.timeline is None:
-            raise UnsupportedOperationError(
-                "this texture has no timeline: import it with import_texture(handle, timeline=...) "
-                "or set texture.timeline"
-            )
-        texture.timeline.wait(value, timeout)
+        self.native.wait_for_texture(_texture_native(texture), _u64(value), to_ns(timeout))
 
     # -- GPU copies -----------------------------------------------------------------------------
     def copy_texture(self, src: Texture, dst: Texture, *, wait=(), signal=(), fence=None,
                      timeout: float = DEFAULT_TIMEOUT) -> None:
         """Copies ``src`` into ``dst`` on the GPU (same format and extent), ordered by wait/signal."""
-        run_synced(lambda w, s, f: self.native.copy_texture(_texture_native(src), _texture_native(dst), w, s, f),
-                   wait, signal, fence, timeout)
+        self.native.copy_texture(_texture_native(src), _texture_native(dst), **submit_sync(wait, signal, fence, timeout))
 
     def copy_buffer_to_texture(self, src: Buffer, dst: Texture, *, offset: int = 0, aspect=None, wait=(), signal=(),
                                fence=None, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -322,16 +319,15 @@ class Device(NativeOwner):
         from .memory import _default_aspect
 
         a = _default_aspect(_texture_native(dst).aspects, aspect)
-        run_synced(lambda w, s, f: self.native.copy_buffer_to_texture(_buffer_native(src), _texture_native(dst),
-                                                                      int(a), int(offset), w, s, f),
-                   wait, signal, fence, timeout)
+        self.native.copy_buffer_to_texture(_buffer_native(src), _texture_native(dst), int(a), int(offset),
+                                           **submit_sync(wait, signal, fence, timeout))
 
     def create_shared_fence(self, signaled: bool = False) -> Fence:
-        return Fence(self.native.create_fence(bool(signaled), True), self)
+        return Fence(self.native.create_shared_fence(bool(signaled)), self)
 
     def create_fence(self, signaled: bool = False) -> Fence:
         """A local (not exportable) fence."""
-        return Fence(self.native.create_fence(bool(signaled), False), self)
+        return Fence(self.native.create_fence(bool(signaled)), self)
 
     def export_fence(self, fence: Fence, handle_type: str = "opaque_fd") -> FenceHandle:
         return FenceHandle(self.native.export_fence(fence.native, handle_type_bit(handle_type)))

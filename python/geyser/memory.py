@@ -13,23 +13,8 @@ from ._owner import NativeOwner
 from .errors import GeyserError, InvalidArgumentError, InvalidHandleError
 from .formats import Aspect, TextureFormat, TextureUsage, format_info, host_layout
 from .sync import DEFAULT_TIMEOUT, description, uuid_field
+from .timeline import Timeline, submit_sync
 
-
-def run_synced(op, wait=(), signal=(), fence=None, timeout: float = DEFAULT_TIMEOUT):
-    """Runs ``op(native_wait, native_signal, native_fence)`` ordered by ``wait``/``signal``.
-
-    Vulkan semaphores and timelines go to the GPU with the submission; portable timelines are
-    waited on the host first (up to ``timeout`` s) and signalled once the operation, which waits
-    for its own completion, has returned.
-    """
-    from .timeline import split_sync
-
-    native_wait, native_signal, host_wait, host_signal = split_sync(wait, signal)
-    for timeline, value in host_wait:
-        timeline.wait(value, timeout)
-    op(native_wait, native_signal, fence.native if fence is not None else None)
-    for timeline, value in host_signal:
-        timeline.signal(value)
 
 __all__ = ["TextureDescriptor", "Texture", "TextureHandle", "Buffer", "BufferHandle", "BufferUsage"]
 
@@ -100,8 +85,24 @@ class Texture(NativeOwner):
         self._native = native
         self._device = device
         self._descriptor = descriptor
-        #: The Timeline that says which frame is ready (signal_texture_ready / wait_for_texture).
-        self.timeline = None
+        self._timeline = None  # the wrapper of native.timeline, so that it stays one object
+
+    @property
+    def timeline(self) -> Timeline | None:
+        """The Timeline that says which frame is ready (signal_texture_ready / wait_for_texture)."""
+        n = self.native.timeline
+        if n is None:
+            self._timeline = None
+        elif self._timeline is None or self._timeline._native is not n:
+            self._timeline = Timeline(n, self._device)
+        return self._timeline
+
+    @timeline.setter
+    def timeline(self, timeline: Timeline | None) -> None:
+        if timeline is not None and not isinstance(timeline, Timeline):
+            raise InvalidArgumentError(f"a texture's timeline is a geyser.Timeline, got {type(timeline).__name__}")
+        self.native.timeline = timeline.native if timeline is not None else None
+        self._timeline = timeline
 
     def __repr__(self) -> str:
         if self._native is None:
@@ -154,11 +155,11 @@ class Texture(NativeOwner):
         """Copies a host array of exactly ``host_layout(aspect)`` into the texture.
 
         ``wait``/``signal`` take ``(timeline or semaphore, value)`` pairs and ``fence`` a Fence
-        (see ``run_synced``); ``timeout`` bounds host waits on portable timelines.
+        (the core's SubmitSync); ``timeout`` bounds host waits on portable timelines.
         """
         a = _default_aspect(self.native.aspects, aspect)
         data = self._host_array(array, a)
-        run_synced(lambda w, s, f: self.native.upload(int(a), data, w, s, f), wait, signal, fence, timeout)
+        self.native.upload(int(a), data, **submit_sync(wait, signal, fence, timeout))
 
     def _host_array(self, array, aspect: Aspect) -> np.ndarray:
         """``array`` as the C-contiguous host copy of ``aspect``; InvalidArgumentError if it is not one."""
@@ -176,7 +177,7 @@ class Texture(NativeOwner):
         a = _default_aspect(self.native.aspects, aspect)
         dtype, shape = self.host_layout(a)
         out = np.empty(shape, dtype)
-        run_synced(lambda w, s, f: self.native.download_into(int(a), out, w, s, f), wait, signal, fence, timeout)
+        self.native.download_into(int(a), out, **submit_sync(wait, signal, fence, timeout))
         return out
 
 
@@ -208,7 +209,7 @@ class Buffer(NativeOwner):
         if offset < 0:
             raise InvalidArgumentError(f"offset must be >= 0, got {offset}")
         raw = np.ascontiguousarray(np.frombuffer(memoryview(data).cast("B"), np.uint8))
-        run_synced(lambda w, s, f: self.native.write(raw, offset, w, s, f), wait, signal, fence, timeout)
+        self.native.write(raw, offset, **submit_sync(wait, signal, fence, timeout))
 
     def read(self, size: int | None = None, offset: int = 0, *, wait=(), signal=(), fence=None,
              timeout: float = DEFAULT_TIMEOUT) -> bytes:
@@ -220,7 +221,7 @@ class Buffer(NativeOwner):
         if size < 0:
             raise InvalidArgumentError(f"size must be >= 0, got {size}")
         out = bytearray(size)
-        run_synced(lambda w, s, f: self.native.read_into(out, offset, w, s, f), wait, signal, fence, timeout)
+        self.native.read_into(out, offset, **submit_sync(wait, signal, fence, timeout))
         return bytes(out)
 
     def read_into(self, out, offset: int = 0) -> None:

@@ -130,8 +130,6 @@ def _export(export, obj):
 def _reduce_texture(texture: Texture):
     uuid = _uuid_of(texture)
     timeline = texture.timeline
-    if timeline is not None and not isinstance(timeline, Timeline):
-        raise TypeError(f"cannot pickle a texture whose timeline is a {type(timeline).__name__}, not a Timeline")
     with _export(texture.device.export_texture, texture) as handle:
         # The Timeline goes as an object of its own, so sending (texture, texture.timeline)
         # gives one Timeline on the other side too.
@@ -158,7 +156,7 @@ def _rebuild_buffer(uuid: str, description: dict, shared_fd) -> Buffer:
 
 def _reduce_timeline(timeline: Timeline):
     uuid = _uuid_of(timeline)
-    with _export(Timeline.export, timeline) as handle:
+    with _export(timeline.device.export_timeline, timeline) as handle:
         return _rebuild_timeline, (uuid, handle.to_dict(), _share_fd(handle.fd))
 
 

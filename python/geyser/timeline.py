@@ -1,11 +1,11 @@
 """Shared timelines: "frame N is ready" across processes, on any Vulkan driver.
 
-A ``Timeline`` is either an exported Vulkan timeline semaphore (``kind == "vulkan"``: the GPU
-itself waits and signals, no CPU round trip) or Geyser's portable timeline (``kind ==
-"portable"``: a 64-bit counter in a sealed memfd with futex wake-up, for drivers such as lavapipe
-that cannot export semaphores). Both have the same interface: ``value``, ``signal(value)``,
-``wait(value, timeout)``, ``export()``; ``Device.create_shared_timeline`` picks one and says
-which.
+A ``Timeline`` is either a Vulkan timeline semaphore (``kind == "vulkan"``: the GPU itself waits
+and signals, no CPU round trip) or Geyser's portable timeline (``kind == "portable"``: a 64-bit
+counter in a sealed memfd with futex wake-up, for drivers such as lavapipe that cannot export
+semaphores). Both have the same interface: ``value``, ``signal(value)``, ``wait(value,
+timeout)``; ``Device.create_shared_timeline`` picks one and says which, ``Device.export_timeline``
+and ``Device.import_timeline`` carry it to another process. It is the core's ``geyser::Timeline``.
 
 GPU ordering: Geyser's copy operations take ``wait=[(timeline, value)]`` and
 ``signal=[(timeline, value)]``. A Vulkan timeline is waited and signalled by the GPU. A portable
@@ -17,22 +17,39 @@ from __future__ import annotations
 
 import os
 
+from . import _native
 from ._owner import NativeOwner
 from .errors import GeyserError, InvalidArgumentError, InvalidHandleError
 from .sync import DEFAULT_TIMEOUT, Semaphore, SemaphoreHandle, _u64, description, to_ns
 
-__all__ = ["Timeline", "TimelineHandle", "split_sync"]
+__all__ = ["Timeline", "TimelineHandle"]
 
-KINDS = ("vulkan", "portable")
+_KIND_NAMES = {_native.TimelineKind.VULKAN: "vulkan", _native.TimelineKind.PORTABLE: "portable"}
+_CHOICES = {"auto": _native.TimelineChoice.AUTO, "vulkan": _native.TimelineChoice.VULKAN,
+            "portable": _native.TimelineChoice.PORTABLE}
+
+
+def timeline_choice(kind: str):
+    """``"auto"``, ``"vulkan"`` or ``"portable"`` as the core's TimelineChoice."""
+    try:
+        return _CHOICES[kind]
+    except (KeyError, TypeError):
+        raise InvalidArgumentError(f"timeline kind must be 'auto', 'vulkan' or 'portable', got {kind!r}") from None
 
 
 class Timeline(NativeOwner):
     """A 64-bit monotonic counter shared between processes (see the module docs)."""
 
-    def __init__(self, native, device, kind: str):
-        self._native = native  # a Semaphore (vulkan) or _native.PortableTimeline
+    def __init__(self, native, device):
+        self._native = native  # a _native.Timeline
         self._device = device
-        self.kind = kind
+
+    @property
+    def kind(self) -> str:
+        return _KIND_NAMES[self.native.kind]
+
+    device = property(lambda self: self._device)
+    imported = property(lambda self: self.native.imported)
 
     @property
     def value(self) -> int:
@@ -44,14 +61,7 @@ class Timeline(NativeOwner):
 
     def signal(self, value: int) -> None:
         """Moves the timeline to ``value``. Lower than the current value is an error; equal is a no-op."""
-        value = _u64(value)
-        if self.kind == "vulkan":
-            current = self.native.value
-            if value == current:
-                return
-            if value < current:
-                raise InvalidArgumentError(f"timeline value must not decrease: current {current}, asked {value}")
-        self.native.signal(value)
+        self.native.signal(_u64(value))
 
     def wait(self, value: int, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Blocks (without the GIL) until the value reaches ``value``.
@@ -62,21 +72,15 @@ class Timeline(NativeOwner):
         n = self._native
         if n is None:
             raise GeyserError("this Timeline is closed")
-        if self.kind == "vulkan":
-            n.wait(value, timeout)
-        else:
-            n.wait(_u64(value), to_ns(timeout))
+        n.wait(_u64(value), to_ns(timeout))
 
     def mark_abandoned(self) -> None:
         """Portable timelines: wake every waiter with PeerGoneError (a producer shutting down)."""
-        if self.kind == "portable":
-            self.native.mark_abandoned()
+        self.native.mark_abandoned()
 
-    def export(self) -> "TimelineHandle":
-        """A handle (owning a new fd) another process can import with ``Device.import_timeline``."""
-        if self.kind == "vulkan":
-            return TimelineHandle("vulkan", sem_handle=self.native.device.export_semaphore(self.native))
-        return TimelineHandle("portable", fd=self.native.export_fd())
+    @property
+    def abandoned(self) -> bool:
+        return self.native.abandoned
 
     def __repr__(self) -> str:
         if self.closed:
@@ -84,50 +88,79 @@ class Timeline(NativeOwner):
         return f"<geyser.Timeline {self.kind} value={self.value}>"
 
 
+def submit_sync(wait, signal, fence, timeout: float) -> dict:
+    """A copy operation's ``wait``/``signal`` (``[(Timeline or Semaphore, value)]``), ``fence``
+    and ``timeout`` (seconds, for host waits on portable timelines) as the core's arguments."""
+
+    def natives(items):
+        out = []
+        for entry in items:
+            try:
+                obj, value = entry
+            except (TypeError, ValueError):
+                raise InvalidArgumentError(f"expected (timeline or semaphore, value) pairs, got {entry!r}") from None
+            if not isinstance(obj, (Timeline, Semaphore)):
+                raise InvalidArgumentError(f"expected a Timeline or Semaphore, got {type(obj).__name__}")
+            out.append((obj.native, 0 if value is None else _u64(value)))
+        return out
+
+    return {"wait": natives(wait), "signal": natives(signal), "fence": fence.native if fence is not None else None,
+            "timeout_ns": to_ns(timeout)}
+
+
 class TimelineHandle:
-    """An exported Timeline: its kind and an fd it owns."""
+    """An exported Timeline: its kind and an fd it owns (the core's ``geyser::TimelineHandle``).
+
+    ``TimelineHandle("portable", fd=fd)`` takes ownership of a portable timeline's fd;
+    ``TimelineHandle("vulkan", sem_handle=h)`` takes a timeline semaphore handle's fd.
+    """
 
     def __init__(self, kind: str, fd: int = -1, sem_handle: SemaphoreHandle | None = None):
-        if kind not in KINDS:
-            raise InvalidArgumentError(f"timeline kind must be one of {KINDS}, got {kind!r}")
-        self.kind = kind
-        self._fd = fd
-        self._sem = sem_handle
+        if kind == "portable":
+            native = _native.TimelineHandle(int(fd))
+        elif kind == "vulkan":
+            if not isinstance(sem_handle, SemaphoreHandle):
+                raise InvalidArgumentError("a vulkan timeline handle needs its SemaphoreHandle (sem_handle=)")
+            native = _native.TimelineHandle(sem_handle.native)
+        else:
+            raise InvalidArgumentError(f"timeline kind must be one of {sorted(_CHOICES.keys() - {'auto'})}, got {kind!r}")
+        self._native = native
 
-    @property
-    def fd(self) -> int:
-        return self._sem.fd if self._sem is not None else self._fd
+    @classmethod
+    def _wrap(cls, native) -> "TimelineHandle":
+        h = cls.__new__(cls)
+        h._native = native
+        return h
+
+    native = property(lambda self: self._native)
+    kind = property(lambda self: _KIND_NAMES[self._native.kind])
+    fd = property(lambda self: self._native.fd, doc="The fd this handle owns (-1 once closed).")
 
     @property
     def semaphore_handle(self) -> SemaphoreHandle | None:
-        return self._sem
+        """A Vulkan timeline's semaphore handle (sharing this handle's fd); None if portable."""
+        sem = self._native.semaphore
+        return SemaphoreHandle(sem) if sem is not None else None
 
     def close(self) -> None:
-        if self._sem is not None:
-            self._sem.close()
-        elif self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self._native.close()
 
     @property
     def closed(self) -> bool:
         return self.fd < 0
 
     def detach(self) -> int:
-        if self._sem is not None:
-            return self._sem.detach()
-        fd, self._fd = self._fd, -1
-        return fd
+        """Gives up the fd: the caller owns it and must close it."""
+        return self._native.detach()
 
     def duplicate(self) -> "TimelineHandle":
-        if self._sem is not None:
-            return TimelineHandle("vulkan", sem_handle=self._sem.duplicate())
-        return TimelineHandle("portable", fd=os.dup(self._fd))
+        return TimelineHandle._wrap(self._native.duplicate())
 
     def to_dict(self) -> dict:
         d = {"kind": self.kind}
-        if self._sem is not None:
-            d["semaphore"] = self._sem.to_dict()
+        sem = self.semaphore_handle
+        if sem is not None:
+            d["semaphore"] = sem.to_dict()
         return d
 
     @classmethod
@@ -161,36 +194,5 @@ class TimelineHandle:
     def __exit__(self, *exc):
         self.close()
 
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - never raise from a finaliser
-            pass
-
     def __repr__(self) -> str:
         return f"<geyser.TimelineHandle {self.kind} fd={self.fd}>"
-
-
-def split_sync(wait=(), signal=()):
-    """Splits ``[(Timeline|Semaphore, value)]`` lists into what the GPU does and what the host does.
-
-    Returns (native_wait, native_signal, host_wait, host_signal).
-    """
-    nw, ns, hw, hs = [], [], [], []
-    for items, native_out, host_out in ((wait, nw, hw), (signal, ns, hs)):
-        for entry in items:
-            try:
-                obj, value = entry
-            except (TypeError, ValueError):
-                raise InvalidArgumentError(f"expected (timeline or semaphore, value) pairs, got {entry!r}") from None
-            value = _u64(value) if value is not None else 0
-            if isinstance(obj, Timeline):
-                if obj.kind == "vulkan":
-                    native_out.append((obj.native.native, value))
-                else:
-                    host_out.append((obj, value))
-            elif isinstance(obj, Semaphore):
-                native_out.append((obj.native, value))
-            else:
-                raise InvalidArgumentError(f"expected a Timeline or Semaphore, got {type(obj).__name__}")
-    return nw, ns, hw, hs

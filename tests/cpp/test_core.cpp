@@ -12,6 +12,7 @@
 #include "geyser/geyser.hpp"
 #include "device_support.hpp"
 #include "support.hpp"
+#include "validation_listener.hpp"
 
 namespace {
 
@@ -23,18 +24,6 @@ std::vector<uint8_t> ramp(size_t n, uint8_t seed) {
     for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>(i * 31 + seed);
     return v;
 }
-
-// With GEYSER_VALIDATION=1 every test fails on any validation-layer message it caused.
-class ValidationListener : public ::testing::EmptyTestEventListener {
-    void OnTestStart(const ::testing::TestInfo&) override { geyser::clear_validation_messages(); }
-    void OnTestEnd(const ::testing::TestInfo&) override {
-        for (const auto& m : geyser::validation_messages()) ADD_FAILURE() << "validation: " << m;
-    }
-};
-const bool kListenerInstalled = [] {
-    ::testing::UnitTest::GetInstance()->listeners().Append(new ValidationListener);
-    return true;
-}();
 
 }  // namespace
 

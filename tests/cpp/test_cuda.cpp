@@ -98,7 +98,7 @@ TEST(Cuda, StreamCopiesOrderedByAnImportedTimeline) {
         const uint32_t w = 37, h = 23;
         auto texture = f.device->create_shareable_texture(rgba8(w, h));
         auto buffer = f.device->create_shareable_buffer(size_t{w} * h * 4);
-        auto timeline = f.device->create_semaphore(geyser::SemaphoreType::kTimeline, 0);
+        auto timeline = f.device->create_shared_semaphore(geyser::SemaphoreType::kTimeline, 0);
         auto pattern = ramp(size_t{w} * h * 4, 7);
         texture->upload(VK_IMAGE_ASPECT_COLOR_BIT, pattern.data(), pattern.size());
 
@@ -142,7 +142,7 @@ TEST(Cuda, DestroyedWithWorkQueuedLeavesItAllocated) {
     const uint32_t w = 16, h = 8;
     auto texture = f.device->create_shareable_texture(rgba8(w, h));
     auto buffer = f.device->create_shareable_buffer(size_t{w} * h * 4);
-    auto timeline = f.device->create_semaphore(geyser::SemaphoreType::kTimeline, 0);
+    auto timeline = f.device->create_shared_semaphore(geyser::SemaphoreType::kTimeline, 0);
     auto pattern = ramp(size_t{w} * h * 4, 3);
     texture->upload(VK_IMAGE_ASPECT_COLOR_BIT, pattern.data(), pattern.size());
     auto cb = CudaBuffer::import(f.cuda, f.device->export_buffer(*buffer));
@@ -203,7 +203,7 @@ TEST(Cuda, RefusesBadHandlesWithoutLeaking) {
         EXPECT_THROW(CudaTexture::import(f.cuda, f.device->export_texture(*depth_texture)), geyser::UnsupportedFormatError);
 
         if (f.device->info().fence.exportable & VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT) {
-            auto fence = f.device->create_fence();
+            auto fence = f.device->create_shared_fence();
             EXPECT_THROW(CudaSemaphore::import(f.cuda, f.device->export_fence(*fence)), geyser::InvalidHandleError);
         }
         // Still importable after all that: nothing was poisoned.

@@ -22,6 +22,7 @@
 namespace {
 
 using geyser::testing_support::rgba8;
+using geyser::testing_support::wait_child;
 
 // Exit codes of the forked child.
 constexpr int kOpened = 0;
@@ -44,22 +45,6 @@ int child_opens_a_device(const std::string& uuid) {
         std::fprintf(stderr, "child: %s\n", e.what());
         return kOtherError;
     }
-}
-
-// Waits for `pid` up to `limit`; SIGKILLs and reaps it past that. Returns its exit code, or -1
-// if it was killed or died of a signal.
-int wait_child(pid_t pid, std::chrono::seconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    int status = 0;
-    while (::waitpid(pid, &status, WNOHANG) == 0) {
-        if (std::chrono::steady_clock::now() > deadline) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &status, 0);
-            return -1;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 // The child's exit code, or -1 if it did not exit within `limit` (it is then killed).
@@ -137,12 +122,17 @@ TEST(Fork, InheritedObjectsRefuseAndAreLeftToTheParent) {
     for (size_t k = 0; k < data.size(); ++k) data[k] = static_cast<uint8_t>(k * 5 + 1);
     tex->upload(VK_IMAGE_ASPECT_COLOR_BIT, data.data(), data.size());
     auto buf = dev->create_shareable_buffer(256);
-    auto fence = dev->create_fence(false, false);
-    auto sem = dev->info().timeline_semaphores ? dev->create_semaphore(geyser::SemaphoreType::kTimeline, 1, false)
+    auto fence = dev->create_fence(false);
+    auto sem = dev->info().timeline_semaphores ? dev->create_semaphore(geyser::SemaphoreType::kTimeline, 1)
                                                : nullptr;
     auto tex2 = dev->create_shareable_texture(rgba8(16, 4));
     geyser::MemoryHandle tex_handle = dev->export_texture(*tex);
     geyser::MemoryHandle buf_handle = dev->export_buffer(*buf);
+    auto timeline = dev->create_shared_timeline(geyser::TimelineChoice::kPortable, 1);
+    geyser::TimelineHandle timeline_handle = dev->export_timeline(*timeline);
+    tex->set_timeline(timeline);
+    auto vk_timeline = dev->info().timeline_semaphores ? dev->create_timeline(geyser::TimelineChoice::kVulkan, 1)
+                                                       : nullptr;
     ASSERT_FALSE(dev->inherited_across_fork());
 
     const pid_t pid = ::fork();
@@ -181,11 +171,30 @@ TEST(Fork, InheritedObjectsRefuseAndAreLeftToTheParent) {
         refused([&] { dev->copy_buffer_to_texture(*buf, *tex2, VK_IMAGE_ASPECT_COLOR_BIT, 0, {}); });
         refused([&] { (void)dev->heap_usage(); });
         refused([&] { dev->check_opaque_fd(tex_handle.fd.get(), geyser::Device::FdFamily::kMemory); });
-        refused([&] { dev->create_semaphore(geyser::SemaphoreType::kBinary, 0, false); });
+        refused([&] { dev->create_semaphore(geyser::SemaphoreType::kBinary, 0); });
         if (sem) {
             refused([&] { sem->signal(2); });
             refused([&] { (void)sem->value(); });
             refused([&] { sem->wait(1, 0); });
+        }
+        for (const auto& t : {timeline, vk_timeline}) {
+            if (!t) continue;
+            refused([&] { (void)t->value(); });
+            refused([&] { t->signal(2); });
+            refused([&] { t->wait(1, 0); });
+            refused([&] { t->mark_abandoned(); });
+            refused([&] { (void)t->abandoned(); });
+            refused([&] { dev->export_timeline(*t); });
+        }
+        refused([&] { dev->create_shared_timeline(); });
+        refused([&] { dev->create_timeline(); });
+        refused([&] { dev->import_timeline(timeline_handle); });
+        refused([&] { dev->signal_texture_ready(*tex, 2); });
+        refused([&] { dev->wait_for_texture(*tex, 1, 0); });
+        {
+            geyser::SubmitSync sync;
+            sync.signal.push_back({timeline.get(), 2});
+            refused([&] { tex->upload(VK_IMAGE_ASPECT_COLOR_BIT, back.data(), back.size(), sync); });
         }
         // A refusal opens no fd (the import refusals come before the fd is duplicated).
         if (geyser::testing_support::fd_count() != fds_before) ++wrong;
@@ -195,6 +204,8 @@ TEST(Fork, InheritedObjectsRefuseAndAreLeftToTheParent) {
         buf.reset();
         fence.reset();
         sem.reset();
+        timeline.reset();
+        vk_timeline.reset();
         dev.reset();
         ::_exit(wrong);
     }
@@ -210,5 +221,13 @@ TEST(Fork, InheritedObjectsRefuseAndAreLeftToTheParent) {
     if (sem) {
         sem->signal(2);
         EXPECT_EQ(sem->value(), 2u);
+    }
+    EXPECT_EQ(timeline->value(), 1u) << "the child moved the parent's timeline";
+    EXPECT_FALSE(timeline->abandoned());
+    timeline->signal(2);
+    EXPECT_EQ(dev->import_timeline(timeline_handle)->value(), 2u);
+    if (vk_timeline) {
+        vk_timeline->signal(2);
+        EXPECT_EQ(vk_timeline->value(), 2u);
     }
 }

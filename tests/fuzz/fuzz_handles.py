@@ -60,7 +60,8 @@ def _setup():
     buffer = device.create_shareable_buffer(256)
     buffer.write(b"\x05" * 256)
     timeline = device.create_shared_timeline("portable", initial_value=3)
-    with device.export_texture(texture) as th, device.export_buffer(buffer) as bh, timeline.export() as lh:
+    with device.export_texture(texture) as th, device.export_buffer(buffer) as bh, \
+            device.export_timeline(timeline) as lh:
         forms = {
             "texture": th.to_dict(),
             "buffer": bh.to_dict(),

@@ -11,6 +11,7 @@
 #include <vulkan/vulkan_core.h>
 
 #include "geyser/formats.hpp"
+#include "geyser/timeline.hpp"
 #include "geyser/types.hpp"
 
 struct VolkDeviceTable;
@@ -20,8 +21,6 @@ namespace geyser {
 class Instance;
 class Texture;
 class Buffer;
-class Semaphore;
-class Fence;
 struct MemoryHandle;
 struct SyncHandle;
 struct SubmitSync;
@@ -145,17 +144,26 @@ public:
     /// parameters, size, memory type, dedication). Then it imports a duplicate of its fd:
     /// `handle` keeps its fd and stays usable whatever happens.
     std::shared_ptr<Texture> import_texture(const MemoryHandle& handle);
+    /// import_texture(handle), with `timeline` as the texture's frame timeline (Texture::timeline).
+    std::shared_ptr<Texture> import_texture(const MemoryHandle& handle, std::shared_ptr<Timeline> timeline);
+    /// Releases what an export of a texture holds: closes the handle's fd (the description stays
+    /// readable). InvalidHandleError for a buffer's handle.
+    void release_texture_handle(MemoryHandle& handle);
 
     /// Creates a buffer whose memory is allocated exportable. `usage` gains TRANSFER_SRC|DST.
     std::shared_ptr<Buffer> create_shareable_buffer(VkDeviceSize size, VkBufferUsageFlags usage = 0);
     MemoryHandle export_buffer(Buffer& buffer);
     std::shared_ptr<Buffer> import_buffer(const MemoryHandle& handle);
+    /// Closes a buffer handle's fd. InvalidHandleError for a texture's handle.
+    void release_buffer_handle(MemoryHandle& handle);
 
     /// Creates a semaphore exportable as every handle type the device supports for its type.
     /// Throws UnsupportedOperationError when the device cannot export that semaphore type (or,
-    /// for timelines, has no timeline semaphores at all). `exportable=false` makes a local one.
-    std::shared_ptr<Semaphore> create_semaphore(SemaphoreType type, uint64_t initial_value = 0,
-                                                bool exportable = true);
+    /// for timelines, has no timeline semaphores at all). The caller shares ownership.
+    std::shared_ptr<Semaphore> create_shared_semaphore(SemaphoreType type, uint64_t initial_value = 0);
+    /// Creates a local (not exportable) semaphore, for ordering this process's own GPU work.
+    /// Throws UnsupportedOperationError for a timeline on a device without timeline semaphores.
+    std::shared_ptr<Semaphore> create_semaphore(SemaphoreType type, uint64_t initial_value = 0);
     /// A new OS handle for `semaphore` as `handle_type` (opaque FD by default; sync FD for binary
     /// semaphores only, where the driver supports it). The caller owns the handle.
     SyncHandle export_semaphore(Semaphore& semaphore,
@@ -171,9 +179,44 @@ public:
     void copy_buffer_to_texture(Buffer& src, Texture& dst, VkImageAspectFlagBits aspect, VkDeviceSize offset,
                                 const SubmitSync& sync);
 
-    std::shared_ptr<Fence> create_fence(bool signaled = false, bool exportable = true);
+    /// Creates a fence exportable as every handle type the device supports. Throws
+    /// UnsupportedOperationError when the device cannot export fences.
+    std::shared_ptr<Fence> create_shared_fence(bool signaled = false);
+    /// Creates a local (not exportable) fence.
+    std::shared_ptr<Fence> create_fence(bool signaled = false);
     SyncHandle export_fence(Fence& fence, uint32_t handle_type = VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT);
     std::shared_ptr<Fence> import_fence(const SyncHandle& handle);
+
+    /// A timeline another process can import: kVulkan (an exportable timeline semaphore; throws
+    /// UnsupportedOperationError where the device cannot export one), kPortable, or kAuto (kVulkan
+    /// where the device can export timeline semaphores as opaque FD, else kPortable). Starts at
+    /// `initial_value`. The caller shares ownership. InvalidArgumentError for an unknown choice.
+    std::shared_ptr<Timeline> create_shared_timeline(TimelineChoice choice = TimelineChoice::kAuto,
+                                                     uint64_t initial_value = 0);
+    /// A timeline for this process's own ordering: kVulkan is a local timeline semaphore (it
+    /// cannot be exported; UnsupportedOperationError without timeline semaphores), kPortable a
+    /// portable timeline, kAuto kVulkan wherever the device has timeline semaphores, else kPortable.
+    std::shared_ptr<Timeline> create_timeline(TimelineChoice choice = TimelineChoice::kAuto,
+                                              uint64_t initial_value = 0);
+    /// A new OS handle for `timeline` (a duplicate fd each time). The caller owns the handle.
+    /// DeviceMismatchError for another Device's timeline; UnsupportedOperationError for a local
+    /// Vulkan one (create_timeline).
+    TimelineHandle export_timeline(Timeline& timeline);
+    /// Imports a timeline from a handle, as a duplicate of its fd: `handle` keeps its fd whatever
+    /// happens. A kVulkan handle must describe a timeline semaphore, checked (with the rest of
+    /// import_semaphore's checks) before the driver sees the fd; a kPortable one is opened with
+    /// PortableTimeline::import_fd. Anything else, a closed fd, or an fd in the other kind's
+    /// place throws InvalidHandleError, and no fd is left open.
+    std::shared_ptr<Timeline> import_timeline(const TimelineHandle& handle);
+
+    /// Says frame `value` of `texture` is ready: signals its frame timeline (Texture::timeline),
+    /// creating a shared one (kAuto, from 0) on first use. As Timeline::signal: equal is a no-op,
+    /// lower throws InvalidArgumentError. DeviceMismatchError for another Device's texture.
+    void signal_texture_ready(Texture& texture, uint64_t value);
+    /// Waits until frame `value` of `texture` is ready (its frame timeline reaches it).
+    /// UnsupportedOperationError when the texture has no timeline; TimeoutError after
+    /// `timeout_ns`; PeerGoneError when a portable one was abandoned first.
+    void wait_for_texture(Texture& texture, uint64_t value, uint64_t timeout_ns);
 
     // ---- For the core's own implementation files and for C++ users who record their own work.
     VkDevice vk_device() const noexcept { return device_; }
@@ -210,6 +253,9 @@ public:
 private:
     Device(std::shared_ptr<Instance> instance, VkPhysicalDevice physical, DeviceInfo info);
     void require_memory_export(const char* what) const;
+    std::shared_ptr<Semaphore> make_semaphore(SemaphoreType type, uint64_t initial_value, bool exportable);
+    std::shared_ptr<Fence> make_fence(bool signaled, bool exportable);
+    std::shared_ptr<Timeline> make_timeline(TimelineKind kind, uint64_t initial_value, bool shared);
 
     std::shared_ptr<Instance> instance_;
     uint64_t fork_generation_ = 0;  // the process's fork generation when the device was opened

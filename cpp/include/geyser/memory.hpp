@@ -17,6 +17,7 @@
 namespace geyser {
 
 class Device;
+class Timeline;
 
 /// Everything an importer needs to import exported memory, plus the OS handle itself.
 /// Move-only: it owns `fd` and closes it on destruction (close() earlier if you like).
@@ -57,7 +58,8 @@ struct MemoryHandle {
 /// A 2D image and its exportable (or imported) memory. Created by Device; holds its Device
 /// alive. Host I/O goes through a staging buffer and copy commands; each operation acquires the
 /// image from VK_QUEUE_FAMILY_EXTERNAL and releases it back, so another process or API can use it
-/// between operations. Member functions are serialised by an internal mutex.
+/// between operations. Member functions are thread-safe: copies are serialised by an internal
+/// mutex (taken after a SubmitSync's host waits, so a waiting copy does not hold it).
 class Texture {
 public:
     ~Texture();
@@ -95,6 +97,13 @@ public:
     /// Copies the image's `aspect` into `out` (exactly host_size(aspect) bytes).
     void download(VkImageAspectFlagBits aspect, void* out, size_t size, const SubmitSync& sync = {});
 
+    /// The texture's frame timeline: which frame of it is ready (Device::signal_texture_ready,
+    /// Device::wait_for_texture). Null until set, imported with the texture, or created by the
+    /// first signal_texture_ready. The texture shares ownership of it.
+    std::shared_ptr<Timeline> timeline() const;
+    /// Replaces the frame timeline (null for none).
+    void set_timeline(std::shared_ptr<Timeline> timeline);
+
 private:
     friend class Device;
     Texture(std::shared_ptr<Device> device, TextureDescriptor descriptor, VkFormat vk_format,
@@ -125,6 +134,9 @@ private:
     // False until the first operation or export gives the image a defined layout.
     bool initialized_ = false;
     std::mutex mutex_;
+    // The frame timeline has a lock of its own: mutex_ is held for whole copies.
+    mutable std::mutex timeline_mutex_;
+    std::shared_ptr<Timeline> timeline_;
 };
 
 /// A linear buffer and its exportable (or imported) memory. Holds its Device alive.

@@ -44,11 +44,12 @@ public:
     /// it. TimeoutError after `timeout_ns`; PeerGoneError when the producer has gone.
     /// UnsupportedOperationError in a fork() child of the subscribing process (so is release).
     Frame next_frame(uint64_t timeout_ns);
-    /// Tells the producer this subscriber is done with `frame` (and every earlier one).
+    /// Tells the producer this subscriber is done with `frame` (and every earlier one): signals
+    /// the released timeline. A frame at or below one already released changes nothing, so
+    /// frames may be released in any order.
     void release(uint64_t frame);
 
 private:
-    struct TimelineRef;
     Subscriber(Channel channel, std::shared_ptr<Device> device);
 
     Channel channel_;
@@ -57,8 +58,8 @@ private:
     std::shared_ptr<Device> device_;
     SenderInfo info_;
     std::vector<std::shared_ptr<Texture>> ring_;
-    std::unique_ptr<TimelineRef> ready_;
-    std::unique_ptr<TimelineRef> released_;
+    std::shared_ptr<Timeline> ready_;
+    std::shared_ptr<Timeline> released_;  // signalled by this subscriber alone
     bool gone_ = false;
 };
 

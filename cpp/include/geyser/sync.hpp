@@ -14,6 +14,7 @@
 namespace geyser {
 
 class Device;
+class Timeline;
 
 enum class SyncPrimitive : uint32_t {
     kSemaphore = 1,
@@ -107,13 +108,41 @@ private:
     bool imported_ = false;
 };
 
-/// GPU-side ordering for one of Geyser's own submissions: wait for each (semaphore, value)
-/// before the copy, signal each after it, and optionally signal a fence. Values are ignored for
-/// binary semaphores.
+/// One wait or signal of a submission: a semaphore or a Timeline, and a value (ignored for binary
+/// semaphores). Borrows both: they must outlive the operation it is given to (Geyser's
+/// operations return once their work has completed). Plain data.
+struct SyncPoint {
+    SyncPoint(Semaphore* semaphore, uint64_t value = 0) noexcept : semaphore(semaphore), value(value) {}
+    SyncPoint(Timeline* timeline, uint64_t value) noexcept : timeline(timeline), value(value) {}
+
+    Semaphore* semaphore = nullptr;  ///< A binary or timeline semaphore (or null: `timeline` is set).
+    Timeline* timeline = nullptr;    ///< A Timeline of either kind (or null: `semaphore` is set).
+    uint64_t value = 0;
+};
+
+/// How long a submission waits on the host for its portable timelines unless told otherwise.
+constexpr uint64_t kDefaultHostWaitTimeoutNs = 10'000'000'000ull;
+
+/// The ordering of one of Geyser's own submissions (Texture::upload/download, Buffer::write/read,
+/// Device::copy_texture/copy_buffer_to_texture): wait for each `wait` point before the work,
+/// signal each `signal` point after it, and optionally signal a fence. Plain data.
+///
+/// Semaphores, Vulkan timelines (TimelineKind::kVulkan) and the fence go to the GPU with the
+/// submission and must belong to the submitting Device (DeviceMismatchError). Portable timelines
+/// are host objects: they are waited on from the host before the work is submitted (at most
+/// `host_wait_timeout_ns` for all of them together: TimeoutError, or PeerGoneError for an
+/// abandoned one, and nothing is submitted) and signalled from the host once the work has
+/// completed. Either way the work runs after every wait and before every signal.
+///
+/// Signal values are checked before anything waits or is submitted (InvalidArgumentError): a
+/// timeline semaphore's must be above its current value (Vulkan requires it); a Timeline's, of
+/// either kind, must not be below its current value, and one equal to it is left out (as
+/// Timeline::signal does).
 struct SubmitSync {
-    std::vector<std::pair<Semaphore*, uint64_t>> wait;
-    std::vector<std::pair<Semaphore*, uint64_t>> signal;
+    std::vector<SyncPoint> wait;
+    std::vector<SyncPoint> signal;
     Fence* fence = nullptr;
+    uint64_t host_wait_timeout_ns = kDefaultHostWaitTimeoutNs;
 };
 
 }  // namespace geyser

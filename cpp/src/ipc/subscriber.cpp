@@ -8,7 +8,7 @@
 #include "geyser/error.hpp"
 #include "geyser/formats.hpp"
 #include "geyser/memory.hpp"
-#include "geyser/portable_timeline.hpp"
+#include "geyser/timeline.hpp"
 #include "geyser/sender_directory.hpp"
 #include "geyser/wire.hpp"
 #include "ipc/sender_session.hpp"
@@ -16,26 +16,6 @@
 namespace geyser {
 
 using namespace sender_session;
-
-struct Subscriber::TimelineRef {
-    std::shared_ptr<Semaphore> semaphore;     // kVulkan
-    std::unique_ptr<PortableTimeline> portable;  // kPortable
-
-    void wait(uint64_t value, uint64_t timeout_ns) {
-        if (semaphore) {
-            semaphore->wait(value, timeout_ns);
-        } else {
-            portable->wait(value, timeout_ns);
-        }
-    }
-    void signal(uint64_t value) {
-        if (semaphore) {
-            if (semaphore->value() < value) semaphore->signal(value);
-        } else {
-            portable->signal(value);
-        }
-    }
-};
 
 Subscriber::Subscriber(Channel channel, std::shared_ptr<Device> device)
     : channel_(std::move(channel)), device_(std::move(device)) {}
@@ -73,18 +53,14 @@ std::unique_ptr<Subscriber> Subscriber::connect(const std::shared_ptr<Device>& d
     for (TimelineRole role : {TimelineRole::kReady, TimelineRole::kReleased}) {
         Message t = expect(s->channel_, static_cast<uint16_t>(MessageType::kTimelineHandle), 1, deadline,
                            role == TimelineRole::kReady ? "the ready timeline" : "the released timeline");
-        UniqueFd portable_fd;
-        TimelineAnnounce a = decode_timeline_announce(t.payload.data(), t.payload.size(), std::move(t.fds[0]), portable_fd);
+        TimelineHandle handle;
+        TimelineAnnounce a = decode_timeline_announce(t.payload.data(), t.payload.size(), std::move(t.fds[0]), handle.fd);
         if (a.role != role || a.kind != s->info_.sync_kind) {
             throw ProtocolError("timelines arrived out of order or of another kind than the sender announced");
         }
-        auto ref = std::make_unique<TimelineRef>();
-        if (a.kind == TimelineKind::kVulkan) {
-            ref->semaphore = device->import_semaphore(a.semaphore);
-        } else {
-            ref->portable = std::make_unique<PortableTimeline>(PortableTimeline::import_fd(portable_fd.get()));
-        }
-        (role == TimelineRole::kReady ? s->ready_ : s->released_) = std::move(ref);
+        handle.kind = a.kind;
+        handle.semaphore = std::move(a.semaphore);
+        (role == TimelineRole::kReady ? s->ready_ : s->released_) = device->import_timeline(handle);
     }
     return s;
 }
@@ -119,7 +95,8 @@ Subscriber::Frame Subscriber::next_frame(uint64_t timeout_ns) {
 
 void Subscriber::release(uint64_t frame) {
     device_->require_owner_process("release a frame");
-    released_->signal(frame);
+    // Only this subscriber signals its released timeline, so the check and the signal cannot race.
+    if (frame > released_->value()) released_->signal(frame);
 }
 
 }  // namespace geyser

@@ -318,6 +318,26 @@ std::shared_ptr<Buffer> Device::create_shareable_buffer(VkDeviceSize size, VkBuf
     return buf;
 }
 
+std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& handle, std::shared_ptr<Timeline> timeline) {
+    auto texture = import_texture(handle);
+    texture->set_timeline(std::move(timeline));
+    return texture;
+}
+
+void Device::release_texture_handle(MemoryHandle& handle) {
+    if (handle.kind != ResourceKind::kTexture) {
+        throw InvalidHandleError(std::string("release_texture_handle got a ") + to_string(handle.kind) + "'s handle");
+    }
+    handle.close();
+}
+
+void Device::release_buffer_handle(MemoryHandle& handle) {
+    if (handle.kind != ResourceKind::kBuffer) {
+        throw InvalidHandleError(std::string("release_buffer_handle got a ") + to_string(handle.kind) + "'s handle");
+    }
+    handle.close();
+}
+
 MemoryHandle Device::export_buffer(Buffer& buffer) {
     require_owner_process("export a buffer");
     if (buffer.device_.get() != this) {
@@ -487,6 +507,16 @@ void Texture::record_initial_release() {
     initialized_ = true;
 }
 
+std::shared_ptr<Timeline> Texture::timeline() const {
+    std::lock_guard<std::mutex> lock(timeline_mutex_);
+    return timeline_;
+}
+
+void Texture::set_timeline(std::shared_ptr<Timeline> timeline) {
+    std::lock_guard<std::mutex> lock(timeline_mutex_);
+    timeline_ = std::move(timeline);
+}
+
 void Texture::upload(VkImageAspectFlagBits aspect, const void* data, size_t size, const SubmitSync& sync) {
     transfer(aspect, const_cast<void*>(data), size, true, sync);
 }
@@ -505,6 +535,8 @@ void Texture::transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bo
                                    std::to_string(descriptor_.width) + "x" + std::to_string(descriptor_.height) +
                                    " texture, got " + std::to_string(size));
     }
+    const SplitSync split(*device_, sync);
+    split.wait_on_host();
     std::lock_guard<std::mutex> lock(mutex_);
     StagingBuffer staging(*device_, size, !to_image);
     if (to_image) std::memcpy(staging.data(), host, size);
@@ -527,9 +559,10 @@ void Texture::transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bo
                                 nullptr, 0, nullptr);
     }
     record_release(cb, work, access);
-    cmds.submit_and_wait(sync);
+    cmds.submit_and_wait(split);
     initialized_ = true;
     if (!to_image) std::memcpy(host, staging.data(), size);
+    split.signal_on_host();
 }
 
 void Texture::require_usage(VkImageUsageFlags bit, const char* what) const {
@@ -617,6 +650,8 @@ void Buffer::transfer(void* host, size_t size, VkDeviceSize offset, bool to_buff
         }
         return;
     }
+    const SplitSync split(*device_, sync);
+    split.wait_on_host();
     std::lock_guard<std::mutex> lock(mutex_);
     StagingBuffer staging(*device_, size, !to_buffer);
     if (to_buffer) std::memcpy(staging.data(), host, size);
@@ -640,9 +675,10 @@ void Buffer::transfer(void* host, size_t size, VkDeviceSize offset, bool to_buff
                                 nullptr, 0, nullptr);
     }
     record_release(cb, access);
-    cmds.submit_and_wait(sync);
+    cmds.submit_and_wait(split);
     initialized_ = true;
     if (!to_buffer) std::memcpy(host, staging.data(), size);
+    split.signal_on_host();
 }
 
 void Buffer::require_range(VkDeviceSize offset, VkDeviceSize size) const {
@@ -709,6 +745,8 @@ void Device::copy_texture(Texture& src, Texture& dst, const SubmitSync& sync) {
     }
     src.require_usage(VK_IMAGE_USAGE_TRANSFER_SRC_BIT, "copied from");
     dst.require_usage(VK_IMAGE_USAGE_TRANSFER_DST_BIT, "copied to");
+    const SplitSync split(*this, sync);
+    split.wait_on_host();
     std::scoped_lock lock(src.mutex_, dst.mutex_);
     OneTimeCommands cmds(*this);
     VkCommandBuffer cb = cmds.cmd();
@@ -723,9 +761,10 @@ void Device::copy_texture(Texture& src, Texture& dst, const SubmitSync& sync) {
                            VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &region);
     src.record_release(cb, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, VK_ACCESS_TRANSFER_READ_BIT);
     dst.record_release(cb, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_ACCESS_TRANSFER_WRITE_BIT);
-    cmds.submit_and_wait(sync);
+    cmds.submit_and_wait(split);
     src.initialized_ = true;
     dst.initialized_ = true;
+    split.signal_on_host();
 }
 
 void Device::copy_buffer_to_texture(Buffer& src, Texture& dst, VkImageAspectFlagBits aspect, VkDeviceSize offset,
@@ -745,6 +784,8 @@ void Device::copy_buffer_to_texture(Buffer& src, Texture& dst, VkImageAspectFlag
                                    std::to_string(align));
     }
     dst.require_usage(VK_IMAGE_USAGE_TRANSFER_DST_BIT, "copied to");
+    const SplitSync split(*this, sync);
+    split.wait_on_host();
     std::scoped_lock lock(src.mutex_, dst.mutex_);
     OneTimeCommands cmds(*this);
     VkCommandBuffer cb = cmds.cmd();
@@ -754,9 +795,10 @@ void Device::copy_buffer_to_texture(Buffer& src, Texture& dst, VkImageAspectFlag
     table_->vkCmdCopyBufferToImage(cb, src.buffer_, dst.image_, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &region);
     src.record_release(cb, VK_ACCESS_TRANSFER_READ_BIT);
     dst.record_release(cb, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_ACCESS_TRANSFER_WRITE_BIT);
-    cmds.submit_and_wait(sync);
+    cmds.submit_and_wait(split);
     src.initialized_ = true;
     dst.initialized_ = true;
+    split.signal_on_host();
 }
 
 }  // namespace geyser

@@ -40,16 +40,16 @@ void Device::check_opaque_fd(int fd, FdFamily family) {
                     break;
                 case FdFamily::kSemaphore:
                     if (info_.binary_semaphore.exportable & VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT) {
-                        auto s = create_semaphore(SemaphoreType::kBinary);
+                        auto s = create_shared_semaphore(SemaphoreType::kBinary);
                         sample = std::move(export_semaphore(*s).fd);
                     } else if (info_.timeline_semaphore.exportable & VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT) {
-                        auto s = create_semaphore(SemaphoreType::kTimeline);
+                        auto s = create_shared_semaphore(SemaphoreType::kTimeline);
                         sample = std::move(export_semaphore(*s).fd);
                     }
                     break;
                 case FdFamily::kFence:
                     if (info_.fence.exportable & VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT) {
-                        auto f = create_fence();
+                        auto f = create_shared_fence();
                         sample = std::move(export_fence(*f).fd);
                     }
                     break;

@@ -172,7 +172,15 @@ void Fence::reset() {
 // ---------------------------------------------------------------------------------------------
 // Device: creation, export and import of semaphores and fences.
 
-std::shared_ptr<Semaphore> Device::create_semaphore(SemaphoreType type, uint64_t initial_value, bool exportable) {
+std::shared_ptr<Semaphore> Device::create_shared_semaphore(SemaphoreType type, uint64_t initial_value) {
+    return make_semaphore(type, initial_value, true);
+}
+
+std::shared_ptr<Semaphore> Device::create_semaphore(SemaphoreType type, uint64_t initial_value) {
+    return make_semaphore(type, initial_value, false);
+}
+
+std::shared_ptr<Semaphore> Device::make_semaphore(SemaphoreType type, uint64_t initial_value, bool exportable) {
     require_owner_process("create a semaphore");
     if (type == SemaphoreType::kTimeline && !info_.timeline_semaphores) {
         throw UnsupportedOperationError("device '" + info_.name + "' has no timeline semaphores");
@@ -255,7 +263,7 @@ std::shared_ptr<Semaphore> Device::import_semaphore(const SyncHandle& h) {
         throw UnsupportedOperationError("device '" + info_.name + "' cannot import " + to_string(h.semaphore_type) +
                                         " semaphores as " + external_handle_type_name(h.handle_type));
     }
-    auto s = create_semaphore(h.semaphore_type, 0, false);
+    auto s = create_semaphore(h.semaphore_type, 0);
     s->imported_ = true;
     if (h.already_signaled) {
         // A -1 sync FD: nothing to import; the payload is already signalled. Give the binary
@@ -282,7 +290,11 @@ std::shared_ptr<Semaphore> Device::import_semaphore(const SyncHandle& h) {
     return s;
 }
 
-std::shared_ptr<Fence> Device::create_fence(bool signaled, bool exportable) {
+std::shared_ptr<Fence> Device::create_shared_fence(bool signaled) { return make_fence(signaled, true); }
+
+std::shared_ptr<Fence> Device::create_fence(bool signaled) { return make_fence(signaled, false); }
+
+std::shared_ptr<Fence> Device::make_fence(bool signaled, bool exportable) {
     require_owner_process("create a fence");
     if (exportable && !info_.fence.exportable) {
         throw UnsupportedOperationError("device '" + info_.name + "' cannot export fences" +
@@ -338,7 +350,7 @@ std::shared_ptr<Fence> Device::import_fence(const SyncHandle& h) {
         throw UnsupportedOperationError("device '" + info_.name + "' cannot import fences as " +
                                         std::string(external_handle_type_name(h.handle_type)));
     }
-    auto f = create_fence(false, false);
+    auto f = create_fence(false);
     f->imported_ = true;
     if (h.already_signaled) {
         VkImportFenceFdInfoKHR info{VK_STRUCTURE_TYPE_IMPORT_FENCE_FD_INFO_KHR};

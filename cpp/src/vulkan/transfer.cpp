@@ -1,9 +1,82 @@
 #include "vulkan/transfer.hpp"
 
+#include <chrono>
 #include <string>
 #include <vector>
 
+#include "geyser/timeline.hpp"
+
 namespace geyser {
+
+namespace {
+
+std::string values(uint64_t current, uint64_t asked) {
+    return "current " + std::to_string(current) + ", asked " + std::to_string(asked);
+}
+
+Semaphore* gpu_semaphore(const Device& device, const SyncPoint& p, const char* role) {
+    if ((p.semaphore == nullptr) == (p.timeline == nullptr)) {
+        throw InvalidArgumentError(std::string("a ") + role + " point names exactly one semaphore or timeline");
+    }
+    Semaphore* s = p.semaphore ? p.semaphore : p.timeline->semaphore();
+    if (s != nullptr && s->device().get() != &device) {
+        throw DeviceMismatchError(std::string("a ") + role + (p.semaphore ? " semaphore" : " timeline") +
+                                  " belongs to another Device");
+    }
+    return s;  // null: a portable timeline
+}
+
+}  // namespace
+
+SplitSync::SplitSync(const Device& device, const SubmitSync& sync)
+    : fence_(sync.fence), host_wait_timeout_ns_(sync.host_wait_timeout_ns) {
+    for (const SyncPoint& p : sync.wait) {
+        Semaphore* s = gpu_semaphore(device, p, "wait");
+        if (s) {
+            gpu_wait_.emplace_back(s, p.value);
+        } else {
+            host_wait_.emplace_back(p.timeline, p.value);
+        }
+    }
+    for (const SyncPoint& p : sync.signal) {
+        Semaphore* s = gpu_semaphore(device, p, "signal");
+        if (p.semaphore) {
+            // A GPU signal of a timeline semaphore must raise it (VUID-VkSubmitInfo-pSignalSemaphores-03242).
+            if (s->type() == SemaphoreType::kTimeline) {
+                const uint64_t current = s->value();
+                if (p.value <= current) {
+                    throw InvalidArgumentError("a timeline semaphore's signal must raise its value: " +
+                                               values(current, p.value));
+                }
+            }
+            gpu_signal_.emplace_back(s, p.value);
+            continue;
+        }
+        // A Timeline of either kind: as Timeline::signal, equal is nothing and lower refused.
+        const uint64_t current = p.timeline->value();
+        if (p.value < current) throw InvalidArgumentError("timeline value must not decrease: " + values(current, p.value));
+        if (s) {
+            if (p.value > current) gpu_signal_.emplace_back(s, p.value);
+        } else {
+            host_signal_.emplace_back(p.timeline, p.value);
+        }
+    }
+    if (fence_ && fence_->device().get() != &device) throw DeviceMismatchError("the fence belongs to another Device");
+}
+
+void SplitSync::wait_on_host() const {
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    for (const auto& [timeline, value] : host_wait_) {
+        const auto spent = static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
+        timeline->wait(value, spent < host_wait_timeout_ns_ ? host_wait_timeout_ns_ - spent : 0);
+    }
+}
+
+void SplitSync::signal_on_host() const {
+    for (const auto& [timeline, value] : host_signal_) timeline->signal(value);
+}
 
 StagingBuffer::StagingBuffer(const Device& device, VkDeviceSize size, bool readback) : device_(device) {
     const auto& vk = device.vk();
@@ -67,7 +140,7 @@ OneTimeCommands::~OneTimeCommands() {
     vk.vkFreeCommandBuffers(device_.vk_device(), device_.command_pool(), 1, &cmd_);
 }
 
-void OneTimeCommands::submit_and_wait(const SubmitSync& sync, uint64_t timeout_ns) {
+void OneTimeCommands::submit_and_wait(const SplitSync& sync, uint64_t timeout_ns) {
     const auto& vk = device_.vk();
     vk_call("vkEndCommandBuffer", [&] { return vk.vkEndCommandBuffer(cmd_); });
     pool_lock_.unlock();
@@ -77,21 +150,16 @@ void OneTimeCommands::submit_and_wait(const SubmitSync& sync, uint64_t timeout_n
     std::vector<uint64_t> wait_values, signal_values;
     std::vector<VkPipelineStageFlags> wait_stages;
     bool timeline = false;
-    for (const auto& [sem, value] : sync.wait) {
-        if (sem->device().get() != &device_) throw DeviceMismatchError("a wait semaphore belongs to another Device");
+    for (const auto& [sem, value] : sync.gpu_wait()) {
         wait_sems.push_back(sem->vk_semaphore());
         wait_values.push_back(value);
         wait_stages.push_back(VK_PIPELINE_STAGE_ALL_COMMANDS_BIT);
         timeline |= sem->type() == SemaphoreType::kTimeline;
     }
-    for (const auto& [sem, value] : sync.signal) {
-        if (sem->device().get() != &device_) throw DeviceMismatchError("a signal semaphore belongs to another Device");
+    for (const auto& [sem, value] : sync.gpu_signal()) {
         signal_sems.push_back(sem->vk_semaphore());
         signal_values.push_back(value);
         timeline |= sem->type() == SemaphoreType::kTimeline;
-    }
-    if (sync.fence && sync.fence->device().get() != &device_) {
-        throw DeviceMismatchError("the fence belongs to another Device");
     }
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
@@ -112,7 +180,10 @@ void OneTimeCommands::submit_and_wait(const SubmitSync& sync, uint64_t timeout_n
         std::lock_guard<std::mutex> q(device_.queue_mutex());
         vk_call("vkQueueSubmit", [&] { return vk.vkQueueSubmit(device_.vk_queue(), 1, &si, fence_); });
         // An empty submission signals the user's fence once everything before it has finished.
-        if (sync.fence) vk_call("vkQueueSubmit(fence)", [&] { return vk.vkQueueSubmit(device_.vk_queue(), 0, nullptr, sync.fence->vk_fence()); });
+        if (sync.fence()) {
+            vk_call("vkQueueSubmit(fence)",
+                    [&] { return vk.vkQueueSubmit(device_.vk_queue(), 0, nullptr, sync.fence()->vk_fence()); });
+        }
     }
     submitted_ = true;
     VkResult r = vk.vkWaitForFences(device_.vk_device(), 1, &fence_, VK_TRUE, timeout_ns);
@@ -124,7 +195,7 @@ void OneTimeCommands::submit_and_wait(const SubmitSync& sync, uint64_t timeout_n
     // The fence does not order the batch's semaphore signal operations before itself (lavapipe
     // lets vkGetSemaphoreCounterValue lag behind the fence), so a timeline this copy signals is
     // waited for too: when a Geyser operation returns, everything it signals has happened.
-    for (const auto& [sem, value] : sync.signal) {
+    for (const auto& [sem, value] : sync.gpu_signal()) {
         if (sem->type() == SemaphoreType::kTimeline) sem->wait(value, timeout_ns);
     }
 }

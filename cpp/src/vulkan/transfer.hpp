@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <mutex>
+#include <utility>
+#include <vector>
 
 #include "geyser/device.hpp"
 #include "geyser/sync.hpp"
@@ -31,6 +33,33 @@ private:
     void* mapped_ = nullptr;
 };
 
+/// A SubmitSync split between the GPU and the host, for one submission. The constructor checks
+/// every point (see SubmitSync) before anything waits or is submitted. The operation then calls
+/// wait_on_host() before it takes any lock another thread may need in order to signal (the
+/// resources' mutexes), submits with OneTimeCommands::submit_and_wait(split), and calls
+/// signal_on_host() once that has returned. Borrows what `sync` points at.
+class SplitSync {
+public:
+    SplitSync() = default;  ///< Nothing to order.
+    SplitSync(const Device& device, const SubmitSync& sync);
+
+    /// Waits on the portable timelines, all within the SubmitSync's host_wait_timeout_ns.
+    void wait_on_host() const;
+    /// Signals the portable timelines; only after the submission has completed.
+    void signal_on_host() const;
+
+    /// What the GPU waits on and signals (semaphores, Vulkan timelines' semaphores).
+    const std::vector<std::pair<Semaphore*, uint64_t>>& gpu_wait() const noexcept { return gpu_wait_; }
+    const std::vector<std::pair<Semaphore*, uint64_t>>& gpu_signal() const noexcept { return gpu_signal_; }
+    Fence* fence() const noexcept { return fence_; }
+
+private:
+    std::vector<std::pair<Semaphore*, uint64_t>> gpu_wait_, gpu_signal_;
+    std::vector<std::pair<Timeline*, uint64_t>> host_wait_, host_signal_;
+    Fence* fence_ = nullptr;
+    uint64_t host_wait_timeout_ns_ = 0;
+};
+
 /// One primary command buffer from the device's pool, recorded by the caller between
 /// construction and submit_and_wait(). Holds the pool lock while recording, because a command
 /// pool and its buffers need external synchronisation.
@@ -41,9 +70,10 @@ public:
     OneTimeCommands(const OneTimeCommands&) = delete;
     OneTimeCommands& operator=(const OneTimeCommands&) = delete;
     VkCommandBuffer cmd() const noexcept { return cmd_; }
-    /// Ends recording, submits (waiting on and signalling `sync`'s semaphores on the GPU, and
-    /// signalling its fence) and waits for completion (TimeoutError after `timeout_ns`).
-    void submit_and_wait(const SubmitSync& sync = {}, uint64_t timeout_ns = kCopyTimeoutNs);
+    /// Ends recording, submits (waiting on and signalling `sync`'s GPU part, and signalling its
+    /// fence) and waits for completion (TimeoutError after `timeout_ns`), including the GPU's
+    /// timeline signals. The host part of `sync` is the caller's (SplitSync).
+    void submit_and_wait(const SplitSync& sync = {}, uint64_t timeout_ns = kCopyTimeoutNs);
 
 private:
     const Device& device_;

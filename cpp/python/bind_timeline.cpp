@@ -1,0 +1,73 @@
+// Binding of geyser/timeline.hpp: declarations, argument names and GIL policy only.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bindings.hpp"
+#include "geyser/device.hpp"
+#include "geyser/memory.hpp"
+#include "geyser/timeline.hpp"
+
+namespace py = pybind11;
+
+namespace geyser::python {
+
+void bind_timeline(py::module_& m) {
+    py::enum_<TimelineKind>(m, "TimelineKind")
+        .value("PORTABLE", TimelineKind::kPortable)
+        .value("VULKAN", TimelineKind::kVulkan);
+    py::enum_<TimelineChoice>(m, "TimelineChoice")
+        .value("AUTO", TimelineChoice::kAuto)
+        .value("PORTABLE", TimelineChoice::kPortable)
+        .value("VULKAN", TimelineChoice::kVulkan);
+
+    py::class_<TimelineHandle>(m, "TimelineHandle")
+        .def(py::init([](int fd) {
+                 TimelineHandle h;
+                 h.kind = TimelineKind::kPortable;
+                 h.fd.reset(fd);
+                 return h;
+             }),
+             py::arg("fd"), "A portable timeline's handle; takes ownership of `fd`.")
+        .def(py::init([](SyncHandle& semaphore) {
+                 TimelineHandle h;
+                 h.kind = TimelineKind::kVulkan;
+                 h.semaphore = std::move(semaphore);
+                 return h;
+             }),
+             py::arg("semaphore"), "A Vulkan timeline's handle; takes the semaphore handle's fd (it is left without one).")
+        .def_readonly("kind", &TimelineHandle::kind)
+        .def_property_readonly("fd", &TimelineHandle::native_fd)
+        .def_property_readonly(
+            "semaphore",
+            [](TimelineHandle& h) { return h.kind == TimelineKind::kVulkan ? &h.semaphore : nullptr; },
+            py::return_value_policy::reference_internal, "The Vulkan timeline's semaphore handle (None if portable).")
+        .def("detach",
+             [](TimelineHandle& h) { return h.kind == TimelineKind::kVulkan ? h.semaphore.fd.release() : h.fd.release(); },
+             "Gives up the fd: the caller must close it. The handle no longer holds one.")
+        .def("close", &TimelineHandle::close)
+        .def("duplicate", &TimelineHandle::duplicate);
+
+    py::class_<Timeline, std::shared_ptr<Timeline>>(m, "Timeline")
+        .def_property_readonly("kind", &Timeline::kind)
+        .def_property_readonly("imported", &Timeline::imported)
+        .def_property_readonly("device", &Timeline::device)
+        .def_property_readonly("value", &Timeline::value)
+        .def("signal", &Timeline::signal, py::arg("value"))
+        .def("wait", &Timeline::wait, py::arg("value"), py::arg("timeout_ns"), py::call_guard<py::gil_scoped_release>())
+        .def("mark_abandoned", &Timeline::mark_abandoned)
+        .def_property_readonly("abandoned", &Timeline::abandoned);
+}
+
+void bind_device_timeline(py::class_<Device, std::shared_ptr<Device>>& cls) {
+    cls.def("create_shared_timeline", &Device::create_shared_timeline, py::arg("choice") = TimelineChoice::kAuto,
+            py::arg("initial_value") = 0)
+        .def("create_timeline", &Device::create_timeline, py::arg("choice") = TimelineChoice::kAuto,
+             py::arg("initial_value") = 0)
+        .def("export_timeline", &Device::export_timeline, py::arg("timeline"))
+        .def("import_timeline", &Device::import_timeline, py::arg("handle"))
+        .def("signal_texture_ready", &Device::signal_texture_ready, py::arg("texture"), py::arg("value"))
+        .def("wait_for_texture", &Device::wait_for_texture, py::arg("texture"), py::arg("value"), py::arg("timeout_ns"),
+             py::call_guard<py::gil_scoped_release>());
+}
+
+}  // namespace geyser::python
