@@ -47,8 +47,15 @@ void bind_sender(py::module_& m) {
     py::class_<Sender>(m, "Sender")
         .def_static(
             "create",
-            [](const std::shared_ptr<Device>& device, const std::string& name, const TextureDescriptor& descriptor,
-               uint32_t ring_size, TimelineChoice sync, uint64_t release_timeout_ns) {
+            [](const std::shared_ptr<Device>& device, const std::string& name, uint32_t width, uint32_t height,
+               uint32_t format, uint32_t usage, const std::string& label, uint32_t ring_size, TimelineChoice sync,
+               uint64_t release_timeout_ns) {
+                TextureDescriptor descriptor;
+                descriptor.width = width;
+                descriptor.height = height;
+                descriptor.format = static_cast<TextureFormat>(format);
+                descriptor.usage = usage;
+                descriptor.label = label;
                 SenderOptions o;
                 o.ring_size = ring_size;
                 o.sync = sync;
@@ -56,7 +63,8 @@ void bind_sender(py::module_& m) {
                 py::gil_scoped_release nogil;
                 return Sender::create(device, name, descriptor, o);
             },
-            py::arg("device"), py::arg("name"), py::arg("descriptor"), py::arg("ring_size"), py::arg("sync"),
+            py::arg("device"), py::arg("name"), py::arg("width"), py::arg("height"), py::arg("format"),
+            py::arg("usage"), py::arg("label"), py::arg("ring_size"), py::arg("sync"),
             py::arg("release_timeout_ns"))
         .def(
             "begin_frame",

@@ -110,10 +110,11 @@ class Sender:
         self.name = name
         self.descriptor = descriptor
         self.release_timeout = release_timeout
-        self._native = _native.Sender.create(device.native, name, _descriptor_native(descriptor), int(ring_size),
-                                             _SYNC[sync], to_ns(release_timeout))
+        d = descriptor
+        self._native = _native.Sender.create(device.native, name, d.width, d.height, int(d.format), int(d.usage),
+                                             d.label or "", int(ring_size), _SYNC[sync], to_ns(release_timeout))
         self.ring: list[Texture] = [Texture(t, device, descriptor) for t in self._native.ring]
-        self.ready = _wrap_timeline(self._native.ready, device)
+        self.ready = Timeline(self._native.ready, device)
         self._pending: Frame | None = None
 
     # -- publishing ------------------------------------------------------------------------------
@@ -220,10 +221,3 @@ class Subscriber:
     def __repr__(self) -> str:
         return f"<geyser.Subscriber {self.info.name!r} ring={len(self.ring)}>"
 
-
-def _descriptor_native(desc: TextureDescriptor):
-    return desc._native()
-
-
-def _wrap_timeline(native, device) -> Timeline:
-    return Timeline._wrap(native, device)

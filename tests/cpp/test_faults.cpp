@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <dirent.h>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <string>
@@ -132,3 +135,91 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 }  // namespace
+
+// ---- The producer (geyser::Sender): a step that fails leaves nothing half-published --------------
+
+namespace {
+
+std::string sender_name(const char* what) { return std::string("fault-") + what + "-" + std::to_string(::getpid()); }
+
+bool socket_file_exists(const std::string& name) { return ::access(geyser::sender_socket_path(name).c_str(), F_OK) == 0; }
+
+// A subscriber gets frame 1 from a sender published again under `name`.
+void publishes_again(const std::shared_ptr<geyser::Device>& d, const std::string& name) {
+    auto again = geyser::Sender::create(d, name, rgba8());
+    auto sub = geyser::Subscriber::connect(d, name, 5'000'000'000ull);
+    const auto px = pixels(again->ring()[0]->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
+    again->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size());
+    EXPECT_EQ(sub->next_frame(5'000'000'000ull).number, 1u);
+}
+
+size_t settle(size_t base) {
+    // The accept thread finishes a failed handshake just after the subscriber saw the hang-up.
+    for (int i = 0; i < 200 && fd_count() != base; ++i) ::usleep(10'000);
+    return fd_count();
+}
+
+}  // namespace
+
+TEST(SenderFaults, AcceptThreadCannotStartLeavesNoSocket) {
+    std::shared_ptr<geyser::Device> d;
+    try {
+        d = geyser::Device::open();
+    } catch (const geyser::VulkanUnavailableError& e) {
+        GTEST_SKIP() << e.what();
+    }
+    const std::string name = sender_name("thread");
+    publishes_again(d, name);  // warm up: what the driver opens once is open before the count
+    const size_t before = fd_count();
+    geyser::testing::arm_fault("pthread_create");
+    EXPECT_THROW(geyser::Sender::create(d, name, rgba8()), geyser::OsError);
+    EXPECT_GE(geyser::testing::disarm_fault(), 1);
+    EXPECT_EQ(fd_count(), before) << "the failed sender's listener, ring or timeline outlived create()";
+    EXPECT_FALSE(socket_file_exists(name)) << "subscribers would connect to a sender nobody serves";
+    EXPECT_THROW(geyser::query_sender(name, 200'000'000ull), geyser::PeerGoneError);
+    publishes_again(d, name);
+    EXPECT_EQ(fd_count(), before);
+}
+
+class SenderHandshakeFaults : public ::testing::TestWithParam<std::pair<const char*, int>> {};
+
+TEST_P(SenderHandshakeFaults, SubscriberGetsAnErrorAndTheSenderServesTheNext) {
+    std::string point = GetParam().first;
+    const int nth = GetParam().second;
+    std::shared_ptr<geyser::Device> d;
+    try {
+        d = geyser::Device::open();
+    } catch (const geyser::VulkanUnavailableError& e) {
+        GTEST_SKIP() << e.what();
+    }
+    const std::string name = sender_name("handshake");
+    auto sender = geyser::Sender::create(d, name, rgba8());
+    if (point == "memfd_create" && sender->ready()->kind() == geyser::TimelineKind::kVulkan) {
+        point = "vkCreateSemaphore";  // the released timeline is a Vulkan one on this device
+    }
+    geyser::Subscriber::connect(d, name, 5'000'000'000ull).reset();  // warm up both sides
+    const size_t before = settle(fd_count());
+    geyser::testing::arm_fault(point, nth);
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+        geyser::Subscriber::connect(d, name, 3'000'000'000ull);
+        ADD_FAILURE() << point << ": the subscription succeeded";
+    } catch (const geyser::PeerGoneError&) {
+    } catch (const geyser::ProtocolError&) {
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(3500));
+    EXPECT_GE(geyser::testing::disarm_fault(), 1) << point << " was never reached";
+    EXPECT_EQ(sender->subscribers(), 0u);
+    EXPECT_EQ(settle(before), before) << "the failed handshake left fds behind";
+    auto sub = geyser::Subscriber::connect(d, name, 5'000'000'000ull);
+    const auto px = pixels(sender->ring()[0]->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
+    sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size());
+    EXPECT_EQ(sub->next_frame(5'000'000'000ull).number, 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sender, SenderHandshakeFaults,
+                         ::testing::Values(std::make_pair("vkGetMemoryFdKHR", 2),  // the second ring texture
+                                           std::make_pair("memfd_create", 1)),     // the released timeline
+                         [](const ::testing::TestParamInfo<std::pair<const char*, int>>& info) {
+                             return std::string(info.param.second == 2 ? "ExportOfTheRing" : "ReleasedTimeline");
+                         });

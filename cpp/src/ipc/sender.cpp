@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "geyser/channel.hpp"
@@ -15,6 +16,7 @@
 #include "geyser/error.hpp"
 #include "geyser/memory.hpp"
 #include "geyser/wire.hpp"
+#include "fault.hpp"
 #include "ipc/sender_session.hpp"
 
 namespace geyser {
@@ -41,6 +43,9 @@ namespace {
 /// One subscriber, from its handshake until it is dropped. Shared, so that a release wait outside
 /// the lock keeps its timeline alive while the accept thread drops it.
 struct Subscription {
+    Subscription(Channel c, std::shared_ptr<Timeline> r, uint32_t p, std::string cl, uint64_t first)
+        : channel(std::move(c)), released(std::move(r)), pid(p), client(std::move(cl)), first_frame(first) {}
+
     Channel channel;
     std::shared_ptr<Timeline> released;
     uint32_t pid = 0;
@@ -105,7 +110,13 @@ std::unique_ptr<Sender> Sender::create(const std::shared_ptr<Device>& device, co
     s->ready_ = device->create_shared_timeline(options.sync, 0);
     s->state_ = std::make_unique<State>(Listener::bind(sender_socket_path(name)));
     Sender* self = s.get();
-    s->state_->thread = std::make_unique<std::thread>([self] { self->accept_loop(); });
+    try {
+        if (fault::injected("pthread_create")) throw std::system_error(EAGAIN, std::generic_category());
+        s->state_->thread = std::make_unique<std::thread>([self] { self->accept_loop(); });
+    } catch (const std::system_error& e) {
+        // Out of threads: `s` goes, and with it the bound socket, the ring and the timeline.
+        throw OsError(e.code().value(), "pthread_create", "the sender's accept thread cannot start");
+    }
     return s;
 }
 
@@ -171,13 +182,10 @@ void Sender::handshake(Channel channel) {
         channel.send(static_cast<uint16_t>(MessageType::kMemoryHandle), encode_memory_handle(h), {h.fd.get()},
                      remaining(deadline));
     }
-    auto sub = std::make_shared<Subscription>();
-    sub->released = device_->create_shared_timeline(choice_for(ready_->kind()), now.current_frame);
-    sub->pid = hello.pid;
-    sub->client = hello.client;
-    sub->first_frame = now.current_frame;
+    std::shared_ptr<Timeline> released =
+        device_->create_shared_timeline(choice_for(ready_->kind()), now.current_frame);
     for (TimelineRole role : {TimelineRole::kReady, TimelineRole::kReleased}) {
-        TimelineHandle th = device_->export_timeline(role == TimelineRole::kReady ? *ready_ : *sub->released);
+        TimelineHandle th = device_->export_timeline(role == TimelineRole::kReady ? *ready_ : *released);
         TimelineAnnounce a;
         a.role = role;
         a.kind = th.kind;
@@ -187,7 +195,8 @@ void Sender::handshake(Channel channel) {
                      remaining(deadline));
         // `th` (or `a.semaphore`) still owns the fd; it is closed when they go out of scope.
     }
-    sub->channel = std::move(channel);
+    auto sub = std::make_shared<Subscription>(std::move(channel), std::move(released), hello.pid, hello.client,
+                                              now.current_frame);
     st.subs.push_back(std::move(sub));
 }
 
@@ -238,15 +247,22 @@ void Sender::wait_released(uint64_t value, uint64_t timeout_ns) {
             {
                 std::lock_guard<std::mutex> lock(st.mutex);
                 if (std::find(st.subs.begin(), st.subs.end(), sub) == st.subs.end()) break;  // dropped meanwhile
-                if (sub->dead() || left == 0) {
+                if (sub->dead()) {
                     st.drop(sub);
                     break;
                 }
             }
             try {
+                // With no time left this still checks once: a subscriber that has released is
+                // kept, however long the ones before it took.
                 sub->released->wait(value, std::min(left, kReleaseSliceNs));
                 break;
             } catch (const TimeoutError&) {
+                if (left == 0) {
+                    std::lock_guard<std::mutex> lock(st.mutex);
+                    st.drop(sub);
+                    break;
+                }
                 continue;
             } catch (const Error&) {
                 // Its released timeline is unusable (marked abandoned, say): that subscriber is
