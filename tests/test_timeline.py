@@ -12,12 +12,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
 import pytest
 
 import geyser
+from _forked import refusals, run_forked
 
 
 def _fd_count() -> int:
@@ -123,8 +125,56 @@ def test_timeline_cycles_leak_nothing(device, kind):
     assert _fd_count() == before
 
 
-def test_gpu_copies_ordered_by_timeline(device, kind):
-    t = device.create_shared_timeline(kind)
+def _need_timeline_semaphores(device):
+    if not device.info.timeline_semaphores:
+        pytest.skip(f"{device.name} has no timeline semaphores")
+
+
+def test_local_vulkan_timeline(device):
+    _need_timeline_semaphores(device)
+    t = device.create_timeline("vulkan", initial_value=4)
+    assert t.kind == "vulkan" and t.value == 4 and not t.imported
+    t.signal(4)  # equal: a no-op, as for a portable timeline
+    t.signal(9)
+    t.wait(9, timeout=0)
+    with pytest.raises(geyser.InvalidArgumentError, match="must not decrease: current 9, asked 8"):
+        t.signal(8)
+    with pytest.raises(geyser.TimeoutError, match="value 10"):
+        t.wait(10, timeout=0.05)
+    t.mark_abandoned()  # nothing to abandon
+    assert not t.abandoned
+    with pytest.raises(geyser.UnsupportedOperationError, match="local"):
+        device.export_timeline(t)
+    assert device.create_timeline().kind == "vulkan"
+    assert device.create_timeline("portable").kind == "portable"
+
+
+def test_export_timeline(device, fd_count):
+    t = device.create_shared_timeline("portable", initial_value=2)
+    with pytest.raises(TypeError):
+        device.export_timeline(object())
+    before = fd_count()
+    with device.export_timeline(t) as a, device.export_timeline(t) as b:
+        assert a.kind == b.kind == "portable" and a.fd != b.fd and a.semaphore_handle is None
+        with a.duplicate() as c, geyser.TimelineHandle.from_dict(a.to_dict(), os.dup(a.fd)) as d:
+            assert device.import_timeline(c).value == device.import_timeline(d).value == 2
+    assert fd_count() == before
+
+
+def test_vulkan_handle_must_describe_a_timeline_semaphore(device, fd_count):
+    fd = os.memfd_create("not-a-semaphore")
+    desc = {"primitive": "semaphore", "kind": "binary", "handle_type": "opaque_fd", "already_signaled": False,
+            "permanent": True, "initial_value": 0, "device_uuid": device.info.device_uuid,
+            "driver_uuid": device.info.driver_uuid}
+    before = fd_count()
+    with geyser.TimelineHandle.from_dict({"kind": "vulkan", "semaphore": desc}, fd) as h:
+        with pytest.raises(geyser.InvalidHandleError, match="timeline semaphore, not a binary"):
+            device.import_timeline(h)
+        os.fstat(h.fd)  # the handle keeps its fd
+    assert fd_count() == before - 1  # the handle, closed, took the memfd with it
+
+
+def _copies_ordered_by(device, t):
     desc = geyser.TextureDescriptor(19, 7)
     a = device.create_shareable_texture(desc)
     b = device.create_shareable_texture(desc)
@@ -138,6 +188,77 @@ def test_gpu_copies_ordered_by_timeline(device, kind):
     c = device.create_shareable_texture(desc)
     device.copy_buffer_to_texture(buf, c, offset=64, signal=[(t, 3)])
     assert t.value == 3 and np.array_equal(c.download(), data)
+
+
+def test_gpu_copies_ordered_by_timeline(device, kind):
+    _copies_ordered_by(device, device.create_shared_timeline(kind))
+
+
+def test_gpu_copies_ordered_by_a_local_vulkan_timeline(device):
+    _need_timeline_semaphores(device)
+    _copies_ordered_by(device, device.create_timeline("vulkan"))
+
+
+def test_a_waiting_copy_holds_no_lock_and_is_bounded(device):
+    t = device.create_shared_timeline("portable")
+    tex = device.create_shareable_texture(geyser.TextureDescriptor(8, 8))
+    first, second = np.full((8, 8, 4), 1, np.uint8), np.full((8, 8, 4), 2, np.uint8)
+    tex.upload(first)
+    errors = []
+
+    def upload():
+        try:
+            tex.upload(second, wait=[(t, 1)], signal=[(t, 2)])
+        except geyser.GeyserError as e:  # reported below
+            errors.append(e)
+
+    uploader = threading.Thread(target=upload)
+    uploader.start()
+    time.sleep(0.1)
+    # The upload waits on the host for 1 without holding the texture, and has not run.
+    assert np.array_equal(tex.download(), first) and t.value == 0
+    t.signal(1)
+    uploader.join(10)
+    assert not errors and t.value == 2
+    assert np.array_equal(tex.download(), second)
+    start = time.monotonic()
+    with pytest.raises(geyser.TimeoutError):
+        tex.upload(first, wait=[(t, 9)], signal=[(t, 10)], timeout=0.15)
+    assert 0.15 <= time.monotonic() - start < 2.0
+    assert t.value == 2 and np.array_equal(tex.download(), second)
+
+
+def test_a_copy_that_would_lower_a_timeline_is_refused(device):
+    timelines = [device.create_shared_timeline("portable", initial_value=3)]
+    if device.info.timeline_semaphores:
+        timelines.append(device.create_timeline("vulkan", initial_value=3))
+    tex = device.create_shareable_texture(geyser.TextureDescriptor(4, 4))
+    tex.upload(np.full((4, 4, 4), 5, np.uint8))
+    for t in timelines:
+        with pytest.raises(geyser.InvalidArgumentError, match="must not decrease"):
+            tex.upload(np.zeros((4, 4, 4), np.uint8), signal=[(t, 2)])
+        assert t.value == 3 and (tex.download() == 5).all(), t.kind
+        tex.upload(np.full((4, 4, 4), 5, np.uint8), signal=[(t, 3)])  # equal: nothing to signal
+        assert t.value == 3
+
+
+def test_native_timelines_and_semaphores_go_straight_to_the_core(device):
+    tex = device.create_shareable_texture(geyser.TextureDescriptor(4, 4))
+    data = np.random.default_rng(5).integers(0, 256, (4, 4, 4), np.uint8)
+    t = device.create_shared_timeline("portable")
+    pairs = [(t.native, 1)]
+    if device.info.timeline_semaphores:
+        s = device.create_semaphore("timeline")
+        pairs.append((s.native, 1))
+    tex.native.upload(1, data, signal=pairs)
+    out = np.empty_like(data)
+    tex.native.download_into(1, out, wait=pairs, timeout_ns=10**9)
+    assert np.array_equal(out, data) and t.value == 1
+    fence = device.create_fence()
+    with pytest.raises(TypeError):
+        tex.native.upload(1, data, wait=[(fence.native, 0)])
+    with pytest.raises(geyser.InvalidArgumentError, match="Timeline or Semaphore"):
+        tex.upload(data, wait=[(fence, 0)])
 
 
 def test_copy_errors(device):
@@ -164,6 +285,78 @@ def test_wait_for_texture_needs_a_timeline(device):
     tex = device.create_shareable_texture(geyser.TextureDescriptor(4, 4))
     with pytest.raises(geyser.UnsupportedOperationError, match="no timeline"):
         device.wait_for_texture(tex, 1, timeout=0)
+
+
+def test_signal_texture_ready_creates_one_timeline(device):
+    tex = device.create_shareable_texture(geyser.TextureDescriptor(4, 4))
+    assert tex.timeline is None
+    device.signal_texture_ready(tex, 1)
+    t = tex.timeline
+    assert t is tex.timeline, "the texture's timeline stays one object"
+    assert t.kind == device.create_shared_timeline().kind and t.value == 1
+    device.wait_for_texture(tex, 1, timeout=0)
+    with pytest.raises(geyser.TimeoutError):
+        device.wait_for_texture(tex, 2, timeout=0.05)
+    with pytest.raises(geyser.InvalidArgumentError, match="must not decrease"):
+        device.signal_texture_ready(tex, 0)
+    device.signal_texture_ready(tex, 2)
+    assert tex.timeline is t and t.value == 2
+    mine = device.create_shared_timeline("portable")
+    tex.timeline = mine
+    assert tex.timeline is mine
+    device.signal_texture_ready(tex, 1)
+    assert mine.value == 1
+    with pytest.raises(geyser.InvalidArgumentError):
+        tex.timeline = 5
+    tex.timeline = None
+    with pytest.raises(geyser.UnsupportedOperationError, match="no timeline"):
+        device.wait_for_texture(tex, 1, timeout=0)
+
+
+def test_release_handles(device, fd_count):
+    tex = device.create_shareable_texture(geyser.TextureDescriptor(4, 4))
+    buf = device.create_shareable_buffer(64)
+    th, bh = device.export_texture(tex), device.export_buffer(buf)
+    with pytest.raises(geyser.InvalidHandleError):
+        device.release_texture_handle(bh)
+    with pytest.raises(geyser.InvalidHandleError):
+        device.release_buffer_handle(th)
+    assert not th.closed and not bh.closed
+    before = fd_count()
+    device.release_texture_handle(th)
+    device.release_buffer_handle(bh)
+    assert th.closed and bh.closed and fd_count() == before - 2
+
+
+def test_forked_child_cannot_use_an_inherited_timeline(device):
+    t = device.create_shared_timeline("portable", initial_value=1)
+    tex = device.create_shareable_texture(geyser.TextureDescriptor(4, 4))
+    tex.timeline = t
+    handle = device.export_timeline(t)
+
+    def child():
+        before = _fd_count()
+        _, wrong = refusals({
+            "value": lambda: t.value,
+            "signal": lambda: t.signal(2),
+            "wait": lambda: t.wait(1, timeout=0),
+            "mark_abandoned": lambda: t.mark_abandoned(),
+            "export_timeline": lambda: device.export_timeline(t),
+            "import_timeline": lambda: device.import_timeline(handle),
+            "create_shared_timeline": lambda: device.create_shared_timeline(),
+            "signal_texture_ready": lambda: device.signal_texture_ready(tex, 2),
+            "wait_for_texture": lambda: device.wait_for_texture(tex, 1, timeout=0),
+            "upload signalling it": lambda: tex.upload(np.zeros((4, 4, 4), np.uint8), signal=[(t, 2)]),
+        })
+        opened = _fd_count() - before
+        t.close()  # drops the child's mapping; the parent's timeline stays
+        return {"wrong": wrong, "fds_opened": opened}
+
+    assert run_forked(child) == {"wrong": [], "fds_opened": 0}
+    assert t.value == 1 and not t.abandoned
+    t.signal(2)
+    assert device.import_timeline(handle).value == 2
+    handle.close()
 
 
 # -- across processes --------------------------------------------------------------------------

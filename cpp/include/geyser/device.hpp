@@ -255,7 +255,7 @@ private:
     void require_memory_export(const char* what) const;
     std::shared_ptr<Semaphore> make_semaphore(SemaphoreType type, uint64_t initial_value, bool exportable);
     std::shared_ptr<Fence> make_fence(bool signaled, bool exportable);
-    std::shared_ptr<Timeline> make_timeline(TimelineKind kind, uint64_t initial_value, bool shared);
+    std::shared_ptr<Timeline> make_timeline(TimelineChoice choice, uint64_t initial_value, bool shared);
 
     std::shared_ptr<Instance> instance_;
     uint64_t fork_generation_ = 0;  // the process's fork generation when the device was opened

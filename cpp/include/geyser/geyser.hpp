@@ -11,5 +11,6 @@
 #include "geyser/channel.hpp"
 #include "geyser/wire.hpp"
 #include "geyser/portable_timeline.hpp"
+#include "geyser/timeline.hpp"
 #include "geyser/sender.hpp"
 #include "geyser/cuda.hpp"

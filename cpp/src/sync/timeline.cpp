@@ -96,8 +96,21 @@ bool Timeline::abandoned() const {
 // ---------------------------------------------------------------------------------------------
 // Device: creation, export and import of timelines.
 
-std::shared_ptr<Timeline> Device::make_timeline(TimelineKind kind, uint64_t initial_value, bool shared) {
-    if (kind == TimelineKind::kVulkan) {
+std::shared_ptr<Timeline> Device::make_timeline(TimelineChoice choice, uint64_t initial_value, bool shared) {
+    require_owner_process("create a timeline");
+    bool vulkan = false;
+    switch (choice) {
+        case TimelineChoice::kAuto:
+            vulkan = shared ? (info_.timeline_semaphore.exportable & VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT) != 0
+                            : info_.timeline_semaphores;
+            break;
+        case TimelineChoice::kPortable: vulkan = false; break;
+        case TimelineChoice::kVulkan: vulkan = true; break;
+        default:
+            throw InvalidArgumentError("unknown timeline choice " + std::to_string(static_cast<int>(choice)) +
+                                       " (auto is 0, portable 1, vulkan 2)");
+    }
+    if (vulkan) {
         auto semaphore = shared ? create_shared_semaphore(SemaphoreType::kTimeline, initial_value)
                                 : create_semaphore(SemaphoreType::kTimeline, initial_value);
         return std::shared_ptr<Timeline>(new Timeline(shared_from_this(), std::move(semaphore), false));
@@ -107,31 +120,11 @@ std::shared_ptr<Timeline> Device::make_timeline(TimelineKind kind, uint64_t init
 }
 
 std::shared_ptr<Timeline> Device::create_shared_timeline(TimelineChoice choice, uint64_t initial_value) {
-    require_owner_process("create a timeline");
-    switch (choice) {
-        case TimelineChoice::kAuto:
-            return make_timeline(info_.timeline_semaphore.exportable & VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT
-                                     ? TimelineKind::kVulkan
-                                     : TimelineKind::kPortable,
-                                 initial_value, true);
-        case TimelineChoice::kPortable: return make_timeline(TimelineKind::kPortable, initial_value, true);
-        case TimelineChoice::kVulkan: return make_timeline(TimelineKind::kVulkan, initial_value, true);
-    }
-    throw InvalidArgumentError("unknown timeline choice " + std::to_string(static_cast<int>(choice)) +
-                               " (auto is 0, portable 1, vulkan 2)");
+    return make_timeline(choice, initial_value, true);
 }
 
 std::shared_ptr<Timeline> Device::create_timeline(TimelineChoice choice, uint64_t initial_value) {
-    require_owner_process("create a timeline");
-    switch (choice) {
-        case TimelineChoice::kAuto:
-            return make_timeline(info_.timeline_semaphores ? TimelineKind::kVulkan : TimelineKind::kPortable,
-                                 initial_value, false);
-        case TimelineChoice::kPortable: return make_timeline(TimelineKind::kPortable, initial_value, false);
-        case TimelineChoice::kVulkan: return make_timeline(TimelineKind::kVulkan, initial_value, false);
-    }
-    throw InvalidArgumentError("unknown timeline choice " + std::to_string(static_cast<int>(choice)) +
-                               " (auto is 0, portable 1, vulkan 2)");
+    return make_timeline(choice, initial_value, false);
 }
 
 TimelineHandle Device::export_timeline(Timeline& timeline) {
