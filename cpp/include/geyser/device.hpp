@@ -148,10 +148,19 @@ public:
     SyncHandle export_fence(Fence& fence, uint32_t handle_type = VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT);
     std::shared_ptr<Fence> import_fence(const SyncHandle& handle);
 
-    // ---- For the core's own implementation files and for C++ users who record their own work.
+    // ---- For the core's own implementation files and for C++ users who record their own work
+    // (docs/access.md: Texture::begin_access/end_access say when an image is yours). Borrowed:
+    // valid for the Device's lifetime; destroy none of them.
+    /// The process-wide VkInstance every Device shares, created for Vulkan 1.2 where the loader
+    /// has it, else 1.1 (the device's own version is DeviceInfo::api_version).
+    VkInstance vk_instance() const noexcept;
     VkDevice vk_device() const noexcept { return device_; }
     VkPhysicalDevice vk_physical_device() const noexcept { return physical_; }
+    /// The device's one queue. vkQueueSubmit needs it externally synchronised: hold
+    /// queue_mutex() around your own submissions to it.
     VkQueue vk_queue() const noexcept { return queue_; }
+    /// The queue family of vk_queue(): create the command pools of work on Geyser's resources for
+    /// it, since their acquire and release barriers name it.
     uint32_t queue_family_index() const noexcept { return queue_family_; }
     /// The per-device function table (volk). Valid for the Device's lifetime.
     const VolkDeviceTable& vk() const noexcept { return *table_; }
