@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Geyser needs on a fresh Debian/Ubuntu machine and builds the package into the
 # current Python: system packages (Vulkan headers, volk, lavapipe, validation layers, GoogleTest,
+# glslangValidator for the examples' shaders,
 # a C++ compiler) with apt-get, then the Python build and test tools with pip, then
 # `pip install .`. Safe to run again; it skips what is already there.
 set -euo pipefail
@@ -8,7 +9,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 
 apt_packages=(g++ make pkg-config libvulkan1 libvulkan-dev libvulkan-volk-dev mesa-vulkan-drivers
-              vulkan-validationlayers vulkan-tools libgtest-dev)
+              vulkan-validationlayers vulkan-tools libgtest-dev glslang-tools)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

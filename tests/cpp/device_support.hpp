@@ -29,6 +29,21 @@ inline geyser::TextureDesc rgba8(uint32_t w, uint32_t h) {
     return d;
 }
 
+/// With GEYSER_VALIDATION=1, fails every test on any validation-layer message it caused. A test
+/// program appends one to its listeners once (install_validation_listener).
+class ValidationListener : public ::testing::EmptyTestEventListener {
+    void OnTestStart(const ::testing::TestInfo&) override { geyser::clear_validation_messages(); }
+    void OnTestEnd(const ::testing::TestInfo&) override {
+        for (const auto& m : geyser::validation_messages()) ADD_FAILURE() << "validation: " << m;
+    }
+};
+
+/// Appends a ValidationListener; gtest owns it. Call it from one static initialiser per program.
+inline bool install_validation_listener() {
+    ::testing::UnitTest::GetInstance()->listeners().Append(new ValidationListener);
+    return true;
+}
+
 }  // namespace geyser::testing_support
 
 #define DEVICE_OR_SKIP(name)                                        \

@@ -25,16 +25,7 @@ std::vector<uint8_t> ramp(size_t n, uint8_t seed) {
 }
 
 // With GEYSER_VALIDATION=1 every test fails on any validation-layer message it caused.
-class ValidationListener : public ::testing::EmptyTestEventListener {
-    void OnTestStart(const ::testing::TestInfo&) override { geyser::clear_validation_messages(); }
-    void OnTestEnd(const ::testing::TestInfo&) override {
-        for (const auto& m : geyser::validation_messages()) ADD_FAILURE() << "validation: " << m;
-    }
-};
-const bool kListenerInstalled = [] {
-    ::testing::UnitTest::GetInstance()->listeners().Append(new ValidationListener);
-    return true;
-}();
+const bool kListenerInstalled = geyser::testing_support::install_validation_listener();
 
 }  // namespace
 
