@@ -110,10 +110,11 @@ void PatternRenderer::destroy() noexcept {
     // A pending command buffer, and the views and sets it uses, must not be destroyed.
     if (in_flight_) vk_.vkWaitForFences(dev, 1, &fence_, VK_TRUE, kSubmitTimeoutNs);
     if (fence_ != VK_NULL_HANDLE) vk_.vkDestroyFence(dev, fence_, nullptr);
-    if (command_pool_ != VK_NULL_HANDLE) vk_.vkDestroyCommandPool(dev, command_pool_, nullptr);  // frees cmd_
+    // Destroying a pool frees what was allocated from it: the command buffer, the descriptor sets.
+    if (command_pool_ != VK_NULL_HANDLE) vk_.vkDestroyCommandPool(dev, command_pool_, nullptr);
     for (const Target& t : targets_) vk_.vkDestroyImageView(dev, t.view, nullptr);
     targets_.clear();
-    if (descriptor_pool_ != VK_NULL_HANDLE) vk_.vkDestroyDescriptorPool(dev, descriptor_pool_, nullptr);  // frees the sets
+    if (descriptor_pool_ != VK_NULL_HANDLE) vk_.vkDestroyDescriptorPool(dev, descriptor_pool_, nullptr);
     if (pipeline_ != VK_NULL_HANDLE) vk_.vkDestroyPipeline(dev, pipeline_, nullptr);
     if (pipeline_layout_ != VK_NULL_HANDLE) vk_.vkDestroyPipelineLayout(dev, pipeline_layout_, nullptr);
     if (set_layout_ != VK_NULL_HANDLE) vk_.vkDestroyDescriptorSetLayout(dev, set_layout_, nullptr);
@@ -138,7 +139,7 @@ const PatternRenderer::Target& PatternRenderer::target_for(const std::shared_ptr
     }
     if (texture->desc().format != VK_FORMAT_R8G8B8A8_UNORM) {
         throw geyser::UnsupportedFormatError("the pattern renderer draws into RGBA8_UNORM textures only, not VkFormat " +
-                                             std::to_string(texture->desc().format));
+                                             std::to_string(static_cast<int64_t>(texture->desc().format)));
     }
     // A storage image descriptor needs a view of an image created with STORAGE usage.
     if (!(texture->desc().usage & VK_IMAGE_USAGE_STORAGE_BIT)) {

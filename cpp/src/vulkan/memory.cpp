@@ -509,8 +509,8 @@ VkImageMemoryBarrier image_barrier(VkImage image, VkImageAspectFlags aspects, Vk
 void Texture::record_initial_release() {
     // A new image has no defined layout; give it the resting layout and release it to the
     // external queue family, so the next acquire (an importer's in the handle's layout, or
-    // begin_access's) mirrors a release. The release path is the one every operation ends with,
-    // from UNDEFINED, whose transition discards nothing the image holds.
+    // begin_access's) mirrors a release. The release is the one every operation ends with, from
+    // UNDEFINED: a never-used image holds nothing to keep.
     OneTimeCommands cmds(*device_);
     record_release(cmds.cmd(), VK_IMAGE_LAYOUT_UNDEFINED, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, 0);
     cmds.submit_and_wait();
@@ -660,8 +660,8 @@ std::string access_layout_problem(VkImageLayout layout, VkImageUsageFlags usage)
         }
         names += names.empty() ? r.name : std::string(", ") + r.name;
     }
-    return "VkImageLayout " + std::to_string(static_cast<int64_t>(layout)) + " is not a layout Geyser shares; use one of " +
-           names;
+    return "VkImageLayout " + std::to_string(static_cast<int64_t>(layout)) +
+           " is not a layout Geyser shares; use one of " + names;
 }
 
 }  // namespace
@@ -669,7 +669,9 @@ std::string access_layout_problem(VkImageLayout layout, VkImageUsageFlags usage)
 void Texture::check_access(const char* what, VkCommandBuffer cb, VkImageLayout layout,
                            VkPipelineStageFlags stages) const {
     device_->require_owner_process(what);
-    if (cb == VK_NULL_HANDLE) throw InvalidArgumentError(std::string("cannot ") + what + ": the command buffer is null");
+    if (cb == VK_NULL_HANDLE) {
+        throw InvalidArgumentError(std::string("cannot ") + what + ": the command buffer is null");
+    }
     // Without synchronization2, which Geyser does not enable, a barrier's stage masks must not be
     // 0 (VUID-vkCmdPipelineBarrier-srcStageMask-03937 and -dstStageMask-03937).
     if (stages == 0) {
@@ -812,7 +814,9 @@ void Buffer::record_initial_release() {
 
 void Buffer::check_access(const char* what, VkCommandBuffer cb, VkPipelineStageFlags stages) const {
     device_->require_owner_process(what);
-    if (cb == VK_NULL_HANDLE) throw InvalidArgumentError(std::string("cannot ") + what + ": the command buffer is null");
+    if (cb == VK_NULL_HANDLE) {
+        throw InvalidArgumentError(std::string("cannot ") + what + ": the command buffer is null");
+    }
     if (stages == 0) {
         throw InvalidArgumentError(std::string("cannot ") + what +
                                    ": stages is 0; name the pipeline stages your commands run in");
