@@ -3,7 +3,8 @@
 // producer.cpp publishes through a Sender, and that tests/cpp/test_access.cpp checks.
 //
 // Vulkan calls go through the Device's own function table (geyser::Device::vk(), volk's
-// VolkDeviceTable): include this after defining VK_NO_PROTOTYPES, as volk requires.
+// VolkDeviceTable): build with VK_NO_PROTOTYPES defined, as volk requires, and no
+// VK_USE_PLATFORM_* macro, as geyser_core on Linux, so the table has the core's layout.
 #pragma once
 
 #include <volk.h>

@@ -162,7 +162,9 @@ public:
     /// The queue family of vk_queue(): create the command pools of work on Geyser's resources for
     /// it, since their acquire and release barriers name it.
     uint32_t queue_family_index() const noexcept { return queue_family_; }
-    /// The per-device function table (volk). Valid for the Device's lifetime.
+    /// The per-device function table (volk). Valid for the Device's lifetime. To call through it,
+    /// include <volk.h> with VK_NO_PROTOTYPES defined and the same VK_USE_PLATFORM_* macros as
+    /// the core (none on Linux; VK_USE_PLATFORM_WIN32_KHR on Windows), or the table's layout differs.
     const VolkDeviceTable& vk() const noexcept { return *table_; }
     bool has_extension(const char* name) const;
     /// Bytes this process uses in each memory heap (VK_EXT_memory_budget), or empty where the
