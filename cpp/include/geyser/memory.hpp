@@ -109,8 +109,9 @@ public:
     /// Geyser's own copies record, with TRANSFER there.
     ///
     /// The rules (docs/access.md):
-    /// - `cb` is a primary or secondary command buffer you own, in the recording state, outside
-    ///   a render pass instance (an ownership transfer inside one is invalid,
+    /// - `cb` is a primary or secondary command buffer you own (Geyser keeps no reference to it
+    ///   and submits nothing of it), in the recording state, outside a render pass instance (an
+    ///   ownership transfer inside one is invalid,
     ///   VUID-vkCmdPipelineBarrier-srcQueueFamilyIndex-01182), allocated from a pool created for
     ///   device()->queue_family_index() and submitted to device()->vk_queue() (the barriers name
     ///   that family; Vulkan cannot check which family a command buffer's pool has, so Geyser
