@@ -1,6 +1,10 @@
 """Subscribes to a named sender and checks every frame it receives.
 
     python examples/consumer.py --name cam0
+
+Each frame must be geyser.demo.pattern (computed here with numpy) for its number, and the numbers
+must follow one another from the first one received. examples/producer.py uploads that pattern;
+examples/cpp/producer.cpp draws it with a compute shader.
 """
 
 import argparse
@@ -24,6 +28,7 @@ def main() -> int:
         print(f"subscribed to '{info.name}' (pid {info.producer_pid}): {info.width}x{info.height}, "
               f"ring {info.ring_size}, {info.sync_kind} timelines", flush=True)
         seen = bad = 0
+        expected = None  # the number the next frame must have
         while not args.frames or seen < args.frames:
             try:
                 frame = sub.next_frame(timeout=args.timeout)
@@ -33,6 +38,10 @@ def main() -> int:
             with frame:
                 ok = np.array_equal(frame.texture.download(), pattern(info.descriptor.format, info.width,
                                                                       info.height, frame.number))
+            if expected is not None and frame.number != expected:
+                print(f"frame {frame.number} arrived where {expected} was due")
+                ok = False
+            expected = frame.number + 1
             seen += 1
             bad += not ok
         print(f"{seen - bad}/{seen} frames verified")

@@ -40,6 +40,13 @@ producer=$!
 GEYSER_VALIDATION=1 ./build/examples/geyser_consumer "$name" 60
 wait "$producer"
 
+echo "== Python consumer example subscribing to the C++ producer example (frames drawn by a compute shader)"
+name="ci-cpp-producer-$$"
+GEYSER_VALIDATION=1 ./build/examples/geyser_producer "$name" 60 96 40 &
+producer=$!
+GEYSER_VALIDATION=1 "$PYTHON" examples/consumer.py --name "$name" --frames 60 --timeout 30
+wait "$producer"
+
 echo "== Wire and sender-protocol decoders under libFuzzer (ASan+UBSan), bounded"
 FUZZ_SECONDS=${FUZZ_SECONDS:-60} bash scripts/fuzz.sh
 

@@ -469,9 +469,21 @@ def _inherited_report(device, texture, buffer, fence, semaphore) -> dict:
         "fence.wait": lambda: fence.wait(0.0),
         "create_fence": lambda: device.create_fence(),
         "format_support": lambda: device.format_support("RGBA8_UNORM"),
+        # The raw handles and the access protocol (docs/access.md): the parent's handles are no
+        # use here, and a refusal comes before the command buffer is looked at.
+        "vk_device": lambda: device.vk_device,
+        "vk_queue": lambda: device.vk_queue,
+        "queue_mutex": lambda: device.queue_mutex().__enter__(),
+        "vk_image": lambda: texture.vk_image,
+        "vk_buffer": lambda: buffer.vk_buffer,
+        "texture.begin_access": lambda: texture.begin_access(0, 1, 1, 0),
+        "texture.end_access": lambda: texture.end_access(0, 1, 1, 0),
+        "buffer.begin_access": lambda: buffer.begin_access(0, 1, 0),
+        "buffer.end_access": lambda: buffer.end_access(0, 1, 0),
     }
     if semaphore is not None:
         ops["semaphore.signal"] = lambda: semaphore.signal(2)
+        ops["vk_semaphore"] = lambda: semaphore.vk_semaphore
     fds_before = _fd_count()
     refused, not_refused = refusals(ops)
     report = {"refused": refused, "not_refused": not_refused, "fds_opened": _fd_count() - fds_before}

@@ -96,6 +96,20 @@ void bind_device(py::module_& m) {
              },
              py::arg("index"))
         .def_property_readonly("queue_family_index", &Device::queue_family_index)
+        .def_property_readonly("vk_instance", [](const Device& d) { return raw_handle(d, d.vk_instance()); })
+        .def_property_readonly("vk_physical_device",
+                               [](const Device& d) { return raw_handle(d, d.vk_physical_device()); })
+        .def_property_readonly("vk_device", [](const Device& d) { return raw_handle(d, d.vk_device()); })
+        .def_property_readonly("vk_queue", [](const Device& d) { return raw_handle(d, d.vk_queue()); })
+        // Device::queue_mutex() for Python's own submissions to vk_queue; geyser.Device.queue_mutex()
+        // pairs the two calls in a with-block, on one thread.
+        .def("lock_queue",
+             [](const Device& d) {
+                 d.require_owner_process("lock the queue");
+                 py::gil_scoped_release nogil;
+                 d.queue_mutex().lock();
+             })
+        .def("unlock_queue", [](const Device& d) { d.queue_mutex().unlock(); })
         .def("heap_usage", &Device::heap_usage);
 }
 

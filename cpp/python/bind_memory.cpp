@@ -101,6 +101,22 @@ void bind_memory(py::module_& m) {
         .def_property_readonly("allocation_size", &Texture::allocation_size)
         .def_property_readonly("memory_type_index", &Texture::memory_type_index)
         .def_property_readonly("external_layout", [](const Texture& t) { return static_cast<int>(t.external_layout()); })
+        .def_property_readonly("vk_image", [](const Texture& t) { return raw_handle(*t.device(), t.vk_image()); })
+        .def_property_readonly("vk_memory", [](const Texture& t) { return raw_handle(*t.device(), t.vk_memory()); })
+        .def("begin_access",
+             [](Texture& t, uint64_t command_buffer, int layout, uint32_t stages, uint32_t access) {
+                 t.begin_access(command_buffer_from(command_buffer), static_cast<VkImageLayout>(layout), stages,
+                                access);
+             },
+             py::arg("command_buffer"), py::arg("layout"), py::arg("stages"), py::arg("access"),
+             py::call_guard<py::gil_scoped_release>())
+        .def("end_access",
+             [](Texture& t, uint64_t command_buffer, int layout, uint32_t stages, uint32_t access) {
+                 t.end_access(command_buffer_from(command_buffer), static_cast<VkImageLayout>(layout), stages,
+                              access);
+             },
+             py::arg("command_buffer"), py::arg("layout"), py::arg("stages"), py::arg("access"),
+             py::call_guard<py::gil_scoped_release>())
         .def_property_readonly("aspects", &Texture::aspects)
         .def_property_readonly("device", &Texture::device)
         .def_property("timeline", &Texture::timeline, &Texture::set_timeline)
@@ -136,6 +152,18 @@ void bind_memory(py::module_& m) {
         .def_property_readonly("allocation_size", &Buffer::allocation_size)
         .def_property_readonly("memory_type_index", &Buffer::memory_type_index)
         .def_property_readonly("device", &Buffer::device)
+        .def_property_readonly("vk_buffer", [](const Buffer& b) { return raw_handle(*b.device(), b.vk_buffer()); })
+        .def_property_readonly("vk_memory", [](const Buffer& b) { return raw_handle(*b.device(), b.vk_memory()); })
+        .def("begin_access",
+             [](Buffer& b, uint64_t command_buffer, uint32_t stages, uint32_t access) {
+                 b.begin_access(command_buffer_from(command_buffer), stages, access);
+             },
+             py::arg("command_buffer"), py::arg("stages"), py::arg("access"), py::call_guard<py::gil_scoped_release>())
+        .def("end_access",
+             [](Buffer& b, uint64_t command_buffer, uint32_t stages, uint32_t access) {
+                 b.end_access(command_buffer_from(command_buffer), stages, access);
+             },
+             py::arg("command_buffer"), py::arg("stages"), py::arg("access"), py::call_guard<py::gil_scoped_release>())
         .def("write",
              [](Buffer& b, const py::buffer& data, uint64_t offset, const SyncList& wait, const SyncList& signal,
                 const std::shared_ptr<Fence>& fence, uint64_t timeout_ns) {

@@ -70,6 +70,8 @@ void bind_sync(py::module_& m) {
         .def_property_readonly("imported", &Semaphore::imported)
         .def_property_readonly("exportable", &Semaphore::exportable)
         .def_property_readonly("device", &Semaphore::device)
+        .def_property_readonly("vk_semaphore",
+                               [](const Semaphore& s) { return raw_handle(*s.device(), s.vk_semaphore()); })
         .def_property_readonly("value", &Semaphore::value)
         .def("signal", &Semaphore::signal, py::arg("value"))
         .def("wait", &Semaphore::wait, py::arg("value"), py::arg("timeout_ns"),
@@ -78,6 +80,7 @@ void bind_sync(py::module_& m) {
     py::class_<Fence, std::shared_ptr<Fence>>(m, "Fence")
         .def_property_readonly("imported", &Fence::imported)
         .def_property_readonly("device", &Fence::device)
+        .def_property_readonly("vk_fence", [](const Fence& f) { return raw_handle(*f.device(), f.vk_fence()); })
         .def_property_readonly("signaled", &Fence::signaled)
         .def("wait", &Fence::wait, py::arg("timeout_ns"), py::call_guard<py::gil_scoped_release>())
         .def("reset", &Fence::reset);

@@ -9,7 +9,9 @@
 #include <vector>
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
@@ -44,6 +46,24 @@ inline Uuid uuid_from(const pybind11::bytes& b) {
 /// One wait= or signal= entry from Python: a native Semaphore or Timeline, and its value.
 using SyncTarget = std::variant<std::shared_ptr<Semaphore>, std::shared_ptr<Timeline>>;
 using SyncList = std::vector<std::pair<SyncTarget, uint64_t>>;
+/// A Vulkan handle as the integer Python Vulkan libraries use: the pointer value of a dispatchable
+/// handle, the 64-bit value of a non-dispatchable one. Refused in a fork() child of the process
+/// that opened `device` (the raw accessors of the core are unchecked; Python code cannot check).
+template <typename Handle>
+uint64_t raw_handle(const Device& device, Handle handle) {
+    device.require_owner_process("use a raw Vulkan handle");
+    if constexpr (std::is_pointer_v<Handle>) {
+        return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(handle));
+    } else {
+        return static_cast<uint64_t>(handle);
+    }
+}
+
+/// The VkCommandBuffer whose handle value a Python Vulkan library gave.
+inline VkCommandBuffer command_buffer_from(uint64_t value) {
+    return reinterpret_cast<VkCommandBuffer>(static_cast<uintptr_t>(value));
+}
+
 
 /// Python's wait=[(semaphore or timeline, value)], signal=[...], fence=..., timeout_ns=... as the
 /// core's SubmitSync. It borrows: the lists must outlive the call it is made for.

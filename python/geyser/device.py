@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import weakref
@@ -169,6 +170,36 @@ class Device(NativeOwner):
     @property
     def name(self) -> str:
         return self.info.name
+
+    # -- raw Vulkan handles, for Python Vulkan libraries that record their own work ----------
+    # (docs/access.md). Each is the handle's integer value: the vulkan package takes it back as
+    # ffi.cast("VkDevice", device.vk_device). Borrowed: valid while this Device is open.
+
+    vk_instance = property(lambda self: self.native.vk_instance, doc="The VkInstance, as an int.")
+    vk_physical_device = property(lambda self: self.native.vk_physical_device,
+                                  doc="The VkPhysicalDevice, as an int.")
+    vk_device = property(lambda self: self.native.vk_device, doc="The VkDevice, as an int.")
+    vk_queue = property(lambda self: self.native.vk_queue,
+                        doc="The device's one VkQueue, as an int; submit to it inside ``queue_mutex()``.")
+    queue_family_index = property(
+        lambda self: self.native.queue_family_index,
+        doc="The queue family of ``vk_queue``: create command pools for it to use Geyser's textures and buffers.",
+    )
+
+    @contextlib.contextmanager
+    def queue_mutex(self):
+        """Holds the lock Geyser's own submissions take, for yours to ``vk_queue``.
+
+        ``vkQueueSubmit`` needs the queue externally synchronised. Submit inside the block and
+        call no Geyser operation of this device there (they take the same lock). Waiting for it
+        releases the GIL.
+        """
+        native = self.native
+        native.lock_queue()
+        try:
+            yield
+        finally:
+            native.unlock_queue()
 
     def memory_usage(self) -> list[int] | None:
         """Bytes this process uses in each memory heap (VK_EXT_memory_budget), or None where the

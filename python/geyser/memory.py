@@ -16,6 +16,19 @@ from .sync import DEFAULT_TIMEOUT, description, uuid_field
 from .timeline import Timeline, submit_sync
 
 
+def command_buffer_value(command_buffer) -> int:
+    """A VkCommandBuffer given as an int (its handle value), checked to fit a handle."""
+    if isinstance(command_buffer, bool) or not isinstance(command_buffer, (int, np.integer)):
+        raise InvalidArgumentError(
+            "command_buffer must be a VkCommandBuffer's handle value as an int (with the vulkan package: "
+            f"int(ffi.cast('uintptr_t', command_buffer))), got {type(command_buffer).__name__}"
+        )
+    value = int(command_buffer)
+    if not 0 <= value < 1 << 64:
+        raise InvalidArgumentError(f"command_buffer {value} is not a handle value")
+    return value
+
+
 __all__ = ["TextureDescriptor", "Texture", "TextureHandle", "Buffer", "BufferHandle", "BufferUsage"]
 
 _USAGE_BITS = _native.TEXTURE_USAGE_ALL  # every TextureUsage flag
@@ -133,6 +146,29 @@ class Texture(NativeOwner):
     dedicated = property(lambda self: self.native.dedicated)
     allocation_size = property(lambda self: self.native.allocation_size)
     memory_type_index = property(lambda self: self.native.memory_type_index)
+    vk_image = property(lambda self: self.native.vk_image, doc="The VkImage, as an int (docs/access.md).")
+    vk_memory = property(lambda self: self.native.vk_memory, doc="The VkDeviceMemory, as an int.")
+    external_layout = property(
+        lambda self: self.native.external_layout,
+        doc="The VkImageLayout the image rests in, released to VK_QUEUE_FAMILY_EXTERNAL (an int).",
+    )
+
+    def begin_access(self, command_buffer: int, layout: int, stages: int, access: int) -> None:
+        """Records into your command buffer what makes the image yours (docs/access.md).
+
+        The acquire from VK_QUEUE_FAMILY_EXTERNAL in ``external_layout`` and the transition to
+        ``layout`` (a VkImageLayout), visible to ``access`` (VkAccessFlags) at ``stages``
+        (VkPipelineStageFlags): the barriers Geyser's own copies record. ``command_buffer`` is a
+        VkCommandBuffer's handle value, recording, outside a render pass, from a pool for
+        ``device.queue_family_index``. A texture no operation has used yet is first released by
+        a submission this call waits for. Record ``end_access`` after your commands.
+        """
+        self.native.begin_access(command_buffer_value(command_buffer), int(layout), int(stages), int(access))
+
+    def end_access(self, command_buffer: int, layout: int, stages: int, access: int) -> None:
+        """Records the transition from ``layout`` back to ``external_layout`` and the release to
+        VK_QUEUE_FAMILY_EXTERNAL, making the writes of ``access`` at ``stages`` available."""
+        self.native.end_access(command_buffer_value(command_buffer), int(layout), int(stages), int(access))
 
     @property
     def format(self) -> TextureFormat | None:
@@ -199,6 +235,16 @@ class Buffer(NativeOwner):
     dedicated = property(lambda self: self.native.dedicated)
     allocation_size = property(lambda self: self.native.allocation_size)
     memory_type_index = property(lambda self: self.native.memory_type_index)
+    vk_buffer = property(lambda self: self.native.vk_buffer, doc="The VkBuffer, as an int (docs/access.md).")
+    vk_memory = property(lambda self: self.native.vk_memory, doc="The VkDeviceMemory, as an int.")
+
+    def begin_access(self, command_buffer: int, stages: int, access: int) -> None:
+        """``Texture.begin_access`` for the whole buffer, without layouts (docs/access.md)."""
+        self.native.begin_access(command_buffer_value(command_buffer), int(stages), int(access))
+
+    def end_access(self, command_buffer: int, stages: int, access: int) -> None:
+        """Records the release back to VK_QUEUE_FAMILY_EXTERNAL (``Texture.end_access``)."""
+        self.native.end_access(command_buffer_value(command_buffer), int(stages), int(access))
 
     @property
     def usage(self) -> BufferUsage:

@@ -69,6 +69,8 @@ class Semaphore(NativeOwner):
 
     imported = property(lambda self: self.native.imported)
     device = property(lambda self: self._device)
+    vk_semaphore = property(lambda self: self.native.vk_semaphore,
+                            doc="The VkSemaphore, as an int, to wait on or signal in your own submissions.")
 
     @property
     def value(self) -> int:
@@ -99,6 +101,7 @@ class Fence(NativeOwner):
     imported = property(lambda self: self.native.imported)
     device = property(lambda self: self._device)
     signaled = property(lambda self: self.native.signaled)
+    vk_fence = property(lambda self: self.native.vk_fence, doc="The VkFence, as an int.")
 
     def wait(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.native.wait(to_ns(timeout))

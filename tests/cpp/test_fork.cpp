@@ -172,6 +172,14 @@ TEST(Fork, InheritedObjectsRefuseAndAreLeftToTheParent) {
         refused([&] { (void)dev->heap_usage(); });
         refused([&] { dev->check_opaque_fd(tex_handle.fd.get(), geyser::Device::FdFamily::kMemory); });
         refused([&] { dev->create_semaphore(geyser::SemaphoreType::kBinary, 0); });
+        // The access protocol refuses before it looks at the command buffer (a null one would
+        // otherwise be InvalidArgumentError).
+        refused([&] {
+            tex->begin_access(VK_NULL_HANDLE, VK_IMAGE_LAYOUT_GENERAL, VK_PIPELINE_STAGE_TRANSFER_BIT, 0);
+        });
+        refused([&] { tex->end_access(VK_NULL_HANDLE, VK_IMAGE_LAYOUT_GENERAL, VK_PIPELINE_STAGE_TRANSFER_BIT, 0); });
+        refused([&] { buf->begin_access(VK_NULL_HANDLE, VK_PIPELINE_STAGE_TRANSFER_BIT, 0); });
+        refused([&] { buf->end_access(VK_NULL_HANDLE, VK_PIPELINE_STAGE_TRANSFER_BIT, 0); });
         if (sem) {
             refused([&] { sem->signal(2); });
             refused([&] { (void)sem->value(); });

@@ -219,11 +219,23 @@ public:
     void wait_for_texture(Texture& texture, uint64_t value, uint64_t timeout_ns);
 
     // ---- For the core's own implementation files and for C++ users who record their own work.
+    // ---- For the core's own implementation files and for C++ users who record their own work
+    // (docs/access.md: Texture::begin_access/end_access say when an image is yours). Borrowed:
+    // valid for the Device's lifetime; destroy none of them.
+    /// The process-wide VkInstance every Device shares, created for Vulkan 1.2 where the loader
+    /// has it, else 1.1 (the device's own version is DeviceInfo::api_version).
+    VkInstance vk_instance() const noexcept;
     VkDevice vk_device() const noexcept { return device_; }
     VkPhysicalDevice vk_physical_device() const noexcept { return physical_; }
+    /// The device's one queue. vkQueueSubmit needs it externally synchronised: hold
+    /// queue_mutex() around your own submissions to it.
     VkQueue vk_queue() const noexcept { return queue_; }
+    /// The queue family of vk_queue(): create the command pools of work on Geyser's resources for
+    /// it, since their acquire and release barriers name it.
     uint32_t queue_family_index() const noexcept { return queue_family_; }
-    /// The per-device function table (volk). Valid for the Device's lifetime.
+    /// The per-device function table (volk). Valid for the Device's lifetime. To call through it,
+    /// include <volk.h> with VK_NO_PROTOTYPES defined and the same VK_USE_PLATFORM_* macros as
+    /// the core (none on Linux; VK_USE_PLATFORM_WIN32_KHR on Windows), or the table's layout differs.
     const VolkDeviceTable& vk() const noexcept { return *table_; }
     bool has_extension(const char* name) const;
     /// Bytes this process uses in each memory heap (VK_EXT_memory_budget), or empty where the

@@ -58,8 +58,9 @@ struct MemoryHandle {
 /// A 2D image and its exportable (or imported) memory. Created by Device; holds its Device
 /// alive. Host I/O goes through a staging buffer and copy commands; each operation acquires the
 /// image from VK_QUEUE_FAMILY_EXTERNAL and releases it back, so another process or API can use it
-/// between operations. Member functions are thread-safe: copies are serialised by an internal
-/// mutex (taken after a SubmitSync's host waits, so a waiting copy does not hold it).
+/// between operations. Your own command buffers do the same with begin_access/end_access.
+/// Member functions are thread-safe: copies are serialised by an internal mutex (taken after a
+/// SubmitSync's host waits, so a waiting copy does not hold it).
 class Texture {
 public:
     ~Texture();
@@ -104,18 +105,66 @@ public:
     /// Replaces the frame timeline (null for none).
     void set_timeline(std::shared_ptr<Timeline> timeline);
 
+
+    /// Records into `cb` what makes the image yours for the commands you record after it: the
+    /// acquire from VK_QUEUE_FAMILY_EXTERNAL in external_layout() (the mirror of the release
+    /// every Geyser operation, and every other process's end_access, ends with), then the
+    /// transition to `layout`, made visible to `access` at `stages`. These are the barriers
+    /// Geyser's own copies record, with TRANSFER there.
+    ///
+    /// The rules (docs/access.md):
+    /// - `cb` is a primary or secondary command buffer you own (Geyser keeps no reference to it
+    ///   and submits nothing of it), in the recording state, outside a render pass instance (an
+    ///   ownership transfer inside one is invalid,
+    ///   VUID-vkCmdPipelineBarrier-srcQueueFamilyIndex-01182), allocated from a pool created for
+    ///   device()->queue_family_index() and submitted to device()->vk_queue() (the barriers name
+    ///   that family; Vulkan cannot check which family a command buffer's pool has, so Geyser
+    ///   cannot either). Submitting to that queue needs device()->queue_mutex() held.
+    /// - `layout` is one Geyser shares (GENERAL, TRANSFER_SRC/DST_OPTIMAL, SHADER_READ_ONLY_OPTIMAL,
+    ///   COLOR_ATTACHMENT_OPTIMAL, DEPTH_STENCIL_ATTACHMENT/READ_ONLY_OPTIMAL) that the usage
+    ///   allows (VUID-VkImageMemoryBarrier-oldLayout-01208..01213); a storage image wants GENERAL.
+    ///   InvalidArgumentError otherwise, and for `stages` == 0 (VkPipelineStageFlags must not be
+    ///   0 without synchronization2) or a null `cb`.
+    /// - Record end_access after your commands, in the same or a later command buffer submitted
+    ///   after this one. Between the two, on the GPU timeline, the image belongs to your queue
+    ///   family: no Geyser operation on this texture (upload, download, copies) and no other
+    ///   process may use it, unless ordered by semaphores (pass the timeline your submission
+    ///   signals in SubmitSync::wait) or by waiting on the host for your submission first.
+    ///   Geyser's own operations return only after their GPU work has completed, so work you
+    ///   submit after one returns is ordered after it. Work of another process is ordered by the
+    ///   shared timeline it signals: wait on it in your submission (at `stages`) or on the host.
+    /// - First use: an image no operation has used yet has no defined layout, and an acquire must
+    ///   mirror a release (VUID-VkImageMemoryBarrier-oldLayout-01197). So for such an image
+    ///   begin_access first submits, and waits for, Geyser's initial release (UNDEFINED ->
+    ///   external_layout(), released to VK_QUEUE_FAMILY_EXTERNAL, the one export_texture does),
+    ///   and then records the same acquire as always. The recorded barriers never depend on
+    ///   when you submit them. Do not hold device()->queue_mutex() or pool_mutex() while calling.
+    /// - Thread safety: serialised with this texture's other member functions while recording.
+    ///   UnsupportedOperationError in a fork() child of the process that opened the Device.
+    void begin_access(VkCommandBuffer cb, VkImageLayout layout, VkPipelineStageFlags stages, VkAccessFlags access);
+    /// Records into `cb` the end of your access: the transition from `layout` (the layout your
+    /// commands left the image in) back to external_layout(), making the writes of `access` at
+    /// `stages` available, then the release to VK_QUEUE_FAMILY_EXTERNAL in external_layout(),
+    /// which the next acquire (Geyser's, yours, or another process's) mirrors. The rules of
+    /// begin_access apply; InvalidArgumentError if this texture was never made ready for access
+    /// (no begin_access, no Geyser operation, never exported), since there is nothing to release.
+    void end_access(VkCommandBuffer cb, VkImageLayout layout, VkPipelineStageFlags stages, VkAccessFlags access);
+
 private:
     friend class Device;
     Texture(std::shared_ptr<Device> device, TextureDescriptor descriptor, VkFormat vk_format,
             VkImageUsageFlags vk_usage);
-    void record_initial_release();  // first use: UNDEFINED -> GENERAL, then release
+    void record_initial_release();  // first use: UNDEFINED -> external layout, then release
     void transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bool to_image, const SubmitSync& sync);
     void require_usage(VkImageUsageFlags bit, const char* what) const;
     VkBufferImageCopy copy_region(VkImageAspectFlagBits aspect, VkDeviceSize buffer_offset) const;
-    // Around every recorded operation: acquire from VK_QUEUE_FAMILY_EXTERNAL into `work`, and
-    // release back in the external layout. Callers hold mutex_.
-    void record_acquire(VkCommandBuffer cb, VkImageLayout work, VkAccessFlags access);
-    void record_release(VkCommandBuffer cb, VkImageLayout work, VkAccessFlags access);
+    // Around every recorded operation, Geyser's and begin_access/end_access alike: acquire from
+    // VK_QUEUE_FAMILY_EXTERNAL into `work` for `access` at `stages`, and release back in the
+    // external layout. Callers hold mutex_.
+    void record_acquire(VkCommandBuffer cb, VkImageLayout work, VkPipelineStageFlags stages, VkAccessFlags access);
+    void record_release(VkCommandBuffer cb, VkImageLayout work, VkPipelineStageFlags stages, VkAccessFlags access);
+    // The checks begin_access and end_access share; `what` names the call.
+    void check_access(const char* what, VkCommandBuffer cb, VkImageLayout layout, VkPipelineStageFlags stages) const;
 
     std::shared_ptr<Device> device_;
     TextureDescriptor descriptor_;
@@ -162,14 +211,29 @@ public:
     /// Copies [offset, offset+size) into `out`.
     void read(void* out, size_t size, VkDeviceSize offset = 0, const SubmitSync& sync = {});
 
+    /// Texture::begin_access for the whole buffer, without layouts: records the acquire from
+    /// VK_QUEUE_FAMILY_EXTERNAL, made visible to `access` at `stages`. The same rules: `cb` is
+    /// yours, for device()->queue_family_index(), outside a render pass; between begin_access
+    /// and end_access on the GPU timeline no Geyser operation on this buffer and no other
+    /// process may use it unless ordered by semaphores; a buffer never released yet is first
+    /// released by a submission Geyser waits for, so the acquire mirrors a release. Serialised
+    /// with this buffer's other member functions; UnsupportedOperationError in a fork() child;
+    /// InvalidArgumentError for a null `cb` or `stages` == 0.
+    void begin_access(VkCommandBuffer cb, VkPipelineStageFlags stages, VkAccessFlags access);
+    /// Records the release back to VK_QUEUE_FAMILY_EXTERNAL, making the writes of `access` at
+    /// `stages` available. InvalidArgumentError if the buffer was never made ready for access.
+    void end_access(VkCommandBuffer cb, VkPipelineStageFlags stages, VkAccessFlags access);
+
 private:
     friend class Device;
     Buffer(std::shared_ptr<Device> device, VkDeviceSize size, VkBufferUsageFlags usage);
     void transfer(void* host, size_t size, VkDeviceSize offset, bool to_buffer, const SubmitSync& sync);
     void record_initial_release();  // first export before any operation: release to external
     void require_range(VkDeviceSize offset, VkDeviceSize size) const;
-    void record_acquire(VkCommandBuffer cb, VkAccessFlags access);
-    void record_release(VkCommandBuffer cb, VkAccessFlags access);
+    // As Texture's: the one acquire and release every operation records. Callers hold mutex_.
+    void record_acquire(VkCommandBuffer cb, VkPipelineStageFlags stages, VkAccessFlags access);
+    void record_release(VkCommandBuffer cb, VkPipelineStageFlags stages, VkAccessFlags access);
+    void check_access(const char* what, VkCommandBuffer cb, VkPipelineStageFlags stages) const;
 
     std::shared_ptr<Device> device_;
     VkDeviceSize size_ = 0;

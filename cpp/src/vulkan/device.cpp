@@ -368,6 +368,8 @@ Device::~Device() {
     table_->vkDestroyDevice(device_, nullptr);
 }
 
+VkInstance Device::vk_instance() const noexcept { return instance_->handle(); }
+
 bool Device::inherited_across_fork() const noexcept { return fork_generation_ != fork_generation(); }
 
 void Device::require_owner_process(const char* what) const {

@@ -489,20 +489,11 @@ VkImageMemoryBarrier image_barrier(VkImage image, VkImageAspectFlags aspects, Vk
 
 void Texture::record_initial_release() {
     // A new image has no defined layout; give it the resting layout and release it to the
-    // external queue family, so an importer's acquire (in the handle's layout) matches.
+    // external queue family, so the next acquire (an importer's in the handle's layout, or
+    // begin_access's) mirrors a release. The release is the one every operation ends with, from
+    // UNDEFINED: a never-used image holds nothing to keep.
     OneTimeCommands cmds(*device_);
-    const auto& vk = device_->vk();
-    const VkImageAspectFlags all = format_aspects(vk_format_);
-    VkImageMemoryBarrier barriers[2] = {
-        image_barrier(image_, all, VK_IMAGE_LAYOUT_UNDEFINED, external_layout_, VK_QUEUE_FAMILY_IGNORED,
-                      VK_QUEUE_FAMILY_IGNORED, 0, 0),
-        image_barrier(image_, all, external_layout_, external_layout_, device_->queue_family_index(),
-                      VK_QUEUE_FAMILY_EXTERNAL, 0, 0),
-    };
-    vk.vkCmdPipelineBarrier(cmds.cmd(), VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0,
-                            0, nullptr, 0, nullptr, 1, &barriers[0]);
-    vk.vkCmdPipelineBarrier(cmds.cmd(), VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0,
-                            0, nullptr, 0, nullptr, 1, &barriers[1]);
+    record_release(cmds.cmd(), VK_IMAGE_LAYOUT_UNDEFINED, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, 0);
     cmds.submit_and_wait();
     initialized_ = true;
 }
@@ -546,7 +537,7 @@ void Texture::transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bo
     const VkAccessFlags access = to_image ? VK_ACCESS_TRANSFER_WRITE_BIT : VK_ACCESS_TRANSFER_READ_BIT;
     OneTimeCommands cmds(*device_);
     VkCommandBuffer cb = cmds.cmd();
-    record_acquire(cb, work, access);
+    record_acquire(cb, work, VK_PIPELINE_STAGE_TRANSFER_BIT, access);
     const VkBufferImageCopy region = copy_region(aspect, 0);
     if (to_image) {
         vk.vkCmdCopyBufferToImage(cb, staging.buffer(), image_, work, 1, &region);
@@ -558,7 +549,7 @@ void Texture::transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bo
         vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &host_read, 0,
                                 nullptr, 0, nullptr);
     }
-    record_release(cb, work, access);
+    record_release(cb, work, VK_PIPELINE_STAGE_TRANSFER_BIT, access);
     cmds.submit_and_wait(split);
     initialized_ = true;
     if (!to_image) std::memcpy(host, staging.data(), size);
@@ -581,43 +572,132 @@ VkBufferImageCopy Texture::copy_region(VkImageAspectFlagBits aspect, VkDeviceSiz
     return region;
 }
 
-void Texture::record_acquire(VkCommandBuffer cb, VkImageLayout work, VkAccessFlags access) {
+void Texture::record_acquire(VkCommandBuffer cb, VkImageLayout work, VkPipelineStageFlags stages,
+                             VkAccessFlags access) {
     const auto& vk = device_->vk();
     const VkImageAspectFlags all = format_aspects(vk_format_);
     if (!initialized_) {
+        // Only Geyser's own operations get here (begin_access releases a new image first): they
+        // submit this command buffer and wait for it under mutex_, so nothing can acquire the
+        // image between this transition and their release.
         VkImageMemoryBarrier init = image_barrier(image_, all, VK_IMAGE_LAYOUT_UNDEFINED, work, VK_QUEUE_FAMILY_IGNORED,
                                                   VK_QUEUE_FAMILY_IGNORED, 0, access);
-        vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, nullptr,
-                                0, nullptr, 1, &init);
+        vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, stages, 0, 0, nullptr, 0, nullptr, 1, &init);
         return;
     }
     // Acquire from the external queue family in exactly the layout the releasing side named
-    // (the acquire must mirror the release), then move to the working layout.
+    // (the acquire must mirror the release), then move to the working layout. An acquire's
+    // source scope is empty: what orders it after the release is a semaphore or a host wait.
     VkImageMemoryBarrier acquire = image_barrier(image_, all, external_layout_, external_layout_,
                                                  VK_QUEUE_FAMILY_EXTERNAL, device_->queue_family_index(), 0, access);
-    vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, nullptr, 0,
-                            nullptr, 1, &acquire);
+    vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, stages, 0, 0, nullptr, 0, nullptr, 1, &acquire);
     if (external_layout_ != work) {
         VkImageMemoryBarrier to_work = image_barrier(image_, all, external_layout_, work, VK_QUEUE_FAMILY_IGNORED,
                                                      VK_QUEUE_FAMILY_IGNORED, access, access);
-        vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, nullptr, 0,
-                                nullptr, 1, &to_work);
+        vk.vkCmdPipelineBarrier(cb, stages, stages, 0, 0, nullptr, 0, nullptr, 1, &to_work);
     }
 }
 
-void Texture::record_release(VkCommandBuffer cb, VkImageLayout work, VkAccessFlags access) {
+void Texture::record_release(VkCommandBuffer cb, VkImageLayout work, VkPipelineStageFlags stages,
+                             VkAccessFlags access) {
     const auto& vk = device_->vk();
     const VkImageAspectFlags all = format_aspects(vk_format_);
     if (external_layout_ != work) {
         VkImageMemoryBarrier back = image_barrier(image_, all, work, external_layout_, VK_QUEUE_FAMILY_IGNORED,
                                                   VK_QUEUE_FAMILY_IGNORED, access, 0);
-        vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, nullptr, 0,
-                                nullptr, 1, &back);
+        vk.vkCmdPipelineBarrier(cb, stages, stages, 0, 0, nullptr, 0, nullptr, 1, &back);
     }
+    // The release names the same layout twice: the acquire that mirrors it (in another process,
+    // perhaps) only knows external_layout(), carried in the handle.
     VkImageMemoryBarrier release = image_barrier(image_, all, external_layout_, external_layout_,
                                                  device_->queue_family_index(), VK_QUEUE_FAMILY_EXTERNAL, access, 0);
-    vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0, 0, nullptr,
-                            0, nullptr, 1, &release);
+    vk.vkCmdPipelineBarrier(cb, stages, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0, 0, nullptr, 0, nullptr, 1,
+                            &release);
+}
+
+namespace {
+
+// Why `layout` cannot be the layout of an access to an image of `usage`; empty when it can. A
+// barrier's layouts need the usage that goes with them (VUID-VkImageMemoryBarrier-oldLayout-01208
+// to -01213), a transition's new layout must not be UNDEFINED or PREINITIALIZED
+// (VUID-VkImageMemoryBarrier-newLayout-01198), and Geyser shares only the core layouts.
+std::string access_layout_problem(VkImageLayout layout, VkImageUsageFlags usage) {
+    struct Rule {
+        VkImageLayout layout;
+        const char* name;
+        VkImageUsageFlags any_of;  // 0: any usage
+        const char* usage_name;
+    };
+    static const Rule kRules[] = {
+        {VK_IMAGE_LAYOUT_GENERAL, "GENERAL", 0, ""},
+        {VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL, "COLOR_ATTACHMENT_OPTIMAL", VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT,
+         "COLOR_ATTACHMENT (RENDER_ATTACHMENT)"},
+        {VK_IMAGE_LAYOUT_DEPTH_STENCIL_ATTACHMENT_OPTIMAL, "DEPTH_STENCIL_ATTACHMENT_OPTIMAL",
+         VK_IMAGE_USAGE_DEPTH_STENCIL_ATTACHMENT_BIT, "DEPTH_STENCIL_ATTACHMENT (RENDER_ATTACHMENT)"},
+        {VK_IMAGE_LAYOUT_DEPTH_STENCIL_READ_ONLY_OPTIMAL, "DEPTH_STENCIL_READ_ONLY_OPTIMAL",
+         VK_IMAGE_USAGE_DEPTH_STENCIL_ATTACHMENT_BIT, "DEPTH_STENCIL_ATTACHMENT (RENDER_ATTACHMENT)"},
+        {VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL, "SHADER_READ_ONLY_OPTIMAL",
+         VK_IMAGE_USAGE_SAMPLED_BIT | VK_IMAGE_USAGE_INPUT_ATTACHMENT_BIT, "SAMPLED (TEXTURE_BINDING)"},
+        {VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, "TRANSFER_SRC_OPTIMAL", VK_IMAGE_USAGE_TRANSFER_SRC_BIT,
+         "TRANSFER_SRC (COPY_SRC)"},
+        {VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, "TRANSFER_DST_OPTIMAL", VK_IMAGE_USAGE_TRANSFER_DST_BIT,
+         "TRANSFER_DST (COPY_DST)"},
+    };
+    std::string names;
+    for (const Rule& r : kRules) {
+        if (r.layout == layout) {
+            if (r.any_of != 0 && !(usage & r.any_of)) {
+                return std::string("layout ") + r.name + " needs usage " + r.usage_name +
+                       ", which this texture lacks (usage " + hex32(usage) + ")";
+            }
+            return {};
+        }
+        names += names.empty() ? r.name : std::string(", ") + r.name;
+    }
+    return "VkImageLayout " + std::to_string(static_cast<int64_t>(layout)) +
+           " is not a layout Geyser shares; use one of " + names;
+}
+
+}  // namespace
+
+void Texture::check_access(const char* what, VkCommandBuffer cb, VkImageLayout layout,
+                           VkPipelineStageFlags stages) const {
+    device_->require_owner_process(what);
+    if (cb == VK_NULL_HANDLE) {
+        throw InvalidArgumentError(std::string("cannot ") + what + ": the command buffer is null");
+    }
+    // Without synchronization2, which Geyser does not enable, a barrier's stage masks must not be
+    // 0 (VUID-vkCmdPipelineBarrier-srcStageMask-03937 and -dstStageMask-03937).
+    if (stages == 0) {
+        throw InvalidArgumentError(std::string("cannot ") + what +
+                                   ": stages is 0; name the pipeline stages your commands run in");
+    }
+    const std::string problem = access_layout_problem(layout, vk_usage_);
+    if (!problem.empty()) throw InvalidArgumentError(std::string("cannot ") + what + ": " + problem);
+}
+
+void Texture::begin_access(VkCommandBuffer cb, VkImageLayout layout, VkPipelineStageFlags stages,
+                           VkAccessFlags access) {
+    check_access("begin access to a texture", cb, layout, stages);
+    std::lock_guard<std::mutex> lock(mutex_);
+    // An acquire must mirror a release (VUID-VkImageMemoryBarrier-oldLayout-01197: its layout is
+    // the image's current one). A never-used image has none, and recording UNDEFINED -> layout
+    // here would make the state depend on when the caller submits `cb` (a Geyser operation or an
+    // export in between would acquire what was never released). So release it now, on the GPU,
+    // and record the acquire every later access records.
+    if (!initialized_) record_initial_release();
+    record_acquire(cb, layout, stages, access);
+}
+
+void Texture::end_access(VkCommandBuffer cb, VkImageLayout layout, VkPipelineStageFlags stages,
+                         VkAccessFlags access) {
+    check_access("end access to a texture", cb, layout, stages);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!initialized_) {
+        throw InvalidArgumentError("cannot end access to a texture whose access never began: call begin_access "
+                                   "first (nothing has acquired it from VK_QUEUE_FAMILY_EXTERNAL)");
+    }
+    record_release(cb, layout, stages, access);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -659,7 +739,7 @@ void Buffer::transfer(void* host, size_t size, VkDeviceSize offset, bool to_buff
     const VkAccessFlags access = to_buffer ? VK_ACCESS_TRANSFER_WRITE_BIT : VK_ACCESS_TRANSFER_READ_BIT;
     OneTimeCommands cmds(*device_);
     VkCommandBuffer cb = cmds.cmd();
-    record_acquire(cb, access);
+    record_acquire(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, access);
     VkBufferCopy region{};
     region.size = size;
     if (to_buffer) {
@@ -674,7 +754,7 @@ void Buffer::transfer(void* host, size_t size, VkDeviceSize offset, bool to_buff
         vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &host_read, 0,
                                 nullptr, 0, nullptr);
     }
-    record_release(cb, access);
+    record_release(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, access);
     cmds.submit_and_wait(split);
     initialized_ = true;
     if (!to_buffer) std::memcpy(host, staging.data(), size);
@@ -704,28 +784,58 @@ VkBufferMemoryBarrier whole_buffer_barrier(VkBuffer buffer, uint32_t src_family,
 
 }  // namespace
 
-void Buffer::record_acquire(VkCommandBuffer cb, VkAccessFlags access) {
+void Buffer::record_acquire(VkCommandBuffer cb, VkPipelineStageFlags stages, VkAccessFlags access) {
     // Buffers rest released to the external queue family, like textures, so another process or
-    // API may use them between operations; a buffer never released yet has nothing to acquire.
+    // API may use them between operations; a buffer never released yet has nothing to acquire
+    // (only Geyser's own operations, which submit and wait under mutex_, get here with one).
     if (!initialized_) return;
     VkBufferMemoryBarrier b =
         whole_buffer_barrier(buffer_, VK_QUEUE_FAMILY_EXTERNAL, device_->queue_family_index(), 0, access);
-    device_->vk().vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0,
-                                       nullptr, 1, &b, 0, nullptr);
+    device_->vk().vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, stages, 0, 0, nullptr, 1, &b, 0,
+                                       nullptr);
 }
 
-void Buffer::record_release(VkCommandBuffer cb, VkAccessFlags access) {
+void Buffer::record_release(VkCommandBuffer cb, VkPipelineStageFlags stages, VkAccessFlags access) {
     VkBufferMemoryBarrier b =
         whole_buffer_barrier(buffer_, device_->queue_family_index(), VK_QUEUE_FAMILY_EXTERNAL, access, 0);
-    device_->vk().vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0, 0,
-                                       nullptr, 1, &b, 0, nullptr);
+    device_->vk().vkCmdPipelineBarrier(cb, stages, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 0, 0, nullptr, 1, &b, 0,
+                                       nullptr);
 }
 
 void Buffer::record_initial_release() {
     OneTimeCommands cmds(*device_);
-    record_release(cmds.cmd(), 0);
+    record_release(cmds.cmd(), VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, 0);
     cmds.submit_and_wait();
     initialized_ = true;
+}
+
+void Buffer::check_access(const char* what, VkCommandBuffer cb, VkPipelineStageFlags stages) const {
+    device_->require_owner_process(what);
+    if (cb == VK_NULL_HANDLE) {
+        throw InvalidArgumentError(std::string("cannot ") + what + ": the command buffer is null");
+    }
+    if (stages == 0) {
+        throw InvalidArgumentError(std::string("cannot ") + what +
+                                   ": stages is 0; name the pipeline stages your commands run in");
+    }
+}
+
+void Buffer::begin_access(VkCommandBuffer cb, VkPipelineStageFlags stages, VkAccessFlags access) {
+    check_access("begin access to a buffer", cb, stages);
+    std::lock_guard<std::mutex> lock(mutex_);
+    // As Texture::begin_access: the acquire recorded here mirrors a release that has happened.
+    if (!initialized_) record_initial_release();
+    record_acquire(cb, stages, access);
+}
+
+void Buffer::end_access(VkCommandBuffer cb, VkPipelineStageFlags stages, VkAccessFlags access) {
+    check_access("end access to a buffer", cb, stages);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!initialized_) {
+        throw InvalidArgumentError("cannot end access to a buffer whose access never began: call begin_access "
+                                   "first (nothing has acquired it from VK_QUEUE_FAMILY_EXTERNAL)");
+    }
+    record_release(cb, stages, access);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -750,8 +860,9 @@ void Device::copy_texture(Texture& src, Texture& dst, const SubmitSync& sync) {
     std::scoped_lock lock(src.mutex_, dst.mutex_);
     OneTimeCommands cmds(*this);
     VkCommandBuffer cb = cmds.cmd();
-    src.record_acquire(cb, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, VK_ACCESS_TRANSFER_READ_BIT);
-    dst.record_acquire(cb, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_ACCESS_TRANSFER_WRITE_BIT);
+    constexpr VkPipelineStageFlags kTransfer = VK_PIPELINE_STAGE_TRANSFER_BIT;
+    src.record_acquire(cb, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, kTransfer, VK_ACCESS_TRANSFER_READ_BIT);
+    dst.record_acquire(cb, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, kTransfer, VK_ACCESS_TRANSFER_WRITE_BIT);
     VkImageCopy region{};
     const VkImageAspectFlags aspects = format_aspects(src.vk_format_);
     region.srcSubresource = {aspects, 0, 0, 1};
@@ -759,8 +870,8 @@ void Device::copy_texture(Texture& src, Texture& dst, const SubmitSync& sync) {
     region.extent = {src.width(), src.height(), 1};
     table_->vkCmdCopyImage(cb, src.image_, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, dst.image_,
                            VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &region);
-    src.record_release(cb, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, VK_ACCESS_TRANSFER_READ_BIT);
-    dst.record_release(cb, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_ACCESS_TRANSFER_WRITE_BIT);
+    src.record_release(cb, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, kTransfer, VK_ACCESS_TRANSFER_READ_BIT);
+    dst.record_release(cb, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, kTransfer, VK_ACCESS_TRANSFER_WRITE_BIT);
     cmds.submit_and_wait(split);
     src.initialized_ = true;
     dst.initialized_ = true;
@@ -789,12 +900,13 @@ void Device::copy_buffer_to_texture(Buffer& src, Texture& dst, VkImageAspectFlag
     std::scoped_lock lock(src.mutex_, dst.mutex_);
     OneTimeCommands cmds(*this);
     VkCommandBuffer cb = cmds.cmd();
-    src.record_acquire(cb, VK_ACCESS_TRANSFER_READ_BIT);
-    dst.record_acquire(cb, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_ACCESS_TRANSFER_WRITE_BIT);
+    constexpr VkPipelineStageFlags kTransfer = VK_PIPELINE_STAGE_TRANSFER_BIT;
+    src.record_acquire(cb, kTransfer, VK_ACCESS_TRANSFER_READ_BIT);
+    dst.record_acquire(cb, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, kTransfer, VK_ACCESS_TRANSFER_WRITE_BIT);
     const VkBufferImageCopy region = dst.copy_region(aspect, offset);
     table_->vkCmdCopyBufferToImage(cb, src.buffer_, dst.image_, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &region);
-    src.record_release(cb, VK_ACCESS_TRANSFER_READ_BIT);
-    dst.record_release(cb, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_ACCESS_TRANSFER_WRITE_BIT);
+    src.record_release(cb, kTransfer, VK_ACCESS_TRANSFER_READ_BIT);
+    dst.record_release(cb, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, kTransfer, VK_ACCESS_TRANSFER_WRITE_BIT);
     cmds.submit_and_wait(split);
     src.initialized_ = true;
     dst.initialized_ = true;
