@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .errors import GeyserError
+from .errors import InvalidHandleError
 
 
 class NativeOwner:
-    """Holds a ``geyser._native`` object until ``close()``; then every use raises GeyserError.
+    """Holds a ``geyser._native`` object until ``close()``; then every use raises InvalidHandleError.
 
     Closing drops this object's references (its native object and, for a texture, buffer or
     sync object, its Device), so a closed wrapper keeps nothing alive. The core's objects are
@@ -20,7 +20,7 @@ class NativeOwner:
     @property
     def native(self):
         if self._native is None:
-            raise GeyserError(f"this {type(self).__name__} is closed")
+            raise InvalidHandleError(f"this {type(self).__name__} is closed")
         return self._native
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from . import _native
 from ._owner import NativeOwner
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, InvalidArgumentTypeError, InvalidHandleError
 from .formats import TextureFormat, TextureUsage, format_info
 from .memory import Buffer, BufferHandle, BufferUsage, Texture, TextureDescriptor, TextureHandle
 from .sync import DEFAULT_TIMEOUT, Fence, FenceHandle, Semaphore, SemaphoreHandle, _u64, handle_type_bit, to_ns
@@ -222,7 +222,7 @@ class Device(NativeOwner):
         the reason when the device cannot share the format with that usage.
         """
         if not isinstance(desc, TextureDescriptor):
-            raise TypeError(f"expected a TextureDescriptor, got {type(desc).__name__}")
+            raise InvalidArgumentTypeError(f"expected a TextureDescriptor, got {type(desc).__name__}")
         t = self.native.create_shareable_texture(desc.width, desc.height, int(desc.format), int(desc.usage),
                                                  desc.label or "")
         return Texture(t, self, desc)
@@ -295,10 +295,8 @@ class Device(NativeOwner):
     def import_semaphore(self, handle: SemaphoreHandle, kind: str | None = None) -> Semaphore:
         """Imports a semaphore; if ``kind`` is given the handle must be of that kind."""
         if not isinstance(handle, SemaphoreHandle):
-            from .errors import InvalidHandleError
-            raise InvalidHandleError(f"expected a SemaphoreHandle, got {type(handle).__name__}")
+            raise InvalidArgumentTypeError(f"expected a SemaphoreHandle, got {type(handle).__name__}")
         if kind is not None and kind != handle.kind:
-            from .errors import InvalidHandleError
             raise InvalidHandleError(f"expected a {kind} semaphore, the handle carries a {handle.kind} one")
         return Semaphore(self.native.import_semaphore(handle.native), self)
 
@@ -320,14 +318,13 @@ class Device(NativeOwner):
     def export_timeline(self, timeline: Timeline) -> TimelineHandle:
         """A new handle (owning a new fd) another process can import with ``import_timeline``."""
         if not isinstance(timeline, Timeline):
-            raise TypeError(f"expected a geyser.Timeline, got {type(timeline).__name__}")
+            raise InvalidArgumentTypeError(f"expected a geyser.Timeline, got {type(timeline).__name__}")
         return TimelineHandle._wrap(self.native.export_timeline(timeline.native))
 
     def import_timeline(self, handle: TimelineHandle) -> Timeline:
         """Imports a timeline; ``handle`` keeps its fd."""
         if not isinstance(handle, TimelineHandle):
-            from .errors import InvalidHandleError
-            raise InvalidHandleError(f"expected a TimelineHandle, got {type(handle).__name__}")
+            raise InvalidArgumentTypeError(f"expected a TimelineHandle, got {type(handle).__name__}")
         return Timeline(self.native.import_timeline(handle.native), self)
 
     def signal_texture_ready(self, texture: Texture, value: int) -> None:
@@ -365,8 +362,7 @@ class Device(NativeOwner):
 
     def import_fence(self, handle: FenceHandle) -> Fence:
         if not isinstance(handle, FenceHandle):
-            from .errors import InvalidHandleError
-            raise InvalidHandleError(f"expected a FenceHandle, got {type(handle).__name__}")
+            raise InvalidArgumentTypeError(f"expected a FenceHandle, got {type(handle).__name__}")
         return Fence(self.native.import_fence(handle.native), self)
 
 
@@ -380,13 +376,13 @@ def _semaphore_type(kind: str):
 
 def _texture_native(t):
     if not isinstance(t, Texture):
-        raise TypeError(f"expected a geyser.Texture, got {type(t).__name__}")
+        raise InvalidArgumentTypeError(f"expected a geyser.Texture, got {type(t).__name__}")
     return t.native
 
 
 def _buffer_native(b):
     if not isinstance(b, Buffer):
-        raise TypeError(f"expected a geyser.Buffer, got {type(b).__name__}")
+        raise InvalidArgumentTypeError(f"expected a geyser.Buffer, got {type(b).__name__}")
     return b.native
 
 
@@ -395,7 +391,7 @@ def _handle_native(h):
         return h.native
     if isinstance(h, _native.MemoryHandle):
         return h
-    raise TypeError(f"expected a TextureHandle or BufferHandle, got {type(h).__name__}")
+    raise InvalidArgumentTypeError(f"expected a TextureHandle or BufferHandle, got {type(h).__name__}")
 
 
 def _descriptor_diff(expected: TextureDescriptor, found: TextureDescriptor | None, h) -> list[str]:

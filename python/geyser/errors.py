@@ -20,6 +20,7 @@ __all__ = [
     "PeerGoneError",
     "ProtocolError",
     "InvalidArgumentError",
+    "InvalidArgumentTypeError",
     "GeyserOSError",
 ]
 
@@ -86,6 +87,14 @@ class ProtocolError(GeyserError):
 
 class InvalidArgumentError(GeyserError, ValueError):
     """An argument is out of range or inconsistent."""
+
+
+class InvalidArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument is of the wrong type (a string where a Texture belongs, say).
+
+    Every such refusal in Geyser raises this one class; it is a ``TypeError`` (as Python code
+    expects) and an ``InvalidArgumentError`` (as the rest of Geyser's argument checks)."""
+
 
 
 class GeyserOSError(GeyserError):

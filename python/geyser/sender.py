@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import _native
-from .errors import GeyserError, InvalidArgumentError
+from .errors import GeyserError, InvalidArgumentError, InvalidArgumentTypeError, InvalidHandleError
 from .formats import TextureFormat, TextureUsage
 from .memory import Texture, TextureDescriptor, _default_aspect
 from .sync import DEFAULT_TIMEOUT, to_ns
@@ -105,7 +105,7 @@ class Sender:
         if sync not in _SYNC:
             raise InvalidArgumentError(f"sync must be 'auto', 'vulkan' or 'portable', got {sync!r}")
         if not isinstance(descriptor, TextureDescriptor):
-            raise TypeError(f"expected a TextureDescriptor, got {type(descriptor).__name__}")
+            raise InvalidArgumentTypeError(f"expected a TextureDescriptor, got {type(descriptor).__name__}")
         self.device = device
         self.name = name
         self.descriptor = descriptor
@@ -196,7 +196,7 @@ class Subscriber:
     def next_frame(self, timeout: float = DEFAULT_TIMEOUT) -> Frame:
         """The next frame in order, once it is ready. PeerGoneError when the producer has gone."""
         if self._closed:
-            raise GeyserError("this Subscriber is closed")
+            raise InvalidHandleError("this Subscriber is closed")
         number, slot = self._native.next_frame(to_ns(timeout))
         return Frame(number, slot, self.ring[slot], self)
 

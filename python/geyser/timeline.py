@@ -19,7 +19,7 @@ import os
 
 from . import _native
 from ._owner import NativeOwner
-from .errors import GeyserError, InvalidArgumentError, InvalidHandleError
+from .errors import InvalidArgumentError, InvalidArgumentTypeError, InvalidHandleError
 from .sync import DEFAULT_TIMEOUT, Semaphore, SemaphoreHandle, _u64, description, to_ns
 
 __all__ = ["Timeline", "TimelineHandle"]
@@ -56,7 +56,7 @@ class Timeline(NativeOwner):
         # The hot path of a frame loop: one attribute read, not the `native` property.
         n = self._native
         if n is None:
-            raise GeyserError("this Timeline is closed")
+            raise InvalidHandleError("this Timeline is closed")
         return n.value
 
     def signal(self, value: int) -> None:
@@ -71,7 +71,7 @@ class Timeline(NativeOwner):
         """
         n = self._native
         if n is None:
-            raise GeyserError("this Timeline is closed")
+            raise InvalidHandleError("this Timeline is closed")
         n.wait(_u64(value), to_ns(timeout))
 
     def mark_abandoned(self) -> None:
@@ -100,7 +100,7 @@ def submit_sync(wait, signal, fence, timeout: float) -> dict:
             except (TypeError, ValueError):
                 raise InvalidArgumentError(f"expected (timeline or semaphore, value) pairs, got {entry!r}") from None
             if not isinstance(obj, (Timeline, Semaphore)):
-                raise InvalidArgumentError(f"expected a Timeline or Semaphore, got {type(obj).__name__}")
+                raise InvalidArgumentTypeError(f"expected a Timeline or Semaphore, got {type(obj).__name__}")
             out.append((obj.native, 0 if value is None else _u64(value)))
         return out
 
