@@ -208,3 +208,11 @@ def test_own_fill_is_what_read_and_an_importer_see(device, device2, commands):
         assert b.read() == want
         with device2.import_buffer(device.export_buffer(b)) as imported:
             assert imported.read() == want
+
+
+def test_timeline_exposes_its_semaphore_only_for_the_vulkan_kind(device):
+    portable = device.create_shared_timeline("portable")
+    assert portable.vk_semaphore is None
+    if device.info.timeline_semaphores:
+        local = device.create_timeline("vulkan")
+        assert isinstance(local.vk_semaphore, int) and local.vk_semaphore != 0

@@ -380,3 +380,76 @@ def test_other_user_cannot_subscribe(device):
         _, status = os.waitpid(pid, 0)
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "another uid subscribed"
         assert sender.subscribers == 0
+
+
+def test_end_frame_ready_gpu_needs_a_vulkan_timeline(device):
+    name = _name("ready-gpu")
+    with geyser.Sender(device, name, DESC, ring_size=2) as sender:
+        sub = geyser.Subscriber(device, name, timeout=5)
+        frame = sender.begin_frame()
+        with pytest.raises(geyser.InvalidArgumentError, match="'host' or 'gpu'"):
+            sender.end_frame(frame, ready="later")
+        if sender.ready.kind == "portable":
+            assert sender.ready.vk_semaphore is None
+            with pytest.raises(geyser.InvalidArgumentError, match="portable"):
+                sender.end_frame(frame, ready="gpu")
+            sender.end_frame(frame)
+        else:
+            assert isinstance(sender.ready.vk_semaphore, int)
+            sender.end_frame(frame, ready="gpu")  # announced; the "GPU" has not signalled yet
+            with pytest.raises(geyser.TimeoutError):
+                sub.next_frame(timeout=0.2)
+            sender.ready.signal(frame.number)  # what the caller's submission would do
+        with sub.next_frame(timeout=5) as f:
+            assert f.number == 1
+        sub.close()
+
+
+def test_frame_announced_before_it_is_ready_is_not_skipped(device):
+    """A producer announces frame 1 before its ready timeline reaches it (as a GPU-signalled
+    frame is): a next_frame that times out leaves frame 1 the next frame, instead of reading on."""
+    import threading
+
+    name = _name("announced")
+    listener = _fake_producer(name)
+    tex = device.create_shareable_texture(DESC)
+    ready = device.create_shared_timeline("portable")
+    released = device.create_shared_timeline("portable")
+    go, done = threading.Event(), threading.Event()
+
+    def serve():
+        ch = listener.accept(geyser.sync.to_ns(10))
+        ch.receive(geyser.sync.to_ns(10))
+        ch.send(_native.MESSAGE_SENDER_INFO, _sender_wire.sender_info(
+            name, os.getpid(), 1, DESC.width, DESC.height, tex.vk_format, int(DESC.format), int(DESC.usage),
+            _sender_wire.PORTABLE, 0, 0, bytes.fromhex(device.info.device_uuid),
+            bytes.fromhex(device.info.driver_uuid)), [])
+        with device.export_texture(tex) as h:
+            ch.send(_native.MESSAGE_MEMORY_HANDLE, _native.encode_memory_handle(h.native), [h.fd])
+        for role, timeline in ((_sender_wire.READY, ready), (_sender_wire.RELEASED, released)):
+            with device.export_timeline(timeline) as th:
+                ch.send(_native.MESSAGE_TIMELINE, _sender_wire.timeline_announce(role, _sender_wire.PORTABLE), [th.fd])
+        ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(1, 0), [])
+        go.wait(10)
+        ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(2, 0), [])
+        done.wait(10)
+        ch.close()
+
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        sub = geyser.Subscriber(device, name, timeout=5)
+        with pytest.raises(geyser.TimeoutError):
+            sub.next_frame(timeout=0.1)  # announced, not ready
+        ready.signal(1)
+        with sub.next_frame(timeout=5) as f:
+            assert f.number == 1
+        go.set()
+        ready.signal(2)
+        with sub.next_frame(timeout=5) as f:
+            assert f.number == 2
+        sub.close()
+    finally:
+        go.set()
+        done.set()
+        t.join(10)

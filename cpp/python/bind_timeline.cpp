@@ -1,4 +1,6 @@
 // Binding of geyser/timeline.hpp: declarations, argument names and GIL policy only.
+#include <optional>
+
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -55,7 +57,14 @@ void bind_timeline(py::module_& m) {
         .def("signal", &Timeline::signal, py::arg("value"))
         .def("wait", &Timeline::wait, py::arg("value"), py::arg("timeout_ns"), py::call_guard<py::gil_scoped_release>())
         .def("mark_abandoned", &Timeline::mark_abandoned)
-        .def_property_readonly("abandoned", &Timeline::abandoned);
+        .def_property_readonly("abandoned", &Timeline::abandoned)
+        .def_property_readonly(
+            "vk_semaphore",
+            [](const Timeline& t) -> std::optional<uint64_t> {
+                if (!t.semaphore()) return std::nullopt;
+                return raw_handle(*t.device(), t.semaphore()->vk_semaphore());
+            },
+            "The VkSemaphore of a Vulkan timeline as an int (None for a portable one).");
 }
 
 void bind_device_timeline(py::class_<Device, std::shared_ptr<Device>>& cls) {

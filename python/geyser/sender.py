@@ -26,6 +26,7 @@ from .timeline import Timeline
 
 __all__ = ["Sender", "Subscriber", "SenderInfo", "Frame", "list_senders", "query_sender"]
 
+_READY = {"host": _native.ReadySignal.HOST, "gpu": _native.ReadySignal.GPU}
 _SYNC = {"auto": _native.TimelineChoice.AUTO, "vulkan": _native.TimelineChoice.VULKAN,
          "portable": _native.TimelineChoice.PORTABLE}
 
@@ -138,11 +139,19 @@ class Sender:
         self._pending = Frame(number, slot, self.ring[slot], self)
         return self._pending
 
-    def end_frame(self, frame: Frame) -> None:
-        """Marks ``frame`` ready (its writes have completed) and tells every subscriber."""
+    def end_frame(self, frame: Frame, ready: str = "host") -> None:
+        """Announces ``frame`` to every subscriber.
+
+        ``ready="host"``: its writes have completed, and the ready timeline is signalled here.
+        ``ready="gpu"``: your own submission signals ``sender.ready`` (a Vulkan timeline; its
+        ``VkSemaphore`` is ``sender.ready.vk_semaphore``) to ``frame.number``, as
+        docs/access.md describes; subscribers then wait for the GPU's signal.
+        """
         if frame is not self._pending:
             raise InvalidArgumentError("end_frame takes the frame begin_frame returned")
-        self._native.end_frame(frame.number, frame.slot)
+        if ready not in _READY:
+            raise InvalidArgumentError(f"ready must be 'host' or 'gpu', got {ready!r}")
+        self._native.end_frame(frame.number, frame.slot, _READY[ready])
         self._pending = None
 
     def publish(self, array, aspect=None, timeout: float | None = None) -> int:

@@ -50,6 +50,10 @@ class Timeline(NativeOwner):
 
     device = property(lambda self: self._device)
     imported = property(lambda self: self.native.imported)
+    vk_semaphore = property(
+        lambda self: self.native.vk_semaphore,
+        doc="A Vulkan timeline's VkSemaphore as an int (None for a portable one), for your own "
+            "submissions to wait on or signal (docs/access.md).")
 
     @property
     def value(self) -> int:

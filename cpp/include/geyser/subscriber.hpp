@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,7 +42,8 @@ public:
     const std::vector<std::shared_ptr<Texture>>& ring() const noexcept { return ring_; }
 
     /// The next frame, in order: waits for its Frame message and for the ready timeline to reach
-    /// it. TimeoutError after `timeout_ns`; PeerGoneError when the producer has gone.
+    /// it. TimeoutError after `timeout_ns`; a frame announced but not ready by then is the one
+    /// the next call returns. PeerGoneError when the producer has gone.
     /// UnsupportedOperationError in a fork() child of the subscribing process (so is release).
     Frame next_frame(uint64_t timeout_ns);
     /// Tells the producer this subscriber is done with `frame` (and every earlier one): signals
@@ -61,6 +63,8 @@ private:
     std::shared_ptr<Timeline> ready_;
     std::shared_ptr<Timeline> released_;  // signalled by this subscriber alone
     bool gone_ = false;
+    // The frame announced whose ready wait timed out: next_frame returns it before reading on.
+    std::optional<FrameMessage> announced_;
 };
 
 }  // namespace geyser

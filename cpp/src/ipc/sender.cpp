@@ -77,8 +77,8 @@ struct Sender::State {
 
     bool in_owner_process() const noexcept { return ::getpid() == owner_pid; }
 
-    /// Caller holds mutex.
-    void drop(const std::shared_ptr<Subscription>& sub) {
+    /// Caller holds mutex. `sub` is a copy: the vector's element it may have come from goes here.
+    void drop(std::shared_ptr<Subscription> sub) {
         auto it = std::find(subs.begin(), subs.end(), sub);
         if (it != subs.end()) subs.erase(it);
         sub->channel.close();

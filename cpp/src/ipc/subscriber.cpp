@@ -67,29 +67,36 @@ std::unique_ptr<Subscriber> Subscriber::connect(const std::shared_ptr<Device>& d
 
 Subscriber::Frame Subscriber::next_frame(uint64_t timeout_ns) {
     device_->require_owner_process("receive a frame");
-    if (gone_) throw PeerGoneError("the producer of '" + info_.name + "' has gone");
     const uint64_t deadline = deadline_after(timeout_ns);
-    Message m;
-    try {
-        m = channel_.receive(remaining(deadline));
-    } catch (const PeerGoneError&) {
-        gone_ = true;
-        throw PeerGoneError("the producer of '" + info_.name + "' (pid " + std::to_string(info_.producer_pid) +
-                            ") has gone");
+    if (!announced_) {
+        if (gone_) throw PeerGoneError("the producer of '" + info_.name + "' has gone");
+        Message m;
+        try {
+            m = channel_.receive(remaining(deadline));
+        } catch (const PeerGoneError&) {
+            gone_ = true;
+            throw PeerGoneError("the producer of '" + info_.name + "' (pid " + std::to_string(info_.producer_pid) +
+                                ") has gone");
+        }
+        if (m.type == static_cast<uint16_t>(MessageType::kGoodbye)) {
+            gone_ = true;
+            throw PeerGoneError("the producer closed the sender '" + info_.name + "'");
+        }
+        if (m.type != static_cast<uint16_t>(MessageType::kFrame) || !m.fds.empty()) {
+            throw ProtocolError(std::string("expected a frame message, got ") + message_type_name(m.type));
+        }
+        const FrameMessage f = decode_frame_message(m.payload.data(), m.payload.size());
+        if (f.slot >= ring_.size()) {
+            throw ProtocolError("frame " + std::to_string(f.number) + " names slot " + std::to_string(f.slot) +
+                                " of a ring of " + std::to_string(ring_.size()));
+        }
+        announced_ = f;
     }
-    if (m.type == static_cast<uint16_t>(MessageType::kGoodbye)) {
-        gone_ = true;
-        throw PeerGoneError("the producer closed the sender '" + info_.name + "'");
-    }
-    if (m.type != static_cast<uint16_t>(MessageType::kFrame) || !m.fds.empty()) {
-        throw ProtocolError(std::string("expected a frame message, got ") + message_type_name(m.type));
-    }
-    const FrameMessage f = decode_frame_message(m.payload.data(), m.payload.size());
-    if (f.slot >= ring_.size()) {
-        throw ProtocolError("frame " + std::to_string(f.number) + " names slot " + std::to_string(f.slot) +
-                            " of a ring of " + std::to_string(ring_.size()));
-    }
-    ready_->wait(f.number, remaining(deadline));
+    // A frame announced but not ready in time stays the next frame: the next call waits for it
+    // again instead of reading past it.
+    ready_->wait(announced_->number, remaining(deadline));
+    const FrameMessage f = *announced_;
+    announced_.reset();
     return {f.number, f.slot, ring_[f.slot]};
 }
 
