@@ -68,3 +68,11 @@ def test_every_argument_of_the_wrong_type_is_one_class(device, bad):
             call()
         assert isinstance(e.value, TypeError) and isinstance(e.value, geyser.InvalidArgumentError), what
         assert type(bad).__name__ in str(e.value), what
+
+
+def test_a_handle_of_another_kind_is_an_invalid_handle(device):
+    texture = device.create_shareable_texture(DESC)
+    with device.export_texture(texture) as handle:
+        for call in (device.import_semaphore, device.import_fence, device.import_timeline):
+            with pytest.raises(geyser.InvalidHandleError, match="another kind"):
+                call(handle)

@@ -295,7 +295,7 @@ class Device(NativeOwner):
     def import_semaphore(self, handle: SemaphoreHandle, kind: str | None = None) -> Semaphore:
         """Imports a semaphore; if ``kind`` is given the handle must be of that kind."""
         if not isinstance(handle, SemaphoreHandle):
-            raise InvalidArgumentTypeError(f"expected a SemaphoreHandle, got {type(handle).__name__}")
+            _wrong_handle(handle, "a SemaphoreHandle")
         if kind is not None and kind != handle.kind:
             raise InvalidHandleError(f"expected a {kind} semaphore, the handle carries a {handle.kind} one")
         return Semaphore(self.native.import_semaphore(handle.native), self)
@@ -324,7 +324,7 @@ class Device(NativeOwner):
     def import_timeline(self, handle: TimelineHandle) -> Timeline:
         """Imports a timeline; ``handle`` keeps its fd."""
         if not isinstance(handle, TimelineHandle):
-            raise InvalidArgumentTypeError(f"expected a TimelineHandle, got {type(handle).__name__}")
+            _wrong_handle(handle, "a TimelineHandle")
         return Timeline(self.native.import_timeline(handle.native), self)
 
     def signal_texture_ready(self, texture: Texture, value: int) -> None:
@@ -362,8 +362,15 @@ class Device(NativeOwner):
 
     def import_fence(self, handle: FenceHandle) -> Fence:
         if not isinstance(handle, FenceHandle):
-            raise InvalidArgumentTypeError(f"expected a FenceHandle, got {type(handle).__name__}")
+            _wrong_handle(handle, "a FenceHandle")
         return Fence(self.native.import_fence(handle.native), self)
+
+
+def _wrong_handle(handle, expected: str):
+    """A handle of another kind is an invalid handle; anything else is an argument of the wrong type."""
+    if isinstance(handle, (TextureHandle, BufferHandle, SemaphoreHandle, FenceHandle, TimelineHandle)):
+        raise InvalidHandleError(f"expected {expected}, got a {type(handle).__name__} (a handle of another kind)")
+    raise InvalidArgumentTypeError(f"expected {expected}, got {type(handle).__name__}")
 
 
 def _semaphore_type(kind: str):
