@@ -270,7 +270,7 @@ if req["mode"] == "eventfd":
 else:
     import geyser
     dev = geyser.Device(req["uuid"])
-    t = dev.import_timeline(geyser.TimelineHandle.from_dict(req["timeline"], req["fds"][0]))
+    t = dev.import_timeline(geyser.TimelineHandle.from_bytes(bytes.fromhex(req["timeline"]), req["fds"][0]))
     for i in range(n):
         t.wait(2 * i + 1, timeout=30)
         t.signal(2 * i + 2)
@@ -299,7 +299,7 @@ class PingPong:
             handle = device.export_timeline(self.timeline)
             fds = [handle.fd]
             req = {"mode": mode, "rounds": rounds, "fds": fds, "uuid": device.info.device_uuid,
-                   "timeline": handle.to_dict()}
+                   "timeline": handle.to_bytes().hex()}
         self.proc = subprocess.Popen([sys.executable, "-c", _PEER, json.dumps(req)], pass_fds=fds,
                                      stdout=subprocess.PIPE, text=True)
         if mode != "eventfd":
