@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Fuzzes the Python-facing handle reconstruction (tests/fuzz/fuzz_handles.py: from_dict, the
-# memory-handle bytes form, the multiprocessing rebuild functions) with atheris for a bounded
-# time: installs atheris with pip if missing, replays the seed corpus, then fuzzes for
+# Fuzzes the Python-facing handle reconstruction (tests/fuzz/fuzz_handles.py: from_bytes of every
+# handle class, receive_handle on a channel, the multiprocessing rebuild functions) with atheris
+# for a bounded time: installs atheris with pip if missing, replays the seed corpus (written by
+# tests/fuzz/make_handles_corpus.py), then fuzzes for
 # FUZZ_SECONDS (default 60) from a scratch copy of tests/fuzz/handles_corpus, with the Khronos
 # validation layer on unless GEYSER_VALIDATION is set otherwise. Prints the executions count and
 # the number of crashes; exits non-zero on any crash (an exception that is not a GeyserError,
-# TypeError or ValueError, an fd leak, a validation message, a segfault), leaving the input under
+# TypeError or ValueError, a handle whose to_bytes() differs from the bytes it was decoded from,
+# an fd leak, a validation message, a segfault), leaving the input under
 # build/fuzz_handles/run-*/ .
 #
 #   FUZZ_SECONDS=300 bash scripts/fuzz_handles.sh

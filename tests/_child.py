@@ -1,8 +1,8 @@
 """The other process in the cross-process tests (run by conftest.run_child, not by pytest).
 
 Usage: ``python _child.py MODE`` with a JSON request on stdin. The request carries ``handle``
-(``to_dict()`` output) and ``fd``, an fd number the parent passed with ``pass_fds``. The child
-rebuilds the handle with ``from_dict(handle, fd)``, imports it into its own ``geyser.Device()``,
+(the hex of ``to_bytes()``) and ``fd``, an fd number the parent passed with ``pass_fds``. The
+child rebuilds the handle with ``from_bytes(payload, fd)``, imports it into its own ``geyser.Device()``,
 does MODE, and prints one JSON line: the answer, plus ``validation`` (the layer's messages when
 GEYSER_VALIDATION=1) and, if a GeyserError was raised, ``error`` and ``message``.
 
@@ -32,8 +32,8 @@ def run(mode: str, req: dict) -> dict:
             return {"index": d.info.index, "name": d.info.name, "device_uuid": d.info.device_uuid}
 
     cls = geyser.TextureHandle if mode.startswith("texture") else geyser.BufferHandle
-    # from_dict takes ownership of the inherited fd; the with block closes it.
-    with cls.from_dict(req["handle"], req["fd"]) as handle, geyser.Device() as device:
+    # from_bytes takes ownership of the inherited fd; the with block closes it.
+    with cls.from_bytes(bytes.fromhex(req["handle"]), req["fd"]) as handle, geyser.Device() as device:
         if mode == "texture-read":
             with device.import_texture(handle) as tex:
                 arrays = {str(a): tex.download(geyser.Aspect(a)) for a in req["aspects"]}

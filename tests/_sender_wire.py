@@ -1,15 +1,18 @@
 """The named-sender protocol's payloads, written out independently of the core, for tests that
 play a hostile or broken producer. geyser itself has no protocol code in Python: both halves are
 the core's (geyser/sender_protocol.hpp). Encoding the messages a second time here, from the
-layout the header documents, also checks that layout."""
+layout the header documents, also checks that layout. The handles inside the messages use the
+wire layer's encodings (tests/_handle_wire.py)."""
 
 from __future__ import annotations
 
 import struct
 
+import _handle_wire
+
 PROTOCOL = 1
 READY, RELEASED = 1, 2
-PORTABLE, VULKAN = 1, 2
+PORTABLE, VULKAN = _handle_wire.PORTABLE, _handle_wire.VULKAN
 
 
 def _string(s: str) -> bytes:
@@ -28,15 +31,14 @@ def sender_info(name: str, pid: int, ring_size: int, width: int, height: int, vk
 
 def sync_handle(semaphore_type: int, handle_type: int, already_signaled: bool, permanent: bool,
                 initial_value: int, device_uuid: bytes, driver_uuid: bytes) -> bytes:
-    return (struct.pack("<IIIBBQ", 1, semaphore_type, handle_type, already_signaled, permanent, initial_value)
-            + device_uuid + driver_uuid)
+    return _handle_wire.sync_handle(semaphore_type=semaphore_type, handle_type=handle_type,
+                                    already_signaled=already_signaled, permanent=permanent,
+                                    initial_value=initial_value, device_uuid=device_uuid, driver_uuid=driver_uuid)
 
 
 def timeline_announce(role: int, kind: int, semaphore: bytes = b"") -> bytes:
-    out = struct.pack("<BB", role, kind)
-    if kind == VULKAN:
-        out += struct.pack("<I", len(semaphore)) + semaphore
-    return out
+    """A role byte, then the timeline handle's own encoding."""
+    return struct.pack("<B", role) + _handle_wire.timeline_handle(kind, semaphore)
 
 
 def frame(number: int, slot: int) -> bytes:

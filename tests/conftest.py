@@ -157,9 +157,9 @@ def pytest_runtest_call(item):
 # -- child processes -------------------------------------------------------------------------
 
 def run_child(mode: str, handle=None, *, env: dict | None = None, expect_error: bool = False, **request) -> dict:
-    """Runs ``_child.py mode`` with ``handle``'s fd (same number) and its description on stdin.
+    """Runs ``_child.py mode`` with ``handle``'s fd (same number) and its wire bytes on stdin.
 
-    The child rebuilds the handle with ``from_dict(d, fd)``. numpy arrays and bytes in
+    The child rebuilds the handle with ``from_bytes(payload, fd)``. numpy arrays and bytes in
     ``request`` and in the answer travel base64-encoded. Returns the child's answer; a
     GeyserError in the child fails the test unless ``expect_error`` (then the answer has
     ``error``, the class name, and ``message``). ``env`` is added to this process's environment.
@@ -167,7 +167,7 @@ def run_child(mode: str, handle=None, *, env: dict | None = None, expect_error: 
     fds = ()
     if handle is not None:
         assert handle.fd >= 0, "handle is closed"
-        request["handle"] = handle.to_dict()
+        request["handle"] = handle.to_bytes().hex()
         request["fd"] = handle.fd
         fds = (handle.fd,)
     proc = subprocess.run(

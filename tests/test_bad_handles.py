@@ -1,5 +1,8 @@
 """Handles that must not import: each raises its specific error, leaks no fd, and leaves the
-original good handle importable."""
+original good handle importable. A bad description is built as a peer would send it: the good
+handle's wire bytes with one field changed (tests/_handle_wire.py). Where that breaks the wire
+format itself, the core's decoder refuses it in ``from_bytes`` (ProtocolError, the fd closed)
+before any import; otherwise the import refuses it."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 
+import _handle_wire as wire
 import geyser
 from geyser import TextureDescriptor, TextureFormat
 
@@ -63,12 +67,9 @@ def good(request, device2):
 
 
 def tampered(handle, fd=None, **changes):
-    """A handle like ``handle`` with ``changes``; it owns ``fd`` (default: a dup of handle's)."""
-    d = handle.to_dict()
-    for k in changes:
-        assert k in d, k
-    d.update(changes)
-    return type(handle).from_dict(d, os.dup(handle.fd) if fd is None else fd)
+    """A handle like ``handle`` with ``changes`` to its wire fields; it owns ``fd`` (default: a dup
+    of handle's)."""
+    return type(handle).from_bytes(wire.changed(handle.to_bytes(), **changes), os.dup(handle.fd) if fd is None else fd)
 
 
 @contextmanager
@@ -86,6 +87,17 @@ def refuse_tampered(import_fn, handle, exc, fd_count, **changes):
         return expect_refused(import_fn, bad, exc, fd_count)
     finally:
         bad.close()
+
+
+def refuse_decoding(handle, fd_count, needle, **changes):
+    """The bytes of ``handle`` with ``changes`` break the wire format: ``from_bytes`` raises exactly
+    ProtocolError naming ``needle``, and closes the fd it was given (the count is as before the dup)."""
+    payload = wire.changed(handle.to_bytes(), **changes)
+    with no_fd_leak(fd_count):
+        with pytest.raises(geyser.ProtocolError, match=needle) as e:
+            type(handle).from_bytes(payload, os.dup(handle.fd))
+    assert type(e.value) is geyser.ProtocolError, f"expected ProtocolError, got {type(e.value).__name__}: {e.value}"
+    return e.value
 
 
 def expect_refused(import_fn, bad, exc, fd_count):
@@ -204,14 +216,18 @@ def test_wrong_allocation(good, fd_count, change):
     ch = change(handle)
     if "memory_type_index" in ch and ch["memory_type_index"] == handle.memory_type_index:
         pytest.skip("the device really uses that memory type")
-    refuse_tampered(import_fn, handle, geyser.InvalidHandleError, fd_count, **ch)
+    if isinstance(handle, geyser.BufferHandle) and ch.get("size", handle.size) < handle.buffer_size:
+        # A buffer bigger than the allocation it claims breaks the wire format by itself.
+        refuse_decoding(handle, fd_count, "'buffer_size'.*exceed the allocation size", **ch)
+    else:
+        refuse_tampered(import_fn, handle, geyser.InvalidHandleError, fd_count, **ch)
     still_good()
 
 
-def _flip(hex_uuid: str) -> str:
+def _flip(hex_uuid: str) -> bytes:
     b = bytearray(bytes.fromhex(hex_uuid))
     b[0] ^= 0xFF
-    return b.hex()
+    return bytes(b)
 
 
 @pytest.mark.parametrize("field", ["device_uuid", "driver_uuid"])
@@ -249,8 +265,10 @@ def test_texture_handle_tag_contradicts_vk_format(good_texture, device2, fd_coun
     e = refuse_tampered(import_fn, handle, geyser.InvalidHandleError, fd_count,
                         texture_format=int(TextureFormat.R32_FLOAT))
     assert "R32_FLOAT" in str(e) and str(handle.vk_format) in str(e), str(e)
-    e = refuse_tampered(import_fn, handle, geyser.InvalidHandleError, fd_count, texture_format=22)
-    assert "unknown texture format tag 22" in str(e), str(e)
+    # A tag that names no format at all breaks the wire format (the import's own refusal of tag 22
+    # is tested in C++, tests/cpp/test_formats.cpp).
+    e = refuse_decoding(handle, fd_count, "'texture_format'", texture_format=22)
+    assert "22 is not a TextureFormat" in str(e), str(e)
     with device2.import_texture(handle) as t:
         assert t.format is TextureFormat.RGBA8_UNORM
         assert np.array_equal(t.download(), data)
@@ -272,8 +290,10 @@ def test_texture_handle_wrong_extent(good_texture, device, device2, fd_count, fi
 
 
 def test_texture_handle_zero_extent(good_texture, device2, fd_count):
-    handle, _ = good_texture
-    refuse_tampered(device2.import_texture, handle, geyser.InvalidHandleError, fd_count, width=0)
+    handle, data = good_texture
+    refuse_decoding(handle, fd_count, "non-zero extent", width=0)
+    with device2.import_texture(handle) as t:
+        assert np.array_equal(t.download(), data)
 
 
 @pytest.mark.parametrize("usage", [0x40, 0x80, 0x1000], ids=["transient", "input-attachment", "unknown-bit"])
@@ -313,7 +333,7 @@ def test_texture_handle_imported_as_buffer(good_texture, device2, fd_count):
     handle, data = good_texture
     expect_refused(device2.import_buffer, handle, geyser.InvalidHandleError, fd_count)
     # Also when the Python class says "buffer" but the description is a texture's.
-    as_buffer = geyser.BufferHandle.from_dict(handle.to_dict(), os.dup(handle.fd))
+    as_buffer = geyser.BufferHandle.from_bytes(handle.to_bytes(), os.dup(handle.fd))
     try:
         expect_refused(device2.import_buffer, as_buffer, geyser.InvalidHandleError, fd_count)
     finally:
@@ -332,12 +352,14 @@ def test_buffer_handle_imported_as_texture(good_buffer, device2, fd_count):
 def test_texture_description_relabelled_as_buffer(good_texture, device2, fd_count):
     handle, _ = good_texture
     # A "buffer" with no buffer size or usage.
-    refuse_tampered(device2.import_buffer, handle, geyser.InvalidHandleError, fd_count, kind="buffer")
+    refuse_decoding(handle, fd_count, "'buffer_size'", kind=wire.BUFFER)
 
 
 def test_buffer_handle_bigger_than_its_allocation(good_buffer, device2, fd_count):
-    handle, _ = good_buffer
-    refuse_tampered(device2.import_buffer, handle, geyser.InvalidHandleError, fd_count, buffer_size=handle.size + 1)
+    handle, data = good_buffer
+    refuse_decoding(handle, fd_count, "exceed the allocation size", buffer_size=handle.size + 1)
+    with device2.import_buffer(handle) as b:
+        assert b.read() == data
 
 
 def test_not_a_handle(device2):
@@ -345,3 +367,25 @@ def test_not_a_handle(device2):
         device2.import_texture(3)
     with pytest.raises(TypeError):
         device2.import_buffer("fd")
+
+
+# -- bytes and fds of the wrong type ---------------------------------------------------------
+
+@pytest.mark.parametrize("cls", [geyser.TextureHandle, geyser.BufferHandle, geyser.SemaphoreHandle,
+                                 geyser.FenceHandle, geyser.TimelineHandle])
+def test_from_bytes_refuses_wrong_types(good_texture, fd_count, cls):
+    """Every handle class takes the same arguments the same way: a payload that is not bytes is a
+    TypeError and the fd (owned from the start) is closed; an fd that is not an int is a
+    TypeError, one that no fd can have an InvalidHandleError, and neither is touched."""
+    handle, _ = good_texture
+    for payload in ("texture", None, 3, [1, 2]):
+        with no_fd_leak(fd_count), pytest.raises(TypeError, match="payload must be bytes"):
+            cls.from_bytes(payload, os.dup(handle.fd))
+    payload = handle.to_bytes()
+    for fd in ("3", 3.0, None, True, [handle.fd]):
+        with no_fd_leak(fd_count), pytest.raises(TypeError, match="fd must be an int"):
+            cls.from_bytes(payload, fd)
+    for fd in (-2, 2**31, -2**40):
+        with no_fd_leak(fd_count), pytest.raises(geyser.InvalidHandleError, match="not a file descriptor"):
+            cls.from_bytes(payload, fd)
+    os.fstat(handle.fd)  # never closed by a refusal

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import geyser
+import _handle_wire
 from _forked import refusals, run_forked
 import geyser.cuda
 
@@ -207,17 +208,15 @@ def test_bad_inputs(device, gpu, fd_count):
     before = fd_count()
     with device.create_shareable_buffer(4096) as buf, device.export_buffer(buf) as handle:
         # Another device's handle: refused before CUDA sees it.
-        d = handle.to_dict()
-        d["device_uuid"] = "ff" * 16
-        with geyser.BufferHandle.from_dict(d, os.dup(handle.fd)) as foreign:
+        foreign = _handle_wire.changed(handle.to_bytes(), device_uuid=b"\xff" * 16)
+        with geyser.BufferHandle.from_bytes(foreign, os.dup(handle.fd)) as foreign:
             with pytest.raises(geyser.DeviceMismatchError):
                 gpu.import_buffer(foreign)
-        # A buffer larger than its allocation.
-        d = handle.to_dict()
-        d["buffer_size"] = handle.size + 1
-        with geyser.BufferHandle.from_dict(d, os.dup(handle.fd)) as wrong:
-            with pytest.raises(geyser.InvalidHandleError, match="allocation"):
-                gpu.import_buffer(wrong)
+        # A buffer larger than its allocation: the wire format itself refuses it, so CUDA never
+        # sees it (the fd given to from_bytes is closed; the fd count below checks it).
+        wrong = _handle_wire.changed(handle.to_bytes(), buffer_size=handle.size + 1)
+        with pytest.raises(geyser.ProtocolError, match="allocation"):
+            geyser.BufferHandle.from_bytes(wrong, os.dup(handle.fd))
         mapped = gpu.import_buffer(handle)
         with pytest.raises(geyser.InvalidArgumentError, match="needs 8192 bytes"):
             mapped.view("float32", (2048,))
@@ -231,9 +230,8 @@ def test_bad_inputs(device, gpu, fd_count):
     with device.create_shareable_texture(geyser.TextureDescriptor(W, H)) as tex:
         # A texture described with an extent its allocation is not sized for.
         with device.export_texture(tex) as th:
-            d = th.to_dict()
-            d["width"] = W * 4
-            with geyser.TextureHandle.from_dict(d, os.dup(th.fd)) as wrong:
+            wider = _handle_wire.changed(th.to_bytes(), width=W * 4)
+            with geyser.TextureHandle.from_bytes(wider, os.dup(th.fd)) as wrong:
                 with pytest.raises(geyser.InvalidHandleError):
                     gpu.import_texture(wrong)
         ct = gpu.import_texture(tex)

@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 
+import _handle_wire
 import geyser
 from geyser import TextureDescriptor, TextureFormat
 
@@ -147,12 +148,11 @@ def test_1000_export_import_cycles_leak_nothing(device, device2, fd_count):
 
 def test_failed_imports_leak_nothing(device, device2, fd_count):
     with device.create_shareable_texture(DESC) as tex, device.export_texture(tex) as good:
-        d = good.to_dict()
-        d["size"] += 4096
+        payload = _handle_wire.changed(good.to_bytes(), size=good.size + 4096)
         gc.collect()
         n = fd_count()
         for _ in range(200):
-            bad = geyser.TextureHandle.from_dict(d, os.dup(good.fd))
+            bad = geyser.TextureHandle.from_bytes(payload, os.dup(good.fd))
             with pytest.raises(geyser.InvalidHandleError):
                 device2.import_texture(bad)
             bad.close()

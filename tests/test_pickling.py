@@ -26,6 +26,7 @@ from multiprocessing.reduction import ForkingPickler
 import numpy as np
 import pytest
 
+import _handle_wire
 import geyser
 from _forked import refusals, run_forked
 
@@ -539,14 +540,16 @@ def _some_fd() -> int:
     return os.open(os.devnull, os.O_RDONLY)
 
 
-def _sync_description(primitive: str, device, **extra) -> dict:
-    d = {
-        "primitive": primitive, "kind": "timeline" if primitive == "semaphore" else None,
-        "handle_type": "opaque_fd", "already_signaled": False, "permanent": True, "initial_value": 3,
-        "device_uuid": device.info.device_uuid, "driver_uuid": device.info.driver_uuid,
-    }
-    d.update(extra)
-    return d
+def _sync_payload(primitive: str, device, **extra) -> bytes:
+    """A semaphore's (a timeline's) or a fence's wire encoding, as an export on this device would
+    give it (tests/_handle_wire.py)."""
+    fields = dict(
+        primitive=_handle_wire.SEMAPHORE if primitive == "semaphore" else _handle_wire.FENCE,
+        semaphore_type=_handle_wire.TIMELINE if primitive == "semaphore" else _handle_wire.BINARY,
+        initial_value=3 if primitive == "semaphore" else 0,
+        device_uuid=bytes.fromhex(device.info.device_uuid), driver_uuid=bytes.fromhex(device.info.driver_uuid))
+    fields.update(extra)
+    return _handle_wire.sync_handle(**fields)
 
 
 PICKLABLE = {
@@ -557,8 +560,8 @@ PICKLABLE = {
     "BufferHandle": lambda d: d.export_buffer(d.create_shareable_buffer(BUFFER_SIZE)),
     "TimelineHandle": lambda d: d.export_timeline(d.create_shared_timeline()),
     # The driver here may export neither; a handle holds an fd and its description all the same.
-    "SemaphoreHandle": lambda d: geyser.SemaphoreHandle.from_dict(_sync_description("semaphore", d), _some_fd()),
-    "FenceHandle": lambda d: geyser.FenceHandle.from_dict(_sync_description("fence", d), _some_fd()),
+    "SemaphoreHandle": lambda d: geyser.SemaphoreHandle.from_bytes(_sync_payload("semaphore", d), _some_fd()),
+    "FenceHandle": lambda d: geyser.FenceHandle.from_bytes(_sync_payload("fence", d), _some_fd()),
 }
 
 
@@ -585,16 +588,17 @@ def test_closed_refused(device, name):
 @pytest.mark.parametrize("primitive", ["semaphore", "fence"])
 def test_sync_handles_round_trip(device, fd_count, primitive):
     cls = geyser.SemaphoreHandle if primitive == "semaphore" else geyser.FenceHandle
-    with cls.from_dict(_sync_description(primitive, device), _some_fd()) as handle:
+    with cls.from_bytes(_sync_payload(primitive, device), _some_fd()) as handle:
         with _round_trip(handle) as copy_:
-            assert type(copy_) is cls and copy_.to_dict() == handle.to_dict()
+            assert type(copy_) is cls and copy_.to_bytes() == handle.to_bytes()
             assert copy_.fd not in (-1, handle.fd)
             assert os.fstat(copy_.fd).st_ino == os.fstat(handle.fd).st_ino
     # A sync FD the exporter found already signalled has no fd to pass.
-    signalled = _sync_description(primitive, device, handle_type="sync_fd", already_signaled=True, permanent=False)
+    signalled = _sync_payload(primitive, device, semaphore_type=_handle_wire.BINARY, initial_value=0,
+                              handle_type=_handle_wire.SYNC_FD, already_signaled=True, permanent=False)
     before = fd_count()
-    with _round_trip(cls.from_dict(signalled, None)) as copy_:
-        assert copy_.fd == -1 and copy_.to_dict() == signalled
+    with _round_trip(cls.from_bytes(signalled, -1)) as copy_:
+        assert copy_.fd == -1 and copy_.to_bytes() == signalled
     assert fd_count() == before
 
 

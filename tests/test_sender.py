@@ -320,7 +320,7 @@ def test_hostile_producer_gives_specific_errors(device, case):
                 bytes.fromhex(device.info.device_uuid), bytes.fromhex(device.info.driver_uuid)), [])
             with device.export_texture(real.ring[0]) as h:
                 fds = [h.fd, h.fd] if case == "wrong-fd-count" else [h.fd]
-                ch.send(_native.MESSAGE_MEMORY_HANDLE, _native.encode_memory_handle(h.native), fds)
+                ch.send(_native.MESSAGE_MEMORY_HANDLE, h.to_bytes(), fds)
             for role in (_sender_wire.READY, _sender_wire.RELEASED):
                 with device.export_timeline(real.ready) as th:
                     if th.kind == "portable":
@@ -329,7 +329,7 @@ def test_hostile_producer_gives_specific_errors(device, case):
                         sh = th.semaphore_handle
                         payload = _sender_wire.timeline_announce(role, _sender_wire.VULKAN, _sender_wire.sync_handle(
                             2, 0x1, False, True, 0, bytes.fromhex(sh.device_uuid), bytes.fromhex(sh.driver_uuid)))
-                    ch.send(_native.MESSAGE_TIMELINE, payload, [th.fd])
+                    ch.send(_native.MESSAGE_TIMELINE_HANDLE, payload, [th.fd])
             ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(1, 7), [])  # slot 7 of a ring of 1
             return ch
         except geyser.GeyserError:  # the subscriber hung up on the hostile message: expected

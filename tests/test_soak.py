@@ -3,7 +3,6 @@ between two real processes, with fd counts checked in both at the end (zero grow
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 import subprocess
@@ -25,25 +24,24 @@ def _count() -> int:
 
 PEER = textwrap.dedent(
     """
-    import json, os, struct, sys, numpy as np, geyser
+    import os, struct, sys, numpy as np, geyser
     from geyser import _native
     kind, cycles, warmup, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     dev = geyser.Device()
     ch = geyser.Channel.connect(path, 10 * 10**9)
     counts = {}
     for i in range(cycles):
-        if kind in ("texture", "buffer"):
-            with geyser.receive_handle(ch, timeout=10) as h:
+        with geyser.receive_handle(ch, timeout=10) as h:
+            if kind in ("texture", "buffer"):
                 obj = dev.import_texture(h) if kind == "texture" else dev.import_buffer(h)
-            value = int(obj.download()[0, 0, 0]) if kind == "texture" else obj.read(1)[0]
-            obj.close()
+            else:
+                assert isinstance(h, geyser.TimelineHandle) and h.kind == kind, h
+                obj = dev.import_timeline(h)
+        if kind == "texture":
+            value = int(obj.download()[0, 0, 0])
         else:
-            t, payload, fds = ch.receive(10 * 10**9)
-            d = {"kind": "portable"} if kind == "portable" else {"kind": "vulkan", "semaphore": json.loads(payload)}
-            with geyser.TimelineHandle.from_dict(d, fds[0]) as h:
-                tl = dev.import_timeline(h)
-            value = tl.value % 256
-            tl.close()
+            value = obj.read(1)[0] if kind == "buffer" else obj.value % 256
+        obj.close()
         if i + 1 in (warmup, cycles):
             counts[i + 1] = len(os.listdir("/proc/self/fd"))
         ch.send(_native.MESSAGE_FRAME, struct.pack("<QI", i + 1, value), [], 10 * 10**9)
@@ -82,8 +80,7 @@ def test_soak_export_send_import_read_close(device, kind):
             else:
                 obj.signal(i)
                 with device.export_timeline(obj) as h:
-                    payload = json.dumps(h.to_dict().get("semaphore")).encode()
-                    ch.send(_native.MESSAGE_TIMELINE, payload, [h.fd])
+                    geyser.send_handle(ch, h)
             t, payload, fds = ch.receive(30 * 10**9)
             assert not fds
             n, value = struct.unpack("<QI", payload)

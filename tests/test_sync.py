@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 
+import _handle_wire
 import geyser
 
 
@@ -118,7 +119,7 @@ _CHILD = textwrap.dedent(
     import json, sys, geyser
     req = json.loads(sys.argv[1])
     dev = geyser.Device(req["uuid"])
-    h = geyser.SemaphoreHandle.from_dict(req["handle"], req["fd"])
+    h = geyser.SemaphoreHandle.from_bytes(bytes.fromhex(req["handle"]), req["fd"])
     t = dev.import_semaphore(h, kind="timeline")
     h.close()
     for i in range(req["rounds"]):
@@ -134,7 +135,7 @@ def test_timeline_across_processes(device):
     t = device.create_shared_semaphore("timeline")
     rounds = 200
     with device.export_semaphore(t) as h:
-        req = {"uuid": device.info.device_uuid, "handle": h.to_dict(), "fd": h.fd, "rounds": rounds}
+        req = {"uuid": device.info.device_uuid, "handle": h.to_bytes().hex(), "fd": h.fd, "rounds": rounds}
         proc = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(req)], pass_fds=[h.fd],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for i in range(rounds):
@@ -166,9 +167,10 @@ _GPU_PEER = textwrap.dedent(
     req = json.loads(sys.argv[1])
     dev = geyser.Device(req["uuid"])
     fds = req["fds"]
-    tex = dev.import_texture(geyser.TextureHandle.from_dict(req["texture"], fds[0]))
-    sem = dev.import_semaphore(geyser.SemaphoreHandle.from_dict(req["semaphore"], fds[1]), kind="binary")
-    fence = dev.import_fence(geyser.FenceHandle.from_dict(req["fence"], fds[2]))
+    tex = dev.import_texture(geyser.TextureHandle.from_bytes(bytes.fromhex(req["texture"]), fds[0]))
+    sem = dev.import_semaphore(geyser.SemaphoreHandle.from_bytes(bytes.fromhex(req["semaphore"]), fds[1]),
+                               kind="binary")
+    fence = dev.import_fence(geyser.FenceHandle.from_bytes(bytes.fromhex(req["fence"]), fds[2]))
     print("ready", flush=True)
     for frame in range(req["frames"]):
         assert sys.stdin.readline().strip() == "go"
@@ -189,8 +191,8 @@ def test_binary_semaphore_and_fence_across_processes(device):
     fence = device.create_shared_fence()
     frames = 20
     with device.export_texture(tex) as th, device.export_semaphore(sem) as sh, device.export_fence(fence) as fh:
-        req = {"uuid": device.info.device_uuid, "texture": th.to_dict(), "semaphore": sh.to_dict(),
-               "fence": fh.to_dict(), "fds": [th.fd, sh.fd, fh.fd], "frames": frames}
+        req = {"uuid": device.info.device_uuid, "texture": th.to_bytes().hex(), "semaphore": sh.to_bytes().hex(),
+               "fence": fh.to_bytes().hex(), "fds": [th.fd, sh.fd, fh.fd], "frames": frames}
         proc = subprocess.Popen([sys.executable, "-c", _GPU_PEER, json.dumps(req)], pass_fds=[th.fd, sh.fd, fh.fd],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -240,25 +242,25 @@ def test_bad_sync_handles_are_refused(device):
         with device.export_semaphore(b) as bh, pytest.raises(geyser.InvalidHandleError, match="timeline"):
             device.import_semaphore(bh, kind="timeline")
     # Wrong UUIDs.
-    d = good.to_dict()
+    d = good.to_bytes()
     for key in ("device_uuid", "driver_uuid"):
-        bad = dict(d, **{key: "00" * 16})
-        with geyser.SemaphoreHandle.from_dict(bad, os.dup(good.fd)) as h, pytest.raises(geyser.DeviceMismatchError):
+        bad = _handle_wire.changed(d, **{key: bytes(16)})
+        with geyser.SemaphoreHandle.from_bytes(bad, os.dup(good.fd)) as h, pytest.raises(geyser.DeviceMismatchError):
             device.import_semaphore(h)
     # Opaque FD imported temporarily; semaphore described as a fence.
-    with geyser.SemaphoreHandle.from_dict(dict(d, permanent=False), os.dup(good.fd)) as h, \
+    with geyser.SemaphoreHandle.from_bytes(_handle_wire.changed(d, permanent=False), os.dup(good.fd)) as h, \
             pytest.raises(geyser.InvalidHandleError, match="permanently"):
         device.import_semaphore(h)
     # A semaphore's description presented as a fence handle. (A semaphore fd described as a
     # fence cannot be caught on NVIDIA, whose fds all name /dev/nvidiactl: the description is
     # what Geyser checks.)
-    with geyser.FenceHandle.from_dict(d, os.dup(good.fd)) as h, \
+    with geyser.FenceHandle.from_bytes(d, os.dup(good.fd)) as h, \
             pytest.raises(geyser.InvalidHandleError, match="semaphore, not a fence"):
         device.import_fence(h)
     # A pipe and a closed fd.
     r, w = os.pipe()
     os.close(w)
-    with geyser.SemaphoreHandle.from_dict(d, r) as h, pytest.raises(geyser.InvalidHandleError, match="pipe"):
+    with geyser.SemaphoreHandle.from_bytes(d, r) as h, pytest.raises(geyser.InvalidHandleError, match="pipe"):
         device.import_semaphore(h)
     assert _fd_count() == before
     assert device.import_semaphore(good).value == 0

@@ -168,7 +168,7 @@ def test_export_twice_gives_independent_fds(device, device2, fd_count):
         h2 = device.export_texture(tex)
         assert fd_count() == n0 + 2
         assert h1.fd >= 0 and h2.fd >= 0 and h1.fd != h2.fd
-        assert h1.to_dict() == h2.to_dict()
+        assert h1.to_bytes() == h2.to_bytes()
         with device2.import_texture(h1) as t1:
             assert_same_texels(tex.vk_format, Aspect.COLOR, data[Aspect.COLOR], t1.download())
         fd2 = h2.fd
@@ -185,7 +185,7 @@ def test_duplicate_handle(device, device2):
     tex, data = make_texture(device, TextureFormat.R32_UINT, 17, 9)
     with tex, device.export_texture(tex) as h:
         with h.duplicate() as d:
-            assert d.fd != h.fd and d.to_dict() == h.to_dict()
+            assert d.fd != h.fd and d.to_bytes() == h.to_bytes()
         assert d.closed and not h.closed
         with device2.import_texture(h) as t:
             assert np.array_equal(t.download(), data[Aspect.COLOR])

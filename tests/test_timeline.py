@@ -105,10 +105,11 @@ def test_bad_portable_timeline_fds(device, maker):
 
 def test_unknown_timeline_kind_refused():
     fd = os.memfd_create("x")
-    with pytest.raises(geyser.InvalidHandleError, match="unknown timeline kind"):
-        geyser.TimelineHandle.from_dict({"kind": "spinlock"}, fd)
+    # The core's decoder refuses the bytes: the wire format knows kinds 1 (portable) and 2 (vulkan).
+    with pytest.raises(geyser.ProtocolError, match="unknown timeline kind 7"):
+        geyser.TimelineHandle.from_bytes(bytes([7]), fd)
     with pytest.raises(OSError):
-        os.fstat(fd)  # from_dict took ownership and closed it
+        os.fstat(fd)  # from_bytes took ownership and closed it
 
 
 def test_timeline_cycles_leak_nothing(device, kind):
@@ -365,7 +366,7 @@ _PINGPONG = """
 import json, sys, geyser
 req = json.loads(sys.argv[1])
 dev = geyser.Device(req["uuid"])
-h = geyser.TimelineHandle.from_dict(req["timeline"], req["fd"])
+h = geyser.TimelineHandle.from_bytes(bytes.fromhex(req["timeline"]), req["fd"])
 t = dev.import_timeline(h)
 h.close()
 for i in range(req["rounds"]):
@@ -382,7 +383,7 @@ def test_thousand_round_trips_across_processes(device, kind):
     t = device.create_shared_timeline(kind)
     rounds = 1000
     with device.export_timeline(t) as h:
-        proc = _spawn(_PINGPONG, {"uuid": device.info.device_uuid, "timeline": h.to_dict(), "fd": h.fd,
+        proc = _spawn(_PINGPONG, {"uuid": device.info.device_uuid, "timeline": h.to_bytes().hex(), "fd": h.fd,
                                   "rounds": rounds}, [h.fd])
     for i in range(rounds):
         t.signal(2 * i + 1)
@@ -395,7 +396,7 @@ _SLEEPER = """
 import json, sys, time, geyser
 req = json.loads(sys.argv[1])
 dev = geyser.Device(req["uuid"])
-t = dev.import_timeline(geyser.TimelineHandle.from_dict(req["timeline"], req["fd"]))
+t = dev.import_timeline(geyser.TimelineHandle.from_bytes(bytes.fromhex(req["timeline"]), req["fd"]))
 print("ready", flush=True)
 time.sleep(60)
 """
@@ -404,7 +405,8 @@ time.sleep(60)
 def test_waiter_returns_when_peer_is_killed(device, kind):
     t = device.create_shared_timeline(kind)
     with device.export_timeline(t) as h:
-        proc = _spawn(_SLEEPER, {"uuid": device.info.device_uuid, "timeline": h.to_dict(), "fd": h.fd}, [h.fd])
+        proc = _spawn(_SLEEPER, {"uuid": device.info.device_uuid, "timeline": h.to_bytes().hex(), "fd": h.fd},
+                      [h.fd])
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
@@ -423,9 +425,9 @@ import json, socket, sys, numpy as np, geyser
 req = json.loads(sys.argv[1])
 dev = geyser.Device(req["uuid"])
 fds = req["fds"]
-tex = dev.import_texture(geyser.TextureHandle.from_dict(req["texture"], fds[0]),
-                         timeline=geyser.TimelineHandle.from_dict(req["ready"], fds[1]))
-released = dev.import_timeline(geyser.TimelineHandle.from_dict(req["released"], fds[2]))
+tex = dev.import_texture(geyser.TextureHandle.from_bytes(bytes.fromhex(req["texture"]), fds[0]),
+                         timeline=geyser.TimelineHandle.from_bytes(bytes.fromhex(req["ready"]), fds[1]))
+released = dev.import_timeline(geyser.TimelineHandle.from_bytes(bytes.fromhex(req["released"]), fds[2]))
 h, w = req["shape"]
 for frame in range(1, req["frames"] + 1):
     dev.wait_for_texture(tex, frame, timeout=10)
@@ -451,8 +453,8 @@ def test_gpu_ordered_frames_across_processes(device, kind):
     tex.timeline = ready
     with device.export_texture(tex) as th, device.export_timeline(ready) as rh, \
             device.export_timeline(released) as lh:
-        req = {"uuid": device.info.device_uuid, "texture": th.to_dict(), "ready": rh.to_dict(),
-               "released": lh.to_dict(), "fds": [th.fd, rh.fd, lh.fd], "shape": [h, w], "frames": frames}
+        req = {"uuid": device.info.device_uuid, "texture": th.to_bytes().hex(), "ready": rh.to_bytes().hex(),
+               "released": lh.to_bytes().hex(), "fds": [th.fd, rh.fd, lh.fd], "shape": [h, w], "frames": frames}
         proc = _spawn(_CONSUMER, req, [th.fd, rh.fd, lh.fd])
     for frame in range(1, frames + 1):
         if frame > 1:

@@ -37,6 +37,7 @@ void bind_device(py::module_& m) {
 
     m.def("enumerate_devices", &enumerate_devices);
     m.def("external_handle_type_name", &external_handle_type_name, py::arg("bit"));
+    m.def("external_handle_type_bit", &external_handle_type_bit, py::arg("name"));
 
     py::class_<HandleTypeSupport>(m, "HandleTypeSupport")
         .def_readonly("exportable", &HandleTypeSupport::exportable)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import Device, TextureFormat, bench, demo, devices, list_senders
+
 
 def _cmd_info(args) -> int:
-    from . import Device, TextureFormat, devices
-
     infos = devices()
     for d in infos:
         print(f"[{d.index}] {d.name} ({d.device_type})")
@@ -39,8 +39,6 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_list(args) -> int:
-    from . import list_senders
-
     senders = list_senders(timeout=args.timeout)
     if not senders:
         print("no senders published")
@@ -62,8 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("list", help="list the named senders published on this machine")
     p.add_argument("--timeout", type=float, default=0.5, help="seconds to wait for each sender's answer")
     p.set_defaults(func=_cmd_list)
-    from . import bench, demo
-
     demo.add_parser(sub)
     bench.add_parser(sub)
     args = parser.parse_args(argv)

@@ -35,6 +35,8 @@ import time
 
 import numpy as np
 
+import geyser
+
 __all__ = ["percentile", "zero_copy", "copy_path", "import_each_frame", "PingPong", "sample", "run", "add_parser"]
 
 BINDING_OVERHEAD_LINE = ("binding overhead vs C++: not measured (build geyser_bench_core with "
@@ -44,8 +46,6 @@ CPP_BENCH_DEFAULT = os.path.join("build", "cpp", "geyser_bench_core")
 
 def _python_loops(device, iterations: int) -> dict[str, list[float]]:
     """The loops benchmarks/cpp/bench_core.cpp runs, from Python: per-iteration microseconds."""
-    import geyser
-
     other = geyser.Device(device.info.device_uuid)
     tex = device.create_shareable_texture(geyser.TextureDescriptor(256, 256))
     timeline = device.create_shared_timeline("portable")
@@ -161,8 +161,6 @@ def _finish(proc: subprocess.Popen, timeout: float) -> None:
 
 def zero_copy(device, width: int, height: int, frames: int) -> list[float]:
     """Handoff latencies (ms) through a named sender; the consumer imported the ring once."""
-    import geyser
-
     name = f"bench-handoff-{os.getpid()}"
     desc = geyser.TextureDescriptor(width, height)
     r, w = os.pipe()
@@ -189,7 +187,6 @@ def zero_copy(device, width: int, height: int, frames: int) -> list[float]:
 
 def copy_path(device, width: int, height: int, frames: int) -> list[float]:
     """Handoff latencies (ms) of download, shared memory and upload in the consumer process."""
-    import geyser
     from multiprocessing import shared_memory
 
     tex = device.create_shareable_texture(geyser.TextureDescriptor(width, height))
@@ -224,8 +221,6 @@ def copy_path(device, width: int, height: int, frames: int) -> list[float]:
 
 def import_each_frame(device, width: int, height: int, frames: int) -> list[float]:
     """Handoff latencies (ms) when every frame is exported, sent over a Channel and imported."""
-    import geyser
-
     desc = geyser.TextureDescriptor(width, height)
     ring = [device.create_shareable_texture(desc) for _ in range(2)]
     for tex in ring:
@@ -270,7 +265,7 @@ if req["mode"] == "eventfd":
 else:
     import geyser
     dev = geyser.Device(req["uuid"])
-    t = dev.import_timeline(geyser.TimelineHandle.from_dict(req["timeline"], req["fds"][0]))
+    t = dev.import_timeline(geyser.TimelineHandle.from_bytes(bytes.fromhex(req["timeline"]), req["fds"][0]))
     for i in range(n):
         t.wait(2 * i + 1, timeout=30)
         t.signal(2 * i + 2)
@@ -299,7 +294,7 @@ class PingPong:
             handle = device.export_timeline(self.timeline)
             fds = [handle.fd]
             req = {"mode": mode, "rounds": rounds, "fds": fds, "uuid": device.info.device_uuid,
-                   "timeline": handle.to_dict()}
+                   "timeline": handle.to_bytes().hex()}
         self.proc = subprocess.Popen([sys.executable, "-c", _PEER, json.dumps(req)], pass_fds=fds,
                                      stdout=subprocess.PIPE, text=True)
         if mode != "eventfd":
@@ -502,8 +497,6 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
     runs per comparison; the medians of their p50 and p99 are reported. ``command`` is recorded
     in the JSON as the command line that ran this.
     """
-    import geyser
-
     out = out or sys.stdout
     started = time.monotonic()
     sizes = _parse_sizes(sizes)

@@ -22,11 +22,12 @@ import zlib
 
 import numpy as np
 
+import geyser
+from .formats import format_info
+
 
 def pattern(fmt, width: int, height: int, frame: int) -> np.ndarray:
     """A deterministic pattern for ``frame`` in ``fmt``'s host layout; it moves every frame."""
-    from .formats import format_info
-
     info = format_info(fmt)
     y, x = np.mgrid[0:height, 0:width].astype(np.uint32)
     planes = [(x + 3 * frame), (y + 5 * frame), ((x ^ y) + 7 * frame), (x * 2 + y + 11 * frame)]
@@ -81,8 +82,6 @@ def add_parser(sub) -> None:
 
 
 def _producer(args) -> int:
-    import geyser
-
     dev = geyser.Device(args.device)
     desc = geyser.TextureDescriptor(args.width, args.height, geyser.format_info(args.format).format)
     with geyser.Sender(dev, args.name, desc, ring_size=args.ring, release_timeout=args.timeout) as sender:
@@ -104,8 +103,6 @@ def _producer(args) -> int:
 
 
 def _consumer(args) -> int:
-    import geyser
-
     dev = geyser.Device(args.device)
     deadline = time.monotonic() + args.timeout
     while True:
@@ -145,8 +142,6 @@ def run(args) -> int:
         return _producer(args)
     if args.role == "consumer":
         return _consumer(args)
-
-    import geyser
 
     info = geyser.format_info(args.format)
     if info.is_depth:

@@ -12,20 +12,19 @@ from . import _native
 from ._owner import NativeOwner
 from .errors import InvalidArgumentError, InvalidArgumentTypeError, InvalidHandleError
 from .formats import TextureFormat, TextureUsage, format_info
-from .memory import Buffer, BufferHandle, BufferUsage, Texture, TextureDescriptor, TextureHandle
-from .sync import DEFAULT_TIMEOUT, Fence, FenceHandle, Semaphore, SemaphoreHandle, _u64, handle_type_bit, to_ns
+from .memory import Buffer, BufferHandle, BufferUsage, Texture, TextureDescriptor, TextureHandle, _default_aspect
+from .sync import DEFAULT_TIMEOUT, Fence, FenceHandle, Semaphore, SemaphoreHandle, _u64, to_ns
 from .timeline import Timeline, TimelineHandle, submit_sync, timeline_choice
 
-__all__ = ["DeviceInfo", "FormatSupport", "HandleTypeSupport", "devices", "Device", "HANDLE_TYPES"]
-
-# External handle type bits (VkExternal{Memory,Semaphore,Fence}HandleTypeFlagBits share them).
-HANDLE_TYPES = {"opaque_fd": 0x1, "sync_fd": 0x10, "dma_buf": 0x200}
+__all__ = ["DeviceInfo", "FormatSupport", "HandleTypeSupport", "devices", "Device"]
 
 _DEVICE_TYPES = {0: "other", 1: "integrated_gpu", 2: "discrete_gpu", 3: "virtual_gpu", 4: "cpu"}
 
 
 def _names(mask: int) -> list[str]:
-    return [name for name, bit in HANDLE_TYPES.items() if mask & bit]
+    """The core's names of the handle-type bits in ``mask`` (bits it has no name for left out)."""
+    names = (_native.external_handle_type_name(1 << i) for i in range(32) if mask >> i & 1)
+    return [n for n in names if n != "unknown"]
 
 
 def _version(v: int) -> str:
@@ -244,7 +243,6 @@ class Device(NativeOwner):
             theirs = TextureHandle(native_handle).descriptor_or_none()
             diffs = _descriptor_diff(descriptor, theirs, native_handle)
             if diffs:
-                from .errors import InvalidHandleError
                 raise InvalidHandleError("handle does not match the expected descriptor: " + "; ".join(diffs))
         if isinstance(timeline, TimelineHandle):
             timeline = self.import_timeline(timeline)
@@ -290,7 +288,7 @@ class Device(NativeOwner):
         return Semaphore(self.native.create_semaphore(_semaphore_type(kind), int(initial_value)), self)
 
     def export_semaphore(self, semaphore: Semaphore, handle_type: str = "opaque_fd") -> SemaphoreHandle:
-        return SemaphoreHandle(self.native.export_semaphore(semaphore.native, handle_type_bit(handle_type)))
+        return SemaphoreHandle(self.native.export_semaphore(semaphore.native, _native.external_handle_type_bit(handle_type)))
 
     def import_semaphore(self, handle: SemaphoreHandle, kind: str | None = None) -> Semaphore:
         """Imports a semaphore; if ``kind`` is given the handle must be of that kind."""
@@ -344,8 +342,6 @@ class Device(NativeOwner):
     def copy_buffer_to_texture(self, src: Buffer, dst: Texture, *, offset: int = 0, aspect=None, wait=(), signal=(),
                                fence=None, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Copies tightly packed texels at ``offset`` of ``src`` into ``dst`` on the GPU."""
-        from .memory import _default_aspect
-
         a = _default_aspect(_texture_native(dst).aspects, aspect)
         self.native.copy_buffer_to_texture(_buffer_native(src), _texture_native(dst), int(a), int(offset),
                                            **submit_sync(wait, signal, fence, timeout))
@@ -358,7 +354,7 @@ class Device(NativeOwner):
         return Fence(self.native.create_fence(bool(signaled)), self)
 
     def export_fence(self, fence: Fence, handle_type: str = "opaque_fd") -> FenceHandle:
-        return FenceHandle(self.native.export_fence(fence.native, handle_type_bit(handle_type)))
+        return FenceHandle(self.native.export_fence(fence.native, _native.external_handle_type_bit(handle_type)))
 
     def import_fence(self, handle: FenceHandle) -> Fence:
         if not isinstance(handle, FenceHandle):

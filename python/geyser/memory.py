@@ -10,9 +10,9 @@ import numpy as np
 
 from . import _native
 from ._owner import NativeOwner
-from .errors import GeyserError, InvalidArgumentError, InvalidHandleError
+from .errors import GeyserError, InvalidArgumentError
 from .formats import Aspect, TextureFormat, TextureUsage, format_info, host_layout
-from .sync import DEFAULT_TIMEOUT, description, uuid_field
+from .sync import DEFAULT_TIMEOUT
 from .timeline import Timeline, submit_sync
 
 
@@ -275,12 +275,6 @@ class Buffer(NativeOwner):
         self.native.read_into(out, offset)
 
 
-_HANDLE_FIELDS = (
-    "size", "memory_type_index", "dedicated", "width", "height", "vk_format", "vk_usage", "vk_tiling",
-    "vk_create_flags", "vk_layout", "texture_format", "texture_usage", "buffer_size", "buffer_usage",
-)
-
-
 class _MemoryHandle:
     """Base of TextureHandle and BufferHandle: owns an fd plus the description an importer needs."""
 
@@ -330,34 +324,20 @@ class _MemoryHandle:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def to_dict(self) -> dict:
-        """The description without the fd (for logging or custom transports)."""
-        d = {name: getattr(self._native, name) for name in _HANDLE_FIELDS}
-        d["kind"] = self._kind
-        d["handle_type"] = self.handle_type
-        d["device_uuid"] = self.device_uuid
-        d["driver_uuid"] = self.driver_uuid
-        return d
+    def to_bytes(self) -> bytes:
+        """The handle's wire encoding, without the fd (the core's ``encode_memory_handle``): the
+        bytes a channel sends and pickling carries. ``from_bytes(payload, fd)`` rebuilds it."""
+        return _native.encode_memory_handle(self._native)
 
     @classmethod
-    def from_dict(cls, d: dict, fd: int):
-        """A handle from ``to_dict()`` output; takes ownership of ``fd``."""
-        n = _native.MemoryHandle(int(fd))  # owns fd from here, on failure too
-        d = description(d, "memory handle")
-        kind = d.get("kind", cls._kind)
-        n.kind = _native.ResourceKind.TEXTURE if kind == "texture" else _native.ResourceKind.BUFFER
-        from .device import HANDLE_TYPES
-
-        handle_type = d.get("handle_type", "opaque_fd")
-        if not isinstance(handle_type, str) or handle_type not in HANDLE_TYPES:
-            raise InvalidHandleError(f"handle type must be one of {sorted(HANDLE_TYPES)}, got {handle_type!r}")
-        n.handle_type = HANDLE_TYPES[handle_type]
-        for name in _HANDLE_FIELDS:
-            if name in d:
-                setattr(n, name, d[name])
-        n.device_uuid = uuid_field(d, "device_uuid")
-        n.driver_uuid = uuid_field(d, "driver_uuid")
-        return cls(n)
+    def from_bytes(cls, payload: bytes, fd: int):
+        """A handle from ``to_bytes()`` output and its fd, decoded by the core
+        (``decode_memory_handle``). Takes ownership of ``fd`` and closes it on every failure:
+        ProtocolError for a payload that breaks the wire format, TypeError for a payload that is
+        not bytes. An ``fd`` that is not an int raises TypeError, one no fd can have
+        InvalidHandleError; neither is owned. Whether the fd and the description fit the memory
+        (and the class the resource kind) is the import's to check."""
+        return cls(_native.decode_memory_handle(payload, fd))
 
 
 class TextureHandle(_MemoryHandle):

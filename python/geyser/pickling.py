@@ -8,12 +8,17 @@ imported on the same physical device: the same memory, not a copy. The fds trave
 started, and otherwise through multiprocessing's resource sharer (SCM_RIGHTS on a Unix socket).
 No fd number ever goes into the pickle.
 
-What each object becomes on the other side:
+Every object travels as one export: its handle's wire encoding (``to_bytes()``, the core's
+codec, the same bytes ``send_handle`` puts on a channel) and its fd. The receiver rebuilds the
+handle with ``from_bytes``, so the core's decoder checks what arrives (ProtocolError for bytes
+that break the wire format, the fd closed) before anything is imported. What each object
+becomes on the other side:
 
-* ``Texture``, ``Buffer``: an export (the handle's ``to_dict()`` and its fd) plus the device
-  UUID; the receiver imports it into a ``geyser.Device`` for that UUID and closes the handle.
-  A texture's ``timeline``, if set, travels with it and is set on the imported texture.
-* ``Timeline``: its export, imported again (a Vulkan or a portable timeline alike).
+* ``Texture``, ``Buffer``: the export, imported into a ``geyser.Device`` for the GPU its device
+  UUID names; the handle is closed. A texture's ``timeline``, if set, travels with it and is
+  set on the imported texture.
+* ``Timeline``: its export plus the device UUID (a portable timeline's encoding names no
+  device), imported again (a Vulkan or a portable timeline alike).
 * ``TextureHandle``, ``BufferHandle``, ``TimelineHandle``, ``SemaphoreHandle``,
   ``FenceHandle``: a handle owning a new fd, for the receiver to import (and close).
 
@@ -105,8 +110,9 @@ def _share_fd(fd: int):
     return reduction.DupFd(fd)
 
 
-def _detach(shared) -> int | None:
-    return None if shared is None else shared.detach()
+def _detach(shared) -> int:
+    """The receiver's new fd, or -1 for a handle that travelled without one."""
+    return -1 if shared is None else shared.detach()
 
 
 def _uuid_of(obj) -> str:
@@ -128,28 +134,28 @@ def _export(export, obj):
 # -- textures and buffers ----------------------------------------------------------------------
 
 def _reduce_texture(texture: Texture):
-    uuid = _uuid_of(texture)
+    _uuid_of(texture)  # refuses a closed one
     timeline = texture.timeline
     with _export(texture.device.export_texture, texture) as handle:
         # The Timeline goes as an object of its own, so sending (texture, texture.timeline)
         # gives one Timeline on the other side too.
-        return _rebuild_texture, (uuid, handle.to_dict(), _share_fd(handle.fd), timeline)
+        return _rebuild_texture, (handle.to_bytes(), _share_fd(handle.fd), timeline)
 
 
-def _rebuild_texture(uuid: str, description: dict, shared_fd, timeline: Timeline | None) -> Texture:
-    with TextureHandle.from_dict(description, shared_fd.detach()) as handle:
-        return _device(uuid).import_texture(handle, timeline=timeline)
+def _rebuild_texture(payload: bytes, shared_fd, timeline: Timeline | None) -> Texture:
+    with TextureHandle.from_bytes(payload, shared_fd.detach()) as handle:
+        return _device(handle.device_uuid).import_texture(handle, timeline=timeline)
 
 
 def _reduce_buffer(buffer: Buffer):
-    uuid = _uuid_of(buffer)
+    _uuid_of(buffer)  # refuses a closed one
     with _export(buffer.device.export_buffer, buffer) as handle:
-        return _rebuild_buffer, (uuid, handle.to_dict(), _share_fd(handle.fd))
+        return _rebuild_buffer, (handle.to_bytes(), _share_fd(handle.fd))
 
 
-def _rebuild_buffer(uuid: str, description: dict, shared_fd) -> Buffer:
-    with BufferHandle.from_dict(description, shared_fd.detach()) as handle:
-        return _device(uuid).import_buffer(handle)
+def _rebuild_buffer(payload: bytes, shared_fd) -> Buffer:
+    with BufferHandle.from_bytes(payload, shared_fd.detach()) as handle:
+        return _device(handle.device_uuid).import_buffer(handle)
 
 
 # -- timelines -----------------------------------------------------------------------------------
@@ -157,26 +163,26 @@ def _rebuild_buffer(uuid: str, description: dict, shared_fd) -> Buffer:
 def _reduce_timeline(timeline: Timeline):
     uuid = _uuid_of(timeline)
     with _export(timeline.device.export_timeline, timeline) as handle:
-        return _rebuild_timeline, (uuid, handle.to_dict(), _share_fd(handle.fd))
+        return _rebuild_timeline, (uuid, handle.to_bytes(), _share_fd(handle.fd))
 
 
-def _rebuild_timeline(uuid: str, description: dict, shared_fd) -> Timeline:
-    with TimelineHandle.from_dict(description, shared_fd.detach()) as handle:
+def _rebuild_timeline(uuid: str, payload: bytes, shared_fd) -> Timeline:
+    with TimelineHandle.from_bytes(payload, shared_fd.detach()) as handle:
         return _device(uuid).import_timeline(handle)
 
 
 # -- handles -------------------------------------------------------------------------------------
 
 def _reduce_handle(handle):
-    """Every handle: its ``to_dict()`` and a duplicate of its fd (none for a signalled sync FD)."""
+    """Every handle: its ``to_bytes()`` and a duplicate of its fd (none for a signalled sync FD)."""
     fd = handle.fd
     if fd < 0 and not getattr(handle, "already_signaled", False):
         raise InvalidHandleError(f"cannot pickle a closed geyser.{type(handle).__name__}")
-    return _rebuild_handle, (type(handle), handle.to_dict(), _share_fd(fd) if fd >= 0 else None)
+    return _rebuild_handle, (type(handle), handle.to_bytes(), _share_fd(fd) if fd >= 0 else None)
 
 
-def _rebuild_handle(cls, description: dict, shared_fd):
-    return cls.from_dict(description, _detach(shared_fd))
+def _rebuild_handle(cls, payload: bytes, shared_fd):
+    return cls.from_bytes(payload, _detach(shared_fd))
 
 
 # -- registration --------------------------------------------------------------------------------
@@ -185,7 +191,7 @@ def _refuse_plain_pickle(obj):
     raise TypeError(
         f"a geyser.{type(obj).__name__} holds a file descriptor, which plain pickle (or copy) cannot "
         "carry; send it through multiprocessing (a Queue, Pipe or Process argument), whose "
-        "ForkingPickler passes the fd, or send a handle's to_dict() and its fd yourself"
+        "ForkingPickler passes the fd, or send a handle's to_bytes() and its fd yourself"
     )
 
 

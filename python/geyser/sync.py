@@ -6,15 +6,12 @@ import math
 
 from . import _native
 from ._owner import NativeOwner
-from .errors import InvalidArgumentError, InvalidHandleError
+from .errors import InvalidArgumentError
 
 __all__ = ["Semaphore", "Fence", "SemaphoreHandle", "FenceHandle", "to_ns", "DEFAULT_TIMEOUT"]
 
 #: Seconds every wait uses unless told otherwise. Nothing in Geyser waits forever by default.
 DEFAULT_TIMEOUT = 10.0
-
-_HANDLE_TYPES = {"opaque_fd": 0x1, "sync_fd": 0x10}
-_HANDLE_NAMES = {v: k for k, v in _HANDLE_TYPES.items()}
 
 
 def to_ns(timeout: float) -> int:
@@ -24,31 +21,6 @@ def to_ns(timeout: float) -> int:
     if math.isnan(timeout) or timeout < 0 or math.isinf(timeout):
         raise InvalidArgumentError(f"timeout must be finite and >= 0 seconds, got {timeout!r}")
     return int(timeout * 1e9)
-
-
-def description(d, what: str) -> dict:
-    """``d`` if it is a handle description (a dict, as ``to_dict()`` makes), else InvalidHandleError."""
-    if not isinstance(d, dict):
-        raise InvalidHandleError(f"a {what} description is a dict (to_dict() output), got {type(d).__name__}")
-    return d
-
-
-def uuid_field(d: dict, key: str) -> bytes:
-    """The UUID ``d[key]`` (hex) as bytes; InvalidHandleError when it is missing or not hex."""
-    value = d.get(key)
-    if not isinstance(value, str):
-        raise InvalidHandleError(f"handle description needs {key!r} as a hex string, got {value!r}")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise InvalidHandleError(f"handle description's {key!r} is not hex: {value!r}") from None
-
-
-def handle_type_bit(name: str) -> int:
-    try:
-        return _HANDLE_TYPES[name]
-    except KeyError:
-        raise InvalidArgumentError(f"handle type must be one of {sorted(_HANDLE_TYPES)}, got {name!r}") from None
 
 
 class Semaphore(NativeOwner):
@@ -113,8 +85,6 @@ class Fence(NativeOwner):
 class _SyncHandle:
     """An exported semaphore or fence: owns an fd (or stands for an already-signalled sync FD)."""
 
-    _primitive = None
-
     def __init__(self, native):
         self._native = native
 
@@ -127,7 +97,7 @@ class _SyncHandle:
 
     @property
     def handle_type(self) -> str:
-        return _HANDLE_NAMES.get(self._native.handle_type, "unknown")
+        return _native.external_handle_type_name(self._native.handle_type)
 
     def close(self) -> None:
         self._native.close()
@@ -144,36 +114,24 @@ class _SyncHandle:
     def __exit__(self, *exc):
         self.close()
 
-    def to_dict(self) -> dict:
-        return {
-            "primitive": self._primitive,
-            "kind": getattr(self, "kind", None),
-            "handle_type": self.handle_type,
-            "already_signaled": self.already_signaled,
-            "permanent": self.permanent,
-            "initial_value": self._native.initial_value,
-            "device_uuid": self.device_uuid,
-            "driver_uuid": self.driver_uuid,
-        }
+    def to_bytes(self) -> bytes:
+        """The handle's wire encoding, without the fd (the core's ``encode_sync_handle``): the
+        bytes a channel sends and pickling carries. ``from_bytes(payload, fd)`` rebuilds it."""
+        return _native.encode_sync_handle(self._native)
 
     @classmethod
-    def from_dict(cls, d: dict, fd: int | None):
-        """A handle from ``to_dict()`` output; takes ownership of ``fd`` (None for a signalled sync FD)."""
-        n = _native.SyncHandle(-1 if fd is None else int(fd))  # owns fd from here, on failure too
-        d = description(d, "semaphore or fence handle")
-        n.primitive = _native.SyncPrimitive.FENCE if d.get("primitive", cls._primitive) == "fence" else _native.SyncPrimitive.SEMAPHORE
-        n.semaphore_type = _native.SemaphoreType.TIMELINE if d.get("kind") == "timeline" else _native.SemaphoreType.BINARY
-        n.handle_type = handle_type_bit(d.get("handle_type", "opaque_fd"))
-        n.already_signaled = bool(d.get("already_signaled", False))
-        n.permanent = bool(d.get("permanent", True))
-        n.initial_value = _u64(d.get("initial_value", 0))
-        n.device_uuid = uuid_field(d, "device_uuid")
-        n.driver_uuid = uuid_field(d, "driver_uuid")
-        return cls(n)
+    def from_bytes(cls, payload: bytes, fd: int):
+        """A handle from ``to_bytes()`` output and its fd (-1 for an already-signalled sync FD),
+        decoded by the core (``decode_sync_handle``). Takes ownership of ``fd`` and closes it on
+        every failure: ProtocolError for a payload that breaks the wire format (or an fd where
+        none belongs), TypeError for a payload that is not bytes. An ``fd`` that is not an int
+        raises TypeError, one no fd can have InvalidHandleError; neither is owned. Whether the
+        handle fits the device (and the class the primitive) is the import's to check."""
+        return cls(_native.decode_sync_handle(payload, fd))
 
 
 class SemaphoreHandle(_SyncHandle):
-    _primitive = "semaphore"
+    """An exported semaphore (binary or timeline): an fd it owns plus what an importer must know."""
 
     @property
     def kind(self) -> str:
@@ -184,7 +142,8 @@ class SemaphoreHandle(_SyncHandle):
 
 
 class FenceHandle(_SyncHandle):
-    _primitive = "fence"
+    """An exported fence: an fd it owns (or none for an already-signalled sync FD) plus what an
+    importer must know."""
 
     def __repr__(self) -> str:
         return f"<geyser.FenceHandle {self.handle_type} fd={self.fd}>"

@@ -15,12 +15,10 @@ completed (Geyser's operations wait for their own completion), so the order is t
 
 from __future__ import annotations
 
-import os
-
 from . import _native
 from ._owner import NativeOwner
 from .errors import InvalidArgumentError, InvalidArgumentTypeError, InvalidHandleError
-from .sync import DEFAULT_TIMEOUT, Semaphore, SemaphoreHandle, _u64, description, to_ns
+from .sync import DEFAULT_TIMEOUT, Semaphore, SemaphoreHandle, _u64, to_ns
 
 __all__ = ["Timeline", "TimelineHandle"]
 
@@ -160,37 +158,20 @@ class TimelineHandle:
     def duplicate(self) -> "TimelineHandle":
         return TimelineHandle._wrap(self._native.duplicate())
 
-    def to_dict(self) -> dict:
-        d = {"kind": self.kind}
-        sem = self.semaphore_handle
-        if sem is not None:
-            d["semaphore"] = sem.to_dict()
-        return d
+    def to_bytes(self) -> bytes:
+        """The handle's wire encoding, without the fd (the core's ``encode_timeline_handle``): the
+        bytes a channel sends and pickling carries. ``from_bytes(payload, fd)`` rebuilds it."""
+        return _native.encode_timeline_handle(self._native)
 
     @classmethod
-    def from_dict(cls, d: dict, fd: int) -> "TimelineHandle":
-        """A handle from ``to_dict()`` output; takes ownership of ``fd`` (closed if refused)."""
-        kind = d.get("kind") if isinstance(d, dict) else None
-        if kind == "vulkan" and "semaphore" in d:
-            return cls("vulkan", sem_handle=SemaphoreHandle.from_dict(d["semaphore"], fd))
-        if kind == "portable":
-            fd = int(fd)
-            if not 0 <= fd < 2**31:
-                raise InvalidHandleError(f"a portable timeline handle needs an fd, got {fd}")
-            try:
-                os.fstat(fd)
-            except OSError as e:
-                raise InvalidHandleError(f"fd {fd} of a portable timeline handle is not open: {e.strerror}") from None
-            return cls("portable", fd=fd)
-        if isinstance(fd, int) and not isinstance(fd, bool) and 0 <= fd < 2**31:
-            try:
-                os.close(fd)
-            except OSError:
-                pass  # not open: nothing to release
-        description(d, "timeline handle")
-        if kind == "vulkan":
-            raise InvalidHandleError("a vulkan timeline handle description needs its 'semaphore' description")
-        raise InvalidHandleError(f"unknown timeline kind {kind!r}")
+    def from_bytes(cls, payload: bytes, fd: int) -> "TimelineHandle":
+        """A handle from ``to_bytes()`` output and its fd, decoded by the core
+        (``decode_timeline_handle``). Takes ownership of ``fd`` and closes it on every failure:
+        ProtocolError for a payload that breaks the wire format (an unknown kind, say), TypeError
+        for a payload that is not bytes. An ``fd`` that is not an int raises TypeError, one no fd
+        can have InvalidHandleError; neither is owned. Whether the fd is the timeline it claims
+        to be is the import's to check."""
+        return cls._wrap(_native.decode_timeline_handle(payload, fd))
 
     def __enter__(self):
         return self

@@ -2,6 +2,7 @@
 // trips, fd passing within a process and across fork(), and a catalogue of hostile peers that
 // each must produce the specific error and leave no fd behind.
 #include "geyser/channel.hpp"
+#include "geyser/sender_protocol.hpp"
 #include "geyser/wire.hpp"
 
 #include <dirent.h>
@@ -24,6 +25,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "geyser/error.hpp"
@@ -32,6 +34,7 @@
 
 namespace {
 
+using geyser::AnyHandle;
 using geyser::Channel;
 using geyser::InvalidArgumentError;
 using geyser::InvalidHandleError;
@@ -42,6 +45,11 @@ using geyser::MessageType;
 using geyser::OsError;
 using geyser::PeerGoneError;
 using geyser::ProtocolError;
+using geyser::SemaphoreType;
+using geyser::SyncHandle;
+using geyser::SyncPrimitive;
+using geyser::TimelineHandle;
+using geyser::TimelineKind;
 using geyser::TimeoutError;
 using geyser::UniqueFd;
 using geyser::WireReader;
@@ -64,6 +72,18 @@ constexpr size_t kOffVkTiling = 69;
 constexpr size_t kOffTextureFormat = 81;
 constexpr size_t kOffBufferSize = 89;
 constexpr size_t kMemoryHandleSize = 101;
+
+// Byte offsets of fields in an encoded sync handle (see encode_sync_handle's layout).
+constexpr size_t kOffSyncPrimitive = 0;
+constexpr size_t kOffSyncSemaphoreType = 4;
+constexpr size_t kOffSyncHandleType = 8;
+constexpr size_t kOffSyncAlreadySignaled = 12;
+constexpr size_t kOffSyncPermanent = 13;
+constexpr size_t kOffSyncInitialValue = 14;
+constexpr size_t kOffSyncDeviceUuid = 22;
+constexpr size_t kOffSyncDriverUuid = 38;
+constexpr uint32_t kOpaqueFd = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT;
+constexpr uint32_t kSyncFd = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_SYNC_FD_BIT;
 
 int64_t elapsed_ms(Clock::time_point since) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
@@ -157,6 +177,69 @@ void expect_same_description(const MemoryHandle& a, const MemoryHandle& b) {
     EXPECT_EQ(a.texture_usage, b.texture_usage);
     EXPECT_EQ(a.buffer_size, b.buffer_size);
     EXPECT_EQ(a.buffer_usage, b.buffer_usage);
+}
+
+// A timeline semaphore's handle as Device::export_semaphore makes one, owning `fd`.
+SyncHandle timeline_semaphore_handle(UniqueFd fd) {
+    SyncHandle h;
+    h.primitive = SyncPrimitive::kSemaphore;
+    h.semaphore_type = SemaphoreType::kTimeline;
+    h.handle_type = kOpaqueFd;
+    h.fd = std::move(fd);
+    h.permanent = true;
+    h.initial_value = 0x0102'0304'0506'0708ull;
+    for (size_t i = 0; i < h.device_uuid.size(); ++i) {
+        h.device_uuid[i] = static_cast<uint8_t>(0x10 + i);
+        h.driver_uuid[i] = static_cast<uint8_t>(0xA0 + i);
+    }
+    return h;
+}
+
+// A binary semaphore's (or, with `fence`, a fence's) sync FD handle that the exporter found
+// already signalled: no fd.
+SyncHandle signalled_sync_fd_handle(bool fence) {
+    SyncHandle h = timeline_semaphore_handle(UniqueFd());
+    h.primitive = fence ? SyncPrimitive::kFence : SyncPrimitive::kSemaphore;
+    h.semaphore_type = SemaphoreType::kBinary;
+    h.handle_type = kSyncFd;
+    h.already_signaled = true;
+    h.permanent = false;
+    h.initial_value = 0;
+    return h;
+}
+
+void expect_same_description(const SyncHandle& a, const SyncHandle& b) {
+    EXPECT_EQ(a.primitive, b.primitive);
+    EXPECT_EQ(a.semaphore_type, b.semaphore_type);
+    EXPECT_EQ(a.handle_type, b.handle_type);
+    EXPECT_EQ(a.already_signaled, b.already_signaled);
+    EXPECT_EQ(a.permanent, b.permanent);
+    EXPECT_EQ(a.initial_value, b.initial_value);
+    EXPECT_EQ(a.device_uuid, b.device_uuid);
+    EXPECT_EQ(a.driver_uuid, b.driver_uuid);
+}
+
+TimelineHandle portable_timeline_handle(UniqueFd fd) {
+    TimelineHandle h;
+    h.kind = TimelineKind::kPortable;
+    h.fd = std::move(fd);
+    return h;
+}
+
+TimelineHandle vulkan_timeline_handle(UniqueFd fd) {
+    TimelineHandle h;
+    h.kind = TimelineKind::kVulkan;
+    h.semaphore = timeline_semaphore_handle(std::move(fd));
+    return h;
+}
+
+// Little-endian bytes written here by hand, independently of WireWriter.
+void put_le(std::vector<uint8_t>& out, uint64_t v, size_t n) {
+    for (size_t i = 0; i < n; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+void put32_at(std::vector<uint8_t>& p, size_t off, uint32_t v) {
+    for (int i = 0; i < 4; ++i) p[off + i] = static_cast<uint8_t>(v >> (8 * i));
 }
 
 // A frame header built here byte by byte, independently of encode_header, so that the tests pin
@@ -406,6 +489,278 @@ TEST(Wire, DecodeMemoryHandleRejectsEachBadField) {
     EXPECT_EQ(fd_count(), before);
 }
 
+// ---- sync handle codec ----------------------------------------------------------------------
+
+TEST(Wire, SyncHandleLayoutIsPinned) {
+    const SyncHandle h = timeline_semaphore_handle(memfd_with("s"));
+    std::vector<uint8_t> expected;
+    put_le(expected, 1, 4);  // primitive: semaphore
+    put_le(expected, 2, 4);  // semaphore_type: timeline
+    put_le(expected, kOpaqueFd, 4);
+    expected.push_back(0);  // already_signaled
+    expected.push_back(1);  // permanent
+    put_le(expected, h.initial_value, 8);
+    expected.insert(expected.end(), h.device_uuid.begin(), h.device_uuid.end());
+    expected.insert(expected.end(), h.driver_uuid.begin(), h.driver_uuid.end());
+    ASSERT_EQ(expected.size(), geyser::kSyncHandlePayloadSize);
+    EXPECT_EQ(geyser::encode_sync_handle(h), expected);
+    EXPECT_EQ(expected[kOffSyncInitialValue], 0x08);
+    EXPECT_EQ(expected[kOffSyncDeviceUuid], 0x10);
+    EXPECT_EQ(expected[kOffSyncDriverUuid], 0xA0);
+}
+
+TEST(Wire, SyncHandleCodecRoundTrip) {
+    const size_t before = fd_count();
+    struct Case {
+        const char* name;
+        std::function<SyncHandle()> make;
+    };
+    const std::vector<Case> cases = {
+        {"timeline semaphore", [] { return timeline_semaphore_handle(memfd_with("t")); }},
+        {"binary semaphore, opaque fd",
+         [] {
+             SyncHandle h = timeline_semaphore_handle(memfd_with("b"));
+             h.semaphore_type = SemaphoreType::kBinary;
+             h.initial_value = 0;
+             return h;
+         }},
+        {"binary semaphore, sync fd",
+         [] {
+             SyncHandle h = signalled_sync_fd_handle(false);
+             h.already_signaled = false;
+             h.fd = memfd_with("f");
+             return h;
+         }},
+        {"fence, opaque fd",
+         [] {
+             SyncHandle h = timeline_semaphore_handle(memfd_with("f"));
+             h.primitive = SyncPrimitive::kFence;
+             h.semaphore_type = SemaphoreType::kBinary;
+             h.initial_value = 0;
+             return h;
+         }},
+        {"signalled semaphore sync fd", [] { return signalled_sync_fd_handle(false); }},
+        {"signalled fence sync fd", [] { return signalled_sync_fd_handle(true); }},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        const SyncHandle sent = c.make();
+        const std::vector<uint8_t> payload = geyser::encode_sync_handle(sent);
+        ASSERT_EQ(payload.size(), geyser::kSyncHandlePayloadSize);
+        UniqueFd fd = sent.fd.valid() ? sent.fd.duplicate() : UniqueFd();
+        const int raw = fd.get();
+        const SyncHandle got = geyser::decode_sync_handle(payload.data(), payload.size(), std::move(fd));
+        expect_same_description(sent, got);
+        EXPECT_EQ(got.fd.get(), raw) << "the decoder hands on the fd it was given";
+        EXPECT_EQ(geyser::encode_sync_handle(got), payload) << "the encoding is canonical";
+    }
+    EXPECT_EQ(fd_count(), before);
+}
+
+TEST(Wire, EncodeSyncHandleRefusesInvalidDescriptions) {
+    SyncHandle h = timeline_semaphore_handle(memfd_with("x"));
+    h.primitive = static_cast<SyncPrimitive>(3);
+    expect_throw<InvalidArgumentError>([&] { geyser::encode_sync_handle(h); }, "'primitive'");
+    h = timeline_semaphore_handle(memfd_with("x"));
+    h.handle_type = kSyncFd;
+    expect_throw<InvalidArgumentError>([&] { geyser::encode_sync_handle(h); }, "only as opaque_fd");
+    h = timeline_semaphore_handle(memfd_with("x"));
+    h.semaphore_type = SemaphoreType::kBinary;
+    expect_throw<InvalidArgumentError>([&] { geyser::encode_sync_handle(h); }, "'initial_value'");
+    h = signalled_sync_fd_handle(false);
+    h.handle_type = kOpaqueFd;
+    expect_throw<InvalidArgumentError>([&] { geyser::encode_sync_handle(h); }, "'already_signaled'");
+}
+
+// Each case corrupts one field of a valid payload; decoding must name the field and close the fd.
+TEST(Wire, DecodeSyncHandleRejectsEachBadField) {
+    struct Case {
+        const char* name;
+        std::function<void(std::vector<uint8_t>&)> corrupt;
+        const char* needle;
+    };
+    const std::vector<Case> cases = {
+        {"unknown primitive", [](auto& p) { put32_at(p, kOffSyncPrimitive, 3); }, "field 'primitive'"},
+        {"primitive 0", [](auto& p) { put32_at(p, kOffSyncPrimitive, 0); }, "field 'primitive'"},
+        {"unknown semaphore type", [](auto& p) { put32_at(p, kOffSyncSemaphoreType, 0); }, "field 'semaphore_type'"},
+        {"a timeline fence",
+         [](auto& p) {
+             put32_at(p, kOffSyncPrimitive, 2);
+             std::fill(p.begin() + kOffSyncInitialValue, p.begin() + kOffSyncInitialValue + 8, 0);
+         },
+         "a fence has no semaphore type"},
+        {"win32 handle type", [](auto& p) { put32_at(p, kOffSyncHandleType, 0x2); }, "not opaque_fd (0x1) or sync_fd"},
+        {"two handle types", [](auto& p) { put32_at(p, kOffSyncHandleType, 0x11); }, "field 'handle_type'"},
+        {"timeline as sync fd", [](auto& p) { put32_at(p, kOffSyncHandleType, kSyncFd); }, "only as opaque_fd"},
+        {"binary with a value", [](auto& p) { put32_at(p, kOffSyncSemaphoreType, 1); }, "field 'initial_value'"},
+        {"already_signaled 2", [](auto& p) { p[kOffSyncAlreadySignaled] = 2; }, "'already_signaled' is a boolean"},
+        {"permanent 2", [](auto& p) { p[kOffSyncPermanent] = 2; }, "'permanent' is a boolean"},
+        {"signalled opaque fd", [](auto& p) { p[kOffSyncAlreadySignaled] = 1; }, "only a sync_fd can stand for"},
+        {"trailing byte", [](auto& p) { p.push_back(0); }, "1 trailing bytes"},
+        {"short payload", [](auto& p) { p.pop_back(); }, "'driver_uuid' needs 16 bytes"},
+    };
+    const SyncHandle valid = timeline_semaphore_handle(memfd_with("x"));
+    const std::vector<uint8_t> good = geyser::encode_sync_handle(valid);
+    const size_t before = fd_count();
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        std::vector<uint8_t> p = good;
+        c.corrupt(p);
+        expect_throw<ProtocolError>([&] { geyser::decode_sync_handle(p.data(), p.size(), valid.fd.duplicate()); },
+                                    c.needle);
+        EXPECT_EQ(fd_count(), before);
+    }
+    // The fd must come exactly when the payload is not an already-signalled sync FD.
+    expect_throw<ProtocolError>([&] { geyser::decode_sync_handle(good.data(), good.size(), UniqueFd()); },
+                                "no file descriptor accompanied");
+    const std::vector<uint8_t> signalled = geyser::encode_sync_handle(signalled_sync_fd_handle(false));
+    expect_throw<ProtocolError>(
+        [&] { geyser::decode_sync_handle(signalled.data(), signalled.size(), valid.fd.duplicate()); },
+        "must not carry an fd");
+    EXPECT_EQ(fd_count(), before);
+}
+
+// ---- timeline handle codec ------------------------------------------------------------------
+
+TEST(Wire, TimelineHandleLayoutIsPinned) {
+    EXPECT_EQ(geyser::encode_timeline_handle(portable_timeline_handle(memfd_with("p"))), std::vector<uint8_t>{1});
+    const TimelineHandle v = vulkan_timeline_handle(memfd_with("v"));
+    std::vector<uint8_t> expected{2};
+    put_le(expected, geyser::kSyncHandlePayloadSize, 4);
+    const std::vector<uint8_t> sem = geyser::encode_sync_handle(v.semaphore);
+    expected.insert(expected.end(), sem.begin(), sem.end());
+    EXPECT_EQ(geyser::encode_timeline_handle(v), expected);
+    EXPECT_EQ(expected.size(), 59u);
+}
+
+TEST(Wire, TimelineHandleCodecRoundTrip) {
+    const size_t before = fd_count();
+    {
+        const TimelineHandle p = portable_timeline_handle(memfd_with("p"));
+        const std::vector<uint8_t> payload = geyser::encode_timeline_handle(p);
+        UniqueFd fd = p.fd.duplicate();
+        const int raw = fd.get();
+        const TimelineHandle got = geyser::decode_timeline_handle(payload.data(), payload.size(), std::move(fd));
+        EXPECT_EQ(got.kind, TimelineKind::kPortable);
+        EXPECT_EQ(got.fd.get(), raw) << "a portable timeline's fd is its memfd";
+        EXPECT_FALSE(got.semaphore.fd.valid());
+        EXPECT_EQ(got.native_fd(), raw);
+    }
+    {
+        const TimelineHandle v = vulkan_timeline_handle(memfd_with("v"));
+        const std::vector<uint8_t> payload = geyser::encode_timeline_handle(v);
+        UniqueFd fd = v.semaphore.fd.duplicate();
+        const int raw = fd.get();
+        const TimelineHandle got = geyser::decode_timeline_handle(payload.data(), payload.size(), std::move(fd));
+        EXPECT_EQ(got.kind, TimelineKind::kVulkan);
+        expect_same_description(v.semaphore, got.semaphore);
+        EXPECT_EQ(got.semaphore.fd.get(), raw) << "a vulkan timeline's fd is its semaphore's";
+        EXPECT_FALSE(got.fd.valid());
+        EXPECT_EQ(geyser::encode_timeline_handle(got), payload);
+    }
+    EXPECT_EQ(fd_count(), before);
+}
+
+TEST(Wire, EncodeTimelineHandleRefusesInvalidDescriptions) {
+    TimelineHandle h = portable_timeline_handle(memfd_with("x"));
+    h.kind = static_cast<TimelineKind>(3);
+    expect_throw<InvalidArgumentError>([&] { geyser::encode_timeline_handle(h); }, "unknown timeline kind 3");
+    h = vulkan_timeline_handle(memfd_with("x"));
+    h.semaphore.semaphore_type = SemaphoreType::kBinary;
+    h.semaphore.initial_value = 0;
+    expect_throw<InvalidArgumentError>([&] { geyser::encode_timeline_handle(h); }, "binary semaphore, not a timeline");
+    h = vulkan_timeline_handle(memfd_with("x"));
+    h.semaphore.handle_type = kSyncFd;  // the semaphore's own codec refuses it
+    expect_throw<InvalidArgumentError>([&] { geyser::encode_timeline_handle(h); }, "only as opaque_fd");
+}
+
+TEST(Wire, DecodeTimelineHandleRejectsEachBadField) {
+    const std::vector<uint8_t> vulkan = geyser::encode_timeline_handle(vulkan_timeline_handle(memfd_with("x")));
+    auto with_semaphore = [](const std::function<void(SyncHandle&)>& change) {
+        TimelineHandle h = vulkan_timeline_handle(UniqueFd());
+        change(h.semaphore);
+        std::vector<uint8_t> p{2};
+        const std::vector<uint8_t> sem = geyser::encode_sync_handle(h.semaphore);
+        put_le(p, sem.size(), 4);
+        p.insert(p.end(), sem.begin(), sem.end());
+        return p;
+    };
+    struct Case {
+        const char* name;
+        std::vector<uint8_t> payload;
+        const char* needle;
+    };
+    std::vector<uint8_t> long_semaphore = vulkan;
+    put32_at(long_semaphore, 1, 55);
+    long_semaphore.push_back(0);
+    std::vector<uint8_t> bad_nested = vulkan;
+    put32_at(bad_nested, 5 + kOffSyncPrimitive, 7);
+    const std::vector<Case> cases = {
+        {"empty", {}, "field 'kind' needs 1 bytes"},
+        {"kind 0", {0}, "unknown timeline kind 0"},
+        {"kind 3", {3}, "unknown timeline kind 3"},
+        {"portable with trailing byte", {1, 0}, "1 trailing bytes"},
+        {"vulkan without its semaphore", {2}, "field 'semaphore' needs 4 bytes"},
+        {"vulkan truncated", std::vector<uint8_t>(vulkan.begin(), vulkan.end() - 1), "field 'semaphore' needs 54 bytes"},
+        {"vulkan trailing byte", [&] { auto p = vulkan; p.push_back(0); return p; }(), "1 trailing bytes"},
+        {"semaphore over its size", long_semaphore, "the limit is 54"},
+        {"semaphore field", bad_nested, "timeline_handle: field 'semaphore': sync_handle: field 'primitive'"},
+        {"binary semaphore",
+         with_semaphore([](SyncHandle& s) {
+             s.semaphore_type = SemaphoreType::kBinary;
+             s.initial_value = 0;
+         }),
+         "binary semaphore, not a timeline semaphore"},
+        {"fence",
+         with_semaphore([](SyncHandle& s) {
+             s.primitive = SyncPrimitive::kFence;
+             s.semaphore_type = SemaphoreType::kBinary;
+             s.initial_value = 0;
+         }),
+         "fence, not a timeline semaphore"},
+    };
+    const UniqueFd source = memfd_with("x");
+    const size_t before = fd_count();
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        expect_throw<ProtocolError>(
+            [&] { geyser::decode_timeline_handle(c.payload.data(), c.payload.size(), source.duplicate()); }, c.needle);
+        EXPECT_EQ(fd_count(), before);
+    }
+    for (const std::vector<uint8_t>& p : {std::vector<uint8_t>{1}, vulkan}) {
+        expect_throw<ProtocolError>([&] { geyser::decode_timeline_handle(p.data(), p.size(), UniqueFd()); },
+                                    "no file descriptor accompanied");
+    }
+    EXPECT_EQ(fd_count(), before);
+}
+
+// The named-sender protocol's timeline announcement is a role byte in front of this codec, so
+// the protocol's bytes are what they were before the timeline handle had a codec of its own.
+TEST(Wire, TimelineAnnounceIsARoleBeforeATimelineHandle) {
+    for (bool vulkan : {false, true}) {
+        SCOPED_TRACE(vulkan ? "vulkan" : "portable");
+        geyser::TimelineAnnounce a;
+        a.role = geyser::TimelineRole::kReleased;
+        a.kind = vulkan ? TimelineKind::kVulkan : TimelineKind::kPortable;
+        if (vulkan) a.semaphore = timeline_semaphore_handle(UniqueFd());
+        const TimelineHandle h = vulkan ? vulkan_timeline_handle(UniqueFd()) : portable_timeline_handle(UniqueFd());
+        std::vector<uint8_t> expected{2};
+        const std::vector<uint8_t> timeline = geyser::encode_timeline_handle(h);
+        expected.insert(expected.end(), timeline.begin(), timeline.end());
+        const std::vector<uint8_t> payload = geyser::encode_timeline_announce(a);
+        EXPECT_EQ(payload, expected);
+
+        UniqueFd portable;
+        UniqueFd fd = memfd_with("t");
+        const int raw = fd.get();
+        const geyser::TimelineAnnounce got =
+            geyser::decode_timeline_announce(payload.data(), payload.size(), std::move(fd), portable);
+        EXPECT_EQ(got.role, geyser::TimelineRole::kReleased);
+        EXPECT_EQ(got.kind, a.kind);
+        EXPECT_EQ(vulkan ? got.semaphore.fd.get() : portable.get(), raw);
+    }
+}
+
 // ---- channels: happy paths ------------------------------------------------------------------
 
 TEST(Channel, MemoryHandleRoundTripOverSocketpairWithRealFd) {
@@ -417,7 +772,7 @@ TEST(Channel, MemoryHandleRoundTripOverSocketpairWithRealFd) {
         geyser::send_handle(a, sent);
         EXPECT_TRUE(sent.fd.valid()) << "send_handle borrows the fd";
 
-        MemoryHandle got = geyser::receive_handle(b, kSecond);
+        MemoryHandle got = geyser::receive_handle<MemoryHandle>(b, kSecond);
         expect_same_description(sent, got);
         ASSERT_TRUE(got.fd.valid());
         EXPECT_NE(got.fd.get(), sent.fd.get());
@@ -429,6 +784,88 @@ TEST(Channel, MemoryHandleRoundTripOverSocketpairWithRealFd) {
         EXPECT_EQ(read_all(sent.fd.get(), 1), "G");
     }
     EXPECT_EQ(fd_count(), before);
+}
+
+// Every handle type through one channel, received as whichever arrives.
+TEST(Channel, EveryHandleTypeRoundTripsAsAnyHandle) {
+    const size_t before = fd_count();
+    {
+        auto [a, b] = Channel::pair();
+        const MemoryHandle memory = texture_handle(memfd_with("memory"));
+        const SyncHandle semaphore = timeline_semaphore_handle(memfd_with("semaphore"));
+        const SyncHandle signalled = signalled_sync_fd_handle(true);
+        const TimelineHandle portable = portable_timeline_handle(memfd_with("portable"));
+        const TimelineHandle vulkan = vulkan_timeline_handle(memfd_with("vulkan"));
+        geyser::send_handle(a, memory);
+        geyser::send_handle(a, semaphore);
+        geyser::send_handle(a, signalled);
+        geyser::send_handle(a, portable);
+        geyser::send_handle(a, vulkan);
+
+        AnyHandle got = geyser::receive_handle(b, kSecond);
+        ASSERT_TRUE(std::holds_alternative<MemoryHandle>(got));
+        expect_same_description(memory, std::get<MemoryHandle>(got));
+        EXPECT_EQ(read_all(std::get<MemoryHandle>(got).fd.get(), 6), "memory");
+
+        got = geyser::receive_handle(b, kSecond);
+        ASSERT_TRUE(std::holds_alternative<SyncHandle>(got));
+        expect_same_description(semaphore, std::get<SyncHandle>(got));
+        EXPECT_EQ(read_all(std::get<SyncHandle>(got).fd.get(), 9), "semaphore");
+
+        got = geyser::receive_handle(b, kSecond);
+        ASSERT_TRUE(std::holds_alternative<SyncHandle>(got));
+        expect_same_description(signalled, std::get<SyncHandle>(got));
+        EXPECT_FALSE(std::get<SyncHandle>(got).fd.valid()) << "an already-signalled sync FD travels without an fd";
+
+        got = geyser::receive_handle(b, kSecond);
+        ASSERT_TRUE(std::holds_alternative<TimelineHandle>(got));
+        EXPECT_EQ(std::get<TimelineHandle>(got).kind, TimelineKind::kPortable);
+        EXPECT_EQ(read_all(std::get<TimelineHandle>(got).fd.get(), 8), "portable");
+
+        TimelineHandle v = geyser::receive_handle<TimelineHandle>(b, kSecond);
+        EXPECT_EQ(v.kind, TimelineKind::kVulkan);
+        expect_same_description(vulkan.semaphore, v.semaphore);
+        EXPECT_EQ(read_all(v.native_fd(), 6), "vulkan");
+        EXPECT_FALSE(v.fd.valid());
+    }
+    EXPECT_EQ(fd_count(), before);
+}
+
+TEST(Channel, TypedReceiveRefusesAnotherHandleTypeAndClosesItsFd) {
+    auto [a, b] = Channel::pair();
+    const SyncHandle semaphore = timeline_semaphore_handle(memfd_with("s"));
+    const TimelineHandle timeline = portable_timeline_handle(memfd_with("t"));
+    const size_t before = fd_count();
+    geyser::send_handle(a, semaphore);
+    expect_throw<ProtocolError>([&] { geyser::receive_handle<MemoryHandle>(b, kSecond); },
+                                "expected a memory_handle message (type 1), found type 2 (sync_handle)");
+    geyser::send_handle(a, timeline);
+    expect_throw<ProtocolError>([&] { geyser::receive_handle<SyncHandle>(b, kSecond); },
+                                "expected a sync_handle message (type 2), found type 3 (timeline_handle)");
+    a.send(static_cast<uint16_t>(MessageType::kFrame), {1}, {semaphore.fd.get()});
+    expect_throw<ProtocolError>([&] { geyser::receive_handle(b, kSecond); },
+                                "expected a handle message (memory_handle, sync_handle or timeline_handle), found "
+                                "type 18 (frame)");
+    EXPECT_EQ(fd_count(), before);
+}
+
+TEST(Channel, SendHandleRefusesHandlesWithoutTheirFd) {
+    auto [a, b] = Channel::pair();
+    SyncHandle no_fd = timeline_semaphore_handle(UniqueFd());
+    expect_throw<InvalidHandleError>([&] { geyser::send_handle(a, no_fd); }, "without an fd");
+    SyncHandle signalled_with_fd = signalled_sync_fd_handle(false);
+    signalled_with_fd.fd = memfd_with("x");
+    expect_throw<InvalidHandleError>([&] { geyser::send_handle(a, signalled_with_fd); }, "already-signalled");
+    TimelineHandle closed = portable_timeline_handle(UniqueFd());
+    expect_throw<InvalidHandleError>([&] { geyser::send_handle(a, closed); }, "without an fd");
+    TimelineHandle misplaced = vulkan_timeline_handle(memfd_with("x"));
+    misplaced.fd = memfd_with("y");
+    expect_throw<InvalidHandleError>([&] { geyser::send_handle(a, misplaced); }, "where its kind keeps none");
+    TimelineHandle binary = vulkan_timeline_handle(memfd_with("x"));
+    binary.semaphore.semaphore_type = SemaphoreType::kBinary;
+    binary.semaphore.initial_value = 0;
+    expect_throw<InvalidArgumentError>([&] { geyser::send_handle(a, binary); }, "not a timeline semaphore");
+    EXPECT_THROW(b.receive(0), TimeoutError) << "nothing reached the peer";
 }
 
 TEST(Channel, GenericMessagesKeepBoundariesAndFdOrder) {
@@ -591,8 +1028,10 @@ TEST(Channel, SendTimesOutWhenPeerStopsReading) {
 // every fd that came with the frame, and still receive the good frame that follows it.
 class BadPeer : public ::testing::Test {
 protected:
+    enum class As { kMessage, kMemoryHandle, kAnyHandle };
+
     void expect_rejected(const std::vector<uint8_t>& bytes, size_t fds_sent, const std::string& needle,
-                         bool as_memory_handle = false) {
+                         As as = As::kMessage) {
         const size_t before = fd_count();
         {
             std::vector<UniqueFd> owned;
@@ -604,7 +1043,9 @@ protected:
             raw_send(raw_.get(), bytes, fds);
         }  // our copies closed: any fd still open now is one the receiver leaked
         EXPECT_EQ(fd_count(), before) << "setup leaked";
-        if (as_memory_handle) {
+        if (as == As::kMemoryHandle) {
+            expect_throw<ProtocolError>([&] { geyser::receive_handle<MemoryHandle>(*channel_, kSecond); }, needle);
+        } else if (as == As::kAnyHandle) {
             expect_throw<ProtocolError>([&] { geyser::receive_handle(*channel_, kSecond); }, needle);
         } else {
             expect_throw<ProtocolError>([&] { channel_->receive(kSecond); }, needle);
@@ -693,7 +1134,7 @@ TEST_F(BadPeer, TooManyFdsForTheReceiveBuffer) {
 TEST_F(BadPeer, TrailingBytesInHandlePayload) {
     std::vector<uint8_t> payload = geyser::encode_memory_handle(texture_handle(memfd_with("x")));
     payload.push_back(0);
-    expect_rejected(concat(header(static_cast<uint32_t>(payload.size()), 1), payload), 1, "1 trailing bytes", true);
+    expect_rejected(concat(header(static_cast<uint32_t>(payload.size()), 1), payload), 1, "1 trailing bytes", As::kMemoryHandle);
 }
 
 TEST_F(BadPeer, InvalidEnumValuesInHandlePayload) {
@@ -708,16 +1149,42 @@ TEST_F(BadPeer, InvalidEnumValuesInHandlePayload) {
         SCOPED_TRACE(c.needle);
         std::vector<uint8_t> payload = good;
         payload[c.offset] = c.value;
-        expect_rejected(concat(header(static_cast<uint32_t>(payload.size()), 1), payload), 1, c.needle, true);
+        expect_rejected(concat(header(static_cast<uint32_t>(payload.size()), 1), payload), 1, c.needle,
+                        As::kMemoryHandle);
     }
 }
 
 TEST_F(BadPeer, HandleMessageWithoutFdOrOfWrongType) {
     const std::vector<uint8_t> payload = geyser::encode_memory_handle(texture_handle(memfd_with("x")));
     const auto length = static_cast<uint32_t>(payload.size());
-    expect_rejected(concat(header(length, 0), payload), 0, "exactly one file descriptor, found 0", true);
-    expect_rejected(concat(header(length, 2), payload), 2, "exactly one file descriptor, found 2", true);
-    expect_rejected(concat(header(length, 1, 2), payload), 1, "expected a memory_handle message", true);
+    expect_rejected(concat(header(length, 0), payload), 0, "exactly one file descriptor, found 0", As::kMemoryHandle);
+    expect_rejected(concat(header(length, 2), payload), 2, "exactly one file descriptor, found 2", As::kMemoryHandle);
+    expect_rejected(concat(header(length, 1, 2), payload), 1, "expected a memory_handle message", As::kMemoryHandle);
+    // Received as any handle, a memory payload under another handle type is that type's to refuse.
+    expect_rejected(concat(header(length, 1, 2), payload), 1, "sync_handle: ", As::kAnyHandle);
+    expect_rejected(concat(header(length, 1, 3), payload), 1, "timeline_handle: ", As::kAnyHandle);
+    expect_rejected(concat(header(length, 1, 4), payload), 1, "expected a handle message", As::kAnyHandle);
+}
+
+TEST_F(BadPeer, SyncAndTimelineMessagesWithTheWrongFds) {
+    const std::vector<uint8_t> sync = geyser::encode_sync_handle(timeline_semaphore_handle(UniqueFd()));
+    const std::vector<uint8_t> signalled = geyser::encode_sync_handle(signalled_sync_fd_handle(false));
+    const std::vector<uint8_t> timeline = geyser::encode_timeline_handle(portable_timeline_handle(UniqueFd()));
+    const auto type = [](MessageType t) { return static_cast<uint16_t>(t); };
+    const auto frame = [&](const std::vector<uint8_t>& p, uint16_t fds, MessageType t) {
+        return concat(header(static_cast<uint32_t>(p.size()), fds, type(t)), p);
+    };
+    expect_rejected(frame(sync, 0, MessageType::kSyncHandle), 0, "no file descriptor accompanied", As::kAnyHandle);
+    expect_rejected(frame(sync, 2, MessageType::kSyncHandle), 2, "at most one file descriptor, found 2",
+                    As::kAnyHandle);
+    expect_rejected(frame(signalled, 1, MessageType::kSyncHandle), 1, "must not carry an fd", As::kAnyHandle);
+    expect_rejected(frame(timeline, 0, MessageType::kTimelineHandle), 0, "exactly one file descriptor, found 0",
+                    As::kAnyHandle);
+    expect_rejected(frame(timeline, 3, MessageType::kTimelineHandle), 3, "exactly one file descriptor, found 3",
+                    As::kAnyHandle);
+    std::vector<uint8_t> bad_kind = timeline;
+    bad_kind[0] = 9;
+    expect_rejected(frame(bad_kind, 1, MessageType::kTimelineHandle), 1, "unknown timeline kind 9", As::kAnyHandle);
 }
 
 // ---- listeners, paths and the runtime directory ---------------------------------------------
@@ -945,7 +1412,7 @@ TEST(Listener, MemoryHandleAcrossForkedProcess) {
     {
         Channel server = listener.accept(5 * kSecond);
         EXPECT_EQ(server.peer_credentials().pid, pid);
-        MemoryHandle got = geyser::receive_handle(server, 5 * kSecond);
+        MemoryHandle got = geyser::receive_handle<MemoryHandle>(server, 5 * kSecond);
         EXPECT_EQ(got.width, 640u);
         EXPECT_EQ(read_all(got.fd.get(), contents.size()), contents);
         server.send(static_cast<uint16_t>(MessageType::kRelease), {}, {});

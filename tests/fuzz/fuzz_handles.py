@@ -1,22 +1,39 @@
 """atheris harness over the Python-facing handle reconstruction (run by scripts/fuzz_handles.sh).
 
-Every input picks a target and mutates what reaches it, starting from the real forms of real
-exports made once at start-up (a texture, a buffer and a portable timeline on the first device):
+Every handle class is rebuilt from the core's wire encoding, ``from_bytes(payload, fd)``, and so
+is everything that carries one: ``receive_handle`` on a channel and the multiprocessing rebuild
+functions of ``geyser.pickling``. Each input picks one of those targets and what reaches it,
+starting from real encodings made once at start-up: a texture, a buffer and a portable timeline
+exported on the first device, and (lavapipe exports none) a timeline semaphore, a binary
+semaphore, a fence and an already-signalled fence as a driver that exports them describes them,
+with a Vulkan timeline around that semaphore.
 
-* ``TextureHandle`` / ``BufferHandle`` / ``SemaphoreHandle`` / ``FenceHandle`` /
-  ``TimelineHandle`` ``.from_dict(d, fd)``: ``d`` is a real ``to_dict()`` with keys removed,
-  replaced by values of any type, or not a dict at all; ``fd`` is a duplicate of a real export,
-  an fd of the wrong kind, a closed number, -1, None or not an int;
-* the bytes form: ``_native.decode_memory_handle(payload, fd)`` (what ``receive_handle`` does
-  with a message) on a mutated real payload;
-* unpickling: the ForkingPickler rebuild functions of ``geyser.pickling`` (``_rebuild_texture``,
-  ``_rebuild_buffer``, ``_rebuild_timeline``, ``_rebuild_handle``) called with mutated reduce
-  arguments (the device UUID, the description, the shared-fd stand-in, the class).
+Input layout (bytes past the end read as 0; tests/fuzz/make_handles_corpus.py writes the seeds):
 
-Whatever comes back is used the way a receiver would (``to_dict()``, ``repr``, import into the
+  [0]  target, mod 10: 0-4 ``from_bytes`` of TextureHandle, BufferHandle, SemaphoreHandle,
+       FenceHandle, TimelineHandle; 5 ``receive_handle`` on a channel the payload was sent on as
+       a raw message; 6 ``_rebuild_texture``, 7 ``_rebuild_buffer``, 8 ``_rebuild_timeline``,
+       9 ``_rebuild_handle``
+  [1]  base payload, mod len(BASES) (the names below)
+  [2]  fd, mod len(FDS): a duplicate of a real export (texture, buffer, timeline), of a pipe,
+       of /dev/null or of a foreign memfd; -1; a number that is not open (1000 + [4]); one beyond
+       int; None; not an int at all
+  [3]  payload form, mod 10: 0-3 the bytes, 4 a bytearray, 5 a memoryview, 6 their hex (a str),
+       7 None, 8 an int, 9 a list
+  [4]  extra. Target 5: bits 0-1 the message type (memory, sync, timeline handle, frame), bits
+       2-3 how many copies of the fd travel. Target 6: bit 0 the texture's timeline. Target 8:
+       bits 0-1 the device UUID (this device's, garbage, another's, upper case). Target 9: bits
+       0-2 the class, bit 3 no shared fd.
+  [5:] patch ops on the payload, each an op byte and its arguments (offsets are taken modulo
+       the payload's length + 1): op % 4 == 0 set a byte (offset, value); 1 set a little-endian
+       u32 (offset, 4 bytes); 2 truncate (offset); 3 append (n % 16, then n bytes)
+
+Whatever comes back is used the way a receiver would (``repr``, ``to_bytes()``, import into the
 device, a read of the imported object) and closed. Findings, each reported as a crash with the
-input saved: an exception other than ``geyser.GeyserError``, ``TypeError`` or ``ValueError``; an
-fd left open after the iteration (``/proc/self/fd``); a segfault or abort.
+input saved: an exception other than ``geyser.GeyserError``, ``TypeError`` or ``ValueError``; a
+handle whose ``to_bytes()`` differs from the bytes it was decoded from (the encoding is
+canonical); an fd left open after the iteration (``/proc/self/fd``); a validation message; a
+segfault or abort.
 
     python tests/fuzz/fuzz_handles.py -max_total_time=60 CORPUS_DIR [SEEDS_DIR]
     python tests/fuzz/fuzz_handles.py CRASH_FILE        # replays one input
@@ -27,6 +44,7 @@ from __future__ import annotations
 import gc
 import os
 import re
+import struct
 import sys
 
 import atheris
@@ -53,6 +71,12 @@ class SharedFd:
         return self.fd
 
 
+def _sync_handle(device, primitive, semaphore_type, handle_type, already_signaled, permanent, initial_value):
+    # encode_sync_handle's layout (geyser/wire.hpp), written out here as a peer would.
+    return struct.pack("<IIIBBQ16s16s", primitive, semaphore_type, handle_type, already_signaled, permanent,
+                       initial_value, bytes.fromhex(device.info.device_uuid), bytes.fromhex(device.info.driver_uuid))
+
+
 def _setup():
     device = geyser.Device()
     texture = device.create_shareable_texture(geyser.TextureDescriptor(8, 4))
@@ -60,98 +84,86 @@ def _setup():
     buffer = device.create_shareable_buffer(256)
     buffer.write(b"\x05" * 256)
     timeline = device.create_shared_timeline("portable", initial_value=3)
+    semaphore = _sync_handle(device, 1, 2, 0x1, 0, 1, 9)
     with device.export_texture(texture) as th, device.export_buffer(buffer) as bh, \
             device.export_timeline(timeline) as lh:
-        forms = {
-            "texture": th.to_dict(),
-            "buffer": bh.to_dict(),
-            "timeline": lh.to_dict(),
-            "texture-payload": bytes(_native.encode_memory_handle(th.native)),
-            "buffer-payload": bytes(_native.encode_memory_handle(bh.native)),
+        bases = {
+            "texture": th.to_bytes(),
+            "buffer": bh.to_bytes(),
+            "portable-timeline": lh.to_bytes(),
+            "vulkan-timeline": struct.pack("<BI", 2, len(semaphore)) + semaphore,
+            "timeline-semaphore": semaphore,
+            "binary-semaphore": _sync_handle(device, 1, 1, 0x1, 0, 1, 0),
+            "fence": _sync_handle(device, 2, 1, 0x1, 0, 1, 0),
+            "signalled-fence": _sync_handle(device, 2, 1, 0x10, 1, 0, 0),
         }
         # One fd of each kind, kept open for the whole run; each iteration gets duplicates.
         sources = {"texture": os.dup(th.fd), "buffer": os.dup(bh.fd), "timeline": os.dup(lh.fd)}
-    sync = {
-        "primitive": "semaphore", "kind": "binary", "handle_type": "opaque_fd", "already_signaled": False,
-        "permanent": True, "initial_value": 0, "device_uuid": device.info.device_uuid,
-        "driver_uuid": device.info.driver_uuid,
-    }
-    forms["semaphore"] = dict(sync)
-    forms["fence"] = {**sync, "primitive": "fence", "kind": None}
     r, w = os.pipe()
     sources["pipe"] = r
     sources["pipe-w"] = w
     sources["devnull"] = os.open("/dev/null", os.O_RDONLY)
-    return device, (texture, buffer, timeline), forms, sources
+    sources["memfd"] = os.memfd_create("not-from-vulkan")
+    os.ftruncate(sources["memfd"], 256)
+    return device, (texture, buffer, timeline), bases, sources
 
 
-DEVICE, KEEP, FORMS, SOURCES = _setup()
+DEVICE, KEEP, BASE_PAYLOADS, SOURCES = _setup()
 UUID = DEVICE.info.device_uuid
-KEYS = sorted({k for f in FORMS.values() if isinstance(f, dict) for k in f} | {"semaphore"})
+BASES = list(BASE_PAYLOADS)
 HANDLE_CLASSES = [geyser.TextureHandle, geyser.BufferHandle, geyser.SemaphoreHandle, geyser.FenceHandle,
                   geyser.TimelineHandle]
+# The fd choices of byte [2]: the names of SOURCES get a fresh duplicate each.
+FDS = ["texture", "buffer", "timeline", "pipe", "devnull", "memfd", -1, "not-open", 2**31 + 5, None, "x"]
+MESSAGE_TYPES = [_native.MESSAGE_MEMORY_HANDLE, _native.MESSAGE_SYNC_HANDLE, _native.MESSAGE_TIMELINE_HANDLE,
+                 _native.MESSAGE_FRAME]
 
 
-def _value(fdp: atheris.FuzzedDataProvider, depth: int = 0):
-    """Any value a hostile description could carry."""
-    choice = fdp.ConsumeIntInRange(0, 13)
-    if choice == 0:
-        return fdp.ConsumeIntInRange(0, 64)
-    if choice == 1:
-        return fdp.ConsumeIntInRange(0, 2**32)
-    if choice == 2:
-        return fdp.ConsumeInt(9)  # signed, up to 2**71: beyond every C++ field
-    if choice == 3:
-        return fdp.ConsumeUnicodeNoSurrogates(40)
-    if choice == 4:
-        return fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 40)).hex()  # hex of any length
-    if choice == 5:
-        return fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 20))
-    if choice == 6:
-        return None
-    if choice == 7:
-        return fdp.ConsumeBool()
-    if choice == 8:
-        return fdp.ConsumeRegularFloat() if fdp.ConsumeBool() else fdp.ConsumeFloat()
-    if choice == 9:
-        return fdp.PickValueInList(["texture", "buffer", "vulkan", "portable", "opaque_fd", "sync_fd", "dma_buf",
-                                    "fence", "semaphore", "timeline", "binary", UUID, ""])
-    if choice == 10 and depth < 2:
-        return [_value(fdp, depth + 1) for _ in range(fdp.ConsumeIntInRange(0, 3))]
-    if choice == 11 and depth < 2:
-        return _mutate(dict(FORMS[fdp.PickValueInList(["texture", "buffer", "semaphore", "fence"])]), fdp, depth + 1)
-    if choice == 12:
-        return fdp.ConsumeIntInRange(-2**63, 2**64)
-    return -fdp.ConsumeIntInRange(0, 2**33)
+def _byte(data: bytes, i: int) -> int:
+    return data[i] if i < len(data) else 0
 
 
-def _mutate(d: dict, fdp: atheris.FuzzedDataProvider, depth: int = 0):
-    for _ in range(fdp.ConsumeIntInRange(0, 6)):
-        key = fdp.PickValueInList(KEYS + ["", "unknown"])
-        op = fdp.ConsumeIntInRange(0, 2)
+def _patched(base: bytes, program: bytes) -> bytes:
+    """``base`` after the patch ops of ``program`` (see the module docs)."""
+    p = bytearray(base)
+    i = 0
+    while i < len(program):
+        op = program[i] % 4
+        offset = _byte(program, i + 1) % (len(p) + 1)
         if op == 0:
-            d.pop(key, None)
+            if offset < len(p):
+                p[offset] = _byte(program, i + 2)
+            i += 3
+        elif op == 1:
+            value = bytes(_byte(program, i + 2 + k) for k in range(4))
+            p[offset:offset + 4] = value
+            i += 6
+        elif op == 2:
+            del p[offset:]
+            i += 2
         else:
-            d[key] = _value(fdp, depth)
-    if depth == 0 and fdp.ConsumeIntInRange(0, 15) == 0:
-        return _value(fdp, 2)  # not a dict at all
-    return d
+            n = _byte(program, i + 1) % 16
+            p += program[i + 2:i + 2 + n]
+            i += 2 + n
+    return bytes(p)
 
 
-def _fd(fdp: atheris.FuzzedDataProvider):
-    """An fd for the receiver to own (a new duplicate), or something that is not one."""
-    choice = fdp.ConsumeIntInRange(0, 9)
-    if choice <= 5:
-        return os.dup(SOURCES[fdp.PickValueInList(sorted(SOURCES))])
-    if choice == 6:
-        return -1
-    if choice == 7:
-        return None
-    if choice == 8:
-        return fdp.ConsumeIntInRange(1000, 2**31 + 5)  # not open (or out of int range)
-    # Not an int at all. (Never a small int: that could be an fd of this process, which the
-    # receiver would then rightly own and close.)
-    return fdp.PickValueInList(["x", 1e300, float("nan"), b"\x03", [3]])
+def _form(payload: bytes, choice: int):
+    """The payload as bytes, or as something else a caller could pass."""
+    if choice <= 3:
+        return payload
+    return [bytearray(payload), memoryview(payload), payload.hex(), None, len(payload), list(payload)][choice - 4]
+
+
+def _fd(choice, extra: int):
+    """An fd for the receiver to own (a new duplicate), or something that is not one. (Never a
+    small number that is not ours: it could be an fd of this process, which the receiver would
+    then rightly own and close.)"""
+    if isinstance(choice, str) and choice in SOURCES:
+        return os.dup(SOURCES[choice])
+    if choice == "not-open":
+        return 1000 + extra
+    return choice
 
 
 def _use(obj) -> None:
@@ -159,8 +171,8 @@ def _use(obj) -> None:
     if obj is None:
         return
     repr(obj)
-    if hasattr(obj, "to_dict"):
-        obj.to_dict()
+    if hasattr(obj, "to_bytes"):
+        obj.to_bytes()
     imported = None
     try:
         if isinstance(obj, geyser.TextureHandle):
@@ -188,57 +200,79 @@ def _use(obj) -> None:
         obj.close()
 
 
+def _canonical(obj, payload) -> None:
+    """A handle decoded from bytes re-encodes to exactly those bytes."""
+    if isinstance(payload, (bytes, bytearray, memoryview)) and obj.to_bytes() != bytes(payload):
+        raise Finding(f"{type(obj).__name__}.to_bytes() is not the payload it was decoded from: "
+                      f"{bytes(payload).hex()} -> {obj.to_bytes().hex()}")
+
+
+def _receive(payload: bytes, fd, extra: int):
+    """What ``receive_handle`` makes of ``payload`` sent as a raw message with ``fd`` (borrowed:
+    the kernel passes duplicates; ours is closed here)."""
+    msg_type = MESSAGE_TYPES[extra & 3]
+    copies = (extra >> 2) & 3
+    fds = [fd] * copies if isinstance(fd, int) and 0 <= fd < 1000 else []
+    a, b = geyser.Channel.pair()
+    try:
+        a.send(msg_type, payload, fds)
+        obj = geyser.receive_handle(b, timeout=5)
+        _canonical(obj, payload)
+        return obj
+    finally:
+        a.close()
+        b.close()
+        if isinstance(fd, int) and 0 <= fd < 1000:
+            os.close(fd)
+
+
 def _one(data: bytes) -> None:
-    fdp = atheris.FuzzedDataProvider(data)
-    target = fdp.ConsumeIntInRange(0, 9)
-    kind = fdp.PickValueInList(["texture", "buffer", "semaphore", "fence", "timeline"])
-    d = _mutate(dict(FORMS[kind]), fdp)
-    if kind == "timeline" and isinstance(d, dict) and fdp.ConsumeBool():
-        d["semaphore"] = _mutate(dict(FORMS["semaphore"]), fdp, 1)
-    fd = _fd(fdp)
+    target = _byte(data, 0) % 10
+    base = BASES[_byte(data, 1) % len(BASES)]
+    fd_choice = FDS[_byte(data, 2) % len(FDS)]
+    extra = _byte(data, 4)
+    payload = _patched(BASE_PAYLOADS[base], data[5:])
+    arg = _form(payload, _byte(data, 3) % 10)
+    fd = _fd(fd_choice, extra)
     obj = None
     try:
         if target <= 4:
-            obj = HANDLE_CLASSES[target].from_dict(d, fd)
+            obj = HANDLE_CLASSES[target].from_bytes(arg, fd)
+            _canonical(obj, arg)
         elif target == 5:
-            payload = bytearray(FORMS[fdp.PickValueInList(["texture-payload", "buffer-payload"])])
-            for _ in range(fdp.ConsumeIntInRange(0, 8)):
-                if payload and fdp.ConsumeBool():
-                    payload[fdp.ConsumeIntInRange(0, len(payload) - 1)] = fdp.ConsumeIntInRange(0, 255)
-                else:
-                    payload = payload[: fdp.ConsumeIntInRange(0, len(payload))] + fdp.ConsumeBytes(4)
-            native = _native.decode_memory_handle(bytes(payload), fd)
-            obj = (geyser.TextureHandle if native.kind == _native.ResourceKind.TEXTURE else geyser.BufferHandle)(native)
+            obj = _receive(payload, fd, extra)
         else:
-            # The reduce arguments as a pickle from another process could carry them: the UUID
-            # and the description are that process's data (any string, any dict); the shared fd
-            # is multiprocessing's DupFd (or None for a handle without an fd), the class one of
-            # Geyser's handle classes and the timeline a Timeline or None, as the reducers make
-            # them (a pickle that names other callables is outside what unpickling can defend).
-            uuid = UUID if fdp.ConsumeBool() else fdp.PickValueInList(
-                [fdp.ConsumeUnicodeNoSurrogates(40), fdp.ConsumeBytes(16).hex(), UUID.upper(), UUID[:-2], "0" * 32])
-            if target != 9 or fdp.ConsumeIntInRange(0, 7):
-                shared = SharedFd(fd)
-            else:
-                shared = None
-                if isinstance(fd, int) and 0 <= fd < 1000:
-                    os.close(fd)  # the harness's own duplicate, not handed over
+            # The reduce arguments as a pickle from another process could carry them: the
+            # payload and the UUID are that process's data; the shared fd is multiprocessing's
+            # DupFd (or None for a handle without an fd), the class one of Geyser's handle
+            # classes and the timeline a Timeline or None, as the reducers make them (a pickle
+            # that names other callables is outside what unpickling can defend).
+            shared = SharedFd(fd)
             if target == 6:
-                timeline = None if fdp.ConsumeBool() else KEEP[2]
-                obj = pickling._rebuild_texture(uuid, d, shared, timeline)
+                obj = pickling._rebuild_texture(arg, shared, KEEP[2] if extra & 1 else None)
             elif target == 7:
-                obj = pickling._rebuild_buffer(uuid, d, shared)
+                obj = pickling._rebuild_buffer(arg, shared)
             elif target == 8:
-                obj = pickling._rebuild_timeline(uuid, d, shared)
+                uuid = [UUID, "zz" * 16, "0" * 32, UUID.upper()][extra & 3]
+                obj = pickling._rebuild_timeline(uuid, arg, shared)
             else:
-                cls = fdp.PickValueInList(HANDLE_CLASSES)
-                obj = pickling._rebuild_handle(cls, d, shared)
+                cls = HANDLE_CLASSES[(extra & 7) % len(HANDLE_CLASSES)]
+                if extra & 8:
+                    shared = None
+                    if isinstance(fd, int) and 0 <= fd < 1000:
+                        os.close(fd)  # the harness's own duplicate, not handed over
+                obj = pickling._rebuild_handle(cls, arg, shared)
+                _canonical(obj, arg)
         _use(obj)
     except ALLOWED:
         pass
+    except Finding:
+        raise
     except Exception as e:  # noqa: BLE001 - the finding itself
-        raise Finding(f"target {target} ({kind}) raised {type(e).__name__}: {e}") from e
+        raise Finding(f"target {target} ({base}, fd {fd_choice!r}) raised {type(e).__name__}: {e}") from e
     finally:
+        if obj is not None:
+            obj.close()
         obj = None
 
 

@@ -9,12 +9,15 @@
 //
 //   0 kFrame          decode_header on the whole frame; when the payload length matches the
 //                     header, the payload goes to the codec of the header's type, with an fd when
-//                     the header announces exactly one (as receive_handle demands)
+//                     the header announces exactly one (as receive_handle demands); a
+//                     kTimelineHandle payload goes to both codecs that travel under that type
 //   1 kMemoryHandle   decode_memory_handle on the payload
 //   2 kReader         a WireReader program: u8 op count, the op bytes, then the data they read
-//   3-7               the named-sender codecs of geyser/sender.hpp: decode_hello,
-//                     decode_sender_info, decode_sync_handle (0x10: no fd), decode_timeline_announce
-//                     (0x10: no fd) and decode_frame_message (cpp/src/ipc/sender_protocol.cpp).
+//   3-7               decode_hello, decode_sender_info, decode_sync_handle (0x10: no fd),
+//                     decode_timeline_announce (0x10: no fd) and decode_frame_message: the
+//                     named-sender codecs of geyser/sender_protocol.hpp and the sync-handle codec
+//                     of wire.hpp (cpp/src/ipc/sender_protocol.cpp, wire_sync_handle.cpp)
+//   8 kTimelineHandle decode_timeline_handle on the payload (0x10: no fd)
 //
 // A geyser::Error is an expected rejection. Anything else is a bug and ends the run through
 // abort() with a message on stderr: another exception type, a decode that an independent model
@@ -23,7 +26,8 @@
 //
 // Round-trip property: every encoding in wire.hpp is canonical (fixed-width little-endian fields,
 // booleans 0/1, exact length prefixes), so a payload that decodes must re-encode to the very same
-// bytes, and decoding those must give a value equal field by field.
+// bytes, and decoding those must give a value equal field by field. A timeline announcement is a
+// role byte in front of a timeline handle's payload: the two decoders must agree on the rest.
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -46,6 +50,7 @@
 #include "geyser/wire.hpp"
 #include "geyser/sender_protocol.hpp"
 #include "geyser/sync.hpp"
+#include "geyser/timeline.hpp"
 
 namespace {
 
@@ -221,7 +226,7 @@ void fuzz_memory_handle(const uint8_t* data, size_t size, bool with_fd) {
     expect_closed(second_number, "MemoryHandle::close");
 }
 
-// ---- named-sender codecs (geyser/sender.hpp) ----------------------------------------------------
+// ---- named-sender codecs (geyser/sender_protocol.hpp) and the sync and timeline handles ----------------------------------------------------
 
 // The shape shared by the codecs without an fd: decode; if accepted, re-encode to the same bytes
 // and decode again to an equal value.
@@ -329,16 +334,68 @@ void fuzz_sync_handle(const uint8_t* data, size_t size, bool with_fd) {
     expect_closed(second_number, "SyncHandle::close");
 }
 
+// The fd ends up in semaphore.fd (kVulkan) or in fd (kPortable), never in both, and is closed on
+// every error path. Returns whether the payload was accepted.
+bool fuzz_timeline_handle(const uint8_t* data, size_t size, bool with_fd) {
+    const char* c = "timeline_handle";
+    UniqueFd fd = with_fd ? memfd_duplicate() : UniqueFd();
+    const int fd_number = fd.get();
+    geyser::TimelineHandle h;
+    if (!accepted("decode_timeline_handle", [&] { h = geyser::decode_timeline_handle(data, size, std::move(fd)); })) {
+        expect_closed(fd_number, "decode_timeline_handle rejected a payload");
+        return false;
+    }
+    if (!with_fd) fail("decode_timeline_handle accepted a payload without an fd");
+    const bool portable = h.kind == geyser::TimelineKind::kPortable;
+    const int holder = portable ? h.fd.get() : h.semaphore.fd.get();
+    if (holder != fd_number || (portable ? h.semaphore.fd.valid() : h.fd.valid()) || h.native_fd() != fd_number) {
+        fail("decode_timeline_handle put fd %d in the wrong place for a %s timeline", fd_number,
+             portable ? "portable" : "vulkan");
+    }
+    std::vector<uint8_t> encoded;
+    if (!accepted("encode_timeline_handle", [&] { encoded = geyser::encode_timeline_handle(h); })) {
+        fail("encode_timeline_handle refused a handle that decode_timeline_handle accepted");
+    }
+    expect_same_bytes(c, encoded, data, size);
+    UniqueFd second_fd = memfd_duplicate();
+    const int second_number = second_fd.get();
+    geyser::TimelineHandle again;
+    if (!accepted("decode_timeline_handle (round trip)", [&] {
+            again = geyser::decode_timeline_handle(encoded.data(), encoded.size(), std::move(second_fd));
+        })) {
+        fail("decode_timeline_handle rejected its own encoding of a payload it accepted");
+    }
+    expect_field(c, "kind", h.kind, again.kind);
+    if (!portable) expect_equal(h.semaphore, again.semaphore);
+    if (again.native_fd() != second_number) fail("decode_timeline_handle did not hand on the fd it was given (round trip)");
+    // (TimelineHandle::close lives with the Timeline, which this build leaves out.)
+    h.semaphore.close();
+    h.fd.reset();
+    again.semaphore.close();
+    again.fd.reset();
+    expect_closed(fd_number, "TimelineHandle");
+    expect_closed(second_number, "TimelineHandle");
+    return true;
+}
+
 // The fd ends up in semaphore.fd (kVulkan) or in `portable_fd` (kPortable), never in both, and is
-// closed on every error path.
+// closed on every error path. The announcement is a role byte (1 or 2) in front of a timeline
+// handle: it must decode exactly when the rest decodes as one.
 void fuzz_timeline_announce(const uint8_t* data, size_t size, bool with_fd) {
     const char* c = "timeline";
     UniqueFd fd = with_fd ? memfd_duplicate() : UniqueFd();
     const int fd_number = fd.get();
     UniqueFd portable_fd;
     geyser::TimelineAnnounce m;
-    if (!accepted("decode_timeline_announce",
-                  [&] { m = geyser::decode_timeline_announce(data, size, std::move(fd), portable_fd); })) {
+    const bool ok = accepted("decode_timeline_announce",
+                             [&] { m = geyser::decode_timeline_announce(data, size, std::move(fd), portable_fd); });
+    const bool role_ok = size > 0 && (data[0] == 1 || data[0] == 2);
+    const bool handle_ok = role_ok && fuzz_timeline_handle(data + 1, size - 1, with_fd);
+    if (ok != handle_ok) {
+        fail("decode_timeline_announce %s a payload whose role is %s and whose rest decode_timeline_handle %s",
+             ok ? "accepted" : "rejected", role_ok ? "valid" : "invalid", handle_ok ? "accepts" : "rejects");
+    }
+    if (!ok) {
         if (portable_fd) fail("decode_timeline_announce set portable_fd and then rejected the payload");
         expect_closed(fd_number, "decode_timeline_announce rejected a payload");
         return;
@@ -383,7 +440,13 @@ void fuzz_payload_of(uint16_t type, const uint8_t* payload, size_t size, uint16_
         case geyser::MessageType::kMemoryHandle:
             fuzz_memory_handle(payload, size, fd_count == 1);
             return;
+        case geyser::MessageType::kSyncHandle:
+            // receive_handle passes on at most one fd; the decoder decides whether one belongs.
+            if (fd_count <= 1) fuzz_sync_handle(payload, size, fd_count == 1);
+            return;
         case geyser::MessageType::kTimelineHandle:
+            // Both codecs that travel under this type: a plain handle and the sender's announcement.
+            fuzz_timeline_handle(payload, size, fd_count == 1);
             fuzz_timeline_announce(payload, size, fd_count == 1);
             return;
         case geyser::MessageType::kHello:
@@ -642,6 +705,7 @@ enum Target : uint8_t {
     kSyncHandle,
     kTimelineAnnounce,
     kFrameMessage,
+    kTimelineHandle,
     kTargetCount
 };
 constexpr uint8_t kNoFdFlag = 0x10;
@@ -671,6 +735,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             case kSyncHandle: fuzz_sync_handle(rest, rest_size, !(selector & kNoFdFlag)); break;
             case kTimelineAnnounce: fuzz_timeline_announce(rest, rest_size, !(selector & kNoFdFlag)); break;
             case kFrameMessage: fuzz_frame_message(rest, rest_size); break;
+            case kTimelineHandle: fuzz_timeline_handle(rest, rest_size, !(selector & kNoFdFlag)); break;
             case kTargetCount: break;
         }
     }

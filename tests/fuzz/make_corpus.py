@@ -2,11 +2,12 @@
 """Writes the seed corpus for fuzz_wire into tests/fuzz/corpus/ (replacing what is there).
 
 Every input starts with fuzz_wire's selector byte (target in the low nibble: 0 frame, 1
-memory_handle payload, 2 WireReader program, 3-7 the named-sender codecs of sender.hpp; 0x10 on a
-codec that takes an fd means "no fd"). The
-frames and payloads are built here field by field with struct, from the layout written down in
-cpp/include/geyser/wire.hpp and cpp/src/ipc/sender.cpp, not by calling the codecs, so valid seeds also pin the layout. A few
-are deliberately truncated or corrupted so the fuzzer starts next to each rejection path.
+memory_handle payload, 2 WireReader program, 3-7 hello, sender_info, sync_handle, the timeline
+announcement and frame, 8 timeline_handle; 0x10 on a codec that takes an fd means "no fd"). The
+frames and payloads are built here field by field with struct, from the layouts written down in
+cpp/include/geyser/wire.hpp and cpp/include/geyser/sender_protocol.hpp, not by calling the
+codecs, so valid seeds also pin the layout. A few are deliberately truncated or corrupted so the
+fuzzer starts next to each rejection path.
 """
 
 import pathlib
@@ -14,13 +15,13 @@ import struct
 
 CORPUS = pathlib.Path(__file__).resolve().parent / "corpus"
 
-FRAME, MEMORY_HANDLE, READER, HELLO, SENDER_INFO, SYNC_HANDLE, TIMELINE, FRAME_MESSAGE = range(8)
+FRAME, MEMORY_HANDLE, READER, HELLO, SENDER_INFO, SYNC_HANDLE, TIMELINE, FRAME_MESSAGE, TIMELINE_HANDLE = range(9)
 NO_FD = 0x10
 
 MAGIC = 0x52535947  # "GYSR" on the wire
 VERSION = 1
-MEMORY_HANDLE_TYPE, TIMELINE_TYPE, HELLO_TYPE, SENDER_INFO_TYPE = 1, 3, 16, 21
-OPAQUE_FD, DMA_BUF = 0x1, 0x200
+MEMORY_HANDLE_TYPE, SYNC_HANDLE_TYPE, TIMELINE_TYPE, HELLO_TYPE, SENDER_INFO_TYPE = 1, 2, 3, 16, 21
+OPAQUE_FD, SYNC_FD, DMA_BUF = 0x1, 0x10, 0x200
 VK_FORMAT_R8G8B8A8_UNORM = 37
 VK_IMAGE_TILING_DRM_FORMAT_MODIFIER_EXT = 1000158000
 
@@ -63,7 +64,7 @@ def lp(b):
     return struct.pack("<I", len(b)) + b
 
 
-# Named-sender payloads (cpp/src/ipc/sender.cpp's encoders, field by field).
+# Named-sender payloads (sender_protocol.hpp's layouts, field by field).
 def hello(protocol=1, pid=4242, subscribe=1, client=b"fuzz"):
     return struct.pack("<HIB", protocol, pid, subscribe) + lp(client)
 
@@ -76,11 +77,22 @@ def sender_info(name=b"demo", ring_size=3):
             bytes(range(16)) + bytes(range(16, 32)))
 
 
-def sync_handle(primitive=1, semaphore_type=2, handle_type=OPAQUE_FD, already_signaled=0, permanent=1):
+def sync_handle(primitive=1, semaphore_type=2, handle_type=OPAQUE_FD, already_signaled=0, permanent=1,
+                initial_value=None):
     # u32 primitive, u32 semaphore_type, u32 handle_type, u8 already_signaled, u8 permanent,
-    # u64 initial_value, 2 UUIDs
-    return (struct.pack("<IIIBBQ", primitive, semaphore_type, handle_type, already_signaled, permanent, 7) +
-            bytes(range(16)) + bytes(range(16, 32)))
+    # u64 initial_value, 2 UUIDs (54 bytes). Only a timeline semaphore carries a value.
+    if initial_value is None:
+        initial_value = 7 if (primitive, semaphore_type) == (1, 2) else 0
+    return (struct.pack("<IIIBBQ", primitive, semaphore_type, handle_type, already_signaled, permanent,
+                        initial_value) + bytes(range(16)) + bytes(range(16, 32)))
+
+
+def timeline_handle(kind=2, semaphore=None):
+    # u8 kind; kVulkan: u32 length + the sync handle payload.
+    if kind != 2:
+        return bytes([kind])
+    sem = sync_handle() if semaphore is None else semaphore
+    return bytes([kind]) + lp(sem)
 
 
 def seeds():
@@ -93,8 +105,14 @@ def seeds():
     yield "frame-memory-handle-no-fd", FRAME, header(MEMORY_HANDLE_TYPE, len(texture), 0) + texture
     yield "frame-hello", FRAME, header(HELLO_TYPE, len(hello()), 0) + hello()
     yield "frame-sender-info", FRAME, header(SENDER_INFO_TYPE, len(sender_info()), 0) + sender_info()
-    timeline = bytes([1, 2]) + lp(sync_handle())
+    timeline = bytes([1]) + timeline_handle()  # the sender's announcement: a role, then the handle
     yield "frame-timeline-vulkan", FRAME, header(TIMELINE_TYPE, len(timeline), 1) + timeline
+    yield "frame-timeline-handle-portable", FRAME, header(TIMELINE_TYPE, 1, 1) + timeline_handle(1)
+    yield "frame-timeline-handle-vulkan", FRAME, header(TIMELINE_TYPE, 59, 1) + timeline_handle()
+    sem = sync_handle(semaphore_type=1)
+    yield "frame-sync-handle-binary", FRAME, header(SYNC_HANDLE_TYPE, len(sem), 1) + sem
+    signalled = sync_handle(primitive=2, semaphore_type=1, handle_type=SYNC_FD, already_signaled=1, permanent=0)
+    yield "frame-sync-handle-signalled-fence", FRAME, header(SYNC_HANDLE_TYPE, len(signalled), 0) + signalled
     yield "frame-unknown-type", FRAME, header(0x0207, 3, 3) + b"\xaa\xbb\xcc"
     yield "frame-truncated-header", FRAME, tex_frame[:15]
     yield "frame-truncated-payload", FRAME, tex_frame[:-1]
@@ -125,8 +143,19 @@ def seeds():
     yield "sync-handle-opaque-fd", SYNC_HANDLE, sync_handle()
     yield "sync-handle-signalled-sync-fd", SYNC_HANDLE | NO_FD, sync_handle(
         semaphore_type=1, handle_type=0x10, already_signaled=1, permanent=0)
+    yield "sync-handle-fence-opaque-fd", SYNC_HANDLE, sync_handle(primitive=2, semaphore_type=1)
+    yield "sync-handle-timeline-as-sync-fd", SYNC_HANDLE, sync_handle(handle_type=SYNC_FD)
+    yield "sync-handle-binary-with-value", SYNC_HANDLE, sync_handle(semaphore_type=1, initial_value=3)
     yield "timeline-vulkan", TIMELINE, timeline
+    yield "timeline-portable", TIMELINE, bytes([2]) + timeline_handle(1)
     yield "frame-message", FRAME_MESSAGE, struct.pack("<QI", 9, 1)
+
+    yield "timeline-handle-portable", TIMELINE_HANDLE, timeline_handle(1)
+    yield "timeline-handle-vulkan", TIMELINE_HANDLE, timeline_handle()
+    yield "timeline-handle-no-fd", TIMELINE_HANDLE | NO_FD, timeline_handle(1)
+    yield "timeline-handle-unknown-kind", TIMELINE_HANDLE, timeline_handle(3)
+    yield "timeline-handle-binary-semaphore", TIMELINE_HANDLE, timeline_handle(semaphore=sync_handle(semaphore_type=1))
+    yield "timeline-handle-semaphore-too-long", TIMELINE_HANDLE, bytes([2]) + lp(sync_handle() + b"\0")
 
 
 def main():

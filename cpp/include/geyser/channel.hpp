@@ -11,9 +11,12 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "geyser/memory.hpp"
+#include "geyser/sync.hpp"
+#include "geyser/timeline.hpp"
 #include "geyser/unique_fd.hpp"
 #include "geyser/wire.hpp"
 
@@ -148,14 +151,48 @@ private:
 /// Thread-safe.
 std::string runtime_dir();
 
+// ---- handles ----------------------------------------------------------------------------------
+// One frame per handle, in the wire layer's encoding (wire.hpp) with the fd beside it: a
+// MemoryHandle as kMemoryHandle, a semaphore's or fence's SyncHandle as kSyncHandle, a
+// TimelineHandle as kTimelineHandle. The receiver either takes whichever handle comes (the
+// AnyHandle overload, what Python's geyser.receive_handle uses) or demands one type
+// (receive_handle<MemoryHandle>, ...). Thread-safety: as Channel::send and Channel::receive.
+
 /// Sends `handle` as a kMemoryHandle frame: its description plus its fd (borrowed; the handle
 /// keeps it). Throws InvalidHandleError when the handle has no fd, InvalidArgumentError when the
 /// description is invalid, otherwise as Channel::send.
 void send_handle(Channel& channel, const MemoryHandle& handle, uint64_t timeout_ns = kDefaultSendTimeoutNs);
 
-/// Receives the next frame, which must be a kMemoryHandle frame with exactly one fd, and decodes
-/// it; the returned handle owns the fd. Throws ProtocolError for any other frame (its fds are
-/// closed), otherwise as Channel::receive and decode_memory_handle.
-MemoryHandle receive_handle(Channel& channel, uint64_t timeout_ns);
+/// Sends a semaphore's or fence's `handle` as a kSyncHandle frame: its description plus its fd
+/// (borrowed), or no fd for an already-signalled sync FD. Throws InvalidHandleError when a handle
+/// that is not already signalled has no fd (or one that is has one), InvalidArgumentError when
+/// the description is invalid, otherwise as Channel::send.
+void send_handle(Channel& channel, const SyncHandle& handle, uint64_t timeout_ns = kDefaultSendTimeoutNs);
+
+/// Sends `handle` as a kTimelineHandle frame: its kind (and a Vulkan timeline's semaphore
+/// description) plus its fd (borrowed). Throws InvalidHandleError when the handle holds no fd or
+/// holds it in the wrong place for its kind, InvalidArgumentError when the description is
+/// invalid, otherwise as Channel::send.
+void send_handle(Channel& channel, const TimelineHandle& handle, uint64_t timeout_ns = kDefaultSendTimeoutNs);
+
+/// A handle as it came off a channel: exactly one of the three, owning the fd that came with it.
+/// Move-only.
+using AnyHandle = std::variant<MemoryHandle, SyncHandle, TimelineHandle>;
+
+/// Receives the next frame, which must be a handle frame (kMemoryHandle, kSyncHandle or
+/// kTimelineHandle) with the fds its type carries (one; none for an already-signalled sync FD),
+/// and decodes it with that type's codec; the returned handle owns the fd. Throws ProtocolError
+/// for any other frame or fd count (its fds are closed), otherwise as Channel::receive and the
+/// decoder.
+AnyHandle receive_handle(Channel& channel, uint64_t timeout_ns);
+
+/// As above, but the frame must carry a `Handle` (MemoryHandle, SyncHandle or TimelineHandle):
+/// ProtocolError naming the type that came instead (its fds are closed).
+template <typename Handle>
+Handle receive_handle(Channel& channel, uint64_t timeout_ns);
+
+extern template MemoryHandle receive_handle<MemoryHandle>(Channel&, uint64_t);
+extern template SyncHandle receive_handle<SyncHandle>(Channel&, uint64_t);
+extern template TimelineHandle receive_handle<TimelineHandle>(Channel&, uint64_t);
 
 }  // namespace geyser

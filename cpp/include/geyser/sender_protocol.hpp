@@ -1,6 +1,7 @@
 // The named-sender protocol (like Spout and Syphon, for Linux): the messages a producer and its
 // subscribers exchange over a Unix socket, and their strict codecs. No Vulkan is called here (the
-// fuzzer builds the codecs alone with the wire format).
+// fuzzer builds the codecs alone with the wire format). Handles travel in the wire layer's own
+// encodings (wire.hpp): textures as kMemoryHandle messages, timelines inside TimelineAnnounce.
 //
 // A producer (Sender, sender.hpp) publishes a ring of N shareable textures under a name, at
 // runtime_dir()/<name>.sock. A subscriber (Subscriber, subscriber.hpp) connects, says Hello, and
@@ -24,6 +25,7 @@
 #include "geyser/timeline.hpp"
 #include "geyser/types.hpp"
 #include "geyser/unique_fd.hpp"
+#include "geyser/wire.hpp"
 
 namespace geyser {
 
@@ -77,12 +79,13 @@ std::vector<uint8_t> encode_hello(const Hello& m);
 Hello decode_hello(const uint8_t* data, size_t size);
 std::vector<uint8_t> encode_sender_info(const SenderInfo& m);
 SenderInfo decode_sender_info(const uint8_t* data, size_t size);
-std::vector<uint8_t> encode_sync_handle(const SyncHandle& h);
-/// Takes ownership of `fd` (empty for an already-signalled sync FD).
-SyncHandle decode_sync_handle(const uint8_t* data, size_t size, UniqueFd fd);
+/// u8 role, then the timeline itself exactly as encode_timeline_handle writes it (wire.hpp):
+/// u8 kind and, for kVulkan, the u32-length-prefixed encode_sync_handle payload. Sent as a
+/// kTimelineHandle message with the timeline's fd. Throws as encode_timeline_handle does.
 std::vector<uint8_t> encode_timeline_announce(const TimelineAnnounce& m);
 /// Takes ownership of `fd`, which must be present; it ends up in `semaphore.fd` for kVulkan, and
-/// is returned through `portable_fd` for kPortable.
+/// is returned through `portable_fd` for kPortable. Checks the role, then the rest as
+/// decode_timeline_handle does (ProtocolError; `fd` closed on every error path).
 TimelineAnnounce decode_timeline_announce(const uint8_t* data, size_t size, UniqueFd fd, UniqueFd& portable_fd);
 std::vector<uint8_t> encode_frame_message(const FrameMessage& m);
 FrameMessage decode_frame_message(const uint8_t* data, size_t size);

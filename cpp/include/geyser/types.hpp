@@ -25,7 +25,12 @@ enum class ResourceKind : uint32_t {
 
 const char* to_string(ResourceKind kind);
 
-/// The name of a single external handle type bit, such as "opaque_fd", "dma_buf", "sync_fd".
+/// The name of a single external handle type bit, such as "opaque_fd", "dma_buf", "sync_fd"
+/// ("unknown" for a bit without one). Thread-safe.
 const char* external_handle_type_name(uint32_t vk_handle_type_bit);
+
+/// The bit external_handle_type_name calls `name`. Throws InvalidArgumentError, listing the
+/// names, for any other string. Thread-safe.
+uint32_t external_handle_type_bit(const std::string& name);
 
 }  // namespace geyser

@@ -16,6 +16,11 @@
 //
 // Payload fields use the same little-endian integers; variable-length bytes and strings carry a
 // u32 length prefix; a UUID is its VK_UUID_SIZE raw bytes; a boolean is one byte, 0 or 1.
+//
+// Each handle has one codec here (encode_*/decode_*: MemoryHandle, SyncHandle, TimelineHandle),
+// and it is the only serialisation of that handle: the channel (channel.hpp), the named-sender
+// protocol and Python's pickling all carry these bytes, with the fd beside them. Every encoding
+// is canonical: a payload that decodes re-encodes to the same bytes.
 #pragma once
 
 #include <array>
@@ -25,6 +30,8 @@
 #include <vector>
 
 #include "geyser/memory.hpp"
+#include "geyser/sync.hpp"
+#include "geyser/timeline.hpp"
 #include "geyser/types.hpp"
 #include "geyser/unique_fd.hpp"
 
@@ -46,9 +53,14 @@ constexpr size_t kMaxStringSize = 4096;
 /// Message type numbers. They are part of the wire format: never renumber, only add.
 /// Handle-carrying messages use 1-15, session control 16 and up.
 enum class MessageType : uint16_t {
-    kMemoryHandle = 1,     ///< encode_memory_handle payload + exactly one fd.
-    kSemaphoreHandle = 2,  ///< A binary semaphore's payload + fd (layout defined later).
-    kTimelineHandle = 3,   ///< A timeline's payload + fd (layout defined later).
+    kMemoryHandle = 1,  ///< encode_memory_handle payload + exactly one fd.
+    /// encode_sync_handle payload (a semaphore or a fence) + one fd, or none for an
+    /// already-signalled sync FD.
+    kSyncHandle = 2,
+    /// encode_timeline_handle payload + exactly one fd. The named-sender protocol's
+    /// TimelineAnnounce travels under this type too, as a u8 role followed by that same payload
+    /// (sender_protocol.hpp); only a sender session sends it.
+    kTimelineHandle = 3,
     kHello = 16,
     kSubscribe = 17,
     kFrame = 18,
@@ -163,5 +175,46 @@ std::vector<uint8_t> encode_memory_handle(const MemoryHandle& handle);
 /// enums within int32; no trailing bytes. Throws ProtocolError naming the field; `fd` is closed
 /// on every error path because it is owned by value.
 MemoryHandle decode_memory_handle(const uint8_t* data, size_t size, UniqueFd fd);
+
+/// Size of an encoded SyncHandle.
+constexpr size_t kSyncHandlePayloadSize = 54;
+
+/// Encodes every field of `handle` except its fd (which travels as SCM_RIGHTS), in this order:
+///   u32 primitive (1 semaphore, 2 fence), u32 semaphore_type (1 binary, 2 timeline),
+///   u32 handle_type, u8 already_signaled, u8 permanent, u64 initial_value,
+///   16 B device_uuid, 16 B driver_uuid
+/// (kSyncHandlePayloadSize bytes; Python: struct "<IIIBBQ16s16s"). Throws InvalidArgumentError if
+/// the description would fail decode_sync_handle's checks, so a bad handle fails at its source.
+/// The permanence and the handle types a device can import are the importer's to check
+/// (Device::import_semaphore / import_fence), not the codec's.
+std::vector<uint8_t> encode_sync_handle(const SyncHandle& handle);
+
+/// Decodes the payload of a kSyncHandle message and pairs it with `fd`. Validates every field: a
+/// known primitive and semaphore type (a fence's is binary); handle_type opaque fd (0x1) or sync
+/// fd (0x10, the value SyncHandle uses for the sync FD of semaphores and fences alike), and opaque
+/// fd for a timeline semaphore (a timeline has no sync FD, Vulkan spec);
+/// initial_value 0 unless the handle is a timeline semaphore's; booleans 0/1; already_signaled
+/// only for a sync fd, and then no fd, otherwise exactly one; no trailing bytes. Throws
+/// ProtocolError naming the field; `fd` (empty for an already-signalled sync FD) is owned by value
+/// and closed on every error path.
+SyncHandle decode_sync_handle(const uint8_t* data, size_t size, UniqueFd fd);
+
+/// Encodes a TimelineHandle except its fd (which travels as SCM_RIGHTS):
+///   u8 kind (TimelineKind: 1 portable, 2 vulkan)
+///   kVulkan only: u32 length, then encode_sync_handle of `handle.semaphore` (a timeline semaphore)
+/// (1 byte for a portable timeline, 59 for a Vulkan one). Throws InvalidArgumentError for an
+/// unknown kind or, for kVulkan, a semaphore description decode_timeline_handle would refuse.
+std::vector<uint8_t> encode_timeline_handle(const TimelineHandle& handle);
+/// The same encoding from a kind and, for kVulkan, the semaphore's description (its fd is not
+/// read), for messages that embed a timeline without owning a TimelineHandle (the sender
+/// protocol's TimelineAnnounce). Throws as above.
+std::vector<uint8_t> encode_timeline_handle(TimelineKind kind, const SyncHandle& semaphore);
+
+/// Decodes the payload of a kTimelineHandle message and pairs it with `fd`, which must be
+/// present: it ends up in `semaphore.fd` for kVulkan and in `fd` for kPortable. Validates a known
+/// kind, for kVulkan a semaphore payload that decode_sync_handle accepts and that describes a
+/// timeline semaphore, and no trailing bytes. Throws ProtocolError naming the field; `fd` is
+/// closed on every error path.
+TimelineHandle decode_timeline_handle(const uint8_t* data, size_t size, UniqueFd fd);
 
 }  // namespace geyser

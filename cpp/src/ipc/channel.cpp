@@ -541,7 +541,57 @@ std::string runtime_dir() {
     return base;
 }
 
-// ---- memory handles -------------------------------------------------------------------------
+// ---- handles --------------------------------------------------------------------------------
+
+namespace {
+
+// The one fd a handle frame carries (`optional`: or none), moved out of the message.
+UniqueFd handle_fd(Message& m, bool optional) {
+    if (m.fds.size() > 1 || (!optional && m.fds.empty())) {
+        throw ProtocolError(std::string("a ") + message_type_name(m.type) + " message carries " +
+                            (optional ? "at most one" : "exactly one") + " file descriptor, found " +
+                            std::to_string(m.fds.size()));
+    }
+    return m.fds.empty() ? UniqueFd() : std::move(m.fds[0]);
+}
+
+// Which frame carries each handle type, and how it is decoded.
+template <typename Handle>
+struct HandleFrame;
+
+template <>
+struct HandleFrame<MemoryHandle> {
+    static constexpr MessageType kType = MessageType::kMemoryHandle;
+    static MemoryHandle decode(Message& m) {
+        UniqueFd fd = handle_fd(m, false);
+        return decode_memory_handle(m.payload.data(), m.payload.size(), std::move(fd));
+    }
+};
+
+template <>
+struct HandleFrame<SyncHandle> {
+    static constexpr MessageType kType = MessageType::kSyncHandle;
+    // decode_sync_handle decides whether the payload may come without its fd.
+    static SyncHandle decode(Message& m) {
+        UniqueFd fd = handle_fd(m, true);
+        return decode_sync_handle(m.payload.data(), m.payload.size(), std::move(fd));
+    }
+};
+
+template <>
+struct HandleFrame<TimelineHandle> {
+    static constexpr MessageType kType = MessageType::kTimelineHandle;
+    static TimelineHandle decode(Message& m) {
+        UniqueFd fd = handle_fd(m, false);
+        return decode_timeline_handle(m.payload.data(), m.payload.size(), std::move(fd));
+    }
+};
+
+std::string found(const Message& m) {
+    return "found type " + std::to_string(m.type) + " (" + message_type_name(m.type) + ")";
+}
+
+}  // namespace
 
 void send_handle(Channel& channel, const MemoryHandle& handle, uint64_t timeout_ns) {
     if (!handle.fd) throw InvalidHandleError("cannot send a memory handle without an fd (closed or moved from)");
@@ -549,17 +599,56 @@ void send_handle(Channel& channel, const MemoryHandle& handle, uint64_t timeout_
                  timeout_ns);
 }
 
-MemoryHandle receive_handle(Channel& channel, uint64_t timeout_ns) {
-    Message message = channel.receive(timeout_ns);
-    if (message.type != static_cast<uint16_t>(MessageType::kMemoryHandle)) {
-        throw ProtocolError("expected a memory_handle message (type 1), found type " + std::to_string(message.type) +
-                            " (" + message_type_name(message.type) + ")");
+void send_handle(Channel& channel, const SyncHandle& handle, uint64_t timeout_ns) {
+    if (handle.already_signaled) {
+        if (handle.fd) {
+            throw InvalidHandleError("an already-signalled sync handle stands for a payload without an fd, but this "
+                                     "one holds fd " + std::to_string(handle.fd.get()));
+        }
+        channel.send(static_cast<uint16_t>(MessageType::kSyncHandle), encode_sync_handle(handle), {}, timeout_ns);
+        return;
     }
-    if (message.fds.size() != 1) {
-        throw ProtocolError("a memory_handle message carries exactly one file descriptor, found " +
-                            std::to_string(message.fds.size()));
-    }
-    return decode_memory_handle(message.payload.data(), message.payload.size(), std::move(message.fds[0]));
+    if (!handle.fd) throw InvalidHandleError("cannot send a sync handle without an fd (closed or moved from)");
+    channel.send(static_cast<uint16_t>(MessageType::kSyncHandle), encode_sync_handle(handle), {handle.fd.get()},
+                 timeout_ns);
 }
+
+void send_handle(Channel& channel, const TimelineHandle& handle, uint64_t timeout_ns) {
+    const bool vulkan = handle.kind == TimelineKind::kVulkan;
+    // A Vulkan timeline's fd is its semaphore's; a portable one's is its memfd (TimelineHandle).
+    if ((vulkan ? handle.fd : handle.semaphore.fd).valid()) {
+        throw InvalidHandleError(std::string("this ") + (vulkan ? "vulkan" : "portable") +
+                                 " timeline handle holds an fd where its kind keeps none");
+    }
+    const int fd = handle.native_fd();
+    if (fd < 0) throw InvalidHandleError("cannot send a timeline handle without an fd (closed or moved from)");
+    channel.send(static_cast<uint16_t>(MessageType::kTimelineHandle), encode_timeline_handle(handle), {fd}, timeout_ns);
+}
+
+AnyHandle receive_handle(Channel& channel, uint64_t timeout_ns) {
+    Message message = channel.receive(timeout_ns);
+    switch (static_cast<MessageType>(message.type)) {
+        case MessageType::kMemoryHandle: return HandleFrame<MemoryHandle>::decode(message);
+        case MessageType::kSyncHandle: return HandleFrame<SyncHandle>::decode(message);
+        case MessageType::kTimelineHandle: return HandleFrame<TimelineHandle>::decode(message);
+        default: break;
+    }
+    throw ProtocolError("expected a handle message (memory_handle, sync_handle or timeline_handle), " + found(message));
+}
+
+template <typename Handle>
+Handle receive_handle(Channel& channel, uint64_t timeout_ns) {
+    Message message = channel.receive(timeout_ns);
+    constexpr auto expected = static_cast<uint16_t>(HandleFrame<Handle>::kType);
+    if (message.type != expected) {
+        throw ProtocolError(std::string("expected a ") + message_type_name(expected) + " message (type " +
+                            std::to_string(expected) + "), " + found(message));
+    }
+    return HandleFrame<Handle>::decode(message);
+}
+
+template MemoryHandle receive_handle<MemoryHandle>(Channel&, uint64_t);
+template SyncHandle receive_handle<SyncHandle>(Channel&, uint64_t);
+template TimelineHandle receive_handle<TimelineHandle>(Channel&, uint64_t);
 
 }  // namespace geyser

@@ -1,5 +1,5 @@
 // The named-sender protocol's messages: strict codecs, with no Vulkan in them (the fuzzer builds
-// this file alone with wire.cpp).
+// this file alone with the wire layer). The handles inside them use the wire layer's codecs.
 #include <string>
 
 #include "geyser/channel.hpp"
@@ -108,79 +108,24 @@ SenderInfo decode_sender_info(const uint8_t* data, size_t size) {
     return m;
 }
 
-std::vector<uint8_t> encode_sync_handle(const SyncHandle& h) {
-    WireWriter w;
-    w.u32(static_cast<uint32_t>(h.primitive));
-    w.u32(static_cast<uint32_t>(h.semaphore_type));
-    w.u32(h.handle_type);
-    w.boolean(h.already_signaled);
-    w.boolean(h.permanent);
-    w.u64(h.initial_value);
-    w.uuid(h.device_uuid);
-    w.uuid(h.driver_uuid);
-    return w.take();
-}
-
-SyncHandle decode_sync_handle(const uint8_t* data, size_t size, UniqueFd fd) {
-    WireReader r(data, size, "sync_handle");
-    SyncHandle h;
-    const uint32_t primitive = r.u32("primitive");
-    const uint32_t type = r.u32("semaphore_type");
-    h.handle_type = r.u32("handle_type");
-    h.already_signaled = r.boolean("already_signaled");
-    h.permanent = r.boolean("permanent");
-    h.initial_value = r.u64("initial_value");
-    h.device_uuid = r.uuid("device_uuid");
-    h.driver_uuid = r.uuid("driver_uuid");
-    r.finish();
-    if (primitive != 1 && primitive != 2) throw ProtocolError("sync_handle.primitive " + std::to_string(primitive));
-    if (type != 1 && type != 2) throw ProtocolError("sync_handle.semaphore_type " + std::to_string(type));
-    if (h.handle_type != VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT &&
-        h.handle_type != VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_SYNC_FD_BIT) {
-        throw ProtocolError("sync_handle.handle_type " + std::to_string(h.handle_type) + " is not opaque_fd or sync_fd");
-    }
-    // The "already signalled" sync FD is the one payload that travels without an fd.
-    if (h.already_signaled == fd.valid()) {
-        throw ProtocolError(h.already_signaled ? "sync_handle: an already-signalled payload must not carry an fd"
-                                               : "sync_handle: no file descriptor accompanied the description");
-    }
-    h.primitive = static_cast<SyncPrimitive>(primitive);
-    h.semaphore_type = static_cast<SemaphoreType>(type);
-    h.fd = std::move(fd);
-    return h;
-}
-
 std::vector<uint8_t> encode_timeline_announce(const TimelineAnnounce& m) {
-    WireWriter w;
-    w.u8(static_cast<uint8_t>(m.role));
-    w.u8(static_cast<uint8_t>(m.kind));
-    if (m.kind == TimelineKind::kVulkan) {
-        const std::vector<uint8_t> sem = encode_sync_handle(m.semaphore);
-        w.bytes(sem, "semaphore");
-    }
-    return w.take();
+    std::vector<uint8_t> out{static_cast<uint8_t>(m.role)};
+    const std::vector<uint8_t> timeline = encode_timeline_handle(m.kind, m.semaphore);
+    out.insert(out.end(), timeline.begin(), timeline.end());
+    return out;
 }
 
 TimelineAnnounce decode_timeline_announce(const uint8_t* data, size_t size, UniqueFd fd, UniqueFd& portable_fd) {
     if (!fd) throw ProtocolError("timeline: no file descriptor accompanied the description");
     WireReader r(data, size, "timeline");
-    TimelineAnnounce m;
     const uint8_t role = r.u8("role");
     if (role != 1 && role != 2) throw ProtocolError("timeline.role " + std::to_string(role) + " is not ready or released");
+    TimelineHandle h = decode_timeline_handle(data + r.offset(), r.remaining(), std::move(fd));
+    TimelineAnnounce m;
     m.role = static_cast<TimelineRole>(role);
-    m.kind = timeline_kind(r.u8("kind"));
-    if (m.kind == TimelineKind::kVulkan) {
-        const std::vector<uint8_t> sem = r.bytes("semaphore", 256);
-        r.finish();
-        m.semaphore = decode_sync_handle(sem.data(), sem.size(), std::move(fd));
-        if (m.semaphore.primitive != SyncPrimitive::kSemaphore ||
-            m.semaphore.semaphore_type != SemaphoreType::kTimeline) {
-            throw ProtocolError("timeline: the semaphore it carries is not a timeline semaphore");
-        }
-    } else {
-        r.finish();
-        portable_fd = std::move(fd);
-    }
+    m.kind = h.kind;
+    m.semaphore = std::move(h.semaphore);
+    portable_fd = std::move(h.fd);
     return m;
 }
 

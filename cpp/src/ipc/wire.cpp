@@ -1,6 +1,6 @@
 // The frame header and the field codec: plain bytes, no OS handles, so this file builds on every
-// platform. The memory-handle codec, which pairs a description with a POSIX fd, lives in
-// wire_memory_handle.cpp.
+// platform. The handle codecs, which pair a description with a POSIX fd, live one per handle in
+// wire_memory_handle.cpp, wire_sync_handle.cpp and wire_timeline_handle.cpp.
 #include "geyser/wire.hpp"
 
 #include <cstdio>
@@ -68,8 +68,8 @@ const char* message_type_name(uint16_t type) noexcept {
     switch (static_cast<MessageType>(type)) {
         case MessageType::kMemoryHandle:
             return "memory_handle";
-        case MessageType::kSemaphoreHandle:
-            return "semaphore_handle";
+        case MessageType::kSyncHandle:
+            return "sync_handle";
         case MessageType::kTimelineHandle:
             return "timeline_handle";
         case MessageType::kHello:

@@ -259,16 +259,36 @@ const char* to_string(ResourceKind kind) {
     return "unknown";
 }
 
+namespace {
+
+// Memory, semaphore and fence handle-type bits share values for the same OS handle kinds.
+constexpr struct {
+    uint32_t bit;
+    const char* name;
+} kExternalHandleTypeNames[] = {
+    {VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT, "opaque_fd"},
+    {VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT, "opaque_win32"},
+    {VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT, "opaque_win32_kmt"},
+    {VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_SYNC_FD_BIT, "sync_fd"},  // == D3D11_TEXTURE for memory
+    {VK_EXTERNAL_MEMORY_HANDLE_TYPE_DMA_BUF_BIT_EXT, "dma_buf"},
+};
+
+}  // namespace
+
 const char* external_handle_type_name(uint32_t bit) {
-    // Memory, semaphore and fence handle-type bits share values for the same OS handle kinds.
-    switch (bit) {
-        case VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT: return "opaque_fd";
-        case VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT: return "opaque_win32";
-        case VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT: return "opaque_win32_kmt";
-        case VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_SYNC_FD_BIT: return "sync_fd";  // == D3D11_TEXTURE for memory
-        case VK_EXTERNAL_MEMORY_HANDLE_TYPE_DMA_BUF_BIT_EXT: return "dma_buf";
-        default: return "unknown";
+    for (const auto& t : kExternalHandleTypeNames) {
+        if (t.bit == bit) return t.name;
     }
+    return "unknown";
+}
+
+uint32_t external_handle_type_bit(const std::string& name) {
+    std::string names;
+    for (const auto& t : kExternalHandleTypeNames) {
+        if (name == t.name) return t.bit;
+        names += std::string(names.empty() ? "" : ", ") + "'" + t.name + "'";
+    }
+    throw InvalidArgumentError("handle type must be one of " + names + ", got '" + name + "'");
 }
 
 std::vector<DeviceInfo> enumerate_devices() {
