@@ -425,10 +425,10 @@ def test_frame_announced_before_it_is_ready_is_not_skipped(device):
             _sender_wire.PORTABLE, 0, 0, bytes.fromhex(device.info.device_uuid),
             bytes.fromhex(device.info.driver_uuid)), [])
         with device.export_texture(tex) as h:
-            ch.send(_native.MESSAGE_MEMORY_HANDLE, _native.encode_memory_handle(h.native), [h.fd])
+            ch.send(_native.MESSAGE_MEMORY_HANDLE, h.to_bytes(), [h.fd])
         for role, timeline in ((_sender_wire.READY, ready), (_sender_wire.RELEASED, released)):
             with device.export_timeline(timeline) as th:
-                ch.send(_native.MESSAGE_TIMELINE, _sender_wire.timeline_announce(role, _sender_wire.PORTABLE), [th.fd])
+                ch.send(_native.MESSAGE_TIMELINE_HANDLE, _sender_wire.timeline_announce(role, _sender_wire.PORTABLE), [th.fd])
         ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(1, 0), [])
         go.wait(10)
         ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(2, 0), [])

@@ -18,6 +18,7 @@ import time
 import numpy as np
 import pytest
 
+import _handle_wire
 import geyser
 from _forked import refusals, run_forked
 
@@ -157,22 +158,23 @@ def test_export_timeline(device, fd_count):
     before = fd_count()
     with device.export_timeline(t) as a, device.export_timeline(t) as b:
         assert a.kind == b.kind == "portable" and a.fd != b.fd and a.semaphore_handle is None
-        with a.duplicate() as c, geyser.TimelineHandle.from_dict(a.to_dict(), os.dup(a.fd)) as d:
+        with a.duplicate() as c, geyser.TimelineHandle.from_bytes(a.to_bytes(), os.dup(a.fd)) as d:
             assert device.import_timeline(c).value == device.import_timeline(d).value == 2
     assert fd_count() == before
 
 
 def test_vulkan_handle_must_describe_a_timeline_semaphore(device, fd_count):
+    """A Vulkan timeline handle whose semaphore is a binary one is refused where it is decoded,
+    and its fd is closed (the import's own check, for a TimelineHandle built in C++, is
+    tests/cpp/test_timeline.cpp's)."""
     fd = os.memfd_create("not-a-semaphore")
-    desc = {"primitive": "semaphore", "kind": "binary", "handle_type": "opaque_fd", "already_signaled": False,
-            "permanent": True, "initial_value": 0, "device_uuid": device.info.device_uuid,
-            "driver_uuid": device.info.driver_uuid}
+    binary = _handle_wire.sync_handle(semaphore_type=_handle_wire.BINARY,
+                                      device_uuid=bytes.fromhex(device.info.device_uuid),
+                                      driver_uuid=bytes.fromhex(device.info.driver_uuid))
     before = fd_count()
-    with geyser.TimelineHandle.from_dict({"kind": "vulkan", "semaphore": desc}, fd) as h:
-        with pytest.raises(geyser.InvalidHandleError, match="timeline semaphore, not a binary"):
-            device.import_timeline(h)
-        os.fstat(h.fd)  # the handle keeps its fd
-    assert fd_count() == before - 1  # the handle, closed, took the memfd with it
+    with pytest.raises(geyser.ProtocolError, match="binary semaphore, not a timeline semaphore"):
+        geyser.TimelineHandle.from_bytes(_handle_wire.timeline_handle(_handle_wire.VULKAN, binary), fd)
+    assert fd_count() == before - 1  # the refused handle's memfd is closed
 
 
 def _copies_ordered_by(device, t):
