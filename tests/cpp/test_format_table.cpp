@@ -9,8 +9,12 @@
 
 #include "geyser/error.hpp"
 #include "geyser/formats.hpp"
+#include "expect_throw.hpp"
 
 namespace {
+
+using geyser::testing_support::contains;
+using geyser::testing_support::expect_throw;
 
 using geyser::FormatInfo;
 using geyser::TextureDescriptor;
@@ -22,22 +26,6 @@ TextureDescriptor rgba8(uint32_t w, uint32_t h) {
     d.height = h;
     return d;
 }
-
-template <typename E, typename F>
-std::string expect_throw(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        ADD_FAILURE() << "threw the wrong error: " << e.what();
-        return {};
-    }
-    ADD_FAILURE() << "did not throw";
-    return {};
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace
 

@@ -11,13 +11,18 @@
 #include <vector>
 
 #include "device_support.hpp"
+#include "expect_throw.hpp"
 #include "geyser/geyser.hpp"
 #include "geyser/sender_protocol.hpp"
 #include "geyser/subscriber.hpp"
 #include "support.hpp"
+#include "validation_listener.hpp"
 #include "vulkan/format_support.hpp"
 
 namespace {
+
+using geyser::testing_support::contains;
+using geyser::testing_support::expect_throw;
 
 using geyser::FormatInfo;
 using geyser::TextureDescriptor;
@@ -28,34 +33,6 @@ using geyser::testing_support::rgba8;
 constexpr uint64_t kSecond = 1'000'000'000ull;
 constexpr uint32_t kDefaultUsage =
     geyser::kTextureUsageCopySrc | geyser::kTextureUsageCopyDst | geyser::kTextureUsageTextureBinding;
-
-// With GEYSER_VALIDATION=1 every test fails on any validation-layer message it caused.
-class ValidationListener : public ::testing::EmptyTestEventListener {
-    void OnTestStart(const ::testing::TestInfo&) override { geyser::clear_validation_messages(); }
-    void OnTestEnd(const ::testing::TestInfo&) override {
-        for (const auto& m : geyser::validation_messages()) ADD_FAILURE() << "validation: " << m;
-    }
-};
-const bool kListenerInstalled = [] {
-    ::testing::UnitTest::GetInstance()->listeners().Append(new ValidationListener);
-    return true;
-}();
-
-template <typename E, typename F>
-std::string expect_throw(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        ADD_FAILURE() << "threw the wrong error: " << e.what();
-        return {};
-    }
-    ADD_FAILURE() << "did not throw";
-    return {};
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace
 
