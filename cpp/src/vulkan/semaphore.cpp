@@ -1,85 +1,24 @@
+// Semaphore: a binary or timeline VkSemaphore, its host-side timeline operations, and the
+// Device's factory methods for it (create, export, import).
 #include "geyser/sync.hpp"
 
 #include <string>
 
 #include "geyser/device.hpp"
 #include "posix/fd_kind.hpp"
+#include "text.hpp"
+#include "vulkan/sync_import_checks.hpp"
 #include "vulkan/vk.hpp"
 
 namespace geyser {
 
 namespace {
 
-constexpr uint32_t kOpaque = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT;  // == fence's
-constexpr uint32_t kSyncFd = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_SYNC_FD_BIT;    // == fence's
-
 const ExternalHandleTypes& semaphore_support(const Device& d, SemaphoreType t) {
     return t == SemaphoreType::kTimeline ? d.info().timeline_semaphore : d.info().binary_semaphore;
 }
 
-void check_handle_type_bit(uint32_t bit, const char* what) {
-    if (bit != kOpaque && bit != kSyncFd) {
-        throw InvalidHandleError(std::string(what) + " handle type " + std::to_string(bit) +
-                                 " is not opaque_fd or sync_fd");
-    }
-}
-
-// The checks every sync import shares, done before the driver sees anything: NVIDIA's driver
-// accepts a memory fd as a semaphore, a timeline fd as binary, and fd -1 (DRIVER_FACTS.md).
-void check_sync_common(Device& d, const SyncHandle& h, SyncPrimitive expected) {
-    if (h.primitive != expected) {
-        throw InvalidHandleError(std::string("handle describes a ") + to_string(h.primitive) + ", not a " +
-                                 to_string(expected));
-    }
-    d.check_same_device(h.device_uuid, h.driver_uuid);
-    check_handle_type_bit(h.handle_type, to_string(expected));
-    // Opaque FDs are imported permanently; sync FDs only temporarily (the spec's rules for
-    // VkImportSemaphoreFdInfoKHR / VkImportFenceFdInfoKHR flags).
-    if (h.handle_type == kOpaque && !h.permanent) {
-        throw InvalidHandleError("opaque_fd payloads are imported permanently, but the handle asks for a temporary import");
-    }
-    if (h.handle_type == kSyncFd && h.permanent) {
-        throw InvalidHandleError("sync_fd payloads can only be imported temporarily, but the handle asks for permanence");
-    }
-    if (h.already_signaled) {
-        if (h.handle_type != kSyncFd) {
-            throw InvalidHandleError("only a sync_fd can stand for an already-signalled payload");
-        }
-        if (h.fd.valid()) throw InvalidHandleError("an already-signalled sync_fd handle must not carry an fd");
-        return;
-    }
-    if (!h.fd.valid()) throw InvalidHandleError("handle carries no fd (closed?)");
-    const FdKind kind = FdKind::of(h.fd.get(), to_string(expected));
-    if (kind.never_a_payload()) {
-        throw InvalidHandleError("fd " + std::to_string(h.fd.get()) + " is " + kind.describe() + ", not a Vulkan " +
-                                 to_string(expected) + " handle");
-    }
-    if (h.handle_type == kOpaque) {
-        d.check_opaque_fd(h.fd.get(), expected == SyncPrimitive::kFence ? Device::FdFamily::kFence
-                                                                          : Device::FdFamily::kSemaphore);
-    }
-}
-
-std::string ms(uint64_t ns) { return std::to_string(ns / 1000000) + " ms"; }
-
 }  // namespace
-
-const char* to_string(SyncPrimitive p) { return p == SyncPrimitive::kFence ? "fence" : "semaphore"; }
-const char* to_string(SemaphoreType t) { return t == SemaphoreType::kTimeline ? "timeline" : "binary"; }
-
-SyncHandle SyncHandle::duplicate() const {
-    SyncHandle h;
-    h.primitive = primitive;
-    h.semaphore_type = semaphore_type;
-    h.handle_type = handle_type;
-    if (fd.valid()) h.fd = fd.duplicate();
-    h.already_signaled = already_signaled;
-    h.permanent = permanent;
-    h.initial_value = initial_value;
-    h.device_uuid = device_uuid;
-    h.driver_uuid = driver_uuid;
-    return h;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Semaphore
@@ -140,37 +79,7 @@ void Semaphore::wait(uint64_t value, uint64_t timeout_ns) const {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fence
-
-Fence::Fence(std::shared_ptr<Device> device) : device_(std::move(device)) {}
-
-Fence::~Fence() {
-    // In a fork() child the parent's objects are left alone (Device::inherited_across_fork).
-    if (fence_ != VK_NULL_HANDLE && !device_->inherited_across_fork()) device_->vk().vkDestroyFence(device_->vk_device(), fence_, nullptr);
-}
-
-bool Fence::signaled() const {
-    device_->require_owner_process("read a fence");
-    const VkResult r = device_->vk().vkGetFenceStatus(device_->vk_device(), fence_);
-    if (r == VK_SUCCESS) return true;
-    if (r == VK_NOT_READY) return false;
-    throw VulkanError(r, "vkGetFenceStatus");
-}
-
-void Fence::wait(uint64_t timeout_ns) const {
-    device_->require_owner_process("wait on a fence");
-    const VkResult r = device_->vk().vkWaitForFences(device_->vk_device(), 1, &fence_, VK_TRUE, timeout_ns);
-    if (r == VK_TIMEOUT) throw TimeoutError("timed out after " + ms(timeout_ns) + " waiting for a fence");
-    check_vk(r, "vkWaitForFences");
-}
-
-void Fence::reset() {
-    device_->require_owner_process("reset a fence");
-    vk_call("vkResetFences", [&] { return device_->vk().vkResetFences(device_->vk_device(), 1, &fence_); });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Device: creation, export and import of semaphores and fences.
+// Device: creation, export and import of semaphores.
 
 std::shared_ptr<Semaphore> Device::create_shared_semaphore(SemaphoreType type, uint64_t initial_value) {
     return make_semaphore(type, initial_value, true);
@@ -288,90 +197,6 @@ std::shared_ptr<Semaphore> Device::import_semaphore(const SyncHandle& h) {
     // An imported opaque payload can be exported again as the same type.
     if (h.permanent) s->export_types_ = h.handle_type;
     return s;
-}
-
-std::shared_ptr<Fence> Device::create_shared_fence(bool signaled) { return make_fence(signaled, true); }
-
-std::shared_ptr<Fence> Device::create_fence(bool signaled) { return make_fence(signaled, false); }
-
-std::shared_ptr<Fence> Device::make_fence(bool signaled, bool exportable) {
-    require_owner_process("create a fence");
-    if (exportable && !info_.fence.exportable) {
-        throw UnsupportedOperationError("device '" + info_.name + "' cannot export fences" +
-                                        (has_extension(VK_KHR_EXTERNAL_FENCE_FD_EXTENSION_NAME)
-                                             ? std::string(" (the driver reports no exportable handle type)")
-                                             : std::string(" (no VK_KHR_external_fence_fd)")));
-    }
-    std::shared_ptr<Fence> f(new Fence(shared_from_this()));
-    VkFenceCreateInfo ci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    if (signaled) ci.flags = VK_FENCE_CREATE_SIGNALED_BIT;
-    VkExportFenceCreateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_FENCE_CREATE_INFO};
-    if (exportable) {
-        f->export_types_ = info_.fence.exportable;
-        export_info.handleTypes = f->export_types_;
-        chain(ci, export_info);
-    }
-    vk_call("vkCreateFence", [&] { return table_->vkCreateFence(device_, &ci, nullptr, &f->fence_); });
-    return f;
-}
-
-SyncHandle Device::export_fence(Fence& f, uint32_t handle_type) {
-    require_owner_process("export a fence");
-    if (f.device_.get() != this) throw DeviceMismatchError("fence belongs to another Device object");
-    check_handle_type_bit(handle_type, "fence");
-    if (!(f.export_types_ & handle_type)) {
-        throw UnsupportedOperationError(std::string("this fence cannot be exported as ") +
-                                        external_handle_type_name(handle_type) + " on '" + info_.name + "'");
-    }
-    SyncHandle h;
-    h.primitive = SyncPrimitive::kFence;
-    h.handle_type = handle_type;
-    h.permanent = handle_type == kOpaque;
-    h.device_uuid = info_.device_uuid;
-    h.driver_uuid = info_.driver_uuid;
-    VkFenceGetFdInfoKHR info{VK_STRUCTURE_TYPE_FENCE_GET_FD_INFO_KHR};
-    info.fence = f.fence_;
-    info.handleType = static_cast<VkExternalFenceHandleTypeFlagBits>(handle_type);
-    int fd = -1;
-    vk_call("vkGetFenceFdKHR", [&] { return table_->vkGetFenceFdKHR(device_, &info, &fd); });
-    if (fd < 0) {
-        if (handle_type != kSyncFd) throw VulkanError(VK_ERROR_UNKNOWN, "vkGetFenceFdKHR", "returned fd -1");
-        h.already_signaled = true;
-    } else {
-        h.fd.reset(fd);
-    }
-    return h;
-}
-
-std::shared_ptr<Fence> Device::import_fence(const SyncHandle& h) {
-    require_owner_process("import a fence");
-    check_sync_common(*this, h, SyncPrimitive::kFence);
-    if (!(info_.fence.importable & h.handle_type)) {
-        throw UnsupportedOperationError("device '" + info_.name + "' cannot import fences as " +
-                                        std::string(external_handle_type_name(h.handle_type)));
-    }
-    auto f = create_fence(false);
-    f->imported_ = true;
-    if (h.already_signaled) {
-        VkImportFenceFdInfoKHR info{VK_STRUCTURE_TYPE_IMPORT_FENCE_FD_INFO_KHR};
-        info.fence = f->fence_;
-        info.flags = VK_FENCE_IMPORT_TEMPORARY_BIT;
-        info.handleType = VK_EXTERNAL_FENCE_HANDLE_TYPE_SYNC_FD_BIT;
-        info.fd = -1;
-        vk_call("vkImportFenceFdKHR", [&] { return table_->vkImportFenceFdKHR(device_, &info); });
-        return f;
-    }
-    import_duplicate(h.fd.get(), "vkImportFenceFdKHR", [&](int fd) {
-        VkImportFenceFdInfoKHR info{VK_STRUCTURE_TYPE_IMPORT_FENCE_FD_INFO_KHR};
-        info.fence = f->fence_;
-        info.flags = h.permanent ? 0 : VK_FENCE_IMPORT_TEMPORARY_BIT;
-        info.handleType = static_cast<VkExternalFenceHandleTypeFlagBits>(h.handle_type);
-        info.fd = fd;
-        return fault::injected("vkImportFenceFdKHR") ? VK_ERROR_OUT_OF_DEVICE_MEMORY
-                                                      : table_->vkImportFenceFdKHR(device_, &info);
-    });
-    if (h.permanent) f->export_types_ = h.handle_type;
-    return f;
 }
 
 }  // namespace geyser

@@ -1,0 +1,228 @@
+// Buffer: a shareable linear buffer and its memory, its host I/O, and the Device's factory
+// methods for it (create, export, import, release the handle).
+#include "geyser/memory.hpp"
+
+#include <cstring>
+#include <string>
+
+#include "geyser/device.hpp"
+#include "text.hpp"
+#include "vulkan/external_memory.hpp"
+#include "vulkan/memory_import_checks.hpp"
+#include "vulkan/memory_requirements.hpp"
+#include "vulkan/transfer.hpp"
+#include "vulkan/vk.hpp"
+
+namespace geyser {
+
+namespace {
+
+constexpr VkExternalMemoryHandleTypeFlagBits kOpaqueFd = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT;
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Device: creation, export and import of buffers.
+
+std::shared_ptr<Buffer> Device::create_shareable_buffer(VkDeviceSize size, VkBufferUsageFlags usage) {
+    require_owner_process("create a buffer");
+    require_memory_export("buffers");
+    if (size == 0) throw InvalidArgumentError("buffer size must be non-zero");
+    usage |= VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    {
+        VkPhysicalDeviceExternalBufferInfo info{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_BUFFER_INFO};
+        info.usage = usage;
+        info.handleType = kOpaqueFd;
+        VkExternalBufferProperties props{VK_STRUCTURE_TYPE_EXTERNAL_BUFFER_PROPERTIES};
+        vkGetPhysicalDeviceExternalBufferProperties(physical_, &info, &props);
+        const auto f = props.externalMemoryProperties.externalMemoryFeatures;
+        if (!(f & VK_EXTERNAL_MEMORY_FEATURE_EXPORTABLE_BIT) || !(f & VK_EXTERNAL_MEMORY_FEATURE_IMPORTABLE_BIT)) {
+            throw UnsupportedOperationError("buffers with usage " + hex32(usage) + " cannot be shared as opaque_fd on '" +
+                                            info_.name + "'");
+        }
+    }
+    std::shared_ptr<Buffer> buf(new Buffer(shared_from_this(), size, usage));
+    VkExternalMemoryBufferCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO};
+    ext.handleTypes = kOpaqueFd;
+    VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+    bci.size = size;
+    bci.usage = usage;
+    bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+    chain(bci, ext);
+    vk_call("vkCreateBuffer", [&] { return table_->vkCreateBuffer(device_, &bci, nullptr, &buf->buffer_); });
+    const Requirements req = buffer_requirements(*this, buf->buffer_);
+    buf->dedicated_ = req.dedicated;
+    buf->allocation_size_ = req.memory.size;
+    buf->memory_type_ = choose_memory_type(req.memory.memoryTypeBits, 0, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+    VkExportMemoryAllocateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO};
+    export_info.handleTypes = kOpaqueFd;
+    VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+    mai.allocationSize = req.memory.size;
+    mai.memoryTypeIndex = buf->memory_type_;
+    chain(mai, export_info);
+    VkMemoryDedicatedAllocateInfo dedicated{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO};
+    if (buf->dedicated_) {
+        dedicated.buffer = buf->buffer_;
+        chain(mai, dedicated);
+    }
+    vk_call("vkAllocateMemory(export)", [&] { return table_->vkAllocateMemory(device_, &mai, nullptr, &buf->memory_); });
+    vk_call("vkBindBufferMemory", [&] { return table_->vkBindBufferMemory(device_, buf->buffer_, buf->memory_, 0); });
+    return buf;
+}
+
+void Device::release_buffer_handle(MemoryHandle& handle) {
+    if (handle.kind != ResourceKind::kBuffer) {
+        throw InvalidHandleError(std::string("release_buffer_handle got a ") + to_string(handle.kind) + "'s handle");
+    }
+    handle.close();
+}
+
+MemoryHandle Device::export_buffer(Buffer& buffer) {
+    require_owner_process("export a buffer");
+    if (buffer.device_.get() != this) {
+        throw DeviceMismatchError("buffer belongs to device '" + buffer.device_->info().name +
+                                  "', not to this Device object");
+    }
+    if (!buffer.exportable_) {
+        throw UnsupportedOperationError("this buffer was imported into memory the driver cannot export again; "
+                                        "forward the original handle instead (handle.duplicate())");
+    }
+    {
+        std::lock_guard<std::mutex> lock(buffer.mutex_);
+        if (!buffer.initialized_) buffer.record_initial_release();
+    }
+    MemoryHandle h;
+    h.kind = ResourceKind::kBuffer;
+    h.handle_type = kOpaqueFd;
+    h.fd = export_memory(*this, buffer.memory_, kOpaqueFd);
+    h.size = buffer.allocation_size_;
+    h.memory_type_index = buffer.memory_type_;
+    h.dedicated = buffer.dedicated_;
+    h.device_uuid = info_.device_uuid;
+    h.driver_uuid = info_.driver_uuid;
+    h.buffer_size = buffer.size_;
+    h.buffer_usage = buffer.usage_;
+    return h;
+}
+
+std::shared_ptr<Buffer> Device::import_buffer(const MemoryHandle& h) {
+    require_owner_process("import a buffer");
+    require_memory_export("buffers");
+    check_common(*this, h, ResourceKind::kBuffer, info_.buffer_memory);
+    // Every Buffer operation is a copy (vkCmdCopyBuffer*), which needs both TRANSFER bits on the
+    // VkBuffer the import creates with the handle's usage; create_shareable_buffer always adds
+    // them. vkCreateBuffer takes only VkBufferUsageFlagBits, some with limits of their own, so
+    // only the usages Geyser creates buffers with are accepted.
+    constexpr VkBufferUsageFlags kCopy = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    constexpr VkBufferUsageFlags kBufferUsages = kCopy | VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT |
+                                                 VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_INDEX_BUFFER_BIT |
+                                                 VK_BUFFER_USAGE_VERTEX_BUFFER_BIT;
+    if ((h.buffer_usage & kCopy) != kCopy || (h.buffer_usage & ~kBufferUsages)) {
+        throw InvalidHandleError("buffer handle's usage " + hex32(h.buffer_usage) +
+                                 " is not a Geyser buffer's: those have TRANSFER_SRC and TRANSFER_DST (every "
+                                 "operation is a copy) and no bits outside " + hex32(kBufferUsages));
+    }
+    if (h.buffer_size == 0) throw InvalidHandleError("buffer handle has size 0");
+    if (h.buffer_size > h.size) {
+        throw InvalidHandleError("buffer size " + std::to_string(h.buffer_size) + " exceeds its allocation size " +
+                                 std::to_string(h.size));
+    }
+    std::shared_ptr<Buffer> buf(new Buffer(shared_from_this(), h.buffer_size, h.buffer_usage));
+    VkExternalMemoryBufferCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO};
+    ext.handleTypes = h.handle_type;
+    VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+    bci.size = h.buffer_size;
+    bci.usage = h.buffer_usage;
+    bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+    chain(bci, ext);
+    if (h.buffer_usage == 0) throw InvalidHandleError("buffer handle has no usage flags");
+    vk_call("vkCreateBuffer", [&] { return table_->vkCreateBuffer(device_, &bci, nullptr, &buf->buffer_); });
+    const Requirements req = buffer_requirements(*this, buf->buffer_);
+    std::string diff;
+    check_allocation(*this, h, req, diff);
+    if (!diff.empty()) {
+        throw InvalidHandleError("buffer handle does not match this device's requirements for a " +
+                                 std::to_string(h.buffer_size) + "-byte buffer: " + diff.substr(2));
+    }
+    MemoryImport request{h.handle_type, h.fd.get(), h.size, h.memory_type_index};
+    if (h.dedicated) request.dedicated_buffer = buf->buffer_;
+    buf->memory_ = import_memory(*this, request);
+    buf->allocation_size_ = h.size;
+    buf->memory_type_ = h.memory_type_index;
+    buf->dedicated_ = h.dedicated;
+    buf->imported_ = true;
+    buf->initialized_ = true;
+    buf->exportable_ = false;
+    vk_call("vkBindBufferMemory(import)", [&] { return table_->vkBindBufferMemory(device_, buf->buffer_, buf->memory_, 0); });
+    return buf;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Buffer
+
+Buffer::Buffer(std::shared_ptr<Device> device, VkDeviceSize size, VkBufferUsageFlags usage)
+    : device_(std::move(device)), size_(size), usage_(usage) {}
+
+Buffer::~Buffer() {
+    if (device_->inherited_across_fork()) return;  // the parent's objects are the parent's
+    const auto& vk = device_->vk();
+    if (buffer_ != VK_NULL_HANDLE) vk.vkDestroyBuffer(device_->vk_device(), buffer_, nullptr);
+    if (memory_ != VK_NULL_HANDLE) vk.vkFreeMemory(device_->vk_device(), memory_, nullptr);
+}
+
+void Buffer::write(const void* data, size_t size, VkDeviceSize offset, const SubmitSync& sync) {
+    transfer(const_cast<void*>(data), size, offset, true, sync);
+}
+
+void Buffer::read(void* out, size_t size, VkDeviceSize offset, const SubmitSync& sync) {
+    transfer(out, size, offset, false, sync);
+}
+
+void Buffer::transfer(void* host, size_t size, VkDeviceSize offset, bool to_buffer, const SubmitSync& sync) {
+    device_->require_owner_process(to_buffer ? "write a buffer" : "read a buffer");
+    require_range(offset, size);
+    if (size == 0) {
+        if (!sync.wait.empty() || !sync.signal.empty() || sync.fence) {
+            throw InvalidArgumentError("a zero-byte copy submits nothing, so it cannot wait or signal");
+        }
+        return;
+    }
+    const SplitSync split(*device_, sync);
+    split.wait_on_host();
+    std::lock_guard<std::mutex> lock(mutex_);
+    StagingBuffer staging(*device_, size, !to_buffer);
+    if (to_buffer) std::memcpy(staging.data(), host, size);
+    const auto& vk = device_->vk();
+    const VkAccessFlags access = to_buffer ? VK_ACCESS_TRANSFER_WRITE_BIT : VK_ACCESS_TRANSFER_READ_BIT;
+    OneTimeCommands cmds(*device_);
+    VkCommandBuffer cb = cmds.cmd();
+    record_acquire(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, access);
+    VkBufferCopy region{};
+    region.size = size;
+    if (to_buffer) {
+        region.dstOffset = offset;
+        vk.vkCmdCopyBuffer(cb, staging.buffer(), buffer_, 1, &region);
+    } else {
+        region.srcOffset = offset;
+        vk.vkCmdCopyBuffer(cb, buffer_, staging.buffer(), 1, &region);
+        VkMemoryBarrier host_read{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+        host_read.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+        host_read.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+        vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &host_read, 0,
+                                nullptr, 0, nullptr);
+    }
+    record_release(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, access);
+    cmds.submit_and_wait(split);
+    initialized_ = true;
+    if (!to_buffer) std::memcpy(host, staging.data(), size);
+    split.signal_on_host();
+}
+
+void Buffer::require_range(VkDeviceSize offset, VkDeviceSize size) const {
+    if (offset > size_ || size > size_ - offset) {
+        throw InvalidArgumentError("range [" + std::to_string(offset) + ", " + std::to_string(offset + size) +
+                                   ") is outside the " + std::to_string(size_) + "-byte buffer");
+    }
+}
+
+}  // namespace geyser

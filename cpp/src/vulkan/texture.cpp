@@ -1,0 +1,313 @@
+// Texture: a shareable 2D image and its memory, its host I/O, and the Device's factory methods
+// for it (create, export, import, release the handle).
+#include "geyser/memory.hpp"
+
+#include <cstring>
+#include <string>
+
+#include "geyser/device.hpp"
+#include "text.hpp"
+#include "vulkan/external_memory.hpp"
+#include "vulkan/format_support.hpp"
+#include "vulkan/formats.hpp"
+#include "vulkan/memory_import_checks.hpp"
+#include "vulkan/memory_requirements.hpp"
+#include "vulkan/transfer.hpp"
+#include "vulkan/vk.hpp"
+
+namespace geyser {
+
+namespace {
+
+constexpr VkExternalMemoryHandleTypeFlagBits kOpaqueFd = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT;
+
+VkImageCreateInfo image_info(uint32_t w, uint32_t h, VkFormat format, VkImageUsageFlags usage) {
+    VkImageCreateInfo ci{VK_STRUCTURE_TYPE_IMAGE_CREATE_INFO};
+    ci.imageType = VK_IMAGE_TYPE_2D;
+    ci.format = format;
+    ci.extent = {w, h, 1};
+    ci.mipLevels = 1;
+    ci.arrayLayers = 1;
+    ci.samples = VK_SAMPLE_COUNT_1_BIT;
+    ci.tiling = VK_IMAGE_TILING_OPTIMAL;
+    ci.usage = usage;
+    ci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+    ci.initialLayout = VK_IMAGE_LAYOUT_UNDEFINED;
+    return ci;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Device: creation, export and import of textures.
+
+std::shared_ptr<Texture> Device::create_shareable_texture(const TextureDescriptor& desc) {
+    require_owner_process("create a texture");
+    require_memory_export("textures");
+    check_descriptor(desc);
+    const FormatSupport support = format_support(desc.format, desc.usage);
+    const FormatInfo& info = format_info(desc.format);
+    if (!support.shareable()) {
+        throw UnsupportedFormatError(std::string(info.name) + " with usage " + texture_usage_to_string(desc.usage) +
+                                     " cannot be shared as opaque_fd on '" + info_.name + "': " + support.reason);
+    }
+    const HandleTypeSupport& caps = support.handle_types.at(kOpaqueFd);
+    if (desc.width > caps.max_width || desc.height > caps.max_height) {
+        throw InvalidArgumentError("texture extent " + std::to_string(desc.width) + "x" + std::to_string(desc.height) +
+                                   " exceeds this format's maximum " + std::to_string(caps.max_width) + "x" +
+                                   std::to_string(caps.max_height));
+    }
+    const VkImageUsageFlags vk_usage = vk_image_usage(desc.format, desc.usage);
+
+    std::shared_ptr<Texture> tex(new Texture(shared_from_this(), desc, support.vk_format, vk_usage));
+    VkExternalMemoryImageCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO};
+    ext.handleTypes = kOpaqueFd;
+    VkImageCreateInfo ci = image_info(desc.width, desc.height, support.vk_format, vk_usage);
+    chain(ci, ext);
+    vk_call("vkCreateImage", [&] { return table_->vkCreateImage(device_, &ci, nullptr, &tex->image_); });
+
+    const Requirements req = image_requirements(*this, tex->image_);
+    tex->dedicated_ = req.dedicated || caps.dedicated_only;
+    tex->allocation_size_ = req.memory.size;
+    tex->memory_type_ = choose_memory_type(req.memory.memoryTypeBits, 0, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+
+    VkExportMemoryAllocateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO};
+    export_info.handleTypes = kOpaqueFd;
+    VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+    mai.allocationSize = req.memory.size;
+    mai.memoryTypeIndex = tex->memory_type_;
+    chain(mai, export_info);
+    VkMemoryDedicatedAllocateInfo dedicated{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO};
+    if (tex->dedicated_) {
+        dedicated.image = tex->image_;
+        chain(mai, dedicated);
+    }
+    vk_call("vkAllocateMemory(export)", [&] { return table_->vkAllocateMemory(device_, &mai, nullptr, &tex->memory_); });
+    vk_call("vkBindImageMemory", [&] { return table_->vkBindImageMemory(device_, tex->image_, tex->memory_, 0); });
+    return tex;
+}
+
+MemoryHandle Device::export_texture(Texture& texture) {
+    require_owner_process("export a texture");
+    if (texture.device_.get() != this) {
+        throw DeviceMismatchError("texture belongs to device '" + texture.device_->info().name +
+                                  "', not to this Device object");
+    }
+    if (!texture.exportable_) {
+        throw UnsupportedOperationError("this texture was imported into memory the driver cannot export again; "
+                                        "forward the original handle instead (handle.duplicate())");
+    }
+    {
+        std::lock_guard<std::mutex> lock(texture.mutex_);
+        if (!texture.initialized_) texture.record_initial_release();
+    }
+    MemoryHandle h;
+    h.kind = ResourceKind::kTexture;
+    h.handle_type = kOpaqueFd;
+    h.fd = export_memory(*this, texture.memory_, kOpaqueFd);
+    h.size = texture.allocation_size_;
+    h.memory_type_index = texture.memory_type_;
+    h.dedicated = texture.dedicated_;
+    h.device_uuid = info_.device_uuid;
+    h.driver_uuid = info_.driver_uuid;
+    h.width = texture.descriptor_.width;
+    h.height = texture.descriptor_.height;
+    h.vk_format = texture.vk_format_;
+    h.vk_usage = texture.vk_usage_;
+    h.vk_tiling = VK_IMAGE_TILING_OPTIMAL;
+    h.vk_create_flags = 0;
+    h.vk_layout = texture.external_layout_;
+    h.texture_format = texture.descriptor_.format;
+    h.texture_usage = texture.descriptor_.usage;
+    return h;
+}
+
+std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
+    require_owner_process("import a texture");
+    require_memory_export("textures");
+    // The portable tag decides how the other side reads the bytes (an RGBA8 image tagged
+    // R32_FLOAT would download as float32), and no driver can tell: refuse a contradiction first.
+    if (h.kind == ResourceKind::kTexture) {
+        const std::string mismatch = format_tag_mismatch(h.texture_format, h.vk_format);
+        if (!mismatch.empty()) throw InvalidHandleError("texture handle " + mismatch);
+    }
+    check_common(*this, h, ResourceKind::kTexture, info_.image_memory);
+    // vk_usage goes to vkGetPhysicalDeviceImageFormatProperties2 and vkCreateImage, which take only
+    // VkImageUsageFlagBits; Geyser creates textures with TRANSFER_SRC .. DEPTH_STENCIL_ATTACHMENT
+    // and never TRANSIENT (a transient image allows attachment usages only,
+    // VUID-VkImageCreateInfo-usage-00963), so anything else is not one of its exports.
+    constexpr VkImageUsageFlags kTextureUsages = 0x3F;
+    if (h.vk_usage & ~kTextureUsages) {
+        throw InvalidHandleError("texture handle's VkImageUsageFlags " + hex32(h.vk_usage) +
+                                 " has bits outside 0x3f, which Geyser's textures never use");
+    }
+
+    // Everything the exporter created the image with must be repeated here; collect every
+    // difference so the message says all that is wrong at once.
+    std::string diff;
+    if (h.width == 0 || h.height == 0) diff += "; extent " + std::to_string(h.width) + "x" + std::to_string(h.height);
+    if (h.vk_tiling != VK_IMAGE_TILING_OPTIMAL) diff += "; tiling " + std::to_string(h.vk_tiling) + " (expected optimal)";
+    if (h.vk_create_flags != 0) diff += "; create flags " + hex32(h.vk_create_flags) + " (expected 0)";
+    if (!is_known_layout(h.vk_layout)) diff += "; layout " + std::to_string(h.vk_layout) + " is not a shareable layout";
+    HandleTypeSupport caps;
+    if (diff.empty()) {
+        std::string reason;
+        if (!query_image_format(*this, h.vk_format, h.vk_usage, h.handle_type, caps, reason) || !caps.importable) {
+            diff += "; VkFormat " + std::to_string(h.vk_format) + " with usage " + hex32(h.vk_usage) +
+                    " is not importable here";
+        } else if (h.width > caps.max_width || h.height > caps.max_height) {
+            diff += "; extent " + std::to_string(h.width) + "x" + std::to_string(h.height) + " exceeds maximum " +
+                    std::to_string(caps.max_width) + "x" + std::to_string(caps.max_height);
+        }
+    }
+    if (!diff.empty()) throw InvalidHandleError("texture handle does not describe a valid image: " + diff.substr(2));
+
+    TextureDescriptor desc;
+    desc.width = h.width;
+    desc.height = h.height;
+    desc.format = h.texture_format;
+    desc.usage = h.texture_usage;
+    std::shared_ptr<Texture> tex(new Texture(shared_from_this(), desc, h.vk_format, h.vk_usage));
+    VkExternalMemoryImageCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO};
+    ext.handleTypes = h.handle_type;
+    VkImageCreateInfo ci = image_info(h.width, h.height, h.vk_format, h.vk_usage);
+    chain(ci, ext);
+    vk_call("vkCreateImage", [&] { return table_->vkCreateImage(device_, &ci, nullptr, &tex->image_); });
+
+    const Requirements req = image_requirements(*this, tex->image_);
+    check_allocation(*this, h, req, diff);
+    if (caps.dedicated_only && !h.dedicated) diff += "; this format requires a dedicated allocation";
+    if (!diff.empty()) {
+        throw InvalidHandleError("texture handle does not match this device's requirements for a " +
+                                 std::to_string(h.width) + "x" + std::to_string(h.height) + " VkFormat " +
+                                 std::to_string(h.vk_format) + " image: " + diff.substr(2));
+    }
+
+    MemoryImport request{h.handle_type, h.fd.get(), h.size, h.memory_type_index};
+    if (h.dedicated) request.dedicated_image = tex->image_;
+    tex->memory_ = import_memory(*this, request);
+    tex->allocation_size_ = h.size;
+    tex->memory_type_ = h.memory_type_index;
+    tex->dedicated_ = h.dedicated;
+    tex->imported_ = true;
+    tex->exportable_ = false;
+    tex->external_layout_ = h.vk_layout == VK_IMAGE_LAYOUT_UNDEFINED ? VK_IMAGE_LAYOUT_GENERAL : h.vk_layout;
+    tex->initialized_ = h.vk_layout != VK_IMAGE_LAYOUT_UNDEFINED;
+    vk_call("vkBindImageMemory(import)", [&] { return table_->vkBindImageMemory(device_, tex->image_, tex->memory_, 0); });
+    return tex;
+}
+
+std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& handle, std::shared_ptr<Timeline> timeline) {
+    auto texture = import_texture(handle);
+    texture->set_timeline(std::move(timeline));
+    return texture;
+}
+
+void Device::release_texture_handle(MemoryHandle& handle) {
+    if (handle.kind != ResourceKind::kTexture) {
+        throw InvalidHandleError(std::string("release_texture_handle got a ") + to_string(handle.kind) + "'s handle");
+    }
+    handle.close();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Texture
+
+Texture::Texture(std::shared_ptr<Device> device, TextureDescriptor descriptor, VkFormat vk_format,
+                 VkImageUsageFlags vk_usage)
+    : device_(std::move(device)), descriptor_(std::move(descriptor)), vk_format_(vk_format), vk_usage_(vk_usage) {}
+
+Texture::~Texture() {
+    if (device_->inherited_across_fork()) return;  // the parent's objects are the parent's
+    const auto& vk = device_->vk();
+    if (image_ != VK_NULL_HANDLE) vk.vkDestroyImage(device_->vk_device(), image_, nullptr);
+    if (memory_ != VK_NULL_HANDLE) vk.vkFreeMemory(device_->vk_device(), memory_, nullptr);
+}
+
+VkImageAspectFlags Texture::aspects() const noexcept {
+    try {
+        return format_aspects(vk_format_);
+    } catch (...) {
+        return 0;
+    }
+}
+
+size_t Texture::host_size(VkImageAspectFlagBits aspect) const {
+    return static_cast<size_t>(descriptor_.width) * descriptor_.height * aspect_texel_size(vk_format_, aspect);
+}
+
+std::shared_ptr<Timeline> Texture::timeline() const {
+    std::lock_guard<std::mutex> lock(timeline_mutex_);
+    return timeline_;
+}
+
+void Texture::set_timeline(std::shared_ptr<Timeline> timeline) {
+    std::lock_guard<std::mutex> lock(timeline_mutex_);
+    timeline_ = std::move(timeline);
+}
+
+void Texture::upload(VkImageAspectFlagBits aspect, const void* data, size_t size, const SubmitSync& sync) {
+    transfer(aspect, const_cast<void*>(data), size, true, sync);
+}
+
+void Texture::download(VkImageAspectFlagBits aspect, void* out, size_t size, const SubmitSync& sync) {
+    transfer(aspect, out, size, false, sync);
+}
+
+void Texture::transfer(VkImageAspectFlagBits aspect, void* host, size_t size, bool to_image, const SubmitSync& sync) {
+    device_->require_owner_process(to_image ? "upload to a texture" : "download a texture");
+    require_usage(to_image ? VK_IMAGE_USAGE_TRANSFER_DST_BIT : VK_IMAGE_USAGE_TRANSFER_SRC_BIT,
+                  to_image ? "uploaded to" : "downloaded from");
+    const size_t expected = host_size(aspect);
+    if (size != expected) {
+        throw InvalidArgumentError("expected " + std::to_string(expected) + " bytes for a " +
+                                   std::to_string(descriptor_.width) + "x" + std::to_string(descriptor_.height) +
+                                   " texture, got " + std::to_string(size));
+    }
+    const SplitSync split(*device_, sync);
+    split.wait_on_host();
+    std::lock_guard<std::mutex> lock(mutex_);
+    StagingBuffer staging(*device_, size, !to_image);
+    if (to_image) std::memcpy(staging.data(), host, size);
+
+    const auto& vk = device_->vk();
+    const VkImageLayout work = to_image ? VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL : VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL;
+    const VkAccessFlags access = to_image ? VK_ACCESS_TRANSFER_WRITE_BIT : VK_ACCESS_TRANSFER_READ_BIT;
+    OneTimeCommands cmds(*device_);
+    VkCommandBuffer cb = cmds.cmd();
+    record_acquire(cb, work, VK_PIPELINE_STAGE_TRANSFER_BIT, access);
+    const VkBufferImageCopy region = copy_region(aspect, 0);
+    if (to_image) {
+        vk.vkCmdCopyBufferToImage(cb, staging.buffer(), image_, work, 1, &region);
+    } else {
+        vk.vkCmdCopyImageToBuffer(cb, image_, work, staging.buffer(), 1, &region);
+        VkMemoryBarrier host_read{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+        host_read.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+        host_read.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+        vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &host_read, 0,
+                                nullptr, 0, nullptr);
+    }
+    record_release(cb, work, VK_PIPELINE_STAGE_TRANSFER_BIT, access);
+    cmds.submit_and_wait(split);
+    initialized_ = true;
+    if (!to_image) std::memcpy(host, staging.data(), size);
+    split.signal_on_host();
+}
+
+void Texture::require_usage(VkImageUsageFlags bit, const char* what) const {
+    if (!(vk_usage_ & bit)) {
+        throw UnsupportedOperationError(std::string("texture usage lacks ") +
+                                        (bit == VK_IMAGE_USAGE_TRANSFER_DST_BIT ? "COPY_DST" : "COPY_SRC") +
+                                        ", so it cannot be " + what);
+    }
+}
+
+VkBufferImageCopy Texture::copy_region(VkImageAspectFlagBits aspect, VkDeviceSize buffer_offset) const {
+    VkBufferImageCopy region{};
+    region.bufferOffset = buffer_offset;
+    region.imageSubresource = {static_cast<VkImageAspectFlags>(aspect), 0, 0, 1};
+    region.imageExtent = {descriptor_.width, descriptor_.height, 1};
+    return region;
+}
+
+}  // namespace geyser
