@@ -28,8 +28,6 @@ void bind_timeline(pybind11::module_& m);
 void bind_ipc(pybind11::module_& m);
 void bind_sender(pybind11::module_& m);
 void bind_cuda(pybind11::module_& m);
-void bind_device_sync(pybind11::class_<Device, std::shared_ptr<Device>>& cls);
-void bind_device_timeline(pybind11::class_<Device, std::shared_ptr<Device>>& cls);
 
 inline pybind11::bytes uuid_bytes(const Uuid& u) {
     return pybind11::bytes(reinterpret_cast<const char*>(u.data()), u.size());
