@@ -5,7 +5,6 @@
 #include "bindings.hpp"
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
-#include "geyser/memory.hpp"
 #include "geyser/sync.hpp"
 
 namespace py = pybind11;

@@ -4,7 +4,6 @@
 
 #include "bindings.hpp"
 #include "geyser/device.hpp"
-#include "geyser/memory.hpp"
 #include "geyser/timeline.hpp"
 
 namespace py = pybind11;

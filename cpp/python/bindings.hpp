@@ -1,4 +1,5 @@
-// Internal to the binding: one declaration per binding file.
+// Internal to the binding: one declaration per binding file (each binds one core header; every
+// Device method is in bind_device.cpp), and the conversions they share.
 #pragma once
 
 #include <pybind11/pybind11.h>
