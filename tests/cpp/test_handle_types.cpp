@@ -1,7 +1,8 @@
 // The external handle types Geyser has no driver for here (sync FD for semaphores and fences,
 // DMA-BUF and OPAQUE_WIN32 memory on Linux), and bad handle-type bits: every import and export of
 // them is refused with a specific error, before the driver sees an fd, and leaves no fd open. The
-// handles are described by hand, since neither test machine's driver exports these types.
+// handles are described by hand, since neither test machine's driver exports these types. Then
+// the handle-type services behind it all (cpp/src/vulkan/external_*_fd.hpp), through the factory.
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "geyser/geyser.hpp"
+#include "vulkan/external_memory_fd.hpp"
 #include "device_support.hpp"
 #include "support.hpp"
 #include "validation_listener.hpp"
@@ -181,4 +183,53 @@ TEST(MemoryHandleTypes, TypesOtherThanOpaqueFdAreRefusedBeforeTheDriver) {
     // The originals still import.
     EXPECT_NO_THROW(dev->import_texture(texture_handle));
     EXPECT_NO_THROW(dev->import_buffer(buffer_handle));
+}
+
+// ---- The memory services behind those imports (cpp/src/vulkan/external_memory_fd.hpp)
+
+TEST(MemoryServices, TheFactoryPicksEachBuiltTypesService) {
+    const geyser::FdMemoryService& opaque = geyser::memory_service(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT);
+    EXPECT_EQ(opaque.handle_type(), VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT);
+    EXPECT_STREQ(opaque.name(), "opaque_fd");
+    EXPECT_STREQ(opaque.device_extension(), VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME);
+    EXPECT_EQ(&geyser::default_memory_service(), &opaque);
+    ASSERT_FALSE(geyser::memory_services().empty());
+    for (const geyser::FdMemoryService* service : geyser::memory_services()) {
+        EXPECT_EQ(&geyser::memory_service(service->handle_type()), service) << service->name();
+    }
+}
+
+TEST(MemoryServices, ATypeWithoutAServiceIsRefusedByName) {
+    expect_error<geyser::UnsupportedOperationError>(
+        [] { geyser::memory_service(VK_EXTERNAL_MEMORY_HANDLE_TYPE_DMA_BUF_BIT_EXT); }, "dma_buf");
+    expect_error<geyser::UnsupportedOperationError>(
+        [] { geyser::memory_service(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT); }, "opaque_win32");
+    expect_error<geyser::UnsupportedOperationError>(
+        [] { geyser::memory_service(static_cast<VkExternalMemoryHandleTypeFlagBits>(0x3)); }, "0x3");
+}
+
+TEST(MemoryServices, BufferSupportIsWhatTheDeviceReports) {
+    DEVICE_OR_SKIP(dev);
+    const geyser::FdMemoryService& service = geyser::default_memory_service();
+    const auto& reported = dev->info().buffer_memory;
+    const bool both = (reported.exportable & reported.importable & service.handle_type()) != 0;
+    EXPECT_EQ(service.supports_buffers(dev->vk_physical_device(),
+                                       VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT),
+              both);
+}
+
+TEST(MemoryServices, TheOpaqueFdServiceRefusesAFileItsDeviceDoesNotExport) {
+    DEVICE_OR_SKIP(dev);
+    if (!(dev->info().buffer_memory.exportable & VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT)) {
+        GTEST_SKIP() << "this device exports no opaque-FD memory to compare with";
+    }
+    const geyser::FdMemoryService& service = geyser::memory_service(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT);
+    auto buffer = dev->create_shareable_buffer(4096);
+    geyser::MemoryHandle exported = dev->export_buffer(*buffer);
+    EXPECT_NO_THROW(service.check_fd(*dev, exported.fd.get()));
+    const size_t before = fd_count();
+    geyser::UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    expect_error<geyser::InvalidHandleError>([&] { service.check_fd(*dev, null_fd.get()); }, "not exported by");
+    null_fd.reset();
+    EXPECT_EQ(fd_count(), before);
 }

@@ -7,19 +7,13 @@
 
 #include "geyser/device.hpp"
 #include "text.hpp"
-#include "vulkan/external_memory.hpp"
+#include "vulkan/external_memory_fd.hpp"
 #include "vulkan/memory_import_checks.hpp"
 #include "vulkan/memory_requirements.hpp"
 #include "vulkan/transfer.hpp"
 #include "vulkan/vk.hpp"
 
 namespace geyser {
-
-namespace {
-
-constexpr VkExternalMemoryHandleTypeFlagBits kOpaqueFd = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT;
-
-}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Device: creation, export and import of buffers.
@@ -29,21 +23,15 @@ std::shared_ptr<Buffer> Device::create_shareable_buffer(VkDeviceSize size, VkBuf
     require_memory_export("buffers");
     if (size == 0) throw InvalidArgumentError("buffer size must be non-zero");
     usage |= VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
-    {
-        VkPhysicalDeviceExternalBufferInfo info{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_BUFFER_INFO};
-        info.usage = usage;
-        info.handleType = kOpaqueFd;
-        VkExternalBufferProperties props{VK_STRUCTURE_TYPE_EXTERNAL_BUFFER_PROPERTIES};
-        vkGetPhysicalDeviceExternalBufferProperties(physical_, &info, &props);
-        const auto f = props.externalMemoryProperties.externalMemoryFeatures;
-        if (!(f & VK_EXTERNAL_MEMORY_FEATURE_EXPORTABLE_BIT) || !(f & VK_EXTERNAL_MEMORY_FEATURE_IMPORTABLE_BIT)) {
-            throw UnsupportedOperationError("buffers with usage " + hex32(usage) + " cannot be shared as opaque_fd on '" +
-                                            info_.name + "'");
-        }
+    const FdMemoryService& service = default_memory_service();
+    if (!service.supports_buffers(physical_, usage)) {
+        throw UnsupportedOperationError("buffers with usage " + hex32(usage) + " cannot be shared as " +
+                                        service.name() + " on '" + info_.name + "'");
     }
     std::shared_ptr<Buffer> buf(new Buffer(shared_from_this(), size, usage));
+    buf->handle_type_ = service.handle_type();
     VkExternalMemoryBufferCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO};
-    ext.handleTypes = kOpaqueFd;
+    ext.handleTypes = service.handle_type();
     VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
     bci.size = size;
     bci.usage = usage;
@@ -54,18 +42,9 @@ std::shared_ptr<Buffer> Device::create_shareable_buffer(VkDeviceSize size, VkBuf
     buf->dedicated_ = req.dedicated;
     buf->allocation_size_ = req.memory.size;
     buf->memory_type_ = choose_memory_type(req.memory.memoryTypeBits, 0, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
-    VkExportMemoryAllocateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO};
-    export_info.handleTypes = kOpaqueFd;
-    VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
-    mai.allocationSize = req.memory.size;
-    mai.memoryTypeIndex = buf->memory_type_;
-    chain(mai, export_info);
-    VkMemoryDedicatedAllocateInfo dedicated{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO};
-    if (buf->dedicated_) {
-        dedicated.buffer = buf->buffer_;
-        chain(mai, dedicated);
-    }
-    vk_call("vkAllocateMemory(export)", [&] { return table_->vkAllocateMemory(device_, &mai, nullptr, &buf->memory_); });
+    MemoryAllocation allocation{req.memory.size, buf->memory_type_};
+    if (buf->dedicated_) allocation.dedicated_buffer = buf->buffer_;
+    buf->memory_ = service.allocate_exportable(device_, *table_, allocation);
     vk_call("vkBindBufferMemory", [&] { return table_->vkBindBufferMemory(device_, buf->buffer_, buf->memory_, 0); });
     return buf;
 }
@@ -91,10 +70,11 @@ MemoryHandle Device::export_buffer(Buffer& buffer) {
         std::lock_guard<std::mutex> lock(buffer.mutex_);
         if (!buffer.initialized_) buffer.record_initial_release();
     }
+    const FdMemoryService& service = memory_service(buffer.handle_type_);
     MemoryHandle h;
     h.kind = ResourceKind::kBuffer;
-    h.handle_type = kOpaqueFd;
-    h.fd = export_memory(*this, buffer.memory_, kOpaqueFd);
+    h.handle_type = service.handle_type();
+    h.fd = service.export_fd(device_, *table_, buffer.memory_);
     h.size = buffer.allocation_size_;
     h.memory_type_index = buffer.memory_type_;
     h.dedicated = buffer.dedicated_;
@@ -108,7 +88,7 @@ MemoryHandle Device::export_buffer(Buffer& buffer) {
 std::shared_ptr<Buffer> Device::import_buffer(const MemoryHandle& h) {
     require_owner_process("import a buffer");
     require_memory_export("buffers");
-    check_common(*this, h, ResourceKind::kBuffer, info_.buffer_memory);
+    const FdMemoryService& service = check_common(*this, h, ResourceKind::kBuffer, info_.buffer_memory);
     // Every Buffer operation is a copy (vkCmdCopyBuffer*), which needs both TRANSFER bits on the
     // VkBuffer the import creates with the handle's usage; create_shareable_buffer always adds
     // them. vkCreateBuffer takes only VkBufferUsageFlagBits, some with limits of their own, so
@@ -128,8 +108,9 @@ std::shared_ptr<Buffer> Device::import_buffer(const MemoryHandle& h) {
                                  std::to_string(h.size));
     }
     std::shared_ptr<Buffer> buf(new Buffer(shared_from_this(), h.buffer_size, h.buffer_usage));
+    buf->handle_type_ = service.handle_type();
     VkExternalMemoryBufferCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO};
-    ext.handleTypes = h.handle_type;
+    ext.handleTypes = service.handle_type();
     VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
     bci.size = h.buffer_size;
     bci.usage = h.buffer_usage;
@@ -144,9 +125,9 @@ std::shared_ptr<Buffer> Device::import_buffer(const MemoryHandle& h) {
         throw InvalidHandleError("buffer handle does not match this device's requirements for a " +
                                  std::to_string(h.buffer_size) + "-byte buffer: " + diff.substr(2));
     }
-    MemoryImport request{h.handle_type, h.fd.get(), h.size, h.memory_type_index};
-    if (h.dedicated) request.dedicated_buffer = buf->buffer_;
-    buf->memory_ = import_memory(*this, request);
+    MemoryAllocation allocation{h.size, h.memory_type_index};
+    if (h.dedicated) allocation.dedicated_buffer = buf->buffer_;
+    buf->memory_ = service.import_fd(device_, *table_, h.fd.get(), allocation);
     buf->allocation_size_ = h.size;
     buf->memory_type_ = h.memory_type_index;
     buf->dedicated_ = h.dedicated;

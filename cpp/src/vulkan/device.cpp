@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "geyser/memory.hpp"
+#include "vulkan/external_memory_fd.hpp"
 #include "vulkan/instance.hpp"
 #include "vulkan/vk.hpp"
 
@@ -395,9 +396,10 @@ void Device::check_same_device(const Uuid& device_uuid, const Uuid& driver_uuid)
 }
 
 void Device::require_memory_export(const char* what) const {
-    if (!has_extension(VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME)) {
+    const char* extension = default_memory_service().device_extension();
+    if (!has_extension(extension)) {
         throw UnsupportedOperationError(std::string("device '") + info_.name + "' cannot share " + what +
-                                        ": it lacks VK_KHR_external_memory_fd");
+                                        ": it lacks " + extension);
     }
 }
 

@@ -2,8 +2,8 @@
 
 #include <string>
 
+#include "posix/fd_kind.hpp"
 #include "text.hpp"
-#include "vulkan/external_memory.hpp"
 
 namespace geyser {
 
@@ -23,7 +23,8 @@ bool is_known_layout(VkImageLayout l) {
     }
 }
 
-void check_common(Device& d, const MemoryHandle& h, ResourceKind expected, const ExternalHandleTypes& support) {
+const FdMemoryService& check_common(Device& d, const MemoryHandle& h, ResourceKind expected,
+                                    const ExternalHandleTypes& support) {
     if (h.kind != expected) {
         throw InvalidHandleError(std::string("handle describes a ") + to_string(h.kind) + ", not a " +
                                  to_string(expected));
@@ -33,7 +34,15 @@ void check_common(Device& d, const MemoryHandle& h, ResourceKind expected, const
         throw UnsupportedOperationError(std::string("device '") + d.info().name + "' cannot import " +
                                         to_string(expected) + " memory as " + external_handle_type_name(h.handle_type));
     }
-    check_memory_fd(d, h.fd.get(), h.handle_type);
+    const FdMemoryService& service = memory_service(h.handle_type);
+    const int fd = h.fd.get();
+    const FdKind kind = FdKind::of(fd, "memory");
+    if (kind.never_a_payload()) {
+        throw InvalidHandleError("fd " + std::to_string(fd) + " is " + kind.describe() + ", not a Vulkan memory handle (" +
+                                 service.name() + ")");
+    }
+    service.check_fd(d, fd);
+    return service;
 }
 
 void check_allocation(const Device& d, const MemoryHandle& h, const Requirements& req, std::string& diff) {

@@ -7,7 +7,7 @@
 
 #include "geyser/device.hpp"
 #include "text.hpp"
-#include "vulkan/external_memory.hpp"
+#include "vulkan/external_memory_fd.hpp"
 #include "vulkan/format_support.hpp"
 #include "vulkan/formats.hpp"
 #include "vulkan/memory_import_checks.hpp"
@@ -18,8 +18,6 @@
 namespace geyser {
 
 namespace {
-
-constexpr VkExternalMemoryHandleTypeFlagBits kOpaqueFd = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT;
 
 VkImageCreateInfo image_info(uint32_t w, uint32_t h, VkFormat format, VkImageUsageFlags usage) {
     VkImageCreateInfo ci{VK_STRUCTURE_TYPE_IMAGE_CREATE_INFO};
@@ -45,13 +43,15 @@ std::shared_ptr<Texture> Device::create_shareable_texture(const TextureDescripto
     require_owner_process("create a texture");
     require_memory_export("textures");
     check_descriptor(desc);
+    const FdMemoryService& service = default_memory_service();
     const FormatSupport support = format_support(desc.format, desc.usage);
     const FormatInfo& info = format_info(desc.format);
     if (!support.shareable()) {
         throw UnsupportedFormatError(std::string(info.name) + " with usage " + texture_usage_to_string(desc.usage) +
-                                     " cannot be shared as opaque_fd on '" + info_.name + "': " + support.reason);
+                                     " cannot be shared as " + service.name() + " on '" + info_.name +
+                                     "': " + support.reason);
     }
-    const HandleTypeSupport& caps = support.handle_types.at(kOpaqueFd);
+    const HandleTypeSupport& caps = support.handle_types.at(service.handle_type());
     if (desc.width > caps.max_width || desc.height > caps.max_height) {
         throw InvalidArgumentError("texture extent " + std::to_string(desc.width) + "x" + std::to_string(desc.height) +
                                    " exceeds this format's maximum " + std::to_string(caps.max_width) + "x" +
@@ -60,8 +60,9 @@ std::shared_ptr<Texture> Device::create_shareable_texture(const TextureDescripto
     const VkImageUsageFlags vk_usage = vk_image_usage(desc.format, desc.usage);
 
     std::shared_ptr<Texture> tex(new Texture(shared_from_this(), desc, support.vk_format, vk_usage));
+    tex->handle_type_ = service.handle_type();
     VkExternalMemoryImageCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO};
-    ext.handleTypes = kOpaqueFd;
+    ext.handleTypes = service.handle_type();
     VkImageCreateInfo ci = image_info(desc.width, desc.height, support.vk_format, vk_usage);
     chain(ci, ext);
     vk_call("vkCreateImage", [&] { return table_->vkCreateImage(device_, &ci, nullptr, &tex->image_); });
@@ -71,18 +72,9 @@ std::shared_ptr<Texture> Device::create_shareable_texture(const TextureDescripto
     tex->allocation_size_ = req.memory.size;
     tex->memory_type_ = choose_memory_type(req.memory.memoryTypeBits, 0, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
 
-    VkExportMemoryAllocateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO};
-    export_info.handleTypes = kOpaqueFd;
-    VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
-    mai.allocationSize = req.memory.size;
-    mai.memoryTypeIndex = tex->memory_type_;
-    chain(mai, export_info);
-    VkMemoryDedicatedAllocateInfo dedicated{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO};
-    if (tex->dedicated_) {
-        dedicated.image = tex->image_;
-        chain(mai, dedicated);
-    }
-    vk_call("vkAllocateMemory(export)", [&] { return table_->vkAllocateMemory(device_, &mai, nullptr, &tex->memory_); });
+    MemoryAllocation allocation{req.memory.size, tex->memory_type_};
+    if (tex->dedicated_) allocation.dedicated_image = tex->image_;
+    tex->memory_ = service.allocate_exportable(device_, *table_, allocation);
     vk_call("vkBindImageMemory", [&] { return table_->vkBindImageMemory(device_, tex->image_, tex->memory_, 0); });
     return tex;
 }
@@ -101,10 +93,11 @@ MemoryHandle Device::export_texture(Texture& texture) {
         std::lock_guard<std::mutex> lock(texture.mutex_);
         if (!texture.initialized_) texture.record_initial_release();
     }
+    const FdMemoryService& service = memory_service(texture.handle_type_);
     MemoryHandle h;
     h.kind = ResourceKind::kTexture;
-    h.handle_type = kOpaqueFd;
-    h.fd = export_memory(*this, texture.memory_, kOpaqueFd);
+    h.handle_type = service.handle_type();
+    h.fd = service.export_fd(device_, *table_, texture.memory_);
     h.size = texture.allocation_size_;
     h.memory_type_index = texture.memory_type_;
     h.dedicated = texture.dedicated_;
@@ -131,7 +124,7 @@ std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
         const std::string mismatch = format_tag_mismatch(h.texture_format, h.vk_format);
         if (!mismatch.empty()) throw InvalidHandleError("texture handle " + mismatch);
     }
-    check_common(*this, h, ResourceKind::kTexture, info_.image_memory);
+    const FdMemoryService& service = check_common(*this, h, ResourceKind::kTexture, info_.image_memory);
     // vk_usage goes to vkGetPhysicalDeviceImageFormatProperties2 and vkCreateImage, which take only
     // VkImageUsageFlagBits; Geyser creates textures with TRANSFER_SRC .. DEPTH_STENCIL_ATTACHMENT
     // and never TRANSIENT (a transient image allows attachment usages only,
@@ -152,7 +145,8 @@ std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
     HandleTypeSupport caps;
     if (diff.empty()) {
         std::string reason;
-        if (!query_image_format(*this, h.vk_format, h.vk_usage, h.handle_type, caps, reason) || !caps.importable) {
+        if (!query_image_format(*this, h.vk_format, h.vk_usage, service.handle_type(), caps, reason) ||
+            !caps.importable) {
             diff += "; VkFormat " + std::to_string(h.vk_format) + " with usage " + hex32(h.vk_usage) +
                     " is not importable here";
         } else if (h.width > caps.max_width || h.height > caps.max_height) {
@@ -168,8 +162,9 @@ std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
     desc.format = h.texture_format;
     desc.usage = h.texture_usage;
     std::shared_ptr<Texture> tex(new Texture(shared_from_this(), desc, h.vk_format, h.vk_usage));
+    tex->handle_type_ = service.handle_type();
     VkExternalMemoryImageCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO};
-    ext.handleTypes = h.handle_type;
+    ext.handleTypes = service.handle_type();
     VkImageCreateInfo ci = image_info(h.width, h.height, h.vk_format, h.vk_usage);
     chain(ci, ext);
     vk_call("vkCreateImage", [&] { return table_->vkCreateImage(device_, &ci, nullptr, &tex->image_); });
@@ -183,9 +178,9 @@ std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
                                  std::to_string(h.vk_format) + " image: " + diff.substr(2));
     }
 
-    MemoryImport request{h.handle_type, h.fd.get(), h.size, h.memory_type_index};
-    if (h.dedicated) request.dedicated_image = tex->image_;
-    tex->memory_ = import_memory(*this, request);
+    MemoryAllocation allocation{h.size, h.memory_type_index};
+    if (h.dedicated) allocation.dedicated_image = tex->image_;
+    tex->memory_ = service.import_fd(device_, *table_, h.fd.get(), allocation);
     tex->allocation_size_ = h.size;
     tex->memory_type_ = h.memory_type_index;
     tex->dedicated_ = h.dedicated;
