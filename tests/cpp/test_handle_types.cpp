@@ -11,6 +11,7 @@
 
 #include "geyser/geyser.hpp"
 #include "vulkan/external_memory_fd.hpp"
+#include "vulkan/external_sync_fd.hpp"
 #include "device_support.hpp"
 #include "support.hpp"
 #include "validation_listener.hpp"
@@ -230,6 +231,50 @@ TEST(MemoryServices, TheOpaqueFdServiceRefusesAFileItsDeviceDoesNotExport) {
     const size_t before = fd_count();
     geyser::UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     expect_error<geyser::InvalidHandleError>([&] { service.check_fd(*dev, null_fd.get()); }, "not exported by");
+    null_fd.reset();
+    EXPECT_EQ(fd_count(), before);
+}
+
+// ---- The semaphore and fence services (cpp/src/vulkan/external_sync_fd.hpp)
+
+TEST(SyncServices, TheFactoryPicksEachBuiltTypesService) {
+    const geyser::FdSyncService& opaque = geyser::sync_service(kOpaqueFd);
+    EXPECT_STREQ(opaque.name(), "opaque_fd");
+    EXPECT_EQ(opaque.fence_handle_type(), static_cast<uint32_t>(VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT));
+    EXPECT_TRUE(opaque.permanent_import());
+    EXPECT_TRUE(opaque.carries_timelines());
+    EXPECT_FALSE(opaque.may_be_signaled_without_handle());
+    EXPECT_STREQ(opaque.device_extension(geyser::SyncPrimitive::kSemaphore),
+                 VK_KHR_EXTERNAL_SEMAPHORE_FD_EXTENSION_NAME);
+    EXPECT_STREQ(opaque.device_extension(geyser::SyncPrimitive::kFence), VK_KHR_EXTERNAL_FENCE_FD_EXTENSION_NAME);
+    EXPECT_EQ(&geyser::default_sync_service(), &opaque);
+
+    const geyser::FdSyncService& sync = geyser::sync_service(kSyncFd);
+    EXPECT_STREQ(sync.name(), "sync_fd");
+    // A fence's SYNC_FD bit is not a semaphore's.
+    EXPECT_EQ(sync.fence_handle_type(), static_cast<uint32_t>(VK_EXTERNAL_FENCE_HANDLE_TYPE_SYNC_FD_BIT));
+    EXPECT_FALSE(sync.permanent_import());
+    EXPECT_FALSE(sync.carries_timelines());
+    EXPECT_TRUE(sync.may_be_signaled_without_handle());
+
+    for (const geyser::FdSyncService* service : geyser::sync_services()) {
+        EXPECT_EQ(geyser::find_sync_service(service->handle_type()), service) << service->name();
+    }
+    EXPECT_EQ(geyser::find_sync_service(kOpaqueWin32), nullptr);
+    EXPECT_EQ(geyser::find_sync_service(0), nullptr);
+    expect_error<geyser::UnsupportedOperationError>([] { geyser::sync_service(kOpaqueWin32); }, "opaque_win32");
+}
+
+TEST(SyncServices, TheOpaqueFdServiceRefusesAFileItsDeviceDoesNotExport) {
+    DEVICE_OR_SKIP(dev);
+    if (!(dev->info().binary_semaphore.exportable & kOpaqueFd) && !(dev->info().timeline_semaphore.exportable & kOpaqueFd)) {
+        GTEST_SKIP() << "this device exports no opaque-FD semaphores to compare with";
+    }
+    const size_t before = fd_count();
+    geyser::UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    expect_error<geyser::InvalidHandleError>(
+        [&] { geyser::sync_service(kOpaqueFd).check_fd(*dev, geyser::SyncPrimitive::kSemaphore, null_fd.get()); },
+        "not exported by");
     null_fd.reset();
     EXPECT_EQ(fd_count(), before);
 }

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "geyser/device.hpp"
-#include "posix/fd_kind.hpp"
 #include "text.hpp"
+#include "vulkan/external_sync_fd.hpp"
 #include "vulkan/sync_import_checks.hpp"
 #include "vulkan/vk.hpp"
 
@@ -52,10 +52,11 @@ std::shared_ptr<Fence> Device::create_fence(bool signaled) { return make_fence(s
 std::shared_ptr<Fence> Device::make_fence(bool signaled, bool exportable) {
     require_owner_process("create a fence");
     if (exportable && !info_.fence.exportable) {
+        const char* extension = default_sync_service().device_extension(SyncPrimitive::kFence);
         throw UnsupportedOperationError("device '" + info_.name + "' cannot export fences" +
-                                        (has_extension(VK_KHR_EXTERNAL_FENCE_FD_EXTENSION_NAME)
+                                        (has_extension(extension)
                                              ? std::string(" (the driver reports no exportable handle type)")
-                                             : std::string(" (no VK_KHR_external_fence_fd)")));
+                                             : " (no " + std::string(extension) + ")"));
     }
     std::shared_ptr<Fence> f(new Fence(shared_from_this()));
     VkFenceCreateInfo ci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
@@ -73,59 +74,35 @@ std::shared_ptr<Fence> Device::make_fence(bool signaled, bool exportable) {
 SyncHandle Device::export_fence(Fence& f, uint32_t handle_type) {
     require_owner_process("export a fence");
     if (f.device_.get() != this) throw DeviceMismatchError("fence belongs to another Device object");
-    check_handle_type_bit(handle_type, "fence");
-    if (!(f.export_types_ & handle_type)) {
-        throw UnsupportedOperationError(std::string("this fence cannot be exported as ") +
-                                        external_handle_type_name(handle_type) + " on '" + info_.name + "'");
+    const FdSyncService& service = described_sync_service(handle_type, "fence");
+    if (!(f.export_types_ & service.handle_type())) {
+        throw UnsupportedOperationError(std::string("this fence cannot be exported as ") + service.name() + " on '" +
+                                        info_.name + "'");
     }
     SyncHandle h;
     h.primitive = SyncPrimitive::kFence;
-    h.handle_type = handle_type;
-    h.permanent = handle_type == kOpaque;
+    h.handle_type = service.handle_type();
+    h.permanent = service.permanent_import();
     h.device_uuid = info_.device_uuid;
     h.driver_uuid = info_.driver_uuid;
-    VkFenceGetFdInfoKHR info{VK_STRUCTURE_TYPE_FENCE_GET_FD_INFO_KHR};
-    info.fence = f.fence_;
-    info.handleType = static_cast<VkExternalFenceHandleTypeFlagBits>(handle_type);
-    int fd = -1;
-    vk_call("vkGetFenceFdKHR", [&] { return table_->vkGetFenceFdKHR(device_, &info, &fd); });
-    if (fd < 0) {
-        if (handle_type != kSyncFd) throw VulkanError(VK_ERROR_UNKNOWN, "vkGetFenceFdKHR", "returned fd -1");
-        h.already_signaled = true;
-    } else {
-        h.fd.reset(fd);
-    }
+    h.fd = service.export_fence(device_, *table_, f.fence_);
+    h.already_signaled = !h.fd.valid();
     return h;
 }
 
 std::shared_ptr<Fence> Device::import_fence(const SyncHandle& h) {
     require_owner_process("import a fence");
-    check_sync_common(*this, h, SyncPrimitive::kFence);
-    if (!(info_.fence.importable & h.handle_type)) {
+    const FdSyncService& service = check_sync_common(*this, h, SyncPrimitive::kFence);
+    if (!(info_.fence.importable & service.handle_type())) {
         throw UnsupportedOperationError("device '" + info_.name + "' cannot import fences as " +
-                                        std::string(external_handle_type_name(h.handle_type)));
+                                        std::string(service.name()));
     }
     auto f = create_fence(false);
     f->imported_ = true;
-    if (h.already_signaled) {
-        VkImportFenceFdInfoKHR info{VK_STRUCTURE_TYPE_IMPORT_FENCE_FD_INFO_KHR};
-        info.fence = f->fence_;
-        info.flags = VK_FENCE_IMPORT_TEMPORARY_BIT;
-        info.handleType = VK_EXTERNAL_FENCE_HANDLE_TYPE_SYNC_FD_BIT;
-        info.fd = -1;
-        vk_call("vkImportFenceFdKHR", [&] { return table_->vkImportFenceFdKHR(device_, &info); });
-        return f;
-    }
-    import_duplicate(h.fd.get(), "vkImportFenceFdKHR", [&](int fd) {
-        VkImportFenceFdInfoKHR info{VK_STRUCTURE_TYPE_IMPORT_FENCE_FD_INFO_KHR};
-        info.fence = f->fence_;
-        info.flags = h.permanent ? 0 : VK_FENCE_IMPORT_TEMPORARY_BIT;
-        info.handleType = static_cast<VkExternalFenceHandleTypeFlagBits>(h.handle_type);
-        info.fd = fd;
-        return fault::injected("vkImportFenceFdKHR") ? VK_ERROR_OUT_OF_DEVICE_MEMORY
-                                                      : table_->vkImportFenceFdKHR(device_, &info);
-    });
-    if (h.permanent) f->export_types_ = h.handle_type;
+    // An already-signalled payload has no fd: the service imports it as one (a -1 sync FD).
+    service.import_fence(device_, *table_, f->fence_, h.already_signaled ? -1 : h.fd.get());
+    // A permanently imported payload can be exported again as the same type.
+    if (service.permanent_import()) f->export_types_ = service.handle_type();
     return f;
 }
 

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "geyser/device.hpp"
-#include "posix/fd_kind.hpp"
 #include "text.hpp"
+#include "vulkan/external_sync_fd.hpp"
 #include "vulkan/sync_import_checks.hpp"
 #include "vulkan/vk.hpp"
 
@@ -16,6 +16,18 @@ namespace {
 
 const ExternalHandleTypes& semaphore_support(const Device& d, SemaphoreType t) {
     return t == SemaphoreType::kTimeline ? d.info().timeline_semaphore : d.info().binary_semaphore;
+}
+
+// The handle types of `types` whose service can carry a semaphore of `type`: a timeline
+// semaphore must never be exported as a type that cannot carry timelines (sync FD, spec),
+// whatever a driver reports.
+uint32_t carriable(uint32_t types, SemaphoreType type) {
+    if (type != SemaphoreType::kTimeline) return types;
+    uint32_t carried = 0;
+    for (const FdSyncService* service : sync_services()) {
+        if (service->carries_timelines()) carried |= types & service->handle_type();
+    }
+    return carried;
 }
 
 }  // namespace
@@ -98,12 +110,13 @@ std::shared_ptr<Semaphore> Device::make_semaphore(SemaphoreType type, uint64_t i
         throw InvalidArgumentError("a binary semaphore has no initial value");
     }
     const ExternalHandleTypes& support = semaphore_support(*this, type);
+    const char* extension = default_sync_service().device_extension(SyncPrimitive::kSemaphore);
     if (exportable && !support.exportable) {
         throw UnsupportedOperationError("device '" + info_.name + "' cannot export " + to_string(type) +
                                         " semaphores" +
-                                        (has_extension(VK_KHR_EXTERNAL_SEMAPHORE_FD_EXTENSION_NAME)
+                                        (has_extension(extension)
                                              ? std::string(" (the driver reports no exportable handle type)")
-                                             : std::string(" (no VK_KHR_external_semaphore_fd)")) +
+                                             : " (no " + std::string(extension) + ")") +
                                         "; use the portable timeline for cross-process sync");
     }
     std::shared_ptr<Semaphore> s(new Semaphore(shared_from_this(), type));
@@ -116,8 +129,7 @@ std::shared_ptr<Semaphore> Device::make_semaphore(SemaphoreType type, uint64_t i
     }
     VkExportSemaphoreCreateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_SEMAPHORE_CREATE_INFO};
     if (exportable) {
-        // Timeline semaphores must never be exported as sync FD (spec), whatever is reported.
-        s->export_types_ = type == SemaphoreType::kTimeline ? (support.exportable & kOpaque) : support.exportable;
+        s->export_types_ = carriable(support.exportable, type);
         export_info.handleTypes = s->export_types_;
         chain(ci, export_info);
     }
@@ -128,74 +140,47 @@ std::shared_ptr<Semaphore> Device::make_semaphore(SemaphoreType type, uint64_t i
 SyncHandle Device::export_semaphore(Semaphore& s, uint32_t handle_type) {
     require_owner_process("export a semaphore");
     if (s.device_.get() != this) throw DeviceMismatchError("semaphore belongs to another Device object");
-    check_handle_type_bit(handle_type, "semaphore");
-    if (s.type_ == SemaphoreType::kTimeline && handle_type == kSyncFd) {
-        throw UnsupportedOperationError("timeline semaphores cannot be exported as sync_fd (Vulkan spec)");
+    const FdSyncService& service = described_sync_service(handle_type, "semaphore");
+    if (s.type_ == SemaphoreType::kTimeline && !service.carries_timelines()) {
+        throw UnsupportedOperationError(std::string("timeline semaphores cannot be exported as ") + service.name() +
+                                        " (Vulkan spec)");
     }
-    if (!(s.export_types_ & handle_type)) {
-        throw UnsupportedOperationError(std::string("this semaphore cannot be exported as ") +
-                                        external_handle_type_name(handle_type) + " on '" + info_.name + "'");
+    if (!(s.export_types_ & service.handle_type())) {
+        throw UnsupportedOperationError(std::string("this semaphore cannot be exported as ") + service.name() +
+                                        " on '" + info_.name + "'");
     }
     SyncHandle h;
     h.primitive = SyncPrimitive::kSemaphore;
     h.semaphore_type = s.type_;
-    h.handle_type = handle_type;
-    h.permanent = handle_type == kOpaque;
+    h.handle_type = service.handle_type();
+    h.permanent = service.permanent_import();
     h.device_uuid = info_.device_uuid;
     h.driver_uuid = info_.driver_uuid;
     if (s.type_ == SemaphoreType::kTimeline) h.initial_value = s.value();
-    VkSemaphoreGetFdInfoKHR info{VK_STRUCTURE_TYPE_SEMAPHORE_GET_FD_INFO_KHR};
-    info.semaphore = s.semaphore_;
-    info.handleType = static_cast<VkExternalSemaphoreHandleTypeFlagBits>(handle_type);
-    int fd = -1;
-    vk_call("vkGetSemaphoreFdKHR", [&] { return table_->vkGetSemaphoreFdKHR(device_, &info, &fd); });
-    if (fd < 0) {
-        // Only a sync FD may come back as -1, meaning "already signalled".
-        if (handle_type != kSyncFd) throw VulkanError(VK_ERROR_UNKNOWN, "vkGetSemaphoreFdKHR", "returned fd -1");
-        h.already_signaled = true;
-    } else {
-        h.fd.reset(fd);
-    }
+    h.fd = service.export_semaphore(device_, *table_, s.semaphore_);
+    h.already_signaled = !h.fd.valid();
     return h;
 }
 
 std::shared_ptr<Semaphore> Device::import_semaphore(const SyncHandle& h) {
     require_owner_process("import a semaphore");
-    check_sync_common(*this, h, SyncPrimitive::kSemaphore);
+    const FdSyncService& service = check_sync_common(*this, h, SyncPrimitive::kSemaphore);
     if (h.semaphore_type != SemaphoreType::kBinary && h.semaphore_type != SemaphoreType::kTimeline) {
         throw InvalidHandleError("unknown semaphore type " + std::to_string(static_cast<uint32_t>(h.semaphore_type)));
     }
-    if (h.semaphore_type == SemaphoreType::kTimeline && h.handle_type == kSyncFd) {
-        throw InvalidHandleError("a timeline semaphore cannot travel as a sync_fd");
+    if (h.semaphore_type == SemaphoreType::kTimeline && !service.carries_timelines()) {
+        throw InvalidHandleError(std::string("a timeline semaphore cannot travel as a ") + service.name());
     }
-    if (!(semaphore_support(*this, h.semaphore_type).importable & h.handle_type)) {
+    if (!(semaphore_support(*this, h.semaphore_type).importable & service.handle_type())) {
         throw UnsupportedOperationError("device '" + info_.name + "' cannot import " + to_string(h.semaphore_type) +
-                                        " semaphores as " + external_handle_type_name(h.handle_type));
+                                        " semaphores as " + service.name());
     }
     auto s = create_semaphore(h.semaphore_type, 0);
     s->imported_ = true;
-    if (h.already_signaled) {
-        // A -1 sync FD: nothing to import; the payload is already signalled. Give the binary
-        // semaphore a signalled payload by importing it as such (fd -1 is valid for sync FD).
-        VkImportSemaphoreFdInfoKHR info{VK_STRUCTURE_TYPE_IMPORT_SEMAPHORE_FD_INFO_KHR};
-        info.semaphore = s->semaphore_;
-        info.flags = VK_SEMAPHORE_IMPORT_TEMPORARY_BIT;
-        info.handleType = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_SYNC_FD_BIT;
-        info.fd = -1;
-        vk_call("vkImportSemaphoreFdKHR", [&] { return table_->vkImportSemaphoreFdKHR(device_, &info); });
-        return s;
-    }
-    import_duplicate(h.fd.get(), "vkImportSemaphoreFdKHR", [&](int fd) {
-        VkImportSemaphoreFdInfoKHR info{VK_STRUCTURE_TYPE_IMPORT_SEMAPHORE_FD_INFO_KHR};
-        info.semaphore = s->semaphore_;
-        info.flags = h.permanent ? 0 : VK_SEMAPHORE_IMPORT_TEMPORARY_BIT;
-        info.handleType = static_cast<VkExternalSemaphoreHandleTypeFlagBits>(h.handle_type);
-        info.fd = fd;
-        return fault::injected("vkImportSemaphoreFdKHR") ? VK_ERROR_OUT_OF_DEVICE_MEMORY
-                                                          : table_->vkImportSemaphoreFdKHR(device_, &info);
-    });
-    // An imported opaque payload can be exported again as the same type.
-    if (h.permanent) s->export_types_ = h.handle_type;
+    // An already-signalled payload has no fd: the service imports it as one (a -1 sync FD).
+    service.import_semaphore(device_, *table_, s->semaphore_, h.already_signaled ? -1 : h.fd.get());
+    // A permanently imported payload can be exported again as the same type.
+    if (service.permanent_import()) s->export_types_ = service.handle_type();
     return s;
 }
 
