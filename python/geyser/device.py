@@ -18,14 +18,17 @@ from .timeline import Timeline, TimelineHandle, submit_sync, timeline_choice
 
 __all__ = ["DeviceInfo", "FormatSupport", "HandleTypeSupport", "devices", "Device", "HANDLE_TYPES"]
 
-# External handle type bits (VkExternal{Memory,Semaphore,Fence}HandleTypeFlagBits share them).
+# External handle type bits of memory and semaphores (VkExternal{Memory,Semaphore}HandleTypeFlagBits
+# agree on these), which also name a fence handle's type. A device's fence support is reported in
+# VkExternalFenceHandleTypeFlagBits, whose SYNC_FD bit is 0x8.
 HANDLE_TYPES = {"opaque_fd": 0x1, "sync_fd": 0x10, "dma_buf": 0x200}
+_FENCE_HANDLE_TYPES = {"opaque_fd": 0x1, "sync_fd": 0x8}
 
 _DEVICE_TYPES = {0: "other", 1: "integrated_gpu", 2: "discrete_gpu", 3: "virtual_gpu", 4: "cpu"}
 
 
-def _names(mask: int) -> list[str]:
-    return [name for name, bit in HANDLE_TYPES.items() if mask & bit]
+def _names(mask: int, types: dict[str, int] = HANDLE_TYPES) -> list[str]:
+    return [name for name, bit in types.items() if mask & bit]
 
 
 def _version(v: int) -> str:
@@ -86,8 +89,8 @@ class DeviceInfo:
             binary_semaphore_import=_names(d.binary_semaphore.importable),
             timeline_semaphore_export=_names(d.timeline_semaphore.exportable),
             timeline_semaphore_import=_names(d.timeline_semaphore.importable),
-            fence_export=_names(d.fence.exportable),
-            fence_import=_names(d.fence.importable),
+            fence_export=_names(d.fence.exportable, _FENCE_HANDLE_TYPES),
+            fence_import=_names(d.fence.importable, _FENCE_HANDLE_TYPES),
         )
 
 

@@ -75,7 +75,9 @@ SyncHandle Device::export_fence(Fence& f, uint32_t handle_type) {
     require_owner_process("export a fence");
     if (f.device_.get() != this) throw DeviceMismatchError("fence belongs to another Device object");
     const FdSyncService& service = described_sync_service(handle_type, "fence");
-    if (!(f.export_types_ & service.handle_type())) {
+    // DeviceInfo::fence and export_types_ hold VkExternalFenceHandleTypeFlags, whose SYNC_FD bit is
+    // not the semaphore's that names the type in a SyncHandle.
+    if (!(f.export_types_ & service.fence_handle_type())) {
         throw UnsupportedOperationError(std::string("this fence cannot be exported as ") + service.name() + " on '" +
                                         info_.name + "'");
     }
@@ -93,7 +95,7 @@ SyncHandle Device::export_fence(Fence& f, uint32_t handle_type) {
 std::shared_ptr<Fence> Device::import_fence(const SyncHandle& h) {
     require_owner_process("import a fence");
     const FdSyncService& service = check_sync_common(*this, h, SyncPrimitive::kFence);
-    if (!(info_.fence.importable & service.handle_type())) {
+    if (!(info_.fence.importable & service.fence_handle_type())) {
         throw UnsupportedOperationError("device '" + info_.name + "' cannot import fences as " +
                                         std::string(service.name()));
     }
@@ -102,7 +104,7 @@ std::shared_ptr<Fence> Device::import_fence(const SyncHandle& h) {
     // An already-signalled payload has no fd: the service imports it as one (a -1 sync FD).
     service.import_fence(device_, *table_, f->fence_, h.already_signaled ? -1 : h.fd.get());
     // A permanently imported payload can be exported again as the same type.
-    if (service.permanent_import()) f->export_types_ = service.handle_type();
+    if (service.permanent_import()) f->export_types_ = service.fence_handle_type();
     return f;
 }
 
