@@ -89,24 +89,7 @@ std::shared_ptr<Buffer> Device::import_buffer(const MemoryHandle& h) {
     require_owner_process("import a buffer");
     require_memory_export("buffers");
     const FdMemoryService& service = check_common(*this, h, ResourceKind::kBuffer, info_.buffer_memory);
-    // Every Buffer operation is a copy (vkCmdCopyBuffer*), which needs both TRANSFER bits on the
-    // VkBuffer the import creates with the handle's usage; create_shareable_buffer always adds
-    // them. vkCreateBuffer takes only VkBufferUsageFlagBits, some with limits of their own, so
-    // only the usages Geyser creates buffers with are accepted.
-    constexpr VkBufferUsageFlags kCopy = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
-    constexpr VkBufferUsageFlags kBufferUsages = kCopy | VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT |
-                                                 VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_INDEX_BUFFER_BIT |
-                                                 VK_BUFFER_USAGE_VERTEX_BUFFER_BIT;
-    if ((h.buffer_usage & kCopy) != kCopy || (h.buffer_usage & ~kBufferUsages)) {
-        throw InvalidHandleError("buffer handle's usage " + hex32(h.buffer_usage) +
-                                 " is not a Geyser buffer's: those have TRANSFER_SRC and TRANSFER_DST (every "
-                                 "operation is a copy) and no bits outside " + hex32(kBufferUsages));
-    }
-    if (h.buffer_size == 0) throw InvalidHandleError("buffer handle has size 0");
-    if (h.buffer_size > h.size) {
-        throw InvalidHandleError("buffer size " + std::to_string(h.buffer_size) + " exceeds its allocation size " +
-                                 std::to_string(h.size));
-    }
+    check_buffer_description(h);
     std::shared_ptr<Buffer> buf(new Buffer(shared_from_this(), h.buffer_size, h.buffer_usage));
     buf->handle_type_ = service.handle_type();
     VkExternalMemoryBufferCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO};
@@ -116,15 +99,8 @@ std::shared_ptr<Buffer> Device::import_buffer(const MemoryHandle& h) {
     bci.usage = h.buffer_usage;
     bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
     chain(bci, ext);
-    if (h.buffer_usage == 0) throw InvalidHandleError("buffer handle has no usage flags");
     vk_call("vkCreateBuffer", [&] { return table_->vkCreateBuffer(device_, &bci, nullptr, &buf->buffer_); });
-    const Requirements req = buffer_requirements(*this, buf->buffer_);
-    std::string diff;
-    check_allocation(*this, h, req, diff);
-    if (!diff.empty()) {
-        throw InvalidHandleError("buffer handle does not match this device's requirements for a " +
-                                 std::to_string(h.buffer_size) + "-byte buffer: " + diff.substr(2));
-    }
+    check_buffer_allocation(*this, h, buffer_requirements(*this, buf->buffer_));
     MemoryAllocation allocation{h.size, h.memory_type_index};
     if (h.dedicated) allocation.dedicated_buffer = buf->buffer_;
     buf->memory_ = service.import_fd(device_, *table_, h.fd.get(), allocation);

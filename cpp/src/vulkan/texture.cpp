@@ -6,9 +6,7 @@
 #include <string>
 
 #include "geyser/device.hpp"
-#include "text.hpp"
 #include "vulkan/external_memory_fd.hpp"
-#include "vulkan/format_support.hpp"
 #include "vulkan/formats.hpp"
 #include "vulkan/memory_import_checks.hpp"
 #include "vulkan/memory_requirements.hpp"
@@ -118,43 +116,9 @@ MemoryHandle Device::export_texture(Texture& texture) {
 std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
     require_owner_process("import a texture");
     require_memory_export("textures");
-    // The portable tag decides how the other side reads the bytes (an RGBA8 image tagged
-    // R32_FLOAT would download as float32), and no driver can tell: refuse a contradiction first.
-    if (h.kind == ResourceKind::kTexture) {
-        const std::string mismatch = format_tag_mismatch(h.texture_format, h.vk_format);
-        if (!mismatch.empty()) throw InvalidHandleError("texture handle " + mismatch);
-    }
+    check_texture_tag(h);
     const FdMemoryService& service = check_common(*this, h, ResourceKind::kTexture, info_.image_memory);
-    // vk_usage goes to vkGetPhysicalDeviceImageFormatProperties2 and vkCreateImage, which take only
-    // VkImageUsageFlagBits; Geyser creates textures with TRANSFER_SRC .. DEPTH_STENCIL_ATTACHMENT
-    // and never TRANSIENT (a transient image allows attachment usages only,
-    // VUID-VkImageCreateInfo-usage-00963), so anything else is not one of its exports.
-    constexpr VkImageUsageFlags kTextureUsages = 0x3F;
-    if (h.vk_usage & ~kTextureUsages) {
-        throw InvalidHandleError("texture handle's VkImageUsageFlags " + hex32(h.vk_usage) +
-                                 " has bits outside 0x3f, which Geyser's textures never use");
-    }
-
-    // Everything the exporter created the image with must be repeated here; collect every
-    // difference so the message says all that is wrong at once.
-    std::string diff;
-    if (h.width == 0 || h.height == 0) diff += "; extent " + std::to_string(h.width) + "x" + std::to_string(h.height);
-    if (h.vk_tiling != VK_IMAGE_TILING_OPTIMAL) diff += "; tiling " + std::to_string(h.vk_tiling) + " (expected optimal)";
-    if (h.vk_create_flags != 0) diff += "; create flags " + hex32(h.vk_create_flags) + " (expected 0)";
-    if (!is_known_layout(h.vk_layout)) diff += "; layout " + std::to_string(h.vk_layout) + " is not a shareable layout";
-    HandleTypeSupport caps;
-    if (diff.empty()) {
-        std::string reason;
-        if (!query_image_format(*this, h.vk_format, h.vk_usage, service.handle_type(), caps, reason) ||
-            !caps.importable) {
-            diff += "; VkFormat " + std::to_string(h.vk_format) + " with usage " + hex32(h.vk_usage) +
-                    " is not importable here";
-        } else if (h.width > caps.max_width || h.height > caps.max_height) {
-            diff += "; extent " + std::to_string(h.width) + "x" + std::to_string(h.height) + " exceeds maximum " +
-                    std::to_string(caps.max_width) + "x" + std::to_string(caps.max_height);
-        }
-    }
-    if (!diff.empty()) throw InvalidHandleError("texture handle does not describe a valid image: " + diff.substr(2));
+    const HandleTypeSupport caps = check_image_description(*this, h, service);
 
     TextureDescriptor desc;
     desc.width = h.width;
@@ -169,14 +133,7 @@ std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
     chain(ci, ext);
     vk_call("vkCreateImage", [&] { return table_->vkCreateImage(device_, &ci, nullptr, &tex->image_); });
 
-    const Requirements req = image_requirements(*this, tex->image_);
-    check_allocation(*this, h, req, diff);
-    if (caps.dedicated_only && !h.dedicated) diff += "; this format requires a dedicated allocation";
-    if (!diff.empty()) {
-        throw InvalidHandleError("texture handle does not match this device's requirements for a " +
-                                 std::to_string(h.width) + "x" + std::to_string(h.height) + " VkFormat " +
-                                 std::to_string(h.vk_format) + " image: " + diff.substr(2));
-    }
+    check_image_allocation(*this, h, image_requirements(*this, tex->image_), caps);
 
     MemoryAllocation allocation{h.size, h.memory_type_index};
     if (h.dedicated) allocation.dedicated_image = tex->image_;
