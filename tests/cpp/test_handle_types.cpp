@@ -10,8 +10,8 @@
 #include <string>
 
 #include "geyser/geyser.hpp"
-#include "vulkan/external_memory_fd.hpp"
-#include "vulkan/external_sync_fd.hpp"
+#include "vulkan/external_memory/fd.hpp"
+#include "vulkan/external_sync/fd.hpp"
 #include "device_support.hpp"
 #include "support.hpp"
 #include "validation_listener.hpp"
@@ -186,7 +186,7 @@ TEST(MemoryHandleTypes, TypesOtherThanOpaqueFdAreRefusedBeforeTheDriver) {
     EXPECT_NO_THROW(dev->import_buffer(buffer_handle));
 }
 
-// ---- The memory services behind those imports (cpp/src/vulkan/external_memory_fd.hpp)
+// ---- The memory services behind those imports (cpp/src/vulkan/external_memory/fd.hpp)
 
 TEST(MemoryServices, TheFactoryPicksEachBuiltTypesService) {
     const geyser::FdMemoryService& opaque = geyser::memory_service(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT);
@@ -235,7 +235,7 @@ TEST(MemoryServices, TheOpaqueFdServiceRefusesAFileItsDeviceDoesNotExport) {
     EXPECT_EQ(fd_count(), before);
 }
 
-// ---- The semaphore and fence services (cpp/src/vulkan/external_sync_fd.hpp)
+// ---- The semaphore and fence services (cpp/src/vulkan/external_sync/fd.hpp)
 
 TEST(SyncServices, TheFactoryPicksEachBuiltTypesService) {
     const geyser::FdSyncService& opaque = geyser::sync_service(kOpaqueFd);
@@ -267,7 +267,8 @@ TEST(SyncServices, TheFactoryPicksEachBuiltTypesService) {
 
 TEST(SyncServices, TheOpaqueFdServiceRefusesAFileItsDeviceDoesNotExport) {
     DEVICE_OR_SKIP(dev);
-    if (!(dev->info().binary_semaphore.exportable & kOpaqueFd) && !(dev->info().timeline_semaphore.exportable & kOpaqueFd)) {
+    const auto& info = dev->info();
+    if (!(info.binary_semaphore.exportable & kOpaqueFd) && !(info.timeline_semaphore.exportable & kOpaqueFd)) {
         GTEST_SKIP() << "this device exports no opaque-FD semaphores to compare with";
     }
     const size_t before = fd_count();

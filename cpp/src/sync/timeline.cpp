@@ -7,7 +7,7 @@
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
 #include "geyser/memory.hpp"
-#include "vulkan/external_sync_fd.hpp"
+#include "vulkan/external_sync/fd.hpp"
 
 namespace geyser {
 

@@ -7,7 +7,7 @@
 
 #include "geyser/device.hpp"
 #include "text.hpp"
-#include "vulkan/external_memory_fd.hpp"
+#include "vulkan/external_memory/fd.hpp"
 #include "vulkan/memory_import_checks.hpp"
 #include "vulkan/memory_requirements.hpp"
 #include "vulkan/transfer.hpp"

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "geyser/memory.hpp"
-#include "vulkan/external_memory_fd.hpp"
+#include "vulkan/external_memory/fd.hpp"
 #include "vulkan/instance.hpp"
 #include "vulkan/vk.hpp"
 

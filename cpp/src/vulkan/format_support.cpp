@@ -2,7 +2,7 @@
 // external memory handle type allows for it.
 #include "vulkan/format_support.hpp"
 
-#include "vulkan/external_memory_fd.hpp"
+#include "vulkan/external_memory/fd.hpp"
 #include "vulkan/formats.hpp"
 #include "vulkan/vk.hpp"
 

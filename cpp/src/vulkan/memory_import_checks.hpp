@@ -9,7 +9,7 @@
 
 #include "geyser/device.hpp"
 #include "geyser/memory.hpp"
-#include "vulkan/external_memory_fd.hpp"
+#include "vulkan/external_memory/fd.hpp"
 #include "vulkan/memory_requirements.hpp"
 
 namespace geyser {

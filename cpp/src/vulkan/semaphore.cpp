@@ -6,7 +6,7 @@
 
 #include "geyser/device.hpp"
 #include "text.hpp"
-#include "vulkan/external_sync_fd.hpp"
+#include "vulkan/external_sync/fd.hpp"
 #include "vulkan/sync_import_checks.hpp"
 #include "vulkan/vk.hpp"
 

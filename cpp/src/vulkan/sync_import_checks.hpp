@@ -6,7 +6,7 @@
 
 #include "geyser/device.hpp"
 #include "geyser/sync.hpp"
-#include "vulkan/external_sync_fd.hpp"
+#include "vulkan/external_sync/fd.hpp"
 
 namespace geyser {
 

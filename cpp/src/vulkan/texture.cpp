@@ -6,7 +6,7 @@
 #include <string>
 
 #include "geyser/device.hpp"
-#include "vulkan/external_memory_fd.hpp"
+#include "vulkan/external_memory/fd.hpp"
 #include "vulkan/formats.hpp"
 #include "vulkan/memory_import_checks.hpp"
 #include "vulkan/memory_requirements.hpp"

@@ -77,7 +77,8 @@ public:
     }
 
 private:
-    Win32Export(UniqueHandle handle, const Key& key) noexcept : handle_(std::move(handle)), key_(key), registered_(true) {}
+    Win32Export(UniqueHandle handle, const Key& key) noexcept
+        : handle_(std::move(handle)), key_(key), registered_(true) {}
     static void claim(const Key& key, const char* what);
     static void unclaim(const Key& key) noexcept;
     void unregister() noexcept;

@@ -12,8 +12,8 @@
 #include <utility>
 
 #include "geyser/error.hpp"
-#include "vulkan/external_memory_win32.hpp"
-#include "vulkan/external_sync_win32.hpp"
+#include "vulkan/external_memory/win32.hpp"
+#include "vulkan/external_sync/win32.hpp"
 
 namespace {
 
@@ -75,7 +75,8 @@ TEST(ExternalWin32, EachObjectIsExportedOnceAndSharedByDuplicates) {
         EXPECT_THROW(memory_service.export_handle(device, vk, memory), geyser::InvalidArgumentError);
         // Other objects, and a semaphore with the same handle value, are separate exports.
         geyser::Win32Export other = memory_service.export_handle(device, vk, fake_object<VkDeviceMemory>(0x3000));
-        geyser::Win32Export sem = semaphore_service.export_semaphore_handle(device, vk, fake_object<VkSemaphore>(0x2000));
+        geyser::Win32Export sem =
+            semaphore_service.export_semaphore_handle(device, vk, fake_object<VkSemaphore>(0x2000));
         EXPECT_THROW(semaphore_service.export_semaphore_handle(device, vk, fake_object<VkSemaphore>(0x2000)),
                      geyser::InvalidArgumentError);
         EXPECT_EQ(g_memory_exports, 2);
@@ -135,7 +136,8 @@ TEST(ExternalWin32, TheFactoriesPickEachBuiltTypesService) {
     for (const geyser::Win32MemoryService* service : geyser::memory_services()) {
         EXPECT_EQ(&geyser::memory_service(service->handle_type()), service) << service->name();
     }
-    const geyser::Win32SyncService& semaphore = geyser::sync_service(VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_WIN32_BIT);
+    const geyser::Win32SyncService& semaphore =
+        geyser::sync_service(VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_WIN32_BIT);
     EXPECT_STREQ(semaphore.name(), "opaque_win32");
     EXPECT_TRUE(semaphore.permanent_import());
     EXPECT_TRUE(semaphore.carries_timelines());
@@ -153,7 +155,8 @@ TEST(ExternalWin32, OnlyOpaqueWin32MemoryIsAccepted) {
                      .import_handle(VK_NULL_HANDLE, vk, event, allocation),
                  geyser::UnsupportedOperationError);
     try {
-        geyser::memory_service(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT).import_handle(VK_NULL_HANDLE, vk, event, allocation);
+        geyser::memory_service(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT)
+            .import_handle(VK_NULL_HANDLE, vk, event, allocation);
         ADD_FAILURE() << "an opaque_fd import was accepted on Windows";
     } catch (const geyser::UnsupportedOperationError& e) {
         EXPECT_NE(std::string(e.what()).find("opaque_fd"), std::string::npos) << e.what();
@@ -169,7 +172,8 @@ TEST(ExternalWin32, NullHandlesAreRefusedBeforeTheDriver) {
     const geyser::Win32MemoryService& memory = geyser::memory_service(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT);
     const geyser::MemoryAllocation allocation{4096, 0};
     EXPECT_THROW(memory.import_handle(VK_NULL_HANDLE, vk, nullptr, allocation), geyser::InvalidHandleError);
-    EXPECT_THROW(memory.import_handle(VK_NULL_HANDLE, vk, INVALID_HANDLE_VALUE, allocation), geyser::InvalidHandleError);
+    EXPECT_THROW(memory.import_handle(VK_NULL_HANDLE, vk, INVALID_HANDLE_VALUE, allocation),
+                 geyser::InvalidHandleError);
     EXPECT_THROW(geyser::sync_service(VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_WIN32_BIT)
                      .import_semaphore_handle(VK_NULL_HANDLE, vk, VK_NULL_HANDLE, nullptr),
                  geyser::InvalidHandleError);

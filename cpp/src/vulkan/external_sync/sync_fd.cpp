@@ -1,7 +1,7 @@
 // The SYNC_FD semaphore and fence service (a Linux sync_file): binary semaphores and fences only.
 // Neither test machine's driver exports sync FDs (DRIVER_FACTS.md), so what runs there is the
 // checks; the export and import calls are the shared fd calls of FdSyncService.
-#include "vulkan/external_sync_fd.hpp"
+#include "vulkan/external_sync/fd.hpp"
 
 namespace geyser {
 

@@ -1,6 +1,6 @@
 // The OPAQUE_FD memory service (VK_KHR_external_memory_fd): the handle type Geyser shares its
 // textures and buffers as on POSIX.
-#include "vulkan/external_memory_fd.hpp"
+#include "vulkan/external_memory/fd.hpp"
 
 namespace geyser {
 

@@ -1,15 +1,15 @@
 // Internal: the seam between Geyser's shared memory and the OS handle it travels as.
 //
 // Everything about sharing VkDeviceMemory that depends on the external handle type lives behind
-// ExternalMemoryService, one implementation per handle type, each in its own file:
-//   external_memory_opaque_fd.cpp     OPAQUE_FD     (POSIX builds)
-//   external_memory_opaque_win32.cpp  OPAQUE_WIN32  (Windows builds)
-// A DMA-BUF service would be external_memory_dma_buf.cpp (docs/architecture.md says what it
-// implements). The services of one OS handle family share a leaf interface that takes and gives
-// that family's handles: FdMemoryService (external_memory_fd.hpp: file descriptors) and
-// Win32MemoryService (external_memory_win32.hpp: NT handles). Each family's file has the factory,
-// memory_service(handle type), and CMake builds the family of the platform. Code that creates,
-// exports or imports memory asks the factory for the handle's type and never tests a type itself.
+// ExternalMemoryService, one implementation per handle type, each in its own file of this folder:
+//   opaque_fd.cpp     OPAQUE_FD     (POSIX builds)
+//   opaque_win32.cpp  OPAQUE_WIN32  (Windows builds)
+// A DMA-BUF service would be dma_buf.cpp (docs/architecture.md says what it implements). The
+// services of one OS handle family share a leaf interface that takes and gives that family's
+// handles: FdMemoryService (fd.hpp: file descriptors) and Win32MemoryService (win32.hpp: NT
+// handles). Each family's .cpp has the factory, memory_service(handle type), and CMake builds the
+// family of the platform. Code that creates, exports or imports memory asks the factory for the
+// handle's type and never tests a type itself.
 //
 // Services are stateless singletons: every member is const and thread-safe. They take the
 // VkDevice and its volk table rather than a geyser::Device, so they also serve where Device is not

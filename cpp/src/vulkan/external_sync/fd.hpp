@@ -1,5 +1,5 @@
 // Internal, POSIX builds: the semaphore and fence handle types that travel as file descriptors,
-// and the factory that picks one by handle type (external_sync.hpp describes the seam).
+// and the factory that picks one by handle type (service.hpp describes the seam).
 #pragma once
 
 #include <string>
@@ -7,7 +7,7 @@
 
 #include "geyser/device.hpp"
 #include "geyser/unique_fd.hpp"
-#include "vulkan/external_sync.hpp"
+#include "vulkan/external_sync/service.hpp"
 
 namespace geyser {
 
@@ -64,7 +64,7 @@ std::string sync_service_names(Pred&& pred) {
 }
 
 /// One accessor per implementation, each defined in the implementation's own file.
-const FdSyncService& opaque_fd_sync_service() noexcept;  // external_sync_opaque_fd.cpp
-const FdSyncService& sync_fd_sync_service() noexcept;    // external_sync_sync_fd.cpp
+const FdSyncService& opaque_fd_sync_service() noexcept;  // opaque_fd.cpp
+const FdSyncService& sync_fd_sync_service() noexcept;    // sync_fd.cpp
 
 }  // namespace geyser

@@ -1,6 +1,6 @@
-// ExternalSyncService: what every semaphore and fence handle type shares (external_sync.hpp).
+// ExternalSyncService: what every semaphore and fence handle type shares (service.hpp).
 // Built on every platform that has Vulkan.
-#include "vulkan/external_sync.hpp"
+#include "vulkan/external_sync/service.hpp"
 
 #include "geyser/types.hpp"
 

@@ -1,18 +1,18 @@
 // Internal: the seam between Geyser's semaphores and fences and the OS handle their payload
-// travels as, in the manner of external_memory.hpp.
+// travels as, in the manner of ../external_memory/service.hpp.
 //
 // Everything about sharing a VkSemaphore or VkFence that depends on the external handle type lives
-// behind ExternalSyncService, one implementation per handle type, each in its own file:
-//   external_sync_opaque_fd.cpp     OPAQUE_FD     (POSIX builds)
-//   external_sync_sync_fd.cpp       SYNC_FD       (POSIX builds; binary semaphores and fences)
-//   external_sync_opaque_win32.cpp  OPAQUE_WIN32  (Windows builds; semaphores)
+// behind ExternalSyncService, one implementation per handle type, each in its own file of this
+// folder:
+//   opaque_fd.cpp     OPAQUE_FD     (POSIX builds)
+//   sync_fd.cpp       SYNC_FD       (POSIX builds; binary semaphores and fences)
+//   opaque_win32.cpp  OPAQUE_WIN32  (Windows builds; semaphores)
 // One service serves semaphores and fences of its type. Their Vulkan bits differ for some types
 // (SYNC_FD is 0x10 for semaphores, 0x8 for fences), so a service has both; a SyncHandle of either
 // primitive names its type by the semaphore's bit. The services of one OS handle family share a
-// leaf interface:
-// FdSyncService (external_sync_fd.hpp) and Win32SyncService (external_sync_win32.hpp), each with
-// the factory sync_service(handle type) of its platform. Code that creates, exports or imports
-// semaphores and fences asks the service for a handle's type and never tests a type itself.
+// leaf interface: FdSyncService (fd.hpp) and Win32SyncService (win32.hpp), each with the factory
+// sync_service(handle type) of its platform. Code that creates, exports or imports semaphores and
+// fences asks the service for a handle's type and never tests a type itself.
 //
 // Services are stateless singletons: every member is const and thread-safe.
 #pragma once

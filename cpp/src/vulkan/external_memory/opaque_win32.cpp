@@ -1,7 +1,7 @@
 // The OPAQUE_WIN32 memory service (VK_KHR_external_memory_win32): NT handles, the Windows
 // counterpart of opaque FDs. Its export and import are the shared NT-handle calls of
 // Win32MemoryService; none of it has run against a Windows Vulkan driver (docs/platforms.md).
-#include "vulkan/external_memory_win32.hpp"
+#include "vulkan/external_memory/win32.hpp"
 
 namespace geyser {
 

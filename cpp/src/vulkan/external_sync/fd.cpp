@@ -1,6 +1,6 @@
 // FdSyncService's fd calls, shared by every semaphore and fence handle type that travels as an
-// fd, and the POSIX factory (external_sync_fd.hpp).
-#include "vulkan/external_sync_fd.hpp"
+// fd, and the POSIX factory (fd.hpp).
+#include "vulkan/external_sync/fd.hpp"
 
 #include <string>
 
@@ -96,7 +96,7 @@ void FdSyncService::import_fence(VkDevice device, const VolkDeviceTable& vk, VkF
 const std::vector<const FdSyncService*>& sync_services() {
     // One line per handle type this build has; each service is defined in its own file, which
     // CMake builds where the type exists. A new type adds its file, its accessor in
-    // external_sync_fd.hpp and its line here.
+    // fd.hpp and its line here.
     static const std::vector<const FdSyncService*> services{
         &opaque_fd_sync_service(),
         &sync_fd_sync_service(),

@@ -1,6 +1,6 @@
-// ExternalMemoryService: what every memory handle type shares (external_memory.hpp). Built on
+// ExternalMemoryService: what every memory handle type shares (service.hpp). Built on
 // every platform that has Vulkan.
-#include "vulkan/external_memory.hpp"
+#include "vulkan/external_memory/service.hpp"
 
 #include "geyser/types.hpp"
 

@@ -1,5 +1,5 @@
 // Win32SyncService's Win32 calls, shared by every semaphore handle type that travels as an NT
-// handle, and the Windows factory (external_sync_win32.hpp).
+// handle, and the Windows factory (win32.hpp).
 #include <windows.h>
 
 #include <string>
@@ -7,7 +7,7 @@
 #include "geyser/error.hpp"
 #include "geyser/types.hpp"
 #include "text.hpp"
-#include "vulkan/external_sync_win32.hpp"
+#include "vulkan/external_sync/win32.hpp"
 
 namespace geyser {
 
@@ -28,7 +28,8 @@ Win32Export Win32SyncService::export_semaphore_handle(VkDevice device, const Vol
         info.handleType = static_cast<VkExternalSemaphoreHandleTypeFlagBits>(handle_type());
         HANDLE handle = nullptr;
         // As for memory: an NT handle from vkGetSemaphoreWin32HandleKHR is the application's to close.
-        vk_call("vkGetSemaphoreWin32HandleKHR", [&] { return vk.vkGetSemaphoreWin32HandleKHR(device, &info, &handle); });
+        vk_call("vkGetSemaphoreWin32HandleKHR",
+                [&] { return vk.vkGetSemaphoreWin32HandleKHR(device, &info, &handle); });
         if (handle == nullptr || handle == INVALID_HANDLE_VALUE) {
             throw VulkanError(VK_ERROR_UNKNOWN, "vkGetSemaphoreWin32HandleKHR", "returned success without a handle");
         }
@@ -60,7 +61,7 @@ void Win32SyncService::import_semaphore_handle(VkDevice device, const VolkDevice
 
 const std::vector<const Win32SyncService*>& sync_services() {
     // One line per handle type this build has; each service is defined in its own file, which
-    // CMake builds on Windows. A new type adds its file, its accessor in external_sync_win32.hpp
+    // CMake builds on Windows. A new type adds its file, its accessor in win32.hpp
     // and its line here.
     static const std::vector<const Win32SyncService*> services{
         &opaque_win32_sync_service(),
@@ -74,7 +75,7 @@ const Win32SyncService& sync_service(uint32_t handle_type) {
         if (service->handle_type() == handle_type) return *service;
         built += (built.empty() ? "" : ", ") + std::string(service->name());
     }
-    // Refused by design, as for memory (external_memory_win32.cpp).
+    // Refused by design, as for memory (external_memory/win32.cpp).
     if (handle_type == VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT) {
         throw UnsupportedOperationError(
             "external semaphore handle type opaque_win32_kmt is refused by design: KMT handles are global names "

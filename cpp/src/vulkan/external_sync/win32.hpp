@@ -1,8 +1,8 @@
 // Internal, Windows builds: the semaphore handle types that travel as NT handles, and the factory
-// that picks one by handle type (external_sync.hpp describes the seam). Geyser shares no fences
+// that picks one by handle type (service.hpp describes the seam). Geyser shares no fences
 // on Windows yet, so these services have no fence calls.
 //
-// As the memory services (external_memory_win32.hpp), they take a VkDevice and its volk table,
+// As the memory services (external_memory/win32.hpp), they take a VkDevice and its volk table,
 // since Device is not built for Windows yet; the device must have been created with the service's
 // device_extension(SyncPrimitive::kSemaphore) enabled.
 #pragma once
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "geyser/unique_handle.hpp"
-#include "vulkan/external_sync.hpp"
+#include "vulkan/external_sync/service.hpp"
 #include "vulkan/win32_export.hpp"
 
 namespace geyser {
@@ -45,6 +45,6 @@ const Win32SyncService& sync_service(uint32_t handle_type);
 const std::vector<const Win32SyncService*>& sync_services();
 
 /// One accessor per implementation, each defined in the implementation's own file.
-const Win32SyncService& opaque_win32_sync_service() noexcept;  // external_sync_opaque_win32.cpp
+const Win32SyncService& opaque_win32_sync_service() noexcept;  // opaque_win32.cpp
 
 }  // namespace geyser

@@ -1,5 +1,5 @@
 // Win32MemoryService's Win32 calls, shared by every memory handle type that travels as an NT
-// handle, and the Windows factory (external_memory_win32.hpp).
+// handle, and the Windows factory (win32.hpp).
 #include <windows.h>
 
 #include <string>
@@ -7,7 +7,7 @@
 #include "geyser/error.hpp"
 #include "geyser/types.hpp"
 #include "text.hpp"
-#include "vulkan/external_memory_win32.hpp"
+#include "vulkan/external_memory/win32.hpp"
 
 namespace geyser {
 
@@ -66,7 +66,7 @@ VkDeviceMemory Win32MemoryService::import_handle(VkDevice device, const VolkDevi
 
 const std::vector<const Win32MemoryService*>& memory_services() {
     // One line per handle type this build has; each service is defined in its own file, which
-    // CMake builds on Windows. A new type adds its file, its accessor in external_memory_win32.hpp
+    // CMake builds on Windows. A new type adds its file, its accessor in win32.hpp
     // and its line here.
     static const std::vector<const Win32MemoryService*> services{
         &opaque_win32_memory_service(),

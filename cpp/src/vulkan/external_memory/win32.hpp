@@ -1,5 +1,5 @@
 // Internal, Windows builds: the memory handle types that travel as NT handles, and the factory
-// that picks one by handle type (external_memory.hpp describes the seam).
+// that picks one by handle type (service.hpp describes the seam).
 //
 // The services take a VkDevice and its volk table, since Device is not built for Windows yet
 // (docs/platforms.md). The device must have been created with the service's device_extension()
@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "geyser/unique_handle.hpp"
-#include "vulkan/external_memory.hpp"
+#include "vulkan/external_memory/service.hpp"
 #include "vulkan/win32_export.hpp"
 
 namespace geyser {
@@ -41,7 +41,7 @@ public:
 };
 
 /// The service for `handle_type`. Throws UnsupportedOperationError naming the type when this
-/// build has none for it; OPAQUE_WIN32_KMT is refused by design (external_memory_win32.cpp says
+/// build has none for it; OPAQUE_WIN32_KMT is refused by design (win32.cpp says
 /// why). Thread-safe.
 const Win32MemoryService& memory_service(VkExternalMemoryHandleTypeFlagBits handle_type);
 
@@ -52,6 +52,6 @@ const Win32MemoryService& default_memory_service() noexcept;
 const std::vector<const Win32MemoryService*>& memory_services();
 
 /// One accessor per implementation, each defined in the implementation's own file.
-const Win32MemoryService& opaque_win32_memory_service() noexcept;  // external_memory_opaque_win32.cpp
+const Win32MemoryService& opaque_win32_memory_service() noexcept;  // opaque_win32.cpp
 
 }  // namespace geyser

@@ -1,6 +1,6 @@
 // FdMemoryService's fd calls, shared by every memory handle type that travels as an fd, and the
-// POSIX factory (external_memory_fd.hpp).
-#include "vulkan/external_memory_fd.hpp"
+// POSIX factory (fd.hpp).
+#include "vulkan/external_memory/fd.hpp"
 
 #include <string>
 
@@ -46,7 +46,7 @@ VkDeviceMemory FdMemoryService::import_fd(VkDevice device, const VolkDeviceTable
 const std::vector<const FdMemoryService*>& memory_services() {
     // One line per handle type this build has; each service is defined in its own file, which
     // CMake builds where the type exists. A new type adds its file, its accessor in
-    // external_memory_fd.hpp and its line here (docs/architecture.md).
+    // fd.hpp and its line here (docs/architecture.md).
     static const std::vector<const FdMemoryService*> services{
         &opaque_fd_memory_service(),
     };

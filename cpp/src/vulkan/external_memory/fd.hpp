@@ -1,12 +1,12 @@
 // Internal, POSIX builds: the memory handle types that travel as file descriptors, and the
-// factory that picks one by handle type (external_memory.hpp describes the seam).
+// factory that picks one by handle type (service.hpp describes the seam).
 #pragma once
 
 #include <vector>
 
 #include "geyser/device.hpp"
 #include "geyser/unique_fd.hpp"
-#include "vulkan/external_memory.hpp"
+#include "vulkan/external_memory/service.hpp"
 
 namespace geyser {
 
@@ -49,6 +49,6 @@ const FdMemoryService& default_memory_service() noexcept;
 const std::vector<const FdMemoryService*>& memory_services();
 
 /// One accessor per implementation, each defined in the implementation's own file.
-const FdMemoryService& opaque_fd_memory_service() noexcept;  // external_memory_opaque_fd.cpp
+const FdMemoryService& opaque_fd_memory_service() noexcept;  // opaque_fd.cpp
 
 }  // namespace geyser

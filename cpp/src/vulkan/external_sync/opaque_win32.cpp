@@ -1,7 +1,7 @@
 // The OPAQUE_WIN32 semaphore service (VK_KHR_external_semaphore_win32): NT handles, the Windows
 // counterpart of opaque FDs. Its export and import are the shared NT-handle calls of
 // Win32SyncService; none of it has run against a Windows Vulkan driver (docs/platforms.md).
-#include "vulkan/external_sync_win32.hpp"
+#include "vulkan/external_sync/win32.hpp"
 
 namespace geyser {
 

@@ -1,7 +1,7 @@
 // The OPAQUE_FD semaphore and fence service (VK_KHR_external_semaphore_fd,
 // VK_KHR_external_fence_fd): the handle type Geyser shares its semaphores, fences and Vulkan
 // timelines as on POSIX.
-#include "vulkan/external_sync_fd.hpp"
+#include "vulkan/external_sync/fd.hpp"
 
 namespace geyser {
 
