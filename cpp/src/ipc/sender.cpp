@@ -79,9 +79,12 @@ struct Sender::State {
 
     /// Caller holds mutex.
     void drop(const std::shared_ptr<Subscription>& sub) {
-        auto it = std::find(subs.begin(), subs.end(), sub);
+        // `sub` may name an element of subs (reap passes one), which the erase destroys: hold the
+        // subscription past it.
+        const std::shared_ptr<Subscription> kept = sub;
+        auto it = std::find(subs.begin(), subs.end(), kept);
         if (it != subs.end()) subs.erase(it);
-        sub->channel.close();
+        kept->channel.close();
     }
 
     void reap() {
