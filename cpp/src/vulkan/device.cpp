@@ -15,7 +15,9 @@ namespace geyser {
 namespace {
 
 // Extensions Geyser enables whenever the device has them. External memory and semaphores are core
-// in 1.1, so only the handle-type extensions are listed.
+// in 1.1, so only the handle-type extensions are listed: those of the services this build has
+// (vulkan/external_memory/, external_sync/) and DMA-BUF's, which a DMA-BUF memory service would
+// need (docs/architecture.md).
 const char* const kOptionalExtensions[] = {
     VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME,     VK_KHR_EXTERNAL_SEMAPHORE_FD_EXTENSION_NAME,
     VK_KHR_EXTERNAL_FENCE_FD_EXTENSION_NAME,      VK_EXT_EXTERNAL_MEMORY_DMA_BUF_EXTENSION_NAME,
@@ -46,6 +48,8 @@ uint32_t memory_types_with_extension(const std::vector<std::string>& ext) {
     return m;
 }
 
+// DeviceInfo describes the driver: what it can do with each handle type Vulkan has for Linux,
+// whether or not this build has a service for the type.
 constexpr uint32_t kMemoryTypes[] = {VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT,
                                      VK_EXTERNAL_MEMORY_HANDLE_TYPE_DMA_BUF_BIT_EXT};
 constexpr uint32_t kSemaphoreTypes[] = {VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT,
