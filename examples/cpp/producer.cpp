@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
         auto device = geyser::Device::open();
         geyser_example::PatternRenderer renderer(device);
         auto sender = geyser::Sender::create(device, name, desc);
-        const bool gpu_signals = sender->ready().kind() == geyser::TimelineKind::kVulkan;
+        const bool gpu_signals = sender->ready()->kind() == geyser::TimelineKind::kVulkan;
         std::printf("producer: publishing '%s' on %s: %ux%u RGBA8, ring %zu, %s timelines, drawn by a compute shader\n",
                     name.c_str(), device->info().name.c_str(), desc.width, desc.height, sender->ring().size(),
                     gpu_signals ? "vulkan" : "portable");
