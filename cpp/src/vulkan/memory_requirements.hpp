@@ -7,9 +7,10 @@
 
 namespace geyser {
 
+/// What the driver requires of one image's or buffer's memory. Plain data.
 struct Requirements {
     VkMemoryRequirements memory{};
-    bool dedicated = false;  // required or preferred
+    bool dedicated = false;  ///< A dedicated allocation is required or preferred.
     bool required_dedicated = false;
 };
 
