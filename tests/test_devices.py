@@ -61,6 +61,18 @@ def test_device_can_share_memory(device):
     assert "opaque_fd" in device.info.buffer_import
 
 
+def test_fence_support_is_named_by_the_fence_bits():
+    # DeviceInfo's masks are Vulkan's: a fence's SYNC_FD bit is 0x8, a semaphore's 0x10 (neither
+    # test driver reports sync FDs, so the names are checked on the masks themselves).
+    from geyser import device as device_module
+
+    fence_mask = 0x1 | 0x8  # VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT | ..._SYNC_FD_BIT
+    semaphore_mask = 0x1 | 0x10  # VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT | ..._SYNC_FD_BIT
+    assert device_module._fence_names(fence_mask) == ["opaque_fd", "sync_fd"]
+    assert device_module._names(semaphore_mask) == ["opaque_fd", "sync_fd"]
+    assert device_module._names(0x8) == []  # not a semaphore's sync FD
+
+
 # -- selection ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("selector", [0, "0"])

@@ -5,6 +5,8 @@
 #include "bindings.hpp"
 #include "geyser/device.hpp"
 #include "geyser/memory.hpp"
+#include "geyser/sync.hpp"
+#include "geyser/timeline.hpp"
 
 namespace py = pybind11;
 
@@ -54,16 +56,18 @@ void bind_device(py::module_& m) {
         .def_readonly("reason", &FormatSupport::reason)
         .def_property_readonly("shareable", &FormatSupport::shareable);
 
-    py::class_<Device, std::shared_ptr<Device>> device(m, "Device");
-    bind_device_sync(device);
-    bind_device_timeline(device);
-    device.def_static("open", &Device::open, py::arg("selector") = "")
+    // Every Device method, in geyser/device.hpp's order and groups.
+    py::class_<Device, std::shared_ptr<Device>>(m, "Device")
+        // ---- The device itself
+        .def_static("open", &Device::open, py::arg("selector") = "")
         .def_property_readonly("info", &Device::info, py::return_value_policy::reference_internal)
+        // ---- Format support
         .def("format_support",
              [](const Device& d, uint32_t format, uint32_t usage) {
                  return d.format_support(static_cast<TextureFormat>(format), usage);
              },
              py::arg("format"), py::arg("usage"), py::call_guard<py::gil_scoped_release>())
+        // ---- Textures
         .def("create_shareable_texture",
              [](Device& d, uint32_t width, uint32_t height, uint32_t format, uint32_t usage, std::string label) {
                  TextureDescriptor desc;
@@ -81,11 +85,57 @@ void bind_device(py::module_& m) {
              py::overload_cast<const MemoryHandle&, std::shared_ptr<Timeline>>(&Device::import_texture),
              py::arg("handle"), py::arg("timeline") = nullptr, py::call_guard<py::gil_scoped_release>())
         .def("release_texture_handle", &Device::release_texture_handle, py::arg("handle"))
+        // ---- Buffers
         .def("create_shareable_buffer", &Device::create_shareable_buffer, py::arg("size"), py::arg("usage") = 0,
              py::call_guard<py::gil_scoped_release>())
         .def("export_buffer", &Device::export_buffer, py::arg("buffer"), py::call_guard<py::gil_scoped_release>())
         .def("import_buffer", &Device::import_buffer, py::arg("handle"), py::call_guard<py::gil_scoped_release>())
         .def("release_buffer_handle", &Device::release_buffer_handle, py::arg("handle"))
+        // ---- Copies between shared resources
+        .def(
+            "copy_texture",
+            [](Device& d, Texture& src, Texture& dst, const SyncList& wait, const SyncList& signal,
+               const std::shared_ptr<Fence>& fence, uint64_t timeout_ns) {
+                const SubmitSync sync = to_submit_sync(wait, signal, fence, timeout_ns);
+                py::gil_scoped_release nogil;
+                d.copy_texture(src, dst, sync);
+            },
+            py::arg("src"), py::arg("dst"), py::arg("wait") = SyncList{}, py::arg("signal") = SyncList{},
+            py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeoutNs)
+        .def(
+            "copy_buffer_to_texture",
+            [](Device& d, Buffer& src, Texture& dst, uint32_t aspect, uint64_t offset, const SyncList& wait,
+               const SyncList& signal, const std::shared_ptr<Fence>& fence, uint64_t timeout_ns) {
+                const SubmitSync sync = to_submit_sync(wait, signal, fence, timeout_ns);
+                py::gil_scoped_release nogil;
+                d.copy_buffer_to_texture(src, dst, static_cast<VkImageAspectFlagBits>(aspect), offset, sync);
+            },
+            py::arg("src"), py::arg("dst"), py::arg("aspect"), py::arg("offset") = 0, py::arg("wait") = SyncList{},
+            py::arg("signal") = SyncList{}, py::arg("fence") = nullptr,
+            py::arg("timeout_ns") = kDefaultHostWaitTimeoutNs)
+        // ---- Semaphores
+        .def("create_shared_semaphore", &Device::create_shared_semaphore, py::arg("type"), py::arg("initial_value") = 0)
+        .def("create_semaphore", &Device::create_semaphore, py::arg("type"), py::arg("initial_value") = 0)
+        .def("export_semaphore", &Device::export_semaphore, py::arg("semaphore"),
+             py::arg("handle_type") = static_cast<uint32_t>(VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT))
+        .def("import_semaphore", &Device::import_semaphore, py::arg("handle"))
+        // ---- Fences
+        .def("create_shared_fence", &Device::create_shared_fence, py::arg("signaled") = false)
+        .def("create_fence", &Device::create_fence, py::arg("signaled") = false)
+        .def("export_fence", &Device::export_fence, py::arg("fence"),
+             py::arg("handle_type") = static_cast<uint32_t>(VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT))
+        .def("import_fence", &Device::import_fence, py::arg("handle"))
+        // ---- Timelines, and a texture's frame timeline
+        .def("create_shared_timeline", &Device::create_shared_timeline, py::arg("choice") = TimelineChoice::kAuto,
+             py::arg("initial_value") = 0)
+        .def("create_timeline", &Device::create_timeline, py::arg("choice") = TimelineChoice::kAuto,
+             py::arg("initial_value") = 0)
+        .def("export_timeline", &Device::export_timeline, py::arg("timeline"))
+        .def("import_timeline", &Device::import_timeline, py::arg("handle"))
+        .def("signal_texture_ready", &Device::signal_texture_ready, py::arg("texture"), py::arg("value"))
+        .def("wait_for_texture", &Device::wait_for_texture, py::arg("texture"), py::arg("value"), py::arg("timeout_ns"),
+             py::call_guard<py::gil_scoped_release>())
+        // ---- Raw handles and queries
         .def("choose_memory_type", &Device::choose_memory_type, py::arg("type_bits"), py::arg("required"),
              py::arg("preferred"))
         .def_property_readonly("memory_type_count",

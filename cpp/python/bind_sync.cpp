@@ -5,7 +5,6 @@
 #include "bindings.hpp"
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
-#include "geyser/memory.hpp"
 #include "geyser/sync.hpp"
 
 namespace py = pybind11;
@@ -84,40 +83,6 @@ void bind_sync(py::module_& m) {
         .def_property_readonly("signaled", &Fence::signaled)
         .def("wait", &Fence::wait, py::arg("timeout_ns"), py::call_guard<py::gil_scoped_release>())
         .def("reset", &Fence::reset);
-}
-
-void bind_device_sync(py::class_<Device, std::shared_ptr<Device>>& cls) {
-    cls.def("create_shared_semaphore", &Device::create_shared_semaphore, py::arg("type"), py::arg("initial_value") = 0)
-        .def("create_semaphore", &Device::create_semaphore, py::arg("type"), py::arg("initial_value") = 0)
-        .def("export_semaphore", &Device::export_semaphore, py::arg("semaphore"),
-             py::arg("handle_type") = static_cast<uint32_t>(VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT))
-        .def("import_semaphore", &Device::import_semaphore, py::arg("handle"))
-        .def("create_shared_fence", &Device::create_shared_fence, py::arg("signaled") = false)
-        .def("create_fence", &Device::create_fence, py::arg("signaled") = false)
-        .def("export_fence", &Device::export_fence, py::arg("fence"),
-             py::arg("handle_type") = static_cast<uint32_t>(VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT))
-        .def("import_fence", &Device::import_fence, py::arg("handle"))
-        .def(
-            "copy_texture",
-            [](Device& d, Texture& src, Texture& dst, const SyncList& wait, const SyncList& signal,
-               const std::shared_ptr<Fence>& fence, uint64_t timeout_ns) {
-                const SubmitSync sync = to_submit_sync(wait, signal, fence, timeout_ns);
-                py::gil_scoped_release nogil;
-                d.copy_texture(src, dst, sync);
-            },
-            py::arg("src"), py::arg("dst"), py::arg("wait") = SyncList{}, py::arg("signal") = SyncList{},
-            py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeoutNs)
-        .def(
-            "copy_buffer_to_texture",
-            [](Device& d, Buffer& src, Texture& dst, uint32_t aspect, uint64_t offset, const SyncList& wait,
-               const SyncList& signal, const std::shared_ptr<Fence>& fence, uint64_t timeout_ns) {
-                const SubmitSync sync = to_submit_sync(wait, signal, fence, timeout_ns);
-                py::gil_scoped_release nogil;
-                d.copy_buffer_to_texture(src, dst, static_cast<VkImageAspectFlagBits>(aspect), offset, sync);
-            },
-            py::arg("src"), py::arg("dst"), py::arg("aspect"), py::arg("offset") = 0, py::arg("wait") = SyncList{},
-            py::arg("signal") = SyncList{}, py::arg("fence") = nullptr,
-            py::arg("timeout_ns") = kDefaultHostWaitTimeoutNs);
 }
 
 }  // namespace geyser::python

@@ -6,7 +6,6 @@
 
 #include "bindings.hpp"
 #include "geyser/device.hpp"
-#include "geyser/memory.hpp"
 #include "geyser/timeline.hpp"
 
 namespace py = pybind11;
@@ -65,18 +64,6 @@ void bind_timeline(py::module_& m) {
                 return raw_handle(*t.device(), t.semaphore()->vk_semaphore());
             },
             "The VkSemaphore of a Vulkan timeline as an int (None for a portable one).");
-}
-
-void bind_device_timeline(py::class_<Device, std::shared_ptr<Device>>& cls) {
-    cls.def("create_shared_timeline", &Device::create_shared_timeline, py::arg("choice") = TimelineChoice::kAuto,
-            py::arg("initial_value") = 0)
-        .def("create_timeline", &Device::create_timeline, py::arg("choice") = TimelineChoice::kAuto,
-             py::arg("initial_value") = 0)
-        .def("export_timeline", &Device::export_timeline, py::arg("timeline"))
-        .def("import_timeline", &Device::import_timeline, py::arg("handle"))
-        .def("signal_texture_ready", &Device::signal_texture_ready, py::arg("texture"), py::arg("value"))
-        .def("wait_for_texture", &Device::wait_for_texture, py::arg("texture"), py::arg("value"), py::arg("timeout_ns"),
-             py::call_guard<py::gil_scoped_release>());
 }
 
 }  // namespace geyser::python

@@ -1,4 +1,5 @@
-// Internal to the binding: one declaration per binding file.
+// Internal to the binding: one declaration per binding file (each binds one core header; every
+// Device method is in bind_device.cpp), and the conversions they share.
 #pragma once
 
 #include <pybind11/pybind11.h>
@@ -28,8 +29,6 @@ void bind_timeline(pybind11::module_& m);
 void bind_ipc(pybind11::module_& m);
 void bind_sender(pybind11::module_& m);
 void bind_cuda(pybind11::module_& m);
-void bind_device_sync(pybind11::class_<Device, std::shared_ptr<Device>>& cls);
-void bind_device_timeline(pybind11::class_<Device, std::shared_ptr<Device>>& cls);
 
 inline pybind11::bytes uuid_bytes(const Uuid& u) {
     return pybind11::bytes(reinterpret_cast<const char*>(u.data()), u.size());

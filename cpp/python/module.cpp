@@ -99,6 +99,8 @@ PYBIND11_MODULE(_native, m) {
     m.def("clear_validation_messages", &geyser::clear_validation_messages);
     m.def("validation_enabled", &geyser::validation_enabled);
 
+    // One binding file per core header. Bound before their users: pybind11 converts default
+    // arguments when a function is bound (Device's TimelineChoice::kAuto, SyncList{}).
     geyser::python::bind_formats(m);
     geyser::python::bind_sync(m);
     geyser::python::bind_timeline(m);

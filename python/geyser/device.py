@@ -27,6 +27,15 @@ def _names(mask: int) -> list[str]:
     return [n for n in names if n != "unknown"]
 
 
+# VkExternalFenceHandleTypeFlagBits: SYNC_FD is 0x8 there, where the memory and semaphore bits the
+# core names have 0x10; DeviceInfo's fence masks are in the fence bits.
+_FENCE_SYNC_FD, _SYNC_FD = 0x8, 0x10
+
+
+def _fence_names(mask: int) -> list[str]:
+    return _names((mask & ~_FENCE_SYNC_FD) | (_SYNC_FD if mask & _FENCE_SYNC_FD else 0))
+
+
 def _version(v: int) -> str:
     return f"{v >> 22}.{(v >> 12) & 0x3FF}.{v & 0xFFF}"
 
@@ -85,8 +94,8 @@ class DeviceInfo:
             binary_semaphore_import=_names(d.binary_semaphore.importable),
             timeline_semaphore_export=_names(d.timeline_semaphore.exportable),
             timeline_semaphore_import=_names(d.timeline_semaphore.importable),
-            fence_export=_names(d.fence.exportable),
-            fence_import=_names(d.fence.importable),
+            fence_export=_fence_names(d.fence.exportable),
+            fence_import=_fence_names(d.fence.importable),
         )
 
 

@@ -97,8 +97,15 @@ struct FormatSupport {
 /// An open logical device with one queue. Created by Device::open and shared: every Texture,
 /// Buffer and sync object holds a std::shared_ptr to its Device, so the VkDevice is destroyed only
 /// after the last of them. All public member functions are thread-safe.
+///
+/// Device is the front end of everything Geyser does with a GPU, so this declaration lists it all,
+/// grouped by concept. The rule for where each group is defined: with its concept, next to the
+/// class it makes or uses (the file is named in the group's heading), so each concept's logic is
+/// in one file; device.cpp holds only the device itself (discovery, opening, the fork guard) and
+/// the queries and raw handles at the end. docs/architecture.md has the whole layout.
 class Device : public std::enable_shared_from_this<Device> {
 public:
+    // ---- The device itself (cpp/src/vulkan/device.cpp)
     /// Opens a device. `selector` empty means the GEYSER_DEVICE environment variable, else the
     /// first discrete GPU, else integrated, else any other, else a CPU driver. Otherwise it is a
     /// device index ("0"), a device UUID (32 hex digits, dashes allowed) or a case-insensitive
@@ -110,7 +117,6 @@ public:
     Device& operator=(const Device&) = delete;
 
     const DeviceInfo& info() const noexcept { return info_; }
-
     /// Whether this process is a fork() child that inherited this Device from the parent that
     /// opened it. Vulkan objects cannot be used across fork(): every operation on an inherited
     /// Device, and on the textures, buffers, semaphores and fences made with it, throws
@@ -123,12 +129,14 @@ public:
     /// Throws UnsupportedOperationError if inherited_across_fork(); `what` names the operation.
     void require_owner_process(const char* what) const;
 
+    // ---- Format support (cpp/src/vulkan/format_support.cpp)
     /// Whether a texture of `format` with `usage` (TextureUsage bits) can be shared, and as
     /// which VkFormat; asked before any allocation. An empty usage is answered "not shareable"
     /// with the reason. Throws InvalidArgumentError for a format outside the table or bits that
     /// are not TextureUsage bits.
     FormatSupport format_support(TextureFormat format, uint32_t usage) const;
 
+    // ---- Textures (cpp/src/vulkan/texture.cpp)
     /// Creates a 2D optimal-tiling image whose memory is allocated exportable as an opaque FD.
     /// Checks the descriptor (check_descriptor: InvalidArgumentError), picks the VkFormat
     /// format_support names and derives the VkImageUsageFlags (vk_image_usage) before any Vulkan
@@ -150,6 +158,7 @@ public:
     /// readable). InvalidHandleError for a buffer's handle.
     void release_texture_handle(MemoryHandle& handle);
 
+    // ---- Buffers (cpp/src/vulkan/buffer.cpp)
     /// Creates a buffer whose memory is allocated exportable. `usage` gains TRANSFER_SRC|DST.
     std::shared_ptr<Buffer> create_shareable_buffer(VkDeviceSize size, VkBufferUsageFlags usage = 0);
     MemoryHandle export_buffer(Buffer& buffer);
@@ -157,6 +166,15 @@ public:
     /// Closes a buffer handle's fd. InvalidHandleError for a texture's handle.
     void release_buffer_handle(MemoryHandle& handle);
 
+    // ---- Copies between shared resources (cpp/src/vulkan/copies.cpp)
+    /// Copies `src` into `dst` on the GPU (same format and extent; COPY_SRC / COPY_DST usage),
+    /// acquiring both from and releasing both to VK_QUEUE_FAMILY_EXTERNAL, ordered by `sync`.
+    void copy_texture(Texture& src, Texture& dst, const SubmitSync& sync);
+    /// Copies host_size(aspect) tightly packed bytes at `offset` of `src` into `dst`'s `aspect`.
+    void copy_buffer_to_texture(Buffer& src, Texture& dst, VkImageAspectFlagBits aspect, VkDeviceSize offset,
+                                const SubmitSync& sync);
+
+    // ---- Semaphores (cpp/src/vulkan/semaphore.cpp)
     /// Creates a semaphore exportable as every handle type the device supports for its type.
     /// Throws UnsupportedOperationError when the device cannot export that semaphore type (or,
     /// for timelines, has no timeline semaphores at all). The caller shares ownership.
@@ -172,13 +190,7 @@ public:
     /// expected type before the driver sees the fd, and imports a duplicate of it.
     std::shared_ptr<Semaphore> import_semaphore(const SyncHandle& handle);
 
-    /// Copies `src` into `dst` on the GPU (same format and extent; COPY_SRC / COPY_DST usage),
-    /// acquiring both from and releasing both to VK_QUEUE_FAMILY_EXTERNAL, ordered by `sync`.
-    void copy_texture(Texture& src, Texture& dst, const SubmitSync& sync);
-    /// Copies host_size(aspect) tightly packed bytes at `offset` of `src` into `dst`'s `aspect`.
-    void copy_buffer_to_texture(Buffer& src, Texture& dst, VkImageAspectFlagBits aspect, VkDeviceSize offset,
-                                const SubmitSync& sync);
-
+    // ---- Fences (cpp/src/vulkan/fence.cpp)
     /// Creates a fence exportable as every handle type the device supports. Throws
     /// UnsupportedOperationError when the device cannot export fences.
     std::shared_ptr<Fence> create_shared_fence(bool signaled = false);
@@ -187,6 +199,7 @@ public:
     SyncHandle export_fence(Fence& fence, uint32_t handle_type = VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_FD_BIT);
     std::shared_ptr<Fence> import_fence(const SyncHandle& handle);
 
+    // ---- Timelines, and a texture's frame timeline (cpp/src/sync/timeline.cpp)
     /// A timeline another process can import: kVulkan (an exportable timeline semaphore; throws
     /// UnsupportedOperationError where the device cannot export one), kPortable, or kAuto (kVulkan
     /// where the device can export timeline semaphores as opaque FD, else kPortable). Starts at
@@ -218,10 +231,10 @@ public:
     /// `timeout_ns`; PeerGoneError when a portable one was abandoned first.
     void wait_for_texture(Texture& texture, uint64_t value, uint64_t timeout_ns);
 
-    // ---- For the core's own implementation files and for C++ users who record their own work.
-    // ---- For the core's own implementation files and for C++ users who record their own work
-    // (docs/access.md: Texture::begin_access/end_access say when an image is yours). Borrowed:
-    // valid for the Device's lifetime; destroy none of them.
+    // ---- Raw handles and queries (cpp/src/vulkan/device.cpp), for the core's own implementation
+    // files and for C++ users who record their own work (docs/access.md: Texture::begin_access and
+    // end_access say when an image is yours). Borrowed: valid for the Device's lifetime; destroy
+    // none of them.
     /// The process-wide VkInstance every Device shares, created for Vulkan 1.2 where the loader
     /// has it, else 1.1 (the device's own version is DeviceInfo::api_version).
     VkInstance vk_instance() const noexcept;
@@ -243,14 +256,6 @@ public:
     std::vector<uint64_t> heap_usage() const;
     /// Throws DeviceMismatchError unless a handle's UUIDs name this device and driver.
     void check_same_device(const Uuid& device_uuid, const Uuid& driver_uuid) const;
-    /// Which kind of object an opaque FD carries.
-    enum class FdFamily { kMemory = 0, kSemaphore = 1, kFence = 2 };
-    /// Throws InvalidHandleError unless `fd` is the same kind of file (type and device numbers)
-    /// as the opaque FDs this device itself exports for `family`, learnt once by exporting a
-    /// small object. A foreign fd then never reaches the driver: NVIDIA's refuses one, but after
-    /// that also refuses every later import of the memory it was described as
-    /// (docs/hardware.md). Does nothing where the device cannot export that family.
-    void check_opaque_fd(int fd, FdFamily family);
     /// Picks a memory type from `type_bits`: the first with all of `required`, preferring one
     /// that also has all of `preferred`. Throws UnsupportedOperationError if none qualifies.
     uint32_t choose_memory_type(uint32_t type_bits, VkMemoryPropertyFlags required,
@@ -262,9 +267,20 @@ public:
     std::mutex& pool_mutex() const noexcept { return pool_mutex_; }
     VkCommandPool command_pool() const noexcept { return command_pool_; }
 
+    // ---- Screening opaque FDs before a driver sees them (cpp/src/vulkan/opaque_fd_kind.cpp)
+    /// Which kind of object an opaque FD carries.
+    enum class FdFamily { kMemory = 0, kSemaphore = 1, kFence = 2 };
+    /// Throws InvalidHandleError unless `fd` is the same kind of file (type and device numbers)
+    /// as the opaque FDs this device itself exports for `family`, learnt once by exporting a
+    /// small object. A foreign fd then never reaches the driver: NVIDIA's refuses one, but after
+    /// that also refuses every later import of the memory it was described as
+    /// (docs/hardware.md). Does nothing where the device cannot export that family.
+    void check_opaque_fd(int fd, FdFamily family);
+
 private:
-    Device(std::shared_ptr<Instance> instance, VkPhysicalDevice physical, DeviceInfo info);
-    void require_memory_export(const char* what) const;
+    Device(std::shared_ptr<Instance> instance, VkPhysicalDevice physical, DeviceInfo info);  // device.cpp
+    void require_memory_export(const char* what) const;                                     // device.cpp
+    // The one body behind create_shared_* and create_* of each concept, in its file.
     std::shared_ptr<Semaphore> make_semaphore(SemaphoreType type, uint64_t initial_value, bool exportable);
     std::shared_ptr<Fence> make_fence(bool signaled, bool exportable);
     std::shared_ptr<Timeline> make_timeline(TimelineChoice choice, uint64_t initial_value, bool shared);

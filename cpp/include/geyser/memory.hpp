@@ -177,6 +177,8 @@ private:
     bool dedicated_ = false;
     bool imported_ = false;
     bool exportable_ = true;
+    // The external handle type the memory was allocated exportable as, or imported from.
+    VkExternalMemoryHandleTypeFlagBits handle_type_{};
     VkImageTiling tiling_ = VK_IMAGE_TILING_OPTIMAL;
     VkImageCreateFlags create_flags_ = 0;
     VkImageLayout external_layout_ = VK_IMAGE_LAYOUT_GENERAL;
@@ -245,6 +247,8 @@ private:
     bool dedicated_ = false;
     bool imported_ = false;
     bool exportable_ = true;
+    // The external handle type the memory was allocated exportable as, or imported from.
+    VkExternalMemoryHandleTypeFlagBits handle_type_{};
     // False until the buffer has first been released to VK_QUEUE_FAMILY_EXTERNAL.
     bool initialized_ = false;
     std::mutex mutex_;

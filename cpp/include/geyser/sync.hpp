@@ -35,7 +35,9 @@ const char* to_string(SemaphoreType t);
 struct SyncHandle {
     SyncPrimitive primitive = SyncPrimitive::kSemaphore;
     SemaphoreType semaphore_type = SemaphoreType::kBinary;  ///< Semaphores only.
-    /// One VkExternalSemaphoreHandleTypeFlagBits / VkExternalFenceHandleTypeFlagBits bit.
+    /// One VkExternalSemaphoreHandleTypeFlagBits bit, for fences too: it names the handle type
+    /// (a fence's own VkExternalFenceHandleTypeFlagBits agree for opaque FD, but its SYNC_FD bit
+    /// is 0x8 where the semaphore's, used here, is 0x10).
     uint32_t handle_type = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT;
     UniqueFd fd;
     bool already_signaled = false;

@@ -7,6 +7,7 @@
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
 #include "geyser/memory.hpp"
+#include "vulkan/external_sync/fd.hpp"
 
 namespace geyser {
 
@@ -101,7 +102,7 @@ std::shared_ptr<Timeline> Device::make_timeline(TimelineChoice choice, uint64_t 
     bool vulkan = false;
     switch (choice) {
         case TimelineChoice::kAuto:
-            vulkan = shared ? (info_.timeline_semaphore.exportable & VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT) != 0
+            vulkan = shared ? (info_.timeline_semaphore.exportable & default_sync_service().handle_type()) != 0
                             : info_.timeline_semaphores;
             break;
         case TimelineChoice::kPortable: vulkan = false; break;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "geyser/memory.hpp"
+#include "vulkan/external_memory/fd.hpp"
 #include "vulkan/instance.hpp"
 #include "vulkan/vk.hpp"
 
@@ -14,7 +15,9 @@ namespace geyser {
 namespace {
 
 // Extensions Geyser enables whenever the device has them. External memory and semaphores are core
-// in 1.1, so only the handle-type extensions are listed.
+// in 1.1, so only the handle-type extensions are listed: those of the services this build has
+// (vulkan/external_memory/, external_sync/) and DMA-BUF's, which a DMA-BUF memory service would
+// need (docs/architecture.md).
 const char* const kOptionalExtensions[] = {
     VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME,     VK_KHR_EXTERNAL_SEMAPHORE_FD_EXTENSION_NAME,
     VK_KHR_EXTERNAL_FENCE_FD_EXTENSION_NAME,      VK_EXT_EXTERNAL_MEMORY_DMA_BUF_EXTENSION_NAME,
@@ -45,6 +48,8 @@ uint32_t memory_types_with_extension(const std::vector<std::string>& ext) {
     return m;
 }
 
+// DeviceInfo describes the driver: what it can do with each handle type Vulkan has for Linux,
+// whether or not this build has a service for the type.
 constexpr uint32_t kMemoryTypes[] = {VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT,
                                      VK_EXTERNAL_MEMORY_HANDLE_TYPE_DMA_BUF_BIT_EXT};
 constexpr uint32_t kSemaphoreTypes[] = {VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT,
@@ -241,56 +246,6 @@ size_t select(const std::vector<DeviceInfo>& infos, const std::string& selector)
 
 }  // namespace
 
-std::string uuid_to_hex(const Uuid& uuid) {
-    static const char* digits = "0123456789abcdef";
-    std::string s;
-    for (uint8_t b : uuid) {
-        s.push_back(digits[b >> 4]);
-        s.push_back(digits[b & 0xF]);
-    }
-    return s;
-}
-
-const char* to_string(ResourceKind kind) {
-    switch (kind) {
-        case ResourceKind::kTexture: return "texture";
-        case ResourceKind::kBuffer: return "buffer";
-    }
-    return "unknown";
-}
-
-namespace {
-
-// Memory, semaphore and fence handle-type bits share values for the same OS handle kinds.
-constexpr struct {
-    uint32_t bit;
-    const char* name;
-} kExternalHandleTypeNames[] = {
-    {VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT, "opaque_fd"},
-    {VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT, "opaque_win32"},
-    {VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT, "opaque_win32_kmt"},
-    {VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_SYNC_FD_BIT, "sync_fd"},  // == D3D11_TEXTURE for memory
-    {VK_EXTERNAL_MEMORY_HANDLE_TYPE_DMA_BUF_BIT_EXT, "dma_buf"},
-};
-
-}  // namespace
-
-const char* external_handle_type_name(uint32_t bit) {
-    for (const auto& t : kExternalHandleTypeNames) {
-        if (t.bit == bit) return t.name;
-    }
-    return "unknown";
-}
-
-uint32_t external_handle_type_bit(const std::string& name) {
-    std::string names;
-    for (const auto& t : kExternalHandleTypeNames) {
-        if (name == t.name) return t.bit;
-        names += std::string(names.empty() ? "" : ", ") + "'" + t.name + "'";
-    }
-    throw InvalidArgumentError("handle type must be one of " + names + ", got '" + name + "'");
-}
-
 std::vector<DeviceInfo> enumerate_devices() {
     auto instance = Instance::get();
     std::vector<DeviceInfo> infos;
@@ -445,9 +400,10 @@ void Device::check_same_device(const Uuid& device_uuid, const Uuid& driver_uuid)
 }
 
 void Device::require_memory_export(const char* what) const {
-    if (!has_extension(VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME)) {
+    const char* extension = default_memory_service().device_extension();
+    if (!has_extension(extension)) {
         throw UnsupportedOperationError(std::string("device '") + info_.name + "' cannot share " + what +
-                                        ": it lacks VK_KHR_external_memory_fd");
+                                        ": it lacks " + extension);
     }
 }
 

@@ -2,13 +2,14 @@
 // external memory handle type allows for it.
 #include "vulkan/format_support.hpp"
 
+#include "vulkan/external_memory/fd.hpp"
 #include "vulkan/formats.hpp"
 #include "vulkan/vk.hpp"
 
 namespace geyser {
 
 bool FormatSupport::shareable() const noexcept {
-    const auto it = handle_types.find(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT);
+    const auto it = handle_types.find(default_memory_service().handle_type());
     return it != handle_types.end() && it->second.exportable && it->second.importable;
 }
 
@@ -83,7 +84,7 @@ FormatSupport Device::format_support(TextureFormat format, uint32_t usage) const
     }
     if (have_creatable) {
         creatable.reason = "the driver reports VkFormat " + std::to_string(static_cast<int64_t>(creatable.vk_format)) +
-                           " cannot be both exported and imported as opaque_fd";
+                           " cannot be both exported and imported as " + default_memory_service().name();
         return creatable;
     }
     answer.reason = reason;
