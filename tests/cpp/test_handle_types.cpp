@@ -99,20 +99,25 @@ TEST(SyncHandleTypes, OnlyASyncFdStandsForAnAlreadySignalledPayload) {
 
 TEST(SyncHandleTypes, ATimelineNeverTravelsAsASyncFd) {
     DEVICE_OR_SKIP(dev);
+    // Made before the count: NVIDIA's driver holds an fd of its own for each sync object.
+    std::shared_ptr<geyser::Semaphore> local;
+    if (dev->info().timeline_semaphores) local = dev->create_semaphore(geyser::SemaphoreType::kTimeline);
     const size_t before = fd_count();
     geyser::SyncHandle h = sync_handle(*dev, geyser::SyncPrimitive::kSemaphore, kSyncFd, false);
     h.semaphore_type = geyser::SemaphoreType::kTimeline;
     expect_error<geyser::InvalidHandleError>([&] { dev->import_semaphore(h); }, "timeline");
     h.close();
     EXPECT_EQ(fd_count(), before);
-    if (!dev->info().timeline_semaphores) GTEST_SKIP() << "no timeline semaphores";
-    auto local = dev->create_semaphore(geyser::SemaphoreType::kTimeline);
+    if (!local) GTEST_SKIP() << "no timeline semaphores";
     expect_error<geyser::UnsupportedOperationError>([&] { dev->export_semaphore(*local, kSyncFd); }, "sync_fd");
     EXPECT_EQ(fd_count(), before);
 }
 
 TEST(SyncHandleTypes, BitsThatAreNoSyncHandleTypeAreRefused) {
     DEVICE_OR_SKIP(dev);
+    // Made before the count: NVIDIA's driver holds an fd of its own for each sync object.
+    auto semaphore = dev->create_semaphore(geyser::SemaphoreType::kBinary);
+    auto fence = dev->create_fence();
     const size_t before = fd_count();
     for (uint32_t bit : {kOpaqueWin32, 0x3u, 0u}) {
         geyser::SyncHandle s = sync_handle(*dev, geyser::SyncPrimitive::kSemaphore, bit, true);
@@ -120,8 +125,6 @@ TEST(SyncHandleTypes, BitsThatAreNoSyncHandleTypeAreRefused) {
         geyser::SyncHandle f = sync_handle(*dev, geyser::SyncPrimitive::kFence, bit, true);
         expect_error<geyser::InvalidHandleError>([&] { dev->import_fence(f); }, "handle type");
     }
-    auto semaphore = dev->create_semaphore(geyser::SemaphoreType::kBinary);
-    auto fence = dev->create_fence();
     expect_error<geyser::InvalidHandleError>([&] { dev->export_semaphore(*semaphore, kOpaqueWin32); }, "handle type");
     expect_error<geyser::InvalidHandleError>([&] { dev->export_fence(*fence, kOpaqueWin32); }, "handle type");
     EXPECT_EQ(fd_count(), before);
@@ -129,10 +132,11 @@ TEST(SyncHandleTypes, BitsThatAreNoSyncHandleTypeAreRefused) {
 
 TEST(SyncHandleTypes, WellFormedSyncFdsMeetTheDevicesSupport) {
     DEVICE_OR_SKIP(dev);
-    const size_t before = fd_count();
-    // A local semaphore or fence was made exportable as nothing.
+    // A local semaphore or fence was made exportable as nothing. Made before the count: NVIDIA's
+    // driver holds an fd of its own for each sync object.
     auto semaphore = dev->create_semaphore(geyser::SemaphoreType::kBinary);
     auto fence = dev->create_fence();
+    const size_t before = fd_count();
     expect_error<geyser::UnsupportedOperationError>([&] { dev->export_semaphore(*semaphore, kSyncFd); }, "sync_fd");
     expect_error<geyser::UnsupportedOperationError>([&] { dev->export_fence(*fence, kSyncFd); }, "sync_fd");
     const bool semaphores = (dev->info().binary_semaphore.importable & kSyncFd) != 0;
