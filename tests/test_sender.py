@@ -453,3 +453,54 @@ def test_frame_announced_before_it_is_ready_is_not_skipped(device):
         go.set()
         done.set()
         t.join(10)
+
+
+def test_producer_gone_before_an_announced_frame_is_ready(device):
+    """A producer that hangs up after announcing a frame it never made ready (its GPU signal never
+    ran) is gone: the subscriber's next_frame raises PeerGoneError, not TimeoutError forever."""
+    import threading
+
+    name = _name("gone-announced")
+    listener = _fake_producer(name)
+    tex = device.create_shareable_texture(DESC)
+    ready = device.create_shared_timeline("portable")
+    released = device.create_shared_timeline("portable")
+
+    def serve():
+        ch = listener.accept(geyser.sync.to_ns(10))
+        ch.receive(geyser.sync.to_ns(10))
+        ch.send(_native.MESSAGE_SENDER_INFO, _sender_wire.sender_info(
+            name, os.getpid(), 1, DESC.width, DESC.height, tex.vk_format, int(DESC.format), int(DESC.usage),
+            _sender_wire.PORTABLE, 0, 0, bytes.fromhex(device.info.device_uuid),
+            bytes.fromhex(device.info.driver_uuid)), [])
+        with device.export_texture(tex) as h:
+            ch.send(_native.MESSAGE_MEMORY_HANDLE, h.to_bytes(), [h.fd])
+        for role, timeline in ((_sender_wire.READY, ready), (_sender_wire.RELEASED, released)):
+            with device.export_timeline(timeline) as th:
+                ch.send(_native.MESSAGE_TIMELINE_HANDLE, _sender_wire.timeline_announce(role, _sender_wire.PORTABLE),
+                        [th.fd])
+        ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(1, 0), [])
+        ch.close()  # gone, frame 1 never made ready
+
+    t = threading.Thread(target=serve)
+    t.start()
+    sub = geyser.Subscriber(device, name, timeout=5)
+    t.join(10)
+    with pytest.raises(geyser.PeerGoneError, match="before frame 1 was ready"):
+        sub.next_frame(timeout=0.2)
+    with pytest.raises(geyser.PeerGoneError):
+        sub.next_frame(timeout=0.2)
+    sub.close()
+
+
+def test_abandon_frame_after_a_failed_write(device):
+    name = _name("abandon")
+    with geyser.Sender(device, name, DESC, ring_size=2) as sender:
+        frame = sender.begin_frame()
+        with pytest.raises(geyser.InvalidArgumentError, match="begun and not ended"):
+            sender.begin_frame()
+        sender.abandon_frame(frame)
+        again = sender.begin_frame()
+        assert again.number == frame.number == 1
+        sender.end_frame(again)
+        assert sender.frame == 1

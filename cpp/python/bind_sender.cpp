@@ -109,8 +109,9 @@ void bind_sender(py::module_& m) {
         .def_property_readonly("closed", &Sender::closed)
         .def_property_readonly("name", &Sender::name)
         .def_property_readonly("frame", &Sender::frame)
-        .def_property_readonly("subscribers", &Sender::subscribers)
-        .def_property_readonly("info", &Sender::info)
+        .def_property_readonly("subscribers",
+                               py::cpp_function(&Sender::subscribers, py::call_guard<py::gil_scoped_release>()))
+        .def_property_readonly("info", py::cpp_function(&Sender::info, py::call_guard<py::gil_scoped_release>()))
         .def_property_readonly("ring", &Sender::ring)
         .def_property_readonly("ready", &Sender::ready)
         .def_property_readonly_static("DEFAULT_TIMEOUT", [](const py::object&) { return Sender::kDefault; });

@@ -154,6 +154,14 @@ class Sender:
         self._native.end_frame(frame.number, frame.slot, _READY[ready])
         self._pending = None
 
+    def abandon_frame(self, frame: Frame) -> None:
+        """Forgets a frame begun and not ended (after an error while writing it, say): its number
+        and slot are used again by the next begin_frame."""
+        if frame is not self._pending:
+            raise InvalidArgumentError("abandon_frame takes the frame begin_frame returned")
+        self._native.abandon_frame(frame.number)
+        self._pending = None
+
     def publish(self, array, aspect=None, timeout: float | None = None) -> int:
         """Uploads ``array`` as the next frame and announces it; returns the frame number."""
         tex = self.ring[0]

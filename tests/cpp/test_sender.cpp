@@ -233,3 +233,40 @@ TEST(Sender, ForkedChildCannotPublishAndLeavesTheParentsSubscribersAlone) {
     publish_pattern(*sender);
     expect_frame(*sub, 1);
 }
+
+TEST(Sender, CloseFromAnotherThreadEndsAWaitingBeginFrame) {
+    DEVICE_OR_SKIP(dev);
+    const std::string name = unique_name("close-wait");
+    SenderOptions o;
+    o.ring_size = 1;
+    o.release_timeout_ns = 5 * kSecond;
+    auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8), o);
+    auto holder = Subscriber::connect(Device::open(), name, 5 * kSecond);  // never releases
+    publish_pattern(*sender);
+    std::string error;
+    std::thread waiter([&] {
+        try {
+            sender->begin_frame();  // waits for `holder` to release frame 1
+        } catch (const InvalidHandleError& e) {
+            error = e.what();
+        }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const auto t0 = std::chrono::steady_clock::now();
+    sender->close();
+    waiter.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+    EXPECT_NE(error.find("closed"), std::string::npos) << "the waiting begin_frame was not refused: '" << error << "'";
+    EXPECT_EQ(sender->subscribers(), 0u);  // still safe to ask after close()
+}
+
+TEST(Sender, CloseDoesNotWaitOutASilentHandshake) {
+    DEVICE_OR_SKIP(dev);
+    const std::string name = unique_name("silent");
+    auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8));
+    Channel silent = Channel::connect(sender_socket_path(name), kSecond);  // says no Hello
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));      // the accept thread is in its handshake
+    const auto t0 = std::chrono::steady_clock::now();
+    sender->close();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1)) << "close() waited for the Hello";
+}

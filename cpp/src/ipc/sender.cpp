@@ -147,9 +147,9 @@ void Sender::accept_loop() {
         try {
             channel.emplace(st.listener.accept(kAcceptSliceNs));
         } catch (const TimeoutError&) {
-        } catch (const Error&) {
+        } catch (...) {
             // A peer of another user (refused by the listener), or accept() failing outright
-            // (EMFILE): back off instead of spinning.
+            // (EMFILE): back off instead of spinning. Nothing may escape the thread.
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         if (!channel) {
@@ -158,7 +158,7 @@ void Sender::accept_loop() {
         }
         try {
             handshake(std::move(*channel));
-        } catch (const Error&) {
+        } catch (...) {
             // The connection is closed with the Channel; the sender goes on serving others.
         }
     }
@@ -167,14 +167,29 @@ void Sender::accept_loop() {
 void Sender::handshake(Channel channel) {
     State& st = *state_;
     const uint64_t deadline = deadline_after(options_.handshake_timeout_ns);
-    Message m = channel.receive(remaining(deadline));
-    if (m.type != static_cast<uint16_t>(MessageType::kHello) || !m.fds.empty()) {
-        throw ProtocolError(std::string("expected a hello without fds, got ") + message_type_name(m.type));
+    // The Hello is awaited in slices, so close() never waits out a silent peer's handshake.
+    std::optional<Message> m;
+    while (!m) {
+        if (st.stop.load()) throw PeerGoneError("the sender is closing");
+        try {
+            m.emplace(channel.receive(std::min(remaining(deadline), kAcceptSliceNs)));
+        } catch (const TimeoutError&) {
+            if (remaining(deadline) == 0) throw;
+        }
     }
-    const Hello hello = decode_hello(m.payload.data(), m.payload.size());
+    if (m->type != static_cast<uint16_t>(MessageType::kHello) || !m->fds.empty()) {
+        throw ProtocolError(std::string("expected a hello without fds, got ") + message_type_name(m->type));
+    }
+    const Hello hello = decode_hello(m->payload.data(), m->payload.size());
 
-    std::lock_guard<std::mutex> lock(st.mutex);
-    const SenderInfo now = info_locked();
+    // All but the last message go out without the lock, so a slow or silent peer never holds up
+    // end_frame: frames published meanwhile are simply not its frames (it joins below, at the
+    // frame current then, which its released timeline starts from).
+    SenderInfo now;
+    {
+        std::lock_guard<std::mutex> lock(st.mutex);
+        now = info_locked();
+    }
     channel.send(kSenderInfoMessage, encode_sender_info(now), {}, remaining(deadline));
     if (!hello.subscribe) return;
     for (const auto& tex : ring_) {
@@ -184,7 +199,7 @@ void Sender::handshake(Channel channel) {
     }
     std::shared_ptr<Timeline> released =
         device_->create_shared_timeline(choice_for(ready_->kind()), now.current_frame);
-    for (TimelineRole role : {TimelineRole::kReady, TimelineRole::kReleased}) {
+    auto announce = [&](TimelineRole role) {
         TimelineHandle th = device_->export_timeline(role == TimelineRole::kReady ? *ready_ : *released);
         TimelineAnnounce a;
         a.role = role;
@@ -194,10 +209,19 @@ void Sender::handshake(Channel channel) {
         channel.send(static_cast<uint16_t>(MessageType::kTimelineHandle), encode_timeline_announce(a), {fd},
                      remaining(deadline));
         // `th` (or `a.semaphore`) still owns the fd; it is closed when they go out of scope.
-    }
-    auto sub = std::make_shared<Subscription>(std::move(channel), std::move(released), hello.pid, hello.client,
-                                              now.current_frame);
-    st.subs.push_back(std::move(sub));
+    };
+    announce(TimelineRole::kReady);
+    // The last message goes under the lock, with the subscription added at once: a subscriber
+    // whose connect has returned is one end_frame announces to. It is one small message on a
+    // socket whose queue holds far more than a handshake, so the lock is not held for long.
+    std::lock_guard<std::mutex> lock(st.mutex);
+    if (st.stop.load()) throw PeerGoneError("the sender is closing");
+    // Frames published since SenderInfo went out count as released by this subscriber.
+    const uint64_t first = frame_.load();
+    if (first > released->value()) released->signal(first);
+    announce(TimelineRole::kReleased);
+    st.subs.push_back(std::make_shared<Subscription>(std::move(channel), std::move(released), hello.pid,
+                                                     hello.client, first));
 }
 
 size_t Sender::subscribers() const {
@@ -246,6 +270,7 @@ void Sender::wait_released(uint64_t value, uint64_t timeout_ns) {
             const uint64_t left = remaining(deadline);
             {
                 std::lock_guard<std::mutex> lock(st.mutex);
+                if (st.stop.load()) return;  // closed meanwhile: begin_frame refuses
                 if (std::find(st.subs.begin(), st.subs.end(), sub) == st.subs.end()) break;  // dropped meanwhile
                 if (sub->dead()) {
                     st.drop(sub);
@@ -284,6 +309,7 @@ Sender::Frame Sender::begin_frame(uint64_t timeout_ns) {
     const uint32_t slot = static_cast<uint32_t>((number - 1) % ring_.size());
     if (number > ring_.size()) {
         wait_released(number - ring_.size(), timeout_ns == kDefault ? options_.release_timeout_ns : timeout_ns);
+        require_open("begin a frame");  // close() may have run while it waited
     }
     pending_ = number;
     Frame f;
@@ -316,7 +342,9 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
             "signals: wait for your GPU work, then end_frame with ReadySignal::kHost");
     }
     if (ready == ReadySignal::kHost) ready_->signal(frame.number);
-    const std::vector<uint8_t> payload = encode_frame_message(FrameMessage{frame.number, frame.slot});
+    // The slot follows from the number (begin_frame's rule); the caller's copy is not trusted.
+    const uint32_t slot = static_cast<uint32_t>((frame.number - 1) % ring_.size());
+    const std::vector<uint8_t> payload = encode_frame_message(FrameMessage{frame.number, slot});
     State& st = *state_;
     std::lock_guard<std::mutex> lock(st.mutex);
     frame_.store(frame.number);
@@ -376,7 +404,9 @@ void Sender::close() {
         st.subs.clear();
     }
     ready_->mark_abandoned();
-    state_.reset();  // the Listener unlinks the socket
+    // The socket goes now (the Listener unlinks it); the rest of the state stays until the Sender
+    // is destroyed, so a thread still in subscribers() or a release wait never sees it freed.
+    { Listener gone = std::move(st.listener); }
 }
 
 }  // namespace geyser

@@ -1,5 +1,6 @@
 #include "geyser/subscriber.hpp"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <string>
@@ -93,8 +94,21 @@ Subscriber::Frame Subscriber::next_frame(uint64_t timeout_ns) {
         announced_ = f;
     }
     // A frame announced but not ready in time stays the next frame: the next call waits for it
-    // again instead of reading past it.
-    ready_->wait(announced_->number, remaining(deadline));
+    // again instead of reading past it. A producer that hung up meanwhile (died, or closed after
+    // announcing a frame its GPU never signalled) is gone, not late.
+    try {
+        ready_->wait(announced_->number, remaining(deadline));
+    } catch (const TimeoutError&) {
+        pollfd p{channel_.native_handle(), 0, 0};
+        if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR))) {
+            const uint64_t number = announced_->number;
+            gone_ = true;
+            announced_.reset();
+            throw PeerGoneError("the producer of '" + info_.name + "' (pid " + std::to_string(info_.producer_pid) +
+                                ") has gone before frame " + std::to_string(number) + " was ready");
+        }
+        throw;
+    }
     const FrameMessage f = *announced_;
     announced_.reset();
     return {f.number, f.slot, ring_[f.slot]};
