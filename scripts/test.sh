@@ -20,7 +20,7 @@ cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGEYSER_BUILD_TESTS=
       -DGEYSER_FAULT_INJECTION=ON -DGEYSER_WERROR=ON >/dev/null
 cmake --build build/asan -j "$jobs"
 GEYSER_VALIDATION=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build/asan --output-on-failure -j "$jobs"
+    LSAN_OPTIONS=suppressions="$PWD/tests/cpp/lsan.supp" ctest --test-dir build/asan --output-on-failure -j "$jobs"
 
 echo "== Windows core and tests (mingw-w64 cross-compile, -Werror, run under wine)"
 bash scripts/windows.sh
