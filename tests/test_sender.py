@@ -405,6 +405,24 @@ def test_end_frame_ready_gpu_needs_a_vulkan_timeline(device):
         sub.close()
 
 
+def _portable_handshake(device, listener, name, tex, ready, released):
+    """Plays a producer's side of a subscription with a one-texture ring and portable timelines
+    the test controls; returns the channel, ready for Frame messages."""
+    ch = listener.accept(geyser.sync.to_ns(10))
+    ch.receive(geyser.sync.to_ns(10))
+    ch.send(_native.MESSAGE_SENDER_INFO, _sender_wire.sender_info(
+        name, os.getpid(), 1, DESC.width, DESC.height, tex.vk_format, int(DESC.format), int(DESC.usage),
+        _sender_wire.PORTABLE, 0, 0, bytes.fromhex(device.info.device_uuid),
+        bytes.fromhex(device.info.driver_uuid)), [])
+    with device.export_texture(tex) as h:
+        ch.send(_native.MESSAGE_MEMORY_HANDLE, h.to_bytes(), [h.fd])
+    for role, timeline in ((_sender_wire.READY, ready), (_sender_wire.RELEASED, released)):
+        with device.export_timeline(timeline) as th:
+            ch.send(_native.MESSAGE_TIMELINE_HANDLE, _sender_wire.timeline_announce(role, _sender_wire.PORTABLE),
+                    [th.fd])
+    return ch
+
+
 def test_frame_announced_before_it_is_ready_is_not_skipped(device):
     """A producer announces frame 1 before its ready timeline reaches it (as a GPU-signalled
     frame is): a next_frame that times out leaves frame 1 the next frame, instead of reading on."""
@@ -418,17 +436,7 @@ def test_frame_announced_before_it_is_ready_is_not_skipped(device):
     go, done = threading.Event(), threading.Event()
 
     def serve():
-        ch = listener.accept(geyser.sync.to_ns(10))
-        ch.receive(geyser.sync.to_ns(10))
-        ch.send(_native.MESSAGE_SENDER_INFO, _sender_wire.sender_info(
-            name, os.getpid(), 1, DESC.width, DESC.height, tex.vk_format, int(DESC.format), int(DESC.usage),
-            _sender_wire.PORTABLE, 0, 0, bytes.fromhex(device.info.device_uuid),
-            bytes.fromhex(device.info.driver_uuid)), [])
-        with device.export_texture(tex) as h:
-            ch.send(_native.MESSAGE_MEMORY_HANDLE, h.to_bytes(), [h.fd])
-        for role, timeline in ((_sender_wire.READY, ready), (_sender_wire.RELEASED, released)):
-            with device.export_timeline(timeline) as th:
-                ch.send(_native.MESSAGE_TIMELINE_HANDLE, _sender_wire.timeline_announce(role, _sender_wire.PORTABLE), [th.fd])
+        ch = _portable_handshake(device, listener, name, tex, ready, released)
         ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(1, 0), [])
         go.wait(10)
         ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(2, 0), [])
@@ -467,18 +475,7 @@ def test_producer_gone_before_an_announced_frame_is_ready(device):
     released = device.create_shared_timeline("portable")
 
     def serve():
-        ch = listener.accept(geyser.sync.to_ns(10))
-        ch.receive(geyser.sync.to_ns(10))
-        ch.send(_native.MESSAGE_SENDER_INFO, _sender_wire.sender_info(
-            name, os.getpid(), 1, DESC.width, DESC.height, tex.vk_format, int(DESC.format), int(DESC.usage),
-            _sender_wire.PORTABLE, 0, 0, bytes.fromhex(device.info.device_uuid),
-            bytes.fromhex(device.info.driver_uuid)), [])
-        with device.export_texture(tex) as h:
-            ch.send(_native.MESSAGE_MEMORY_HANDLE, h.to_bytes(), [h.fd])
-        for role, timeline in ((_sender_wire.READY, ready), (_sender_wire.RELEASED, released)):
-            with device.export_timeline(timeline) as th:
-                ch.send(_native.MESSAGE_TIMELINE_HANDLE, _sender_wire.timeline_announce(role, _sender_wire.PORTABLE),
-                        [th.fd])
+        ch = _portable_handshake(device, listener, name, tex, ready, released)
         ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(1, 0), [])
         ch.close()  # gone, frame 1 never made ready
 
