@@ -100,7 +100,7 @@ def _opener(uuid, kind, q, n, out):
     torch.cuda.set_device(gpu.ordinal)
     torch.zeros(1, device=f"cuda:{gpu.ordinal}")  # CUDA initialised before timing, as for torch
     if kind == "geyser_channel":  # the handle arrives over Geyser's own channel (SCM_RIGHTS)
-        channel = geyser.Channel.connect(q, 10**10)
+        channel = geyser.Channel.connect(q, timeout=10)
 
         def ready():
             select.select([channel.fileno()], [], [], TIMEOUT)
@@ -209,7 +209,7 @@ def main(argv=None) -> int:
         proc = c.Process(target=_opener, args=(device.info.device_uuid, kind, q, args.opens, o))
         proc.start()
         if listener is not None:
-            channel = listener.accept(30 * 10**9)
+            channel = listener.accept(timeout=30)
         keep = []
         for _ in range(args.opens):
             if kind == "geyser_channel":

@@ -23,7 +23,7 @@ if ((${#missing[@]})); then
 fi
 
 "$PYTHON" -m pip install -q --disable-pip-version-check "scikit-build-core>=0.10" "pybind11>=2.12" \
-    "cmake>=3.18" ninja "numpy>=1.21" "pytest>=7" "pytest-benchmark>=4" "vulkan>=1.3" 2>&1 | grep -v "Running pip as the 'root' user" || true
+    "cmake>=3.18" ninja "numpy>=1.21" "tqdm>=4.60" "pytest>=7" "pytest-benchmark>=4" "vulkan>=1.3" 2>&1 | grep -v "Running pip as the 'root' user" || true
 "$PYTHON" -m pip install -q --disable-pip-version-check --no-build-isolation . 2>&1 \
     | grep -v "Running pip as the 'root' user" || true
 "$PYTHON" -c "import geyser, geyser._native" || { echo "setup: geyser did not install" >&2; exit 1; }

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from geyser.bench import BINDING_OVERHEAD_LINE
 
 SIZES = ["1920x1080", "3840x2160"]
@@ -22,13 +24,17 @@ CPP_BENCH = Path(__file__).resolve().parent.parent / "build" / "cpp" / "geyser_b
 def test_bench_quick_writes_every_comparison(device, tmp_path):
     out_json = tmp_path / "bench.json"
     out_png = tmp_path / "bench.png"
+    work = tmp_path / "cwd"
+    work.mkdir()
+    with_plot = importlib.util.find_spec("matplotlib") is not None
     cmd = [sys.executable, "-m", "geyser", "bench", "--quick", "--device", device.info.device_uuid,
-           "--json", str(out_json), "--plot", str(out_png)]
+           "--json", str(out_json)] + (["--png", str(out_png)] if with_plot else [])
     with_cpp = CPP_BENCH.exists()
     if with_cpp:
         cmd += ["--cpp-bench", str(CPP_BENCH)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=work)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert list(work.iterdir()) == []  # files only where told
     assert (BINDING_OVERHEAD_LINE in proc.stdout) != with_cpp
 
     result = json.loads(out_json.read_text())
@@ -64,8 +70,17 @@ def test_bench_quick_writes_every_comparison(device, tmp_path):
         assert c["rows"][0]["ratio_p50"] == 1.0
 
     assert result["validation_messages"] == []
-    if importlib.util.find_spec("matplotlib") is None:
-        assert result["plot"] is None and not out_png.exists()
-        assert "matplotlib is not installed" in proc.stdout
-    else:
+    if with_plot:
         assert result["plot"] == str(out_png) and out_png.stat().st_size > 0
+    else:
+        assert result["plot"] is None and not out_png.exists()
+
+
+def test_bench_png_without_matplotlib_says_why_before_running(tmp_path):
+    if importlib.util.find_spec("matplotlib") is not None:
+        pytest.skip("matplotlib is installed here, so the plot can be drawn")
+    proc = subprocess.run([sys.executable, "-m", "geyser", "bench", "--quick", "--png", str(tmp_path / "p.png")],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "needs matplotlib" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

@@ -28,7 +28,7 @@ PEER = textwrap.dedent(
     from geyser import _native
     kind, cycles, warmup, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     dev = geyser.Device()
-    ch = geyser.Channel.connect(path, 10 * 10**9)
+    ch = geyser.Channel.connect(path, timeout=10)
     counts = {}
     for i in range(cycles):
         with geyser.receive_handle(ch, timeout=10) as h:
@@ -44,7 +44,7 @@ PEER = textwrap.dedent(
         obj.close()
         if i + 1 in (warmup, cycles):
             counts[i + 1] = len(os.listdir("/proc/self/fd"))
-        ch.send(_native.MESSAGE_FRAME, struct.pack("<QI", i + 1, value), [], 10 * 10**9)
+        ch.send(_native.MESSAGE_FRAME, struct.pack("<QI", i + 1, value), [], timeout=10)
     print(counts[warmup], counts[cycles], flush=True)
     """
 )
@@ -59,7 +59,7 @@ def test_soak_export_send_import_read_close(device, kind):
     proc = subprocess.Popen([sys.executable, "-c", PEER, kind, str(CYCLES), str(WARMUP), path],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        ch = listener.accept(30 * 10**9)
+        ch = listener.accept(timeout=30)
         if kind == "texture":
             obj = device.create_shareable_texture(geyser.TextureDescriptor(4, 4))
         elif kind == "buffer":
@@ -81,7 +81,7 @@ def test_soak_export_send_import_read_close(device, kind):
                 obj.signal(i)
                 with device.export_timeline(obj) as h:
                     geyser.send_handle(ch, h)
-            t, payload, fds = ch.receive(30 * 10**9)
+            t, payload, fds = ch.receive(timeout=30)
             assert not fds
             n, value = struct.unpack("<QI", payload)
             assert (n, value) == (i + 1, v), f"cycle {i}: the peer read {value}, expected {v}"

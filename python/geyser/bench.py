@@ -22,8 +22,8 @@ The functions here are also what ``benchmarks/handoff.py`` and ``benchmarks/wake
 
 from __future__ import annotations
 
-import argparse
 import datetime
+import importlib.util
 import json
 import os
 import shlex
@@ -37,7 +37,8 @@ import numpy as np
 
 import geyser
 
-__all__ = ["percentile", "zero_copy", "copy_path", "import_each_frame", "PingPong", "sample", "run", "add_parser"]
+__all__ = ["percentile", "zero_copy", "copy_path", "import_each_frame", "PingPong", "sample", "run",
+           "parse_sizes", "config", "plot_available"]
 
 BINDING_OVERHEAD_LINE = ("binding overhead vs C++: not measured (build geyser_bench_core with "
                          "-DGEYSER_BUILD_TESTS=ON and pass --cpp-bench PATH)")
@@ -109,7 +110,7 @@ if req["mode"] == "zero-copy":
         os.write(out, struct.pack("<q", t1))
     sub.close()
 elif req["mode"] == "import-each-frame":
-    ch = geyser.Channel.connect(req["socket"], 30 * 10**9)
+    ch = geyser.Channel.connect(req["socket"], timeout=30)
     os.write(out, b"R")
     for _ in range(req["frames"]):
         h = geyser.receive_handle(ch, timeout=30)
@@ -232,7 +233,7 @@ def import_each_frame(device, width: int, height: int, frames: int) -> list[floa
                       "device": device.info.device_uuid}, [w])
     os.close(w)
     try:
-        channel = listener.accept(30 * 10**9)
+        channel = listener.accept(timeout=30)
         assert _read_exact(r, 1) == b"R"
         out = []
         for i in range(frames):
@@ -245,7 +246,7 @@ def import_each_frame(device, width: int, height: int, frames: int) -> list[floa
     finally:
         _finish(proc, 60)
         os.close(r)
-        del listener  # unlinks the socket
+        listener.close()  # unlinks the socket
         for tex in ring:
             tex.close()
     return out
@@ -379,7 +380,9 @@ def download_ms(texture) -> float:
 
 # -- the run ----------------------------------------------------------------------------------
 
-def _parse_sizes(sizes) -> list[tuple[int, int]]:
+def parse_sizes(sizes) -> list[tuple[int, int]]:
+    """``"1920x1080,3840x2160"`` (or a list of ``"WxH"`` strings or pairs) as (width, height)
+    pairs; ValueError for anything else or a size that is not positive."""
     if isinstance(sizes, str):
         sizes = sizes.split(",")
     out = []
@@ -396,7 +399,8 @@ def _parse_sizes(sizes) -> list[tuple[int, int]]:
     return out
 
 
-def _config(quick: bool, iterations: int | None, repeats: int | None) -> dict:
+def config(quick: bool, iterations: int | None, repeats: int | None) -> dict:
+    """The samples per run and repeats of ``run``; ValueError for counts below 1."""
     if iterations is None:
         c = ({"frames": 100, "copy_frames": 10, "wake_rounds": 2000, "one_time": 8, "repeats": 3} if quick else
              {"frames": 300, "copy_frames": 30, "wake_rounds": 5000, "one_time": 30, "repeats": 3})
@@ -464,6 +468,14 @@ def _print_table(comparisons: list[dict], out) -> None:
                   f"{r['ratio_p50']:>10.2f}x{r['ratio_p99']:>10.2f}x", file=out)
 
 
+PLOT_NEEDS_MATPLOTLIB = "a plot needs matplotlib, which is not installed (pip install matplotlib)"
+
+
+def plot_available() -> bool:
+    """Whether matplotlib, which the plot needs, is importable (it is not a dependency)."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def _plot(groups: list[tuple[dict, dict[str, list[float]]]], path: str) -> None:
     import matplotlib
 
@@ -485,11 +497,12 @@ def _plot(groups: list[tuple[dict, dict[str, list[float]]]], path: str) -> None:
 
 
 def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int | None = None,
-        quick: bool = False, device=None, json_path: str | None = "geyser-bench.json",
-        plot_path: str | None = "geyser-bench.png", out=None, command: str | None = None,
+        quick: bool = False, device=None, json_path: str | None = None,
+        plot_path: str | None = None, out=None, command: str | None = None,
         cpp_bench: str | None = None) -> dict:
-    """Runs every comparison, prints one table to ``out`` (stdout), writes ``json_path`` and,
-    where matplotlib is importable, ``plot_path``. Returns what the JSON holds.
+    """Runs every comparison, prints one table to ``out`` (stdout), writes ``json_path`` and
+    ``plot_path`` (a PNG; needs matplotlib) where they are given, and nothing else. Returns what
+    the JSON holds.
 
     ``device`` is a Device or a selector for one. ``iterations`` sets the samples per run of the
     cheap measurements (frames, wake round trips); the expensive ones (copy path, 4K
@@ -498,9 +511,11 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
     in the JSON as the command line that ran this.
     """
     out = out or sys.stdout
+    if plot_path and not plot_available():
+        raise geyser.UnsupportedOperationError(PLOT_NEEDS_MATPLOTLIB)
     started = time.monotonic()
-    sizes = _parse_sizes(sizes)
-    cfg = _config(quick, iterations, repeats)
+    sizes = parse_sizes(sizes)
+    cfg = config(quick, iterations, repeats)
     dev = device if isinstance(device, geyser.Device) else geyser.Device(device)
     print(f"device: {dev.name} ({dev.info.driver_name} {dev.info.driver_info}); RGBA8; "
           f"{cfg['repeats']} interleaved repeats, medians of their p50/p99 reported"
@@ -620,17 +635,11 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
         print(f"binding overhead: C++ side is {cpp_path} (medians per repeat; Python side medians of the "
               "same loops)", file=out)
 
-    plot_written, plot_note = None, None
+    plot_written = None
     if plot_path:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            plot_note = "matplotlib is not installed: no plot (pip install matplotlib for one)"
-        else:
-            _plot([(c, g.samples()) for c, g in zip(comparisons, groups)], plot_path)
-            plot_written = plot_path
-            plot_note = f"plot: {plot_path}"
-        print(plot_note, file=out)
+        _plot([(c, g.samples()) for c, g in zip(comparisons, groups)], plot_path)
+        plot_written = plot_path
+        print(f"plot: {plot_path}", file=out)
 
     result = {
         "device": dev.name, "driver": f"{dev.info.driver_name} {dev.info.driver_info}".strip(),
@@ -649,34 +658,3 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
         print(f"json: {json_path}", file=out)
     print(f"total time: {elapsed:.1f} s", file=out)
     return result
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("bench", help="Geyser's paths against copies, raw eventfds and local allocations, side by side",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="CI-sized run (under 20 s on 2 CPU cores with lavapipe)")
-    p.add_argument("--sizes", default="1920x1080,3840x2160",
-                   help="handoff sizes, WxH comma-separated; the largest is also used for one-time cost and read")
-    p.add_argument("--iterations", type=int, default=None,
-                   help="samples per run of the cheap measurements (frames, wake round trips); the expensive "
-                        "ones take a tenth, at least 3")
-    p.add_argument("--repeats", type=int, default=None, help="interleaved runs per comparison (3)")
-    p.add_argument("--device", default=None, help="device index, UUID or name substring")
-    p.add_argument("--json", default="geyser-bench.json", help="where to write the results")
-    p.add_argument("--plot", default="geyser-bench.png", help="where to write the plot (needs matplotlib)")
-    p.add_argument("--cpp-bench", default=None,
-                   help=f"the geyser_bench_core program, for binding overhead (default: {CPP_BENCH_DEFAULT} if built)")
-    p.set_defaults(func=_cmd)
-
-
-def _cmd(args) -> int:
-    try:
-        _parse_sizes(args.sizes)
-        _config(args.quick, args.iterations, args.repeats)
-    except ValueError as e:
-        print(f"python -m geyser bench: {e}", file=sys.stderr)
-        return 2
-    run(sizes=args.sizes, iterations=args.iterations, repeats=args.repeats, quick=args.quick, device=args.device,
-        json_path=args.json, plot_path=args.plot, cpp_bench=args.cpp_bench,
-        command=" ".join(["python -m geyser", *(shlex.quote(a) for a in sys.argv[1:])]))
-    return 0

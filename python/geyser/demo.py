@@ -11,7 +11,6 @@ or missing.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import struct
@@ -21,6 +20,7 @@ import time
 import zlib
 
 import numpy as np
+from tqdm import tqdm
 
 import geyser
 from .formats import format_info
@@ -39,21 +39,21 @@ def pattern(fmt, width: int, height: int, frame: int) -> np.ndarray:
     elif info.packed:
         out = (raw * 2654435761 & 0x3FFFFFFF).astype(info.dtype)  # RG11B10/RGB10A2: no NaN/Inf bit patterns
     else:
-        out = (raw % (np.iinfo(info.dtype).max + 1)).astype(info.dtype)
+        out = (raw.astype(np.int64) % (int(np.iinfo(info.dtype).max) + 1)).astype(info.dtype)
     return np.ascontiguousarray(out)
 
 
-def write_png(path: str, rgba: np.ndarray) -> None:
-    """A minimal PNG writer (8-bit RGBA or grey) using only zlib."""
-    if rgba.dtype != np.uint8:
-        raise ValueError("PNG output needs 8-bit channels")
-    if rgba.ndim == 2:
-        color, img = 0, rgba
-    else:
-        color = {1: 0, 2: 4, 3: 2, 4: 6}[rgba.shape[2]]
-        img = rgba
-    h, w = img.shape[:2]
-    rows = img.reshape(h, -1)
+def write_png(path: str, image: np.ndarray) -> None:
+    """Writes an 8- or 16-bit grey, RGB or RGBA image (``uint8`` or ``uint16``, (h, w) or
+    (h, w, 1|3|4)) as a PNG, with only zlib."""
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"PNG takes uint8 or uint16 samples, got {image.dtype} (convert with png_image)")
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    color = {1: 0, 3: 2, 4: 6}.get(channels)
+    if color is None:
+        raise ValueError(f"PNG takes 1, 3 or 4 channels, got {channels}")
+    h, w = image.shape[:2]
+    rows = np.ascontiguousarray(image.astype(image.dtype.newbyteorder(">"))).reshape(h, -1)
     raw = b"".join(b"\x00" + rows[i].tobytes() for i in range(h))
 
     def chunk(tag: bytes, data: bytes) -> bytes:
@@ -61,24 +61,64 @@ def write_png(path: str, rgba: np.ndarray) -> None:
 
     with open(path, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n")
-        f.write(chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0)))
+        f.write(chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, image.dtype.itemsize * 8, color, 0, 0, 0)))
         f.write(chunk(b"IDAT", zlib.compress(raw, 6)))
         f.write(chunk(b"IEND", b""))
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("demo", help="two-process zero-copy sharing through a named sender, every frame verified")
-    p.add_argument("--width", type=int, default=1920)
-    p.add_argument("--height", type=int, default=1080)
-    p.add_argument("--format", default="RGBA8_UNORM", help="a color TextureFormat name")
-    p.add_argument("--frames", type=int, default=300)
-    p.add_argument("--ring", type=int, default=3, help="textures in the ring")
-    p.add_argument("--device", default=None, help="device index, UUID or name substring")
-    p.add_argument("--png", default="geyser-demo-last-frame.png", help="where the consumer saves the last frame")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds any single wait may take")
-    p.add_argument("--role", choices=["producer", "consumer"], default=None, help=argparse.SUPPRESS)
-    p.add_argument("--name", default=None, help=argparse.SUPPRESS)
-    p.set_defaults(func=run)
+def _unsigned_float(bits: np.ndarray, mantissa_bits: int) -> np.ndarray:
+    """Vulkan's 11- and 10-bit unsigned floats (5 exponent bits, no sign) as float32."""
+    e = ((bits >> mantissa_bits) & 0x1F).astype(np.int32)
+    m = (bits & ((1 << mantissa_bits) - 1)).astype(np.float32) / (1 << mantissa_bits)
+    normal = np.ldexp(1.0 + m, e - 15)
+    subnormal = np.ldexp(m, -14)
+    return np.where(e == 0, subnormal, np.where(e == 31, np.inf, normal)).astype(np.float32)
+
+
+def _stretched(values: np.ndarray) -> np.ndarray:
+    """``values`` stretched from their finite [min, max] onto 16 bits."""
+    v = values.astype(np.float64)
+    finite = v[np.isfinite(v)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    span = hi - lo if hi > lo else 1.0
+    v = np.nan_to_num(v, nan=lo, posinf=hi, neginf=lo)
+    return np.round(np.clip((v - lo) / span, 0, 1) * 65535).astype(np.uint16)
+
+
+def png_image(fmt, array: np.ndarray) -> tuple[np.ndarray, str]:
+    """A host array of ``fmt`` (as ``Texture.download()`` returns it) as an image ``write_png``
+    takes, and a note saying how it was converted ("" where the samples are written as they are).
+
+    8-bit unsigned formats are written as they are and 16-bit unsigned ones as 16-bit PNG (BGRA
+    reordered to RGBA; RG gets a zero blue channel); RGB10A2 is widened to 16 bits; float,
+    signed, 32-bit integer, RG11B10 and depth values are stretched from the frame's own
+    [min, max] onto 16 bits, and the note says so.
+    """
+    info = format_info(fmt)
+    notes = []
+    if info.format == geyser.TextureFormat.RGB10A2_UNORM:
+        v = array.astype(np.uint32)
+        rgb = [((v >> s) & 0x3FF) * 65535 // 1023 for s in (0, 10, 20)]
+        out = np.stack(rgb + [(v >> 30) * 65535 // 3], axis=-1).astype(np.uint16)
+        notes.append("10-bit channels widened to 16 bits")
+    elif info.format == geyser.TextureFormat.RG11B10_FLOAT:
+        v = array.astype(np.uint32)
+        rgb = np.stack([_unsigned_float(v & 0x7FF, 6), _unsigned_float((v >> 11) & 0x7FF, 6),
+                        _unsigned_float(v >> 22, 5)], axis=-1)
+        out = _stretched(rgb)
+        notes.append("RG11B10 floats stretched from the frame's [min, max] to 16 bits")
+    elif info.dtype in (np.uint8, np.uint16) and not info.is_depth:
+        out = array
+    else:
+        data = array & geyser.formats.D24_MASK if info.is_depth and info.dtype == np.uint32 else array
+        out = _stretched(data)
+        notes.append(f"{info.dtype} values stretched from the frame's [min, max] to 16 bits")
+    if out.ndim == 3 and out.shape[2] == 2:
+        out = np.concatenate([out, np.zeros_like(out[..., :1])], axis=-1)
+        notes.append("RG written as RGB with blue 0")
+    if info.format.name.startswith("BGRA"):
+        out = out[..., [2, 1, 0, 3]]
+    return np.ascontiguousarray(out), "; ".join(notes)
 
 
 def _producer(args) -> int:
@@ -126,9 +166,10 @@ def _consumer(args) -> int:
             print(json.dumps({"event": "frame", "frame": frame.number, "ok": bool(ok), "t": t, "t_wait": t_wait}),
                   flush=True)
             last = got
-    if last is not None and last.dtype == np.uint8:
-        write_png(args.png, last)
-        print(json.dumps({"event": "png", "path": os.path.abspath(args.png)}), flush=True)
+    if last is not None and args.png:
+        image, note = png_image(fmt, last)
+        write_png(args.png, image)
+        print(json.dumps({"event": "png", "path": os.path.abspath(args.png), "note": note}), flush=True)
     return 0
 
 
@@ -145,8 +186,7 @@ def run(args) -> int:
 
     info = geyser.format_info(args.format)
     if info.is_depth:
-        print(f"demo: {info.format.name} is a depth format; pick a color format", file=sys.stderr)
-        return 2
+        raise geyser.UnsupportedFormatError(f"{info.format.name} is a depth format; the demo shares color formats")
     name = f"geyser-demo-{os.getpid()}"
     common = ["--width", str(args.width), "--height", str(args.height), "--format", info.format.name,
               "--frames", str(args.frames), "--ring", str(args.ring), "--name", name, "--png", args.png,
@@ -158,37 +198,31 @@ def run(args) -> int:
                                 stdout=subprocess.PIPE, text=True)
     first = json.loads(producer.stdout.readline() or '{"event": "error", "message": "producer died"}')
     if first.get("event") != "ready":
-        print(f"demo: producer failed: {first}", file=sys.stderr)
         producer.kill()
         producer.wait()
-        return 1
+        raise RuntimeError(f"the producer process failed before publishing: {first.get('message', first)}")
     print(f"producer (pid {producer.pid}): {first['device']}, published '{name}': a ring of {args.ring} "
           f"{args.width}x{args.height} {info.format.name} textures ({first['allocation']} bytes each), "
           f"{first['sync']} timelines")
     consumer = subprocess.Popen(cmd + ["--role", "consumer"] + common, stdout=subprocess.PIPE, text=True)
     published, received, waited, bad = {}, {}, {}, []
-    tty = sys.stdout.isatty()
     png = None
     t_start = time.monotonic()
-    for line in consumer.stdout:
-        ev = json.loads(line)
-        if ev["event"] == "subscribed":
-            print(f"consumer (pid {consumer.pid}): subscribed, imported {ev['ring']} textures once; "
-                  "from now on only frame numbers travel")
-        elif ev["event"] == "frame":
-            received[ev["frame"]] = ev["t"]
-            waited[ev["frame"]] = ev["t_wait"]
-            if not ev["ok"]:
-                bad.append(ev["frame"])
-            done = len(received)
-            step = max(1, args.frames // (50 if tty else 10))
-            if done == args.frames or done % step == 0:
-                bar = "#" * (40 * done // args.frames)
-                sys.stdout.write(f"{chr(13) if tty else ''}[{bar:<40}] {done}/{args.frames} frames verified"
-                                 f"{'' if tty else chr(10)}")
-                sys.stdout.flush()
-        elif ev["event"] == "png":
-            png = ev["path"]
+    # Progress on stderr where it is a terminal (tqdm switches itself off otherwise).
+    with tqdm(total=args.frames, unit="frame", desc="verified", disable=None, leave=False) as bar:
+        for line in consumer.stdout:
+            ev = json.loads(line)
+            if ev["event"] == "subscribed":
+                bar.write(f"consumer (pid {consumer.pid}): subscribed, imported {ev['ring']} textures once; "
+                          "from now on only frame numbers travel", file=sys.stdout)
+            elif ev["event"] == "frame":
+                received[ev["frame"]] = ev["t"]
+                waited[ev["frame"]] = ev["t_wait"]
+                if not ev["ok"]:
+                    bad.append(ev["frame"])
+                bar.update(1)
+            elif ev["event"] == "png":
+                png = ev["path"] + (f" ({ev['note']})" if ev["note"] else "")
     elapsed = time.monotonic() - t_start
     crc = consumer.wait()
     producer.stdin.write("done\n")
@@ -198,8 +232,6 @@ def run(args) -> int:
         if ev["event"] == "published":
             published[ev["frame"]] = ev["t"]
     prc = producer.wait()
-    if tty:
-        print()
     # Handoff: from the moment both sides were ready (the producer announced the frame and the
     # consumer was waiting for it) until the consumer held the ready frame. Time a frame spent
     # queued behind the consumer's own read-back and check is not handoff.
@@ -215,4 +247,11 @@ def run(args) -> int:
         print(f"last frame saved to {png}")
     if bad:
         print(f"wrong frames: {bad[:10]}{' ...' if len(bad) > 10 else ''}")
-    return 0 if (crc == 0 and prc == 0 and not bad and len(received) == args.frames) else 1
+    failures = [f"the consumer process exited with status {crc}"] if crc else []
+    failures += [f"the producer process exited with status {prc}"] if prc else []
+    failures += [f"{len(bad)} frames had wrong bytes"] if bad else []
+    if len(received) != args.frames:
+        failures.append(f"{args.frames - len(received)} frames never arrived")
+    if failures:
+        raise RuntimeError("; ".join(failures))
+    return 0
