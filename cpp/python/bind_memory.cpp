@@ -144,7 +144,15 @@ void bind_memory(py::module_& m) {
              py::arg("aspect"), py::arg("out"), py::arg("wait") = SyncList{}, py::arg("signal") = SyncList{},
              py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeoutNs);
 
-    py::class_<Buffer, std::shared_ptr<Buffer>>(m, "Buffer")
+    py::class_<Buffer, std::shared_ptr<Buffer>>(m, "Buffer", py::buffer_protocol())
+        // The buffer protocol exposes Buffer::map(): the memory itself, bytes [0, size).
+        .def_buffer([](Buffer& b) {
+            return py::buffer_info(b.map(), 1, py::format_descriptor<uint8_t>::format(), 1,
+                                   {static_cast<py::ssize_t>(b.size())}, {py::ssize_t{1}});
+        })
+        .def("map", [](Buffer& b) { b.map(); }, "Maps the memory (UnsupportedOperationError saying why not).")
+        .def_property_readonly("host_mappable", &Buffer::host_mappable)
+        .def_property_readonly("map_refusal", &Buffer::map_refusal)
         .def_property_readonly("size", &Buffer::size)
         .def_property_readonly("usage", &Buffer::usage)
         .def_property_readonly("imported", &Buffer::imported)

@@ -40,6 +40,7 @@ def validation_messages() -> list[str]:
 
 
 def clear_validation_messages() -> None:
+    """Forgets the validation-layer messages collected so far in this process."""
     _native.clear_validation_messages()
 
 

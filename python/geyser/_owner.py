@@ -19,16 +19,19 @@ class NativeOwner:
 
     @property
     def native(self):
+        """The geyser._native object this wraps; InvalidHandleError once closed."""
         if self._native is None:
             raise InvalidHandleError(f"this {type(self).__name__} is closed")
         return self._native
 
     def close(self) -> None:
+        """Releases what this object holds (idempotent); every later use raises InvalidHandleError."""
         self._native = None
         self._device = None
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` was called."""
         return self._native is None
 
     def __enter__(self):

@@ -98,8 +98,8 @@ class CudaDevice(NativeOwner):
 
     device = property(lambda self: self._device, doc="The Vulkan device.")
     ordinal = property(lambda self: self.native.ordinal, doc="The CUDA device ordinal (torch's cuda:N).")
-    name = property(lambda self: self.native.name)
-    uuid = property(lambda self: self.native.uuid.hex())
+    name = property(lambda self: self.native.name, doc="The device's name.")
+    uuid = property(lambda self: self.native.uuid.hex(), doc="The CUDA device's UUID, as hex (the Vulkan device's).")
 
     def import_buffer(self, source: Buffer | BufferHandle) -> "CudaBuffer":
         """Maps a buffer's memory into CUDA. ``source`` is a handle (kept open: close it yourself)
@@ -204,10 +204,12 @@ class CudaView(_Lendable):
 
     @property
     def nbytes(self) -> int:
+        """Bytes the view spans."""
         return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
 
     @property
     def device_pointer(self) -> int:
+        """The CUdeviceptr of the view's first byte, as an int."""
         return self.native.device_pointer + self.offset
 
     @property
@@ -248,8 +250,9 @@ class CudaBuffer(_Lendable):
         self._native = native
         self._ordinal = cuda_device.ordinal
 
-    device_pointer = property(lambda self: self.native.device_pointer)
-    size = property(lambda self: self.native.size)
+    device_pointer = property(lambda self: self.native.device_pointer,
+                               doc='The CUdeviceptr of the mapped memory, as an int.')
+    size = property(lambda self: self.native.size, doc='Size in bytes.')
 
     def view(self, dtype="uint8", shape: Sequence[int] | int | None = None, strides: Sequence[int] | None = None,
              offset: int = 0) -> CudaView:

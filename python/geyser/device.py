@@ -167,6 +167,7 @@ class Device(NativeOwner):
         _register(self)
 
     def close(self) -> None:
+        """Closes this Device; the Vulkan device goes when the last texture or buffer made with it does."""
         super().close()
         # geyser.cuda keeps this Device's CudaDevice here (cuda_device()); a closed Device keeps
         # nothing alive, its CUDA context included.
@@ -177,6 +178,7 @@ class Device(NativeOwner):
 
     @property
     def name(self) -> str:
+        """The device's name (``info.name``)."""
         return self.info.name
 
     # -- raw Vulkan handles, for Python Vulkan libraries that record their own work ----------
@@ -274,9 +276,11 @@ class Device(NativeOwner):
         return Buffer(self.native.create_shareable_buffer(int(size), int(BufferUsage(usage))), self)
 
     def export_buffer(self, buffer: Buffer) -> BufferHandle:
+        """A new handle (owning a new fd) for ``buffer``. Close it, or use it as a context manager."""
         return BufferHandle(self.native.export_buffer(_buffer_native(buffer)))
 
     def import_buffer(self, handle: BufferHandle) -> Buffer:
+        """Imports a buffer; ``handle`` keeps its fd (Geyser imports a duplicate)."""
         return Buffer(self.native.import_buffer(_handle_native(handle)), self)
 
     def release_buffer_handle(self, handle: BufferHandle) -> None:
@@ -297,6 +301,7 @@ class Device(NativeOwner):
         return Semaphore(self.native.create_semaphore(_semaphore_type(kind), int(initial_value)), self)
 
     def export_semaphore(self, semaphore: Semaphore, handle_type: str = "opaque_fd") -> SemaphoreHandle:
+        """A new handle for a semaphore made with ``create_shared_semaphore``, as ``handle_type``."""
         return SemaphoreHandle(self.native.export_semaphore(semaphore.native, _native.external_handle_type_bit(handle_type)))
 
     def import_semaphore(self, handle: SemaphoreHandle, kind: str | None = None) -> Semaphore:
@@ -356,6 +361,7 @@ class Device(NativeOwner):
                                            **submit_sync(wait, signal, fence, timeout))
 
     def create_shared_fence(self, signaled: bool = False) -> Fence:
+        """An exportable fence, signalled from the start if ``signaled``."""
         return Fence(self.native.create_shared_fence(bool(signaled)), self)
 
     def create_fence(self, signaled: bool = False) -> Fence:
@@ -363,9 +369,11 @@ class Device(NativeOwner):
         return Fence(self.native.create_fence(bool(signaled)), self)
 
     def export_fence(self, fence: Fence, handle_type: str = "opaque_fd") -> FenceHandle:
+        """A new handle for a fence made with ``create_shared_fence``, as ``handle_type``."""
         return FenceHandle(self.native.export_fence(fence.native, _native.external_handle_type_bit(handle_type)))
 
     def import_fence(self, handle: FenceHandle) -> Fence:
+        """Imports a fence from a FenceHandle; ``handle`` keeps its fd."""
         if not isinstance(handle, FenceHandle):
             _wrong_handle(handle, "a FenceHandle")
         return Fence(self.native.import_fence(handle.native), self)

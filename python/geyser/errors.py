@@ -7,6 +7,8 @@ caller can catch exactly what they mean.
 
 from __future__ import annotations
 
+import builtins
+
 __all__ = [
     "GeyserError",
     "VulkanUnavailableError",
@@ -73,8 +75,11 @@ class DeviceMismatchError(GeyserError):
     """A handle or object belongs to another physical device or driver."""
 
 
-class TimeoutError(GeyserError):  # noqa: A001 - deliberately mirrors the core's name
-    """A bounded wait ran out of time. (Not the builtin TimeoutError, which is an OSError.)"""
+class TimeoutError(GeyserError, builtins.TimeoutError):  # noqa: A001 - deliberately mirrors the core's name
+    """A bounded wait ran out of time.
+
+    Also a builtin ``TimeoutError`` (so an ``OSError``): ``except TimeoutError`` catches it
+    whether or not the caller means Geyser's. ``errno`` is None."""
 
 
 class PeerGoneError(GeyserError):

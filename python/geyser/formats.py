@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import operator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -58,30 +59,73 @@ class _NamedIntFlag(enum.IntFlag):
 
 _TABLE = _native.format_table()
 
-TextureFormat = _NamedIntEnum(
-    "TextureFormat", [(row.name, row.format) for row in _TABLE], module=__name__, qualname="TextureFormat"
-)
-TextureFormat.__doc__ = "The original project's 21 formats. Values are part of the wire format (geyser::TextureFormat)."
+if TYPE_CHECKING:
+    # What type checkers see: the members' names (the values are the core table's, read at run
+    # time below). tests/test_api.py checks that these names are exactly the table's.
+    class TextureFormat(_NamedIntEnum):
+        """The original project's 21 formats. Values are part of the wire format (geyser::TextureFormat)."""
 
+        RGBA8_UNORM = ...
+        BGRA8_UNORM = ...
+        RGBA8_SRGB = ...
+        BGRA8_SRGB = ...
+        R8_UNORM = ...
+        RG8_UNORM = ...
+        R16_FLOAT = ...
+        RG16_FLOAT = ...
+        RGBA16_FLOAT = ...
+        R16_UINT = ...
+        R16_SINT = ...
+        R32_FLOAT = ...
+        RG32_FLOAT = ...
+        RGBA32_FLOAT = ...
+        R32_UINT = ...
+        R32_SINT = ...
+        DEPTH32_FLOAT = ...
+        DEPTH24_PLUS = ...
+        DEPTH24_PLUS_STENCIL8 = ...
+        RGB10A2_UNORM = ...
+        RG11B10_FLOAT = ...
 
-def _usage_bits():
-    bits, bit = [], 1
-    while bit <= _native.TEXTURE_USAGE_ALL:
-        bits.append((_native.texture_usage_name(bit), bit))
-        bit <<= 1
-    return bits
+    class TextureUsage(_NamedIntFlag):
+        """How a texture may be used (WebGPU's names and bit values, geyser::TextureUsage)."""
 
+        COPY_SRC = ...
+        COPY_DST = ...
+        TEXTURE_BINDING = ...
+        STORAGE_BINDING = ...
+        RENDER_ATTACHMENT = ...
 
-TextureUsage = _NamedIntFlag("TextureUsage", _usage_bits(), module=__name__, qualname="TextureUsage")
-TextureUsage.__doc__ = "How a texture may be used (WebGPU's names and bit values, geyser::TextureUsage)."
+    class Aspect(_NamedIntFlag):
+        """Image aspects (VkImageAspectFlagBits) addressed by host I/O."""
 
-Aspect = enum.IntFlag(
-    "Aspect",
-    [("COLOR", _native.ASPECT_COLOR), ("DEPTH", _native.ASPECT_DEPTH), ("STENCIL", _native.ASPECT_STENCIL)],
-    module=__name__,
-    qualname="Aspect",
-)
-Aspect.__doc__ = "Image aspects (VkImageAspectFlagBits) addressed by host I/O."
+        COLOR = ...
+        DEPTH = ...
+        STENCIL = ...
+else:
+    TextureFormat = _NamedIntEnum(
+        "TextureFormat", [(row.name, row.format) for row in _TABLE], module=__name__, qualname="TextureFormat"
+    )
+    TextureFormat.__doc__ = "The original project's 21 formats. Values are part of the wire format (geyser::TextureFormat)."
+
+    def _usage_bits():
+        bits, bit = [], 1
+        while bit <= _native.TEXTURE_USAGE_ALL:
+            bits.append((_native.texture_usage_name(bit), bit))
+            bit <<= 1
+        return bits
+
+    TextureUsage = _NamedIntFlag("TextureUsage", _usage_bits(), module=__name__, qualname="TextureUsage")
+    TextureUsage.__doc__ = "How a texture may be used (WebGPU's names and bit values, geyser::TextureUsage)."
+
+    Aspect = _NamedIntFlag(
+        "Aspect",
+        [("COLOR", _native.ASPECT_COLOR), ("DEPTH", _native.ASPECT_DEPTH), ("STENCIL", _native.ASPECT_STENCIL)],
+        module=__name__,
+        qualname="Aspect",
+    )
+    Aspect.__doc__ = "Image aspects (VkImageAspectFlagBits) addressed by host I/O."
+
 
 #: Bits of a D24 depth texel that hold data; the upper 8 bits of its 32-bit host word are undefined.
 D24_MASK: int = _native.D24_MASK
@@ -109,10 +153,12 @@ class FormatInfo:
 
     @property
     def is_depth(self) -> bool:
+        """Whether the format has a depth aspect."""
         return bool(self.aspects & Aspect.DEPTH)
 
     @property
     def has_stencil(self) -> bool:
+        """Whether the format has a stencil aspect."""
         return bool(self.aspects & Aspect.STENCIL)
 
     @property

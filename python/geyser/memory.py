@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import operator
 from dataclasses import dataclass
 
@@ -10,8 +9,8 @@ import numpy as np
 
 from . import _native
 from ._owner import NativeOwner
-from .errors import GeyserError, InvalidArgumentError
-from .formats import Aspect, TextureFormat, TextureUsage, format_info, host_layout
+from .errors import GeyserError, InvalidArgumentError, InvalidArgumentTypeError, InvalidHandleError
+from .formats import Aspect, TextureFormat, TextureUsage, _NamedIntFlag, format_info, host_layout
 from .sync import DEFAULT_TIMEOUT
 from .timeline import Timeline, submit_sync
 
@@ -34,7 +33,7 @@ __all__ = ["TextureDescriptor", "Texture", "TextureHandle", "Buffer", "BufferHan
 _USAGE_BITS = _native.TEXTURE_USAGE_ALL  # every TextureUsage flag
 
 
-class BufferUsage(enum.IntFlag):
+class BufferUsage(_NamedIntFlag):
     """VkBufferUsageFlags a shareable buffer is created with (copies are always allowed)."""
 
     COPY_SRC = 0x01
@@ -125,6 +124,7 @@ class Texture(NativeOwner):
 
     @property
     def device(self):
+        """The geyser.Device this texture belongs to (None once closed)."""
         return self._device
 
     @property
@@ -139,13 +139,17 @@ class Texture(NativeOwner):
                 return None
         return self._descriptor
 
-    width = property(lambda self: self.native.width)
-    height = property(lambda self: self.native.height)
-    vk_format = property(lambda self: self.native.vk_format)
-    imported = property(lambda self: self.native.imported)
-    dedicated = property(lambda self: self.native.dedicated)
-    allocation_size = property(lambda self: self.native.allocation_size)
-    memory_type_index = property(lambda self: self.native.memory_type_index)
+    width = property(lambda self: self.native.width, doc='Width in texels.')
+    height = property(lambda self: self.native.height, doc='Height in texels.')
+    vk_format = property(lambda self: self.native.vk_format, doc='The VkFormat, as an int.')
+    imported = property(lambda self: self.native.imported,
+                         doc='Whether this object was imported from a handle rather than created here.')
+    dedicated = property(lambda self: self.native.dedicated,
+                          doc='Whether the memory is a dedicated allocation (VkMemoryDedicatedAllocateInfo).')
+    allocation_size = property(lambda self: self.native.allocation_size,
+                                doc="Bytes of the underlying memory allocation (at least the data's size).")
+    memory_type_index = property(lambda self: self.native.memory_type_index,
+                                  doc='The index of the Vulkan memory type the memory lives in.')
     vk_image = property(lambda self: self.native.vk_image, doc="The VkImage, as an int (docs/access.md).")
     vk_memory = property(lambda self: self.native.vk_memory, doc="The VkDeviceMemory, as an int.")
     external_layout = property(
@@ -172,11 +176,13 @@ class Texture(NativeOwner):
 
     @property
     def format(self) -> TextureFormat | None:
+        """The TextureFormat (None where the texture is described only by a VkFormat)."""
         f = self.native.texture_format
         return TextureFormat(f) if f else None
 
     @property
     def usage(self) -> TextureUsage:
+        """The usage flags it was created with."""
         return TextureUsage(self.native.texture_usage)
 
     def host_layout(self, aspect: Aspect | None = None) -> tuple[np.dtype, tuple[int, ...]]:
@@ -207,12 +213,42 @@ class Texture(NativeOwner):
             )
         return np.ascontiguousarray(arr)
 
-    def download(self, aspect: Aspect | None = None, *, wait=(), signal=(), fence=None,
-                 timeout: float = DEFAULT_TIMEOUT) -> np.ndarray:
-        """A new host array with the texture's contents (``host_layout(aspect)``); sync as ``upload``."""
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape of the host array of the default aspect: ``(height, width)`` or
+        ``(height, width, channels)`` (``host_layout()``)."""
+        return self.host_layout()[1]
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The numpy dtype of the host array of the default aspect (``host_layout()``)."""
+        return self.host_layout()[0]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the host array of the default aspect (what ``download()`` returns)."""
+        dtype, shape = self.host_layout()
+        return int(np.prod(shape)) * dtype.itemsize
+
+    def download(self, aspect: Aspect | None = None, *, out: np.ndarray | None = None, wait=(), signal=(),
+                 fence=None, timeout: float = DEFAULT_TIMEOUT) -> np.ndarray:
+        """The texture's contents as a host array (``host_layout(aspect)``); sync as ``upload``.
+
+        With ``out`` (a writable C-contiguous array of exactly that dtype and shape) the texels
+        are written there and ``out`` is returned, so a frame loop allocates nothing; otherwise
+        a new array. InvalidArgumentError for an ``out`` that does not fit.
+        """
         a = _default_aspect(self.native.aspects, aspect)
         dtype, shape = self.host_layout(a)
-        out = np.empty(shape, dtype)
+        if out is None:
+            out = np.empty(shape, dtype)
+        elif not isinstance(out, np.ndarray):
+            raise InvalidArgumentTypeError(f"out must be a numpy array, got {type(out).__name__}")
+        elif out.dtype != dtype or out.shape != shape or not out.flags.c_contiguous or not out.flags.writeable:
+            raise InvalidArgumentError(
+                f"out must be a writable C-contiguous array of dtype {dtype} and shape {shape}, got dtype "
+                f"{out.dtype}, shape {out.shape}{'' if out.flags.c_contiguous else ', not C-contiguous'}"
+                f"{'' if out.flags.writeable else ', read-only'}")
         self.native.download_into(int(a), out, **submit_sync(wait, signal, fence, timeout))
         return out
 
@@ -229,12 +265,16 @@ class Buffer(NativeOwner):
             return "<geyser.Buffer closed>"
         return f"<geyser.Buffer {self.size} bytes{' imported' if self.imported else ''}>"
 
-    device = property(lambda self: self._device)
-    size = property(lambda self: self.native.size)
-    imported = property(lambda self: self.native.imported)
-    dedicated = property(lambda self: self.native.dedicated)
-    allocation_size = property(lambda self: self.native.allocation_size)
-    memory_type_index = property(lambda self: self.native.memory_type_index)
+    device = property(lambda self: self._device, doc='The geyser.Device this object belongs to (None once closed).')
+    size = property(lambda self: self.native.size, doc='Size in bytes.')
+    imported = property(lambda self: self.native.imported,
+                         doc='Whether this object was imported from a handle rather than created here.')
+    dedicated = property(lambda self: self.native.dedicated,
+                          doc='Whether the memory is a dedicated allocation (VkMemoryDedicatedAllocateInfo).')
+    allocation_size = property(lambda self: self.native.allocation_size,
+                                doc="Bytes of the underlying memory allocation (at least the data's size).")
+    memory_type_index = property(lambda self: self.native.memory_type_index,
+                                  doc='The index of the Vulkan memory type the memory lives in.')
     vk_buffer = property(lambda self: self.native.vk_buffer, doc="The VkBuffer, as an int (docs/access.md).")
     vk_memory = property(lambda self: self.native.vk_memory, doc="The VkDeviceMemory, as an int.")
 
@@ -248,6 +288,7 @@ class Buffer(NativeOwner):
 
     @property
     def usage(self) -> BufferUsage:
+        """The usage flags it was created with."""
         return BufferUsage(self.native.usage)
 
     def write(self, data, offset: int = 0, *, wait=(), signal=(), fence=None, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -274,6 +315,32 @@ class Buffer(NativeOwner):
         """Fills a writable buffer (e.g. a numpy array) from ``offset``."""
         self.native.read_into(out, offset)
 
+    @property
+    def host_mappable(self) -> bool:
+        """Whether ``map()`` can view the memory itself: it is host-visible and host-coherent
+        (every buffer on a CPU driver; resizable-BAR memory on GPUs)."""
+        return self.native.host_mappable
+
+    def map(self, dtype: np.dtype | str = np.uint8, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """A writable numpy view of the buffer's memory itself, no copy (the core's ``Buffer::map``).
+
+        ``dtype`` and ``shape`` (default: as many ``dtype`` items as fit) reinterpret the bytes.
+        Writes through the view are what the GPU and every importing process see; order them
+        like host I/O (wait for the writer's timeline first, signal yours after). The view keeps
+        the memory mapped and alive after ``close()``. UnsupportedOperationError, saying why,
+        where the memory is not host-visible and host-coherent (use ``read``/``write`` there).
+        """
+        native = self.native
+        native.map()
+        view = np.asarray(memoryview(native))  # the buffer protocol: the mapping, kept alive by the view
+        dt = np.dtype(dtype)
+        if shape is None:
+            return view[: view.size // dt.itemsize * dt.itemsize].view(dt)
+        count = int(np.prod(shape)) * dt.itemsize
+        if count > view.size:
+            raise InvalidArgumentError(f"shape {tuple(shape)} of {dt} needs {count} bytes; the buffer has {view.size}")
+        return view[:count].view(dt).reshape(shape)
+
 
 class _MemoryHandle:
     """Base of TextureHandle and BufferHandle: owns an fd plus the description an importer needs."""
@@ -285,6 +352,7 @@ class _MemoryHandle:
 
     @property
     def native(self):
+        """The geyser._native object this wraps; InvalidHandleError once closed."""
         return self._native
 
     @property
@@ -294,13 +362,16 @@ class _MemoryHandle:
 
     @property
     def handle_type(self) -> str:
+        """The external handle type: "opaque_fd", "sync_fd" or "dma_buf"."""
         return _native.external_handle_type_name(self._native.handle_type)
 
     size = property(lambda self: self._native.size, doc="The allocation size in bytes.")
-    memory_type_index = property(lambda self: self._native.memory_type_index)
-    dedicated = property(lambda self: self._native.dedicated)
-    device_uuid = property(lambda self: self._native.device_uuid.hex())
-    driver_uuid = property(lambda self: self._native.driver_uuid.hex())
+    memory_type_index = property(lambda self: self._native.memory_type_index,
+                                  doc='The index of the Vulkan memory type the memory lives in.')
+    dedicated = property(lambda self: self._native.dedicated,
+                          doc='Whether the memory is a dedicated allocation (VkMemoryDedicatedAllocateInfo).')
+    device_uuid = property(lambda self: self._native.device_uuid.hex(), doc="The exporting device's UUID, as hex.")
+    driver_uuid = property(lambda self: self._native.driver_uuid.hex(), doc="The exporting driver's UUID, as hex.")
 
     def close(self) -> None:
         """Closes the fd. Idempotent."""
@@ -308,14 +379,17 @@ class _MemoryHandle:
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` was called."""
         return self._native.fd < 0
 
     def detach(self) -> int:
-        """Gives up the fd: the caller owns it and must close it."""
+        """Gives up the fd: the caller owns it and must close it. InvalidHandleError once closed."""
+        _check_open(self)
         return self._native.detach()
 
     def duplicate(self):
-        """An independent handle with its own duplicate fd."""
+        """An independent handle with its own duplicate fd. InvalidHandleError once closed."""
+        _check_open(self)
         return type(self)(self._native.duplicate())
 
     def __enter__(self):
@@ -345,23 +419,27 @@ class TextureHandle(_MemoryHandle):
 
     _kind = "texture"
 
-    width = property(lambda self: self._native.width)
-    height = property(lambda self: self._native.height)
-    vk_format = property(lambda self: self._native.vk_format)
-    vk_usage = property(lambda self: self._native.vk_usage)
-    vk_tiling = property(lambda self: self._native.vk_tiling)
-    vk_layout = property(lambda self: self._native.vk_layout)
+    width = property(lambda self: self._native.width, doc='Width in texels.')
+    height = property(lambda self: self._native.height, doc='Height in texels.')
+    vk_format = property(lambda self: self._native.vk_format, doc='The VkFormat, as an int.')
+    vk_usage = property(lambda self: self._native.vk_usage, doc='The VkImageUsageFlags the image was created with.')
+    vk_tiling = property(lambda self: self._native.vk_tiling, doc='The VkImageTiling the image was created with.')
+    vk_layout = property(lambda self: self._native.vk_layout,
+                          doc='The VkImageLayout the image rests in, released to VK_QUEUE_FAMILY_EXTERNAL.')
 
     @property
     def format(self) -> TextureFormat | None:
+        """The TextureFormat (None where the texture is described only by a VkFormat)."""
         f = self._native.texture_format
         return TextureFormat(f) if f in TextureFormat._value2member_map_ else None
 
     @property
     def usage(self) -> TextureUsage:
+        """The usage flags it was created with."""
         return TextureUsage(self._native.texture_usage & _USAGE_BITS)
 
     def descriptor_or_none(self) -> TextureDescriptor | None:
+        """The TextureDescriptor the handle describes, or None where it carries no portable format."""
         if self.format is None or not self.usage or self.width <= 0 or self.height <= 0:
             return None
         try:
@@ -370,6 +448,8 @@ class TextureHandle(_MemoryHandle):
             return None
 
     def __repr__(self) -> str:
+        if self.closed:
+            return "<geyser.TextureHandle closed>"
         fmt = self.format.name if self.format else f"VkFormat {self.vk_format}"
         return f"<geyser.TextureHandle fd={self.fd} {self.width}x{self.height} {fmt} size={self.size}>"
 
@@ -379,8 +459,18 @@ class BufferHandle(_MemoryHandle):
 
     _kind = "buffer"
 
-    buffer_size = property(lambda self: self._native.buffer_size)
-    buffer_usage = property(lambda self: self._native.buffer_usage)
+    buffer_size = property(lambda self: self._native.buffer_size,
+                            doc="The buffer's size in bytes (the allocation may be larger).")
+    buffer_usage = property(lambda self: self._native.buffer_usage,
+                             doc='The VkBufferUsageFlags the buffer was created with.')
 
     def __repr__(self) -> str:
+        if self.closed:
+            return "<geyser.BufferHandle closed>"
         return f"<geyser.BufferHandle fd={self.fd} {self.buffer_size} bytes>"
+
+
+def _check_open(handle) -> None:
+    """InvalidHandleError for a handle whose fd is closed or detached (shared by every handle class)."""
+    if handle.closed:
+        raise InvalidHandleError(f"this {type(handle).__name__} is closed (its fd was closed or detached)")

@@ -15,7 +15,7 @@ and the textures they imported stay valid. A stale socket of a crashed producer 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import _native
 from .errors import GeyserError, InvalidArgumentError, InvalidArgumentTypeError, InvalidHandleError
@@ -81,7 +81,7 @@ class Frame:
     number: int
     slot: int
     texture: Texture
-    _owner: object = None
+    _owner: object = field(default=None, repr=False, compare=False)
 
     def __enter__(self) -> "Frame":
         return self
@@ -131,6 +131,7 @@ class Sender:
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` stopped publishing."""
         return self._native.closed
 
     def begin_frame(self, timeout: float | None = None) -> Frame:
@@ -208,6 +209,7 @@ class Subscriber:
 
     @property
     def name(self) -> str:
+        """The sender's name."""
         return self.info.name
 
     def next_frame(self, timeout: float = DEFAULT_TIMEOUT) -> Frame:
@@ -235,6 +237,13 @@ class Subscriber:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` ended the subscription."""
+        return self._closed
+
     def __repr__(self) -> str:
+        if self._closed:
+            return f"<geyser.Subscriber {self.info.name!r} closed>"
         return f"<geyser.Subscriber {self.info.name!r} ring={len(self.ring)}>"
 

@@ -6,7 +6,7 @@ import math
 
 from . import _native
 from ._owner import NativeOwner
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, InvalidHandleError
 
 __all__ = ["Semaphore", "Fence", "SemaphoreHandle", "FenceHandle", "to_ns", "DEFAULT_TIMEOUT"]
 
@@ -37,15 +37,18 @@ class Semaphore(NativeOwner):
 
     @property
     def kind(self) -> str:
+        """"binary" or "timeline"."""
         return "timeline" if self.native.type == _native.SemaphoreType.TIMELINE else "binary"
 
-    imported = property(lambda self: self.native.imported)
-    device = property(lambda self: self._device)
+    imported = property(lambda self: self.native.imported,
+                         doc='Whether this object was imported from a handle rather than created here.')
+    device = property(lambda self: self._device, doc='The geyser.Device this object belongs to (None once closed).')
     vk_semaphore = property(lambda self: self.native.vk_semaphore,
                             doc="The VkSemaphore, as an int, to wait on or signal in your own submissions.")
 
     @property
     def value(self) -> int:
+        """The counter's current value."""
         return self.native.value
 
     def signal(self, value: int) -> None:
@@ -70,16 +73,24 @@ class Fence(NativeOwner):
         self._native = native
         self._device = device
 
-    imported = property(lambda self: self.native.imported)
-    device = property(lambda self: self._device)
-    signaled = property(lambda self: self.native.signaled)
+    imported = property(lambda self: self.native.imported,
+                         doc='Whether this object was imported from a handle rather than created here.')
+    device = property(lambda self: self._device, doc='The geyser.Device this object belongs to (None once closed).')
+    signaled = property(lambda self: self.native.signaled, doc='Whether the fence is signalled now.')
     vk_fence = property(lambda self: self.native.vk_fence, doc="The VkFence, as an int.")
 
     def wait(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Blocks (without the GIL) until the fence is signalled; geyser.TimeoutError after ``timeout`` s."""
         self.native.wait(to_ns(timeout))
 
     def reset(self) -> None:
+        """Returns the fence to unsignalled."""
         self.native.reset()
+
+    def __repr__(self) -> str:
+        if self._native is None:
+            return "<geyser.Fence closed>"
+        return f"<geyser.Fence {'signaled' if self.signaled else 'unsignaled'}{' imported' if self.imported else ''}>"
 
 
 class _SyncHandle:
@@ -88,25 +99,49 @@ class _SyncHandle:
     def __init__(self, native):
         self._native = native
 
-    native = property(lambda self: self._native)
+    native = property(lambda self: self._native,
+                       doc="The geyser._native object this wraps (for the binding's functions).")
     fd = property(lambda self: self._native.fd, doc="The fd this handle owns (-1 if none).")
-    already_signaled = property(lambda self: self._native.already_signaled)
-    permanent = property(lambda self: self._native.permanent)
-    device_uuid = property(lambda self: self._native.device_uuid.hex())
-    driver_uuid = property(lambda self: self._native.driver_uuid.hex())
+    already_signaled = property(lambda self: self._native.already_signaled,
+                                 doc='Whether this is an already-signalled sync FD, which travels without an fd.')
+    permanent = property(lambda self: self._native.permanent,
+                          doc='Whether an import replaces the payload permanently (opaque FDs) rather than temporarily (sync FDs).')
+    device_uuid = property(lambda self: self._native.device_uuid.hex(), doc="The exporting device's UUID, as hex.")
+    driver_uuid = property(lambda self: self._native.driver_uuid.hex(), doc="The exporting driver's UUID, as hex.")
 
     @property
     def handle_type(self) -> str:
+        """The external handle type: "opaque_fd", "sync_fd" or "dma_buf"."""
         return _native.external_handle_type_name(self._native.handle_type)
 
+    _closed = False
+
     def close(self) -> None:
+        """Closes the fd. Idempotent."""
+        self._closed = True
         self._native.close()
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` or ``detach()`` gave up the fd (an already-signalled sync FD has
+        none from the start and is not closed)."""
+        return self._closed or (self._native.fd < 0 and not self._native.already_signaled)
+
     def detach(self) -> int:
+        """Gives up the fd (-1 for an already-signalled sync FD): the caller owns it and must
+        close it. InvalidHandleError once closed."""
+        self._check_open()
+        self._closed = True
         return self._native.detach()
 
     def duplicate(self):
+        """An independent handle with its own duplicate fd. InvalidHandleError once closed."""
+        self._check_open()
         return type(self)(self._native.duplicate())
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise InvalidHandleError(f"this {type(self).__name__} is closed (its fd was closed or detached)")
 
     def __enter__(self):
         return self
@@ -135,9 +170,12 @@ class SemaphoreHandle(_SyncHandle):
 
     @property
     def kind(self) -> str:
+        """"binary" or "timeline"."""
         return "timeline" if self._native.semaphore_type == _native.SemaphoreType.TIMELINE else "binary"
 
     def __repr__(self) -> str:
+        if self.closed:
+            return f"<geyser.SemaphoreHandle {self.kind} closed>"
         return f"<geyser.SemaphoreHandle {self.kind} {self.handle_type} fd={self.fd}>"
 
 
@@ -146,6 +184,8 @@ class FenceHandle(_SyncHandle):
     importer must know."""
 
     def __repr__(self) -> str:
+        if self.closed:
+            return "<geyser.FenceHandle closed>"
         return f"<geyser.FenceHandle {self.handle_type} fd={self.fd}>"
 
 

@@ -44,10 +44,12 @@ class Timeline(NativeOwner):
 
     @property
     def kind(self) -> str:
+        """"vulkan" (a timeline semaphore) or "portable" (Geyser's memfd counter)."""
         return _KIND_NAMES[self.native.kind]
 
-    device = property(lambda self: self._device)
-    imported = property(lambda self: self.native.imported)
+    device = property(lambda self: self._device, doc='The geyser.Device this object belongs to (None once closed).')
+    imported = property(lambda self: self.native.imported,
+                         doc='Whether this object was imported from a handle rather than created here.')
     vk_semaphore = property(
         lambda self: self.native.vk_semaphore,
         doc="A Vulkan timeline's VkSemaphore as an int (None for a portable one), for your own "
@@ -55,6 +57,7 @@ class Timeline(NativeOwner):
 
     @property
     def value(self) -> int:
+        """The counter's current value."""
         # The hot path of a frame loop: one attribute read, not the `native` property.
         n = self._native
         if n is None:
@@ -82,6 +85,7 @@ class Timeline(NativeOwner):
 
     @property
     def abandoned(self) -> bool:
+        """Whether the producer marked this (portable) timeline abandoned."""
         return self.native.abandoned
 
     def __repr__(self) -> str:
@@ -134,8 +138,9 @@ class TimelineHandle:
         h._native = native
         return h
 
-    native = property(lambda self: self._native)
-    kind = property(lambda self: _KIND_NAMES[self._native.kind])
+    native = property(lambda self: self._native,
+                       doc="The geyser._native object this wraps (for the binding's functions).")
+    kind = property(lambda self: _KIND_NAMES[self._native.kind], doc='The timeline\'s kind: "vulkan" or "portable".')
     fd = property(lambda self: self._native.fd, doc="The fd this handle owns (-1 once closed).")
 
     @property
@@ -145,18 +150,27 @@ class TimelineHandle:
         return SemaphoreHandle(sem) if sem is not None else None
 
     def close(self) -> None:
+        """Releases what this object holds (idempotent); every later use raises InvalidHandleError."""
         self._native.close()
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` was called."""
         return self.fd < 0
 
     def detach(self) -> int:
-        """Gives up the fd: the caller owns it and must close it."""
+        """Gives up the fd: the caller owns it and must close it. InvalidHandleError once closed."""
+        self._check_open()
         return self._native.detach()
 
     def duplicate(self) -> "TimelineHandle":
+        """An independent handle with its own duplicate fd. InvalidHandleError once closed."""
+        self._check_open()
         return TimelineHandle._wrap(self._native.duplicate())
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise InvalidHandleError("this TimelineHandle is closed (its fd was closed or detached)")
 
     def to_bytes(self) -> bytes:
         """The handle's wire encoding, without the fd (the core's ``encode_timeline_handle``): the
@@ -180,4 +194,6 @@ class TimelineHandle:
         self.close()
 
     def __repr__(self) -> str:
+        if self.closed:
+            return f"<geyser.TimelineHandle {self.kind} closed>"
         return f"<geyser.TimelineHandle {self.kind} fd={self.fd}>"

@@ -149,6 +149,31 @@ TEST(Buffer, ExportImportRoundTrip) {
     EXPECT_THROW(dev->import_texture(h), geyser::InvalidHandleError);
 }
 
+TEST(Buffer, MapViewsTheSharedMemoryOrSaysWhyNot) {
+    DEVICE_OR_SKIP(dev);
+    auto buf = dev->create_shareable_buffer(4096);
+    if (!buf->host_mappable()) {
+        EXPECT_FALSE(buf->map_refusal().empty());
+        EXPECT_THROW(buf->map(), geyser::UnsupportedOperationError);
+        GTEST_SKIP() << buf->map_refusal();
+    }
+    EXPECT_EQ(buf->map_refusal(), "");
+    auto data = ramp(4096, 3);
+    buf->write(data.data(), data.size());
+    auto* mapped = static_cast<uint8_t*>(buf->map());
+    EXPECT_EQ(std::vector<uint8_t>(mapped, mapped + 4096), data);
+    EXPECT_EQ(buf->map(), mapped);  // mapped once
+    // Writes through the mapping are the memory an importer sees.
+    geyser::MemoryHandle h = dev->export_buffer(*buf);
+    auto imported = dev->import_buffer(h);
+    mapped[7] = 0xA5;
+    std::vector<uint8_t> back(16);
+    imported->read(back.data(), back.size());
+    EXPECT_EQ(back[7], 0xA5);
+    auto* other = static_cast<uint8_t*>(imported->map());
+    EXPECT_EQ(other[7], 0xA5);
+}
+
 TEST(Lifetime, CyclesLeakNoFds) {
     DEVICE_OR_SKIP(dev);
     auto tex = dev->create_shareable_texture(rgba8(16, 16));

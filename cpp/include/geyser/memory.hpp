@@ -213,6 +213,20 @@ public:
     /// Copies [offset, offset+size) into `out`.
     void read(void* out, size_t size, VkDeviceSize offset = 0, const SubmitSync& sync = {});
 
+    /// Whether map() can give the host the memory itself: the buffer's memory type is
+    /// HOST_VISIBLE and HOST_COHERENT (every buffer on a CPU driver such as lavapipe; resizable-BAR
+    /// memory on GPUs). Defined in vulkan/buffer_map.cpp, as are map_refusal() and map().
+    bool host_mappable() const noexcept;
+    /// Why map() refuses on this buffer, or "" where host_mappable().
+    std::string map_refusal() const;
+    /// A pointer to the buffer's bytes [0, size()) in its memory, no copy: writes through it are
+    /// what the GPU and every process that imported the memory see. Mapped on first use, unmapped
+    /// when the buffer is destroyed (so it stays valid while the Buffer lives). Host accesses are
+    /// ordered like host I/O: wait for the writer's timeline first, signal yours after.
+    /// UnsupportedOperationError saying why (map_refusal()) where the memory is not host-visible
+    /// and host-coherent, and in a fork() child.
+    void* map();
+
     /// Texture::begin_access for the whole buffer, without layouts: records the acquire from
     /// VK_QUEUE_FAMILY_EXTERNAL, made visible to `access` at `stages`. The same rules: `cb` is
     /// yours, for device()->queue_family_index(), outside a render pass; between begin_access
@@ -252,6 +266,7 @@ private:
     // False until the buffer has first been released to VK_QUEUE_FAMILY_EXTERNAL.
     bool initialized_ = false;
     std::mutex mutex_;
+    void* mapped_ = nullptr;  // map(): the host mapping of the whole memory, once made
 };
 
 }  // namespace geyser
