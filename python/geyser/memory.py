@@ -86,7 +86,21 @@ def _default_aspect(aspects: int, aspect: Aspect | None) -> Aspect:
     return Aspect(aspects)
 
 
-class Texture(NativeOwner):
+class _Memory(NativeOwner):
+    """What a Texture and a Buffer share: a native object with exportable memory behind it."""
+
+    imported = property(lambda self: self.native.imported,
+                        doc="Whether this object was imported from a handle rather than created here.")
+    dedicated = property(lambda self: self.native.dedicated,
+                         doc="Whether the memory is a dedicated allocation (VkMemoryDedicatedAllocateInfo).")
+    allocation_size = property(lambda self: self.native.allocation_size,
+                               doc="Bytes of the underlying memory allocation (at least the data's size).")
+    memory_type_index = property(lambda self: self.native.memory_type_index,
+                                 doc="The index of the Vulkan memory type the memory lives in.")
+    vk_memory = property(lambda self: self.native.vk_memory, doc="The VkDeviceMemory, as an int.")
+
+
+class Texture(_Memory):
     """A shareable 2D texture. Create with ``Device.create_shareable_texture`` or import one.
 
     Host I/O (``upload``/``download``) goes through a staging buffer and copy commands. The
@@ -142,16 +156,7 @@ class Texture(NativeOwner):
     width = property(lambda self: self.native.width, doc='Width in texels.')
     height = property(lambda self: self.native.height, doc='Height in texels.')
     vk_format = property(lambda self: self.native.vk_format, doc='The VkFormat, as an int.')
-    imported = property(lambda self: self.native.imported,
-                         doc='Whether this object was imported from a handle rather than created here.')
-    dedicated = property(lambda self: self.native.dedicated,
-                          doc='Whether the memory is a dedicated allocation (VkMemoryDedicatedAllocateInfo).')
-    allocation_size = property(lambda self: self.native.allocation_size,
-                                doc="Bytes of the underlying memory allocation (at least the data's size).")
-    memory_type_index = property(lambda self: self.native.memory_type_index,
-                                  doc='The index of the Vulkan memory type the memory lives in.')
     vk_image = property(lambda self: self.native.vk_image, doc="The VkImage, as an int (docs/access.md).")
-    vk_memory = property(lambda self: self.native.vk_memory, doc="The VkDeviceMemory, as an int.")
     external_layout = property(
         lambda self: self.native.external_layout,
         doc="The VkImageLayout the image rests in, released to VK_QUEUE_FAMILY_EXTERNAL (an int).",
@@ -253,7 +258,7 @@ class Texture(NativeOwner):
         return out
 
 
-class Buffer(NativeOwner):
+class Buffer(_Memory):
     """A shareable linear buffer. Create with ``Device.create_shareable_buffer`` or import one."""
 
     def __init__(self, native, device):
@@ -267,16 +272,7 @@ class Buffer(NativeOwner):
 
     device = property(lambda self: self._device, doc='The geyser.Device this object belongs to (None once closed).')
     size = property(lambda self: self.native.size, doc='Size in bytes.')
-    imported = property(lambda self: self.native.imported,
-                         doc='Whether this object was imported from a handle rather than created here.')
-    dedicated = property(lambda self: self.native.dedicated,
-                          doc='Whether the memory is a dedicated allocation (VkMemoryDedicatedAllocateInfo).')
-    allocation_size = property(lambda self: self.native.allocation_size,
-                                doc="Bytes of the underlying memory allocation (at least the data's size).")
-    memory_type_index = property(lambda self: self.native.memory_type_index,
-                                  doc='The index of the Vulkan memory type the memory lives in.')
     vk_buffer = property(lambda self: self.native.vk_buffer, doc="The VkBuffer, as an int (docs/access.md).")
-    vk_memory = property(lambda self: self.native.vk_memory, doc="The VkDeviceMemory, as an int.")
 
     def begin_access(self, command_buffer: int, stages: int, access: int) -> None:
         """``Texture.begin_access`` for the whole buffer, without layouts (docs/access.md)."""
