@@ -19,7 +19,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 echo "== sdist"
-"$PYTHON" -m build --sdist --no-isolation --outdir "$dist" . >"$work/sdist.log" 2>&1 || { cat "$work/sdist.log" >&2; exit 1; }
+# From a copy of what git tracks (and untracked files it does not ignore), in the working tree's
+# state: the sdist backend would otherwise walk build/ (tens of thousands of files after a CI run).
+mkdir -p "$work/tree"
+git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$work/tree"
+"$PYTHON" -m build --sdist --no-isolation --outdir "$PWD/$dist" "$work/tree" >"$work/sdist.log" 2>&1 \
+  || { cat "$work/sdist.log" >&2; exit 1; }
 sdist=$(ls "$dist"/geyser_gpu-*.tar.gz)
 tar xzf "$sdist" -C "$work"
 src=$(ls -d "$work"/geyser_gpu-*/)
