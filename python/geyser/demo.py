@@ -39,7 +39,7 @@ def pattern(fmt, width: int, height: int, frame: int) -> np.ndarray:
     elif info.packed:
         out = (raw * 2654435761 & 0x3FFFFFFF).astype(info.dtype)  # RG11B10/RGB10A2: no NaN/Inf bit patterns
     else:
-        out = (raw % (np.iinfo(info.dtype).max + 1)).astype(info.dtype)
+        out = (raw.astype(np.int64) % (int(np.iinfo(info.dtype).max) + 1)).astype(info.dtype)
     return np.ascontiguousarray(out)
 
 
@@ -76,6 +76,8 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default=None, help="device index, UUID or name substring")
     p.add_argument("--png", default="geyser-demo-last-frame.png", help="where the consumer saves the last frame")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds any single wait may take")
+    p.add_argument("--producer", choices=["vulkan", "gl"], default="vulkan",
+                   help="how the producer writes frames: Vulkan uploads, or an OpenGL shader (demo_gl.py)")
     p.add_argument("--role", choices=["producer", "consumer"], default=None, help=argparse.SUPPRESS)
     p.add_argument("--name", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
@@ -84,6 +86,9 @@ def add_parser(sub) -> None:
 def _producer(args) -> int:
     dev = geyser.Device(args.device)
     desc = geyser.TextureDescriptor(args.width, args.height, geyser.format_info(args.format).format)
+    if args.producer == "gl":
+        from .demo_gl import produce
+        return produce(args, dev, desc)
     with geyser.Sender(dev, args.name, desc, ring_size=args.ring, release_timeout=args.timeout) as sender:
         print(json.dumps({"event": "ready", "device": dev.name, "sync": sender.ready.kind,
                           "allocation": sender.ring[0].allocation_size}), flush=True)
@@ -150,7 +155,7 @@ def run(args) -> int:
     name = f"geyser-demo-{os.getpid()}"
     common = ["--width", str(args.width), "--height", str(args.height), "--format", info.format.name,
               "--frames", str(args.frames), "--ring", str(args.ring), "--name", name, "--png", args.png,
-              "--timeout", str(args.timeout)]
+              "--timeout", str(args.timeout), "--producer", args.producer]
     if args.device is not None:
         common += ["--device", str(args.device)]
     cmd = [sys.executable, "-m", "geyser", "demo"]
