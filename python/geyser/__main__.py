@@ -1,11 +1,11 @@
-"""Command line: ``python -m geyser info``, ``list``, ``demo`` and ``bench``."""
+"""Command line: ``python -m geyser info``, ``list``, ``demo``, ``bench`` and ``view``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import Device, TextureFormat, bench, demo, devices, list_senders
+from . import Device, TextureFormat, bench, demo, devices, list_senders, view
 
 
 def _cmd_info(args) -> int:
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_list)
     demo.add_parser(sub)
     bench.add_parser(sub)
+    view.add_parser(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

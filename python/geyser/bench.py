@@ -534,6 +534,10 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
             imp.add("per-frame", import_each_frame(dev, w, h, cfg["frames"]))
         groups += [hand, imp]
 
+    # The OpenGL consumer (bench_gl.py).
+    from . import bench_gl
+    groups += bench_gl.comparisons(dev, sizes, cfg["repeats"], cfg["frames"], copy_frames, step, skipped)
+
     # 3: wake.
     modes = wake_modes(dev)
     if "vulkan" not in modes:

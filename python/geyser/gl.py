@@ -149,11 +149,14 @@ class GlTexture(_GlObject):
     layout = property(lambda self: int(self.native.layout), doc="The VkImageLayout Vulkan shares it in.")
 
     def to_moderngl(self, ctx):
-        """``ctx.external_texture`` over this texture's name (moderngl does not delete it)."""
+        """``ctx.external_texture`` over this texture's name (moderngl does not delete it); the
+        moderngl object keeps this GlTexture alive (in its ``extra``)."""
         if self.format not in _MODERNGL:
             raise UnsupportedOperationError(f"moderngl has no dtype for {self.format.name}; use the GL name {self.name}")
         components, dtype = _MODERNGL[self.format]
-        return ctx.external_texture(self.name, self.size, components, 0, dtype)
+        wrapped = ctx.external_texture(self.name, self.size, components, 0, dtype)
+        wrapped.extra = self  # the GL texture lives as long as moderngl's object
+        return wrapped
 
     def __repr__(self) -> str:
         if self.closed:
@@ -171,7 +174,9 @@ class GlBuffer(_GlObject):
 
     def to_moderngl(self, ctx):
         """``ctx.external_buffer`` over this buffer's name."""
-        return ctx.external_buffer(self.name, self.size)
+        wrapped = ctx.external_buffer(self.name, self.size)
+        wrapped.extra = self
+        return wrapped
 
     def __repr__(self) -> str:
         return "<geyser.gl.GlBuffer closed>" if self.closed else f"<geyser.gl.GlBuffer name={self.name} {self.size} bytes>"

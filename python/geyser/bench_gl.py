@@ -1,0 +1,157 @@
+"""The OpenGL comparison of ``python -m geyser bench``: a frame handed to an OpenGL consumer in
+another process, zero-copy (the ring imported into GL once, :class:`geyser.gl.GlSubscriber`),
+against the copy path GL users write today (download to numpy, shared memory,
+``glTexSubImage2D``), per size. Both consumers end their step with ``glFinish``, so the frame is
+in GL, usable, when the clock stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+import geyser
+
+_CONSUMER = r"""
+import json, os, struct, sys, time
+import numpy as np
+import moderngl
+import geyser, geyser.gl
+req = json.loads(sys.argv[1])
+out = req["out"]
+dev = geyser.Device(req["device"])
+ctx = moderngl.create_standalone_context(backend="egl")
+if req["mode"] == "gl-zero-copy":
+    sub = geyser.Subscriber(dev, req["name"], timeout=30)
+    ring = geyser.gl.GlSubscriber(sub)
+    os.write(out, b"R")
+    for _ in range(req["frames"]):
+        with ring.frame(timeout=30) as frame:
+            ctx.finish()
+            t1 = time.monotonic_ns()
+        os.write(out, struct.pack("<q", t1))
+    ring.close()
+    sub.close()
+else:
+    from multiprocessing import shared_memory, resource_tracker
+    shm = shared_memory.SharedMemory(name=req["shm"])
+    resource_tracker.unregister(shm._name, "shared_memory")  # the producer's segment (bench.py says why)
+    w, h = req["size"]
+    tex = ctx.texture((w, h), 4)
+    view = np.ndarray((h, w, 4), np.uint8, buffer=shm.buf)
+    inp = req["inp"]
+    os.write(out, b"R")
+    for _ in range(req["frames"]):
+        os.read(inp, 1)
+        tex.write(view)  # glTexSubImage2D
+        ctx.finish()
+        os.write(out, struct.pack("<q", time.monotonic_ns()))
+    del view
+    shm.close()
+"""
+
+
+def available() -> str | None:
+    """None when the GL comparison can run here, else why not."""
+    try:
+        import moderngl
+    except ImportError:
+        return "moderngl is not installed (pip install moderngl)"
+    try:
+        ctx = moderngl.create_standalone_context(backend="egl")
+    except Exception as e:  # moderngl raises plain Exception without EGL
+        return f"no EGL OpenGL context: {e}"
+    missing = [e for e in ("GL_EXT_memory_object", "GL_EXT_memory_object_fd") if e not in ctx.extensions]
+    ctx.release()
+    return f"the EGL context lacks {', '.join(missing)}" if missing else None
+
+
+def _consumer(req: dict, pass_fds) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _CONSUMER, json.dumps(req)], pass_fds=pass_fds)
+
+
+def gl_zero_copy(device, width: int, height: int, frames: int) -> list[float]:
+    """Handoff latencies (ms): end_frame in this process to the frame usable in the GL consumer's."""
+    from .bench import _finish, _read_exact
+    name = f"bench-gl-{os.getpid()}"
+    with geyser.Sender(device, name, geyser.TextureDescriptor(width, height), ring_size=2) as sender:
+        for tex in sender.ring:
+            tex.upload(np.full((height, width, 4), 7, np.uint8))
+        r, w = os.pipe()
+        proc = _consumer({"mode": "gl-zero-copy", "name": name, "frames": frames, "out": w,
+                          "device": device.info.device_uuid}, [w])
+        os.close(w)
+        try:
+            assert _read_exact(r, 1) == b"R"
+            out = []
+            for _ in range(frames):
+                frame = sender.begin_frame(timeout=30)
+                t0 = time.monotonic_ns()
+                sender.end_frame(frame)
+                (t1,) = struct.unpack("<q", _read_exact(r, 8))
+                out.append((t1 - t0) / 1e6)
+        finally:
+            _finish(proc, 60)
+            os.close(r)
+    return out
+
+
+def gl_copy_path(device, width: int, height: int, frames: int) -> list[float]:
+    """Handoff latencies (ms): download, shared memory, glTexSubImage2D in the GL consumer."""
+    from multiprocessing import shared_memory
+
+    from .bench import _finish, _read_exact
+    tex = device.create_shareable_texture(geyser.TextureDescriptor(width, height))
+    tex.upload(np.full((height, width, 4), 7, np.uint8))
+    shm = shared_memory.SharedMemory(create=True, size=width * height * 4)
+    view = np.ndarray((height, width, 4), np.uint8, buffer=shm.buf)
+    r, w = os.pipe()
+    r2, w2 = os.pipe()
+    proc = _consumer({"mode": "gl-copy", "shm": shm.name, "size": [width, height], "frames": frames, "out": w,
+                      "inp": r2, "device": device.info.device_uuid}, [w, r2])
+    os.close(w)
+    os.close(r2)
+    try:
+        assert _read_exact(r, 1) == b"R"
+        out = []
+        for _ in range(frames):
+            t0 = time.monotonic_ns()
+            view[...] = tex.download()
+            os.write(w2, b"F")
+            (t1,) = struct.unpack("<q", _read_exact(r, 8))
+            out.append((t1 - t0) / 1e6)
+    finally:
+        os.close(w2)
+        _finish(proc, 120)
+        os.close(r)
+        del view
+        shm.close()
+        shm.unlink()
+        tex.close()
+    return out
+
+
+def comparisons(device, sizes, repeats: int, frames: int, copy_frames, step, skipped: list[str]) -> list:
+    """One comparison per size (zero-copy GL consumer as the baseline), or none with the reason
+    added to ``skipped``."""
+    from .bench import _Comparison
+    why = available()
+    if why:
+        skipped.append(f"OpenGL consumer: {why}")
+        return []
+    groups = []
+    for w, h in sizes:
+        size = f"{w}x{h}"
+        g = _Comparison(f"gl-handoff-{size}", f"OpenGL consumer {size}", "ms",
+                        [("gl-zero-copy", "zero-copy (GlSubscriber)"), ("gl-copy", "copy: download+shm+glTexSubImage2D")])
+        for _ in range(repeats):
+            step(f"OpenGL consumer {size}")
+            g.add("gl-zero-copy", gl_zero_copy(device, w, h, frames))
+            g.add("gl-copy", gl_copy_path(device, w, h, copy_frames(w, h)))
+        groups.append(g)
+    return groups

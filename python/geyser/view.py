@@ -1,0 +1,141 @@
+"""``python -m geyser view NAME``: a window (glfw) that draws a sender's frames as they arrive.
+
+The frames are imported into the window's OpenGL context once (:class:`geyser.gl.GlSubscriber`)
+and sampled where they are: no byte crosses the CPU. The title shows the frame number and the
+frame rate. Every colour format with a GL equivalent is drawn zero-copy; BGRA8 (which core
+OpenGL has no format for) is downloaded and uploaded, and the title says so."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+import geyser
+
+_VERTEX = """
+#version 330
+out vec2 uv;
+void main() {
+    vec2 p = vec2(float((gl_VertexID << 1) & 2), float(gl_VertexID & 2));
+    uv = vec2(p.x, 1.0 - p.y);  // texture row 0 at the top of the window
+    gl_Position = vec4(p * 2.0 - 1.0, 0.0, 1.0);
+}
+"""
+
+_FRAGMENT = """
+#version 330
+uniform {sampler} frame;
+uniform float scale;
+in vec2 uv;
+out vec4 colour;
+void main() {{
+    vec4 texel = vec4(texture(frame, uv));
+    colour = vec4(texel.rgb * scale, {alpha});
+}}
+"""
+
+
+def _program(ctx, fmt):
+    """A program that samples ``fmt``: normalised and float formats as they are, integer formats
+    scaled to their range (they need integer samplers), with alpha 1 where there is none."""
+    info = geyser.format_info(fmt)
+    integer = not info.packed and info.dtype.kind in "ui" and info.dtype.itemsize > 1
+    sampler = ("isampler2D" if info.dtype.kind == "i" else "usampler2D") if integer else "sampler2D"
+    alpha = "texel.a" if info.channels == 4 else "1.0"
+    program = ctx.program(vertex_shader=_VERTEX, fragment_shader=_FRAGMENT.format(sampler=sampler, alpha=alpha))
+    program["scale"].value = 1.0 / float(np.iinfo(info.dtype).max) if integer else 1.0
+    return program
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("view", help="draw a named sender's frames in a window, zero-copy through OpenGL")
+    p.add_argument("name", help="the sender's name (python -m geyser list)")
+    p.add_argument("--device", default=None, help="device index, UUID or name substring (the producer's GPU)")
+    p.add_argument("--frames", type=int, default=0, help="stop after this many frames (0: until closed)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the sender and each frame")
+    p.add_argument("--screenshot", default=None, help="save the window's last drawn image here (PNG)")
+    p.set_defaults(func=run)
+
+
+def _read_window(ctx, width: int, height: int) -> np.ndarray:
+    data = ctx.screen.read(viewport=(0, 0, width, height), components=4)
+    return np.frombuffer(data, np.uint8).reshape(height, width, 4)[::-1].copy()  # GL's rows are bottom-up
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import glfw
+        import moderngl
+    except ImportError as e:
+        print(f"geyser view needs glfw and moderngl (pip install glfw moderngl): {e}", file=sys.stderr)
+        return 2
+    import geyser.gl
+    from .demo import write_png
+
+    device = geyser.Device(args.device)
+    sub = geyser.Subscriber(device, args.name, timeout=args.timeout, client="geyser view")
+    d = sub.info.descriptor
+    if geyser.format_info(d.format).is_depth:
+        print(f"geyser view: {args.name!r} sends {d.format.name}, a depth format; view shows colour formats",
+              file=sys.stderr)
+        return 2
+    if not glfw.init():
+        print("geyser view: glfw could not initialise (no display? try xvfb-run)", file=sys.stderr)
+        return 2
+    try:
+        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
+        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+        glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+        window = glfw.create_window(d.width, d.height, f"geyser view {args.name}", None, None)
+        if not window:
+            print("geyser view: glfw could not open a window", file=sys.stderr)
+            return 2
+        glfw.make_context_current(window)
+        glfw.swap_interval(0)
+        ctx = moderngl.create_context()
+        copied = d.format.name.startswith("BGRA8")
+        program = _program(ctx, geyser.TextureFormat.RGBA8_UNORM if copied else d.format)
+        vao = ctx.vertex_array(program, [])
+        gl_sub = None if copied else geyser.gl.GlSubscriber(sub)
+        upload = ctx.texture((d.width, d.height), 4) if copied else None
+        shown, started, last = 0, time.monotonic(), None
+        while not glfw.window_should_close(window) and (args.frames == 0 or shown < args.frames):
+            width, height = glfw.get_framebuffer_size(window)
+            ctx.screen.use()
+            ctx.viewport = (0, 0, width, height)
+            if copied:
+                with sub.next_frame(timeout=args.timeout) as frame:
+                    bgra = frame.texture.download()
+                upload.write(np.ascontiguousarray(bgra[..., [2, 1, 0, 3]]).tobytes())
+                upload.use(0)
+                number = frame.number
+                vao.render(moderngl.TRIANGLES, vertices=3)
+            else:
+                with gl_sub.frame(timeout=args.timeout) as frame:
+                    wrapped = ctx.external_texture(frame.texture.name, frame.texture.size, 4, 0, "f1")
+                    wrapped.use(0)
+                    vao.render(moderngl.TRIANGLES, vertices=3)
+                    number = frame.number
+            shown += 1
+            if args.screenshot:
+                last = _read_window(ctx, width, height)
+            glfw.swap_buffers(window)
+            glfw.poll_events()
+            fps = shown / max(time.monotonic() - started, 1e-9)
+            glfw.set_window_title(window, f"geyser view {args.name}: frame {number}, {fps:.1f} fps"
+                                          + (" (copied: no GL BGRA8 format)" if copied else ""))
+        if args.screenshot and last is not None:
+            write_png(args.screenshot, last)
+        print(f"geyser view: showed {shown} frames of {args.name!r}"
+              + (f", last one saved to {args.screenshot}" if args.screenshot and last is not None else ""))
+        if gl_sub is not None:
+            gl_sub.close()
+        vao.release()
+        program.release()
+        return 0
+    finally:
+        sub.close()
+        glfw.terminate()
