@@ -47,6 +47,13 @@ producer=$!
 GEYSER_VALIDATION=1 "$PYTHON" examples/consumer.py --name "$name" --frames 60 --timeout 30
 wait "$producer"
 
+echo "== C++ OpenGL consumer example (each frame imported into EGL/llvmpipe) subscribing to the Python producer example"
+name="ci-gl-consumer-$$"
+"$PYTHON" examples/producer.py --name "$name" --frames 30 --width 96 --height 40 &
+producer=$!
+GEYSER_VALIDATION=1 ./build/examples/geyser_gl_consumer "$name" 30
+wait "$producer"
+
 echo "== Wire and sender-protocol decoders under libFuzzer (ASan+UBSan), bounded"
 FUZZ_SECONDS=${FUZZ_SECONDS:-60} bash scripts/fuzz.sh
 
