@@ -89,15 +89,7 @@ def consume(args) -> int:
 
     import geyser
     device = geyser.Device()
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            sub = geyser.Subscriber(device, args.name, timeout=1.0, client="mujoco torch consumer")
-            break
-        except geyser.PeerGoneError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
+    sub = geyser.Subscriber(device, args.name, timeout=30, client="mujoco torch consumer")  # published already
     cuda = None
     if torch.cuda.is_available():
         import geyser.cuda

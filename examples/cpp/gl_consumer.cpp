@@ -11,6 +11,8 @@
 #include <geyser/geyser.hpp>
 #include <geyser/gl.hpp>
 
+#include "example_support.hpp"
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -18,20 +20,6 @@
 #include <vector>
 
 namespace {
-
-// The RGBA8 pattern of geyser.demo.pattern.
-bool matches(const std::vector<uint8_t>& px, uint32_t w, uint32_t h, uint64_t f) {
-    for (uint32_t y = 0; y < h; ++y) {
-        for (uint32_t x = 0; x < w; ++x) {
-            const uint8_t* p = &px[(static_cast<size_t>(y) * w + x) * 4];
-            if (p[0] != static_cast<uint8_t>(x + 3 * f) || p[1] != static_cast<uint8_t>(y + 5 * f) ||
-                p[2] != static_cast<uint8_t>((x ^ y) + 7 * f) || p[3] != static_cast<uint8_t>(2 * x + y + 11 * f)) {
-                return false;
-            }
-        }
-    }
-    return true;
-}
 
 using GetTexImage = void (*)(unsigned, int, unsigned, unsigned, void*);
 using BindTexture = void (*)(unsigned, unsigned);
@@ -48,19 +36,9 @@ int main(int argc, char** argv) {
     const uint64_t second = 1000000000ull;
     try {
         auto device = geyser::Device::open();
-        std::unique_ptr<geyser::Subscriber> sub;
-        for (int attempt = 0; !sub; ++attempt) {
-            try {
-                sub = geyser::Subscriber::connect(device, name, 2 * second, "geyser C++ GL consumer");
-            } catch (const geyser::PeerGoneError&) {
-                if (attempt >= 20) throw;  // the producer may still be starting
-            }
-        }
+        std::unique_ptr<geyser::Subscriber> sub = example::subscribe_rgba8(device, name, "geyser C++ GL consumer", "gl consumer");
+        if (!sub) return 2;
         const geyser::SenderInfo& info = sub->info();
-        if (info.vk_format != VK_FORMAT_R8G8B8A8_UNORM) {
-            std::fprintf(stderr, "gl consumer: this example checks RGBA8 frames only\n");
-            return 2;
-        }
         auto headless = geyser::gl::HeadlessContext::create(device);  // current on this thread
         auto context = geyser::gl::GlContext::current(device);
         geyser::gl::GlSubscriber ring(context, *sub);  // the ring imported into GL once
@@ -84,7 +62,7 @@ int main(int argc, char** argv) {
             bind_texture(0x0DE1 /* GL_TEXTURE_2D */, frame.texture->name());
             get_tex_image(0x0DE1, 0, 0x1908 /* GL_RGBA */, 0x1401 /* GL_UNSIGNED_BYTE */, pixels.data());
             bind_texture(0x0DE1, 0);
-            if (!matches(pixels, info.width, info.height, frame.number)) ++bad;
+            if (!example::matches_pattern(pixels, info.width, info.height, frame.number)) ++bad;
             ring.release(frame, 10 * second);
             ++seen;
         }

@@ -7,15 +7,8 @@ in GL, usable, when the clock stops."""
 from __future__ import annotations
 
 import json
-import os
-import struct
 import subprocess
 import sys
-import time
-
-import numpy as np
-
-import geyser
 
 _CONSUMER = r"""
 import json, os, struct, sys, time
@@ -26,7 +19,7 @@ req = json.loads(sys.argv[1])
 out = req["out"]
 dev = geyser.Device(req["device"])
 ctx = moderngl.create_standalone_context(backend="egl")
-if req["mode"] == "gl-zero-copy":
+if req["mode"] == "zero-copy":
     sub = geyser.Subscriber(dev, req["name"], timeout=30)
     ring = geyser.gl.GlSubscriber(sub)
     os.write(out, b"R")
@@ -77,63 +70,14 @@ def _consumer(req: dict, pass_fds) -> subprocess.Popen:
 
 def gl_zero_copy(device, width: int, height: int, frames: int) -> list[float]:
     """Handoff latencies (ms): end_frame in this process to the frame usable in the GL consumer's."""
-    from .bench import _finish, _read_exact
-    name = f"bench-gl-{os.getpid()}"
-    with geyser.Sender(device, name, geyser.TextureDescriptor(width, height), ring_size=2) as sender:
-        for tex in sender.ring:
-            tex.upload(np.full((height, width, 4), 7, np.uint8))
-        r, w = os.pipe()
-        proc = _consumer({"mode": "gl-zero-copy", "name": name, "frames": frames, "out": w,
-                          "device": device.info.device_uuid}, [w])
-        os.close(w)
-        try:
-            assert _read_exact(r, 1) == b"R"
-            out = []
-            for _ in range(frames):
-                frame = sender.begin_frame(timeout=30)
-                t0 = time.monotonic_ns()
-                sender.end_frame(frame)
-                (t1,) = struct.unpack("<q", _read_exact(r, 8))
-                out.append((t1 - t0) / 1e6)
-        finally:
-            _finish(proc, 60)
-            os.close(r)
-    return out
+    from .bench import zero_copy
+    return zero_copy(device, width, height, frames, consumer=_consumer)
 
 
 def gl_copy_path(device, width: int, height: int, frames: int) -> list[float]:
     """Handoff latencies (ms): download, shared memory, glTexSubImage2D in the GL consumer."""
-    from multiprocessing import shared_memory
-
-    from .bench import _finish, _read_exact
-    tex = device.create_shareable_texture(geyser.TextureDescriptor(width, height))
-    tex.upload(np.full((height, width, 4), 7, np.uint8))
-    shm = shared_memory.SharedMemory(create=True, size=width * height * 4)
-    view = np.ndarray((height, width, 4), np.uint8, buffer=shm.buf)
-    r, w = os.pipe()
-    r2, w2 = os.pipe()
-    proc = _consumer({"mode": "gl-copy", "shm": shm.name, "size": [width, height], "frames": frames, "out": w,
-                      "inp": r2, "device": device.info.device_uuid}, [w, r2])
-    os.close(w)
-    os.close(r2)
-    try:
-        assert _read_exact(r, 1) == b"R"
-        out = []
-        for _ in range(frames):
-            t0 = time.monotonic_ns()
-            view[...] = tex.download()
-            os.write(w2, b"F")
-            (t1,) = struct.unpack("<q", _read_exact(r, 8))
-            out.append((t1 - t0) / 1e6)
-    finally:
-        os.close(w2)
-        _finish(proc, 120)
-        os.close(r)
-        del view
-        shm.close()
-        shm.unlink()
-        tex.close()
-    return out
+    from .bench import copy_path
+    return copy_path(device, width, height, frames, consumer=_consumer)
 
 
 def comparisons(device, sizes, repeats: int, frames: int, copy_frames, step, skipped: list[str]) -> list:

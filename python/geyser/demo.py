@@ -83,6 +83,17 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def wait_for_consumer(sender, timeout: float) -> bool:
+    """Waits for the first subscriber; False (and the error event printed) after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while sender.subscribers == 0:
+        if time.monotonic() > deadline:
+            print(json.dumps({"event": "error", "message": "no consumer subscribed"}), flush=True)
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def _producer(args) -> int:
     dev = geyser.Device(args.device)
     desc = geyser.TextureDescriptor(args.width, args.height, geyser.format_info(args.format).format)
@@ -92,12 +103,8 @@ def _producer(args) -> int:
     with geyser.Sender(dev, args.name, desc, ring_size=args.ring, release_timeout=args.timeout) as sender:
         print(json.dumps({"event": "ready", "device": dev.name, "sync": sender.ready.kind,
                           "allocation": sender.ring[0].allocation_size}), flush=True)
-        deadline = time.monotonic() + args.timeout
-        while sender.subscribers == 0:
-            if time.monotonic() > deadline:
-                print(json.dumps({"event": "error", "message": "no consumer subscribed"}), flush=True)
-                return 1
-            time.sleep(0.01)
+        if not wait_for_consumer(sender, args.timeout):
+            return 1
         for n in range(1, args.frames + 1):
             frame = sender.begin_frame()
             frame.texture.upload(pattern(desc.format, args.width, args.height, n), signal=[(sender.ready, n)])

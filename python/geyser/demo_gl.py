@@ -21,6 +21,7 @@ def produce(args, device, desc) -> int:
               flush=True)
         return 1
     import geyser.gl
+    from .demo import wait_for_consumer
     from .gl_pattern import PatternRenderer
 
     usage = desc.usage | geyser.TextureUsage.RENDER_ATTACHMENT
@@ -32,12 +33,8 @@ def produce(args, device, desc) -> int:
         print(json.dumps({"event": "ready", "device": f"{device.name} (OpenGL: {gl_sender.context.info.renderer}, "
                                                       f"sync {gl_sender.sync_path.name.lower()})",
                           "sync": sender.ready.kind, "allocation": sender.ring[0].allocation_size}), flush=True)
-        deadline = time.monotonic() + args.timeout
-        while sender.subscribers == 0:
-            if time.monotonic() > deadline:
-                print(json.dumps({"event": "error", "message": "no consumer subscribed"}), flush=True)
-                return 1
-            time.sleep(0.01)
+        if not wait_for_consumer(sender, args.timeout):
+            return 1
         for _ in range(args.frames):
             with gl_sender.frame(timeout=args.timeout) as frame:
                 renderer.draw(frame.texture, frame.number)

@@ -32,16 +32,7 @@ std::unique_ptr<GlBuffer> GlBuffer::import(std::shared_ptr<GlContext> context, c
     GLuint name = 0;
     f.GenBuffers(1, &name);
     check(f, "glGenBuffers");
-    struct Unbind {
-        const Functions& f;
-        GLint previous;
-        GLuint name;
-        bool keep = false;
-        ~Unbind() {
-            f.BindBuffer(GL_COPY_WRITE_BUFFER, static_cast<GLuint>(previous));
-            if (!keep) f.DeleteBuffers(1, &name);
-        }
-    } guard{f, previous, name};
+    NewName guard{f.BindBuffer, f.DeleteBuffers, GL_COPY_WRITE_BUFFER, previous, name};
     f.BindBuffer(GL_COPY_WRITE_BUFFER, name);
     check(f, "glBindBuffer");
     f.BufferStorageMemEXT(GL_COPY_WRITE_BUFFER, static_cast<GLsizeiptr>(size), memory.get(), 0);
@@ -59,23 +50,12 @@ std::unique_ptr<GlBuffer> GlBuffer::import(std::shared_ptr<GlContext> context, c
 }
 
 void GlBuffer::close() {
-    if (name_ == 0) return;
-    context_->require_current("delete a GL buffer");
-    const Functions& f = context_->functions();
-    clear_errors(f);
-    f.DeleteBuffers(1, &name_);
-    f.DeleteMemoryObjectsEXT(1, &memory_);
-    name_ = 0;
-    memory_ = 0;
-    check(f, "glDeleteBuffers");
+    delete_gl_objects(*context_, context_->functions().DeleteBuffers, name_, &memory_, "delete a GL buffer",
+                      "glDeleteBuffers", true);
 }
 
 GlBuffer::~GlBuffer() {
-    if (name_ == 0 || !context_->is_current()) return;
-    const Functions& f = context_->functions();
-    f.DeleteBuffers(1, &name_);
-    f.DeleteMemoryObjectsEXT(1, &memory_);
-    clear_errors(f);
+    delete_gl_objects(*context_, context_->functions().DeleteBuffers, name_, &memory_, "", "", false);
 }
 
 }  // namespace geyser::gl

@@ -64,4 +64,25 @@ MemoryObject::~MemoryObject() {
     }
 }
 
+void delete_gl_objects(const GlContext& context, void (*del)(GLsizei, const GLuint*), uint32_t& name, uint32_t* memory,
+                       const char* what, const char* call, bool close) {
+    if (name == 0) return;
+    if (close) {
+        context.require_current(what);
+    } else if (!context.is_current()) {
+        return;
+    }
+    const Functions& f = context.functions();
+    clear_errors(f);
+    del(1, &name);
+    if (memory != nullptr && *memory != 0) f.DeleteMemoryObjectsEXT(1, memory);
+    name = 0;
+    if (memory != nullptr) *memory = 0;
+    if (close) {
+        check(f, call);
+    } else {
+        clear_errors(f);
+    }
+}
+
 }  // namespace geyser::gl

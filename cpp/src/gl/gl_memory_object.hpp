@@ -6,6 +6,7 @@
 
 #include "geyser/gl.hpp"
 #include "geyser/memory.hpp"
+#include "gl/gl_api.hpp"
 
 namespace geyser::gl {
 
@@ -33,5 +34,28 @@ private:
     const GlContext& context_;
     uint32_t name_ = 0;
 };
+
+/// A new texture or buffer name, bound to `target` while it is set up: on scope exit the
+/// previous binding is restored and, unless kept, the name deleted.
+struct NewName {
+    void (*bind)(api::GLenum, api::GLuint);
+    void (*del)(api::GLsizei, const api::GLuint*);
+    api::GLenum target;
+    api::GLint previous;
+    api::GLuint name;
+    bool keep = false;
+    ~NewName() {
+        bind(target, static_cast<api::GLuint>(previous));
+        if (!keep) del(1, &name);
+    }
+};
+
+/// Deletes `name` with `del`, and the memory object `*memory` unless `memory` is null, in
+/// `context`; both are zeroed. `close` true: close()'s path (the context must be current,
+/// UnsupportedOperationError naming `what` otherwise, and a GL error is a GLError naming `call`).
+/// `close` false: a destructor's, which throws nothing and does nothing unless the context is
+/// current (names are per context: another context's would be deleted).
+void delete_gl_objects(const GlContext& context, void (*del)(api::GLsizei, const api::GLuint*), uint32_t& name,
+                       uint32_t* memory, const char* what, const char* call, bool close);
 
 }  // namespace geyser::gl

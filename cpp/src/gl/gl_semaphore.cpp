@@ -4,6 +4,7 @@
 #include "geyser/error.hpp"
 #include "geyser/gl.hpp"
 #include "gl/gl_api.hpp"
+#include "gl/gl_memory_object.hpp"
 #include "posix/fd_kind.hpp"
 
 namespace geyser::gl {
@@ -125,20 +126,12 @@ void GlSemaphore::submit(bool signal, uint64_t value, const std::vector<const Gl
 }
 
 void GlSemaphore::close() {
-    if (name_ == 0) return;
-    context_->require_current("delete a GL semaphore");
-    const Functions& f = context_->functions();
-    clear_errors(f);
-    f.DeleteSemaphoresEXT(1, &name_);
-    name_ = 0;
-    check(f, "glDeleteSemaphoresEXT");
+    delete_gl_objects(*context_, context_->functions().DeleteSemaphoresEXT, name_, nullptr, "delete a GL semaphore",
+                      "glDeleteSemaphoresEXT", true);
 }
 
 GlSemaphore::~GlSemaphore() {
-    if (name_ == 0 || !context_->is_current()) return;
-    const Functions& f = context_->functions();
-    f.DeleteSemaphoresEXT(1, &name_);
-    clear_errors(f);
+    delete_gl_objects(*context_, context_->functions().DeleteSemaphoresEXT, name_, nullptr, "", "", false);
 }
 
 }  // namespace geyser::gl

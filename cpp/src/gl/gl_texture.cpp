@@ -56,16 +56,7 @@ std::unique_ptr<GlTexture> GlTexture::import(std::shared_ptr<GlContext> context,
     GLuint name = 0;
     f.GenTextures(1, &name);
     check(f, "glGenTextures");
-    struct Unbind {
-        const Functions& f;
-        GLint previous;
-        GLuint name;
-        bool keep = false;
-        ~Unbind() {
-            f.BindTexture(GL_TEXTURE_2D, static_cast<GLuint>(previous));
-            if (!keep) f.DeleteTextures(1, &name);
-        }
-    } guard{f, previous, name};
+    NewName guard{f.BindTexture, f.DeleteTextures, GL_TEXTURE_2D, previous, name};
     f.BindTexture(GL_TEXTURE_2D, name);
     check(f, "glBindTexture");
     // The tiling must be set before the storage, and must match the Vulkan image's (optimal).
@@ -96,23 +87,12 @@ std::unique_ptr<GlTexture> GlTexture::import(std::shared_ptr<GlContext> context,
 }
 
 void GlTexture::close() {
-    if (name_ == 0) return;
-    context_->require_current("delete a GL texture");
-    const Functions& f = context_->functions();
-    clear_errors(f);
-    f.DeleteTextures(1, &name_);
-    f.DeleteMemoryObjectsEXT(1, &memory_);
-    name_ = 0;
-    memory_ = 0;
-    check(f, "glDeleteTextures");
+    delete_gl_objects(*context_, context_->functions().DeleteTextures, name_, &memory_, "delete a GL texture",
+                      "glDeleteTextures", true);
 }
 
 GlTexture::~GlTexture() {
-    if (name_ == 0 || !context_->is_current()) return;
-    const Functions& f = context_->functions();
-    f.DeleteTextures(1, &name_);
-    f.DeleteMemoryObjectsEXT(1, &memory_);
-    clear_errors(f);
+    delete_gl_objects(*context_, context_->functions().DeleteTextures, name_, &memory_, "", "", false);
 }
 
 }  // namespace geyser::gl
