@@ -73,34 +73,60 @@ def _run(args, env=None, timeout=120):
                           cwd=ROOT)
 
 
-def test_view_window_shows_the_frame_sent(device, display, tmp_path):
-    """``geyser view`` under Xvfb: its window's last image is the frame the sender sent."""
-    name = f"gl-view-{os.getpid()}"
-    shot = tmp_path / "view.png"
-    w, h = 64, 48
-    with geyser.Sender(device, name, TextureDescriptor(w, h)) as sender:
-        viewer = subprocess.Popen([sys.executable, "-m", "geyser", "view", name, "--frames", "3", "--screenshot",
-                                   str(shot), "--timeout", "30"], env={**os.environ, "DISPLAY": display},
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _view(device, display, tmp_path, fmt, w=64, h=48, frames=3):
+    """Runs ``geyser view`` on a sender of ``fmt``; returns its output and its last image."""
+    import time
+    name = f"gl-view-{os.getpid()}-{fmt.name}"
+    shot = tmp_path / f"{fmt.name}.png"
+    with geyser.Sender(device, name, TextureDescriptor(w, h, fmt)) as sender:
+        viewer = subprocess.Popen([sys.executable, "-m", "geyser", "view", name, "--frames", str(frames),
+                                   "--screenshot", str(shot), "--timeout", "30"],
+                                  env={**os.environ, "DISPLAY": display}, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
         try:
-            import time
             deadline = time.monotonic() + 30
             while sender.subscribers == 0 and viewer.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.01)
-            for n in range(1, 4):
-                sender.publish(pattern(TextureFormat.RGBA8_UNORM, w, h, n), timeout=30)
+            for n in range(1, frames + 1):
+                sender.publish(pattern(fmt, w, h, n), timeout=30)
             out, err = viewer.communicate(timeout=60)
         finally:
             if viewer.poll() is None:
                 viewer.kill()
-                viewer.wait()
+                viewer.communicate()
     assert viewer.returncode == 0, out + err
-    assert "showed 3 frames" in out
-    image = read_png(str(shot))
-    expected = pattern(TextureFormat.RGBA8_UNORM, w, h, 3)
+    assert f"showed {frames} frames" in out
+    return out, read_png(str(shot))
+
+
+def test_view_window_shows_the_frame_sent(device, display, tmp_path):
+    """``geyser view`` under Xvfb: its window's last image is the frame the sender sent."""
+    _, image = _view(device, display, tmp_path, TextureFormat.RGBA8_UNORM)
+    expected = pattern(TextureFormat.RGBA8_UNORM, 64, 48, 3)
     assert image.shape == expected.shape
-    # The window has no alpha channel to show: compare colour.
-    assert np.array_equal(image[..., :3], expected[..., :3])
+    assert np.array_equal(image[..., :3], expected[..., :3])  # the window has no alpha to show
+
+
+def test_view_shows_bgra8_through_a_copy(device, display, tmp_path):
+    """BGRA8 has no GL format: view downloads and uploads it, and the picture is still right."""
+    if not device.format_support(TextureFormat.BGRA8_UNORM).shareable:
+        pytest.skip("BGRA8_UNORM is not shareable here")
+    _, image = _view(device, display, tmp_path, TextureFormat.BGRA8_UNORM)
+    bgra = pattern(TextureFormat.BGRA8_UNORM, 64, 48, 3)
+    assert np.array_equal(image[..., :3], bgra[..., [2, 1, 0]])
+
+
+@pytest.mark.parametrize("fmt", [TextureFormat.R8_UNORM, TextureFormat.RG16_FLOAT, TextureFormat.RGBA32_FLOAT,
+                                 TextureFormat.R16_UINT, TextureFormat.R32_SINT, TextureFormat.RGB10A2_UNORM,
+                                 TextureFormat.RG11B10_FLOAT], ids=lambda f: f.name)
+def test_view_draws_other_colour_formats(device, display, tmp_path, fmt):
+    """Every colour format is drawn zero-copy (floats clamped by the window, integers by their low
+    8 bits)."""
+    if not device.format_support(fmt).shareable:
+        pytest.skip(f"{fmt.name} is not shareable here")
+    _, image = _view(device, display, tmp_path, fmt, frames=2)
+    assert image.shape == (48, 64, 4)
+    assert image[..., :3].std() > 0  # the moving pattern, not a blank window
 
 
 def test_demo_with_a_gl_producer(tmp_path):

@@ -28,26 +28,30 @@ void main() {
 _FRAGMENT = """
 #version 330
 uniform {sampler} frame;
-uniform float scale;
 in vec2 uv;
 out vec4 colour;
 void main() {{
-    vec4 texel = vec4(texture(frame, uv));
-    colour = vec4(texel.rgb * scale, {alpha});
+    vec4 texel = {fetch};
+    colour = vec4(texel.rgb, {alpha});
 }}
 """
 
 
 def _program(ctx, fmt):
-    """A program that samples ``fmt``: normalised and float formats as they are, integer formats
-    scaled to their range (they need integer samplers), with alpha 1 where there is none."""
+    """A program that samples ``fmt``: normalised and float formats as they are (the window clamps
+    them to [0, 1]), integer formats by their low 8 bits (they need integer samplers), with alpha 1
+    where there is none."""
     info = geyser.format_info(fmt)
     integer = not info.packed and info.dtype.kind in "ui" and info.dtype.itemsize > 1
-    sampler = ("isampler2D" if info.dtype.kind == "i" else "usampler2D") if integer else "sampler2D"
+    if integer and info.dtype.kind == "u":
+        sampler, fetch = "usampler2D", "vec4(texture(frame, uv) % 256u) / 255.0"
+    elif integer:
+        sampler, fetch = "isampler2D", "vec4(abs(texture(frame, uv)) % 256) / 255.0"
+    else:
+        sampler, fetch = "sampler2D", "texture(frame, uv)"
     alpha = "texel.a" if info.channels == 4 else "1.0"
-    program = ctx.program(vertex_shader=_VERTEX, fragment_shader=_FRAGMENT.format(sampler=sampler, alpha=alpha))
-    program["scale"].value = 1.0 / float(np.iinfo(info.dtype).max) if integer else 1.0
-    return program
+    return ctx.program(vertex_shader=_VERTEX,
+                       fragment_shader=_FRAGMENT.format(sampler=sampler, fetch=fetch, alpha=alpha))
 
 
 def add_parser(sub) -> None:
