@@ -140,10 +140,10 @@ def test_demo_with_a_gl_producer(tmp_path):
 
 def test_gl_benchmark_runs(device):
     _egl_or_skip()
-    from geyser import bench_gl
-    from geyser.bench import _Comparison  # noqa: F401 - bench_gl builds its rows from it
+    from geyser import bench, bench_gl
     skipped = []
-    groups = bench_gl.comparisons(device, [(64, 48)], 1, 5, lambda w, h: 3, lambda msg: None, skipped)
+    groups = bench_gl.comparisons(device, [(64, 48)], 1, 5, lambda w, h: 3, lambda msg: None, skipped,
+                                  zero_copy=bench.zero_copy, copy_path=bench.copy_path, comparison=bench._Comparison)
     assert not skipped and len(groups) == 1
     result = groups[0].result()
     rows = {r["case"]: r for r in result["rows"]}

@@ -36,6 +36,7 @@ import time
 import numpy as np
 
 import geyser
+from . import bench_gl
 
 __all__ = ["percentile", "zero_copy", "copy_path", "import_each_frame", "PingPong", "sample", "run", "add_parser"]
 
@@ -537,8 +538,8 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
         groups += [hand, imp]
 
     # The OpenGL consumer (bench_gl.py).
-    from . import bench_gl
-    groups += bench_gl.comparisons(dev, sizes, cfg["repeats"], cfg["frames"], copy_frames, step, skipped)
+    groups += bench_gl.comparisons(dev, sizes, cfg["repeats"], cfg["frames"], copy_frames, step, skipped,
+                                   zero_copy=zero_copy, copy_path=copy_path, comparison=_Comparison)
 
     # 3: wake.
     modes = wake_modes(dev)

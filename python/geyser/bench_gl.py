@@ -68,22 +68,11 @@ def _consumer(req: dict, pass_fds) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", _CONSUMER, json.dumps(req)], pass_fds=pass_fds)
 
 
-def gl_zero_copy(device, width: int, height: int, frames: int) -> list[float]:
-    """Handoff latencies (ms): end_frame in this process to the frame usable in the GL consumer's."""
-    from .bench import zero_copy
-    return zero_copy(device, width, height, frames, consumer=_consumer)
-
-
-def gl_copy_path(device, width: int, height: int, frames: int) -> list[float]:
-    """Handoff latencies (ms): download, shared memory, glTexSubImage2D in the GL consumer."""
-    from .bench import copy_path
-    return copy_path(device, width, height, frames, consumer=_consumer)
-
-
-def comparisons(device, sizes, repeats: int, frames: int, copy_frames, step, skipped: list[str]) -> list:
+def comparisons(device, sizes, repeats: int, frames: int, copy_frames, step, skipped: list[str], *,
+                zero_copy, copy_path, comparison) -> list:
     """One comparison per size (zero-copy GL consumer as the baseline), or none with the reason
-    added to ``skipped``."""
-    from .bench import _Comparison
+    added to ``skipped``. ``zero_copy``, ``copy_path`` and ``comparison`` are bench.py's (its
+    handoff measurements, given this module's consumer process, and its table row group)."""
     why = available()
     if why:
         skipped.append(f"OpenGL consumer: {why}")
@@ -91,11 +80,12 @@ def comparisons(device, sizes, repeats: int, frames: int, copy_frames, step, ski
     groups = []
     for w, h in sizes:
         size = f"{w}x{h}"
-        g = _Comparison(f"gl-handoff-{size}", f"OpenGL consumer {size}", "ms",
-                        [("gl-zero-copy", "zero-copy (GlSubscriber)"), ("gl-copy", "copy: download+shm+glTexSubImage2D")])
+        g = comparison(f"gl-handoff-{size}", f"OpenGL consumer {size}", "ms",
+                       [("gl-zero-copy", "zero-copy (GlSubscriber)"), ("gl-copy", "copy: download+shm+glTexSubImage2D")])
         for _ in range(repeats):
             step(f"OpenGL consumer {size}")
-            g.add("gl-zero-copy", gl_zero_copy(device, w, h, frames))
-            g.add("gl-copy", gl_copy_path(device, w, h, copy_frames(w, h)))
+            # The frame usable in GL in the consumer process: imported once, or copied each time.
+            g.add("gl-zero-copy", zero_copy(device, w, h, frames, consumer=_consumer))
+            g.add("gl-copy", copy_path(device, w, h, copy_frames(w, h), consumer=_consumer))
         groups.append(g)
     return groups

@@ -23,6 +23,7 @@ import zlib
 import numpy as np
 
 import geyser
+from . import demo_gl
 from .formats import format_info
 
 
@@ -98,8 +99,7 @@ def _producer(args) -> int:
     dev = geyser.Device(args.device)
     desc = geyser.TextureDescriptor(args.width, args.height, geyser.format_info(args.format).format)
     if args.producer == "gl":
-        from .demo_gl import produce
-        return produce(args, dev, desc)
+        return demo_gl.produce(args, dev, desc, wait_for_consumer)
     with geyser.Sender(dev, args.name, desc, ring_size=args.ring, release_timeout=args.timeout) as sender:
         print(json.dumps({"event": "ready", "device": dev.name, "sync": sender.ready.kind,
                           "allocation": sender.ring[0].allocation_size}), flush=True)

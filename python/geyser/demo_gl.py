@@ -10,26 +10,28 @@ import json
 import sys
 import time
 
-import geyser
+from .formats import TextureUsage
+from .gl import GlSender
+from .gl_pattern import PatternRenderer
+from .memory import TextureDescriptor
+from .sender import Sender
 
 
-def produce(args, device, desc) -> int:
+def produce(args, device, desc, wait_for_consumer) -> int:
+    """The producer role of ``demo --producer gl``; ``wait_for_consumer(sender, timeout)`` is the
+    demo's (it returns False after printing the error event)."""
     try:
         import moderngl
     except ImportError as e:
         print(json.dumps({"event": "error", "message": f"--producer gl needs moderngl (pip install moderngl): {e}"}),
               flush=True)
         return 1
-    import geyser.gl
-    from .demo import wait_for_consumer
-    from .gl_pattern import PatternRenderer
-
-    usage = desc.usage | geyser.TextureUsage.RENDER_ATTACHMENT
-    desc = geyser.TextureDescriptor(desc.width, desc.height, desc.format, usage)
+    usage = desc.usage | TextureUsage.RENDER_ATTACHMENT
+    desc = TextureDescriptor(desc.width, desc.height, desc.format, usage)
     ctx = moderngl.create_standalone_context(backend="egl")
     renderer = PatternRenderer(ctx, desc.format, desc.width, desc.height)
-    with geyser.Sender(device, args.name, desc, ring_size=args.ring, release_timeout=args.timeout) as sender:
-        gl_sender = geyser.gl.GlSender(sender)
+    with Sender(device, args.name, desc, ring_size=args.ring, release_timeout=args.timeout) as sender:
+        gl_sender = GlSender(sender)
         print(json.dumps({"event": "ready", "device": f"{device.name} (OpenGL: {gl_sender.context.info.renderer}, "
                                                       f"sync {gl_sender.sync_path.name.lower()})",
                           "sync": sender.ready.kind, "allocation": sender.ring[0].allocation_size}), flush=True)

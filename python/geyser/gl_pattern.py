@@ -87,9 +87,3 @@ class PatternRenderer:
         self._framebuffers.clear()
         self.vao.release()
         self.program.release()
-
-
-def expected(fmt, width: int, height: int, frame: int) -> np.ndarray:
-    """What :meth:`PatternRenderer.draw` leaves in the texture (``demo.pattern``)."""
-    from .demo import pattern
-    return pattern(fmt, width, height, frame)

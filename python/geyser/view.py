@@ -13,7 +13,11 @@ import time
 
 import numpy as np
 
-import geyser
+from .demo import write_png
+from .device import Device
+from .formats import TextureFormat, format_info
+from .gl import GlSubscriber
+from .sender import Subscriber
 
 _VERTEX = """
 #version 330
@@ -41,7 +45,7 @@ def _program(ctx, fmt):
     """A program that samples ``fmt``: normalised and float formats as they are (the window clamps
     them to [0, 1]), integer formats by their low 8 bits (they need integer samplers), with alpha 1
     where there is none."""
-    info = geyser.format_info(fmt)
+    info = format_info(fmt)
     integer = not info.packed and info.dtype.kind in "ui" and info.dtype.itemsize > 1
     if integer and info.dtype.kind == "u":
         sampler, fetch = "usampler2D", "vec4(texture(frame, uv) % 256u) / 255.0"
@@ -76,13 +80,10 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as e:
         print(f"geyser view needs glfw and moderngl (pip install glfw moderngl): {e}", file=sys.stderr)
         return 2
-    import geyser.gl
-    from .demo import write_png
-
-    device = geyser.Device(args.device)
-    sub = geyser.Subscriber(device, args.name, timeout=args.timeout, client="geyser view")
+    device = Device(args.device)
+    sub = Subscriber(device, args.name, timeout=args.timeout, client="geyser view")
     d = sub.info.descriptor
-    if geyser.format_info(d.format).is_depth:
+    if format_info(d.format).is_depth:
         print(f"geyser view: {args.name!r} sends {d.format.name}, a depth format; view shows colour formats",
               file=sys.stderr)
         return 2
@@ -101,9 +102,9 @@ def run(args: argparse.Namespace) -> int:
         glfw.swap_interval(0)
         ctx = moderngl.create_context()
         copied = d.format.name.startswith("BGRA8")
-        program = _program(ctx, geyser.TextureFormat.RGBA8_UNORM if copied else d.format)
+        program = _program(ctx, TextureFormat.RGBA8_UNORM if copied else d.format)
         vao = ctx.vertex_array(program, [])
-        gl_sub = None if copied else geyser.gl.GlSubscriber(sub)
+        gl_sub = None if copied else GlSubscriber(sub)
         upload = ctx.texture((d.width, d.height), 4) if copied else None
         shown, started, last = 0, time.monotonic(), None
         while not glfw.window_should_close(window) and (args.frames == 0 or shown < args.frames):

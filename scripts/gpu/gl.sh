@@ -52,11 +52,12 @@ pytests() {
 bench() {
   python3 - "$OUT/bench-gl.json" <<'PY'
 import json, sys, geyser
-from geyser import bench_gl
+from geyser import bench, bench_gl
 device = geyser.Device()
 skipped = []
 groups = bench_gl.comparisons(device, [(1920, 1080), (3840, 2160)], 3, 100, lambda w, h: 20,
-                              lambda m: print("  ", m, flush=True), skipped)
+                              lambda m: print("  ", m, flush=True), skipped, zero_copy=bench.zero_copy,
+                              copy_path=bench.copy_path, comparison=bench._Comparison)
 results = [g.result() for g in groups]
 for r in results:
     for row in r["rows"]:
