@@ -206,8 +206,8 @@ public:
 
     uint32_t name() const noexcept { return name_; }
     bool timeline() const noexcept { return timeline_; }
-    /// GL work after this waits until the semaphore reaches `value` (timeline) or is signalled
-    /// (binary; `value` must be 0). Each texture is acquired from the layout Vulkan released it
+    /// GL work after this waits until the semaphore reaches `value` (timeline; 0 is reached at
+    /// once) or is signalled (binary; `value` must be 0). Each texture is acquired from the layout Vulkan released it
     /// in (its layout()); the buffers are acquired too. Returns at once.
     void wait(uint64_t value, const std::vector<const GlTexture*>& textures = {},
               const std::vector<const GlBuffer*>& buffers = {}) const;
@@ -276,7 +276,9 @@ public:
     GlSender(std::shared_ptr<GlContext> context, Sender& sender);
     GlSender(const GlSender&) = delete;
     GlSender& operator=(const GlSender&) = delete;
-    /// Sender::begin_frame: the slot to draw into, once every subscriber has released it.
+    /// Sender::begin_frame: the slot to draw into, once every subscriber has released it. GL
+    /// semaphore path: then the GL acquire (glWaitSemaphoreEXT on the ready timeline at the slot's
+    /// previous frame, already reached, with the texture's layout).
     GlFrame begin_frame(uint64_t timeout_ns);
     /// Publishes the frame. GL semaphore path: glSignalSemaphoreEXT on the ready timeline to the
     /// frame number, the texture released in its layout, and Sender::end_frame(kGpu) (no host

@@ -42,7 +42,15 @@ GlFrame GlSender::begin_frame(uint64_t timeout_ns) {
     // The slot is free once every subscriber released it; each released only after its own
     // reads completed (a subscriber's release is host-signalled after them), so GL may write.
     pending_ = sender_.begin_frame(timeout_ns);
-    return GlFrame{pending_->number, pending_->slot, ring_.at(pending_->slot).get()};
+    GlFrame frame{pending_->number, pending_->slot, ring_.at(pending_->slot).get()};
+    if (ready_) {
+        // The GL acquire, from the layout Vulkan released the texture in: on the ready timeline at
+        // the slot's previous frame (long signalled; 0 for a slot's first use, after Geyser's
+        // initial release), so that GL knows the layout without any wait.
+        const uint64_t ring = ring_.size();
+        ready_->wait(frame.number > ring ? frame.number - ring : 0, {frame.texture});
+    }
+    return frame;
 }
 
 void GlSender::end_frame(const GlFrame& frame, uint64_t timeout_ns) {

@@ -91,7 +91,9 @@ void GlSemaphore::submit(bool signal, uint64_t value, const std::vector<const Gl
     if (!timeline_ && value != 0) {
         throw InvalidArgumentError("a binary semaphore is waited on and signalled with value 0, not " + std::to_string(value));
     }
-    if (timeline_ && value == 0) throw InvalidArgumentError("a timeline wait or signal needs a value above 0");
+    // A timeline starts at 0, so waiting for 0 is satisfied at once (and still acquires the
+    // textures); signalling 0 would not move it.
+    if (timeline_ && signal && value == 0) throw InvalidArgumentError("a timeline signal needs a value above 0");
     std::vector<GLuint> texture_names, buffer_names;
     std::vector<GLenum> layouts;
     for (const GlTexture* t : textures) {
