@@ -4,8 +4,9 @@ it, on the GPU, into the Geyser texture imported into MuJoCo's own GL context.
 
     python examples/mujoco_torch.py --frames 100 --width 320 --height 240
 
-The consumer turns each frame into a torch tensor: on a CUDA machine through geyser.cuda (a copy
-on the GPU), elsewhere through a host download (torch.from_numpy)."""
+The consumer turns each frame into a torch tensor with a host download (torch.from_numpy; moved to
+the GPU with .cuda() where torch has CUDA). The producer side reads nothing back: MuJoCo's pixels
+go from its framebuffer to the shared texture on the GPU."""
 
 from __future__ import annotations
 
@@ -90,20 +91,12 @@ def consume(args) -> int:
     import geyser
     device = geyser.Device()
     sub = geyser.Subscriber(device, args.name, timeout=30, client="mujoco torch consumer")  # published already
-    cuda = None
-    if torch.cuda.is_available():
-        import geyser.cuda
-        cuda = geyser.cuda.cuda_device(device)
     with sub:
         for _ in range(args.frames):
             with sub.next_frame(timeout=30) as frame:
-                if cuda is not None:
-                    image = torch.empty((frame.texture.height, frame.texture.width, 4), dtype=torch.uint8, device="cuda")
-                    texture = cuda.import_texture(frame.texture)
-                    texture.copy_to(image)
-                    torch.cuda.synchronize()
-                else:
-                    image = torch.from_numpy(frame.texture.download())
+                image = torch.from_numpy(frame.texture.download())
+                if torch.cuda.is_available():
+                    image = image.cuda()
                 rgb = image[..., :3].float()
                 # A rendered scene: a lit floor and a box, so the pixels vary and are not black.
                 print(json.dumps({"frame": frame.number, "mean": round(rgb.mean().item(), 2),
