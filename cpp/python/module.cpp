@@ -14,7 +14,7 @@ namespace {
 // Python classes for each core error, fetched from geyser.errors when the module loads.
 struct ErrorClasses {
     py::object base, unavailable, vulkan, unsupported_format, unsupported_operation, invalid_handle,
-        device_mismatch, timeout, peer_gone, protocol, invalid_argument, os_error, cuda;
+        device_mismatch, timeout, peer_gone, protocol, invalid_argument, os_error, cuda, gl;
 };
 
 ErrorClasses& classes() {
@@ -48,6 +48,7 @@ PYBIND11_MODULE(_native, m) {
     c.invalid_argument = errors.attr("InvalidArgumentError");
     c.os_error = errors.attr("GeyserOSError");
     c.cuda = errors.attr("CudaError");
+    c.gl = errors.attr("GLError");
 
     py::register_exception_translator([](std::exception_ptr p) {
         if (!p) return;
@@ -66,6 +67,12 @@ PYBIND11_MODULE(_native, m) {
             instance.attr("result_name") = e.result_name();
             instance.attr("call") = e.call();
             PyErr_SetObject(c.cuda.ptr(), instance.ptr());
+        } catch (const geyser::GLError& e) {
+            py::object instance = c.gl(e.what());
+            instance.attr("error") = e.error();
+            instance.attr("error_name") = e.error_name();
+            instance.attr("call") = e.call();
+            PyErr_SetObject(c.gl.ptr(), instance.ptr());
         } catch (const geyser::OsError& e) {
             py::object instance = c.os_error(e.what());
             instance.attr("errno") = e.error_code();
@@ -109,4 +116,5 @@ PYBIND11_MODULE(_native, m) {
     geyser::python::bind_ipc(m);
     geyser::python::bind_sender(m);
     geyser::python::bind_cuda(m);
+    geyser::python::bind_gl(m);
 }

@@ -69,6 +69,12 @@ CudaError::CudaError(int32_t result, std::string result_name, std::string call, 
       result_name_(std::move(result_name)),
       call_(std::move(call)) {}
 
+GLError::GLError(uint32_t error, std::string error_name, std::string call, const std::string& detail)
+    : Error(call + " raised " + error_name + (detail.empty() ? std::string() : ": " + detail)),
+      error_(error),
+      error_name_(std::move(error_name)),
+      call_(std::move(call)) {}
+
 OsError::OsError(int err, std::string call, const std::string& detail)
     : Error(os_message(err, call, detail)), errno_(err), call_(std::move(call)) {}
 

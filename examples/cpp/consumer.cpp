@@ -4,30 +4,13 @@
 //   geyser_consumer NAME [FRAMES]
 #include <geyser/geyser.hpp>
 
+#include "example_support.hpp"
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
-
-namespace {
-
-// The RGBA8 pattern of geyser.demo.pattern: it moves with the frame number.
-bool matches(const std::vector<uint8_t>& px, uint32_t w, uint32_t h, uint64_t frame) {
-    for (uint32_t y = 0; y < h; ++y) {
-        for (uint32_t x = 0; x < w; ++x) {
-            const uint8_t* p = &px[(static_cast<size_t>(y) * w + x) * 4];
-            const uint64_t f = frame;
-            if (p[0] != static_cast<uint8_t>(x + 3 * f) || p[1] != static_cast<uint8_t>(y + 5 * f) ||
-                p[2] != static_cast<uint8_t>((x ^ y) + 7 * f) || p[3] != static_cast<uint8_t>(2 * x + y + 11 * f)) {
-                return false;
-            }
-        }
-    }
-    return true;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
     if (argc < 2) {
@@ -39,19 +22,9 @@ int main(int argc, char** argv) {
     const uint64_t second = 1000000000ull;
     try {
         auto device = geyser::Device::open();
-        std::unique_ptr<geyser::Subscriber> sub;
-        for (int attempt = 0; !sub; ++attempt) {
-            try {
-                sub = geyser::Subscriber::connect(device, name, 2 * second, "geyser C++ consumer");
-            } catch (const geyser::PeerGoneError&) {
-                if (attempt >= 20) throw;  // the producer may still be starting
-            }
-        }
+        std::unique_ptr<geyser::Subscriber> sub = example::subscribe_rgba8(device, name, "geyser C++ consumer", "consumer");
+        if (!sub) return 2;
         const geyser::SenderInfo& info = sub->info();
-        if (info.vk_format != VK_FORMAT_R8G8B8A8_UNORM) {
-            std::fprintf(stderr, "consumer: this example checks RGBA8 frames only\n");
-            return 2;
-        }
         std::printf("consumer: subscribed to '%s' (pid %u): %ux%u, ring %u, %s timelines\n", info.name.c_str(),
                     info.producer_pid, info.width, info.height, info.ring_size,
                     info.sync_kind == geyser::TimelineKind::kVulkan ? "vulkan" : "portable");
@@ -67,7 +40,7 @@ int main(int argc, char** argv) {
             }
             frame.texture->download(VK_IMAGE_ASPECT_COLOR_BIT, pixels.data(), pixels.size());
             const bool in_order = expected == 0 || frame.number == expected;
-            if (!in_order || !matches(pixels, info.width, info.height, frame.number)) ++bad;
+            if (!in_order || !example::matches_pattern(pixels, info.width, info.height, frame.number)) ++bad;
             expected = frame.number + 1;
             sub->release(frame.number);
             ++seen;

@@ -6,6 +6,7 @@
 
 from .errors import (
     CudaError,
+    GLError,
     DeviceMismatchError,
     GeyserError,
     GeyserOSError,
@@ -45,7 +46,7 @@ def clear_validation_messages() -> None:
 
 
 __all__ = [
-    "Aspect", "CudaError", "Fence", "FenceHandle", "Semaphore", "SemaphoreHandle", "Timeline", "TimelineHandle", "Frame", "Sender",
+    "Aspect", "CudaError", "GLError", "Fence", "FenceHandle", "Semaphore", "SemaphoreHandle", "Timeline", "TimelineHandle", "Frame", "Sender",
     "SenderInfo", "Subscriber", "list_senders", "query_sender", "Channel", "Listener", "receive_handle",
     "runtime_dir", "send_handle", "Buffer", "BufferHandle", "BufferUsage", "Device", "DeviceInfo", "DeviceMismatchError",
     "FORMATS", "FormatInfo", "FormatSupport", "GeyserError", "GeyserOSError", "InvalidArgumentError", "InvalidArgumentTypeError",

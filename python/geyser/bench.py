@@ -36,6 +36,7 @@ import time
 import numpy as np
 
 import geyser
+from . import bench_gl
 
 __all__ = ["percentile", "zero_copy", "copy_path", "import_each_frame", "PingPong", "sample", "run",
            "parse_sizes", "config", "plot_available"]
@@ -160,15 +161,16 @@ def _finish(proc: subprocess.Popen, timeout: float) -> None:
         raise RuntimeError(f"benchmark consumer process exited with status {rc}")
 
 
-def zero_copy(device, width: int, height: int, frames: int) -> list[float]:
-    """Handoff latencies (ms) through a named sender; the consumer imported the ring once."""
+def zero_copy(device, width: int, height: int, frames: int, consumer=None) -> list[float]:
+    """Handoff latencies (ms) through a named sender; the consumer imported the ring once.
+    ``consumer(request, pass_fds)`` starts another consumer process (bench_gl.py's GL one)."""
     name = f"bench-handoff-{os.getpid()}"
     desc = geyser.TextureDescriptor(width, height)
     r, w = os.pipe()
     with geyser.Sender(device, name, desc, ring_size=2) as sender:
         for tex in sender.ring:  # the frames are "rendered" before the clock starts
             tex.upload(np.full((height, width, 4), 7, np.uint8))
-        proc = _consumer({"mode": "zero-copy", "name": name, "frames": frames, "out": w,
+        proc = (consumer or _consumer)({"mode": "zero-copy", "name": name, "frames": frames, "out": w,
                           "device": device.info.device_uuid}, [w])
         os.close(w)
         try:
@@ -186,8 +188,9 @@ def zero_copy(device, width: int, height: int, frames: int) -> list[float]:
     return out
 
 
-def copy_path(device, width: int, height: int, frames: int) -> list[float]:
-    """Handoff latencies (ms) of download, shared memory and upload in the consumer process."""
+def copy_path(device, width: int, height: int, frames: int, consumer=None) -> list[float]:
+    """Handoff latencies (ms) of download, shared memory and upload in the consumer process
+    (``consumer`` as for zero_copy)."""
     from multiprocessing import shared_memory
 
     tex = device.create_shareable_texture(geyser.TextureDescriptor(width, height))
@@ -196,7 +199,7 @@ def copy_path(device, width: int, height: int, frames: int) -> list[float]:
     view = np.ndarray((height, width, 4), np.uint8, buffer=shm.buf)
     r, w = os.pipe()
     r2, w2 = os.pipe()
-    proc = _consumer({"mode": "copy", "shm": shm.name, "size": [width, height], "frames": frames, "out": w,
+    proc = (consumer or _consumer)({"mode": "copy", "shm": shm.name, "size": [width, height], "frames": frames, "out": w,
                       "inp": r2, "device": device.info.device_uuid}, [w, r2])
     os.close(w)
     os.close(r2)
@@ -548,6 +551,10 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
             imp.add("cached", zero_copy(dev, w, h, cfg["frames"]))
             imp.add("per-frame", import_each_frame(dev, w, h, cfg["frames"]))
         groups += [hand, imp]
+
+    # The OpenGL consumer (bench_gl.py).
+    groups += bench_gl.comparisons(dev, sizes, cfg["repeats"], cfg["frames"], copy_frames, step, skipped,
+                                   zero_copy=zero_copy, copy_path=copy_path, comparison=_Comparison)
 
     # 3: wake.
     modes = wake_modes(dev)

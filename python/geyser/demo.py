@@ -22,6 +22,7 @@ import zlib
 import numpy as np
 
 import geyser
+from . import demo_gl
 from .formats import format_info
 
 
@@ -120,18 +121,27 @@ def png_image(fmt, array: np.ndarray) -> tuple[np.ndarray, str]:
     return np.ascontiguousarray(out), "; ".join(notes)
 
 
+def wait_for_consumer(sender, timeout: float) -> bool:
+    """Waits for the first subscriber; False (and the error event printed) after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while sender.subscribers == 0:
+        if time.monotonic() > deadline:
+            print(json.dumps({"event": "error", "message": "no consumer subscribed"}), flush=True)
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def _producer(args) -> int:
     dev = geyser.Device(args.device)
     desc = geyser.TextureDescriptor(args.width, args.height, geyser.format_info(args.format).format)
+    if args.producer == "gl":
+        return demo_gl.produce(args, dev, desc, wait_for_consumer)
     with geyser.Sender(dev, args.name, desc, ring_size=args.ring, release_timeout=args.timeout) as sender:
         print(json.dumps({"event": "ready", "device": dev.name, "sync": sender.ready.kind,
                           "allocation": sender.ring[0].allocation_size}), flush=True)
-        deadline = time.monotonic() + args.timeout
-        while sender.subscribers == 0:
-            if time.monotonic() > deadline:
-                print(json.dumps({"event": "error", "message": "no consumer subscribed"}), flush=True)
-                return 1
-            time.sleep(0.01)
+        if not wait_for_consumer(sender, args.timeout):
+            return 1
         for n in range(1, args.frames + 1):
             frame = sender.begin_frame()
             frame.texture.upload(pattern(desc.format, args.width, args.height, n), signal=[(sender.ready, n)])
@@ -189,7 +199,7 @@ def run(args) -> int:
     name = f"geyser-demo-{os.getpid()}"
     common = ["--width", str(args.width), "--height", str(args.height), "--format", info.format.name,
               "--frames", str(args.frames), "--ring", str(args.ring), "--name", name, "--png", args.png,
-              "--timeout", str(args.timeout)]
+              "--timeout", str(args.timeout), "--producer", args.producer]
     if args.device is not None:
         common += ["--device", str(args.device)]
     cmd = [sys.executable, "-m", "geyser", "demo"]

@@ -14,6 +14,7 @@ __all__ = [
     "VulkanUnavailableError",
     "VulkanError",
     "CudaError",
+    "GLError",
     "UnsupportedFormatError",
     "UnsupportedOperationError",
     "InvalidHandleError",
@@ -56,6 +57,18 @@ class CudaError(GeyserError):
 
     result: int = 0
     result_name: str = ""
+    call: str = ""
+
+
+class GLError(GeyserError):
+    """An OpenGL call raised a GL error (geyser.gl).
+
+    Attributes: ``error`` (the GL error code), ``error_name`` (e.g. ``"GL_INVALID_OPERATION"``)
+    and ``call`` (the GL entry point that raised it).
+    """
+
+    error: int = 0
+    error_name: str = ""
     call: str = ""
 
 

@@ -51,6 +51,23 @@ private:
     std::string call_;
 };
 
+/// An OpenGL call raised a GL error (glGetError right after it). Carries the GL error code, its
+/// name and the call.
+class GLError : public Error {
+public:
+    GLError(uint32_t error, std::string error_name, std::string call, const std::string& detail = {});
+    uint32_t error() const noexcept { return error_; }
+    /// The error's enumerant name, such as "GL_INVALID_OPERATION".
+    const std::string& error_name() const noexcept { return error_name_; }
+    /// The GL entry point that raised it, such as "glTexStorageMem2DEXT".
+    const std::string& call() const noexcept { return call_; }
+
+private:
+    uint32_t error_;
+    std::string error_name_;
+    std::string call_;
+};
+
 /// The format, usage or extent cannot be created or shared as asked on this device.
 class UnsupportedFormatError : public Error {
 public:

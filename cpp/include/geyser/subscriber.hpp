@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "geyser/channel.hpp"
+#include "geyser/memory.hpp"
 #include "geyser/sender_protocol.hpp"
 #include "geyser/timeline.hpp"
 
@@ -40,6 +41,12 @@ public:
 
     const SenderInfo& info() const noexcept { return info_; }
     const std::vector<std::shared_ptr<Texture>>& ring() const noexcept { return ring_; }
+    /// The ring's handles as the sender sent them, each still owning its fd: an imported texture
+    /// cannot be exported again, so another API's import of the ring (geyser/gl.hpp) imports a
+    /// duplicate of these. Valid for the Subscriber's lifetime.
+    const std::vector<MemoryHandle>& ring_handles() const noexcept { return ring_handles_; }
+    /// The ready timeline's handle as sent (owning its fd), for the same reason.
+    const TimelineHandle& ready_handle() const noexcept { return ready_handle_; }
 
     /// The next frame, in order: waits for its Frame message and for the ready timeline to reach
     /// it. TimeoutError after `timeout_ns`; a frame announced but not ready by then is the one
@@ -60,6 +67,8 @@ private:
     std::shared_ptr<Device> device_;
     SenderInfo info_;
     std::vector<std::shared_ptr<Texture>> ring_;
+    std::vector<MemoryHandle> ring_handles_;
+    TimelineHandle ready_handle_;
     std::shared_ptr<Timeline> ready_;
     std::shared_ptr<Timeline> released_;  // signalled by this subscriber alone
     bool gone_ = false;

@@ -50,6 +50,7 @@ std::unique_ptr<Subscriber> Subscriber::connect(const std::shared_ptr<Device>& d
             throw ProtocolError("ring texture " + std::to_string(i) + " does not match the sender's description");
         }
         s->ring_.push_back(device->import_texture(handle));
+        s->ring_handles_.push_back(std::move(handle));
     }
     for (TimelineRole role : {TimelineRole::kReady, TimelineRole::kReleased}) {
         Message t = expect(s->channel_, static_cast<uint16_t>(MessageType::kTimelineHandle), 1, deadline,
@@ -62,6 +63,7 @@ std::unique_ptr<Subscriber> Subscriber::connect(const std::shared_ptr<Device>& d
         handle.kind = a.kind;
         handle.semaphore = std::move(a.semaphore);
         (role == TimelineRole::kReady ? s->ready_ : s->released_) = device->import_timeline(handle);
+        if (role == TimelineRole::kReady) s->ready_handle_ = std::move(handle);
     }
     return s;
 }

@@ -23,6 +23,8 @@ def add_parser(sub: Any) -> None:
                    help="where the consumer saves the last frame (every format is converted for PNG; "
                         "an empty string saves nothing)")
     p.add_argument("--timeout", type=positive_float, default=30.0, help="seconds any single wait may take")
+    p.add_argument("--producer", choices=["vulkan", "gl"], default="vulkan",
+                   help="how the producer writes frames: Vulkan uploads, or an OpenGL shader (geyser.demo_gl)")
     p.add_argument("--role", choices=["producer", "consumer"], default=None, help=argparse.SUPPRESS)
     p.add_argument("--name", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=demo.run)
