@@ -231,10 +231,10 @@ TEST(MemoryServices, TheOpaqueFdServiceRefusesAFileItsDeviceDoesNotExport) {
     const geyser::FdMemoryService& service = geyser::memory_service(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT);
     auto buffer = dev->create_shareable_buffer(4096);
     geyser::MemoryHandle exported = dev->export_buffer(*buffer);
-    EXPECT_NO_THROW(service.check_fd(*dev, exported.fd.get()));
+    EXPECT_NO_THROW(service.check_fd(*dev, exported.fd.get(), exported.size));
     const size_t before = fd_count();
     geyser::UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    expect_error<geyser::InvalidHandleError>([&] { service.check_fd(*dev, null_fd.get()); }, "not exported by");
+    expect_error<geyser::InvalidHandleError>([&] { service.check_fd(*dev, null_fd.get(), exported.size); }, "not exported by");
     null_fd.reset();
     EXPECT_EQ(fd_count(), before);
 }

@@ -62,7 +62,7 @@ const FdMemoryService& check_common(Device& d, const MemoryHandle& h, ResourceKi
         throw InvalidHandleError("fd " + std::to_string(fd) + " is " + kind.describe() + ", not a Vulkan memory handle (" +
                                  service.name() + ")");
     }
-    service.check_fd(d, fd);
+    service.check_fd(d, fd, h.size);
     return service;
 }
 
