@@ -291,7 +291,23 @@ def test_a_subscriber_that_rewrites_the_ring_headers_harms_nobody(memfd_device):
         assert consumer.returncode == 0, f"the next consumer died (exit {consumer.returncode}): {err[-2000:]}"
         assert json.loads(out.splitlines()[-1]) == {"numbers": [1, 2, 3], "bad": 0}
         # The producer's own files carry the driver's header again (what its free reads).
-        assert sorted(os.pread(h.fd, 32, 0) for h in map(device.export_texture, sender.ring)) == sorted(originals)
+        now = []
+        for texture in sender.ring:
+            with device.export_texture(texture) as h:
+                now.append(os.pread(h.fd, 32, 0))
+        assert sorted(now) == sorted(originals)
+        # Last, a subscriber rewrites what the producer's own free reads: the size its header
+        # names and the offset kept before the data. Freeing the ring by them would unmap 2^40
+        # bytes of this process.
+        ring = _hostile_subscriber(name)
+        for fd in ring:
+            os.pwrite(fd, struct.pack("<Q", 1 << 40), 0)
+            os.pwrite(fd, struct.pack("<Q", 8), 4096 - 8)
+    del sender, frame
+    gc.collect()  # the ring is freed here, and this process lives on
+    assert sorted(os.pread(fd, 32, 0) for fd in ring) == sorted(originals)
+    for fd in ring:
+        os.close(fd)
 
 
 # ---- identity -------------------------------------------------------------------------------------

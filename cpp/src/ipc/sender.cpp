@@ -127,6 +127,7 @@ Sender::~Sender() {
     } catch (...) {
         // A destructor must not throw; close() already freed what it could.
     }
+    if (device_) restore_ring_before_free(*device_, ring_);
 }
 
 void Sender::require_open(const char* what) const {

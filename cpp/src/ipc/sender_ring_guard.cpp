@@ -9,4 +9,15 @@ MemoryHandle export_ring_texture(Device& device, Texture& texture) {
     return h;
 }
 
+void restore_ring_before_free(Device& device, const std::vector<std::shared_ptr<Texture>>& ring) noexcept {
+    if (device.inherited_across_fork()) return;  // the parent's ring is the parent's
+    for (const auto& texture : ring) {
+        try {
+            (void)export_ring_texture(device, *texture);
+        } catch (...) {
+            // Nothing more can be done for it; the others are still restored.
+        }
+    }
+}
+
 }  // namespace geyser

@@ -1,6 +1,9 @@
 // Internal to the Sender: what it does to its own ring before handing it to a subscriber.
 #pragma once
 
+#include <memory>
+#include <vector>
+
 #include "geyser/device.hpp"
 #include "geyser/memory.hpp"
 
@@ -13,5 +16,11 @@ namespace geyser {
 /// import of the ring fail, or crash the producer when it frees its ring. The caller owns the
 /// handle's fd. Throws what export_texture throws, and OsError when the file cannot be written.
 MemoryHandle export_ring_texture(Device& device, Texture& texture);
+
+/// Before the ring is freed: the same restoration for every texture of `ring`, since the
+/// driver frees memory by what it keeps in the file (Mesa unmaps the size its header names,
+/// found through the offset kept before the data), and a subscriber may have rewritten both
+/// since the last handshake. Does nothing in a fork() child. Never throws.
+void restore_ring_before_free(Device& device, const std::vector<std::shared_ptr<Texture>>& ring) noexcept;
 
 }  // namespace geyser
