@@ -134,6 +134,33 @@ def test_forged_memory_through_a_channel(memfd_device, tmp_path, case):
     assert _fds() == base
 
 
+def test_a_header_rewritten_after_the_import_does_not_corrupt_the_importers_free(memfd_device, tmp_path):
+    """Mesa frees imported memory by the header in the shared file: a peer that rewrites the
+    size it names and the offset kept before the data, after the import, would make the
+    importer unmap 2^40 bytes of itself. The import keeps a duplicate of the fd and restores
+    the header before it frees."""
+    device = memfd_device
+    path = str(tmp_path / "c.sock")
+    listener = geyser.Listener.bind(path)
+    victim = _victim("channel", path)
+    buffer = device.create_shareable_buffer(16384)
+    with device.export_buffer(buffer) as h:
+        original = os.pread(h.fd, 4096, 0)
+        ch = listener.accept(to_ns(20))
+        geyser.send_handle(ch, h)
+        assert json.loads(victim.stdout.readline()) == {"imported": True}
+        os.pwrite(h.fd, struct.pack("<Q", 1 << 40), 0)
+        os.pwrite(h.fd, struct.pack("<Q", 8), 4096 - 8)
+        victim.stdin.write("\n")
+        victim.stdin.flush()
+        try:
+            assert _verdict(victim)["outcome"] == "read"
+            assert os.pread(h.fd, 4096, 0) == original  # restored by the victim before its free
+        finally:
+            os.pwrite(h.fd, original, 0)  # this process frees the buffer by it too
+    ch.close()
+
+
 def test_geysers_exports_cannot_be_truncated(memfd_device):
     """Geyser's (and lavapipe's) exports carry F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL, so a
     receiver can require them and no holder can change the size or the seals."""

@@ -304,14 +304,14 @@ TEST(MemoryServices, ExportedMemoryWhoseDriverHeaderWasRewrittenIsRepaired) {
     auto buffer = dev->create_shareable_buffer(4096);
     geyser::MemoryHandle exported = dev->export_buffer(*buffer);
     const geyser::FdMemoryService& service = geyser::memory_service(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT);
-    EXPECT_FALSE(dev->repair_exported_memory_file(exported.fd.get(), exported.size));
+    EXPECT_FALSE(dev->repair_memory_file(exported.fd.get(), exported.size));
     const uint64_t offset = uint64_t{1} << 40;
     ASSERT_EQ(::pwrite(exported.fd.get(), &offset, sizeof(offset), 8), 8);  // what a subscriber can do
     expect_error<geyser::InvalidHandleError>([&] { service.check_fd(*dev, exported.fd.get(), exported.size); },
                                              "puts the data at offset");
-    EXPECT_TRUE(dev->repair_exported_memory_file(exported.fd.get(), exported.size));
+    EXPECT_TRUE(dev->repair_memory_file(exported.fd.get(), exported.size));
     EXPECT_NO_THROW(service.check_fd(*dev, exported.fd.get(), exported.size));
-    EXPECT_FALSE(dev->repair_exported_memory_file(exported.fd.get(), exported.size));
+    EXPECT_FALSE(dev->repair_memory_file(exported.fd.get(), exported.size));
     std::vector<uint8_t> bytes(4096, 0x5a);
     buffer->write(bytes.data(), bytes.size(), 0);
 }

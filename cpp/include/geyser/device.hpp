@@ -284,11 +284,16 @@ public:
     /// check_opaque_fd. Nothing to check where the fd is a device node (NVIDIA), or where the
     /// device cannot export memory.
     void check_opaque_memory_file(int fd, uint64_t allocation_size);
-    /// For an fd of memory this device exported (allocation `allocation_size` bytes): rewrites
-    /// the driver's header in the file where a holder of the fd changed it, since the driver
-    /// reads it again to free the memory and to import it elsewhere. Returns whether it had
-    /// changed. Throws OsError when the file cannot be written.
-    bool repair_exported_memory_file(int fd, uint64_t allocation_size);
+    /// For an fd of memory of this driver (allocation `allocation_size` bytes, exported here or
+    /// imported after check_opaque_memory_file): rewrites the driver's header in the file where
+    /// a holder of the fd changed it, since the driver reads it again to free the memory and to
+    /// import it elsewhere. Returns whether it had changed. Throws OsError when the file cannot
+    /// be written.
+    bool repair_memory_file(int fd, uint64_t allocation_size);
+    /// A duplicate of the imported memory fd `fd` for the import to keep until it frees the
+    /// memory (and repair_memory_file first), where the driver frees memory by what it keeps in
+    /// the file (Mesa); an empty UniqueFd elsewhere.
+    UniqueFd keep_memory_file_for_free(int fd);
 
 private:
     Device(std::shared_ptr<Instance> instance, VkPhysicalDevice physical, DeviceInfo info);  // device.cpp

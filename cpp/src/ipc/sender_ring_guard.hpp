@@ -12,7 +12,7 @@ namespace geyser {
 /// A new export of the ring texture `texture` for the next subscriber, after the ring's file was
 /// checked and, where a subscriber changed what the driver keeps in it (every subscriber holds
 /// the ring's fds, and Mesa's header sits in the shared file), restored
-/// (Device::repair_exported_memory_file). Without it one subscriber could make every later
+/// (Device::repair_memory_file). Without it one subscriber could make every later
 /// import of the ring fail, or crash the producer when it frees its ring. The caller owns the
 /// handle's fd. Throws what export_texture throws, and OsError when the file cannot be written.
 MemoryHandle export_ring_texture(Device& device, Texture& texture);

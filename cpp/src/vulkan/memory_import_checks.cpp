@@ -142,6 +142,18 @@ void check_buffer_description(const MemoryHandle& h) {
     }
 }
 
+void release_memory(Device& d, VkDeviceMemory memory, UniqueFd& file, VkDeviceSize allocation_size) noexcept {
+    if (file.valid()) {
+        try {
+            (void)d.repair_memory_file(file.get(), allocation_size);
+        } catch (...) {
+            // Freed as it is: nothing more can be done for it here.
+        }
+        file.reset();
+    }
+    if (memory != VK_NULL_HANDLE) d.vk().vkFreeMemory(d.vk_device(), memory, nullptr);
+}
+
 void check_buffer_allocation(const Device& d, const MemoryHandle& h, const Requirements& req) {
     std::string diff;
     check_allocation(d, h, req, diff);

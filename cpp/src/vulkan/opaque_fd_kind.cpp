@@ -86,9 +86,14 @@ void Device::check_opaque_memory_file(int fd, uint64_t allocation_size) {
     if (learnt_fd_kind(FdFamily::kMemory).known) memory_file_rules_->check(fd, allocation_size);
 }
 
-bool Device::repair_exported_memory_file(int fd, uint64_t allocation_size) {
+bool Device::repair_memory_file(int fd, uint64_t allocation_size) {
     require_owner_process("repair exported memory");
     return learnt_fd_kind(FdFamily::kMemory).known && memory_file_rules_->repair(fd, allocation_size);
+}
+
+UniqueFd Device::keep_memory_file_for_free(int fd) {
+    if (!learnt_fd_kind(FdFamily::kMemory).known || !memory_file_rules_->frees_by_file()) return {};
+    return UniqueFd::duplicate_of(fd);
 }
 
 }  // namespace geyser

@@ -39,6 +39,9 @@ public:
     /// driver reads it again when the memory is freed and when it is imported next. Returns
     /// whether anything had changed. Throws OsError when the file cannot be written.
     virtual bool repair(int fd, uint64_t allocation_size) const = 0;
+    /// Whether the driver reads the file again when it frees the memory (so an import keeps a
+    /// duplicate of the fd to repair() it first).
+    virtual bool frees_by_file() const noexcept { return false; }
 };
 
 /// What a memfd sample taught: how much larger the file is than the allocation, and whether

@@ -66,6 +66,7 @@ public:
     MesaMemfdRules(MemfdLayout layout, const MesaHeader& sample) : MemfdRules(layout), offset_(sample.offset), uuid_(sample.uuid) {}
 
     const char* name() const noexcept override { return "Mesa memfd"; }
+    bool frees_by_file() const noexcept override { return true; }
 
     void check(int fd, uint64_t allocation_size) const override {
         std::string diff = differences(fd, allocation_size);
