@@ -43,3 +43,7 @@ def timeline_announce(role: int, kind: int, semaphore: bytes = b"") -> bytes:
 
 def frame(number: int, slot: int) -> bytes:
     return struct.pack("<QI", number, slot)
+
+
+def hello(pid: int, subscribe: bool = True, client: str = "") -> bytes:
+    return struct.pack("<HIB", PROTOCOL, pid, subscribe) + _string(client)

@@ -76,7 +76,7 @@ void bind_ipc(py::module_& m) {
             auto p = Channel::pair();
             return py::make_tuple(std::move(p.first), std::move(p.second));
         })
-        .def_static("connect", &Channel::connect, py::arg("path"), py::arg("timeout_ns"),
+        .def_static("connect", &Channel::connect, py::arg("path"), py::arg("timeout_ns"), py::arg("wait_for_listener") = true,
                     py::call_guard<py::gil_scoped_release>())
         .def("send",
              [](Channel& c, uint16_t type, const py::bytes& payload, const std::vector<int>& fds, uint64_t timeout_ns) {

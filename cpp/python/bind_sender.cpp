@@ -42,7 +42,7 @@ void bind_sender(py::module_& m) {
 
     m.def("query_sender", &query_sender, py::arg("name"), py::arg("timeout_ns"),
           py::call_guard<py::gil_scoped_release>());
-    m.def("list_senders", &list_senders, py::arg("timeout_ns_each"), py::call_guard<py::gil_scoped_release>());
+    m.def("list_senders", &list_senders, py::arg("timeout_ns"), py::call_guard<py::gil_scoped_release>());
 
     py::class_<Sender>(m, "Sender")
         .def_static(

@@ -168,7 +168,15 @@ def _reduce_timeline(timeline: Timeline):
 
 def _rebuild_timeline(uuid: str, payload: bytes, shared_fd) -> Timeline:
     with TimelineHandle.from_bytes(payload, shared_fd.detach()) as handle:
-        return _device(uuid).import_timeline(handle)
+        return _device(_device_uuid(uuid)).import_timeline(handle)
+
+
+def _device_uuid(uuid) -> str:
+    """The device UUID a pickle names, which only Python sees: 32 hex digits, as
+    ``DeviceInfo.device_uuid`` gives it."""
+    if not isinstance(uuid, str) or len(uuid) != 32 or not all(c in "0123456789abcdefABCDEF" for c in uuid):
+        raise InvalidHandleError(f"a pickled timeline names device UUID {uuid!r}, which is not 32 hex digits")
+    return uuid.lower()
 
 
 # -- handles -------------------------------------------------------------------------------------

@@ -62,7 +62,8 @@ class SenderInfo:
 
 
 def list_senders(timeout: float = 0.5) -> list[SenderInfo]:
-    """The senders published on this machine for this user (stale sockets skipped)."""
+    """The senders published on this machine for this user (stale sockets skipped), all within
+    ``timeout`` seconds."""
     return [SenderInfo._from_native(i) for i in _native.list_senders(to_ns(timeout))]
 
 

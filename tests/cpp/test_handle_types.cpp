@@ -5,9 +5,12 @@
 // the handle-type services behind it all (cpp/src/vulkan/external_*_fd.hpp), through the factory.
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "geyser/geyser.hpp"
 #include "vulkan/external_memory/fd.hpp"
@@ -231,12 +234,86 @@ TEST(MemoryServices, TheOpaqueFdServiceRefusesAFileItsDeviceDoesNotExport) {
     const geyser::FdMemoryService& service = geyser::memory_service(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT);
     auto buffer = dev->create_shareable_buffer(4096);
     geyser::MemoryHandle exported = dev->export_buffer(*buffer);
-    EXPECT_NO_THROW(service.check_fd(*dev, exported.fd.get()));
+    EXPECT_NO_THROW(service.check_fd(*dev, exported.fd.get(), exported.size));
     const size_t before = fd_count();
     geyser::UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    expect_error<geyser::InvalidHandleError>([&] { service.check_fd(*dev, null_fd.get()); }, "not exported by");
+    expect_error<geyser::InvalidHandleError>([&] { service.check_fd(*dev, null_fd.get(), exported.size); }, "not exported by");
     null_fd.reset();
     EXPECT_EQ(fd_count(), before);
+}
+
+// A memfd of the attacker's with `bytes` in it (issue #14: made from what a holder of a real
+// export can read), sealed against shrinking and growing unless `sealed` is false.
+geyser::UniqueFd hostile_memfd(const std::vector<uint8_t>& bytes, bool sealed) {
+    geyser::UniqueFd fd(::memfd_create("hostile", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    EXPECT_TRUE(fd.valid());
+    EXPECT_EQ(::write(fd.get(), bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    if (sealed) EXPECT_EQ(::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+    return fd;
+}
+
+bool is_memfd(int fd) {
+    char link[256] = {};
+    const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+    return ::readlink(proc.c_str(), link, sizeof(link) - 1) > 0 && std::strncmp(link, "/memfd:", 7) == 0;
+}
+
+TEST(MemoryServices, TheOpaqueFdServiceRefusesAMemfdThatIsNotWhatTheDriverExports) {
+    DEVICE_OR_SKIP(dev);
+    if (!(dev->info().buffer_memory.exportable & VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT)) {
+        GTEST_SKIP() << "this device exports no opaque-FD memory to compare with";
+    }
+    auto buffer = dev->create_shareable_buffer(16384);
+    geyser::MemoryHandle exported = dev->export_buffer(*buffer);
+    if (!is_memfd(exported.fd.get())) GTEST_SKIP() << "this driver's memory fds are no memfds: no file to check";
+    const geyser::FdMemoryService& service = geyser::memory_service(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT);
+    struct stat st {};
+    ASSERT_EQ(::fstat(exported.fd.get(), &st), 0);
+    std::vector<uint8_t> file(static_cast<size_t>(st.st_size));
+    ASSERT_EQ(::pread(exported.fd.get(), file.data(), file.size(), 0), st.st_size);
+    const size_t before = fd_count();
+    {
+        // The whole file, sealed: what the driver exports, so it passes.
+        EXPECT_NO_THROW(service.check_fd(*dev, hostile_memfd(file, true).get(), exported.size));
+        std::vector<uint8_t> shorter(file.begin(), file.begin() + 4096);
+        expect_error<geyser::InvalidHandleError>(
+            [&] { service.check_fd(*dev, hostile_memfd(shorter, true).get(), exported.size); }, "die of SIGBUS");
+        expect_error<geyser::InvalidHandleError>(
+            [&] { service.check_fd(*dev, hostile_memfd(file, false).get(), exported.size); },
+            "not sealed against shrinking");
+        // Described as another allocation than the file is.
+        expect_error<geyser::InvalidHandleError>(
+            [&] { service.check_fd(*dev, hostile_memfd(file, true).get(), exported.size * 2); }, "bytes is");
+        if (std::string(dev->info().name).find("llvmpipe") != std::string::npos) {
+            std::vector<uint8_t> forged = file;
+            const uint64_t offset = uint64_t{1} << 40;
+            std::memcpy(forged.data() + 8, &offset, sizeof(offset));  // Mesa's data offset
+            expect_error<geyser::InvalidHandleError>(
+                [&] { service.check_fd(*dev, hostile_memfd(forged, true).get(), exported.size); },
+                "puts the data at offset 1099511627776");
+        }
+    }
+    EXPECT_EQ(fd_count(), before);
+}
+
+TEST(MemoryServices, ExportedMemoryWhoseDriverHeaderWasRewrittenIsRepaired) {
+    DEVICE_OR_SKIP(dev);
+    if (std::string(dev->info().name).find("llvmpipe") == std::string::npos) {
+        GTEST_SKIP() << "only Mesa keeps a header in the file of its memory";
+    }
+    auto buffer = dev->create_shareable_buffer(4096);
+    geyser::MemoryHandle exported = dev->export_buffer(*buffer);
+    const geyser::FdMemoryService& service = geyser::memory_service(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT);
+    EXPECT_FALSE(dev->repair_memory_file(exported.fd.get(), exported.size));
+    const uint64_t offset = uint64_t{1} << 40;
+    ASSERT_EQ(::pwrite(exported.fd.get(), &offset, sizeof(offset), 8), 8);  // what a subscriber can do
+    expect_error<geyser::InvalidHandleError>([&] { service.check_fd(*dev, exported.fd.get(), exported.size); },
+                                             "puts the data at offset");
+    EXPECT_TRUE(dev->repair_memory_file(exported.fd.get(), exported.size));
+    EXPECT_NO_THROW(service.check_fd(*dev, exported.fd.get(), exported.size));
+    EXPECT_FALSE(dev->repair_memory_file(exported.fd.get(), exported.size));
+    std::vector<uint8_t> bytes(4096, 0x5a);
+    buffer->write(bytes.data(), bytes.size(), 0);
 }
 
 // ---- The semaphore and fence services (cpp/src/vulkan/external_sync/fd.hpp)

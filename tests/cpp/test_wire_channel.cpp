@@ -1252,6 +1252,24 @@ TEST_F(XdgRuntimeDir, RefusesWrongModeAndSymlink) {
     expect_throw<OsError>([] { geyser::runtime_dir(); }, "is a symlink or not a directory");
 }
 
+TEST_F(XdgRuntimeDir, AnXdgDirectoryOthersCanReachFallsBackToTmp) {
+    // Another user who can write (or even search) it could swap our geyser/ for theirs.
+    for (mode_t mode : {0777, 0750, 0701, 0711}) {
+        ASSERT_EQ(::chmod(xdg_.c_str(), mode), 0);
+        EXPECT_EQ(geyser::runtime_dir(), "/tmp/geyser-" + std::to_string(::geteuid())) << std::oct << mode;
+    }
+    ASSERT_EQ(::chmod(xdg_.c_str(), 0700), 0);
+    EXPECT_EQ(geyser::runtime_dir(), xdg_ + "/geyser");
+}
+
+TEST(Channel, ConnectWithoutWaitingForAListenerFailsAtOnce) {
+    const std::string path = unique_socket_path("nobody");
+    const auto start = std::chrono::steady_clock::now();
+    expect_throw<PeerGoneError>([&] { Channel::connect(path, 5 * kSecond, /*wait_for_listener=*/false); },
+                                "nothing listens at");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
 TEST_F(XdgRuntimeDir, UnusableXdgFallsBackToTmp) {
     ::setenv("XDG_RUNTIME_DIR", "relative/path", 1);
     EXPECT_EQ(geyser::runtime_dir(), "/tmp/geyser-" + std::to_string(::geteuid()));

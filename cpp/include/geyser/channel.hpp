@@ -56,7 +56,9 @@ public:
     /// ECONNREFUSED) or its backlog is full, retries with back-off until `timeout_ns` has passed,
     /// then throws TimeoutError naming the last errno. Throws InvalidArgumentError for a path
     /// sockaddr_un cannot hold, OsError for other failures (EACCES, not a socket, ...).
-    static Channel connect(const std::string& path, uint64_t timeout_ns);
+    /// `wait_for_listener` false: no such file or ECONNREFUSED is PeerGoneError at once (a
+    /// full backlog is still waited for), for asking what is there without waiting for it.
+    static Channel connect(const std::string& path, uint64_t timeout_ns, bool wait_for_listener = true);
 
     /// Takes ownership of an already connected AF_UNIX SOCK_SEQPACKET socket (one end of a
     /// socketpair a parent passed down, say) and switches it to blocking mode. Throws
@@ -145,7 +147,8 @@ private:
 };
 
 /// The directory Geyser's sockets live in: $XDG_RUNTIME_DIR/geyser when XDG_RUNTIME_DIR names a
-/// directory we own and can write, else /tmp/geyser-<euid>. Created with mode 0700 if missing.
+/// private directory (not a symlink, ours, mode 0700: nobody else can rename or replace what is
+/// in it), else /tmp/geyser-<euid>. Created with mode 0700 if missing.
 /// Throws OsError when it exists but is a symlink or not a directory, is owned by another user,
 /// or has a mode other than exactly 0700 (the message says which and how to fix it).
 /// Thread-safe.

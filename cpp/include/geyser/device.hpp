@@ -24,6 +24,7 @@ class Buffer;
 struct MemoryHandle;
 struct SyncHandle;
 struct SubmitSync;
+class MemoryFileRules;
 enum class SemaphoreType : uint32_t;
 
 /// External handle types (VkExternal*HandleTypeFlags bit masks) a device can export and import
@@ -276,6 +277,23 @@ public:
     /// that also refuses every later import of the memory it was described as
     /// (docs/hardware.md). Does nothing where the device cannot export that family.
     void check_opaque_fd(int fd, FdFamily family);
+    /// Throws InvalidHandleError unless the file behind memory fd `fd` is what this device's
+    /// driver exports for an allocation of `allocation_size` bytes: its size, its seals and the
+    /// driver's own header where the driver keeps one in the file (Mesa does), learnt from the
+    /// same sample export as the fd's kind (vulkan/external_memory/memory_file.hpp). Run after
+    /// check_opaque_fd. Nothing to check where the fd is a device node (NVIDIA), or where the
+    /// device cannot export memory.
+    void check_opaque_memory_file(int fd, uint64_t allocation_size);
+    /// For an fd of memory of this driver (allocation `allocation_size` bytes, exported here or
+    /// imported after check_opaque_memory_file): rewrites the driver's header in the file where
+    /// a holder of the fd changed it, since the driver reads it again to free the memory and to
+    /// import it elsewhere. Returns whether it had changed. Throws OsError when the file cannot
+    /// be written.
+    bool repair_memory_file(int fd, uint64_t allocation_size);
+    /// A duplicate of the imported memory fd `fd` for the import to keep until it frees the
+    /// memory (and repair_memory_file first), where the driver frees memory by what it keeps in
+    /// the file (Mesa); an empty UniqueFd elsewhere.
+    UniqueFd keep_memory_file_for_free(int fd);
 
 private:
     Device(std::shared_ptr<Instance> instance, VkPhysicalDevice physical, DeviceInfo info);  // device.cpp
@@ -304,8 +322,12 @@ private:
         uint64_t dev = 0;
         uint64_t rdev = 0;
     };
+    // The kind of fd each family exports as, and what the driver puts in its memory's files;
+    // both learnt once from a sample export (opaque_fd_kind.cpp), under fd_kind_mutex_.
+    const LearntFdKind& learnt_fd_kind(FdFamily family);
     std::mutex fd_kind_mutex_;
     LearntFdKind fd_kinds_[3];
+    std::shared_ptr<const MemoryFileRules> memory_file_rules_;
 };
 
 /// Validation-layer messages (warnings and errors) seen since the process started, when the

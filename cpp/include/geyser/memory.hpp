@@ -177,6 +177,9 @@ private:
     bool dedicated_ = false;
     bool imported_ = false;
     bool exportable_ = true;
+    // Imported memory whose driver frees it by what it keeps in the file (Mesa): a duplicate
+    // of the fd, to restore that before the free (Device::keep_memory_file_for_free).
+    UniqueFd memory_file_;
     // The external handle type the memory was allocated exportable as, or imported from.
     VkExternalMemoryHandleTypeFlagBits handle_type_{};
     VkImageTiling tiling_ = VK_IMAGE_TILING_OPTIMAL;
@@ -261,6 +264,9 @@ private:
     bool dedicated_ = false;
     bool imported_ = false;
     bool exportable_ = true;
+    // Imported memory whose driver frees it by what it keeps in the file (Mesa): a duplicate
+    // of the fd, to restore that before the free (Device::keep_memory_file_for_free).
+    UniqueFd memory_file_;
     // The external handle type the memory was allocated exportable as, or imported from.
     VkExternalMemoryHandleTypeFlagBits handle_type_{};
     // False until the buffer has first been released to VK_QUEUE_FAMILY_EXTERNAL.

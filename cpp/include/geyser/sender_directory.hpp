@@ -11,9 +11,13 @@
 namespace geyser {
 
 /// Asks the sender `name` for its SenderInfo without subscribing. Throws PeerGoneError when no
-/// producer is listening there (or its socket is stale).
+/// producer is listening there (or its socket is stale), ProtocolError when what answers is
+/// not who it says (another name, or a pid other than the listener's: check_sender_identity),
+/// OsError(EACCES) when another user's process listens there.
 SenderInfo query_sender(const std::string& name, uint64_t timeout_ns);
-/// Every sender currently answering in runtime_dir(), by name. Stale sockets are skipped.
-std::vector<SenderInfo> list_senders(uint64_t timeout_ns_each);
+/// Every sender currently answering in runtime_dir(), by name, within `timeout_ns` for the
+/// whole listing. Stale sockets (nobody listening), silent ones, and those query_sender would
+/// refuse are skipped.
+std::vector<SenderInfo> list_senders(uint64_t timeout_ns);
 
 }  // namespace geyser

@@ -32,7 +32,9 @@ public:
     /// otherwise) and imports the ring and both timelines. A SenderInfo whose texture_format tag
     /// contradicts its vk_format (format_tag_mismatch), or a ring texture whose extent, VkFormat
     /// or tag differs from the SenderInfo, is a ProtocolError: the sender broke its own
-    /// description. Each ring handle is then checked again by Device::import_texture.
+    /// description. So is a SenderInfo that is not the socket's own (check_sender_identity:
+    /// another name, or a pid other than the listener's). Each ring handle is then checked
+    /// again by Device::import_texture.
     static std::unique_ptr<Subscriber> connect(const std::shared_ptr<Device>& device, const std::string& name,
                                                uint64_t timeout_ns, const std::string& client = {});
     ~Subscriber();
@@ -50,7 +52,9 @@ public:
 
     /// The next frame, in order: waits for its Frame message and for the ready timeline to reach
     /// it. TimeoutError after `timeout_ns`; a frame announced but not ready by then is the one
-    /// the next call returns. PeerGoneError when the producer has gone.
+    /// the next call returns. PeerGoneError when the producer has gone. A frame number that
+    /// is not above the last one announced is a ProtocolError, and so is every later call: the
+    /// producer is broken.
     /// UnsupportedOperationError in a fork() child of the subscribing process (so is release).
     Frame next_frame(uint64_t timeout_ns);
     /// Tells the producer this subscriber is done with `frame` (and every earlier one): signals
@@ -72,6 +76,8 @@ private:
     std::shared_ptr<Timeline> ready_;
     std::shared_ptr<Timeline> released_;  // signalled by this subscriber alone
     bool gone_ = false;
+    uint64_t last_number_ = 0;  // the last frame number announced; each must be larger
+    std::string broken_;        // why the producer is broken, once it is
     // The frame announced whose ready wait timed out: next_frame returns it before reading on.
     std::optional<FrameMessage> announced_;
 };

@@ -75,6 +75,7 @@ void check_memory_handle(const CudaContext& context, const MemoryHandle& h, Reso
     context.device()->check_same_device(h.device_uuid, h.driver_uuid);
     if (h.size == 0) throw InvalidHandleError("the memory handle's allocation size is 0");
     context.device()->check_opaque_fd(h.fd.get(), Device::FdFamily::kMemory);
+    context.device()->check_opaque_memory_file(h.fd.get(), h.size);
 }
 
 // CUDA does not check a description against the memory: cuImportExternalMemory accepted an

@@ -205,7 +205,7 @@ std::pair<Channel, Channel> Channel::pair() {
     return {Channel(UniqueFd(fds[0])), Channel(UniqueFd(fds[1]))};
 }
 
-Channel Channel::connect(const std::string& path, uint64_t timeout_ns) {
+Channel Channel::connect(const std::string& path, uint64_t timeout_ns, bool wait_for_listener) {
     socklen_t length = 0;
     const sockaddr_un address = make_address(path, length);
     const Deadline deadline(timeout_ns);
@@ -221,6 +221,9 @@ Channel Channel::connect(const std::string& path, uint64_t timeout_ns) {
         // ENOENT/ECONNREFUSED: no listener (yet, or any more); EAGAIN: its backlog is full.
         if (err != ENOENT && err != ECONNREFUSED && err != EAGAIN && err != EINTR) {
             throw OsError(err, "connect", path);
+        }
+        if (!wait_for_listener && (err == ENOENT || err == ECONNREFUSED)) {
+            throw PeerGoneError("nothing listens at " + path + " (" + std::strerror(err) + ")");
         }
         const uint64_t left = deadline.remaining_ns();
         if (left == 0) {
@@ -530,9 +533,12 @@ std::string runtime_dir() {
         std::string candidate = xdg;
         while (candidate.size() > 1 && candidate.back() == '/') candidate.pop_back();
         struct stat st {};
-        // "Usable" per the XDG Base Directory spec: a directory owned by us that we can write.
-        if (::stat(candidate.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid &&
-            (st.st_mode & S_IRWXU) == S_IRWXU) {
+        // "Usable" per the XDG Base Directory spec: a directory owned by us, with access for us
+        // alone (the spec's 0700). One others can write lets them rename our geyser/ away and
+        // put their own in its place between our check and our connect; lstat, so a symlink to
+        // a directory is not taken for one.
+        if (::lstat(candidate.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid &&
+            (st.st_mode & 0777) == 0700) {
             base = candidate + "/geyser";
         }
     }

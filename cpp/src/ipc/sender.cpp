@@ -17,6 +17,7 @@
 #include "geyser/memory.hpp"
 #include "geyser/wire.hpp"
 #include "fault.hpp"
+#include "ipc/sender_ring_guard.hpp"
 #include "ipc/sender_session.hpp"
 
 namespace geyser {
@@ -126,6 +127,7 @@ Sender::~Sender() {
     } catch (...) {
         // A destructor must not throw; close() already freed what it could.
     }
+    if (device_) restore_ring_before_free(*device_, ring_);
 }
 
 void Sender::require_open(const char* what) const {
@@ -193,7 +195,7 @@ void Sender::handshake(Channel channel) {
     channel.send(kSenderInfoMessage, encode_sender_info(now), {}, remaining(deadline));
     if (!hello.subscribe) return;
     for (const auto& tex : ring_) {
-        const MemoryHandle h = device_->export_texture(*tex);
+        const MemoryHandle h = export_ring_texture(*device_, *tex);
         channel.send(static_cast<uint16_t>(MessageType::kMemoryHandle), encode_memory_handle(h), {h.fd.get()},
                      remaining(deadline));
     }

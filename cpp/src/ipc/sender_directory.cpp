@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 #include "geyser/channel.hpp"
 #include "geyser/error.hpp"
@@ -15,18 +16,33 @@ namespace geyser {
 
 using namespace sender_session;
 
-SenderInfo query_sender(const std::string& name, uint64_t timeout_ns) {
-    const uint64_t deadline = deadline_after(timeout_ns);
-    Channel ch = connect_sender(name, deadline);
+namespace {
+
+void ask_for_info(Channel& ch, uint64_t deadline) {
     Hello hello;
     hello.pid = static_cast<uint32_t>(::getpid());
     hello.subscribe = false;
     ch.send(static_cast<uint16_t>(MessageType::kHello), encode_hello(hello), {}, remaining(deadline));
-    Message m = expect(ch, kSenderInfoMessage, 0, deadline, "sender info");
-    return decode_sender_info(m.payload.data(), m.payload.size());
 }
 
-std::vector<SenderInfo> list_senders(uint64_t timeout_ns_each) {
+SenderInfo read_info(Channel& ch, const std::string& name, uint64_t deadline) {
+    Message m = expect(ch, kSenderInfoMessage, 0, deadline, "sender info");
+    SenderInfo info = decode_sender_info(m.payload.data(), m.payload.size());
+    check_sender_identity(info, name, ch);
+    return info;
+}
+
+}  // namespace
+
+SenderInfo query_sender(const std::string& name, uint64_t timeout_ns) {
+    const uint64_t deadline = deadline_after(timeout_ns);
+    Channel ch = connect_sender(name, deadline);
+    ask_for_info(ch, deadline);
+    return read_info(ch, name, deadline);
+}
+
+std::vector<SenderInfo> list_senders(uint64_t timeout_ns) {
+    const uint64_t deadline = deadline_after(timeout_ns);
     std::vector<SenderInfo> out;
     const std::string dir = runtime_dir();
     DIR* d = ::opendir(dir.c_str());
@@ -38,11 +54,23 @@ std::vector<SenderInfo> list_senders(uint64_t timeout_ns_each) {
     }
     ::closedir(d);
     std::sort(names.begin(), names.end());
+    // Every sender is asked first and read after, against the one deadline: a silent entry costs
+    // the others nothing, since their answers wait in their own sockets meanwhile. A socket
+    // nobody listens on (a crashed producer's) is stale at once, and so is one that does not
+    // speak the protocol, or answers as someone else.
+    std::vector<std::pair<std::string, Channel>> asked;
     for (const auto& name : names) {
         try {
-            out.push_back(query_sender(name, timeout_ns_each));
+            Channel ch = connect_sender(name, deadline, /*wait_for_listener=*/false);
+            ask_for_info(ch, deadline);
+            asked.emplace_back(name, std::move(ch));
         } catch (const Error&) {
-            // A stale socket of a crashed producer, or one that does not speak the protocol.
+        }
+    }
+    for (auto& [name, ch] : asked) {
+        try {
+            out.push_back(read_info(ch, name, deadline));
+        } catch (const Error&) {
         }
     }
     return out;

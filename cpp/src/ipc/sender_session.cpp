@@ -1,5 +1,8 @@
 #include "ipc/sender_session.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 
 #include "geyser/error.hpp"
@@ -36,13 +39,35 @@ Message expect(Channel& ch, uint16_t type, size_t fds, uint64_t deadline, const 
     return m;
 }
 
-Channel connect_sender(const std::string& name, uint64_t deadline) {
-    try {
-        return Channel::connect(sender_socket_path(name), remaining(deadline));
-    } catch (const TimeoutError&) {
-        throw PeerGoneError("no producer is publishing '" + name + "' (nothing answers at " +
-                            sender_socket_path(name) + ")");
+Channel connect_sender(const std::string& name, uint64_t deadline, bool wait_for_listener) {
+    const std::string path = sender_socket_path(name);
+    Channel ch = [&] {
+        try {
+            return Channel::connect(path, remaining(deadline), wait_for_listener);
+        } catch (const TimeoutError&) {
+            throw PeerGoneError("no producer is publishing '" + name + "' (nothing answers at " + path + ")");
+        }
+    }();
+    // The runtime directory is private (runtime_dir), but a socket someone else put there, or a
+    // directory swapped under us, must not answer as our sender.
+    const PeerCredentials peer = ch.peer_credentials();
+    if (peer.uid != ::geteuid()) {
+        throw OsError(EACCES, "connect",
+                      path + " is served by uid " + std::to_string(peer.uid) + " (pid " + std::to_string(peer.pid) +
+                          "), not by this user (uid " + std::to_string(::geteuid()) + "): not a sender of ours");
     }
+    return ch;
+}
+
+void check_sender_identity(const SenderInfo& info, const std::string& name, const Channel& ch) {
+    const PeerCredentials peer = ch.peer_credentials();
+    std::string diff;
+    if (info.name != name) diff += "; it calls itself '" + info.name + "'";
+    if (info.producer_pid != static_cast<uint32_t>(peer.pid)) {
+        diff += "; it claims pid " + std::to_string(info.producer_pid) + ", but the process listening there is pid " +
+                std::to_string(peer.pid);
+    }
+    if (!diff.empty()) throw ProtocolError("the sender at '" + name + "' is not who it says: " + diff.substr(2));
 }
 
 }  // namespace geyser::sender_session

@@ -35,6 +35,7 @@ std::unique_ptr<Subscriber> Subscriber::connect(const std::shared_ptr<Device>& d
     s->channel_.send(static_cast<uint16_t>(MessageType::kHello), encode_hello(hello), {}, remaining(deadline));
     Message m = expect(s->channel_, kSenderInfoMessage, 0, deadline, "sender info");
     s->info_ = decode_sender_info(m.payload.data(), m.payload.size());
+    check_sender_identity(s->info_, name, s->channel_);
     device->check_same_device(s->info_.device_uuid, s->info_.driver_uuid);
     // The ring's handles are checked the same way on import; the description is checked first,
     // so a contradictory sender is refused before any of its fds is taken.
@@ -71,6 +72,7 @@ std::unique_ptr<Subscriber> Subscriber::connect(const std::shared_ptr<Device>& d
 Subscriber::Frame Subscriber::next_frame(uint64_t timeout_ns) {
     device_->require_owner_process("receive a frame");
     const uint64_t deadline = deadline_after(timeout_ns);
+    if (!broken_.empty()) throw ProtocolError(broken_);
     if (!announced_) {
         if (gone_) throw PeerGoneError("the producer of '" + info_.name + "' has gone");
         Message m;
@@ -93,6 +95,14 @@ Subscriber::Frame Subscriber::next_frame(uint64_t timeout_ns) {
             throw ProtocolError("frame " + std::to_string(f.number) + " names slot " + std::to_string(f.slot) +
                                 " of a ring of " + std::to_string(ring_.size()));
         }
+        if (f.number <= last_number_) {
+            // The frames a producer publishes only go forward; one that does not is broken, and
+            // nothing more it says can be ordered: every later call refuses too.
+            broken_ = "the producer of '" + info_.name + "' announced frame " + std::to_string(f.number) + " after frame " +
+                      std::to_string(last_number_) + ": frame numbers must increase";
+            throw ProtocolError(broken_);
+        }
+        last_number_ = f.number;
         announced_ = f;
     }
     // A frame announced but not ready in time stays the next frame: the next call waits for it

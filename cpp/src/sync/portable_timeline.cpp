@@ -232,6 +232,12 @@ PortableTimeline PortableTimeline::import_fd(int borrowed_fd) {
         throw InvalidHandleError(what + "expected a memfd (regular file), found a " + file_kind(st.st_mode));
     }
 
+    // An O_PATH fd names a file without giving access to it (fstat works, F_GET_SEALS and mmap
+    // fail with EBADF): a wrong handle, not a failure of ours.
+    const int flags = ::fcntl(fd.get(), F_GETFL);
+    if (flags < 0) throw_errno("fcntl(F_GETFL)", "fd " + std::to_string(borrowed_fd));
+    if (flags & O_PATH) throw InvalidHandleError(what + "it was opened with O_PATH, which gives no access to the file");
+
     const int seals = ::fcntl(fd.get(), F_GET_SEALS);
     if (seals < 0) {
         if (errno == EINVAL) {
@@ -258,8 +264,6 @@ PortableTimeline PortableTimeline::import_fd(int borrowed_fd) {
                                  " bytes, found " + std::to_string(st.st_size));
     }
     // mmap(PROT_WRITE, MAP_SHARED) needs an fd opened for reading and writing.
-    const int flags = ::fcntl(fd.get(), F_GETFL);
-    if (flags < 0) throw_errno("fcntl(F_GETFL)", "fd " + std::to_string(borrowed_fd));
     if ((flags & O_ACCMODE) != O_RDWR) {
         throw InvalidHandleError(what + "expected an fd opened read-write, found one opened " +
                                  ((flags & O_ACCMODE) == O_RDONLY ? "read-only" : "write-only"));

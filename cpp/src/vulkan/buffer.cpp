@@ -103,6 +103,7 @@ std::shared_ptr<Buffer> Device::import_buffer(const MemoryHandle& h) {
     check_buffer_allocation(*this, h, buffer_requirements(*this, buf->buffer_));
     MemoryAllocation allocation{h.size, h.memory_type_index};
     if (h.dedicated) allocation.dedicated_buffer = buf->buffer_;
+    buf->memory_file_ = keep_memory_file_for_free(h.fd.get());
     buf->memory_ = service.import_fd(device_, *table_, h.fd.get(), allocation);
     buf->allocation_size_ = h.size;
     buf->memory_type_ = h.memory_type_index;
@@ -124,7 +125,7 @@ Buffer::~Buffer() {
     if (device_->inherited_across_fork()) return;  // the parent's objects are the parent's
     const auto& vk = device_->vk();
     if (buffer_ != VK_NULL_HANDLE) vk.vkDestroyBuffer(device_->vk_device(), buffer_, nullptr);
-    if (memory_ != VK_NULL_HANDLE) vk.vkFreeMemory(device_->vk_device(), memory_, nullptr);
+    release_memory(*device_, memory_, memory_file_, allocation_size_);
 }
 
 void Buffer::write(const void* data, size_t size, VkDeviceSize offset, const SubmitSync& sync) {

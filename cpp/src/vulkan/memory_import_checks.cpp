@@ -62,7 +62,7 @@ const FdMemoryService& check_common(Device& d, const MemoryHandle& h, ResourceKi
         throw InvalidHandleError("fd " + std::to_string(fd) + " is " + kind.describe() + ", not a Vulkan memory handle (" +
                                  service.name() + ")");
     }
-    service.check_fd(d, fd);
+    service.check_fd(d, fd, h.size);
     return service;
 }
 
@@ -140,6 +140,18 @@ void check_buffer_description(const MemoryHandle& h) {
         throw InvalidHandleError("buffer size " + std::to_string(h.buffer_size) + " exceeds its allocation size " +
                                  std::to_string(h.size));
     }
+}
+
+void release_memory(Device& d, VkDeviceMemory memory, UniqueFd& file, VkDeviceSize allocation_size) noexcept {
+    if (file.valid()) {
+        try {
+            (void)d.repair_memory_file(file.get(), allocation_size);
+        } catch (...) {
+            // Freed as it is: nothing more can be done for it here.
+        }
+        file.reset();
+    }
+    if (memory != VK_NULL_HANDLE) d.vk().vkFreeMemory(d.vk_device(), memory, nullptr);
 }
 
 void check_buffer_allocation(const Device& d, const MemoryHandle& h, const Requirements& req) {

@@ -44,4 +44,9 @@ void check_buffer_description(const MemoryHandle& h);
 /// check_image_allocation. InvalidHandleError.
 void check_buffer_allocation(const Device& d, const MemoryHandle& h, const Requirements& req);
 
+/// The end of an import (and of any allocation): frees `memory` (if any), after restoring the
+/// driver's header in `file` where a peer rewrote it since the import, since the driver frees by
+/// it (Device::keep_memory_file_for_free; `file` is empty where it does not). Never throws.
+void release_memory(Device& d, VkDeviceMemory memory, UniqueFd& file, VkDeviceSize allocation_size) noexcept;
+
 }  // namespace geyser

@@ -137,6 +137,7 @@ std::shared_ptr<Texture> Device::import_texture(const MemoryHandle& h) {
 
     MemoryAllocation allocation{h.size, h.memory_type_index};
     if (h.dedicated) allocation.dedicated_image = tex->image_;
+    tex->memory_file_ = keep_memory_file_for_free(h.fd.get());
     tex->memory_ = service.import_fd(device_, *table_, h.fd.get(), allocation);
     tex->allocation_size_ = h.size;
     tex->memory_type_ = h.memory_type_index;
@@ -173,7 +174,7 @@ Texture::~Texture() {
     if (device_->inherited_across_fork()) return;  // the parent's objects are the parent's
     const auto& vk = device_->vk();
     if (image_ != VK_NULL_HANDLE) vk.vkDestroyImage(device_->vk_device(), image_, nullptr);
-    if (memory_ != VK_NULL_HANDLE) vk.vkFreeMemory(device_->vk_device(), memory_, nullptr);
+    release_memory(*device_, memory_, memory_file_, allocation_size_);
 }
 
 VkImageAspectFlags Texture::aspects() const noexcept {

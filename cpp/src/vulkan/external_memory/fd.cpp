@@ -5,6 +5,7 @@
 #include <string>
 
 #include "posix/fd_kind.hpp"
+#include "posix/file_seals.hpp"
 #include "text.hpp"
 
 namespace geyser {
@@ -16,7 +17,9 @@ UniqueFd FdMemoryService::export_fd(VkDevice device, const VolkDeviceTable& vk, 
     int fd = -1;
     vk_call("vkGetMemoryFdKHR", [&] { return vk.vkGetMemoryFdKHR(device, &info, &fd); });
     if (fd < 0) throw VulkanError(VK_ERROR_UNKNOWN, "vkGetMemoryFdKHR", "returned success with fd " + std::to_string(fd));
-    return UniqueFd(fd);
+    UniqueFd owned(fd);
+    seal_file_size(owned.get());
+    return owned;
 }
 
 VkDeviceMemory FdMemoryService::import_fd(VkDevice device, const VolkDeviceTable& vk, int borrowed_fd,

@@ -19,11 +19,13 @@ class FdMemoryService : public ExternalMemoryService {
 public:
     /// Screens an open fd before any driver sees it, past the checks every fd gets (open, not a
     /// pipe or socket: memory_import_checks.cpp): it must be what `device` exports memory of this
-    /// type as. Throws InvalidHandleError.
-    virtual void check_fd(Device& device, int fd) const = 0;
+    /// type as, for an allocation of `allocation_size` bytes. Throws InvalidHandleError.
+    virtual void check_fd(Device& device, int fd, uint64_t allocation_size) const = 0;
 
     /// A new fd for `memory` (allocated exportable as this type), owned by the caller
-    /// (vkGetMemoryFdKHR; each call gives a new fd).
+    /// (vkGetMemoryFdKHR; each call gives a new fd). Where the fd is a file that can be sealed
+    /// (lavapipe's memfd), its size is sealed first (seal_file_size, posix/file_seals.hpp), so an
+    /// importer can require that no holder can truncate it under its mapping.
     virtual UniqueFd export_fd(VkDevice device, const VolkDeviceTable& vk, VkDeviceMemory memory) const;
 
     /// Allocates memory that imports the payload of `borrowed_fd`, which the caller has checked

@@ -16,8 +16,13 @@ public:
     // An opaque FD says nothing about itself that Vulkan could be asked (vkGetMemoryFdPropertiesKHR
     // must not be called with it, VUID-vkGetMemoryFdPropertiesKHR-handleType-00674), and NVIDIA's
     // driver imports what it is given unchecked (DRIVER_FACTS.md). What can be checked is that the
-    // fd is the same kind of file as those this device exports.
-    void check_fd(Device& device, int fd) const override { device.check_opaque_fd(fd, Device::FdFamily::kMemory); }
+    // fd is the same kind of file as those this device exports, and, where that file can be read
+    // (a memfd), that it is what the driver's own export of that size is: a short, unsealed or
+    // forged file crashes the importing process inside the driver (issue #14).
+    void check_fd(Device& device, int fd, uint64_t allocation_size) const override {
+        device.check_opaque_fd(fd, Device::FdFamily::kMemory);
+        device.check_opaque_memory_file(fd, allocation_size);
+    }
 };
 
 }  // namespace

@@ -1,0 +1,23 @@
+#include "ipc/sender_ring_guard.hpp"
+
+namespace geyser {
+
+MemoryHandle export_ring_texture(Device& device, Texture& texture) {
+    MemoryHandle h = device.export_texture(texture);
+    // A holder can rewrite it again right after this; docs/reliability.md says what that leaves.
+    (void)device.repair_memory_file(h.fd.get(), h.size);
+    return h;
+}
+
+void restore_ring_before_free(Device& device, const std::vector<std::shared_ptr<Texture>>& ring) noexcept {
+    if (device.inherited_across_fork()) return;  // the parent's ring is the parent's
+    for (const auto& texture : ring) {
+        try {
+            (void)export_ring_texture(device, *texture);
+        } catch (...) {
+            // Nothing more can be done for it; the others are still restored.
+        }
+    }
+}
+
+}  // namespace geyser
