@@ -124,6 +124,18 @@ def test_frame_repr_hides_its_owner(device):
         sender.abandon_frame(frame)
 
 
+def test_a_closed_subscriber_says_closed(device):
+    name = f"api-sub-{os.getpid()}"
+    with geyser.Sender(device, name, geyser.TextureDescriptor(4, 4), ring_size=2):
+        sub = geyser.Subscriber(device, name, timeout=5)
+        assert "closed" not in repr(sub) and not sub.closed
+        sub.close()
+        assert sub.closed and repr(sub) == f"<geyser.Subscriber {name!r} closed>"
+        for call in (lambda: sub.next_frame(timeout=0.1), lambda: sub.release(1)):
+            with pytest.raises(geyser.InvalidHandleError, match="closed"):
+                call()
+
+
 def test_channel_and_listener_wrappers_take_seconds_and_close(device, tmp_path):
     a, b = geyser.Channel.pair()
     with a, b:
@@ -213,3 +225,39 @@ def test_the_enums_type_checkers_see_are_the_core_tables():
     assert declared == {"TextureFormat": [f.name for f in geyser.TextureFormat],
                         "TextureUsage": [f.name for f in geyser.TextureUsage],
                         "Aspect": [a.name for a in geyser.Aspect]}
+
+
+def _stub_names(tree) -> dict[str, set[str]]:
+    import ast
+
+    out: dict[str, set[str]] = {"": set()}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            out[node.name] = {n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))} | \
+                             {n.target.id for n in node.body if isinstance(n, ast.AnnAssign)} | \
+                             {t.id for n in node.body if isinstance(n, ast.Assign) for t in n.targets}
+            out[node.name] = {n for n in out[node.name] if not n.startswith("_")}
+            out[""].add(node.name)
+        elif isinstance(node, (ast.FunctionDef, ast.AnnAssign)):
+            out[""].add(node.name if isinstance(node, ast.FunctionDef) else node.target.id)
+    out[""] = {n for n in out[""] if not n.startswith("_")}
+    return out
+
+
+def test_the_native_stubs_match_the_built_module():
+    """The stubs of geyser._native are generated from the module at build time; here they must
+    name exactly what the module has (a stub generated from another build would not)."""
+    import ast
+
+    stub = Path(geyser._native.__file__).with_name("_native") / "__init__.pyi"
+    if not stub.exists():
+        pytest.skip(f"no stubs beside {geyser._native.__file__}: built without pybind11-stubgen")
+    declared = _stub_names(ast.parse(stub.read_text()))
+    native = geyser._native
+    assert declared[""] == {n for n in dir(native) if not n.startswith("_") and not inspect.ismodule(getattr(native, n))}
+    for name, members in declared.items():
+        if not name:
+            continue
+        cls = getattr(native, name)
+        actual = {n for n in vars(cls) if not n.startswith("_")}
+        assert members == actual, (name, members ^ actual)

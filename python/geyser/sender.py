@@ -222,6 +222,8 @@ class Subscriber:
 
     def release(self, frame: Frame | int) -> None:
         """Done with ``frame`` (and every earlier one): the producer may reuse its slot."""
+        if self._closed:
+            raise InvalidHandleError("this Subscriber is closed")
         number = frame.number if isinstance(frame, Frame) else int(frame)
         self._native.release(number)
 
