@@ -25,7 +25,8 @@ parser.add_argument("--wait", type=float, default=10.0, help="seconds to wait fo
 args = parser.parse_args()
 
 device = geyser.Device()
-ctx = moderngl.create_standalone_context(backend="egl")  # headless; any current GL context works
+# headless; any current GL context works (moderngl's stubs type **settings as dicts, hence the ignore)
+ctx = moderngl.create_standalone_context(backend="egl")  # type: ignore[arg-type]
 usage = geyser.TextureUsage.COPY_SRC | geyser.TextureUsage.TEXTURE_BINDING | geyser.TextureUsage.RENDER_ATTACHMENT
 desc = geyser.TextureDescriptor(args.width, args.height, geyser.TextureFormat.RGBA8_UNORM, usage)
 renderer = PatternRenderer(ctx, desc.format, args.width, args.height)

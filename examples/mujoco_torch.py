@@ -31,7 +31,7 @@ SCENE = """
 """
 
 
-def produce(args) -> int:
+def produce(args: argparse.Namespace) -> int:
     import mujoco
     from OpenGL import GL
 
@@ -74,6 +74,7 @@ def produce(args) -> int:
                 # GL's rows run bottom-up; the texture's first row is the image's top.
                 GL.glBlitFramebuffer(0, 0, args.width, args.height, 0, args.height, args.width, 0,
                                      GL.GL_COLOR_BUFFER_BIT, GL.GL_NEAREST)
+        assert consumer.stdout is not None
         report = [json.loads(line) for line in consumer.stdout]
         rc = consumer.wait(timeout=60)
         GL.glDeleteFramebuffers(len(targets), list(targets.values()))
@@ -85,7 +86,7 @@ def produce(args) -> int:
     return 0 if ok else 1
 
 
-def consume(args) -> int:
+def consume(args: argparse.Namespace) -> int:
     import torch
 
     import geyser

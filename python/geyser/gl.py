@@ -19,7 +19,7 @@ was imported in. docs/gl.md says what is checked and which sync path is used whe
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Any, Iterator
 
 from . import _native
 from ._owner import NativeOwner
@@ -148,7 +148,7 @@ class GlTexture(_GlObject):
     format = property(lambda self: TextureFormat(int(self.native.format)))
     layout = property(lambda self: int(self.native.layout), doc="The VkImageLayout Vulkan shares it in.")
 
-    def to_moderngl(self, ctx):
+    def to_moderngl(self, ctx: Any) -> Any:
         """``ctx.external_texture`` over this texture's name (moderngl does not delete it); the
         moderngl object keeps this GlTexture alive (in its ``extra``)."""
         if self.format not in _MODERNGL:
@@ -172,7 +172,7 @@ class GlBuffer(_GlObject):
 
     size = property(lambda self: self.native.size)
 
-    def to_moderngl(self, ctx):
+    def to_moderngl(self, ctx: Any) -> Any:
         """``ctx.external_buffer`` over this buffer's name."""
         wrapped = ctx.external_buffer(self.name, self.size)
         wrapped.extra = self
