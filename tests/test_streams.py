@@ -279,3 +279,15 @@ def test_wait_for_subscribers_and_event_loops(device):
         with asyncio.run(consume()) as f:
             assert f.number == 2
         sub.close()
+
+
+def test_readme_sender_snippet_runs_as_written(tmp_path):
+    with open(os.path.join(os.path.dirname(__file__), "..", "README.md")) as f:
+        readme = f.read()
+    intro = readme.index("Between processes, publish a named sender")
+    start = readme.index("```python\n", intro) + len("```python\n")
+    snippet = readme[start:readme.index("```", start)]
+    # Its own sender name, so a parallel run cannot collide.
+    snippet = snippet.replace('"cam0"', repr(_name("readme")))
+    done = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
