@@ -100,7 +100,7 @@ enum class ReadySignal : uint8_t {
 /// fork(): in a child of the publishing process every operation throws UnsupportedOperationError
 /// naming fork(), and closing (or destroying) the inherited Sender there sends nothing to the
 /// parent's subscribers, leaves the parent's timelines and socket alone, and does not touch the
-/// parent's accept thread.
+/// parent's service thread.
 class Sender {
 public:
     /// One frame being written: what begin_frame() gives and end_frame() publishes.
@@ -193,7 +193,7 @@ private:
     std::atomic<uint64_t> frame_{0};
     std::atomic<bool> closed_{false};
     uint64_t pending_ = 0;  // the frame begun and not ended, 0 if none
-    std::unique_ptr<State> state_;  // the listener, the subscriptions, the accept thread
+    std::unique_ptr<State> state_;  // the listener, the subscriptions, the service thread
 };
 
 }  // namespace geyser
