@@ -60,21 +60,13 @@ def interrupt(case: str, name: str) -> int:
         listener = _native.Listener.bind(_native.sender_socket_path(name))  # never answers
         call = lambda: geyser.query_sender(name, timeout=LONG)  # noqa: E731
         usable = lambda: listener is not None  # noqa: E731
-    elif case == "timeline":
-        tl = dev.create_shared_timeline("portable")
-        call = lambda: tl.wait(1, timeout=LONG)  # noqa: E731
+    elif case in ("timeline", "semaphore"):
+        counter = dev.create_shared_timeline("portable") if case == "timeline" else dev.create_semaphore("timeline")
+        call = lambda: counter.wait(1, timeout=LONG)  # noqa: E731
 
         def usable():
-            tl.signal(1)
-            tl.wait(1, timeout=0)
-            return True
-    elif case == "semaphore":
-        sem = dev.create_semaphore("timeline")
-        call = lambda: sem.wait(1, timeout=LONG)  # noqa: E731
-
-        def usable():
-            sem.signal(1)
-            sem.wait(1, timeout=0)
+            counter.signal(1)
+            counter.wait(1, timeout=0)
             return True
     elif case == "fence":
         fence = dev.create_fence()
