@@ -389,7 +389,8 @@ SenderInfo Sender::info() const {
 }
 
 SenderStats Sender::stats() const {
-    if (!state_) return {};
+    // A fork() child's copy of the mutex may have been held at fork(): the child counts nothing.
+    if (!state_ || !state_->in_owner_process()) return {};
     std::lock_guard<std::mutex> lock(state_->mutex);
     return state_->stats;
 }
