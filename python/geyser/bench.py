@@ -614,6 +614,10 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
     if binding:
         groups += binding
 
+    # 7: streams (bench_streams.py): fan-out in both modes, a slow consumer in latest mode.
+    from . import bench_streams
+    groups += bench_streams.comparisons(dev, cfg, step, _Comparison)
+
     comparisons = [g.result() for g in groups]
     elapsed = time.monotonic() - started
     print(file=out)
@@ -661,7 +665,7 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="Geyser's paths against copies, raw eventfds and local allocations, side by side",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="CI-sized run (under 20 s on 2 CPU cores with lavapipe)")
+    p.add_argument("--quick", action="store_true", help="CI-sized run (under a minute on 2 CPU cores with lavapipe)")
     p.add_argument("--sizes", default="1920x1080,3840x2160",
                    help="handoff sizes, WxH comma-separated; the largest is also used for one-time cost and read")
     p.add_argument("--iterations", type=int, default=None,

@@ -19,6 +19,7 @@ __all__ = [
     "DeviceMismatchError",
     "TimeoutError",
     "PeerGoneError",
+    "SubscriptionDroppedError",
     "ProtocolError",
     "InvalidArgumentError",
     "InvalidArgumentTypeError",
@@ -92,6 +93,11 @@ class TimeoutError(GeyserError):  # noqa: A001 - deliberately mirrors the core's
 
 class PeerGoneError(GeyserError):
     """The process on the other end of a channel or timeline has gone away."""
+
+
+class SubscriptionDroppedError(GeyserError):
+    """The producer of a named sender, still alive, ended this subscription (it held a frame past
+    the producer's release timeout, say); the message gives the producer's reason."""
 
 
 class ProtocolError(GeyserError):

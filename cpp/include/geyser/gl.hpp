@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -315,6 +316,8 @@ public:
     void release(const GlFrame& frame, uint64_t timeout_ns);
     SyncPath sync_path() const noexcept { return ready_ ? SyncPath::kGlSemaphore : SyncPath::kHost; }
     const std::vector<std::unique_ptr<GlTexture>>& ring() const noexcept { return ring_; }
+    /// Deletes the GL objects (their context current). Frames still held are released, after
+    /// GlContext::finish (bounded by a second). Idempotent.
     void close();
 
 private:
@@ -322,6 +325,7 @@ private:
     Subscriber& subscriber_;
     std::vector<std::unique_ptr<GlTexture>> ring_;
     std::unique_ptr<GlSemaphore> ready_;
+    std::map<uint64_t, Subscriber::Frame> held_;  // the frames next_frame returned, by number
 };
 
 }  // namespace geyser::gl

@@ -1,8 +1,9 @@
 // The consumer side of a named sender: subscribe by name, import the ring once, then receive
-// frame numbers (the protocol: sender_protocol.hpp).
+// frames by number and release them (the protocol: sender_protocol.hpp).
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,20 +19,48 @@ namespace geyser {
 class Device;
 class Texture;
 
-/// One subscription to a named sender: the ring imported once, then frame numbers only.
-/// Not thread-safe; use one Subscriber per thread.
+/// One subscription to a named sender: the ring imported once, then frame numbers only. The same
+/// calls serve both delivery modes (info().mode). Not thread-safe; use one Subscriber per
+/// thread. Every wait is interruptible (interrupt.hpp).
 class Subscriber {
 public:
-    struct Frame {
-        uint64_t number = 0;
-        uint32_t slot = 0;
-        std::shared_ptr<Texture> texture;
+    /// One frame received and held: its slot is not written again until it is released, by
+    /// release() or by the Frame's destruction (whichever comes first). Move-only. A Frame may
+    /// outlive its Subscriber (it then releases nothing: the subscription has ended).
+    class Frame {
+    public:
+        Frame() = default;
+        Frame(Frame&& other) noexcept;
+        Frame& operator=(Frame&& other) noexcept;
+        Frame(const Frame&) = delete;
+        Frame& operator=(const Frame&) = delete;
+        /// Releases the frame if it is still held (errors are swallowed: a destructor must not
+        /// throw, and a producer that has gone needs no release).
+        ~Frame();
+
+        uint64_t number() const noexcept { return number_; }
+        uint32_t slot() const noexcept { return slot_; }
+        /// The ring texture holding the frame. InvalidHandleError once the frame is released:
+        /// the producer may be writing that slot again.
+        const std::shared_ptr<Texture>& texture() const;
+        /// Whether it was released (by either release()) or its Subscriber has gone.
+        bool released() const noexcept;
+        /// Tells the producer this subscriber is done with the frame. InvalidArgumentError when
+        /// it was released already; otherwise as Subscriber::release.
+        void release();
+
+    private:
+        friend class Subscriber;
+        std::weak_ptr<Subscriber*> owner_;
+        uint64_t number_ = 0;
+        uint32_t slot_ = 0;
+        std::shared_ptr<Texture> texture_;
     };
 
     /// Connects to `name` on `device` (which must be the producer's device: DeviceMismatchError
-    /// otherwise) and imports the ring and both timelines. A SenderInfo whose texture_format tag
-    /// contradicts its vk_format (format_tag_mismatch), or a ring texture whose extent, VkFormat
-    /// or tag differs from the SenderInfo, is a ProtocolError: the sender broke its own
+    /// otherwise) and imports the ring and the ready timeline. A SenderInfo whose texture_format
+    /// tag contradicts its vk_format (format_tag_mismatch), or a ring texture whose extent,
+    /// VkFormat or tag differs from the SenderInfo, is a ProtocolError: the sender broke its own
     /// description. Each ring handle is then checked again by Device::import_texture.
     static std::unique_ptr<Subscriber> connect(const std::shared_ptr<Device>& device, const std::string& name,
                                                uint64_t timeout_ns, const std::string& client = {});
@@ -48,18 +77,36 @@ public:
     /// The ready timeline's handle as sent (owning its fd), for the same reason.
     const TimelineHandle& ready_handle() const noexcept { return ready_handle_; }
 
-    /// The next frame, in order: waits for its Frame message and for the ready timeline to reach
-    /// it. TimeoutError after `timeout_ns`; a frame announced but not ready by then is the one
-    /// the next call returns. PeerGoneError when the producer has gone.
-    /// UnsupportedOperationError in a fork() child of the subscribing process (so is release).
+    /// The next frame once it is ready: kLossless, the next in order; kLatest, the newest one
+    /// newer than the last received (at once when there is one, such as the current frame for a
+    /// new subscriber). Throws UnsupportedOperationError at once when this subscriber already
+    /// holds info().max_held frames; TimeoutError after `timeout_ns` (a frame announced but not
+    /// ready by then is the one the next call returns); PeerGoneError when the producer has gone;
+    /// SubscriptionDroppedError when the producer ended this subscription (its reason in the
+    /// message). UnsupportedOperationError in a fork() child of the subscribing process (so is
+    /// release).
     Frame next_frame(uint64_t timeout_ns);
-    /// Tells the producer this subscriber is done with `frame` (and every earlier one): signals
-    /// the released timeline. A frame at or below one already released changes nothing, so
-    /// frames may be released in any order.
-    void release(uint64_t frame);
+    /// Releases frame `number`, which this subscriber must hold (InvalidArgumentError
+    /// otherwise). Frames may be released in any order. After the producer has gone there is
+    /// nothing to tell it, and the frame is simply forgotten.
+    void release(uint64_t number);
+    /// The frames held now, by number.
+    std::vector<uint64_t> held() const;
+    /// Frames published that this subscriber never received (kLatest: those it was too slow
+    /// for), counted from its first frame.
+    uint64_t frames_dropped() const noexcept { return frames_dropped_; }
+
+    /// For event loops: a socket (borrowed; do not read it or close it) that is readable when
+    /// next_frame has a message to take. In kLatest the producer sends a frame only when asked,
+    /// so call request_frame() before waiting on it (next_frame asks by itself).
+    int native_handle() const noexcept { return channel_.native_handle(); }
+    /// kLatest: asks the producer for the next frame newer than the last received, unless this
+    /// subscriber asked already. kLossless: does nothing (every frame comes unasked).
+    void request_frame();
 
 private:
     Subscriber(Channel channel, std::shared_ptr<Device> device);
+    [[noreturn]] void throw_gone() const;
 
     Channel channel_;
     // In a fork() child the subscription is the parent's: next_frame and release refuse before
@@ -70,10 +117,18 @@ private:
     std::vector<MemoryHandle> ring_handles_;
     TimelineHandle ready_handle_;
     std::shared_ptr<Timeline> ready_;
-    std::shared_ptr<Timeline> released_;  // signalled by this subscriber alone
-    bool gone_ = false;
+    // Why the subscription ended (empty while it goes on), and whether the producer dropped it.
+    std::string gone_;
+    bool dropped_ = false;
+    bool requested_ = false;  // kLatest: a FrameRequest is outstanding
+    uint64_t last_ = 0;       // the newest frame received
+    uint64_t frames_dropped_ = 0;
+    std::map<uint64_t, uint32_t> held_;  // frame number -> slot
     // The frame announced whose ready wait timed out: next_frame returns it before reading on.
     std::optional<FrameMessage> announced_;
+    // What Frames point back through; reset by the destructor, so a Frame that outlives its
+    // Subscriber knows it.
+    std::shared_ptr<Subscriber*> self_;
 };
 
 }  // namespace geyser
