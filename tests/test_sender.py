@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -403,6 +404,47 @@ def test_end_frame_ready_gpu_needs_a_vulkan_timeline(device):
         with sub.next_frame(timeout=5) as f:
             assert f.number == 1
         sub.close()
+
+
+def _pixels(n: int):
+    return pattern(DESC.format, DESC.width, DESC.height, n)
+
+
+def test_next_frame_wait_gpu_leaves_the_ready_wait_to_the_gpu(device):
+    """wait="gpu" hands over the frame once announced, with its ready point for a GPU wait: refused
+    for a portable ready timeline (CI's lavapipe), whose host path goes on working."""
+    name = _name("wait-gpu")
+    with geyser.Sender(device, name, DESC, ring_size=2) as sender:
+        consumer = geyser.Device()  # its own queue: the download below waits on the GPU
+        with geyser.Subscriber(consumer, name, timeout=5) as sub:
+            with pytest.raises(geyser.InvalidArgumentError, match="'host' or 'gpu'"):
+                sub.next_frame(timeout=1, wait="soon")
+            if sub.ready.kind == "portable":
+                sender.publish(_pixels(1))
+                with pytest.raises(geyser.UnsupportedOperationError, match="portable"):
+                    sub.next_frame(timeout=5, wait="gpu")
+                assert sub.held == []
+                with sub.next_frame(timeout=5) as f:
+                    assert (f.number, f.ready_wait) == (1, "host")
+                    assert f.ready[0].value >= 1
+                    assert np.array_equal(f.texture.download(wait=[f.ready]), _pixels(1))
+                return
+            for n in range(1, 4):
+                frame = sender.begin_frame()
+                sender.end_frame(frame, ready="gpu")  # announced before it is written
+                with sub.next_frame(timeout=5, wait="gpu") as f:
+                    assert (f.number, f.ready_wait) == (n, "gpu")
+                    assert f.ready == (sub.ready, n) and sub.ready.value < n
+
+                    def write(slot=frame.slot, n=n):
+                        time.sleep(0.05)
+                        sender.ring[slot].upload(_pixels(n))
+                        sender.ready.signal(n)
+                    writer = threading.Thread(target=write)
+                    writer.start()
+                    got = f.texture.download(wait=[f.ready])
+                    writer.join()
+                    assert np.array_equal(got, _pixels(n))
 
 
 def _portable_handshake(device, listener, name, tex, ready):

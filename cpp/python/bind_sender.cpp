@@ -146,9 +146,14 @@ void bind_sender(py::module_& m) {
         .def_property_readonly("ready", &Sender::ready)
         .def_property_readonly_static("DEFAULT_TIMEOUT", [](const py::object&) { return Sender::kDefault; });
 
+    py::enum_<ReadyWait>(m, "ReadyWait")
+        .value("HOST", ReadyWait::kHost)
+        .value("GPU", ReadyWait::kGpu);
+
     py::class_<Subscriber::Frame>(m, "SubscriberFrame")
         .def_property_readonly("number", &Subscriber::Frame::number)
         .def_property_readonly("slot", &Subscriber::Frame::slot)
+        .def_property_readonly("ready_wait", &Subscriber::Frame::ready_wait)
         .def_property_readonly("texture", &Subscriber::Frame::texture)
         .def_property_readonly("released", &Subscriber::Frame::released)
         .def("release", &Subscriber::Frame::release, py::call_guard<py::gil_scoped_release>());
@@ -158,8 +163,11 @@ void bind_sender(py::module_& m) {
                     py::arg("client") = "", py::call_guard<py::gil_scoped_release>())
         .def_property_readonly("info", &Subscriber::info, py::return_value_policy::copy)
         .def_property_readonly("ring", &Subscriber::ring)
-        .def("next_frame", &Subscriber::next_frame, py::arg("timeout_ns"), py::call_guard<py::gil_scoped_release>(),
-             "The next frame, once it is ready (a SubscriberFrame; it releases itself when destroyed).")
+        .def_property_readonly("ready", &Subscriber::ready)
+        .def("next_frame", &Subscriber::next_frame, py::arg("timeout_ns"), py::arg("wait") = ReadyWait::kHost,
+             py::call_guard<py::gil_scoped_release>(),
+             "The next frame, once it is ready or (wait=GPU) announced (a SubscriberFrame; it releases itself "
+             "when destroyed).")
         .def("release", &Subscriber::release, py::arg("frame"), py::call_guard<py::gil_scoped_release>())
         .def("request_frame", &Subscriber::request_frame, py::call_guard<py::gil_scoped_release>())
         .def_property_readonly("held", &Subscriber::held)

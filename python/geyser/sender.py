@@ -32,6 +32,7 @@ from .timeline import Timeline
 __all__ = ["Sender", "Subscriber", "SenderInfo", "Frame", "list_senders", "query_sender"]
 
 _READY = {"host": _native.ReadySignal.HOST, "gpu": _native.ReadySignal.GPU}
+_WAIT = {"host": _native.ReadyWait.HOST, "gpu": _native.ReadyWait.GPU}
 _SYNC = {"auto": _native.TimelineChoice.AUTO, "vulkan": _native.TimelineChoice.VULKAN,
          "portable": _native.TimelineChoice.PORTABLE}
 _MODE = {"lossless": _native.DeliveryMode.LOSSLESS, "latest": _native.DeliveryMode.LATEST}
@@ -91,16 +92,25 @@ class Frame:
     A subscriber's frame is held until released (``sub.release(frame)``, ``frame.release()``, or
     leaving its ``with`` block); after that ``texture`` raises InvalidHandleError, since the
     producer may be writing the slot again.
+
+    ``ready`` is the frame's ready point, ``(timeline, number)``, for a ``wait=[frame.ready]``;
+    ``ready_wait`` says how ``next_frame`` waited for it: ``"host"`` (reached already) or
+    ``"gpu"`` (not waited for: order your GPU reads after it).
     """
 
-    __slots__ = ("number", "slot", "_texture", "_owner", "_native")
+    __slots__ = ("number", "slot", "ready_wait", "_texture", "_owner", "_native")
 
-    def __init__(self, number: int, slot: int, texture: Texture, owner=None, native=None):
+    def __init__(self, number: int, slot: int, texture: Texture, owner=None, native=None, ready_wait: str = "host"):
         self.number = number
         self.slot = slot
+        self.ready_wait = ready_wait
         self._texture = texture
         self._owner = owner
         self._native = native
+
+    @property
+    def ready(self) -> tuple[Timeline, int]:
+        return (self._owner.ready, self.number)
 
     @property
     def texture(self) -> Texture:
@@ -284,6 +294,7 @@ class Subscriber:
         self._native = _native.Subscriber.connect(device.native, name, to_ns(timeout), client)
         self.info = SenderInfo._from_native(self._native.info)
         self.ring = [Texture(t, device, self.info.descriptor) for t in self._native.ring]
+        self.ready = Timeline(self._native.ready, device)
         self._held: dict[int, Frame] = {}
         self._closed = False
 
@@ -306,11 +317,17 @@ class Subscriber:
             raise InvalidHandleError("this Subscriber is closed")
         return self._native
 
-    def next_frame(self, timeout: float = DEFAULT_TIMEOUT) -> Frame:
+    def next_frame(self, timeout: float = DEFAULT_TIMEOUT, wait: str = "host") -> Frame:
         """The next frame once it is ready. PeerGoneError when the producer has gone,
-        SubscriptionDroppedError when it dropped this subscriber (the message says why)."""
-        native = self._live().next_frame(to_ns(timeout))
-        frame = Frame(native.number, native.slot, self.ring[native.slot], self, native)
+        SubscriptionDroppedError when it dropped this subscriber (the message says why).
+
+        ``wait="gpu"``: returns the frame once announced, without waiting for its ready signal;
+        order your GPU reads after ``frame.ready`` (``texture.download(wait=[frame.ready])``).
+        Vulkan ready timelines only (UnsupportedOperationError for a portable one)."""
+        if wait not in _WAIT:
+            raise InvalidArgumentError(f"wait must be 'host' or 'gpu', got {wait!r}")
+        native = self._live().next_frame(to_ns(timeout), _WAIT[wait])
+        frame = Frame(native.number, native.slot, self.ring[native.slot], self, native, wait)
         self._held[frame.number] = frame
         return frame
 

@@ -328,6 +328,56 @@ TEST(Sender, GpuSignalledFrameIsAnnouncedWithoutAHostSignal) {
     EXPECT_EQ(sub->next_frame(5 * kSecond).number(), 1u);
 }
 
+TEST(Sender, GpuWaitNeedsAVulkanReadyTimeline) {
+    DEVICE_OR_SKIP(dev);
+    const std::string name = unique_name("gpuwait-portable");
+    SenderOptions o;
+    o.sync = TimelineChoice::kPortable;
+    auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8), o);
+    auto sub = Subscriber::connect(Device::open(), name, 5 * kSecond);
+    EXPECT_EQ(publish_pattern(*sender), 1u);
+    EXPECT_THROW(sub->next_frame(5 * kSecond, ReadyWait::kGpu), UnsupportedOperationError);
+    EXPECT_TRUE(sub->held().empty()) << "the refusal takes no frame";
+    expect_frame(*sub, 1);  // the host path still works
+}
+
+TEST(Sender, GpuWaitReturnsTheAnnouncedFrameForTheGpuToWaitOn) {
+    DEVICE_OR_SKIP(dev);
+    if (!(dev->info().timeline_semaphore.exportable & VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT)) {
+        GTEST_SKIP() << "this device cannot export timeline semaphores (lavapipe): a portable ready timeline is "
+                        "waited on by the host only (GpuWaitNeedsAVulkanReadyTimeline)";
+    }
+    const std::string name = unique_name("gpuwait");
+    SenderOptions o;
+    o.sync = TimelineChoice::kVulkan;
+    auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8), o);
+    auto consumer = Device::open();
+    auto sub = Subscriber::connect(consumer, name, 5 * kSecond);
+    for (uint64_t n = 1; n <= 3; ++n) {
+        // Announced before it is written: only the GPU wait on the ready point orders the read.
+        Sender::Frame f = sender->begin_frame();
+        sender->end_frame(f, ReadySignal::kGpu);
+        Subscriber::Frame got = sub->next_frame(5 * kSecond, ReadyWait::kGpu);
+        ASSERT_EQ(got.number(), n);
+        EXPECT_EQ(got.ready_wait(), ReadyWait::kGpu);
+        ASSERT_EQ(got.ready().timeline, sub->ready().get());
+        EXPECT_EQ(got.ready().value, n);
+        EXPECT_LT(sub->ready()->value(), n) << "next_frame did not wait for the ready signal";
+        std::thread writer([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            const std::vector<uint8_t> px = frame_bytes(*f.texture, n);
+            f.texture->upload(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size());
+            f.ready->signal(n);
+        });
+        std::vector<uint8_t> out(got.texture()->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
+        SubmitSync sync;
+        sync.wait.push_back(got.ready());
+        got.texture()->download(VK_IMAGE_ASPECT_COLOR_BIT, out.data(), out.size(), sync);
+        writer.join();
+        EXPECT_EQ(out, frame_bytes(*got.texture(), n)) << "frame " << n;
+    }
+}
+
 TEST(Sender, ForkedChildCannotPublishAndLeavesTheParentsSubscribersAlone) {
     DEVICE_OR_SKIP(dev);
     const std::string name = unique_name("fork");

@@ -12,12 +12,24 @@
 #include "geyser/channel.hpp"
 #include "geyser/memory.hpp"
 #include "geyser/sender_protocol.hpp"
+#include "geyser/sync.hpp"
 #include "geyser/timeline.hpp"
 
 namespace geyser {
 
 class Device;
 class Texture;
+
+/// Where Subscriber::next_frame waits for a frame's ready timeline to reach its number.
+enum class ReadyWait : uint8_t {
+    /// On the host, before next_frame returns: the producer's writes have completed by then.
+    kHost = 1,
+    /// Not at all: next_frame returns once the frame is announced, and the caller orders its reads
+    /// after Frame::ready() on the GPU (a SubmitSync wait, or glWaitSemaphoreEXT on the timeline
+    /// imported into GL: geyser/gl.hpp). Vulkan ready timelines only; a portable one lives in
+    /// host memory that no GPU waits on.
+    kGpu = 2,
+};
 
 /// One subscription to a named sender: the ring imported once, then frame numbers only. The same
 /// calls serve both delivery modes (info().mode). Not thread-safe; use one Subscriber per
@@ -40,6 +52,12 @@ public:
 
         uint64_t number() const noexcept { return number_; }
         uint32_t slot() const noexcept { return slot_; }
+        /// How next_frame waited for the frame's ready signal.
+        ReadyWait ready_wait() const noexcept { return ready_wait_; }
+        /// The frame's ready point: the Subscriber's ready timeline at number(). Reached already
+        /// unless ready_wait() is kGpu; then wait for it on the GPU before reading (SubmitSync's
+        /// wait). The timeline is kept alive by the Frame.
+        SyncPoint ready() const noexcept { return SyncPoint(ready_.get(), number_); }
         /// The ring texture holding the frame. InvalidHandleError once the frame is released:
         /// the producer may be writing that slot again.
         const std::shared_ptr<Texture>& texture() const;
@@ -55,6 +73,8 @@ public:
         uint64_t number_ = 0;
         uint32_t slot_ = 0;
         std::shared_ptr<Texture> texture_;
+        std::shared_ptr<Timeline> ready_;
+        ReadyWait ready_wait_ = ReadyWait::kHost;
     };
 
     /// Connects to `name` on `device` (which must be the producer's device: DeviceMismatchError
@@ -76,6 +96,8 @@ public:
     const std::vector<MemoryHandle>& ring_handles() const noexcept { return ring_handles_; }
     /// The ready timeline's handle as sent (owning its fd), for the same reason.
     const TimelineHandle& ready_handle() const noexcept { return ready_handle_; }
+    /// The ready timeline as imported: the producer signals it to each frame's number.
+    const std::shared_ptr<Timeline>& ready() const noexcept { return ready_; }
 
     /// The next frame once it is ready: kLossless, the next in order; kLatest, the newest one
     /// newer than the last received (at once when there is one, such as the current frame for a
@@ -84,8 +106,12 @@ public:
     /// ready by then is the one the next call returns); PeerGoneError when the producer has gone;
     /// SubscriptionDroppedError when the producer ended this subscription (its reason in the
     /// message). UnsupportedOperationError in a fork() child of the subscribing process (so is
-    /// release).
-    Frame next_frame(uint64_t timeout_ns);
+    /// release). `wait`: ReadyWait::kHost waits for the frame's ready signal on the host (within
+    /// `timeout_ns`); kGpu returns the frame once announced, for the caller to wait on
+    /// Frame::ready() on the GPU (UnsupportedOperationError at once when the ready timeline is
+    /// portable). A GPU wait trusts the producer to signal the frame: only the caller's own
+    /// bounded host wait, such as a fence before release, notices one that never does.
+    Frame next_frame(uint64_t timeout_ns, ReadyWait wait = ReadyWait::kHost);
     /// Releases frame `number`, which this subscriber must hold (InvalidArgumentError
     /// otherwise). Frames may be released in any order. After the producer has gone there is
     /// nothing to tell it, and the frame is simply forgotten.
@@ -107,6 +133,8 @@ public:
 private:
     Subscriber(Channel channel, std::shared_ptr<Device> device);
     [[noreturn]] void throw_gone() const;
+    // ReadyWait::kHost: waits until `deadline` for the announced frame's ready signal.
+    void wait_ready(uint64_t deadline);
 
     Channel channel_;
     // In a fork() child the subscription is the parent's: next_frame and release refuse before

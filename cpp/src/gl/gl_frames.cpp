@@ -103,10 +103,10 @@ GlSubscriber::GlSubscriber(std::shared_ptr<GlContext> context, Subscriber& subsc
 GlFrame GlSubscriber::next_frame(uint64_t timeout_ns) {
     if (ring_.empty()) throw InvalidHandleError("this GlSubscriber is closed");
     context_->require_current("receive a GL frame");
-    Subscriber::Frame f = subscriber_.next_frame(timeout_ns);
-    GlFrame frame{f.number(), f.slot(), ring_.at(f.slot()).get()};
-    // The GL acquire, from the layout the producer released the texture in. The host has seen the
-    // timeline reach the number already, so this orders nothing more than the layout.
+    Subscriber::Frame f = subscriber_.next_frame(timeout_ns, ready_ ? ReadyWait::kGpu : ReadyWait::kHost);
+    GlFrame frame{f.number(), f.slot(), ring_.at(f.slot()).get(), f.ready_wait()};
+    // The GL acquire, from the layout the producer released the texture in, once the ready
+    // timeline reaches the frame: GL's later commands (the caller's reads) wait for it on the GPU.
     if (ready_) ready_->wait(frame.number, {frame.texture});
     held_.emplace(frame.number, std::move(f));
     return frame;

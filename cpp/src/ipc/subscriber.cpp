@@ -30,7 +30,12 @@ constexpr uint64_t kNoticeTimeoutNs = 2'000'000'000;
 // ---- Frame ---------------------------------------------------------------------------------
 
 Subscriber::Frame::Frame(Frame&& other) noexcept
-    : owner_(std::move(other.owner_)), number_(other.number_), slot_(other.slot_), texture_(std::move(other.texture_)) {
+    : owner_(std::move(other.owner_)),
+      number_(other.number_),
+      slot_(other.slot_),
+      texture_(std::move(other.texture_)),
+      ready_(std::move(other.ready_)),
+      ready_wait_(other.ready_wait_) {
     other.owner_.reset();
 }
 
@@ -42,6 +47,8 @@ Subscriber::Frame& Subscriber::Frame::operator=(Frame&& other) noexcept {
         number_ = other.number_;
         slot_ = other.slot_;
         texture_ = std::move(other.texture_);
+        ready_ = std::move(other.ready_);
+        ready_wait_ = other.ready_wait_;
     }
     return *this;
 }
@@ -142,8 +149,12 @@ void Subscriber::request_frame() {
     }
 }
 
-Subscriber::Frame Subscriber::next_frame(uint64_t timeout_ns) {
+Subscriber::Frame Subscriber::next_frame(uint64_t timeout_ns, ReadyWait wait) {
     device_->require_owner_process("receive a frame");
+    if (wait == ReadyWait::kGpu && ready_->kind() != TimelineKind::kVulkan) {
+        throw UnsupportedOperationError("the ready timeline of '" + info_.name +
+                                        "' is portable (host memory), which no GPU waits on: wait on the host (ReadyWait::kHost)");
+    }
     const size_t holding = held_.size() - (announced_ ? 1 : 0);
     if (holding >= info_.max_held) {
         throw UnsupportedOperationError(
@@ -189,6 +200,19 @@ Subscriber::Frame Subscriber::next_frame(uint64_t timeout_ns) {
         held_[f.number] = f.slot;
         announced_ = f;
     }
+    if (wait == ReadyWait::kHost) wait_ready(deadline);  // kGpu: the caller's GPU waits
+    Frame out;
+    out.owner_ = self_;
+    out.number_ = announced_->number;
+    out.slot_ = announced_->slot;
+    out.texture_ = ring_[announced_->slot];
+    out.ready_ = ready_;
+    out.ready_wait_ = wait;
+    announced_.reset();
+    return out;
+}
+
+void Subscriber::wait_ready(uint64_t deadline) {
     // A frame announced but not ready in time stays the next frame: the next call waits for it
     // again instead of reading past it. A producer that hung up meanwhile (died, or closed after
     // announcing a frame its GPU never signalled) is gone, not late.
@@ -206,13 +230,6 @@ Subscriber::Frame Subscriber::next_frame(uint64_t timeout_ns) {
         }
         throw;
     }
-    Frame out;
-    out.owner_ = self_;
-    out.number_ = announced_->number;
-    out.slot_ = announced_->slot;
-    out.texture_ = ring_[announced_->slot];
-    announced_.reset();
-    return out;
 }
 
 void Subscriber::release(uint64_t number) {
