@@ -56,6 +56,15 @@ _get_named_buffer_sub_data = _fn("glGetNamedBufferSubData", None, ctypes.c_uint,
 _named_buffer_sub_data = _fn("glNamedBufferSubData", None, ctypes.c_uint, ctypes.c_ssize_t, ctypes.c_ssize_t,
                              ctypes.c_void_p)
 get_error = _fn("glGetError", ctypes.c_uint)
+_image = [ctypes.c_uint, ctypes.c_uint, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+_copy_image_sub_data = _fn("glCopyImageSubData", None, *_image, *_image, ctypes.c_int, ctypes.c_int, ctypes.c_int)
+
+
+def copy_texture(src, dst) -> None:
+    """glCopyImageSubData of ``src`` (a geyser GlTexture) into ``dst`` (a moderngl texture of its
+    size): a read of ``src`` by GL on the GPU, ordered like the caller's other GL commands."""
+    w, h = dst.size
+    _copy_image_sub_data(src.name, GL_TEXTURE_2D, 0, 0, 0, 0, dst.glo, GL_TEXTURE_2D, 0, 0, 0, 0, w, h, 1)
 
 
 def readback_of(gl_texture) -> tuple[int, int, int]:

@@ -2,6 +2,8 @@
 
     python _gl_peer.py produce NAME FRAMES WIDTH HEIGHT FORMAT   GL draws demo.pattern into a Sender
     python _gl_peer.py consume NAME FRAMES                        GL reads a Subscriber's frames
+    python _gl_peer.py vkproduce NAME FRAMES WIDTH HEIGHT         Vulkan frames, each announced
+        before it is written and ready 50 ms later (a Vulkan ready timeline, signalled by the host)
 
 Prints one JSON line per event; exits non-zero on any mismatch."""
 
@@ -46,6 +48,23 @@ def produce(name: str, frames: int, width: int, height: int, fmt_name: str) -> i
     return 0
 
 
+def vkproduce(name: str, frames: int, width: int, height: int) -> int:
+    device = geyser.Device()
+    fmt = geyser.TextureFormat.RGBA8_UNORM
+    with geyser.Sender(device, name, geyser.TextureDescriptor(width, height), ring_size=3) as sender:
+        print(json.dumps({"event": "ready", "sync": sender.ready.kind}), flush=True)
+        if sender.ready.kind == "vulkan":
+            sender.wait_for_subscribers(1, timeout=30)
+            for _ in range(frames):
+                frame = sender.begin_frame(timeout=30)
+                sender.end_frame(frame, ready="gpu")
+                time.sleep(0.05)
+                sender.ring[frame.slot].upload(pattern(fmt, width, height, frame.number))
+                sender.ready.signal(frame.number)
+        sys.stdin.readline()
+    return 0
+
+
 def consume(name: str, frames: int) -> int:
     device = geyser.Device()
     ctx = moderngl.create_standalone_context(backend="egl")
@@ -70,4 +89,6 @@ if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "produce":
         sys.exit(produce(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]))
+    if mode == "vkproduce":
+        sys.exit(vkproduce(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))
     sys.exit(consume(sys.argv[2], int(sys.argv[3])))

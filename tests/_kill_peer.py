@@ -5,8 +5,10 @@ reaches (``up``, ``subscribed``, ``holding N``, ``waiting``, ...), so the test k
 when it killed it, and a survivor ends with one JSON line saying what it saw.
 
 Modes:
-  producer NAME RING FRAMES SUBSCRIBERS   publish FRAMES frames of the 48x20 pattern once
-                                          SUBSCRIBERS have subscribed, then idle (until killed)
+  producer NAME RING FRAMES SUBSCRIBERS MODE
+                                          publish FRAMES frames of the 48x20 pattern in delivery
+                                          MODE (lossless or latest) once SUBSCRIBERS have
+                                          subscribed, then idle (until killed)
   consumer NAME HOLD_S                    subscribe, then read frames until the producer goes,
                                           checking every frame's bytes and holding the latest
                                           one for HOLD_S seconds (the producer cannot reuse its
@@ -46,10 +48,10 @@ def want(number: int) -> np.ndarray:
     return pattern(DESC.format, DESC.width, DESC.height, number)
 
 
-def producer(name: str, ring: int, frames: int, subscribers: int) -> int:
+def producer(name: str, ring: int, frames: int, subscribers: int, mode: str) -> int:
     device = geyser.Device()
     # Consumers hold a frame for a while: a long release timeout keeps them subscribed.
-    sender = geyser.Sender(device, name, DESC, ring_size=ring, release_timeout=30.0)
+    sender = geyser.Sender(device, name, DESC, ring_size=ring, release_timeout=30.0, mode=mode)
     _mark("up")
     deadline = time.monotonic() + 30
     while sender.subscribers < subscribers:
@@ -81,6 +83,7 @@ def consume(device, name: str, hold: float, mark=_mark) -> dict:
         answer["fds_after"] = _fds()
         return answer
     mark("subscribed")
+    answer["mode"] = sub.info.mode
     held = None
     try:
         while True:
@@ -116,7 +119,7 @@ def consume(device, name: str, hold: float, mark=_mark) -> dict:
 def main() -> int:
     mode, name = sys.argv[1], sys.argv[2]
     if mode == "producer":
-        return producer(name, int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+        return producer(name, int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
     if mode == "consumer":
         device = geyser.Device()
         _mark("starting")

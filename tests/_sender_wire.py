@@ -10,8 +10,9 @@ import struct
 
 import _handle_wire
 
-PROTOCOL = 1
-READY, RELEASED = 1, 2
+PROTOCOL = 2
+READY = 1
+LOSSLESS, LATEST = 1, 2
 PORTABLE, VULKAN = _handle_wire.PORTABLE, _handle_wire.VULKAN
 
 
@@ -22,10 +23,13 @@ def _string(s: str) -> bytes:
 
 def sender_info(name: str, pid: int, ring_size: int, width: int, height: int, vk_format: int,
                 texture_format: int, texture_usage: int, sync_kind: int, current_frame: int,
-                subscribers: int, device_uuid: bytes, driver_uuid: bytes) -> bytes:
+                subscribers: int, device_uuid: bytes, driver_uuid: bytes, mode: int = LOSSLESS,
+                max_held: int | None = None) -> bytes:
+    if max_held is None:
+        max_held = ring_size if mode == LOSSLESS else ring_size - 2
     return (struct.pack("<H", PROTOCOL) + _string(name)
-            + struct.pack("<IIIIIIIBQI", pid, ring_size, width, height, vk_format, texture_format,
-                          texture_usage, sync_kind, current_frame, subscribers)
+            + struct.pack("<IIIIIIIBBIQI", pid, ring_size, width, height, vk_format, texture_format,
+                          texture_usage, sync_kind, mode, max_held, current_frame, subscribers)
             + device_uuid + driver_uuid)
 
 

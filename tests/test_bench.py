@@ -50,6 +50,8 @@ def test_bench_quick_writes_every_comparison(device, tmp_path):
     expected += ["wake", "one-time-3840x2160", "read-3840x2160", "calls"]
     if with_cpp:
         expected += ["binding-export-import", "binding-signal-wait"]
+    expected += [f"{kind}-{mode}-1920x1080" for mode in ("lossless", "latest") for kind in ("fanout", "fanout-cost")]
+    expected += ["latest-slow-consumer"]
     assert keys == expected
 
     cases = {c["key"]: [r["case"] for r in c["rows"]] for c in result["comparisons"]}
@@ -69,6 +71,9 @@ def test_bench_quick_writes_every_comparison(device, tmp_path):
     assert cases["calls"] == ["getppid", "value", "width"]
     if with_cpp:
         assert cases["binding-export-import"] == cases["binding-signal-wait"] == ["cpp", "python"]
+    for mode in ("lossless", "latest"):
+        assert cases[f"fanout-{mode}-1920x1080"] == cases[f"fanout-cost-{mode}-1920x1080"] == ["1", "4"]
+    assert cases["latest-slow-consumer"] == ["none", "slow"]
 
     for c in result["comparisons"]:
         for r in c["rows"]:

@@ -174,6 +174,8 @@ def test_subscriber_frames_read_in_gl(device, gl, _gl):
             sender.publish(pattern(TextureFormat.RGBA8_UNORM, 32, 16, n))
             with geyser.gl.read_frame(sub) as frame:
                 assert frame.number == n
+                ring = sub.__dict__["_gl_ring"]
+                assert frame.ready_wait == ("gpu" if ring.sync_path == geyser.gl.SyncPath.GL_SEMAPHORE else "host")
                 assert np.array_equal(_gl.get_tex_image(frame.texture),
                                       pattern(TextureFormat.RGBA8_UNORM, 32, 16, n).view(np.uint8).ravel())
         geyser.gl.release_ring(sub)
@@ -269,6 +271,36 @@ def test_gl_semaphore_path_across_processes(device):
             for n in range(1, 5):
                 with sub.next_frame(timeout=30) as frame:
                     assert np.array_equal(frame.texture.download(), pattern(TextureFormat.RGBA8_UNORM, 32, 16, n))
+        assert _done(p) == 0
+
+
+@pytest.mark.gpu
+def test_gl_consumer_waits_on_the_gpu_for_a_vulkan_producer_process(device, gl, mgl, _gl):
+    """GL timelines: GL's reads of each frame wait for the producer's ready signal with
+    glWaitSemaphoreEXT, not on the host. The producer (another process) announces each frame before
+    writing it and signals the ready timeline from the host 50 ms later, so a read not ordered by
+    the GPU wait would see the slot's previous frame. GL copies each frame into a texture of its own
+    (the readback target), read back after the frame was released."""
+    if gl.sync_path != geyser.gl.SyncPath.GL_SEMAPHORE:
+        pytest.skip(f"{gl.info.renderer} orders frames from the host ({gl.sync_path.name})")
+    name = f"gl-gpu-wait-{os.getpid()}"
+    frames, w, h = 6, 48, 32
+    with _peer("vkproduce", name, frames, w, h) as p:
+        ready = json.loads(p.stdout.readline())
+        if ready.get("sync") != "vulkan":
+            pytest.skip(f"the producer's ready timeline is {ready.get('sync')}: no GPU wait")
+        target = mgl.texture((w, h), 4)
+        with geyser.Subscriber(device, name, timeout=10) as sub:
+            gl_sub = geyser.gl.GlSubscriber(sub, gl)
+            assert gl_sub.sync_path == geyser.gl.SyncPath.GL_SEMAPHORE
+            for n in range(1, frames + 1):
+                with gl_sub.frame(timeout=30) as frame:
+                    assert (frame.number, frame.ready_wait) == (n, "gpu")
+                    _gl.copy_texture(frame.texture, target)
+                got = np.frombuffer(target.read(), np.uint8)
+                assert np.array_equal(got, pattern(TextureFormat.RGBA8_UNORM, w, h, n).view(np.uint8).ravel()), n
+            gl_sub.close()
+        target.release()
         assert _done(p) == 0
 
 

@@ -1,16 +1,16 @@
 """A Sender that fails half way through publishing leaves nothing half-published.
 
 ``Sender(...)`` allocates its ring, creates its "frame ready" timeline, binds its socket and
-starts its accept thread, in that order; a subscriber's handshake exports the ring and creates a
-"released" timeline. Each test makes one step fail (by a real cause where one can be forced
+starts its service thread, in that order; a subscriber's handshake exports the ring and the
+timeline. Each test makes one step fail (by a real cause where one can be forced
 here: a timeline kind the device cannot export, a name another sender holds, a socket path the
 kernel refuses) and checks
 that, while the exception is still alive (a traceback keeps the failed constructor's frame, so
 release must not wait for the garbage collector), there is no socket file, nothing listed by
 ``list_senders()``, no fd more than before, and that the name can be published again.
 
-The steps no real cause can make fail here (the accept thread not starting, a handshake failing
-half way through the ring or at its released timeline) are forced by the core's fault injection
+The steps no real cause can make fail here (the service thread not starting, a handshake failing
+half way through the ring) are forced by the core's fault injection
 in tests/cpp/test_faults.cpp (SenderFaults.*), since the producer is the core's.
 """
 

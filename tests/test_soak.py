@@ -1,5 +1,6 @@
 """Soak: 10,000 export -> send over a Unix socket -> import -> read -> close cycles per primitive,
-between two real processes, with fd counts checked in both at the end (zero growth)."""
+between two real processes, with fd counts checked in both at the end (zero growth); and a named
+stream of thousands of frames in each delivery mode to a consumer process, checked the same way."""
 
 from __future__ import annotations
 
@@ -98,3 +99,46 @@ def test_soak_export_send_import_read_close(device, kind):
             proc.kill()
             proc.communicate()
         del listener
+
+
+STREAM_FRAMES = int(os.environ.get("GEYSER_SOAK_STREAM_FRAMES", "2000"))
+
+
+@pytest.mark.parametrize("mode", ["lossless", "latest"])
+def test_soak_stream_in_both_modes(device, mode):
+    import gc
+    import json
+    import time
+
+    from geyser.demo import pattern
+
+    desc = geyser.TextureDescriptor(16, 8)
+    name = f"soak-{mode}-{os.getpid()}"
+    peer = os.path.join(os.path.dirname(__file__), "_stream_peer.py")
+    gc.collect()
+    before = _count()
+    with geyser.Sender(device, name, desc, ring_size=4, mode=mode) as sender:
+        proc = subprocess.Popen([sys.executable, peer, "consume", name, str(STREAM_FRAMES), "0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "GEYSER_PEER_FDS": "1"})
+        proc.stdout.readline()
+        sender.wait_for_subscribers(1, timeout=30)
+        n = 0
+        while proc.poll() is None:
+            n += 1
+            sender.publish(pattern(desc.format, desc.width, desc.height, n), timeout=30)
+            assert n < 50 * STREAM_FRAMES, "the consumer never finished"
+            if mode == "latest":
+                time.sleep(0.0002)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        answer = json.loads(out.strip().splitlines()[-1])
+        assert sender.stats.subscribers_dropped == 0
+    sender = None
+    gc.collect()
+    assert answer["error"] is None and answer["bad"] == 0, answer
+    assert len(answer["numbers"]) == STREAM_FRAMES
+    if mode == "lossless":
+        assert answer["numbers"] == list(range(1, STREAM_FRAMES + 1))
+    assert answer["fds"][0] == answer["fds"][1], f"the consumer's fds grew: {answer['fds']}"
+    assert _count() == before, "the producer's fds grew"

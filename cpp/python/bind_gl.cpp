@@ -102,7 +102,8 @@ void bind_gl(py::module_& m) {
 
     py::class_<GlFrame>(g, "GlFrame")
         .def_readonly("number", &GlFrame::number)
-        .def_readonly("slot", &GlFrame::slot);
+        .def_readonly("slot", &GlFrame::slot)
+        .def_readonly("ready_wait", &GlFrame::ready_wait);
 
     py::class_<GlSender>(g, "GlSender")
         .def(py::init<std::shared_ptr<GlContext>, Sender&>(), py::arg("context"), py::arg("sender"), py::keep_alive<1, 3>())

@@ -20,6 +20,27 @@ void bind_sender(py::module_& m) {
     py::enum_<TimelineRole>(m, "TimelineRole")
         .value("READY", TimelineRole::kReady)
         .value("RELEASED", TimelineRole::kReleased);
+    py::enum_<DeliveryMode>(m, "DeliveryMode")
+        .value("LOSSLESS", DeliveryMode::kLossless)
+        .value("LATEST", DeliveryMode::kLatest);
+    py::enum_<StalledPolicy>(m, "StalledPolicy")
+        .value("DROP", StalledPolicy::kDrop)
+        .value("SKIP", StalledPolicy::kSkip);
+    py::enum_<SenderEvent::Kind>(m, "SenderEventKind")
+        .value("JOINED", SenderEvent::Kind::kJoined)
+        .value("LEFT", SenderEvent::Kind::kLeft)
+        .value("DROPPED", SenderEvent::Kind::kDropped)
+        .value("STALLED", SenderEvent::Kind::kStalled);
+    py::class_<SenderEvent>(m, "SenderEvent")
+        .def_readonly("kind", &SenderEvent::kind)
+        .def_readonly("pid", &SenderEvent::pid)
+        .def_readonly("client", &SenderEvent::client)
+        .def_readonly("message", &SenderEvent::message);
+    py::class_<SenderStats>(m, "SenderStats")
+        .def_readonly("frames_published", &SenderStats::frames_published)
+        .def_readonly("subscribers_joined", &SenderStats::subscribers_joined)
+        .def_readonly("subscribers_dropped", &SenderStats::subscribers_dropped)
+        .def_readonly("stalls_skipped", &SenderStats::stalls_skipped);
     py::enum_<ReadySignal>(m, "ReadySignal")
         .value("HOST", ReadySignal::kHost)
         .value("GPU", ReadySignal::kGpu);
@@ -35,6 +56,8 @@ void bind_sender(py::module_& m) {
                                [](const SenderInfo& s) { return static_cast<uint32_t>(s.texture_format); })
         .def_readonly("texture_usage", &SenderInfo::texture_usage)
         .def_readonly("sync_kind", &SenderInfo::sync_kind)
+        .def_readonly("mode", &SenderInfo::mode)
+        .def_readonly("max_held", &SenderInfo::max_held)
         .def_readonly("current_frame", &SenderInfo::current_frame)
         .def_readonly("subscribers", &SenderInfo::subscribers)
         .def_property_readonly("device_uuid", [](const SenderInfo& s) { return uuid_bytes(s.device_uuid); })
@@ -49,7 +72,7 @@ void bind_sender(py::module_& m) {
             "create",
             [](const std::shared_ptr<Device>& device, const std::string& name, uint32_t width, uint32_t height,
                uint32_t format, uint32_t usage, const std::string& label, uint32_t ring_size, TimelineChoice sync,
-               uint64_t release_timeout_ns) {
+               uint64_t release_timeout_ns, DeliveryMode mode, StalledPolicy stalled) {
                 TextureDescriptor descriptor;
                 descriptor.width = width;
                 descriptor.height = height;
@@ -60,12 +83,14 @@ void bind_sender(py::module_& m) {
                 o.ring_size = ring_size;
                 o.sync = sync;
                 o.release_timeout_ns = release_timeout_ns;
+                o.mode = mode;
+                o.stalled = stalled;
                 py::gil_scoped_release nogil;
                 return Sender::create(device, name, descriptor, o);
             },
             py::arg("device"), py::arg("name"), py::arg("width"), py::arg("height"), py::arg("format"),
             py::arg("usage"), py::arg("label"), py::arg("ring_size"), py::arg("sync"),
-            py::arg("release_timeout_ns"))
+            py::arg("release_timeout_ns"), py::arg("mode"), py::arg("stalled"))
         .def(
             "begin_frame",
             [](Sender& s, uint64_t timeout_ns) {
@@ -106,6 +131,11 @@ void bind_sender(py::module_& m) {
             py::arg("aspect"), py::arg("data"), py::arg("timeout_ns"),
             "Uploads a C-contiguous buffer as the next frame; returns its number.")
         .def("close", &Sender::close, py::call_guard<py::gil_scoped_release>())
+        .def("wait_for_subscribers", &Sender::wait_for_subscribers, py::arg("count"), py::arg("timeout_ns"),
+             py::call_guard<py::gil_scoped_release>())
+        .def("take_events", &Sender::take_events, py::call_guard<py::gil_scoped_release>())
+        .def_property_readonly("stats", py::cpp_function(&Sender::stats, py::call_guard<py::gil_scoped_release>()))
+        .def_property_readonly("mode", &Sender::mode)
         .def_property_readonly("closed", &Sender::closed)
         .def_property_readonly("name", &Sender::name)
         .def_property_readonly("frame", &Sender::frame)
@@ -116,23 +146,33 @@ void bind_sender(py::module_& m) {
         .def_property_readonly("ready", &Sender::ready)
         .def_property_readonly_static("DEFAULT_TIMEOUT", [](const py::object&) { return Sender::kDefault; });
 
+    py::enum_<ReadyWait>(m, "ReadyWait")
+        .value("HOST", ReadyWait::kHost)
+        .value("GPU", ReadyWait::kGpu);
+
+    py::class_<Subscriber::Frame>(m, "SubscriberFrame")
+        .def_property_readonly("number", &Subscriber::Frame::number)
+        .def_property_readonly("slot", &Subscriber::Frame::slot)
+        .def_property_readonly("ready_wait", &Subscriber::Frame::ready_wait)
+        .def_property_readonly("texture", &Subscriber::Frame::texture)
+        .def_property_readonly("released", &Subscriber::Frame::released)
+        .def("release", &Subscriber::Frame::release, py::call_guard<py::gil_scoped_release>());
+
     py::class_<Subscriber>(m, "Subscriber")
         .def_static("connect", &Subscriber::connect, py::arg("device"), py::arg("name"), py::arg("timeout_ns"),
                     py::arg("client") = "", py::call_guard<py::gil_scoped_release>())
         .def_property_readonly("info", &Subscriber::info, py::return_value_policy::copy)
         .def_property_readonly("ring", &Subscriber::ring)
-        .def(
-            "next_frame",
-            [](Subscriber& s, uint64_t timeout_ns) {
-                Subscriber::Frame f;
-                {
-                    py::gil_scoped_release nogil;
-                    f = s.next_frame(timeout_ns);
-                }
-                return py::make_tuple(f.number, f.slot);
-            },
-            py::arg("timeout_ns"), "(number, slot) of the next frame, once it is ready.")
-        .def("release", &Subscriber::release, py::arg("frame"));
+        .def_property_readonly("ready", &Subscriber::ready)
+        .def("next_frame", &Subscriber::next_frame, py::arg("timeout_ns"), py::arg("wait") = ReadyWait::kHost,
+             py::call_guard<py::gil_scoped_release>(),
+             "The next frame, once it is ready or (wait=GPU) announced (a SubscriberFrame; it releases itself "
+             "when destroyed).")
+        .def("release", &Subscriber::release, py::arg("frame"), py::call_guard<py::gil_scoped_release>())
+        .def("request_frame", &Subscriber::request_frame, py::call_guard<py::gil_scoped_release>())
+        .def_property_readonly("held", &Subscriber::held)
+        .def_property_readonly("frames_dropped", &Subscriber::frames_dropped)
+        .def_property_readonly("fileno", &Subscriber::native_handle);
 }
 
 }  // namespace geyser::python

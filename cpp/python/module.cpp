@@ -6,6 +6,7 @@
 #include "bindings.hpp"
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
+#include "geyser/interrupt.hpp"
 
 namespace py = pybind11;
 
@@ -14,7 +15,7 @@ namespace {
 // Python classes for each core error, fetched from geyser.errors when the module loads.
 struct ErrorClasses {
     py::object base, unavailable, vulkan, unsupported_format, unsupported_operation, invalid_handle,
-        device_mismatch, timeout, peer_gone, protocol, invalid_argument, os_error, cuda, gl;
+        device_mismatch, timeout, peer_gone, dropped, protocol, invalid_argument, os_error, cuda, gl;
 };
 
 ErrorClasses& classes() {
@@ -27,6 +28,17 @@ ErrorClasses& classes() {
 void raise(const py::object& cls, const std::exception& e) {
     py::object instance = cls(e.what());
     PyErr_SetObject(cls.ptr(), instance.ptr());
+}
+
+// Python runs signal handlers in the main thread only, so only a wait there checks for them.
+unsigned long g_main_thread = 0;
+
+// The core's interrupt check (interrupt.hpp): a pending Ctrl-C (or any signal whose handler
+// raises) ends the wait with the handler's exception, KeyboardInterrupt for SIGINT.
+void check_python_signals() {
+    if (PyThread_get_thread_ident() != g_main_thread) return;
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
 }
 
 }  // namespace
@@ -44,6 +56,7 @@ PYBIND11_MODULE(_native, m) {
     c.device_mismatch = errors.attr("DeviceMismatchError");
     c.timeout = errors.attr("TimeoutError");
     c.peer_gone = errors.attr("PeerGoneError");
+    c.dropped = errors.attr("SubscriptionDroppedError");
     c.protocol = errors.attr("ProtocolError");
     c.invalid_argument = errors.attr("InvalidArgumentError");
     c.os_error = errors.attr("GeyserOSError");
@@ -92,6 +105,8 @@ PYBIND11_MODULE(_native, m) {
             raise(c.timeout, e);
         } catch (const geyser::PeerGoneError& e) {
             raise(c.peer_gone, e);
+        } catch (const geyser::SubscriptionDroppedError& e) {
+            raise(c.dropped, e);
         } catch (const geyser::ProtocolError& e) {
             raise(c.protocol, e);
         } catch (const geyser::InvalidArgumentError& e) {
@@ -100,6 +115,9 @@ PYBIND11_MODULE(_native, m) {
             raise(c.base, e);
         }
     });
+
+    g_main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+    geyser::set_interrupt_check(&check_python_signals);
 
     m.def("validation_messages", &geyser::validation_messages,
           "Validation-layer warnings and errors seen so far (GEYSER_VALIDATION=1).");

@@ -38,11 +38,11 @@ int main(int argc, char** argv) {
                 std::printf("consumer: %s\n", e.what());
                 break;
             }
-            frame.texture->download(VK_IMAGE_ASPECT_COLOR_BIT, pixels.data(), pixels.size());
-            const bool in_order = expected == 0 || frame.number == expected;
-            if (!in_order || !example::matches_pattern(pixels, info.width, info.height, frame.number)) ++bad;
-            expected = frame.number + 1;
-            sub->release(frame.number);
+            frame.texture()->download(VK_IMAGE_ASPECT_COLOR_BIT, pixels.data(), pixels.size());
+            const bool in_order = expected == 0 || frame.number() == expected;
+            if (!in_order || !example::matches_pattern(pixels, info.width, info.height, frame.number())) ++bad;
+            expected = frame.number() + 1;
+            frame.release();  // or let it go out of scope
             ++seen;
         }
         std::printf("consumer: %llu/%llu frames verified\n", static_cast<unsigned long long>(seen - bad),

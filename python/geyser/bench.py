@@ -629,6 +629,10 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
     if binding:
         groups += binding
 
+    # 7: streams (bench_streams.py): fan-out in both modes, a slow consumer in latest mode.
+    from . import bench_streams
+    groups += bench_streams.comparisons(dev, cfg, step, _Comparison)
+
     comparisons = [g.result() for g in groups]
     elapsed = time.monotonic() - started
     print(file=out)

@@ -21,6 +21,7 @@ __all__ = [
     "DeviceMismatchError",
     "TimeoutError",
     "PeerGoneError",
+    "SubscriptionDroppedError",
     "ProtocolError",
     "InvalidArgumentError",
     "InvalidArgumentTypeError",
@@ -97,6 +98,11 @@ class TimeoutError(GeyserError, builtins.TimeoutError):  # noqa: A001 - delibera
 
 class PeerGoneError(GeyserError):
     """The process on the other end of a channel or timeline has gone away."""
+
+
+class SubscriptionDroppedError(GeyserError):
+    """The producer of a named sender, still alive, ended this subscription (it held a frame past
+    the producer's release timeout, say); the message gives the producer's reason."""
 
 
 class ProtocolError(GeyserError):

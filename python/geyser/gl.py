@@ -262,13 +262,16 @@ def import_timeline(source: Timeline | TimelineHandle, device: Device | None = N
 
 
 class GlFrame:
-    """One frame in GL: ``number``, ``slot`` and ``texture`` (a :class:`GlTexture`)."""
+    """One frame in GL: ``number``, ``slot``, ``texture`` (a :class:`GlTexture`) and, for a
+    subscriber's frame, ``ready_wait``: ``"gpu"`` when GL's reads wait for the producer's ready
+    signal on the GPU (glWaitSemaphoreEXT), ``"host"`` when the host waited for it."""
 
     def __init__(self, native, texture: GlTexture):
         self.native = native
         self.number = native.number
         self.slot = native.slot
         self.texture = texture
+        self.ready_wait = "gpu" if native.ready_wait == _native.ReadyWait.GPU else "host"
 
     def __repr__(self) -> str:
         return f"<geyser.gl.GlFrame {self.number} slot={self.slot} texture={self.texture.name}>"

@@ -3,8 +3,11 @@
 A producer publishes a ring of shareable textures under a name; any number of consumers, Python
 or C++ (``geyser::Subscriber``), list the senders, subscribe by name, import the ring once over a
 Unix socket (fds passed with SCM_RIGHTS) and then receive only frame numbers. A "frame ready"
-timeline orders their reads after the producer's writes, and each subscriber's "slot released"
-timeline keeps the producer from overwriting a frame it is still reading. Both halves of the
+timeline orders their reads after the producer's writes; a frame a consumer holds (received and
+not yet released) is never overwritten. The producer picks the delivery mode: ``"lossless"``
+(every frame to every consumer, in order; the producer waits for the slowest) or ``"latest"``
+(Spout/Syphon: the producer never waits, each consumer gets the newest frame and counts the ones
+it was too slow for in ``frames_dropped``). docs/streams.md describes both. Both halves of the
 protocol are the core's (``geyser/sender.hpp``, ``geyser/subscriber.hpp``); these classes are
 thin wrappers over them, so a Python producer and a C++ one behave the same.
 
@@ -15,6 +18,8 @@ and the textures they imported stay valid. A stale socket of a crashed producer 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
 
 from . import _native
@@ -27,8 +32,15 @@ from .timeline import Timeline
 __all__ = ["Sender", "Subscriber", "SenderInfo", "Frame", "list_senders", "query_sender"]
 
 _READY = {"host": _native.ReadySignal.HOST, "gpu": _native.ReadySignal.GPU}
+_WAIT = {"host": _native.ReadyWait.HOST, "gpu": _native.ReadyWait.GPU}
 _SYNC = {"auto": _native.TimelineChoice.AUTO, "vulkan": _native.TimelineChoice.VULKAN,
          "portable": _native.TimelineChoice.PORTABLE}
+_MODE = {"lossless": _native.DeliveryMode.LOSSLESS, "latest": _native.DeliveryMode.LATEST}
+_STALLED = {"drop": _native.StalledPolicy.DROP, "skip": _native.StalledPolicy.SKIP}
+_EVENT_LEVEL = {_native.SenderEventKind.JOINED: logging.INFO, _native.SenderEventKind.LEFT: logging.INFO,
+                _native.SenderEventKind.DROPPED: logging.WARNING, _native.SenderEventKind.STALLED: logging.WARNING}
+
+log = logging.getLogger("geyser.sender")
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,8 @@ class SenderInfo:
     ring_size: int
     producer_pid: int
     sync_kind: str
+    mode: str
+    max_held: int
     current_frame: int
     subscribers: int
     device_uuid: str
@@ -57,7 +71,8 @@ class SenderInfo:
             except (ValueError, GeyserError):
                 desc = None
         return cls(i.name, desc, i.width, i.height, i.vk_format, i.ring_size, i.producer_pid,
-                   "vulkan" if i.sync_kind == _native.TimelineKind.VULKAN else "portable", i.current_frame,
+                   "vulkan" if i.sync_kind == _native.TimelineKind.VULKAN else "portable",
+                   "latest" if i.mode == _native.DeliveryMode.LATEST else "lossless", i.max_held, i.current_frame,
                    i.subscribers, i.device_uuid.hex())
 
 
@@ -72,49 +87,100 @@ def query_sender(name: str, timeout: float = 1.0) -> SenderInfo:
     return SenderInfo._from_native(_native.query_sender(name, to_ns(timeout)))
 
 
-@dataclass
 class Frame:
     """One frame of a ring: ``number`` (from 1), ``slot`` and the ``texture`` holding it.
 
-    A subscriber's frame releases itself when used as a context manager.
+    A subscriber's frame is held until released (``sub.release(frame)``, ``frame.release()``, or
+    leaving its ``with`` block); after that ``texture`` raises InvalidHandleError, since the
+    producer may be writing the slot again.
+
+    ``ready`` is the frame's ready point, ``(timeline, number)``, for a ``wait=[frame.ready]``;
+    ``ready_wait`` says how ``next_frame`` waited for it: ``"host"`` (reached already) or
+    ``"gpu"`` (not waited for: order your GPU reads after it).
     """
 
-    number: int
-    slot: int
-    texture: Texture
-    _owner: object = field(default=None, repr=False, compare=False)
+    __slots__ = ("number", "slot", "ready_wait", "_texture", "_owner", "_native")
+
+    def __init__(self, number: int, slot: int, texture: Texture, owner=None, native=None, ready_wait: str = "host"):
+        self.number = number
+        self.slot = slot
+        self.ready_wait = ready_wait
+        self._texture = texture
+        self._owner = owner
+        self._native = native
+
+    def __repr__(self) -> str:
+        state = " released" if self.released else ""
+        return f"Frame(number={self.number}, slot={self.slot}, ready_wait={self.ready_wait!r}{state})"
+
+    @property
+    def ready(self) -> tuple[Timeline, int]:
+        """The frame's ready point, ``(timeline, number)``, for ``wait=[frame.ready]``."""
+        return (self._owner.ready, self.number)
+
+    @property
+    def texture(self) -> Texture:
+        """The ring texture holding this frame (InvalidHandleError once the frame is released)."""
+        if self._native is not None:
+            self._native.texture  # raises InvalidHandleError once released
+        return self._texture
+
+    @property
+    def released(self) -> bool:
+        """Whether a subscriber's frame has been released."""
+        return self._native is not None and self._native.released
+
+    def release(self) -> None:
+        """A subscriber's frame: done with it (``Subscriber.release``)."""
+        if not isinstance(self._owner, Subscriber):
+            raise InvalidArgumentError("only a subscriber's frame is released")
+        self._owner.release(self)
 
     def __enter__(self) -> "Frame":
         return self
 
     def __exit__(self, *exc) -> None:
-        if isinstance(self._owner, Subscriber):
+        if isinstance(self._owner, Subscriber) and not self.released:
             self._owner.release(self)
+
+    def __repr__(self) -> str:
+        state = " released" if self.released else ""
+        return f"<geyser.Frame {self.number} slot={self.slot}{state}>"
 
 
 class Sender:
     """Publishes a ring of ``ring_size`` textures described by ``descriptor`` under ``name``.
 
     Write a frame with ``publish(array)``, or ``begin_frame()`` / write ``frame.texture`` /
-    ``end_frame(frame)``. ``sync`` picks the timelines: ``"auto"`` (Vulkan where the device can
-    export them, portable otherwise), ``"vulkan"`` or ``"portable"``. A subscriber that has not
-    released a slot within ``release_timeout`` seconds when the producer needs it is dropped.
-    The protocol runs in the core (``geyser::Sender``), on a thread of its own.
+    ``end_frame(frame)``. ``mode``: ``"lossless"`` (every frame reaches every subscriber; the
+    producer waits for the slot it needs) or ``"latest"`` (the producer never waits; needs a ring
+    of 3 or more). ``sync`` picks the timelines: ``"auto"`` (Vulkan where the device can export
+    them, portable otherwise), ``"vulkan"`` or ``"portable"``. A subscriber holding a frame past
+    ``release_timeout`` seconds is dropped (told why), or with ``stalled="skip"`` (latest only)
+    written around. Joins, departures, drops and stalls are logged on the ``geyser.sender``
+    logger and counted in ``stats``. The protocol runs in the core (``geyser::Sender``), on a
+    thread of its own.
     """
 
     def __init__(self, device, name: str, descriptor: TextureDescriptor, ring_size: int = 3, sync: str = "auto",
-                 release_timeout: float = DEFAULT_TIMEOUT):
+                 release_timeout: float = DEFAULT_TIMEOUT, mode: str = "lossless", stalled: str = "drop"):
         if sync not in _SYNC:
             raise InvalidArgumentError(f"sync must be 'auto', 'vulkan' or 'portable', got {sync!r}")
+        if mode not in _MODE:
+            raise InvalidArgumentError(f"mode must be 'lossless' or 'latest', got {mode!r}")
+        if stalled not in _STALLED:
+            raise InvalidArgumentError(f"stalled must be 'drop' or 'skip', got {stalled!r}")
         if not isinstance(descriptor, TextureDescriptor):
             raise InvalidArgumentTypeError(f"expected a TextureDescriptor, got {type(descriptor).__name__}")
         self.device = device
         self.name = name
         self.descriptor = descriptor
         self.release_timeout = release_timeout
+        self.mode = mode
         d = descriptor
         self._native = _native.Sender.create(device.native, name, d.width, d.height, int(d.format), int(d.usage),
-                                             d.label or "", int(ring_size), _SYNC[sync], to_ns(release_timeout))
+                                             d.label or "", int(ring_size), _SYNC[sync], to_ns(release_timeout),
+                                             _MODE[mode], _STALLED[stalled])
         self.ring: list[Texture] = [Texture(t, device, descriptor) for t in self._native.ring]
         self.ready = Timeline(self._native.ready, device)
         self._pending: Frame | None = None
@@ -135,9 +201,26 @@ class Sender:
         """Whether ``close()`` stopped publishing."""
         return self._native.closed
 
+    @property
+    def stats(self):
+        """Counters: ``frames_published``, ``subscribers_joined``, ``subscribers_dropped``,
+        ``stalls_skipped``."""
+        return self._native.stats
+
+    def wait_for_subscribers(self, count: int = 1, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Returns once ``count`` subscribers are connected; TimeoutError after ``timeout``."""
+        try:
+            self._native.wait_for_subscribers(int(count), to_ns(timeout))
+        finally:
+            self._log_events()
+
     def begin_frame(self, timeout: float | None = None) -> Frame:
-        """The next frame's slot, once every subscriber has released what it held."""
-        number, slot = self._native.begin_frame(self._timeout_ns(timeout))
+        """The next frame's slot: lossless, once every subscriber has released what was in it;
+        latest, at once (a slot no subscriber holds)."""
+        try:
+            number, slot = self._native.begin_frame(self._timeout_ns(timeout))
+        finally:
+            self._log_events()
         self._pending = Frame(number, slot, self.ring[slot], self)
         return self._pending
 
@@ -169,7 +252,15 @@ class Sender:
         tex = self.ring[0]
         a = _default_aspect(tex.native.aspects, aspect)
         data = tex._host_array(array, a)
-        return self._native.publish(int(a), data, self._timeout_ns(timeout))
+        try:
+            return self._native.publish(int(a), data, self._timeout_ns(timeout))
+        finally:
+            self._log_events()
+
+    def _log_events(self) -> None:
+        for e in self._native.take_events():
+            who = f"pid {e.pid}" + (f" ({e.client!r})" if e.client else "")
+            log.log(_EVENT_LEVEL[e.kind], "sender %r: subscriber %s %s", self.name, who, e.message)
 
     def _timeout_ns(self, timeout: float | None) -> int:
         return _native.Sender.DEFAULT_TIMEOUT if timeout is None else to_ns(timeout)
@@ -185,6 +276,7 @@ class Sender:
         In a fork() child of the publishing process it only drops the child's copies: the
         parent's subscribers, timeline and socket are left alone."""
         self._native.close()
+        self._log_events()
 
     def __enter__(self) -> "Sender":
         return self
@@ -199,13 +291,20 @@ class Sender:
 
 
 class Subscriber:
-    """Subscribes to the sender ``name`` on ``device`` (the producer's device)."""
+    """Subscribes to the sender ``name`` on ``device`` (the producer's device).
+
+    ``next_frame()`` gives the next frame (lossless: the next in order; latest: the newest), held
+    until released. A subscriber may hold ``info.max_held`` frames at once; asking for another
+    raises UnsupportedOperationError. For event loops: ``fileno()`` (readable when a frame has
+    come) and ``await next_frame_async()``."""
 
     def __init__(self, device, name: str, timeout: float = DEFAULT_TIMEOUT, client: str = ""):
         self.device = device
         self._native = _native.Subscriber.connect(device.native, name, to_ns(timeout), client)
         self.info = SenderInfo._from_native(self._native.info)
         self.ring = [Texture(t, device, self.info.descriptor) for t in self._native.ring]
+        self.ready = Timeline(self._native.ready, device)
+        self._held: dict[int, Frame] = {}
         self._closed = False
 
     @property
@@ -213,23 +312,71 @@ class Subscriber:
         """The sender's name."""
         return self.info.name
 
-    def next_frame(self, timeout: float = DEFAULT_TIMEOUT) -> Frame:
-        """The next frame in order, once it is ready. PeerGoneError when the producer has gone."""
+    @property
+    def frames_dropped(self) -> int:
+        """Frames published that this subscriber never received, counted from its first."""
+        return self._live().frames_dropped
+
+    @property
+    def held(self) -> list[int]:
+        """The numbers of the frames held now."""
+        return list(self._live().held)
+
+    def _live(self):
         if self._closed:
             raise InvalidHandleError("this Subscriber is closed")
-        number, slot = self._native.next_frame(to_ns(timeout))
-        return Frame(number, slot, self.ring[slot], self)
+        return self._native
+
+    def next_frame(self, timeout: float = DEFAULT_TIMEOUT, wait: str = "host") -> Frame:
+        """The next frame once it is ready. PeerGoneError when the producer has gone,
+        SubscriptionDroppedError when it dropped this subscriber (the message says why).
+
+        ``wait="gpu"``: returns the frame once announced, without waiting for its ready signal;
+        order your GPU reads after ``frame.ready`` (``texture.download(wait=[frame.ready])``).
+        Vulkan ready timelines only (UnsupportedOperationError for a portable one)."""
+        if wait not in _WAIT:
+            raise InvalidArgumentError(f"wait must be 'host' or 'gpu', got {wait!r}")
+        native = self._live().next_frame(to_ns(timeout), _WAIT[wait])
+        frame = Frame(native.number, native.slot, self.ring[native.slot], self, native, wait)
+        self._held[frame.number] = frame
+        return frame
 
     def release(self, frame: Frame | int) -> None:
-        """Done with ``frame`` (and every earlier one): the producer may reuse its slot."""
-        if self._closed:
-            raise InvalidHandleError("this Subscriber is closed")
+        """Done with ``frame`` (a Frame or its number), which must be held (InvalidArgumentError
+        otherwise); frames may be released in any order."""
         number = frame.number if isinstance(frame, Frame) else int(frame)
-        self._native.release(number)
+        self._live().release(number)
+        self._held.pop(number, None)
+
+    def fileno(self) -> int:
+        """A socket to wait on (select, selectors, asyncio's add_reader): readable when
+        ``next_frame`` has a frame to take. In latest mode this asks the producer for the next
+        frame, which it sends only when asked. Do not read it or close it."""
+        native = self._live()
+        native.request_frame()
+        return native.fileno
+
+    async def next_frame_async(self, timeout: float = DEFAULT_TIMEOUT) -> Frame:
+        """``next_frame`` for asyncio: waits on ``fileno()`` in the running loop, then takes the
+        frame (waiting briefly for its ready timeline, which the producer signals before or just
+        after announcing it)."""
+        loop = asyncio.get_running_loop()
+        fd = self.fileno()
+        ready = loop.create_future()
+        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await asyncio.wait_for(ready, timeout)
+        except asyncio.TimeoutError:
+            from .errors import TimeoutError as GeyserTimeoutError
+            raise GeyserTimeoutError(f"no frame of {self.name!r} within {timeout} s") from None
+        finally:
+            loop.remove_reader(fd)
+        return self.next_frame(timeout)
 
     def close(self) -> None:
         """Ends the subscription and releases the imported ring (its textures close too)."""
         self._closed = True
+        self._held.clear()
         self._native = None
         for tex in self.ring:
             tex.close()
@@ -246,7 +393,4 @@ class Subscriber:
         return self._closed
 
     def __repr__(self) -> str:
-        if self._closed:
-            return f"<geyser.Subscriber {self.info.name!r} closed>"
-        return f"<geyser.Subscriber {self.info.name!r} ring={len(self.ring)}>"
-
+        return f"<geyser.Subscriber {self.info.name!r} {self.info.mode} ring={len(self.ring)}>"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # OpenGL interop on the GPU machine (NVIDIA EGL, GL_EXT_semaphore_fd + GL_NV_timeline_semaphore):
-# the GL test suite, including the GL semaphore/timeline tests in and across processes, the C++
-# GL tests where GoogleTest is there, and the OpenGL consumer benchmark at 1080p and 4K.
+# the GL test suite, including the GL semaphore/timeline tests in and across processes (a GL
+# consumer whose reads wait on the GPU for a Vulkan producer process), the C++ GL tests and the
+# Subscriber's GPU-wait tests where GoogleTest is there, the Python GPU-wait test of
+# tests/test_sender.py, and the OpenGL consumer benchmark at 1080p and 4K.
 # Results go under $OUT. Run from the checkout root, after the usual prologue and install:
 #   source .gl/prologue.sh && python3 -m pip install --no-build-isolation --no-deps -q . \
 #     && python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl \
@@ -41,12 +43,14 @@ cpp_tests() {
     echo "C++ GL tests not run: the configure failed (GoogleTest missing?), see cpp-configure.txt"
     return 0
   fi
-  cmake --build /tmp/gl-cpp --target test_gl -j "$(nproc)" > "$OUT/cpp-build.txt" 2>&1 &&
-    GEYSER_VALIDATION=1 /tmp/gl-cpp/tests/cpp/test_gl
+  cmake --build /tmp/gl-cpp --target test_gl test_sender -j "$(nproc)" > "$OUT/cpp-build.txt" 2>&1 &&
+    GEYSER_VALIDATION=1 /tmp/gl-cpp/tests/cpp/test_gl &&
+    GEYSER_VALIDATION=1 /tmp/gl-cpp/tests/cpp/test_sender --gtest_filter='*GpuWait*:*GpuSignalled*' 
 }
 
 pytests() {
-  GEYSER_VALIDATION=1 timeout 500 python3 -m pytest -q -rs -p no:cacheprovider tests/test_gl.py tests/test_gl_tools.py
+  GEYSER_VALIDATION=1 timeout 500 python3 -m pytest -q -rs -p no:cacheprovider tests/test_gl.py tests/test_gl_tools.py \
+    tests/test_sender.py::test_next_frame_wait_gpu_leaves_the_ready_wait_to_the_gpu
 }
 
 bench() {

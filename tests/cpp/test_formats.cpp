@@ -287,6 +287,7 @@ TEST(FormatTag, SubscriberRefusesASenderWhoseTagContradictsItsFormat) {
     info.name = name;
     info.producer_pid = static_cast<uint32_t>(::getpid());
     info.ring_size = 1;
+    info.max_held = 1;
     info.width = 8;
     info.height = 8;
     info.vk_format = VK_FORMAT_R8G8B8A8_UNORM;

@@ -218,11 +218,11 @@ TEST_F(Gl, SenderFramesFromGl) {
         gl.ClearTexImage(f.texture->name(), 0, kRgba, kUnsignedByte, colour);
         ring.end_frame(f, 5 * kSecond);
         geyser::Subscriber::Frame got = subscriber->next_frame(5 * kSecond);
-        ASSERT_EQ(got.number, f.number);
-        std::vector<uint8_t> out(got.texture->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
-        got.texture->download(VK_IMAGE_ASPECT_COLOR_BIT, out.data(), out.size());
+        ASSERT_EQ(got.number(), f.number);
+        std::vector<uint8_t> out(got.texture()->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
+        got.texture()->download(VK_IMAGE_ASPECT_COLOR_BIT, out.data(), out.size());
         for (size_t b = 0; b < out.size(); ++b) ASSERT_EQ(out[b], colour[b % 4]);
-        subscriber->release(got.number);
+        got.release();
     }
     ring.close();
 }

@@ -263,6 +263,8 @@ void expect_equal(const geyser::SenderInfo& a, const geyser::SenderInfo& b) {
     expect_field(c, "texture_format", a.texture_format, b.texture_format);
     expect_field(c, "texture_usage", a.texture_usage, b.texture_usage);
     expect_field(c, "sync_kind", a.sync_kind, b.sync_kind);
+    expect_field(c, "mode", a.mode, b.mode);
+    expect_field(c, "max_held", a.max_held, b.max_held);
     expect_field(c, "current_frame", a.current_frame, b.current_frame);
     expect_field(c, "subscribers", a.subscribers, b.subscribers);
     expect_field(c, "device_uuid", a.device_uuid, b.device_uuid);

@@ -65,15 +65,17 @@ def lp(b):
 
 
 # Named-sender payloads (sender_protocol.hpp's layouts, field by field).
-def hello(protocol=1, pid=4242, subscribe=1, client=b"fuzz"):
+def hello(protocol=2, pid=4242, subscribe=1, client=b"fuzz"):
     return struct.pack("<HIB", protocol, pid, subscribe) + lp(client)
 
 
 def sender_info(name=b"demo", ring_size=3):
     # u16 protocol, string name, u32 producer_pid, ring_size, width, height, vk_format,
-    # texture_format, texture_usage, u8 sync_kind, u64 current_frame, u32 subscribers, 2 UUIDs
-    return (struct.pack("<H", 1) + lp(name) +
-            struct.pack("<IIIIIIIBQI", 4242, ring_size, 64, 32, VK_FORMAT_R8G8B8A8_UNORM, 1, 3, 1, 5, 2) +
+    # texture_format, texture_usage, u8 sync_kind, u8 mode, u32 max_held, u64 current_frame,
+    # u32 subscribers, 2 UUIDs
+    return (struct.pack("<H", 2) + lp(name) +
+            struct.pack("<IIIIIIIBBIQI", 4242, ring_size, 64, 32, VK_FORMAT_R8G8B8A8_UNORM, 1, 3, 1, 1,
+                        ring_size, 5, 2) +
             bytes(range(16)) + bytes(range(16, 32)))
 
 

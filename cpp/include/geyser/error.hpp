@@ -105,6 +105,13 @@ public:
     using Error::Error;
 };
 
+/// The producer of a named sender ended this subscription while it was alive (the subscriber held
+/// a frame past the producer's release timeout, say). The producer's message says why.
+class SubscriptionDroppedError : public Error {
+public:
+    using Error::Error;
+};
+
 /// A message on a channel broke the wire format (size, version, field or fd count).
 class ProtocolError : public Error {
 public:

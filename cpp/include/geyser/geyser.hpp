@@ -3,6 +3,7 @@
 
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
+#include "geyser/interrupt.hpp"
 #include "geyser/formats.hpp"
 #include "geyser/memory.hpp"
 #include "geyser/types.hpp"

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -264,6 +265,9 @@ struct GlFrame {
     uint64_t number = 0;
     uint32_t slot = 0;
     GlTexture* texture = nullptr;
+    /// GlSubscriber: how GL's reads were ordered after the producer's ready signal (kGpu: by
+    /// glWaitSemaphoreEXT, with no host wait). GlSender: kHost.
+    ReadyWait ready_wait = ReadyWait::kHost;
 };
 
 /// A Sender's ring imported into GL once, for writing frames from GL. Borrows the Sender, which
@@ -306,15 +310,22 @@ public:
     GlSubscriber(std::shared_ptr<GlContext> context, Subscriber& subscriber);
     GlSubscriber(const GlSubscriber&) = delete;
     GlSubscriber& operator=(const GlSubscriber&) = delete;
-    /// Subscriber::next_frame (the host waits for the ready timeline, bounded by `timeout_ns`).
-    /// GL semaphore path: then glWaitSemaphoreEXT on the ready timeline at the frame number, the
-    /// texture acquired from its layout.
+    /// The next frame, for GL to read. GL semaphore path (sync_path() kGlSemaphore: the context
+    /// has GL_EXT_semaphore_fd + GL_NV_timeline_semaphore and the ready timeline is a Vulkan one):
+    /// Subscriber::next_frame(ReadyWait::kGpu), which returns once the frame is announced, then
+    /// glWaitSemaphoreEXT on the ready timeline (imported once) at the frame number with the
+    /// texture's layout, so GL's later commands read after the producer's writes with no host
+    /// wait (GlFrame::ready_wait kGpu). Host path: Subscriber::next_frame(ReadyWait::kHost), the
+    /// host waiting for the ready timeline within `timeout_ns`.
     GlFrame next_frame(uint64_t timeout_ns);
-    /// Done with the frame: GlContext::finish(timeout_ns), so GL's reads have completed, then
-    /// Subscriber::release.
+    /// Done with the frame: GlContext::finish(timeout_ns), a host wait for GL's reads (protocol 2
+    /// releases by message, so the host must know they are done; on the GPU path a producer that
+    /// never signals the frame shows up here, as TimeoutError), then Subscriber::release.
     void release(const GlFrame& frame, uint64_t timeout_ns);
     SyncPath sync_path() const noexcept { return ready_ ? SyncPath::kGlSemaphore : SyncPath::kHost; }
     const std::vector<std::unique_ptr<GlTexture>>& ring() const noexcept { return ring_; }
+    /// Deletes the GL objects (their context current). Frames still held are released, after
+    /// GlContext::finish (bounded by a second). Idempotent.
     void close();
 
 private:
@@ -322,6 +333,7 @@ private:
     Subscriber& subscriber_;
     std::vector<std::unique_ptr<GlTexture>> ring_;
     std::unique_ptr<GlSemaphore> ready_;
+    std::map<uint64_t, Subscriber::Frame> held_;  // the frames next_frame returned, by number
 };
 
 }  // namespace geyser::gl

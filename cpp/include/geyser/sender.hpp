@@ -24,20 +24,61 @@ namespace geyser {
 class Device;
 class Texture;
 
+/// What a Sender does with a subscriber that holds a frame past options.release_timeout_ns.
+enum class StalledPolicy : uint8_t {
+    /// Drop it: it is told why (SubscriptionDroppedError on its side) and its socket closes. In
+    /// kLossless this happens when begin_frame needs the slot it holds; in kLatest as soon as
+    /// the hold passes the timeout.
+    kDrop = 1,
+    /// kLatest only: leave it be; the producer writes around the slots it holds. Only if every
+    /// slot the producer could write is held past the timeout is one holder dropped after all.
+    kSkip = 2,
+};
+
 /// How a Sender is set up. Plain data.
 struct SenderOptions {
-    /// Textures in the ring, 1..64. A subscriber may hold ring_size - 1 frames while the
-    /// producer writes the next.
+    /// Textures in the ring, 1..64 (3..64 for kLatest). A subscriber may hold ring_size frames
+    /// at once in kLossless (the producer waits meanwhile), ring_size - 2 in kLatest, where the
+    /// producer never waits (SenderInfo::max_held).
     uint32_t ring_size = 3;
+    /// Which frames reach subscribers (sender_protocol.hpp).
+    DeliveryMode mode = DeliveryMode::kLossless;
+    /// What happens to a subscriber that stops releasing.
+    StalledPolicy stalled = StalledPolicy::kDrop;
     /// The timelines: Vulkan where the device can export them, portable otherwise, or forced.
     TimelineChoice sync = TimelineChoice::kAuto;
-    /// How long begin_frame waits for a subscriber to release the slot it needs before that
-    /// subscriber is dropped (its socket closed), unless begin_frame is given its own timeout.
+    /// How long a subscriber may hold a frame the producer needs (kLossless: measured from the
+    /// begin_frame that needs it, unless begin_frame is given its own timeout; kLatest: from
+    /// when it received the frame) before `stalled` applies.
     uint64_t release_timeout_ns = 10'000'000'000ull;
     /// How long one handshake may take before the connection is dropped.
     uint64_t handshake_timeout_ns = 5'000'000'000ull;
     /// How long sending one message to one subscriber may take before it is dropped.
     uint64_t send_timeout_ns = 2'000'000'000ull;
+};
+
+/// Something that happened to a subscriber, for the producer's log (Sender::take_events).
+struct SenderEvent {
+    enum class Kind : uint8_t {
+        kJoined = 1,   ///< A subscriber's handshake completed.
+        kLeft = 2,     ///< Its process closed the connection (or died).
+        kDropped = 3,  ///< The producer ended it; `message` says why (it was told the same).
+        kStalled = 4,  ///< It holds a frame past the release timeout and is skipped (kSkip).
+    };
+    Kind kind = Kind::kJoined;
+    uint32_t pid = 0;
+    std::string client;
+    std::string message;
+};
+
+/// Counters over a Sender's life.
+struct SenderStats {
+    uint64_t frames_published = 0;
+    uint64_t subscribers_joined = 0;
+    /// Subscribers the producer ended (stalled, broke the protocol, or could not take a frame).
+    uint64_t subscribers_dropped = 0;
+    /// Holds past the release timeout that kSkip left alone.
+    uint64_t stalls_skipped = 0;
 };
 
 /// Who signals a frame's ready timeline when end_frame() announces it.
@@ -52,12 +93,14 @@ enum class ReadySignal : uint8_t {
 
 /// Publishes a ring of textures under a name. Created by Sender::create; the destructor closes
 /// it. Thread-safety: begin_frame/end_frame/publish from one thread at a time; frame(),
-/// subscribers(), info() from any thread; the accept thread runs on its own.
+/// subscribers(), info(), stats(), take_events(), wait_for_subscribers() from any thread; the
+/// service thread (accepting subscribers, reading their releases) runs on its own. Every wait is
+/// interruptible (interrupt.hpp).
 ///
 /// fork(): in a child of the publishing process every operation throws UnsupportedOperationError
 /// naming fork(), and closing (or destroying) the inherited Sender there sends nothing to the
 /// parent's subscribers, leaves the parent's timelines and socket alone, and does not touch the
-/// parent's accept thread.
+/// parent's service thread.
 class Sender {
 public:
     /// One frame being written: what begin_frame() gives and end_frame() publishes.
@@ -87,10 +130,12 @@ public:
     Sender(const Sender&) = delete;
     Sender& operator=(const Sender&) = delete;
 
-    /// The next frame's slot, once every subscriber has released the frame that was in it.
-    /// A subscriber that has not released it within `timeout_ns` (options.release_timeout_ns if
-    /// kDefault), or whose process has gone, is dropped. Throws InvalidArgumentError when a frame
-    /// was begun and not ended, UnsupportedOperationError after close().
+    /// The next frame's slot. kLossless: once every subscriber has released the frame that was
+    /// in it; a subscriber still holding it after `timeout_ns` (options.release_timeout_ns if
+    /// kDefault) is dropped. kLatest: a slot holding neither the newest frame nor a held one, at
+    /// once (it waits only when subscribers together hold every other slot). Throws
+    /// InvalidArgumentError when a frame was begun and not ended, InvalidHandleError after
+    /// close().
     Frame begin_frame(uint64_t timeout_ns = kDefault);
     /// Announces `frame` to every subscriber. With ReadySignal::kHost, the frame's writes must
     /// have completed and the ready timeline is signalled here; with kGpu the caller's
@@ -104,8 +149,8 @@ public:
     uint64_t publish(VkImageAspectFlagBits aspect, const void* data, size_t size, uint64_t timeout_ns = kDefault);
 
     /// Stops publishing: each subscriber gets Goodbye (its next wait raises PeerGoneError), the
-    /// ready timeline is marked abandoned, the accept thread stops and the socket goes.
-    /// Idempotent.
+    /// ready timeline is marked abandoned, the service thread stops and the socket goes. Not
+    /// interruptible; idempotent.
     void close();
     bool closed() const noexcept { return closed_.load(); }
 
@@ -118,8 +163,15 @@ public:
     uint64_t frame() const noexcept { return frame_.load(); }
     /// Subscribers connected now (the ones whose process has gone are reaped within 100 ms).
     size_t subscribers() const;
+    /// Returns once at least `count` subscribers are connected. TimeoutError after `timeout_ns`,
+    /// InvalidHandleError when the sender is (or gets) closed.
+    void wait_for_subscribers(size_t count, uint64_t timeout_ns) const;
     /// What query_sender reports for this sender now.
     SenderInfo info() const;
+    DeliveryMode mode() const noexcept { return options_.mode; }
+    SenderStats stats() const;
+    /// The events since the last call, oldest first (at most 1024 are kept; older ones go).
+    std::vector<SenderEvent> take_events();
 
     /// Use the options' timeout.
     static constexpr uint64_t kDefault = UINT64_MAX - 1;
@@ -128,9 +180,8 @@ private:
     struct State;
     Sender(std::shared_ptr<Device> device, std::string name, TextureDescriptor descriptor, SenderOptions options);
     void require_open(const char* what) const;
-    void accept_loop();
+    void serve();
     void handshake(Channel channel);
-    void wait_released(uint64_t value, uint64_t timeout_ns);
     SenderInfo info_locked() const;  // caller holds the state's mutex
 
     std::shared_ptr<Device> device_;
@@ -142,7 +193,7 @@ private:
     std::atomic<uint64_t> frame_{0};
     std::atomic<bool> closed_{false};
     uint64_t pending_ = 0;  // the frame begun and not ended, 0 if none
-    std::unique_ptr<State> state_;  // the listener, the subscriptions, the accept thread
+    std::unique_ptr<State> state_;  // the listener, the subscriptions, the service thread
 };
 
 }  // namespace geyser

@@ -5,13 +5,25 @@
 //
 // A producer (Sender, sender.hpp) publishes a ring of N shareable textures under a name, at
 // runtime_dir()/<name>.sock. A subscriber (Subscriber, subscriber.hpp) connects, says Hello, and
-// receives once: SenderInfo, N texture handles (kMemoryHandle, one fd each), the "frame ready"
-// timeline and its own "slot released" timeline (kTimelineHandle, one fd each). From then on it
-// receives only Frame messages (frame number and ring slot, no fds). It waits for "ready" to
-// reach the frame, reads the slot, and signals "released" with the frame number; the producer
-// does not write a slot again until every subscriber has released the frame that was in it. A
-// producer that shuts down sends Goodbye; one that dies closes the socket. Either way a
-// subscriber's next wait ends with PeerGoneError, and the textures it imported stay valid.
+// receives once: SenderInfo, N texture handles (kMemoryHandle, one fd each) and the "frame ready"
+// timeline (kTimelineHandle, one fd). From then on it receives Frame messages (frame number and
+// ring slot, no fds); each Frame it receives is a frame it holds until it sends Release with that
+// number (in any order). The producer never writes a slot a subscriber holds.
+//
+// The producer's DeliveryMode (in SenderInfo) decides which frames a subscriber receives:
+// - kLossless: every frame, in order, pushed as it is published; the producer waits for the
+//   slot it needs to be released. A subscriber joining after frame F gets Frame F at once
+//   (unless F's slot is being written again), then every later frame.
+// - kLatest: the subscriber asks with FrameRequest(after), and the producer answers with the
+//   newest frame above `after`, at once when there is one, else when it is published. The
+//   producer never waits for subscribers: it writes a slot that holds neither the newest frame
+//   nor a frame a subscriber holds. So a ring of N lets each subscriber hold N-2 frames.
+//
+// A subscriber waits for "ready" to reach the frame, reads the slot, and releases. One that holds
+// a frame past the producer's release timeout is dropped (kLatest may skip it instead), and told
+// why with Dropped before its socket closes. A producer that shuts down sends Goodbye; one that
+// dies closes the socket. Either way a subscriber's next wait ends with PeerGoneError, and the
+// textures it imported stay valid.
 #pragma once
 
 #include <cstdint>
@@ -30,9 +42,28 @@
 namespace geyser {
 
 /// The sender protocol's version; Hello and SenderInfo carry it and a mismatch is refused.
-constexpr uint16_t kSenderProtocolVersion = 1;
-/// Message type of SenderInfo (the other types are MessageType's).
+constexpr uint16_t kSenderProtocolVersion = 2;
+/// Message type of SenderInfo (the other types are MessageType's: kHello, kFrame, kRelease with
+/// a FrameNumber, kGoodbye).
 constexpr uint16_t kSenderInfoMessage = 21;
+/// Message type of a kLatest subscriber's FrameRequest (a FrameNumber: the newest frame it has).
+constexpr uint16_t kFrameRequestMessage = 22;
+/// Message type of Dropped (a Dropped payload), the producer's last message to a subscriber it
+/// ends.
+constexpr uint16_t kDroppedMessage = 23;
+
+/// Which frames reach a subscriber (the numbers are part of the wire format).
+enum class DeliveryMode : uint8_t {
+    /// Every frame reaches every subscriber, in order; the producer waits for the slowest.
+    kLossless = 1,
+    /// Each subscriber gets the newest frame when it asks; the producer never waits for
+    /// subscribers, and a subscriber counts the frames it was too slow for as dropped.
+    kLatest = 2,
+};
+
+const char* to_string(DeliveryMode mode);
+/// SenderInfo::max_held for a ring of `ring_size` in `mode` (0: kLatest needs a ring of 3 or more).
+uint32_t max_held_for(DeliveryMode mode, uint32_t ring_size);
 
 enum class TimelineRole : uint8_t {
     kReady = 1,
@@ -57,6 +88,10 @@ struct SenderInfo {
     TextureFormat texture_format = TextureFormat::kUnknown;
     uint32_t texture_usage = 0;
     TimelineKind sync_kind = TimelineKind::kPortable;
+    DeliveryMode mode = DeliveryMode::kLossless;
+    /// Frames one subscriber may hold at once: ring_size for kLossless (the producer then waits
+    /// for a release), ring_size - 2 for kLatest (the producer never waits).
+    uint32_t max_held = 0;
     uint64_t current_frame = 0;  ///< Last frame published when the message was sent.
     uint32_t subscribers = 0;
     Uuid device_uuid{};
@@ -89,6 +124,12 @@ std::vector<uint8_t> encode_timeline_announce(const TimelineAnnounce& m);
 TimelineAnnounce decode_timeline_announce(const uint8_t* data, size_t size, UniqueFd fd, UniqueFd& portable_fd);
 std::vector<uint8_t> encode_frame_message(const FrameMessage& m);
 FrameMessage decode_frame_message(const uint8_t* data, size_t size);
+/// Release and FrameRequest: one u64 frame number (0 only in a FrameRequest: "none yet").
+std::vector<uint8_t> encode_frame_number(uint64_t number);
+uint64_t decode_frame_number(const uint8_t* data, size_t size, const char* what);
+/// Dropped: the producer's reason, a string of at most 1024 bytes.
+std::vector<uint8_t> encode_dropped(const std::string& reason);
+std::string decode_dropped(const uint8_t* data, size_t size);
 
 /// Sender names are 1-64 characters of [A-Za-z0-9._-], not starting with '.'; anything else
 /// throws InvalidArgumentError (names become file names).

@@ -1,8 +1,9 @@
 // The consumer side of a named sender: subscribe by name, import the ring once, then receive
-// frame numbers (the protocol: sender_protocol.hpp).
+// frames by number and release them (the protocol: sender_protocol.hpp).
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 #include "geyser/channel.hpp"
 #include "geyser/memory.hpp"
 #include "geyser/sender_protocol.hpp"
+#include "geyser/sync.hpp"
 #include "geyser/timeline.hpp"
 
 namespace geyser {
@@ -18,20 +20,67 @@ namespace geyser {
 class Device;
 class Texture;
 
-/// One subscription to a named sender: the ring imported once, then frame numbers only.
-/// Not thread-safe; use one Subscriber per thread.
+/// Where Subscriber::next_frame waits for a frame's ready timeline to reach its number.
+enum class ReadyWait : uint8_t {
+    /// On the host, before next_frame returns: the producer's writes have completed by then.
+    kHost = 1,
+    /// Not at all: next_frame returns once the frame is announced, and the caller orders its reads
+    /// after Frame::ready() on the GPU (a SubmitSync wait, or glWaitSemaphoreEXT on the timeline
+    /// imported into GL: geyser/gl.hpp). Vulkan ready timelines only; a portable one lives in
+    /// host memory that no GPU waits on.
+    kGpu = 2,
+};
+
+/// One subscription to a named sender: the ring imported once, then frame numbers only. The same
+/// calls serve both delivery modes (info().mode). Not thread-safe; use one Subscriber per
+/// thread. Every wait is interruptible (interrupt.hpp).
 class Subscriber {
 public:
-    struct Frame {
-        uint64_t number = 0;
-        uint32_t slot = 0;
-        std::shared_ptr<Texture> texture;
+    /// One frame received and held: its slot is not written again until it is released, by
+    /// release() or by the Frame's destruction (whichever comes first). Move-only. A Frame may
+    /// outlive its Subscriber (it then releases nothing: the subscription has ended).
+    class Frame {
+    public:
+        Frame() = default;
+        Frame(Frame&& other) noexcept;
+        Frame& operator=(Frame&& other) noexcept;
+        Frame(const Frame&) = delete;
+        Frame& operator=(const Frame&) = delete;
+        /// Releases the frame if it is still held (errors are swallowed: a destructor must not
+        /// throw, and a producer that has gone needs no release).
+        ~Frame();
+
+        uint64_t number() const noexcept { return number_; }
+        uint32_t slot() const noexcept { return slot_; }
+        /// How next_frame waited for the frame's ready signal.
+        ReadyWait ready_wait() const noexcept { return ready_wait_; }
+        /// The frame's ready point: the Subscriber's ready timeline at number(). Reached already
+        /// unless ready_wait() is kGpu; then wait for it on the GPU before reading (SubmitSync's
+        /// wait). The timeline is kept alive by the Frame.
+        SyncPoint ready() const noexcept { return SyncPoint(ready_.get(), number_); }
+        /// The ring texture holding the frame. InvalidHandleError once the frame is released:
+        /// the producer may be writing that slot again.
+        const std::shared_ptr<Texture>& texture() const;
+        /// Whether it was released (by either release()) or its Subscriber has gone.
+        bool released() const noexcept;
+        /// Tells the producer this subscriber is done with the frame. InvalidArgumentError when
+        /// it was released already; otherwise as Subscriber::release.
+        void release();
+
+    private:
+        friend class Subscriber;
+        std::weak_ptr<Subscriber*> owner_;
+        uint64_t number_ = 0;
+        uint32_t slot_ = 0;
+        std::shared_ptr<Texture> texture_;
+        std::shared_ptr<Timeline> ready_;
+        ReadyWait ready_wait_ = ReadyWait::kHost;
     };
 
     /// Connects to `name` on `device` (which must be the producer's device: DeviceMismatchError
-    /// otherwise) and imports the ring and both timelines. A SenderInfo whose texture_format tag
-    /// contradicts its vk_format (format_tag_mismatch), or a ring texture whose extent, VkFormat
-    /// or tag differs from the SenderInfo, is a ProtocolError: the sender broke its own
+    /// otherwise) and imports the ring and the ready timeline. A SenderInfo whose texture_format
+    /// tag contradicts its vk_format (format_tag_mismatch), or a ring texture whose extent,
+    /// VkFormat or tag differs from the SenderInfo, is a ProtocolError: the sender broke its own
     /// description. So is a SenderInfo that is not the socket's own (check_sender_identity:
     /// another name, or a pid other than the listener's). Each ring handle is then checked
     /// again by Device::import_texture.
@@ -49,21 +98,46 @@ public:
     const std::vector<MemoryHandle>& ring_handles() const noexcept { return ring_handles_; }
     /// The ready timeline's handle as sent (owning its fd), for the same reason.
     const TimelineHandle& ready_handle() const noexcept { return ready_handle_; }
+    /// The ready timeline as imported: the producer signals it to each frame's number.
+    const std::shared_ptr<Timeline>& ready() const noexcept { return ready_; }
 
-    /// The next frame, in order: waits for its Frame message and for the ready timeline to reach
-    /// it. TimeoutError after `timeout_ns`; a frame announced but not ready by then is the one
-    /// the next call returns. PeerGoneError when the producer has gone. A frame number that
-    /// is not above the last one announced is a ProtocolError, and so is every later call: the
-    /// producer is broken.
-    /// UnsupportedOperationError in a fork() child of the subscribing process (so is release).
-    Frame next_frame(uint64_t timeout_ns);
-    /// Tells the producer this subscriber is done with `frame` (and every earlier one): signals
-    /// the released timeline. A frame at or below one already released changes nothing, so
-    /// frames may be released in any order.
-    void release(uint64_t frame);
+    /// The next frame once it is ready: kLossless, the next in order; kLatest, the newest one
+    /// newer than the last received (at once when there is one, such as the current frame for a
+    /// new subscriber). Throws UnsupportedOperationError at once when this subscriber already
+    /// holds info().max_held frames; TimeoutError after `timeout_ns` (a frame announced but not
+    /// ready by then is the one the next call returns); PeerGoneError when the producer has gone;
+    /// SubscriptionDroppedError when the producer ended this subscription (its reason in the
+    /// message). A frame number that is not above the last one announced is a ProtocolError, and
+    /// so is every later call: the producer is broken. UnsupportedOperationError in a fork() child of the subscribing process (so is
+    /// release). `wait`: ReadyWait::kHost waits for the frame's ready signal on the host (within
+    /// `timeout_ns`); kGpu returns the frame once announced, for the caller to wait on
+    /// Frame::ready() on the GPU (UnsupportedOperationError at once when the ready timeline is
+    /// portable). A GPU wait trusts the producer to signal the frame: only the caller's own
+    /// bounded host wait, such as a fence before release, notices one that never does.
+    Frame next_frame(uint64_t timeout_ns, ReadyWait wait = ReadyWait::kHost);
+    /// Releases frame `number`, which this subscriber must hold (InvalidArgumentError
+    /// otherwise). Frames may be released in any order. After the producer has gone there is
+    /// nothing to tell it, and the frame is simply forgotten.
+    void release(uint64_t number);
+    /// The frames held now, by number.
+    std::vector<uint64_t> held() const;
+    /// Frames published that this subscriber never received (kLatest: those it was too slow
+    /// for), counted from its first frame.
+    uint64_t frames_dropped() const noexcept { return frames_dropped_; }
+
+    /// For event loops: a socket (borrowed; do not read it or close it) that is readable when
+    /// next_frame has a message to take. In kLatest the producer sends a frame only when asked,
+    /// so call request_frame() before waiting on it (next_frame asks by itself).
+    int native_handle() const noexcept { return channel_.native_handle(); }
+    /// kLatest: asks the producer for the next frame newer than the last received, unless this
+    /// subscriber asked already. kLossless: does nothing (every frame comes unasked).
+    void request_frame();
 
 private:
     Subscriber(Channel channel, std::shared_ptr<Device> device);
+    [[noreturn]] void throw_gone() const;
+    // ReadyWait::kHost: waits until `deadline` for the announced frame's ready signal.
+    void wait_ready(uint64_t deadline);
 
     Channel channel_;
     // In a fork() child the subscription is the parent's: next_frame and release refuse before
@@ -74,12 +148,19 @@ private:
     std::vector<MemoryHandle> ring_handles_;
     TimelineHandle ready_handle_;
     std::shared_ptr<Timeline> ready_;
-    std::shared_ptr<Timeline> released_;  // signalled by this subscriber alone
-    bool gone_ = false;
-    uint64_t last_number_ = 0;  // the last frame number announced; each must be larger
-    std::string broken_;        // why the producer is broken, once it is
+    // Why the subscription ended (empty while it goes on), and whether the producer dropped it.
+    std::string gone_;
+    bool dropped_ = false;
+    bool requested_ = false;  // kLatest: a FrameRequest is outstanding
+    uint64_t last_ = 0;       // the newest frame received
+    uint64_t frames_dropped_ = 0;
+    std::map<uint64_t, uint32_t> held_;  // frame number -> slot
+    std::string broken_;  // why the producer is broken, once it is
     // The frame announced whose ready wait timed out: next_frame returns it before reading on.
     std::optional<FrameMessage> announced_;
+    // What Frames point back through; reset by the destructor, so a Frame that outlives its
+    // Subscriber knows it.
+    std::shared_ptr<Subscriber*> self_;
 };
 
 }  // namespace geyser

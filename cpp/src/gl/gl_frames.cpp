@@ -103,22 +103,33 @@ GlSubscriber::GlSubscriber(std::shared_ptr<GlContext> context, Subscriber& subsc
 GlFrame GlSubscriber::next_frame(uint64_t timeout_ns) {
     if (ring_.empty()) throw InvalidHandleError("this GlSubscriber is closed");
     context_->require_current("receive a GL frame");
-    Subscriber::Frame f = subscriber_.next_frame(timeout_ns);
-    GlFrame frame{f.number, f.slot, ring_.at(f.slot).get()};
-    // The GL acquire, from the layout the producer released the texture in. The host has seen the
-    // timeline reach the number already, so this orders nothing more than the layout.
-    if (ready_) ready_->wait(f.number, {frame.texture});
+    Subscriber::Frame f = subscriber_.next_frame(timeout_ns, ready_ ? ReadyWait::kGpu : ReadyWait::kHost);
+    GlFrame frame{f.number(), f.slot(), ring_.at(f.slot()).get(), f.ready_wait()};
+    // The GL acquire, from the layout the producer released the texture in, once the ready
+    // timeline reaches the frame: GL's later commands (the caller's reads) wait for it on the GPU.
+    if (ready_) ready_->wait(frame.number, {frame.texture});
+    held_.emplace(frame.number, std::move(f));
     return frame;
 }
 
 void GlSubscriber::release(const GlFrame& frame, uint64_t timeout_ns) {
+    auto it = held_.find(frame.number);
+    if (it == held_.end()) {
+        throw InvalidArgumentError("frame " + std::to_string(frame.number) + " is not held by this GlSubscriber");
+    }
     context_->require_current("release a GL frame");
     // The producer may overwrite the slot as soon as it is released: GL's reads must be done.
     context_->finish(timeout_ns);
-    subscriber_.release(frame.number);
+    Subscriber::Frame f = std::move(it->second);
+    held_.erase(it);
+    f.release();
 }
 
 void GlSubscriber::close() {
+    if (!held_.empty()) {
+        context_->finish(1'000'000'000);
+        held_.clear();  // each Frame releases itself
+    }
     if (ready_) ready_->close();
     for (auto& t : ring_) t->close();
     ready_.reset();

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "geyser/error.hpp"
+#include "geyser/interrupt.hpp"
 
 namespace geyser {
 
@@ -62,23 +63,33 @@ private:
 
 // Waits until `fd` reports one of `events` (or an error/hang-up, which the following call then
 // reports). Returns false when the deadline passes first.
+// The sleep is cut into interrupt slices (interrupt.hpp) while an interrupt check is installed.
 bool wait_until(int fd, short events, const Deadline& deadline) {
     for (;;) {
         pollfd p{fd, events, 0};
         timespec ts{};
         timespec* tsp = nullptr;
-        if (!deadline.infinite()) {
-            const uint64_t left = deadline.remaining_ns();
-            ts.tv_sec = static_cast<time_t>(left / 1'000'000'000);
-            ts.tv_nsec = static_cast<long>(left % 1'000'000'000);
+        const uint64_t left = deadline.remaining_ns();
+        const uint64_t slice = interrupt_slice_ns(left);
+        if (!deadline.infinite() || slice != left) {
+            ts.tv_sec = static_cast<time_t>(slice / 1'000'000'000);
+            ts.tv_nsec = static_cast<long>(slice % 1'000'000'000);
             tsp = &ts;
         }
         const int r = ::ppoll(&p, 1, tsp, nullptr);
         if (r < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR) {
+                check_interrupt();
+                continue;
+            }
             throw_errno("ppoll");
         }
-        if (r == 0) return false;
+        if (r == 0) {
+            if (slice == left && !deadline.infinite()) return false;
+            check_interrupt();
+            if (!deadline.infinite() && deadline.remaining_ns() == 0) return false;
+            continue;
+        }
         if (p.revents & POLLNVAL) throw OsError(EBADF, "ppoll", "fd " + std::to_string(fd) + " is not open");
         return true;
     }
@@ -232,6 +243,7 @@ Channel Channel::connect(const std::string& path, uint64_t timeout_ns, bool wait
         }
         const auto pause = std::min<uint64_t>(static_cast<uint64_t>(std::chrono::nanoseconds(backoff).count()), left);
         std::this_thread::sleep_for(std::chrono::nanoseconds(pause));
+        check_interrupt();
         backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
     }
 }
@@ -304,12 +316,13 @@ void Channel::send(uint16_t type, const std::vector<uint8_t>& payload, const std
         // peer's queue is full). SO_SNDTIMEO of zero means "forever", so a zero wait is
         // MSG_DONTWAIT instead.
         const uint64_t left = deadline.remaining_ns();
+        const uint64_t slice = interrupt_slice_ns(left);
         timeval tv{};
-        if (!deadline.infinite()) {
-            if (left == 0) {
+        if (!deadline.infinite() || slice != left) {
+            if (slice == 0) {
                 flags |= MSG_DONTWAIT;
             } else {
-                const uint64_t us = std::max<uint64_t>(1, (left + 999) / 1000);
+                const uint64_t us = std::max<uint64_t>(1, (slice + 999) / 1000);
                 tv.tv_sec = static_cast<time_t>(us / 1'000'000);
                 tv.tv_usec = static_cast<suseconds_t>(us % 1'000'000);
             }
@@ -326,8 +339,13 @@ void Channel::send(uint16_t type, const std::vector<uint8_t>& payload, const std
         }
         switch (errno) {
             case EINTR:
+                check_interrupt();
                 continue;
             case EAGAIN:
+                if (slice != left && (deadline.infinite() || deadline.remaining_ns() > 0)) {
+                    check_interrupt();
+                    continue;
+                }
                 throw TimeoutError(std::string("peer did not accept a ") + message_type_name(type) + " message within " +
                                    deadline.describe() + " (its receive queue is full)");
             case EPIPE:

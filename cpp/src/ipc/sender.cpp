@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -14,6 +17,7 @@
 #include "geyser/channel.hpp"
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
+#include "geyser/interrupt.hpp"
 #include "geyser/memory.hpp"
 #include "geyser/wire.hpp"
 #include "fault.hpp"
@@ -26,39 +30,37 @@ using namespace sender_session;
 
 namespace {
 
-// How often the accept thread wakes to notice close() and reap subscribers that have gone.
-constexpr uint64_t kAcceptSliceNs = 100'000'000;
-// How long a release wait sleeps between checks that the subscriber is still there.
-constexpr uint64_t kReleaseSliceNs = 50'000'000;
+// How often the service thread wakes to notice close() and stalled subscribers.
+constexpr uint64_t kServiceSliceNs = 100'000'000;
 // How long close() gives each Goodbye, and all of them together.
 constexpr uint64_t kGoodbyeTimeoutNs = 500'000'000;
+// How long a Dropped notice may take (the lock is held): it is one small message.
+constexpr uint64_t kDroppedTimeoutNs = 50'000'000;
+constexpr size_t kMaxEvents = 1024;
 
-TimelineChoice choice_for(TimelineKind kind) {
-    return kind == TimelineKind::kVulkan ? TimelineChoice::kVulkan : TimelineChoice::kPortable;
-}
+std::string ms_text(uint64_t ns) { return std::to_string(ns / 1'000'000) + " ms"; }
 
-}  // namespace
+/// A frame a subscriber holds: received and not yet released.
+struct Held {
+    uint32_t slot = 0;
+    uint64_t since_ns = 0;
+    bool stalled = false;  // reported once as kStalled
+};
 
-namespace {
-
-/// One subscriber, from its handshake until it is dropped. Shared, so that a release wait outside
-/// the lock keeps its timeline alive while the accept thread drops it.
+/// One subscriber, from its handshake until it is dropped. Every member is guarded by the
+/// state's mutex (the channel's sends and receives too).
 struct Subscription {
-    Subscription(Channel c, std::shared_ptr<Timeline> r, uint32_t p, std::string cl, uint64_t first)
-        : channel(std::move(c)), released(std::move(r)), pid(p), client(std::move(cl)), first_frame(first) {}
+    Subscription(Channel c, uint32_t p, std::string cl) : channel(std::move(c)), pid(p), client(std::move(cl)) {}
 
     Channel channel;
-    std::shared_ptr<Timeline> released;
     uint32_t pid = 0;
     std::string client;
-    uint64_t first_frame = 0;  // frames up to this one were published before it joined
+    std::map<uint64_t, Held> held;  // by frame number
+    bool wants = false;  // kLatest: a FrameRequest is waiting for a frame above wants_after
+    uint64_t wants_after = 0;
 
-    /// A subscriber sends nothing after its Hello, so a readable or hung-up socket means it has
-    /// gone (or broke the protocol, which ends the subscription as well).
-    bool dead() const {
-        if (!channel.is_open()) return true;
-        pollfd p{channel.native_handle(), POLLIN, 0};
-        return ::poll(&p, 1, 0) > 0;
+    std::string who() const {
+        return "subscriber pid " + std::to_string(pid) + (client.empty() ? "" : " ('" + client + "')");
     }
 };
 
@@ -69,8 +71,14 @@ struct Sender::State {
 
     Listener listener;
     pid_t owner_pid = ::getpid();
-    std::mutex mutex;  // guards subs and the frame counter's announcement order
+    mutable std::mutex mutex;  // guards everything below but `stop` and `thread`
+    mutable std::condition_variable changed;  // a release, a join, a drop, close()
     std::vector<std::shared_ptr<Subscription>> subs;
+    uint64_t current = 0;        // the newest frame published, and its slot
+    uint32_t current_slot = 0;
+    int64_t pending_slot = -1;   // the slot begin_frame handed out, until end/abandon
+    std::deque<SenderEvent> events;
+    SenderStats stats;
     std::atomic<bool> stop{false};
     // Not a plain member: a fork() child must be able to leave its (thread-less) copy alone,
     // since destroying a joinable std::thread terminates the process.
@@ -78,17 +86,51 @@ struct Sender::State {
 
     bool in_owner_process() const noexcept { return ::getpid() == owner_pid; }
 
-    /// Caller holds mutex. `sub` is a copy: the vector's element it may have come from goes here.
-    void drop(std::shared_ptr<Subscription> sub) {
-        auto it = std::find(subs.begin(), subs.end(), sub);
-        if (it != subs.end()) subs.erase(it);
-        sub->channel.close();
+    void event(SenderEvent::Kind kind, const Subscription& sub, std::string message) {
+        if (events.size() == kMaxEvents) events.pop_front();
+        events.push_back(SenderEvent{kind, sub.pid, sub.client, std::move(message)});
     }
 
-    void reap() {
-        std::lock_guard<std::mutex> lock(mutex);
-        for (size_t i = subs.size(); i-- > 0;) {
-            if (subs[i]->dead()) drop(subs[i]);
+    bool slot_held(uint32_t slot) const {
+        for (const auto& sub : subs) {
+            for (const auto& [number, h] : sub->held) {
+                if (h.slot == slot) return true;
+            }
+        }
+        return false;
+    }
+
+    /// Ends `sub` (a copy: the vector's element it may have come from goes here). With a reason,
+    /// the subscriber is told it first and the drop is counted; without, it has left.
+    void drop(std::shared_ptr<Subscription> sub, const std::string& reason) {
+        auto it = std::find(subs.begin(), subs.end(), sub);
+        if (it == subs.end()) return;
+        subs.erase(it);
+        if (reason.empty()) {
+            event(SenderEvent::Kind::kLeft, *sub, "left");
+        } else {
+            try {
+                sub->channel.send(kDroppedMessage, encode_dropped(reason), {}, kDroppedTimeoutNs);
+            } catch (const Error&) {
+                // Gone already, or not reading: it learns from the closed socket instead.
+            }
+            ++stats.subscribers_dropped;
+            event(SenderEvent::Kind::kDropped, *sub, reason);
+        }
+        sub->channel.close();
+        changed.notify_all();
+    }
+
+    /// Sends frame `number` in `slot` to `sub`, which then holds it; drops it if it cannot take it.
+    void deliver(const std::shared_ptr<Subscription>& sub, uint64_t number, uint32_t slot, uint64_t timeout_ns) {
+        try {
+            sub->channel.send(static_cast<uint16_t>(MessageType::kFrame), encode_frame_message({number, slot}), {},
+                              timeout_ns);
+            sub->held[number] = Held{slot, sender_session::now_ns(), false};
+        } catch (const PeerGoneError&) {
+            drop(sub, "");
+        } catch (const Error& e) {
+            drop(sub, std::string("it did not take frame ") + std::to_string(number) + " (" + e.what() + ")");
         }
     }
 };
@@ -103,6 +145,21 @@ std::unique_ptr<Sender> Sender::create(const std::shared_ptr<Device>& device, co
     if (options.ring_size < 1 || options.ring_size > 64) {
         throw InvalidArgumentError("ring_size must be 1..64, got " + std::to_string(options.ring_size));
     }
+    if (options.mode != DeliveryMode::kLossless && options.mode != DeliveryMode::kLatest) {
+        throw InvalidArgumentError("mode must be lossless or latest");
+    }
+    if (options.mode == DeliveryMode::kLatest && options.ring_size < 3) {
+        throw InvalidArgumentError("a latest-mode ring needs at least 3 slots (one written, one holding the newest "
+                                   "frame, one for a subscriber to hold), got " +
+                                   std::to_string(options.ring_size));
+    }
+    if (options.stalled != StalledPolicy::kDrop && options.stalled != StalledPolicy::kSkip) {
+        throw InvalidArgumentError("stalled must be drop or skip");
+    }
+    if (options.stalled == StalledPolicy::kSkip && options.mode != DeliveryMode::kLatest) {
+        throw InvalidArgumentError("stalled=skip needs mode=latest: a lossless producer cannot write past a frame a "
+                                   "subscriber holds");
+    }
     device->require_owner_process("publish a sender");
     std::unique_ptr<Sender> s(new Sender(device, name, descriptor, options));
     // On any failure below the destructor runs with state_ empty: the ring and the timeline go,
@@ -113,10 +170,10 @@ std::unique_ptr<Sender> Sender::create(const std::shared_ptr<Device>& device, co
     Sender* self = s.get();
     try {
         if (fault::injected("pthread_create")) throw std::system_error(EAGAIN, std::generic_category());
-        s->state_->thread = std::make_unique<std::thread>([self] { self->accept_loop(); });
+        s->state_->thread = std::make_unique<std::thread>([self] { self->serve(); });
     } catch (const std::system_error& e) {
         // Out of threads: `s` goes, and with it the bound socket, the ring and the timeline.
-        throw OsError(e.code().value(), "pthread_create", "the sender's accept thread cannot start");
+        throw OsError(e.code().value(), "pthread_create", "the sender's service thread cannot start");
     }
     return s;
 }
@@ -142,26 +199,101 @@ void Sender::require_open(const char* what) const {
 
 // ---- subscribers ---------------------------------------------------------------------------
 
-void Sender::accept_loop() {
+void Sender::serve() {
     State& st = *state_;
+    // The service thread is never interrupted: the check is for the threads of the caller.
+    InterruptShield shield;
+    std::vector<pollfd> fds;
+    std::vector<std::shared_ptr<Subscription>> polled;
     while (!st.stop.load()) {
-        std::optional<Channel> channel;
-        try {
-            channel.emplace(st.listener.accept(kAcceptSliceNs));
-        } catch (const TimeoutError&) {
-        } catch (...) {
-            // A peer of another user (refused by the listener), or accept() failing outright
-            // (EMFILE): back off instead of spinning. Nothing may escape the thread.
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        fds.assign(1, pollfd{st.listener.native_handle(), POLLIN, 0});
+        {
+            std::lock_guard<std::mutex> lock(st.mutex);
+            polled = st.subs;
         }
-        if (!channel) {
-            st.reap();
-            continue;
+        for (const auto& sub : polled) fds.push_back(pollfd{sub->channel.native_handle(), POLLIN, 0});
+        if (::poll(fds.data(), fds.size(), static_cast<int>(kServiceSliceNs / 1'000'000)) < 0 && errno != EINTR) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));  // out of memory: back off, never spin
         }
-        try {
-            handshake(std::move(*channel));
-        } catch (...) {
-            // The connection is closed with the Channel; the sender goes on serving others.
+        if (fds[0].revents != 0) {
+            std::optional<Channel> channel;
+            try {
+                channel.emplace(st.listener.accept(0));
+            } catch (...) {
+                // A peer of another user (refused by the listener), or accept() failing outright
+                // (EMFILE): back off instead of spinning. Nothing may escape the thread.
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+            if (channel) {
+                try {
+                    handshake(std::move(*channel));
+                } catch (...) {
+                    // The connection is closed with the Channel; the sender goes on serving others.
+                }
+            }
+        }
+        std::lock_guard<std::mutex> lock(st.mutex);
+        for (size_t i = 0; i < polled.size(); ++i) {
+            if (fds[i + 1].revents == 0) continue;
+            const std::shared_ptr<Subscription>& sub = polled[i];
+            // Dropped meanwhile (by begin_frame or end_frame): its channel is closed.
+            if (std::find(st.subs.begin(), st.subs.end(), sub) == st.subs.end()) continue;
+            try {
+                Message m = sub->channel.receive(0);
+                const std::string what = message_type_name(m.type);
+                if (!m.fds.empty()) {
+                    st.drop(sub, "it sent file descriptors, which the protocol never does");
+                } else if (m.type == static_cast<uint16_t>(MessageType::kRelease)) {
+                    const uint64_t number = decode_frame_number(m.payload.data(), m.payload.size(), "release");
+                    if (sub->held.erase(number) == 0) {
+                        st.drop(sub, "it released frame " + std::to_string(number) + ", which it does not hold");
+                    } else {
+                        st.changed.notify_all();
+                    }
+                } else if (m.type == kFrameRequestMessage && options_.mode == DeliveryMode::kLatest) {
+                    const uint64_t after = decode_frame_number(m.payload.data(), m.payload.size(), "frame_request");
+                    const uint32_t most = max_held_for(options_.mode, static_cast<uint32_t>(ring_.size()));
+                    if (sub->wants || sub->held.size() >= most) {
+                        st.drop(sub, "it asked for a frame while " +
+                                         std::string(sub->wants ? "a request was outstanding"
+                                                                : "holding " + std::to_string(most) +
+                                                                      ", the most a subscriber may hold"));
+                    } else if (st.current > after) {
+                        st.deliver(sub, st.current, st.current_slot, options_.send_timeout_ns);
+                    } else {
+                        sub->wants = true;
+                        sub->wants_after = after;
+                    }
+                } else {
+                    st.drop(sub, "it sent a " + what + " message, which a " + to_string(options_.mode) +
+                                     " subscriber never sends");
+                }
+            } catch (const TimeoutError&) {
+                // Woken for nothing (another thread's receive cannot exist; a spurious wake-up).
+            } catch (const PeerGoneError&) {
+                st.drop(sub, "");
+            } catch (const Error& e) {
+                st.drop(sub, std::string("it broke the protocol: ") + e.what());
+            }
+        }
+        if (options_.mode != DeliveryMode::kLatest) continue;
+        // kLatest: a hold past the release timeout is dropped or skipped now; kLossless waits
+        // until begin_frame needs the slot.
+        const uint64_t now = now_ns();
+        for (size_t i = st.subs.size(); i-- > 0;) {
+            const auto sub = st.subs[i];
+            for (auto& [number, h] : sub->held) {
+                if (h.stalled || now - h.since_ns < options_.release_timeout_ns) continue;
+                const std::string why = "it held frame " + std::to_string(number) + " for more than the release "
+                                        "timeout (" + ms_text(options_.release_timeout_ns) + ")";
+                if (options_.stalled == StalledPolicy::kDrop) {
+                    st.drop(sub, why);
+                    break;
+                }
+                h.stalled = true;
+                ++st.stats.stalls_skipped;
+                st.event(SenderEvent::Kind::kStalled, *sub, why + "; the producer writes around it");
+            }
         }
     }
 }
@@ -174,7 +306,7 @@ void Sender::handshake(Channel channel) {
     while (!m) {
         if (st.stop.load()) throw PeerGoneError("the sender is closing");
         try {
-            m.emplace(channel.receive(std::min(remaining(deadline), kAcceptSliceNs)));
+            m.emplace(channel.receive(std::min(remaining(deadline), kServiceSliceNs)));
         } catch (const TimeoutError&) {
             if (remaining(deadline) == 0) throw;
         }
@@ -185,8 +317,7 @@ void Sender::handshake(Channel channel) {
     const Hello hello = decode_hello(m->payload.data(), m->payload.size());
 
     // All but the last message go out without the lock, so a slow or silent peer never holds up
-    // end_frame: frames published meanwhile are simply not its frames (it joins below, at the
-    // frame current then, which its released timeline starts from).
+    // end_frame: frames published meanwhile are simply not its frames (it joins below).
     SenderInfo now;
     {
         std::lock_guard<std::mutex> lock(st.mutex);
@@ -199,31 +330,31 @@ void Sender::handshake(Channel channel) {
         channel.send(static_cast<uint16_t>(MessageType::kMemoryHandle), encode_memory_handle(h), {h.fd.get()},
                      remaining(deadline));
     }
-    std::shared_ptr<Timeline> released =
-        device_->create_shared_timeline(choice_for(ready_->kind()), now.current_frame);
-    auto announce = [&](TimelineRole role) {
-        TimelineHandle th = device_->export_timeline(role == TimelineRole::kReady ? *ready_ : *released);
-        TimelineAnnounce a;
-        a.role = role;
-        a.kind = th.kind;
-        const int fd = th.native_fd();
-        if (th.kind == TimelineKind::kVulkan) a.semaphore = std::move(th.semaphore);
-        channel.send(static_cast<uint16_t>(MessageType::kTimelineHandle), encode_timeline_announce(a), {fd},
-                     remaining(deadline));
-        // `th` (or `a.semaphore`) still owns the fd; it is closed when they go out of scope.
-    };
-    announce(TimelineRole::kReady);
+    TimelineHandle th = device_->export_timeline(*ready_);
+    TimelineAnnounce a;
+    a.role = TimelineRole::kReady;
+    a.kind = th.kind;
+    const int fd = th.native_fd();
+    if (th.kind == TimelineKind::kVulkan) a.semaphore = std::move(th.semaphore);
     // The last message goes under the lock, with the subscription added at once: a subscriber
     // whose connect has returned is one end_frame announces to. It is one small message on a
     // socket whose queue holds far more than a handshake, so the lock is not held for long.
     std::lock_guard<std::mutex> lock(st.mutex);
     if (st.stop.load()) throw PeerGoneError("the sender is closing");
-    // Frames published since SenderInfo went out count as released by this subscriber.
-    const uint64_t first = frame_.load();
-    if (first > released->value()) released->signal(first);
-    announce(TimelineRole::kReleased);
-    st.subs.push_back(std::make_shared<Subscription>(std::move(channel), std::move(released), hello.pid,
-                                                     hello.client, first));
+    channel.send(static_cast<uint16_t>(MessageType::kTimelineHandle), encode_timeline_announce(a), {fd},
+                 remaining(deadline));
+    // `th` (or `a.semaphore`) still owns the fd; it is closed when they go out of scope.
+    auto sub = std::make_shared<Subscription>(std::move(channel), hello.pid, hello.client);
+    st.subs.push_back(sub);
+    ++st.stats.subscribers_joined;
+    st.event(SenderEvent::Kind::kJoined, *sub, "joined");
+    st.changed.notify_all();
+    // kLossless: a late joiner takes the current frame at once, unless its slot is being written
+    // again (a ring of one with a frame begun). kLatest answers its first FrameRequest with it.
+    if (options_.mode == DeliveryMode::kLossless && st.current != 0 &&
+        st.pending_slot != static_cast<int64_t>(st.current_slot)) {
+        st.deliver(sub, st.current, st.current_slot, remaining(deadline));
+    }
 }
 
 size_t Sender::subscribers() const {
@@ -232,10 +363,47 @@ size_t Sender::subscribers() const {
     return state_->subs.size();
 }
 
+void Sender::wait_for_subscribers(size_t count, uint64_t timeout_ns) const {
+    require_open("wait for subscribers");
+    State& st = *state_;
+    const uint64_t deadline = deadline_after(timeout_ns);
+    std::unique_lock<std::mutex> lock(st.mutex);
+    for (;;) {
+        if (closed_.load()) throw InvalidHandleError("the sender '" + name_ + "' was closed while waiting");
+        if (st.subs.size() >= count) return;
+        const uint64_t left = remaining(deadline);
+        if (left == 0) {
+            throw TimeoutError("the sender '" + name_ + "' has " + std::to_string(st.subs.size()) +
+                               " subscribers, not " + std::to_string(count) + ", after " + ms_text(timeout_ns));
+        }
+        const uint64_t slice = interrupt_slice_ns(left);
+        st.changed.wait_for(lock, std::chrono::nanoseconds(static_cast<int64_t>(std::min<uint64_t>(slice, kServiceSliceNs))));
+        lock.unlock();  // the check may take the Python GIL: never while holding the state's lock
+        check_interrupt();
+        lock.lock();
+    }
+}
+
 SenderInfo Sender::info() const {
     require_open("describe the sender");
     std::lock_guard<std::mutex> lock(state_->mutex);
     return info_locked();
+}
+
+SenderStats Sender::stats() const {
+    // A fork() child's copy of the mutex may have been held at fork(): the child counts nothing.
+    if (!state_ || !state_->in_owner_process()) return {};
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    return state_->stats;
+}
+
+std::vector<SenderEvent> Sender::take_events() {
+    if (!state_ || !state_->in_owner_process()) return {};
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    std::vector<SenderEvent> out(std::make_move_iterator(state_->events.begin()),
+                                 std::make_move_iterator(state_->events.end()));
+    state_->events.clear();
+    return out;
 }
 
 SenderInfo Sender::info_locked() const {
@@ -249,6 +417,8 @@ SenderInfo Sender::info_locked() const {
     i.texture_format = descriptor_.format;
     i.texture_usage = descriptor_.usage;
     i.sync_kind = ready_->kind();
+    i.mode = options_.mode;
+    i.max_held = max_held_for(options_.mode, i.ring_size);
     i.current_frame = frame_.load();
     i.subscribers = static_cast<uint32_t>(state_->subs.size());
     i.device_uuid = device_->info().device_uuid;
@@ -258,66 +428,70 @@ SenderInfo Sender::info_locked() const {
 
 // ---- frames ----------------------------------------------------------------------------------
 
-void Sender::wait_released(uint64_t value, uint64_t timeout_ns) {
-    State& st = *state_;
-    const uint64_t deadline = deadline_after(timeout_ns);
-    std::vector<std::shared_ptr<Subscription>> subs;
-    {
-        std::lock_guard<std::mutex> lock(st.mutex);
-        subs = st.subs;
-    }
-    for (const auto& sub : subs) {
-        if (sub->first_frame >= value) continue;  // joined after that frame was published
-        for (;;) {
-            const uint64_t left = remaining(deadline);
-            {
-                std::lock_guard<std::mutex> lock(st.mutex);
-                if (st.stop.load()) return;  // closed meanwhile: begin_frame refuses
-                if (std::find(st.subs.begin(), st.subs.end(), sub) == st.subs.end()) break;  // dropped meanwhile
-                if (sub->dead()) {
-                    st.drop(sub);
-                    break;
-                }
-            }
-            try {
-                // With no time left this still checks once: a subscriber that has released is
-                // kept, however long the ones before it took.
-                sub->released->wait(value, std::min(left, kReleaseSliceNs));
-                break;
-            } catch (const TimeoutError&) {
-                if (left == 0) {
-                    std::lock_guard<std::mutex> lock(st.mutex);
-                    st.drop(sub);
-                    break;
-                }
-                continue;
-            } catch (const Error&) {
-                // Its released timeline is unusable (marked abandoned, say): that subscriber is
-                // dropped, and the producer goes on serving the others.
-                std::lock_guard<std::mutex> lock(st.mutex);
-                st.drop(sub);
-                break;
-            }
-        }
-    }
-}
-
 Sender::Frame Sender::begin_frame(uint64_t timeout_ns) {
     require_open("begin a frame");
     if (pending_ != 0) {
         throw InvalidArgumentError("frame " + std::to_string(pending_) + " was begun and not ended");
     }
+    State& st = *state_;
     const uint64_t number = frame_.load() + 1;
-    const uint32_t slot = static_cast<uint32_t>((number - 1) % ring_.size());
-    if (number > ring_.size()) {
-        wait_released(number - ring_.size(), timeout_ns == kDefault ? options_.release_timeout_ns : timeout_ns);
-        require_open("begin a frame");  // close() may have run while it waited
+    const uint32_t n = static_cast<uint32_t>(ring_.size());
+    const uint64_t wait_ns = timeout_ns == kDefault ? options_.release_timeout_ns : timeout_ns;
+    const uint64_t deadline = deadline_after(wait_ns);
+    std::unique_lock<std::mutex> lock(st.mutex);
+    int64_t slot = -1;
+    for (;;) {
+        if (st.stop.load()) break;  // closed meanwhile: refused below
+        // The slot whose holders are waited for: kLossless writes slots in turn; kLatest writes
+        // any slot that holds neither the newest frame nor a held one, oldest first.
+        uint32_t blocked = static_cast<uint32_t>((number - 1) % n);
+        if (options_.mode == DeliveryMode::kLossless) {
+            if (!st.slot_held(blocked)) slot = blocked;
+        } else {
+            uint64_t oldest = UINT64_MAX;
+            for (uint32_t k = 1; k <= n && slot < 0; ++k) {
+                const uint32_t c = (st.current_slot + k) % n;
+                if (st.current != 0 && c == st.current_slot) continue;
+                if (!st.slot_held(c)) slot = c;
+            }
+            for (const auto& sub : st.subs) {
+                for (const auto& [held, h] : sub->held) {
+                    if (held < oldest && !(st.current != 0 && h.slot == st.current_slot)) {
+                        oldest = held;
+                        blocked = h.slot;
+                    }
+                }
+            }
+        }
+        if (slot >= 0) break;
+        if (remaining(deadline) == 0) {
+            // Every subscriber still holding the blocked slot is dropped, and told why.
+            for (size_t i = st.subs.size(); i-- > 0;) {
+                const auto sub = st.subs[i];
+                for (const auto& [held, h] : sub->held) {
+                    if (h.slot != blocked) continue;
+                    st.drop(sub, "it held frame " + std::to_string(held) + " for more than the release timeout (" +
+                                     ms_text(wait_ns) + ") while the producer needed its slot");
+                    break;
+                }
+            }
+            continue;
+        }
+        const uint64_t slice = std::min<uint64_t>(interrupt_slice_ns(remaining(deadline)), kServiceSliceNs);
+        st.changed.wait_for(lock, std::chrono::nanoseconds(static_cast<int64_t>(slice)));
+        lock.unlock();  // the check may take the Python GIL: never while holding the state's lock
+        check_interrupt();
+        lock.lock();
     }
+    lock.unlock();
+    require_open("begin a frame");  // close() may have run while it waited
+    lock.lock();
+    st.pending_slot = slot;
     pending_ = number;
     Frame f;
     f.number = number;
-    f.slot = slot;
-    f.texture = ring_[slot];
+    f.slot = static_cast<uint32_t>(slot);
+    f.texture = ring_[f.slot];
     f.layout = f.texture->external_layout();
     f.ready = ready_.get();
     f.ready_semaphore = ready_->semaphore() ? ready_->semaphore()->vk_semaphore() : VK_NULL_HANDLE;
@@ -329,6 +503,8 @@ void Sender::abandon_frame(const Frame& frame) {
     if (frame.number != pending_ || pending_ == 0) {
         throw InvalidArgumentError("abandon_frame takes the frame begin_frame returned");
     }
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->pending_slot = -1;
     pending_ = 0;
 }
 
@@ -344,22 +520,27 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
             "signals: wait for your GPU work, then end_frame with ReadySignal::kHost");
     }
     if (ready == ReadySignal::kHost) ready_->signal(frame.number);
-    // The slot follows from the number (begin_frame's rule); the caller's copy is not trusted.
-    const uint32_t slot = static_cast<uint32_t>((frame.number - 1) % ring_.size());
-    const std::vector<uint8_t> payload = encode_frame_message(FrameMessage{frame.number, slot});
+    // Announced to every subscriber or to none: the sends are not interrupted.
+    InterruptShield shield;
     State& st = *state_;
     std::lock_guard<std::mutex> lock(st.mutex);
+    // The slot is begin_frame's; the caller's copy is not trusted.
+    const uint32_t slot = static_cast<uint32_t>(st.pending_slot);
+    st.current = frame.number;
+    st.current_slot = slot;
+    st.pending_slot = -1;
+    ++st.stats.frames_published;
     frame_.store(frame.number);
     pending_ = 0;
     // One deadline bounds the whole announcement, however many subscribers there are.
     const uint64_t deadline = deadline_after(options_.send_timeout_ns);
     for (size_t i = st.subs.size(); i-- > 0;) {
         const auto sub = st.subs[i];
-        try {
-            sub->channel.send(static_cast<uint16_t>(MessageType::kFrame), payload, {}, remaining(deadline));
-        } catch (const Error&) {
-            st.drop(sub);
+        if (options_.mode == DeliveryMode::kLatest) {
+            if (!sub->wants || frame.number <= sub->wants_after) continue;
+            sub->wants = false;
         }
+        st.deliver(sub, frame.number, slot, remaining(deadline));
     }
 }
 
@@ -369,6 +550,8 @@ uint64_t Sender::publish(VkImageAspectFlagBits aspect, const void* data, size_t 
         // upload() returns once the copy has completed, so the host may signal "ready".
         f.texture->upload(aspect, data, size);
     } catch (...) {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        state_->pending_slot = -1;
         pending_ = 0;
         throw;
     }
@@ -383,13 +566,14 @@ void Sender::close() {
     if (!state_) return;  // create() failed before publishing
     State& st = *state_;
     if (!st.in_owner_process()) {
-        // A fork() child's copy: the parent's accept thread does not exist here, and its mutex may
-        // have been held at fork(). Close the child's copies of the sockets only; nothing is sent
-        // to the parent's subscribers and its timeline is left alone.
+        // A fork() child's copy: the parent's service thread does not exist here, and its mutex
+        // may have been held at fork(). Close the child's copies of the sockets only; nothing is
+        // sent to the parent's subscribers and its timeline is left alone.
         for (auto& sub : st.subs) sub->channel.close();
         (void)st.thread.release();
         return;
     }
+    InterruptShield shield;
     st.stop.store(true);
     if (st.thread && st.thread->joinable()) st.thread->join();
     {
@@ -404,10 +588,11 @@ void Sender::close() {
             sub->channel.close();
         }
         st.subs.clear();
+        st.changed.notify_all();
     }
     ready_->mark_abandoned();
     // The socket goes now (the Listener unlinks it); the rest of the state stays until the Sender
-    // is destroyed, so a thread still in subscribers() or a release wait never sees it freed.
+    // is destroyed, so a thread still in subscribers() or a wait never sees it freed.
     { Listener gone = std::move(st.listener); }
 }
 

@@ -64,6 +64,8 @@ std::vector<uint8_t> encode_sender_info(const SenderInfo& m) {
     w.u32(static_cast<uint32_t>(m.texture_format));
     w.u32(m.texture_usage);
     w.u8(static_cast<uint8_t>(m.sync_kind));
+    w.u8(static_cast<uint8_t>(m.mode));
+    w.u32(m.max_held);
     w.u64(m.current_frame);
     w.u32(m.subscribers);
     w.uuid(m.device_uuid);
@@ -84,6 +86,8 @@ SenderInfo decode_sender_info(const uint8_t* data, size_t size) {
     const uint32_t texture_format = r.u32("texture_format");
     m.texture_usage = r.u32("texture_usage");
     m.sync_kind = timeline_kind(r.u8("sync_kind"));
+    const uint8_t mode = r.u8("mode");
+    m.max_held = r.u32("max_held");
     m.current_frame = r.u64("current_frame");
     m.subscribers = r.u32("subscribers");
     m.device_uuid = r.uuid("device_uuid");
@@ -99,6 +103,14 @@ SenderInfo decode_sender_info(const uint8_t* data, size_t size) {
         throw ProtocolError("sender_info.ring_size must be 1..64, got " + std::to_string(m.ring_size));
     }
     if (m.width == 0 || m.height == 0) throw ProtocolError("sender_info: zero extent");
+    if (mode != static_cast<uint8_t>(DeliveryMode::kLossless) && mode != static_cast<uint8_t>(DeliveryMode::kLatest)) {
+        throw ProtocolError("sender_info.mode " + std::to_string(mode) + " is neither lossless (1) nor latest (2)");
+    }
+    m.mode = static_cast<DeliveryMode>(mode);
+    if (m.max_held != max_held_for(m.mode, m.ring_size)) {
+        throw ProtocolError("sender_info.max_held " + std::to_string(m.max_held) + " is impossible for a " +
+                            to_string(m.mode) + " ring of " + std::to_string(m.ring_size));
+    }
     if (vk_format == 0 || vk_format > INT32_MAX) throw ProtocolError("sender_info.vk_format is not a format");
     if (texture_format > static_cast<uint32_t>(TextureFormat::kRg11b10Float)) {
         throw ProtocolError("sender_info.texture_format " + std::to_string(texture_format) + " is unknown");
@@ -144,6 +156,47 @@ FrameMessage decode_frame_message(const uint8_t* data, size_t size) {
     r.finish();
     if (m.number == 0) throw ProtocolError("frame numbers start at 1");
     return m;
+}
+
+std::vector<uint8_t> encode_frame_number(uint64_t number) {
+    WireWriter w;
+    w.u64(number);
+    return w.take();
+}
+
+uint64_t decode_frame_number(const uint8_t* data, size_t size, const char* what) {
+    WireReader r(data, size, what);
+    const uint64_t number = r.u64("number");
+    r.finish();
+    return number;
+}
+
+std::vector<uint8_t> encode_dropped(const std::string& reason) {
+    WireWriter w;
+    w.string(reason.substr(0, 1024), "reason", 1024);
+    return w.take();
+}
+
+std::string decode_dropped(const uint8_t* data, size_t size) {
+    WireReader r(data, size, "dropped");
+    std::string reason = r.string("reason", 1024);
+    r.finish();
+    return reason;
+}
+
+uint32_t max_held_for(DeliveryMode mode, uint32_t ring_size) {
+    if (mode == DeliveryMode::kLatest) return ring_size >= 3 ? ring_size - 2 : 0;
+    return ring_size;
+}
+
+const char* to_string(DeliveryMode mode) {
+    switch (mode) {
+        case DeliveryMode::kLossless:
+            return "lossless";
+        case DeliveryMode::kLatest:
+            return "latest";
+    }
+    return "unknown";
 }
 
 void check_sender_name(const std::string& name) {

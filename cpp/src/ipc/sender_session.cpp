@@ -7,24 +7,15 @@
 
 #include "geyser/error.hpp"
 #include "geyser/sender_protocol.hpp"
+#include "deadline.hpp"
 
 namespace geyser::sender_session {
 
-uint64_t now_ns() {
-    return static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-            .count());
-}
+uint64_t now_ns() { return monotonic_now_ns(); }
 
-uint64_t remaining(uint64_t deadline) {
-    const uint64_t now = now_ns();
-    return deadline > now ? deadline - now : 0;
-}
+uint64_t remaining(uint64_t deadline) { return ns_until(deadline); }
 
-uint64_t deadline_after(uint64_t timeout_ns) {
-    const uint64_t now = now_ns();
-    return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
-}
+uint64_t deadline_after(uint64_t timeout_ns) { return deadline_after_ns(timeout_ns); }
 
 Message expect(Channel& ch, uint16_t type, size_t fds, uint64_t deadline, const char* what) {
     Message m = ch.receive(remaining(deadline));

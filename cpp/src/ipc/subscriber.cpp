@@ -7,6 +7,7 @@
 
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
+#include "geyser/interrupt.hpp"
 #include "geyser/formats.hpp"
 #include "geyser/memory.hpp"
 #include "geyser/timeline.hpp"
@@ -18,8 +19,73 @@ namespace geyser {
 
 using namespace sender_session;
 
+namespace {
+
+// How long telling the producer about a release or a request may take: its service thread reads
+// them as they come, so only a producer that has hung fills the queue.
+constexpr uint64_t kNoticeTimeoutNs = 2'000'000'000;
+
+}  // namespace
+
+// ---- Frame ---------------------------------------------------------------------------------
+
+Subscriber::Frame::Frame(Frame&& other) noexcept
+    : owner_(std::move(other.owner_)),
+      number_(other.number_),
+      slot_(other.slot_),
+      texture_(std::move(other.texture_)),
+      ready_(std::move(other.ready_)),
+      ready_wait_(other.ready_wait_) {
+    other.owner_.reset();
+}
+
+Subscriber::Frame& Subscriber::Frame::operator=(Frame&& other) noexcept {
+    if (this != &other) {
+        Frame gone(std::move(*this));  // releases what this one held
+        owner_ = std::move(other.owner_);
+        other.owner_.reset();
+        number_ = other.number_;
+        slot_ = other.slot_;
+        texture_ = std::move(other.texture_);
+        ready_ = std::move(other.ready_);
+        ready_wait_ = other.ready_wait_;
+    }
+    return *this;
+}
+
+Subscriber::Frame::~Frame() {
+    if (released()) return;
+    InterruptShield shield;  // a destructor cannot pass an interruption on
+    try {
+        release();
+    } catch (...) {
+        // A destructor must not throw (a fork() child, or a producer that hung).
+    }
+}
+
+bool Subscriber::Frame::released() const noexcept {
+    const auto owner = owner_.lock();
+    return !owner || (*owner)->held_.count(number_) == 0;
+}
+
+const std::shared_ptr<Texture>& Subscriber::Frame::texture() const {
+    if (released()) {
+        throw InvalidHandleError("frame " + std::to_string(number_) +
+                                 " was released: the producer may be writing its slot again");
+    }
+    return texture_;
+}
+
+void Subscriber::Frame::release() {
+    const auto owner = owner_.lock();
+    if (!owner) throw InvalidArgumentError("frame " + std::to_string(number_) + ": its subscription has ended");
+    (*owner)->release(number_);
+}
+
+// ---- Subscriber ----------------------------------------------------------------------------
+
 Subscriber::Subscriber(Channel channel, std::shared_ptr<Device> device)
-    : channel_(std::move(channel)), device_(std::move(device)) {}
+    : channel_(std::move(channel)), device_(std::move(device)), self_(std::make_shared<Subscriber*>(this)) {}
 
 Subscriber::~Subscriber() = default;
 
@@ -53,39 +119,71 @@ std::unique_ptr<Subscriber> Subscriber::connect(const std::shared_ptr<Device>& d
         s->ring_.push_back(device->import_texture(handle));
         s->ring_handles_.push_back(std::move(handle));
     }
-    for (TimelineRole role : {TimelineRole::kReady, TimelineRole::kReleased}) {
-        Message t = expect(s->channel_, static_cast<uint16_t>(MessageType::kTimelineHandle), 1, deadline,
-                           role == TimelineRole::kReady ? "the ready timeline" : "the released timeline");
-        TimelineHandle handle;
-        TimelineAnnounce a = decode_timeline_announce(t.payload.data(), t.payload.size(), std::move(t.fds[0]), handle.fd);
-        if (a.role != role || a.kind != s->info_.sync_kind) {
-            throw ProtocolError("timelines arrived out of order or of another kind than the sender announced");
-        }
-        handle.kind = a.kind;
-        handle.semaphore = std::move(a.semaphore);
-        (role == TimelineRole::kReady ? s->ready_ : s->released_) = device->import_timeline(handle);
-        if (role == TimelineRole::kReady) s->ready_handle_ = std::move(handle);
+    Message t = expect(s->channel_, static_cast<uint16_t>(MessageType::kTimelineHandle), 1, deadline,
+                       "the ready timeline");
+    TimelineHandle handle;
+    TimelineAnnounce a = decode_timeline_announce(t.payload.data(), t.payload.size(), std::move(t.fds[0]), handle.fd);
+    if (a.role != TimelineRole::kReady || a.kind != s->info_.sync_kind) {
+        throw ProtocolError("expected the ready timeline of the kind the sender announced");
     }
+    handle.kind = a.kind;
+    handle.semaphore = std::move(a.semaphore);
+    s->ready_ = device->import_timeline(handle);
+    s->ready_handle_ = std::move(handle);
     return s;
 }
 
-Subscriber::Frame Subscriber::next_frame(uint64_t timeout_ns) {
+void Subscriber::throw_gone() const {
+    if (dropped_) throw SubscriptionDroppedError(gone_);
+    throw PeerGoneError(gone_);
+}
+
+void Subscriber::request_frame() {
+    device_->require_owner_process("ask for a frame");
+    if (info_.mode != DeliveryMode::kLatest || requested_ || !gone_.empty() || announced_) return;
+    if (held_.size() >= info_.max_held) return;  // the producer would drop it for asking
+    try {
+        channel_.send(kFrameRequestMessage, encode_frame_number(last_), {}, kNoticeTimeoutNs);
+        requested_ = true;
+    } catch (const PeerGoneError&) {
+        // Its Goodbye, Dropped or hang-up is what next_frame reports.
+    }
+}
+
+Subscriber::Frame Subscriber::next_frame(uint64_t timeout_ns, ReadyWait wait) {
     device_->require_owner_process("receive a frame");
+    if (wait == ReadyWait::kGpu && ready_->kind() != TimelineKind::kVulkan) {
+        throw UnsupportedOperationError("the ready timeline of '" + info_.name +
+                                        "' is portable (host memory), which no GPU waits on: wait on the host (ReadyWait::kHost)");
+    }
+    const size_t holding = held_.size() - (announced_ ? 1 : 0);
+    if (holding >= info_.max_held) {
+        throw UnsupportedOperationError(
+            "this subscriber holds " + std::to_string(holding) + " frames of '" + info_.name +
+            "', the most a " + to_string(info_.mode) + " sender with a ring of " + std::to_string(info_.ring_size) +
+            " allows; release one before asking for the next");
+    }
     const uint64_t deadline = deadline_after(timeout_ns);
     if (!broken_.empty()) throw ProtocolError(broken_);
     if (!announced_) {
-        if (gone_) throw PeerGoneError("the producer of '" + info_.name + "' has gone");
+        if (!gone_.empty()) throw_gone();
+        request_frame();
         Message m;
         try {
             m = channel_.receive(remaining(deadline));
         } catch (const PeerGoneError&) {
-            gone_ = true;
-            throw PeerGoneError("the producer of '" + info_.name + "' (pid " + std::to_string(info_.producer_pid) +
-                                ") has gone");
+            gone_ = "the producer of '" + info_.name + "' (pid " + std::to_string(info_.producer_pid) + ") has gone";
+            throw_gone();
         }
         if (m.type == static_cast<uint16_t>(MessageType::kGoodbye)) {
-            gone_ = true;
-            throw PeerGoneError("the producer closed the sender '" + info_.name + "'");
+            gone_ = "the producer closed the sender '" + info_.name + "'";
+            throw_gone();
+        }
+        if (m.type == kDroppedMessage && m.fds.empty()) {
+            dropped_ = true;
+            gone_ = "the producer of '" + info_.name + "' dropped this subscriber: " +
+                    decode_dropped(m.payload.data(), m.payload.size());
+            throw_gone();
         }
         if (m.type != static_cast<uint16_t>(MessageType::kFrame) || !m.fds.empty()) {
             throw ProtocolError(std::string("expected a frame message, got ") + message_type_name(m.type));
@@ -95,16 +193,32 @@ Subscriber::Frame Subscriber::next_frame(uint64_t timeout_ns) {
             throw ProtocolError("frame " + std::to_string(f.number) + " names slot " + std::to_string(f.slot) +
                                 " of a ring of " + std::to_string(ring_.size()));
         }
-        if (f.number <= last_number_) {
+        if (f.number <= last_) {
             // The frames a producer publishes only go forward; one that does not is broken, and
             // nothing more it says can be ordered: every later call refuses too.
             broken_ = "the producer of '" + info_.name + "' announced frame " + std::to_string(f.number) + " after frame " +
-                      std::to_string(last_number_) + ": frame numbers must increase";
+                      std::to_string(last_) + ": frame numbers must increase";
             throw ProtocolError(broken_);
         }
-        last_number_ = f.number;
+        requested_ = false;
+        if (last_ != 0) frames_dropped_ += f.number - last_ - 1;
+        last_ = f.number;
+        held_[f.number] = f.slot;
         announced_ = f;
     }
+    if (wait == ReadyWait::kHost) wait_ready(deadline);  // kGpu: the caller's GPU waits
+    Frame out;
+    out.owner_ = self_;
+    out.number_ = announced_->number;
+    out.slot_ = announced_->slot;
+    out.texture_ = ring_[announced_->slot];
+    out.ready_ = ready_;
+    out.ready_wait_ = wait;
+    announced_.reset();
+    return out;
+}
+
+void Subscriber::wait_ready(uint64_t deadline) {
     // A frame announced but not ready in time stays the next frame: the next call waits for it
     // again instead of reading past it. A producer that hung up meanwhile (died, or closed after
     // announcing a frame its GPU never signalled) is gone, not late.
@@ -114,22 +228,42 @@ Subscriber::Frame Subscriber::next_frame(uint64_t timeout_ns) {
         pollfd p{channel_.native_handle(), 0, 0};
         if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR))) {
             const uint64_t number = announced_->number;
-            gone_ = true;
+            held_.erase(number);
             announced_.reset();
-            throw PeerGoneError("the producer of '" + info_.name + "' (pid " + std::to_string(info_.producer_pid) +
-                                ") has gone before frame " + std::to_string(number) + " was ready");
+            gone_ = "the producer of '" + info_.name + "' (pid " + std::to_string(info_.producer_pid) +
+                    ") has gone before frame " + std::to_string(number) + " was ready";
+            throw_gone();
         }
         throw;
     }
-    const FrameMessage f = *announced_;
-    announced_.reset();
-    return {f.number, f.slot, ring_[f.slot]};
 }
 
-void Subscriber::release(uint64_t frame) {
+void Subscriber::release(uint64_t number) {
     device_->require_owner_process("release a frame");
-    // Only this subscriber signals its released timeline, so the check and the signal cannot race.
-    if (frame > released_->value()) released_->signal(frame);
+    auto it = held_.find(number);
+    if (it == held_.end() || (announced_ && announced_->number == number)) {
+        std::string held;
+        for (const auto& [n, slot] : held_) {
+            if (!(announced_ && announced_->number == n)) held += (held.empty() ? "" : ", ") + std::to_string(n);
+        }
+        throw InvalidArgumentError("frame " + std::to_string(number) + " is not held by this subscriber of '" +
+                                   info_.name + "' (held: " + (held.empty() ? "none" : held) + ")");
+    }
+    held_.erase(it);
+    if (!gone_.empty()) return;
+    try {
+        channel_.send(static_cast<uint16_t>(MessageType::kRelease), encode_frame_number(number), {}, kNoticeTimeoutNs);
+    } catch (const PeerGoneError&) {
+        // The producer has gone: there is nobody to tell, and next_frame reports it.
+    }
+}
+
+std::vector<uint64_t> Subscriber::held() const {
+    std::vector<uint64_t> out;
+    for (const auto& [n, slot] : held_) {
+        if (!(announced_ && announced_->number == n)) out.push_back(n);
+    }
+    return out;
 }
 
 }  // namespace geyser

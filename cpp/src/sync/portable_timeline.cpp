@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <climits>
 #include <cstddef>
@@ -23,6 +24,7 @@
 #include <utility>
 
 #include "geyser/error.hpp"
+#include "geyser/interrupt.hpp"
 
 namespace geyser {
 
@@ -353,6 +355,7 @@ void PortableTimeline::wait(uint64_t value, uint64_t timeout_ns) {
         timeout_ns > std::numeric_limits<uint64_t>::max() - start ? std::numeric_limits<uint64_t>::max()
                                                                   : start + timeout_ns;
     WaiterRegistration registration;
+    uint64_t last_check = start;
     for (;;) {
         // The sequence is read before the value: a signal landing after this read bumps the
         // sequence, so FUTEX_WAIT below refuses to sleep (EAGAIN) instead of missing it.
@@ -374,13 +377,21 @@ void PortableTimeline::wait(uint64_t value, uint64_t timeout_ns) {
         if (!registration.registered()) registration.enter(p.waiters);
         // FUTEX_WAIT's timeout is relative (measured on CLOCK_MONOTONIC), so it is recomputed
         // from the fixed deadline on every pass; early returns just go round the loop again.
-        const uint64_t remaining = deadline - now;
+        const uint64_t remaining = interrupt_slice_ns(deadline - now);
         timespec relative{};
         relative.tv_sec = static_cast<time_t>(remaining / 1000000000u);
         relative.tv_nsec = static_cast<long>(remaining % 1000000000u);
-        if (futex_wait(p.sequence, seq, relative) != 0 && errno != EAGAIN && errno != EINTR &&
-            errno != ETIMEDOUT) {
-            throw_errno("futex(FUTEX_WAIT)", "waiting for timeline value " + std::to_string(value));
+        if (futex_wait(p.sequence, seq, relative) != 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ETIMEDOUT) {
+                throw_errno("futex(FUTEX_WAIT)", "waiting for timeline value " + std::to_string(value));
+            }
+            if (errno == EINTR) check_interrupt();
+        }
+        // Once a slice, however often lower values wake it (the check may take the Python GIL).
+        const uint64_t after = monotonic_ns();
+        if (after - last_check >= static_cast<uint64_t>(std::chrono::nanoseconds(kInterruptSlice).count())) {
+            last_check = after;
+            check_interrupt();
         }
     }
 }

@@ -5,6 +5,8 @@
 #include <string>
 
 #include "geyser/device.hpp"
+#include "geyser/interrupt.hpp"
+#include "deadline.hpp"
 #include "text.hpp"
 #include "vulkan/external_sync/fd.hpp"
 #include "vulkan/sync_import_checks.hpp"
@@ -32,7 +34,16 @@ bool Fence::signaled() const {
 
 void Fence::wait(uint64_t timeout_ns) const {
     device_->require_owner_process("wait on a fence");
-    const VkResult r = device_->vk().vkWaitForFences(device_->vk_device(), 1, &fence_, VK_TRUE, timeout_ns);
+    // In interrupt slices (interrupt.hpp); a timeout of UINT64_MAX waits without limit.
+    const uint64_t deadline = deadline_after_ns(timeout_ns);
+    VkResult r = VK_TIMEOUT;
+    for (;;) {
+        const uint64_t left = timeout_ns == UINT64_MAX ? UINT64_MAX : ns_until(deadline);
+        const uint64_t slice = interrupt_slice_ns(left);
+        r = device_->vk().vkWaitForFences(device_->vk_device(), 1, &fence_, VK_TRUE, slice);
+        if (r != VK_TIMEOUT || slice == left) break;
+        check_interrupt();
+    }
     if (r == VK_TIMEOUT) throw TimeoutError("timed out after " + ms(timeout_ns) + " waiting for a fence");
     check_vk(r, "vkWaitForFences");
 }

@@ -5,6 +5,8 @@
 #include <string>
 
 #include "geyser/device.hpp"
+#include "geyser/interrupt.hpp"
+#include "deadline.hpp"
 #include "text.hpp"
 #include "vulkan/external_sync/fd.hpp"
 #include "vulkan/sync_import_checks.hpp"
@@ -80,7 +82,16 @@ void Semaphore::wait(uint64_t value, uint64_t timeout_ns) const {
     info.semaphoreCount = 1;
     info.pSemaphores = &semaphore_;
     info.pValues = &value;
-    const VkResult r = device_->vk().vkWaitSemaphores(device_->vk_device(), &info, timeout_ns);
+    // In interrupt slices (interrupt.hpp); a timeout of UINT64_MAX waits without limit.
+    const uint64_t deadline = deadline_after_ns(timeout_ns);
+    VkResult r = VK_TIMEOUT;
+    for (;;) {
+        const uint64_t left = timeout_ns == UINT64_MAX ? UINT64_MAX : ns_until(deadline);
+        const uint64_t slice = interrupt_slice_ns(left);
+        r = device_->vk().vkWaitSemaphores(device_->vk_device(), &info, slice);
+        if (r != VK_TIMEOUT || slice == left) break;
+        check_interrupt();
+    }
     if (r == VK_TIMEOUT) {
         uint64_t now = 0;
         device_->vk().vkGetSemaphoreCounterValue(device_->vk_device(), semaphore_, &now);
