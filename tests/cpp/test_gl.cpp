@@ -245,6 +245,15 @@ TEST_F(Gl, SubscriberFramesInGl) {
         ring.release(f, 5 * kSecond);
     }
     ring.close();
+    EXPECT_TRUE(subscriber->held().empty());
+    const std::vector<uint8_t> last = ramp(size, 5);
+    sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, last.data(), last.size());
+    {
+        geyser::gl::GlSubscriber held(context, *subscriber);
+        EXPECT_EQ(held.next_frame(5 * kSecond).number, 5u);
+        EXPECT_EQ(subscriber->held(), std::vector<uint64_t>{5});
+    }
+    EXPECT_TRUE(subscriber->held().empty()) << "a GlSubscriber releases what it holds when it goes";
 }
 
 }  // namespace

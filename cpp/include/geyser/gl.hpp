@@ -308,6 +308,9 @@ private:
 class GlSubscriber {
 public:
     GlSubscriber(std::shared_ptr<GlContext> context, Subscriber& subscriber);
+    /// Frames still held are released, after GlContext::finish (bounded by a second) where the
+    /// context is current here; otherwise GL may still be reading them when the producer hears.
+    ~GlSubscriber();
     GlSubscriber(const GlSubscriber&) = delete;
     GlSubscriber& operator=(const GlSubscriber&) = delete;
     /// The next frame, for GL to read. GL semaphore path (sync_path() kGlSemaphore: the context

@@ -3,6 +3,7 @@
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
 #include "geyser/gl.hpp"
+#include "geyser/interrupt.hpp"
 #include "geyser/memory.hpp"
 
 namespace geyser::gl {
@@ -123,6 +124,16 @@ void GlSubscriber::release(const GlFrame& frame, uint64_t timeout_ns) {
     Subscriber::Frame f = std::move(it->second);
     held_.erase(it);
     f.release();
+}
+
+GlSubscriber::~GlSubscriber() {
+    if (held_.empty()) return;
+    InterruptShield shield;  // a destructor cannot pass an interruption on
+    try {
+        context_->finish(1'000'000'000);
+    } catch (...) {
+        // Not current here, or GL did not finish in time: the frames are released regardless.
+    }
 }
 
 void GlSubscriber::close() {
