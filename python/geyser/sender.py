@@ -139,13 +139,18 @@ class Sender:
     of 3 or more). ``sync`` picks the timelines: ``"auto"`` (Vulkan where the device can export
     them, portable otherwise), ``"vulkan"`` or ``"portable"``. A subscriber holding a frame past
     ``release_timeout`` seconds is dropped (told why), or with ``stalled="skip"`` (latest only)
-    written around. Joins, departures, drops and stalls are logged on the ``geyser.sender``
+    written around. ``max_subscriptions_per_peer``, ``max_handshakes_per_peer`` and
+    ``max_pending_handshakes`` cap what one peer process (by its socket's kernel-reported pid), and
+    all peers together, may hold; over a cap a connection is refused and told why (None: the
+    core's defaults, 16, 4 and 64). Joins, departures, drops and stalls are logged on the ``geyser.sender``
     logger and counted in ``stats``. The protocol runs in the core (``geyser::Sender``), on a
     thread of its own.
     """
 
     def __init__(self, device, name: str, descriptor: TextureDescriptor, ring_size: int = 3, sync: str = "auto",
-                 release_timeout: float = DEFAULT_TIMEOUT, mode: str = "lossless", stalled: str = "drop"):
+                 release_timeout: float = DEFAULT_TIMEOUT, mode: str = "lossless", stalled: str = "drop",
+                 max_subscriptions_per_peer: int | None = None, max_handshakes_per_peer: int | None = None,
+                 max_pending_handshakes: int | None = None):
         if sync not in _SYNC:
             raise InvalidArgumentError(f"sync must be 'auto', 'vulkan' or 'portable', got {sync!r}")
         if mode not in _MODE:
@@ -160,9 +165,12 @@ class Sender:
         self.release_timeout = release_timeout
         self.mode = mode
         d = descriptor
+        caps = {k: int(v) for k, v in (("max_subscriptions_per_peer", max_subscriptions_per_peer),
+                                       ("max_handshakes_per_peer", max_handshakes_per_peer),
+                                       ("max_pending_handshakes", max_pending_handshakes)) if v is not None}
         self._native = _native.Sender.create(device.native, name, d.width, d.height, int(d.format), int(d.usage),
                                              d.label or "", int(ring_size), _SYNC[sync], to_ns(release_timeout),
-                                             _MODE[mode], _STALLED[stalled])
+                                             _MODE[mode], _STALLED[stalled], **caps)
         self.ring: list[Texture] = [Texture(t, device, descriptor) for t in self._native.ring]
         self.ready = Timeline(self._native.ready, device)
         self._pending: Frame | None = None
@@ -185,7 +193,7 @@ class Sender:
     @property
     def stats(self):
         """Counters: ``frames_published``, ``subscribers_joined``, ``subscribers_dropped``,
-        ``stalls_skipped``."""
+        ``stalls_skipped``, ``accepts_deferred`` (accept() out of fds, the listener left alone a while)."""
         return self._native.stats
 
     def wait_for_subscribers(self, count: int = 1, timeout: float = DEFAULT_TIMEOUT) -> None:
