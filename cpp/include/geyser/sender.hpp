@@ -153,8 +153,11 @@ public:
     Frame begin_frame(uint64_t timeout_ns = kDefault);
     /// Announces `frame` to every subscriber. With ReadySignal::kHost, the frame's writes must
     /// have completed and the ready timeline is signalled here; with kGpu the caller's
-    /// submission signals it (InvalidArgumentError for a portable timeline). A subscriber that
-    /// cannot take the message within options.send_timeout_ns is dropped.
+    /// submission signals it (InvalidArgumentError for a portable timeline) and end_frame waits
+    /// on the host for that signal (TimeoutError after options.send_timeout_ns, the frame still
+    /// pending). Each subscriber has a ready timeline of its own, which end_frame signals before
+    /// its frame message; ready() is the producer's, never exported. A subscriber whose socket
+    /// queue cannot take the message is dropped at once: nothing here waits on a subscriber.
     void end_frame(const Frame& frame, ReadySignal ready = ReadySignal::kHost);
     /// Forgets a frame begun and not ended (its slot is written again next time).
     void abandon_frame(const Frame& frame);
@@ -163,7 +166,7 @@ public:
     uint64_t publish(VkImageAspectFlagBits aspect, const void* data, size_t size, uint64_t timeout_ns = kDefault);
 
     /// Stops publishing: each subscriber gets Goodbye (its next wait raises PeerGoneError), the
-    /// ready timeline is marked abandoned, the service thread stops and the socket goes. Not
+    /// ready timelines are marked abandoned, pending handshakes are closed, the service thread stops and the socket goes. Not
     /// interruptible; idempotent.
     void close();
     bool closed() const noexcept { return closed_.load(); }
