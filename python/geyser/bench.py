@@ -36,6 +36,7 @@ import time
 import numpy as np
 
 import geyser
+from . import bench_streams
 
 __all__ = ["percentile", "zero_copy", "copy_path", "import_each_frame", "PingPong", "sample", "run", "add_parser"]
 
@@ -608,7 +609,6 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
         groups += binding
 
     # 7: streams (bench_streams.py): fan-out in both modes, a slow consumer in latest mode.
-    from . import bench_streams
     groups += bench_streams.comparisons(dev, cfg, step, _Comparison)
 
     comparisons = [g.result() for g in groups]

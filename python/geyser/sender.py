@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from . import _native
 from .errors import GeyserError, InvalidArgumentError, InvalidArgumentTypeError, InvalidHandleError
+from .errors import TimeoutError as GeyserTimeoutError
 from .formats import TextureFormat, TextureUsage
 from .memory import Texture, TextureDescriptor, _default_aspect
 from .sync import DEFAULT_TIMEOUT, to_ns
@@ -349,7 +350,6 @@ class Subscriber:
         try:
             await asyncio.wait_for(ready, timeout)
         except asyncio.TimeoutError:
-            from .errors import TimeoutError as GeyserTimeoutError
             raise GeyserTimeoutError(f"no frame of {self.name!r} within {timeout} s") from None
         finally:
             loop.remove_reader(fd)
