@@ -2,8 +2,8 @@
 
     python _gl_peer.py produce NAME FRAMES WIDTH HEIGHT FORMAT   GL draws demo.pattern into a Sender
     python _gl_peer.py consume NAME FRAMES                        GL reads a Subscriber's frames
-    python _gl_peer.py vkproduce NAME FRAMES WIDTH HEIGHT         Vulkan frames, each announced
-        before it is written and ready 50 ms later (a Vulkan ready timeline, signalled by the host)
+    python _gl_peer.py vkproduce NAME FRAMES WIDTH HEIGHT         Vulkan frames written by the
+        GPU, which signals the ready timeline (end_frame(ready="gpu"))
 
 Prints one JSON line per event; exits non-zero on any mismatch."""
 
@@ -57,10 +57,11 @@ def vkproduce(name: str, frames: int, width: int, height: int) -> int:
             sender.wait_for_subscribers(1, timeout=30)
             for _ in range(frames):
                 frame = sender.begin_frame(timeout=30)
+                # The GPU writes the frame and signals the producer's ready timeline; end_frame
+                # forwards that to each subscriber's own timeline, which the consumer's GL waits on.
+                sender.ring[frame.slot].upload(pattern(fmt, width, height, frame.number),
+                                               signal=[(sender.ready, frame.number)])
                 sender.end_frame(frame, ready="gpu")
-                time.sleep(0.05)
-                sender.ring[frame.slot].upload(pattern(fmt, width, height, frame.number))
-                sender.ready.signal(frame.number)
         sys.stdin.readline()
     return 0
 

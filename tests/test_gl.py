@@ -277,9 +277,9 @@ def test_gl_semaphore_path_across_processes(device):
 @pytest.mark.gpu
 def test_gl_consumer_waits_on_the_gpu_for_a_vulkan_producer_process(device, gl, mgl, _gl):
     """GL timelines: GL's reads of each frame wait for the producer's ready signal with
-    glWaitSemaphoreEXT, not on the host. The producer (another process) announces each frame before
-    writing it and signals the ready timeline from the host 50 ms later, so a read not ordered by
-    the GPU wait would see the slot's previous frame. GL copies each frame into a texture of its own
+    glWaitSemaphoreEXT, not on the host. The producer (another process) writes each frame on its GPU,
+    which signals the ready timeline; the producer forwards the signal to this subscriber's own
+    timeline (docs/reliability.md), and GL waits on that one. GL copies each frame into a texture of its own
     (the readback target), read back after the frame was released."""
     if gl.sync_path != geyser.gl.SyncPath.GL_SEMAPHORE:
         pytest.skip(f"{gl.info.renderer} orders frames from the host ({gl.sync_path.name})")

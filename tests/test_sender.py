@@ -397,10 +397,12 @@ def test_end_frame_ready_gpu_needs_a_vulkan_timeline(device):
             sender.end_frame(frame)
         else:
             assert isinstance(sender.ready.vk_semaphore, int)
-            sender.end_frame(frame, ready="gpu")  # announced; the "GPU" has not signalled yet
-            with pytest.raises(geyser.TimeoutError):
-                sub.next_frame(timeout=0.2)
-            sender.ready.signal(frame.number)  # what the caller's submission would do
+            # What the caller's submission does, a little later: end_frame waits for it and then
+            # forwards it to each subscriber's own ready timeline before announcing the frame.
+            gpu = threading.Timer(0.1, lambda: sender.ready.signal(frame.number))
+            gpu.start()
+            sender.end_frame(frame, ready="gpu")
+            gpu.join()
         with sub.next_frame(timeout=5) as f:
             assert f.number == 1
         sub.close()
@@ -431,20 +433,14 @@ def test_next_frame_wait_gpu_leaves_the_ready_wait_to_the_gpu(device):
                 return
             for n in range(1, 4):
                 frame = sender.begin_frame()
-                sender.end_frame(frame, ready="gpu")  # announced before it is written
+                # The producer's GPU writes the frame and signals its ready timeline; end_frame
+                # forwards the signal to each subscriber's own timeline, then announces.
+                frame.texture.upload(_pixels(n), signal=[(sender.ready, n)])
+                sender.end_frame(frame, ready="gpu")
                 with sub.next_frame(timeout=5, wait="gpu") as f:
                     assert (f.number, f.ready_wait) == (n, "gpu")
-                    assert f.ready == (sub.ready, n) and sub.ready.value < n
-
-                    def write(slot=frame.slot, n=n):
-                        time.sleep(0.05)
-                        sender.ring[slot].upload(_pixels(n))
-                        sender.ready.signal(n)
-                    writer = threading.Thread(target=write)
-                    writer.start()
-                    got = f.texture.download(wait=[f.ready])
-                    writer.join()
-                    assert np.array_equal(got, _pixels(n))
+                    assert f.ready == (sub.ready, n)
+                    assert np.array_equal(f.texture.download(wait=[f.ready]), _pixels(n))
 
 
 def _portable_handshake(device, listener, name, tex, ready):
