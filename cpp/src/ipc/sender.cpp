@@ -23,6 +23,7 @@
 #include "fault.hpp"
 #include "ipc/sender_ring_guard.hpp"
 #include "ipc/sender_session.hpp"
+#include "../timeout.hpp"
 
 namespace geyser {
 
@@ -110,7 +111,7 @@ struct Sender::State {
             event(SenderEvent::Kind::kLeft, *sub, "left");
         } else {
             try {
-                sub->channel.send(kDroppedMessage, encode_dropped(reason), {}, kDroppedTimeoutNs);
+                sub->channel.send(kDroppedMessage, encode_dropped(reason), {}, timeout_of(kDroppedTimeoutNs));
             } catch (const Error&) {
                 // Gone already, or not reading: it learns from the closed socket instead.
             }
@@ -125,7 +126,7 @@ struct Sender::State {
     void deliver(const std::shared_ptr<Subscription>& sub, uint64_t number, uint32_t slot, uint64_t timeout_ns) {
         try {
             sub->channel.send(static_cast<uint16_t>(MessageType::kFrame), encode_frame_message({number, slot}), {},
-                              timeout_ns);
+                              timeout_of(timeout_ns));
             sub->held[number] = Held{slot, sender_session::now_ns(), false};
         } catch (const PeerGoneError&) {
             drop(sub, "");
@@ -156,6 +157,9 @@ std::unique_ptr<Sender> Sender::create(const std::shared_ptr<Device>& device, co
     if (options.stalled != StalledPolicy::kDrop && options.stalled != StalledPolicy::kSkip) {
         throw InvalidArgumentError("stalled must be drop or skip");
     }
+    nanoseconds_of(options.release_timeout);  // InvalidArgumentError for a negative one, here and not later
+    nanoseconds_of(options.handshake_timeout);
+    nanoseconds_of(options.send_timeout);
     if (options.stalled == StalledPolicy::kSkip && options.mode != DeliveryMode::kLatest) {
         throw InvalidArgumentError("stalled=skip needs mode=latest: a lossless producer cannot write past a frame a "
                                    "subscriber holds");
@@ -218,7 +222,7 @@ void Sender::serve() {
         if (fds[0].revents != 0) {
             std::optional<Channel> channel;
             try {
-                channel.emplace(st.listener.accept(0));
+                channel.emplace(st.listener.accept(std::chrono::nanoseconds(0)));
             } catch (...) {
                 // A peer of another user (refused by the listener), or accept() failing outright
                 // (EMFILE): back off instead of spinning. Nothing may escape the thread.
@@ -239,7 +243,7 @@ void Sender::serve() {
             // Dropped meanwhile (by begin_frame or end_frame): its channel is closed.
             if (std::find(st.subs.begin(), st.subs.end(), sub) == st.subs.end()) continue;
             try {
-                Message m = sub->channel.receive(0);
+                Message m = sub->channel.receive(std::chrono::nanoseconds(0));
                 const std::string what = message_type_name(m.type);
                 if (!m.fds.empty()) {
                     st.drop(sub, "it sent file descriptors, which the protocol never does");
@@ -259,7 +263,7 @@ void Sender::serve() {
                                                                 : "holding " + std::to_string(most) +
                                                                       ", the most a subscriber may hold"));
                     } else if (st.current > after) {
-                        st.deliver(sub, st.current, st.current_slot, options_.send_timeout_ns);
+                        st.deliver(sub, st.current, st.current_slot, nanoseconds_of(options_.send_timeout));
                     } else {
                         sub->wants = true;
                         sub->wants_after = after;
@@ -283,9 +287,9 @@ void Sender::serve() {
         for (size_t i = st.subs.size(); i-- > 0;) {
             const auto sub = st.subs[i];
             for (auto& [number, h] : sub->held) {
-                if (h.stalled || now - h.since_ns < options_.release_timeout_ns) continue;
+                if (h.stalled || now - h.since_ns < nanoseconds_of(options_.release_timeout)) continue;
                 const std::string why = "it held frame " + std::to_string(number) + " for more than the release "
-                                        "timeout (" + ms_text(options_.release_timeout_ns) + ")";
+                                        "timeout (" + ms_text(nanoseconds_of(options_.release_timeout)) + ")";
                 if (options_.stalled == StalledPolicy::kDrop) {
                     st.drop(sub, why);
                     break;
@@ -300,13 +304,13 @@ void Sender::serve() {
 
 void Sender::handshake(Channel channel) {
     State& st = *state_;
-    const uint64_t deadline = deadline_after(options_.handshake_timeout_ns);
+    const uint64_t deadline = deadline_after(nanoseconds_of(options_.handshake_timeout));
     // The Hello is awaited in slices, so close() never waits out a silent peer's handshake.
     std::optional<Message> m;
     while (!m) {
         if (st.stop.load()) throw PeerGoneError("the sender is closing");
         try {
-            m.emplace(channel.receive(std::min(remaining(deadline), kServiceSliceNs)));
+            m.emplace(channel.receive(timeout_of(std::min(remaining(deadline), kServiceSliceNs))));
         } catch (const TimeoutError&) {
             if (remaining(deadline) == 0) throw;
         }
@@ -323,12 +327,12 @@ void Sender::handshake(Channel channel) {
         std::lock_guard<std::mutex> lock(st.mutex);
         now = info_locked();
     }
-    channel.send(kSenderInfoMessage, encode_sender_info(now), {}, remaining(deadline));
+    channel.send(kSenderInfoMessage, encode_sender_info(now), {}, timeout_of(remaining(deadline)));
     if (!hello.subscribe) return;
     for (const auto& tex : ring_) {
         const MemoryHandle h = export_ring_texture(*device_, *tex);
         channel.send(static_cast<uint16_t>(MessageType::kMemoryHandle), encode_memory_handle(h), {h.fd.get()},
-                     remaining(deadline));
+                     timeout_of(remaining(deadline)));
     }
     TimelineHandle th = device_->export_timeline(*ready_);
     TimelineAnnounce a;
@@ -342,7 +346,7 @@ void Sender::handshake(Channel channel) {
     std::lock_guard<std::mutex> lock(st.mutex);
     if (st.stop.load()) throw PeerGoneError("the sender is closing");
     channel.send(static_cast<uint16_t>(MessageType::kTimelineHandle), encode_timeline_announce(a), {fd},
-                 remaining(deadline));
+                 timeout_of(remaining(deadline)));
     // `th` (or `a.semaphore`) still owns the fd; it is closed when they go out of scope.
     auto sub = std::make_shared<Subscription>(std::move(channel), hello.pid, hello.client);
     st.subs.push_back(sub);
@@ -363,7 +367,8 @@ size_t Sender::subscribers() const {
     return state_->subs.size();
 }
 
-void Sender::wait_for_subscribers(size_t count, uint64_t timeout_ns) const {
+void Sender::wait_for_subscribers(size_t count, std::chrono::nanoseconds timeout) const {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     require_open("wait for subscribers");
     State& st = *state_;
     const uint64_t deadline = deadline_after(timeout_ns);
@@ -428,7 +433,8 @@ SenderInfo Sender::info_locked() const {
 
 // ---- frames ----------------------------------------------------------------------------------
 
-Sender::Frame Sender::begin_frame(uint64_t timeout_ns) {
+Sender::Frame Sender::begin_frame(std::chrono::nanoseconds timeout) {
+    const uint64_t timeout_ns = nanoseconds_of(timeout == kDefault ? options_.release_timeout : timeout);
     require_open("begin a frame");
     if (pending_ != 0) {
         throw InvalidArgumentError("frame " + std::to_string(pending_) + " was begun and not ended");
@@ -436,7 +442,7 @@ Sender::Frame Sender::begin_frame(uint64_t timeout_ns) {
     State& st = *state_;
     const uint64_t number = frame_.load() + 1;
     const uint32_t n = static_cast<uint32_t>(ring_.size());
-    const uint64_t wait_ns = timeout_ns == kDefault ? options_.release_timeout_ns : timeout_ns;
+    const uint64_t wait_ns = timeout_ns;
     const uint64_t deadline = deadline_after(wait_ns);
     std::unique_lock<std::mutex> lock(st.mutex);
     int64_t slot = -1;
@@ -533,7 +539,7 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     frame_.store(frame.number);
     pending_ = 0;
     // One deadline bounds the whole announcement, however many subscribers there are.
-    const uint64_t deadline = deadline_after(options_.send_timeout_ns);
+    const uint64_t deadline = deadline_after(nanoseconds_of(options_.send_timeout));
     for (size_t i = st.subs.size(); i-- > 0;) {
         const auto sub = st.subs[i];
         if (options_.mode == DeliveryMode::kLatest) {
@@ -544,8 +550,8 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     }
 }
 
-uint64_t Sender::publish(VkImageAspectFlagBits aspect, const void* data, size_t size, uint64_t timeout_ns) {
-    Frame f = begin_frame(timeout_ns);
+uint64_t Sender::publish(VkImageAspectFlagBits aspect, const void* data, size_t size, std::chrono::nanoseconds timeout) {
+    Frame f = begin_frame(timeout);
     try {
         // upload() returns once the copy has completed, so the host may signal "ready".
         f.texture->upload(aspect, data, size);
@@ -581,7 +587,7 @@ void Sender::close() {
         const uint64_t deadline = deadline_after(kGoodbyeTimeoutNs);
         for (const auto& sub : st.subs) {
             try {
-                sub->channel.send(static_cast<uint16_t>(MessageType::kGoodbye), {}, {}, remaining(deadline));
+                sub->channel.send(static_cast<uint16_t>(MessageType::kGoodbye), {}, {}, timeout_of(remaining(deadline)));
             } catch (const Error&) {
                 // Gone already, or not reading: it learns from the closed socket instead.
             }
