@@ -74,7 +74,7 @@ public:
     void signal(uint64_t value);
 
     /// Returns once the counter is at least `value`. Throws TimeoutError if that has not happened
-    /// within `timeout` nanoseconds (0 checks once without sleeping), and PeerGoneError if the
+    /// within `timeout` (0 checks once without sleeping), and PeerGoneError if the
     /// timeline has been marked abandoned and the value is not reached. There is no wait without
     /// a timeout. Blocks the calling thread in the kernel; a caller holding a lock such as the
     /// Python GIL should release it first.
