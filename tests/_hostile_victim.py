@@ -36,7 +36,7 @@ def _outcome(attempt) -> dict:
 
 
 def _via_channel(device: geyser.Device, path: str) -> None:
-    ch = geyser.Channel.connect(path, geyser.sync.to_ns(10))
+    ch = geyser.Channel.connect(path, 10)
     try:
         with geyser.receive_handle(ch, timeout=10) as handle:
             if isinstance(handle, geyser.BufferHandle):

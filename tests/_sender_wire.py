@@ -49,5 +49,18 @@ def frame(number: int, slot: int) -> bytes:
     return struct.pack("<QI", number, slot)
 
 
+HELLO, FRAME, RELEASE, DROPPED = 16, 18, 19, 23
+
+
 def hello(pid: int, subscribe: bool = True, client: str = "") -> bytes:
-    return struct.pack("<HIB", PROTOCOL, pid, subscribe) + _string(client)
+    return struct.pack("<HIB", PROTOCOL, pid, int(subscribe)) + _string(client)
+
+
+def frame_number(number: int) -> bytes:
+    """A Release or FrameRequest payload."""
+    return struct.pack("<Q", number)
+
+
+def dropped_reason(payload: bytes) -> str:
+    (n,) = struct.unpack_from("<I", payload)
+    return payload[4:4 + n].decode()

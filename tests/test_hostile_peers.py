@@ -115,7 +115,7 @@ def test_forged_memory_through_a_channel(memfd_device, tmp_path, case):
     buffer.write(bytes(range(256)) * 64)
     with device.export_buffer(buffer) as h:
         evil = _forgery(h.fd, case)
-        ch = listener.accept(to_ns(20))
+        ch = listener.accept(20)
         ch.send(_native.MESSAGE_MEMORY_HANDLE, h.to_bytes(), [evil])
     first = json.loads(victim.stdout.readline())
     if first.get("imported"):
@@ -146,7 +146,7 @@ def test_a_header_rewritten_after_the_import_does_not_corrupt_the_importers_free
     buffer = device.create_shareable_buffer(16384)
     with device.export_buffer(buffer) as h:
         original = os.pread(h.fd, 4096, 0)
-        ch = listener.accept(to_ns(20))
+        ch = listener.accept(20)
         geyser.send_handle(ch, h)
         assert json.loads(victim.stdout.readline()) == {"imported": True}
         os.pwrite(h.fd, struct.pack("<Q", 1 << 40), 0)

@@ -40,7 +40,8 @@ void bind_sender(py::module_& m) {
         .def_readonly("frames_published", &SenderStats::frames_published)
         .def_readonly("subscribers_joined", &SenderStats::subscribers_joined)
         .def_readonly("subscribers_dropped", &SenderStats::subscribers_dropped)
-        .def_readonly("stalls_skipped", &SenderStats::stalls_skipped);
+        .def_readonly("stalls_skipped", &SenderStats::stalls_skipped)
+        .def_readonly("accepts_deferred", &SenderStats::accepts_deferred);
     py::enum_<ReadySignal>(m, "ReadySignal")
         .value("HOST", ReadySignal::kHost)
         .value("GPU", ReadySignal::kGpu);
@@ -72,7 +73,8 @@ void bind_sender(py::module_& m) {
             "create",
             [](const std::shared_ptr<Device>& device, const std::string& name, uint32_t width, uint32_t height,
                uint32_t format, uint32_t usage, const std::string& label, uint32_t ring_size, TimelineChoice sync,
-               std::chrono::nanoseconds release_timeout_ns, DeliveryMode mode, StalledPolicy stalled) {
+               std::chrono::nanoseconds release_timeout_ns, DeliveryMode mode, StalledPolicy stalled, uint32_t max_pending_handshakes,
+               uint32_t max_handshakes_per_peer, uint32_t max_subscriptions_per_peer) {
                 TextureDescriptor descriptor;
                 descriptor.width = width;
                 descriptor.height = height;
@@ -85,12 +87,18 @@ void bind_sender(py::module_& m) {
                 o.release_timeout = release_timeout_ns;
                 o.mode = mode;
                 o.stalled = stalled;
+                o.max_pending_handshakes = max_pending_handshakes;
+                o.max_handshakes_per_peer = max_handshakes_per_peer;
+                o.max_subscriptions_per_peer = max_subscriptions_per_peer;
                 py::gil_scoped_release nogil;
                 return Sender::create(device, name, descriptor, o);
             },
             py::arg("device"), py::arg("name"), py::arg("width"), py::arg("height"), py::arg("format"),
             py::arg("usage"), py::arg("label"), py::arg("ring_size"), py::arg("sync"),
-            py::arg("release_timeout_ns"), py::arg("mode"), py::arg("stalled"))
+            py::arg("release_timeout_ns"), py::arg("mode"), py::arg("stalled"),
+            py::arg("max_pending_handshakes") = SenderOptions{}.max_pending_handshakes,
+            py::arg("max_handshakes_per_peer") = SenderOptions{}.max_handshakes_per_peer,
+            py::arg("max_subscriptions_per_peer") = SenderOptions{}.max_subscriptions_per_peer)
         .def(
             "begin_frame",
             [](Sender& s, std::chrono::nanoseconds timeout_ns) {

@@ -37,6 +37,7 @@ import numpy as np
 
 import geyser
 from . import bench_gl
+from . import bench_streams
 
 __all__ = ["percentile", "zero_copy", "copy_path", "import_each_frame", "PingPong", "sample", "run",
            "parse_sizes", "config", "plot_available"]
@@ -630,7 +631,6 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
         groups += binding
 
     # 7: streams (bench_streams.py): fan-out in both modes, a slow consumer in latest mode.
-    from . import bench_streams
     groups += bench_streams.comparisons(dev, cfg, step, _Comparison)
 
     comparisons = [g.result() for g in groups]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from . import _native
 from .errors import GeyserError, InvalidArgumentError, InvalidArgumentTypeError, InvalidHandleError
+from .errors import TimeoutError as GeyserTimeoutError
 from .formats import TextureFormat, TextureUsage
 from .memory import Texture, TextureDescriptor, _default_aspect
 from .sync import DEFAULT_TIMEOUT, to_ns
@@ -157,13 +158,18 @@ class Sender:
     of 3 or more). ``sync`` picks the timelines: ``"auto"`` (Vulkan where the device can export
     them, portable otherwise), ``"vulkan"`` or ``"portable"``. A subscriber holding a frame past
     ``release_timeout`` seconds is dropped (told why), or with ``stalled="skip"`` (latest only)
-    written around. Joins, departures, drops and stalls are logged on the ``geyser.sender``
+    written around. ``max_subscriptions_per_peer``, ``max_handshakes_per_peer`` and
+    ``max_pending_handshakes`` cap what one peer process (by its socket's kernel-reported pid), and
+    all peers together, may hold; over a cap a connection is refused and told why (None: the
+    core's defaults, 16, 4 and 64). Joins, departures, drops and stalls are logged on the ``geyser.sender``
     logger and counted in ``stats``. The protocol runs in the core (``geyser::Sender``), on a
     thread of its own.
     """
 
     def __init__(self, device, name: str, descriptor: TextureDescriptor, ring_size: int = 3, sync: str = "auto",
-                 release_timeout: float = DEFAULT_TIMEOUT, mode: str = "lossless", stalled: str = "drop"):
+                 release_timeout: float = DEFAULT_TIMEOUT, mode: str = "lossless", stalled: str = "drop",
+                 max_subscriptions_per_peer: int | None = None, max_handshakes_per_peer: int | None = None,
+                 max_pending_handshakes: int | None = None):
         if sync not in _SYNC:
             raise InvalidArgumentError(f"sync must be 'auto', 'vulkan' or 'portable', got {sync!r}")
         if mode not in _MODE:
@@ -178,9 +184,12 @@ class Sender:
         self.release_timeout = release_timeout
         self.mode = mode
         d = descriptor
+        caps = {k: int(v) for k, v in (("max_subscriptions_per_peer", max_subscriptions_per_peer),
+                                       ("max_handshakes_per_peer", max_handshakes_per_peer),
+                                       ("max_pending_handshakes", max_pending_handshakes)) if v is not None}
         self._native = _native.Sender.create(device.native, name, d.width, d.height, int(d.format), int(d.usage),
                                              d.label or "", int(ring_size), _SYNC[sync], to_ns(release_timeout),
-                                             _MODE[mode], _STALLED[stalled])
+                                             _MODE[mode], _STALLED[stalled], **caps)
         self.ring: list[Texture] = [Texture(t, device, descriptor) for t in self._native.ring]
         self.ready = Timeline(self._native.ready, device)
         self._pending: Frame | None = None
@@ -204,7 +213,7 @@ class Sender:
     @property
     def stats(self):
         """Counters: ``frames_published``, ``subscribers_joined``, ``subscribers_dropped``,
-        ``stalls_skipped``."""
+        ``stalls_skipped``, ``accepts_deferred`` (accept() out of fds, the listener left alone a while)."""
         return self._native.stats
 
     def wait_for_subscribers(self, count: int = 1, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -230,7 +239,8 @@ class Sender:
         ``ready="host"``: its writes have completed, and the ready timeline is signalled here.
         ``ready="gpu"``: your own submission signals ``sender.ready`` (a Vulkan timeline; its
         ``VkSemaphore`` is ``sender.ready.vk_semaphore``) to ``frame.number``, as
-        docs/access.md describes; subscribers then wait for the GPU's signal.
+        docs/access.md describes; this call waits (up to the sender's send timeout, 2 s) for that
+        signal, then signals each subscriber's own ready timeline and announces the frame.
         """
         if frame is not self._pending:
             raise InvalidArgumentError("end_frame takes the frame begin_frame returned")
@@ -367,7 +377,6 @@ class Subscriber:
         try:
             await asyncio.wait_for(ready, timeout)
         except asyncio.TimeoutError:
-            from .errors import TimeoutError as GeyserTimeoutError
             raise GeyserTimeoutError(f"no frame of {self.name!r} within {timeout} s") from None
         finally:
             loop.remove_reader(fd)

@@ -311,7 +311,7 @@ TEST(Sender, MisuseGetsSpecificErrors) {
     EXPECT_EQ(fd_count(), fds) << "a closed sender leaves no fd behind";
 }
 
-TEST(Sender, GpuSignalledFrameIsAnnouncedWithoutAHostSignal) {
+TEST(Sender, GpuSignalledFrameIsAnnouncedOnceTheGpuHasSignalled) {
     DEVICE_OR_SKIP(dev);
     if (!(dev->info().timeline_semaphore.exportable & VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT)) {
         GTEST_SKIP() << "this device cannot export timeline semaphores (lavapipe): senders use the portable "
@@ -320,13 +320,23 @@ TEST(Sender, GpuSignalledFrameIsAnnouncedWithoutAHostSignal) {
     const std::string name = unique_name("gpu");
     SenderOptions o;
     o.sync = TimelineChoice::kVulkan;
+    o.send_timeout = 500ms;
     auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8), o);
     auto sub = Subscriber::connect(Device::open(), name, 5s);
     Sender::Frame f = sender->begin_frame();
     ASSERT_NE(f.ready_semaphore, VK_NULL_HANDLE);
+    // A GPU that never signals: end_frame gives up after send_timeout, the frame still pending.
+    EXPECT_THROW(sender->end_frame(f, ReadySignal::kGpu), TimeoutError);
+    EXPECT_THROW(sub->next_frame(kSecond / 5), TimeoutError) << "announced before the GPU signalled";
+    // Subscribers wait on timelines of their own: the producer forwards its GPU's signal.
+    std::thread gpu([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        f.ready->signal(1);  // what the GPU submission would do
+    });
+    const auto t0 = std::chrono::steady_clock::now();
     sender->end_frame(f, ReadySignal::kGpu);
-    EXPECT_THROW(sub->next_frame(kSecond / 5), TimeoutError) << "announced, but the ready timeline is not there yet";
-    f.ready->signal(1);  // what the GPU submission would do
+    gpu.join();
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(150));
     EXPECT_EQ(sub->next_frame(5 * kSecond).number(), 1u);
 }
 
@@ -445,6 +455,37 @@ TEST(Sender, CloseDoesNotWaitOutASilentHandshake) {
     const auto t0 = std::chrono::steady_clock::now();
     sender->close();
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1)) << "close() waited for the Hello";
+}
+
+TEST(Sender, SilentConnectionsDelayNoOtherHandshake) {
+    DEVICE_OR_SKIP(dev);
+    const std::string name = unique_name("two-silent");
+    auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8));  // handshake_timeout: 5 s
+    Channel a = Channel::connect(sender_socket_path(name), kSecond);
+    Channel b = Channel::connect(sender_socket_path(name), kSecond);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto sub = Subscriber::connect(Device::open(), name, 4 * kSecond);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2)) << "waited for the silent peers";
+    publish_pattern(*sender);
+    expect_frame(*sub, 1);
+}
+
+TEST(Sender, OneProcessIsCappedOnSubscriptions) {
+    DEVICE_OR_SKIP(dev);
+    const std::string name = unique_name("cap");
+    SenderOptions o;
+    o.max_subscriptions_per_peer = 1;
+    auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8), o);
+    auto first = Subscriber::connect(Device::open(), name, 5 * kSecond);
+    try {
+        Subscriber::connect(Device::open(), name, 5 * kSecond);
+        FAIL() << "a second subscription from this process was accepted";
+    } catch (const SubscriptionDroppedError& e) {
+        EXPECT_NE(std::string(e.what()).find("max_subscriptions_per_peer"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(sender->subscribers(), 1u);
+    o.max_subscriptions_per_peer = 0;
+    EXPECT_THROW(Sender::create(dev, unique_name("cap0"), rgba8_descriptor(8, 8), o), InvalidArgumentError);
 }
 
 // Issue #17: every timeout of the C++ API is a std::chrono::nanoseconds, so chrono literals and

@@ -5,7 +5,7 @@ payload form, extra), then patch ops on the base payload. Offsets of fields foll
 cpp/include/geyser/wire.hpp.
 
 Besides one plain input per target and payload, the corpus keeps the inputs behind the bugs the
-harness found (docs/measurements/reliability.md, "Bugs found and fixed"), as the same operation in this
+harness found (docs/reliability.md, "Bugs found and fixed"), as the same operation in this
 layout: ``finding-*`` and ``regression-*``.
 """
 
@@ -114,7 +114,7 @@ def seeds():
     yield "receive-frame-message", seed(RECEIVE, "texture", "texture", extra=FRAME_MSG | 1 << 2)
     yield "receive-timeline-no-fd", seed(RECEIVE, "portable-timeline", "timeline", extra=TIMELINE_MSG)
 
-    # The bugs (docs/measurements/reliability.md, "Bugs found and fixed"), as this harness expresses them.
+    # The bugs (docs/reliability.md, "Bugs found and fixed"), as this harness expresses them.
     # 3: a buffer whose usage lacks TRANSFER_SRC imported, rebuilt by unpickling (with a
     # texture's fd, as found).
     yield "regression-buffer-without-copy-usage", seed(REBUILD_BUFFER, "buffer", "texture",

@@ -52,10 +52,22 @@ struct SenderOptions {
     /// begin_frame that needs it, unless begin_frame is given its own timeout; kLatest: from
     /// when it received the frame) before `stalled` applies.
     std::chrono::nanoseconds release_timeout = std::chrono::seconds(10);
-    /// How long one handshake may take before the connection is dropped.
+    /// How long one handshake may take before the connection is dropped. Handshakes run
+    /// concurrently (each with its own deadline), so a silent connection delays no other.
     std::chrono::nanoseconds handshake_timeout = std::chrono::seconds(5);
-    /// How long sending one message to one subscriber may take before it is dropped.
+    /// How long sending one handshake message (or a late joiner's first frame) to one subscriber
+    /// may take, and how long end_frame(ReadySignal::kGpu) waits for the GPU's ready signal.
+    /// Frame announcements never wait: a subscriber whose socket queue is full (it has not read
+    /// hundreds of messages) is dropped at once.
     std::chrono::nanoseconds send_timeout = std::chrono::seconds(2);
+    /// Connections in their handshake at once, in all; more are refused (told why) until some finish.
+    uint32_t max_pending_handshakes = 64;
+    /// Connections in their handshake at once from one peer process (the kernel's pid for the
+    /// socket, SO_PEERCRED); more from that process are refused, told why.
+    uint32_t max_handshakes_per_peer = 4;
+    /// Subscriptions one peer process may hold at once; its next subscribe is refused, told why
+    /// (SubscriptionDroppedError on its side).
+    uint32_t max_subscriptions_per_peer = 16;
 };
 
 /// Something that happened to a subscriber, for the producer's log (Sender::take_events).
@@ -80,6 +92,8 @@ struct SenderStats {
     uint64_t subscribers_dropped = 0;
     /// Holds past the release timeout that kSkip left alone.
     uint64_t stalls_skipped = 0;
+    /// Times accept() ran out of fds (EMFILE, ENFILE) and the listener was left alone a while.
+    uint64_t accepts_deferred = 0;
 };
 
 /// Who signals a frame's ready timeline when end_frame() announces it.
@@ -140,8 +154,11 @@ public:
     Frame begin_frame(std::chrono::nanoseconds timeout = kDefault);
     /// Announces `frame` to every subscriber. With ReadySignal::kHost, the frame's writes must
     /// have completed and the ready timeline is signalled here; with kGpu the caller's
-    /// submission signals it (InvalidArgumentError for a portable timeline). A subscriber that
-    /// cannot take the message within options.send_timeout is dropped.
+    /// submission signals it (InvalidArgumentError for a portable timeline) and end_frame waits
+    /// on the host for that signal (TimeoutError after options.send_timeout, the frame still
+    /// pending). Each subscriber has a ready timeline of its own, which end_frame signals before
+    /// its frame message; ready() is the producer's, never exported. A subscriber whose socket
+    /// queue cannot take the message is dropped at once: nothing here waits on a subscriber.
     void end_frame(const Frame& frame, ReadySignal ready = ReadySignal::kHost);
     /// Forgets a frame begun and not ended (its slot is written again next time).
     void abandon_frame(const Frame& frame);
@@ -150,7 +167,7 @@ public:
     uint64_t publish(VkImageAspectFlagBits aspect, const void* data, size_t size, std::chrono::nanoseconds timeout = kDefault);
 
     /// Stops publishing: each subscriber gets Goodbye (its next wait raises PeerGoneError), the
-    /// ready timeline is marked abandoned, the service thread stops and the socket goes. Not
+    /// ready timelines are marked abandoned, pending handshakes are closed, the service thread stops and the socket goes. Not
     /// interruptible; idempotent.
     void close();
     bool closed() const noexcept { return closed_.load(); }
@@ -182,7 +199,7 @@ private:
     Sender(std::shared_ptr<Device> device, std::string name, TextureDescriptor descriptor, SenderOptions options);
     void require_open(const char* what) const;
     void serve();
-    void handshake(Channel channel);
+    void handshake(Channel channel, const Message& hello, uint32_t peer_pid, uint64_t deadline);
     SenderInfo info_locked() const;  // caller holds the state's mutex
 
     std::shared_ptr<Device> device_;

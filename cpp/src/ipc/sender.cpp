@@ -1,6 +1,7 @@
 #include "geyser/sender.hpp"
 
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include "geyser/memory.hpp"
 #include "geyser/wire.hpp"
 #include "fault.hpp"
+#include "ipc/sender_handshakes.hpp"
 #include "ipc/sender_ring_guard.hpp"
 #include "ipc/sender_session.hpp"
 #include "../timeout.hpp"
@@ -35,9 +37,9 @@ namespace {
 constexpr uint64_t kServiceSliceNs = 100'000'000;
 // How long close() gives each Goodbye, and all of them together.
 constexpr uint64_t kGoodbyeTimeoutNs = 500'000'000;
-// How long a Dropped notice may take (the lock is held): it is one small message.
-constexpr uint64_t kDroppedTimeoutNs = 50'000'000;
 constexpr size_t kMaxEvents = 1024;
+// How long the listener is left alone when accept() runs out of fds.
+constexpr uint64_t kAcceptPauseNs = 50'000'000;
 
 std::string ms_text(uint64_t ns) { return std::to_string(ns / 1'000'000) + " ms"; }
 
@@ -51,10 +53,15 @@ struct Held {
 /// One subscriber, from its handshake until it is dropped. Every member is guarded by the
 /// state's mutex (the channel's sends and receives too).
 struct Subscription {
-    Subscription(Channel c, uint32_t p, std::string cl) : channel(std::move(c)), pid(p), client(std::move(cl)) {}
+    Subscription(Channel c, std::shared_ptr<Timeline> r, uint32_t p, uint32_t pp, std::string cl)
+        : channel(std::move(c)), ready(std::move(r)), pid(p), peer_pid(pp), client(std::move(cl)) {}
 
     Channel channel;
-    uint32_t pid = 0;
+    /// Its own ready timeline, which only this subscriber (and the producer) can write: what it
+    /// does to it (a value far ahead, abandonment) reaches no other subscriber.
+    std::shared_ptr<Timeline> ready;
+    uint32_t pid = 0;       // what its Hello says, for the log
+    uint32_t peer_pid = 0;  // what the kernel says (SO_PEERCRED), for the per-peer cap
     std::string client;
     std::map<uint64_t, Held> held;  // by frame number
     bool wants = false;  // kLatest: a FrameRequest is waiting for a frame above wants_after
@@ -68,9 +75,12 @@ struct Subscription {
 }  // namespace
 
 struct Sender::State {
-    explicit State(Listener l) : listener(std::move(l)) {}
+    State(Listener l, const SenderOptions& o)
+        : listener(std::move(l)), pending(o.max_pending_handshakes, o.max_handshakes_per_peer) {}
 
     Listener listener;
+    UniqueFd wake{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};  // close() ends the service thread's poll
+    PendingHandshakes pending;  // the service thread's own: no lock
     pid_t owner_pid = ::getpid();
     mutable std::mutex mutex;  // guards everything below but `stop` and `thread`
     mutable std::condition_variable changed;  // a release, a join, a drop, close()
@@ -110,11 +120,9 @@ struct Sender::State {
         if (reason.empty()) {
             event(SenderEvent::Kind::kLeft, *sub, "left");
         } else {
-            try {
-                sub->channel.send(kDroppedMessage, encode_dropped(reason), {}, timeout_of(kDroppedTimeoutNs));
-            } catch (const Error&) {
-                // Gone already, or not reading: it learns from the closed socket instead.
-            }
+            // Without waiting, the lock is held: a subscriber whose queue is full learns from the
+            // closed socket instead.
+            refuse(sub->channel, reason);
             ++stats.subscribers_dropped;
             event(SenderEvent::Kind::kDropped, *sub, reason);
         }
@@ -122,14 +130,37 @@ struct Sender::State {
         changed.notify_all();
     }
 
-    /// Sends frame `number` in `slot` to `sub`, which then holds it; drops it if it cannot take it.
+    /// Sends frame `number` in `slot` to `sub`, which then holds it; drops it if it cannot take it
+    /// within `timeout_ns` (0: at once). Its own ready timeline is signalled to `number` first
+    /// (every frame announced is ready: kGpu frames are announced once the GPU has signalled).
     void deliver(const std::shared_ptr<Subscription>& sub, uint64_t number, uint32_t slot, uint64_t timeout_ns) {
+        // Only the producer signals it, and only to frames it delivers, in increasing order: a
+        // value past `number` was written by the subscriber itself. Either way it is its own loss.
+        try {
+            const uint64_t value = sub->ready->value();
+            if (sub->ready->abandoned()) {
+                drop(sub, "its ready timeline is unusable (marked abandoned, which only the producer may do)");
+                return;
+            }
+            if (value > number) {
+                drop(sub, "its ready timeline is unusable (at " + std::to_string(value) + ", past frame " +
+                              std::to_string(number) + ": only the producer may signal it)");
+                return;
+            }
+            if (value < number) sub->ready->signal(number);
+        } catch (const Error& e) {
+            drop(sub, std::string("its ready timeline is unusable (") + e.what() + ")");
+            return;
+        }
         try {
             sub->channel.send(static_cast<uint16_t>(MessageType::kFrame), encode_frame_message({number, slot}), {},
                               timeout_of(timeout_ns));
             sub->held[number] = Held{slot, sender_session::now_ns(), false};
         } catch (const PeerGoneError&) {
             drop(sub, "");
+        } catch (const TimeoutError&) {
+            drop(sub, "its socket queue is full: it did not take frame " + std::to_string(number) +
+                          " (it has not read the messages before it)");
         } catch (const Error& e) {
             drop(sub, std::string("it did not take frame ") + std::to_string(number) + " (" + e.what() + ")");
         }
@@ -154,6 +185,11 @@ std::unique_ptr<Sender> Sender::create(const std::shared_ptr<Device>& device, co
                                    "frame, one for a subscriber to hold), got " +
                                    std::to_string(options.ring_size));
     }
+    if (options.max_pending_handshakes < 1 || options.max_handshakes_per_peer < 1 ||
+        options.max_subscriptions_per_peer < 1) {
+        throw InvalidArgumentError("max_pending_handshakes, max_handshakes_per_peer and max_subscriptions_per_peer "
+                                   "must be at least 1");
+    }
     if (options.stalled != StalledPolicy::kDrop && options.stalled != StalledPolicy::kSkip) {
         throw InvalidArgumentError("stalled must be drop or skip");
     }
@@ -170,7 +206,8 @@ std::unique_ptr<Sender> Sender::create(const std::shared_ptr<Device>& device, co
     // and the socket (if bound) is unlinked by the Listener's destructor.
     for (uint32_t i = 0; i < options.ring_size; ++i) s->ring_.push_back(device->create_shareable_texture(descriptor));
     s->ready_ = device->create_shared_timeline(options.sync, 0);
-    s->state_ = std::make_unique<State>(Listener::bind(sender_socket_path(name)));
+    s->state_ = std::make_unique<State>(Listener::bind(sender_socket_path(name)), options);
+    if (!s->state_->wake) throw OsError(errno, "eventfd", "the sender's wake-up");
     Sender* self = s.get();
     try {
         if (fault::injected("pthread_create")) throw std::system_error(EAGAIN, std::generic_category());
@@ -209,36 +246,58 @@ void Sender::serve() {
     InterruptShield shield;
     std::vector<pollfd> fds;
     std::vector<std::shared_ptr<Subscription>> polled;
+    uint64_t accept_paused_until = 0;  // out of fds: the listener is left alone until then
     while (!st.stop.load()) {
-        fds.assign(1, pollfd{st.listener.native_handle(), POLLIN, 0});
+        // [0] close()'s wake-up, [1] the listener, then the subscriptions, then the handshakes.
+        const bool accepting = now_ns() >= accept_paused_until;
+        fds.assign({pollfd{st.wake.get(), POLLIN, 0}, pollfd{st.listener.native_handle(),
+                                                             static_cast<short>(accepting ? POLLIN : 0), 0}});
         {
             std::lock_guard<std::mutex> lock(st.mutex);
             polled = st.subs;
         }
         for (const auto& sub : polled) fds.push_back(pollfd{sub->channel.native_handle(), POLLIN, 0});
+        const size_t first_pending = fds.size();
+        st.pending.poll_fds(fds);
         if (::poll(fds.data(), fds.size(), static_cast<int>(kServiceSliceNs / 1'000'000)) < 0 && errno != EINTR) {
             std::this_thread::sleep_for(std::chrono::milliseconds(10));  // out of memory: back off, never spin
+            continue;
         }
-        if (fds[0].revents != 0) {
-            std::optional<Channel> channel;
+        if (st.stop.load()) break;
+        // The handshakes whose Hello came go on; each sends without waiting on the others.
+        for (Greeted& g : st.pending.collect(fds.data() + first_pending, now_ns())) {
             try {
-                channel.emplace(st.listener.accept(std::chrono::nanoseconds(0)));
+                handshake(std::move(g.channel), g.hello, g.peer_pid, g.deadline);
             } catch (...) {
-                // A peer of another user (refused by the listener), or accept() failing outright
-                // (EMFILE): back off instead of spinning. Nothing may escape the thread.
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                // The connection is closed with the Channel; the sender goes on serving others.
             }
-            if (channel) {
+        }
+        if (fds[1].revents != 0) {
+            // Several peers may be queued: take them all (each poll() would otherwise take one).
+            for (int taken = 0; taken < 64; ++taken) {
                 try {
-                    handshake(std::move(*channel));
+                    st.pending.add(st.listener.accept(std::chrono::nanoseconds(0)), deadline_after(nanoseconds_of(options_.handshake_timeout)));
+                } catch (const TimeoutError&) {
+                    break;  // none left
+                } catch (const OsError& e) {
+                    if (e.error_code() == EMFILE || e.error_code() == ENFILE || e.error_code() == ENOBUFS ||
+                        e.error_code() == ENOMEM) {
+                        // Out of fds: poll() would report the queued peer again at once. Leave the
+                        // listener alone for a while (subscribers that leave free fds meanwhile).
+                        accept_paused_until = now_ns() + kAcceptPauseNs;
+                        std::lock_guard<std::mutex> lock(st.mutex);
+                        ++st.stats.accepts_deferred;
+                    }
+                    break;  // a peer of another user (refused by the listener), or out of fds
                 } catch (...) {
-                    // The connection is closed with the Channel; the sender goes on serving others.
+                    break;  // nothing may escape the thread
                 }
             }
         }
+        const size_t sub_base = 2;
         std::lock_guard<std::mutex> lock(st.mutex);
         for (size_t i = 0; i < polled.size(); ++i) {
-            if (fds[i + 1].revents == 0) continue;
+            if (fds[i + sub_base].revents == 0) continue;
             const std::shared_ptr<Subscription>& sub = polled[i];
             // Dropped meanwhile (by begin_frame or end_frame): its channel is closed.
             if (std::find(st.subs.begin(), st.subs.end(), sub) == st.subs.end()) continue;
@@ -263,7 +322,7 @@ void Sender::serve() {
                                                                 : "holding " + std::to_string(most) +
                                                                       ", the most a subscriber may hold"));
                     } else if (st.current > after) {
-                        st.deliver(sub, st.current, st.current_slot, nanoseconds_of(options_.send_timeout));
+                        st.deliver(sub, st.current, st.current_slot, 0);
                     } else {
                         sub->wants = true;
                         sub->wants_after = after;
@@ -302,23 +361,24 @@ void Sender::serve() {
     }
 }
 
-void Sender::handshake(Channel channel) {
+void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uint64_t deadline) {
     State& st = *state_;
-    const uint64_t deadline = deadline_after(nanoseconds_of(options_.handshake_timeout));
-    // The Hello is awaited in slices, so close() never waits out a silent peer's handshake.
-    std::optional<Message> m;
-    while (!m) {
-        if (st.stop.load()) throw PeerGoneError("the sender is closing");
-        try {
-            m.emplace(channel.receive(timeout_of(std::min(remaining(deadline), kServiceSliceNs))));
-        } catch (const TimeoutError&) {
-            if (remaining(deadline) == 0) throw;
+    if (m.type != static_cast<uint16_t>(MessageType::kHello) || !m.fds.empty()) {
+        throw ProtocolError(std::string("expected a hello without fds, got ") + message_type_name(m.type));
+    }
+    const Hello hello = decode_hello(m.payload.data(), m.payload.size());
+    if (hello.subscribe) {
+        // Only this thread adds subscriptions, so the count cannot grow before the join below.
+        std::lock_guard<std::mutex> lock(st.mutex);
+        const auto mine = std::count_if(st.subs.begin(), st.subs.end(),
+                                        [&](const auto& sub) { return sub->peer_pid == peer_pid; });
+        if (static_cast<uint64_t>(mine) >= options_.max_subscriptions_per_peer) {
+            refuse(channel, "pid " + std::to_string(peer_pid) + " already holds " + std::to_string(mine) +
+                                " subscriptions to '" + name_ + "', the most one process may hold "
+                                "(max_subscriptions_per_peer)");
+            return;
         }
     }
-    if (m->type != static_cast<uint16_t>(MessageType::kHello) || !m->fds.empty()) {
-        throw ProtocolError(std::string("expected a hello without fds, got ") + message_type_name(m->type));
-    }
-    const Hello hello = decode_hello(m->payload.data(), m->payload.size());
 
     // All but the last message go out without the lock, so a slow or silent peer never holds up
     // end_frame: frames published meanwhile are simply not its frames (it joins below).
@@ -334,7 +394,10 @@ void Sender::handshake(Channel channel) {
         channel.send(static_cast<uint16_t>(MessageType::kMemoryHandle), encode_memory_handle(h), {h.fd.get()},
                      timeout_of(remaining(deadline)));
     }
-    TimelineHandle th = device_->export_timeline(*ready_);
+    // Its own ready timeline: the producer signals it for each frame this subscriber gets.
+    std::shared_ptr<Timeline> ready = device_->create_shared_timeline(
+        ready_->kind() == TimelineKind::kVulkan ? TimelineChoice::kVulkan : TimelineChoice::kPortable, 0);
+    TimelineHandle th = device_->export_timeline(*ready);
     TimelineAnnounce a;
     a.role = TimelineRole::kReady;
     a.kind = th.kind;
@@ -348,7 +411,7 @@ void Sender::handshake(Channel channel) {
     channel.send(static_cast<uint16_t>(MessageType::kTimelineHandle), encode_timeline_announce(a), {fd},
                  timeout_of(remaining(deadline)));
     // `th` (or `a.semaphore`) still owns the fd; it is closed when they go out of scope.
-    auto sub = std::make_shared<Subscription>(std::move(channel), hello.pid, hello.client);
+    auto sub = std::make_shared<Subscription>(std::move(channel), std::move(ready), hello.pid, peer_pid, hello.client);
     st.subs.push_back(sub);
     ++st.stats.subscribers_joined;
     st.event(SenderEvent::Kind::kJoined, *sub, "joined");
@@ -525,7 +588,13 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
             "ReadySignal::kGpu needs a Vulkan ready timeline; this sender's is portable, which only the host "
             "signals: wait for your GPU work, then end_frame with ReadySignal::kHost");
     }
-    if (ready == ReadySignal::kHost) ready_->signal(frame.number);
+    if (ready == ReadySignal::kHost) {
+        ready_->signal(frame.number);
+    } else {
+        // Subscribers wait on timelines of their own, which only the host can signal for them;
+        // the GPU signals the producer's. A TimeoutError leaves the frame pending.
+        ready_->wait(frame.number, options_.send_timeout);
+    }
     // Announced to every subscriber or to none: the sends are not interrupted.
     InterruptShield shield;
     State& st = *state_;
@@ -538,15 +607,15 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     ++st.stats.frames_published;
     frame_.store(frame.number);
     pending_ = 0;
-    // One deadline bounds the whole announcement, however many subscribers there are.
-    const uint64_t deadline = deadline_after(nanoseconds_of(options_.send_timeout));
+    // No send waits (the lock is held, and the caller's timeout must bound the call): a
+    // subscriber whose queue cannot take one more small message has not read hundreds, and goes.
     for (size_t i = st.subs.size(); i-- > 0;) {
         const auto sub = st.subs[i];
         if (options_.mode == DeliveryMode::kLatest) {
             if (!sub->wants || frame.number <= sub->wants_after) continue;
             sub->wants = false;
         }
-        st.deliver(sub, frame.number, slot, remaining(deadline));
+        st.deliver(sub, frame.number, slot, 0);
     }
 }
 
@@ -581,6 +650,10 @@ void Sender::close() {
     }
     InterruptShield shield;
     st.stop.store(true);
+    const uint64_t one = 1;
+    if (::write(st.wake.get(), &one, sizeof(one)) < 0) {
+        // Cannot fail for a counter this far from overflow; the thread notices `stop` within a slice.
+    }
     if (st.thread && st.thread->joinable()) st.thread->join();
     {
         std::lock_guard<std::mutex> lock(st.mutex);
@@ -592,8 +665,14 @@ void Sender::close() {
                 // Gone already, or not reading: it learns from the closed socket instead.
             }
             sub->channel.close();
+            try {
+                sub->ready->mark_abandoned();
+            } catch (const Error&) {
+                // Its own timeline, which it may have broken; nobody else waits on it.
+            }
         }
         st.subs.clear();
+        st.pending.clear();
         st.changed.notify_all();
     }
     ready_->mark_abandoned();

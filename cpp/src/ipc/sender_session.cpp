@@ -23,6 +23,11 @@ Message expect(Channel& ch, uint16_t type, size_t fds, uint64_t deadline, const 
     if (m.type == static_cast<uint16_t>(MessageType::kGoodbye)) {
         throw PeerGoneError(std::string("the producer closed the sender while sending ") + what);
     }
+    if (m.type == kDroppedMessage && m.fds.empty()) {
+        // A refusal (a cap on this process's handshakes or subscriptions), with the producer's reason.
+        throw SubscriptionDroppedError(std::string("the producer refused this connection: ") +
+                                       decode_dropped(m.payload.data(), m.payload.size()));
+    }
     if (m.type != type || m.fds.size() != fds) {
         throw ProtocolError(std::string("expected ") + what + " (" + message_type_name(type) + " with " +
                             std::to_string(fds) + " fd), got " + message_type_name(m.type) + " with " +

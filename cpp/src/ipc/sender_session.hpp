@@ -17,8 +17,9 @@ uint64_t now_ns();
 uint64_t remaining(uint64_t deadline);
 /// now + timeout, saturating.
 uint64_t deadline_after(uint64_t timeout_ns);
-/// The next message, which must be `type` with exactly `fds` fds; Goodbye becomes PeerGoneError
-/// and anything else ProtocolError naming `what`.
+/// The next message, which must be `type` with exactly `fds` fds; Goodbye becomes PeerGoneError,
+/// Dropped (a refusal) SubscriptionDroppedError with its reason, and anything else ProtocolError
+/// naming `what`.
 Message expect(Channel& ch, uint16_t type, size_t fds, uint64_t deadline, const char* what);
 /// Connects to the sender `name`; PeerGoneError when nothing answers there by `deadline`
 /// (`wait_for_listener` false: at once when nobody listens, for listing). A listener of

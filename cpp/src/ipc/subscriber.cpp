@@ -22,6 +22,14 @@ using namespace sender_session;
 
 namespace {
 
+/// Whether the producer has closed its end. Linux drops a SOCK_SEQPACKET socket's unread messages
+/// when it sends to a peer that has closed (unix_dgram_disconnected), so sending then would lose
+/// the producer's last messages (a Dropped notice saying why) before next_frame reads them.
+bool producer_hung_up(const Channel& channel) {
+    pollfd p{channel.native_handle(), 0, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
 // How long telling the producer about a release or a request may take: its service thread reads
 // them as they come, so only a producer that has hung fills the queue.
 constexpr uint64_t kNoticeTimeoutNs = 2'000'000'000;
@@ -144,6 +152,7 @@ void Subscriber::request_frame() {
     device_->require_owner_process("ask for a frame");
     if (info_.mode != DeliveryMode::kLatest || requested_ || !gone_.empty() || announced_) return;
     if (held_.size() >= info_.max_held) return;  // the producer would drop it for asking
+    if (producer_hung_up(channel_)) return;  // next_frame reads what it sent last
     try {
         channel_.send(kFrameRequestMessage, encode_frame_number(last_), {}, timeout_of(kNoticeTimeoutNs));
         requested_ = true;
@@ -253,7 +262,7 @@ void Subscriber::release(uint64_t number) {
                                    info_.name + "' (held: " + (held.empty() ? "none" : held) + ")");
     }
     held_.erase(it);
-    if (!gone_.empty()) return;
+    if (!gone_.empty() || producer_hung_up(channel_)) return;
     try {
         channel_.send(static_cast<uint16_t>(MessageType::kRelease), encode_frame_number(number), {}, timeout_of(kNoticeTimeoutNs));
     } catch (const PeerGoneError&) {
