@@ -74,11 +74,11 @@ def interrupt(case: str, name: str) -> int:
         usable = lambda: not fence.signaled  # noqa: E731
     elif case == "channel":
         a, b = geyser.Channel.pair()
-        call = lambda: a.receive(geyser.sync.to_ns(LONG))  # noqa: E731
+        call = lambda: a.receive(LONG)  # noqa: E731
 
         def usable():
             b.send(_native.MESSAGE_GOODBYE, b"", [])
-            return a.receive(geyser.sync.to_ns(5))[0] == _native.MESSAGE_GOODBYE
+            return a.receive(5)[0] == _native.MESSAGE_GOODBYE
     else:
         raise SystemExit(f"unknown case {case!r}")
     print("blocking", flush=True)

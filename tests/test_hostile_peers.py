@@ -174,7 +174,7 @@ def test_geysers_exports_cannot_be_truncated(memfd_device):
 
 # ---- memory fds from a fake producer -----------------------------------------------------------
 
-def _fake_producer(device, name: str, texture, ready, released, memory_fd: int | None = None, *,
+def _fake_producer(device, name: str, texture, ready, memory_fd: int | None = None, *,
                    info_name: str | None = None, pid: int | None = None, frames=(1,)):
     """Serves one subscription of `name` the way a hostile producer would: its SenderInfo says
     `info_name` and `pid`, its ring texture's fd is `memory_fd` (the real export's by default),
@@ -192,10 +192,9 @@ def _fake_producer(device, name: str, texture, ready, released, memory_fd: int |
                 bytes.fromhex(device.info.device_uuid), bytes.fromhex(device.info.driver_uuid)), [])
             with device.export_texture(texture) as h:
                 ch.send(_native.MESSAGE_MEMORY_HANDLE, h.to_bytes(), [h.fd if memory_fd is None else memory_fd])
-            for role, timeline in ((_sender_wire.READY, ready), (_sender_wire.RELEASED, released)):
-                with device.export_timeline(timeline) as th:
-                    ch.send(_native.MESSAGE_TIMELINE_HANDLE,
-                            _sender_wire.timeline_announce(role, _sender_wire.PORTABLE), [th.fd])
+            with device.export_timeline(ready) as th:  # protocol 2: the ready timeline only
+                ch.send(_native.MESSAGE_TIMELINE_HANDLE,
+                        _sender_wire.timeline_announce(_sender_wire.READY, _sender_wire.PORTABLE), [th.fd])
             ready.signal(max(frames))
             for n in frames:
                 ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(n, 0), [])
@@ -215,14 +214,14 @@ def test_forged_memory_from_a_fake_producer(memfd_device, case):
     base = _fds()
     name = _name(case)
     tex = device.create_shareable_texture(DESC)
-    ready, released = device.create_shared_timeline("portable"), device.create_shared_timeline("portable")
+    ready = device.create_shared_timeline("portable")
     with device.export_texture(tex) as h:
         evil = _forgery(h.fd, case)
-    t, listener, _ = _fake_producer(device, name, tex, ready, released, evil)
+    t, listener, _ = _fake_producer(device, name, tex, ready, evil)
     _expect_refused(_verdict(_victim("subscribe", name)), WORDS[case])
     t.join(20)
     os.close(evil)
-    del tex, ready, released, listener, t
+    del tex, ready, listener, t
     gc.collect()
     assert _fds() == base
 
@@ -287,7 +286,7 @@ def _hostile_subscriber(name: str) -> list[int]:
     _, info, _ = ch.receive(to_ns(10))
     ring_size = struct.unpack_from("<I", info, 2 + 4 + len(name) + 4)[0]
     fds = []
-    for _ in range(ring_size + 2):
+    for _ in range(ring_size + 1):  # the ring, then the ready timeline (protocol 2)
         _, _, got = ch.receive(to_ns(10))
         fds += got
     ch.close()
@@ -345,9 +344,9 @@ def test_a_sender_that_is_not_who_it_says_is_refused(device, lie):
     base = _fds()
     name = _name("who")
     tex = device.create_shareable_texture(DESC)
-    ready, released = device.create_shared_timeline("portable"), device.create_shared_timeline("portable")
+    ready = device.create_shared_timeline("portable")
     kw = {"info_name": "cam-trusted"} if lie == "name" else {"pid": 1}
-    t, listener, _ = _fake_producer(device, name, tex, ready, released, **kw)
+    t, listener, _ = _fake_producer(device, name, tex, ready, **kw)
     with pytest.raises(geyser.ProtocolError, match="not who it says") as e:
         geyser.Subscriber(device, name, timeout=5)
     assert ("calls itself 'cam-trusted'" if lie == "name" else "claims pid 1, but the process listening there is pid "
@@ -379,7 +378,7 @@ def test_a_sender_that_is_not_who_it_says_is_refused(device, lie):
                 assert all(i.name not in (name, "cam-trusted") for i in listed), listed
         finally:
             s.join(20)
-    del listener, tex, ready, released, e
+    del listener, tex, ready, e
     gc.collect()
     assert _fds() == base
 
@@ -389,8 +388,8 @@ def test_a_sender_that_is_not_who_it_says_is_refused(device, lie):
 def test_frames_that_go_backwards_break_the_subscription(device):
     name = _name("backwards")
     tex = device.create_shareable_texture(DESC)
-    ready, released = device.create_shared_timeline("portable"), device.create_shared_timeline("portable")
-    t, listener, _ = _fake_producer(device, name, tex, ready, released, frames=(3, 2, 2, 1))
+    ready = device.create_shared_timeline("portable")
+    t, listener, _ = _fake_producer(device, name, tex, ready, frames=(3, 2, 2, 1))
     sub = geyser.Subscriber(device, name, timeout=5)
     try:
         with sub.next_frame(timeout=5) as f:

@@ -110,10 +110,6 @@ class Frame:
         self._owner = owner
         self._native = native
 
-    def __repr__(self) -> str:
-        state = " released" if self.released else ""
-        return f"Frame(number={self.number}, slot={self.slot}, ready_wait={self.ready_wait!r}{state})"
-
     @property
     def ready(self) -> tuple[Timeline, int]:
         """The frame's ready point, ``(timeline, number)``, for ``wait=[frame.ready]``."""
@@ -402,4 +398,6 @@ class Subscriber:
         return self._closed
 
     def __repr__(self) -> str:
+        if self.closed:
+            return f"<geyser.Subscriber {self.info.name!r} closed>"
         return f"<geyser.Subscriber {self.info.name!r} {self.info.mode} ring={len(self.ring)}>"
