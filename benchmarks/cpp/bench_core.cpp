@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
         auto timeline = geyser::PortableTimeline::create();
         const double signal_wait = median_us(n, [&](int i) {
             timeline.signal(static_cast<uint64_t>(i) + 1);
-            timeline.wait(static_cast<uint64_t>(i) + 1, 1000000000ull);
+            timeline.wait(static_cast<uint64_t>(i) + 1, std::chrono::seconds(1));
         });
         volatile uint64_t sink = 0;
         const double value = median_us(n, [&](int) { sink = sink + timeline.value(); });

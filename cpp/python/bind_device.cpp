@@ -95,24 +95,24 @@ void bind_device(py::module_& m) {
         .def(
             "copy_texture",
             [](Device& d, Texture& src, Texture& dst, const SyncList& wait, const SyncList& signal,
-               const std::shared_ptr<Fence>& fence, uint64_t timeout_ns) {
+               const std::shared_ptr<Fence>& fence, std::chrono::nanoseconds timeout_ns) {
                 const SubmitSync sync = to_submit_sync(wait, signal, fence, timeout_ns);
                 py::gil_scoped_release nogil;
                 d.copy_texture(src, dst, sync);
             },
             py::arg("src"), py::arg("dst"), py::arg("wait") = SyncList{}, py::arg("signal") = SyncList{},
-            py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeoutNs)
+            py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeout)
         .def(
             "copy_buffer_to_texture",
             [](Device& d, Buffer& src, Texture& dst, uint32_t aspect, uint64_t offset, const SyncList& wait,
-               const SyncList& signal, const std::shared_ptr<Fence>& fence, uint64_t timeout_ns) {
+               const SyncList& signal, const std::shared_ptr<Fence>& fence, std::chrono::nanoseconds timeout_ns) {
                 const SubmitSync sync = to_submit_sync(wait, signal, fence, timeout_ns);
                 py::gil_scoped_release nogil;
                 d.copy_buffer_to_texture(src, dst, static_cast<VkImageAspectFlagBits>(aspect), offset, sync);
             },
             py::arg("src"), py::arg("dst"), py::arg("aspect"), py::arg("offset") = 0, py::arg("wait") = SyncList{},
             py::arg("signal") = SyncList{}, py::arg("fence") = nullptr,
-            py::arg("timeout_ns") = kDefaultHostWaitTimeoutNs)
+            py::arg("timeout_ns") = kDefaultHostWaitTimeout)
         // ---- Semaphores
         .def("create_shared_semaphore", &Device::create_shared_semaphore, py::arg("type"), py::arg("initial_value") = 0)
         .def("create_semaphore", &Device::create_semaphore, py::arg("type"), py::arg("initial_value") = 0)

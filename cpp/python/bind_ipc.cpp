@@ -79,15 +79,15 @@ void bind_ipc(py::module_& m) {
         .def_static("connect", &Channel::connect, py::arg("path"), py::arg("timeout_ns"), py::arg("wait_for_listener") = true,
                     py::call_guard<py::gil_scoped_release>())
         .def("send",
-             [](Channel& c, uint16_t type, const py::bytes& payload, const std::vector<int>& fds, uint64_t timeout_ns) {
+             [](Channel& c, uint16_t type, const py::bytes& payload, const std::vector<int>& fds, std::chrono::nanoseconds timeout_ns) {
                  std::vector<uint8_t> p = from_bytes(payload);
                  py::gil_scoped_release nogil;
                  c.send(type, p, fds, timeout_ns);
              },
              py::arg("type"), py::arg("payload"), py::arg("fds") = std::vector<int>{},
-             py::arg("timeout_ns") = kDefaultSendTimeoutNs)
+             py::arg("timeout_ns") = kDefaultSendTimeout)
         .def("receive",
-             [](Channel& c, uint64_t timeout_ns) {
+             [](Channel& c, std::chrono::nanoseconds timeout_ns) {
                  Message msg;
                  {
                      py::gil_scoped_release nogil;
@@ -129,14 +129,14 @@ void bind_ipc(py::module_& m) {
           [](const py::object& payload, const py::object& fd) { return decode_owning(payload, fd, decode_timeline_handle); },
           py::arg("payload"), py::arg("fd"), "Takes ownership of fd (closed if refused).");
 
-    m.def("send_handle", py::overload_cast<Channel&, const MemoryHandle&, uint64_t>(&send_handle), py::arg("channel"),
-          py::arg("handle"), py::arg("timeout_ns") = kDefaultSendTimeoutNs, py::call_guard<py::gil_scoped_release>());
-    m.def("send_handle", py::overload_cast<Channel&, const SyncHandle&, uint64_t>(&send_handle), py::arg("channel"),
-          py::arg("handle"), py::arg("timeout_ns") = kDefaultSendTimeoutNs, py::call_guard<py::gil_scoped_release>());
-    m.def("send_handle", py::overload_cast<Channel&, const TimelineHandle&, uint64_t>(&send_handle),
-          py::arg("channel"), py::arg("handle"), py::arg("timeout_ns") = kDefaultSendTimeoutNs,
+    m.def("send_handle", py::overload_cast<Channel&, const MemoryHandle&, std::chrono::nanoseconds>(&send_handle), py::arg("channel"),
+          py::arg("handle"), py::arg("timeout_ns") = kDefaultSendTimeout, py::call_guard<py::gil_scoped_release>());
+    m.def("send_handle", py::overload_cast<Channel&, const SyncHandle&, std::chrono::nanoseconds>(&send_handle), py::arg("channel"),
+          py::arg("handle"), py::arg("timeout_ns") = kDefaultSendTimeout, py::call_guard<py::gil_scoped_release>());
+    m.def("send_handle", py::overload_cast<Channel&, const TimelineHandle&, std::chrono::nanoseconds>(&send_handle),
+          py::arg("channel"), py::arg("handle"), py::arg("timeout_ns") = kDefaultSendTimeout,
           py::call_guard<py::gil_scoped_release>());
-    m.def("receive_handle", static_cast<AnyHandle (*)(Channel&, uint64_t)>(&receive_handle), py::arg("channel"),
+    m.def("receive_handle", static_cast<AnyHandle (*)(Channel&, std::chrono::nanoseconds)>(&receive_handle), py::arg("channel"),
           py::arg("timeout_ns"), py::call_guard<py::gil_scoped_release>(),
           "The next handle: a MemoryHandle, SyncHandle or TimelineHandle owning the fd that came with it.");
 }

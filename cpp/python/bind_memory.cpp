@@ -125,24 +125,24 @@ void bind_memory(py::module_& m) {
              }, py::arg("aspect"))
         .def("upload",
              [](Texture& t, uint32_t aspect, const py::buffer& data, const SyncList& wait, const SyncList& signal,
-                const std::shared_ptr<Fence>& fence, uint64_t timeout_ns) {
+                const std::shared_ptr<Fence>& fence, std::chrono::nanoseconds timeout_ns) {
                  py::buffer_info info = readable(data);
                  const SubmitSync sync = to_submit_sync(wait, signal, fence, timeout_ns);
                  py::gil_scoped_release nogil;
                  t.upload(static_cast<VkImageAspectFlagBits>(aspect), info.ptr, nbytes(info), sync);
              },
              py::arg("aspect"), py::arg("data"), py::arg("wait") = SyncList{}, py::arg("signal") = SyncList{},
-             py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeoutNs)
+             py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeout)
         .def("download_into",
              [](Texture& t, uint32_t aspect, const py::buffer& out, const SyncList& wait, const SyncList& signal,
-                const std::shared_ptr<Fence>& fence, uint64_t timeout_ns) {
+                const std::shared_ptr<Fence>& fence, std::chrono::nanoseconds timeout_ns) {
                  py::buffer_info info = writable(out);
                  const SubmitSync sync = to_submit_sync(wait, signal, fence, timeout_ns);
                  py::gil_scoped_release nogil;
                  t.download(static_cast<VkImageAspectFlagBits>(aspect), info.ptr, nbytes(info), sync);
              },
              py::arg("aspect"), py::arg("out"), py::arg("wait") = SyncList{}, py::arg("signal") = SyncList{},
-             py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeoutNs);
+             py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeout);
 
     py::class_<Buffer, std::shared_ptr<Buffer>>(m, "Buffer", py::buffer_protocol())
         // The buffer protocol exposes Buffer::map(): the memory itself, bytes [0, size).
@@ -174,24 +174,24 @@ void bind_memory(py::module_& m) {
              py::arg("command_buffer"), py::arg("stages"), py::arg("access"), py::call_guard<py::gil_scoped_release>())
         .def("write",
              [](Buffer& b, const py::buffer& data, uint64_t offset, const SyncList& wait, const SyncList& signal,
-                const std::shared_ptr<Fence>& fence, uint64_t timeout_ns) {
+                const std::shared_ptr<Fence>& fence, std::chrono::nanoseconds timeout_ns) {
                  py::buffer_info info = readable(data);
                  const SubmitSync sync = to_submit_sync(wait, signal, fence, timeout_ns);
                  py::gil_scoped_release nogil;
                  b.write(info.ptr, nbytes(info), offset, sync);
              },
              py::arg("data"), py::arg("offset") = 0, py::arg("wait") = SyncList{}, py::arg("signal") = SyncList{},
-             py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeoutNs)
+             py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeout)
         .def("read_into",
              [](Buffer& b, const py::buffer& out, uint64_t offset, const SyncList& wait, const SyncList& signal,
-                const std::shared_ptr<Fence>& fence, uint64_t timeout_ns) {
+                const std::shared_ptr<Fence>& fence, std::chrono::nanoseconds timeout_ns) {
                  py::buffer_info info = writable(out);
                  const SubmitSync sync = to_submit_sync(wait, signal, fence, timeout_ns);
                  py::gil_scoped_release nogil;
                  b.read(info.ptr, nbytes(info), offset, sync);
              },
              py::arg("out"), py::arg("offset") = 0, py::arg("wait") = SyncList{}, py::arg("signal") = SyncList{},
-             py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeoutNs);
+             py::arg("fence") = nullptr, py::arg("timeout_ns") = kDefaultHostWaitTimeout);
 }
 
 }  // namespace geyser::python

@@ -73,7 +73,7 @@ void bind_sender(py::module_& m) {
             "create",
             [](const std::shared_ptr<Device>& device, const std::string& name, uint32_t width, uint32_t height,
                uint32_t format, uint32_t usage, const std::string& label, uint32_t ring_size, TimelineChoice sync,
-               uint64_t release_timeout_ns, DeliveryMode mode, StalledPolicy stalled, uint32_t max_pending_handshakes,
+               std::chrono::nanoseconds release_timeout_ns, DeliveryMode mode, StalledPolicy stalled, uint32_t max_pending_handshakes,
                uint32_t max_handshakes_per_peer, uint32_t max_subscriptions_per_peer) {
                 TextureDescriptor descriptor;
                 descriptor.width = width;
@@ -84,7 +84,7 @@ void bind_sender(py::module_& m) {
                 SenderOptions o;
                 o.ring_size = ring_size;
                 o.sync = sync;
-                o.release_timeout_ns = release_timeout_ns;
+                o.release_timeout = release_timeout_ns;
                 o.mode = mode;
                 o.stalled = stalled;
                 o.max_pending_handshakes = max_pending_handshakes;
@@ -101,7 +101,7 @@ void bind_sender(py::module_& m) {
             py::arg("max_subscriptions_per_peer") = SenderOptions{}.max_subscriptions_per_peer)
         .def(
             "begin_frame",
-            [](Sender& s, uint64_t timeout_ns) {
+            [](Sender& s, std::chrono::nanoseconds timeout_ns) {
                 Sender::Frame f;
                 {
                     py::gil_scoped_release nogil;
@@ -130,7 +130,7 @@ void bind_sender(py::module_& m) {
             py::arg("number"))
         .def(
             "publish",
-            [](Sender& s, uint32_t aspect, const py::buffer& data, uint64_t timeout_ns) {
+            [](Sender& s, uint32_t aspect, const py::buffer& data, std::chrono::nanoseconds timeout_ns) {
                 const py::buffer_info b = data.request();
                 const size_t size = static_cast<size_t>(b.size * b.itemsize);
                 py::gil_scoped_release nogil;

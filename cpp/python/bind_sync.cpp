@@ -12,7 +12,7 @@ namespace py = pybind11;
 namespace geyser::python {
 
 SubmitSync to_submit_sync(const SyncList& wait, const SyncList& signal, const std::shared_ptr<Fence>& fence,
-                          uint64_t host_wait_timeout_ns) {
+                          std::chrono::nanoseconds host_wait_timeout) {
     auto points = [](const SyncList& list) {
         std::vector<SyncPoint> out;
         for (const auto& [target, value] : list) {
@@ -28,7 +28,7 @@ SubmitSync to_submit_sync(const SyncList& wait, const SyncList& signal, const st
     s.wait = points(wait);
     s.signal = points(signal);
     s.fence = fence.get();
-    s.host_wait_timeout_ns = host_wait_timeout_ns;
+    s.host_wait_timeout = host_wait_timeout;
     return s;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -18,6 +19,29 @@
 #include "geyser/error.hpp"
 #include "geyser/sync.hpp"
 #include "geyser/timeline.hpp"
+
+// The core's timeouts are std::chrono::nanoseconds; Python's wrappers pass whole nanoseconds
+// (sync.py's to_ns turns its seconds into them and refuses negative, NaN and infinite ones).
+// More than std::chrono::nanoseconds holds (~292 years) saturates to kInfiniteTimeout; a negative
+// count is an InvalidArgumentError, as in the core.
+namespace pybind11::detail {
+template <>
+struct type_caster<std::chrono::nanoseconds> {
+    PYBIND11_TYPE_CASTER(std::chrono::nanoseconds, const_name("int"));
+    bool load(handle src, bool) {
+        if (!PyLong_Check(src.ptr())) return false;
+        int overflow = 0;
+        const long long ns = PyLong_AsLongLongAndOverflow(src.ptr(), &overflow);
+        if (ns == -1 && PyErr_Occurred()) return false;
+        if (overflow < 0 || (overflow == 0 && ns < 0)) throw geyser::InvalidArgumentError("a timeout must not be negative");
+        value = overflow > 0 ? std::chrono::nanoseconds::max() : std::chrono::nanoseconds(ns);
+        return true;
+    }
+    static handle cast(std::chrono::nanoseconds src, return_value_policy, handle) {
+        return PyLong_FromLongLong(static_cast<long long>(src.count()));
+    }
+};
+}  // namespace pybind11::detail
 
 namespace geyser::python {
 
@@ -68,6 +92,6 @@ inline VkCommandBuffer command_buffer_from(uint64_t value) {
 /// Python's wait=[(semaphore or timeline, value)], signal=[...], fence=..., timeout_ns=... as the
 /// core's SubmitSync. It borrows: the lists must outlive the call it is made for.
 SubmitSync to_submit_sync(const SyncList& wait, const SyncList& signal, const std::shared_ptr<Fence>& fence,
-                          uint64_t host_wait_timeout_ns);
+                          std::chrono::nanoseconds host_wait_timeout);
 
 }  // namespace geyser::python

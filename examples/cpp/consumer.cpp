@@ -2,6 +2,7 @@
 // checks every frame against the producer's pattern.
 //
 //   geyser_consumer NAME [FRAMES]
+#include <chrono>
 #include <geyser/geyser.hpp>
 
 #include "example_support.hpp"
@@ -19,7 +20,6 @@ int main(int argc, char** argv) {
     }
     const std::string name = argv[1];
     const uint64_t frames = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 0;
-    const uint64_t second = 1000000000ull;
     try {
         auto device = geyser::Device::open();
         std::unique_ptr<geyser::Subscriber> sub = example::subscribe_rgba8(device, name, "geyser C++ consumer", "consumer");
@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
         while (frames == 0 || seen < frames) {
             geyser::Subscriber::Frame frame;
             try {
-                frame = sub->next_frame(10 * second);
+                frame = sub->next_frame(std::chrono::seconds(10));
             } catch (const geyser::PeerGoneError& e) {
                 std::printf("consumer: %s\n", e.what());
                 break;

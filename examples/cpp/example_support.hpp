@@ -2,6 +2,7 @@
 // the check of geyser.demo.pattern's RGBA8 frames.
 #pragma once
 
+#include <chrono>
 #include <geyser/geyser.hpp>
 
 #include <cstdint>
@@ -15,10 +16,9 @@ namespace example {
 /// Subscribes to `name`, trying for about 40 s while nobody publishes it yet.
 inline std::unique_ptr<geyser::Subscriber> subscribe(const std::shared_ptr<geyser::Device>& device,
                                                      const std::string& name, const std::string& client) {
-    const uint64_t second = 1000000000ull;
     for (int attempt = 0;; ++attempt) {
         try {
-            return geyser::Subscriber::connect(device, name, 2 * second, client);
+            return geyser::Subscriber::connect(device, name, std::chrono::seconds(2), client);
         } catch (const geyser::PeerGoneError&) {
             if (attempt >= 20) throw;  // the producer may still be starting
         }

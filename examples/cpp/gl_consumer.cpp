@@ -6,6 +6,7 @@
 //
 // The GL calls of the example itself come through eglGetProcAddress, as Geyser's own do; a real
 // program would sample frame.texture->name() in its shaders instead.
+#include <chrono>
 #include <dlfcn.h>
 
 #include <geyser/geyser.hpp>
@@ -33,7 +34,6 @@ int main(int argc, char** argv) {
     }
     const std::string name = argv[1];
     const uint64_t frames = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 0;
-    const uint64_t second = 1000000000ull;
     try {
         auto device = geyser::Device::open();
         std::unique_ptr<geyser::Subscriber> sub = example::subscribe_rgba8(device, name, "geyser C++ GL consumer", "gl consumer");
@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
         while (frames == 0 || seen < frames) {
             geyser::gl::GlFrame frame;
             try {
-                frame = ring.next_frame(10 * second);
+                frame = ring.next_frame(std::chrono::seconds(10));
             } catch (const geyser::PeerGoneError& e) {
                 std::printf("gl consumer: %s\n", e.what());
                 break;
@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
             get_tex_image(0x0DE1, 0, 0x1908 /* GL_RGBA */, 0x1401 /* GL_UNSIGNED_BYTE */, pixels.data());
             bind_texture(0x0DE1, 0);
             if (!example::matches_pattern(pixels, info.width, info.height, frame.number)) ++bad;
-            ring.release(frame, 10 * second);
+            ring.release(frame, std::chrono::seconds(10));
             ++seen;
         }
         ring.close();

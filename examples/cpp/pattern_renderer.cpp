@@ -11,7 +11,7 @@ namespace geyser_example {
 
 namespace {
 
-constexpr uint64_t kSubmitTimeoutNs = 10'000'000'000ull;
+constexpr std::chrono::nanoseconds kSubmitTimeout = std::chrono::seconds(10);
 
 void check(VkResult result, const char* call) {
     if (result != VK_SUCCESS) throw geyser::VulkanError(result, call);
@@ -108,7 +108,7 @@ PatternRenderer::~PatternRenderer() { destroy(); }
 void PatternRenderer::destroy() noexcept {
     const VkDevice dev = device_->vk_device();
     // A pending command buffer, and the views and sets it uses, must not be destroyed.
-    if (in_flight_) vk_.vkWaitForFences(dev, 1, &fence_, VK_TRUE, kSubmitTimeoutNs);
+    if (in_flight_) vk_.vkWaitForFences(dev, 1, &fence_, VK_TRUE, static_cast<uint64_t>(kSubmitTimeout.count()));
     if (fence_ != VK_NULL_HANDLE) vk_.vkDestroyFence(dev, fence_, nullptr);
     // Destroying a pool frees what was allocated from it: the command buffer, the descriptor sets.
     if (command_pool_ != VK_NULL_HANDLE) vk_.vkDestroyCommandPool(dev, command_pool_, nullptr);
@@ -180,8 +180,9 @@ const PatternRenderer::Target& PatternRenderer::target_for(const std::shared_ptr
     return targets_.back();
 }
 
-void PatternRenderer::finish(uint64_t timeout_ns) {
+void PatternRenderer::finish(std::chrono::nanoseconds timeout) {
     if (!in_flight_) return;
+    const uint64_t timeout_ns = timeout == std::chrono::nanoseconds::max() ? UINT64_MAX : static_cast<uint64_t>(timeout.count());
     const VkResult r = vk_.vkWaitForFences(device_->vk_device(), 1, &fence_, VK_TRUE, timeout_ns);
     if (r == VK_TIMEOUT) throw geyser::TimeoutError("the pattern render did not finish in time");
     check(r, "vkWaitForFences");
@@ -191,7 +192,7 @@ void PatternRenderer::finish(uint64_t timeout_ns) {
 
 void PatternRenderer::render(const std::shared_ptr<geyser::Texture>& texture, uint64_t frame, VkSemaphore signal,
                              uint64_t signal_value) {
-    finish(kSubmitTimeoutNs);  // the command buffer is reused: its last submission must be done
+    finish(kSubmitTimeout);  // the command buffer is reused: its last submission must be done
     const Target& target = target_for(texture);
 
     VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};

@@ -9,6 +9,7 @@
 
 #include <volk.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -50,9 +51,9 @@ public:
     void render(const std::shared_ptr<geyser::Texture>& texture, uint64_t frame, VkSemaphore signal = VK_NULL_HANDLE,
                 uint64_t signal_value = 0);
     /// Waits until the last render has finished on the GPU; geyser::TimeoutError after
-    /// `timeout_ns`. Afterwards its writes are released to VK_QUEUE_FAMILY_EXTERNAL and Geyser's
+    /// `timeout`. Afterwards its writes are released to VK_QUEUE_FAMILY_EXTERNAL and Geyser's
     /// operations (download, an end_frame with ReadySignal::kHost) may follow.
-    void finish(uint64_t timeout_ns);
+    void finish(std::chrono::nanoseconds timeout);
 
 private:
     struct Target {

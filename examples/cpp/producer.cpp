@@ -22,7 +22,7 @@
 
 namespace {
 
-constexpr uint64_t kSecond = 1'000'000'000ull;
+constexpr std::chrono::nanoseconds kSecond = std::chrono::seconds(1);
 
 uint32_t number_arg(int argc, char** argv, int i, uint32_t fallback) {
     return argc > i ? static_cast<uint32_t>(std::strtoul(argv[i], nullptr, 10)) : fallback;

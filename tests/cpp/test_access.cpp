@@ -1,6 +1,7 @@
 // Work recorded in the caller's own command buffers between Texture/Buffer::begin_access and
 // end_access (a clear, a fill, the example's compute shader), checked through Geyser's own
 // download and read, through an importing second Device, and by the validation layer.
+#include <chrono>
 #include <gtest/gtest.h>
 
 #include <mutex>
@@ -18,7 +19,7 @@ using geyser::testing_support::fd_count;
 using geyser::testing_support::rgba8;
 
 
-constexpr uint64_t kTimeoutNs = 10'000'000'000ull;
+constexpr std::chrono::nanoseconds kTimeout = std::chrono::seconds(10);
 
 void check(VkResult r, const char* call) {
     if (r != VK_SUCCESS) throw geyser::VulkanError(r, call);
@@ -42,7 +43,7 @@ public:
         check(vk_.vkCreateFence(device_->vk_device(), &fci, nullptr, &fence_), "vkCreateFence");
     }
     ~Commands() {
-        if (submitted_) vk_.vkWaitForFences(device_->vk_device(), 1, &fence_, VK_TRUE, kTimeoutNs);
+        if (submitted_) vk_.vkWaitForFences(device_->vk_device(), 1, &fence_, VK_TRUE, static_cast<uint64_t>(kTimeout.count()));
         vk_.vkDestroyFence(device_->vk_device(), fence_, nullptr);
         vk_.vkDestroyCommandPool(device_->vk_device(), pool_, nullptr);
     }
@@ -75,7 +76,7 @@ public:
         submitted_ = true;
     }
     void wait() {
-        check(vk_.vkWaitForFences(device_->vk_device(), 1, &fence_, VK_TRUE, kTimeoutNs), "vkWaitForFences");
+        check(vk_.vkWaitForFences(device_->vk_device(), 1, &fence_, VK_TRUE, static_cast<uint64_t>(kTimeout.count())), "vkWaitForFences");
         check(vk_.vkResetFences(device_->vk_device(), 1, &fence_), "vkResetFences");
         submitted_ = false;
     }
@@ -179,7 +180,7 @@ TEST(Access, ComputeShaderDrawsTheExamplePattern) {
     auto imported = other->import_texture(h);
     for (uint64_t frame : {1ull, 2ull, 255ull, 256ull, 70001ull, (1ull << 32) + 5}) {
         renderer.render(tex, frame);
-        renderer.finish(kTimeoutNs);
+        renderer.finish(kTimeout);
         const auto want = geyser_example::expected_pattern(37, 19, frame);
         EXPECT_EQ(download(*tex), want) << "frame " << frame;
         EXPECT_EQ(download(*imported), want) << "frame " << frame << " through the importer";
@@ -215,7 +216,7 @@ TEST(Access, RendererRefusesTexturesItCannotDrawInto) {
     // The refusals left nothing half-recorded: the next render works.
     auto tex = dev->create_shareable_texture(storage_rgba8(8, 8));
     renderer.render(tex, 3);
-    renderer.finish(kTimeoutNs);
+    renderer.finish(kTimeout);
     EXPECT_EQ(download(*tex), geyser_example::expected_pattern(8, 8, 3));
 }
 

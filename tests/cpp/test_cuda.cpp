@@ -10,6 +10,9 @@
 #include "geyser/cuda.hpp"
 #include "geyser/geyser.hpp"
 #include "support.hpp"
+#include <chrono>
+
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -18,7 +21,7 @@ using geyser::cuda::CudaContext;
 using geyser::cuda::CudaSemaphore;
 using geyser::cuda::CudaTexture;
 
-constexpr uint64_t kSecond = 1'000'000'000ull;
+constexpr std::chrono::nanoseconds kSecond = std::chrono::seconds(1);
 
 using geyser::testing_support::fd_count;
 
@@ -114,7 +117,7 @@ TEST(Cuda, StreamCopiesOrderedByAnImportedTimeline) {
         cs->signal(2, 0);
         EXPECT_EQ(timeline->value(), 0u) << "the copy must wait for value 1";
         timeline->signal(1);
-        timeline->wait(2, 10 * kSecond);
+        timeline->wait(2, 10s);
         std::vector<uint8_t> back(pattern.size());
         buffer->read(back.data(), back.size());
         EXPECT_EQ(back, pattern);
@@ -126,7 +129,7 @@ TEST(Cuda, StreamCopiesOrderedByAnImportedTimeline) {
         ct->copy_from_device(cb->device_pointer(), w * 4, 0);
         cs->signal(4, 0);
         timeline->signal(3);
-        timeline->wait(4, 10 * kSecond);
+        timeline->wait(4, 10s);
         texture->download(VK_IMAGE_ASPECT_COLOR_BIT, back.data(), back.size());
         EXPECT_EQ(back, second);
         f.cuda->synchronize(0);
@@ -156,7 +159,7 @@ TEST(Cuda, DestroyedWithWorkQueuedLeavesItAllocated) {
         cs->signal(6, 0);
     }
     timeline->signal(5);
-    timeline->wait(6, 10 * kSecond);
+    timeline->wait(6, 10s);
     f.cuda->synchronize(0);
     std::vector<uint8_t> back(pattern.size());
     buffer->read(back.data(), back.size());

@@ -161,7 +161,7 @@ TEST(Fork, InheritedObjectsRefuseAndAreLeftToTheParent) {
         refused([&] { buf->read(back.data(), 16); });
         refused([&] { dev->export_buffer(*buf); });
         refused([&] { dev->create_fence(); });
-        refused([&] { fence->wait(0); });
+        refused([&] { fence->wait(std::chrono::nanoseconds(0)); });
         refused([&] { fence->reset(); });
         refused([&] { dev->format_support(geyser::TextureFormat::kRgba8Unorm, geyser::kTextureUsageTextureBinding); });
         refused([&] { (void)fence->signaled(); });
@@ -183,13 +183,13 @@ TEST(Fork, InheritedObjectsRefuseAndAreLeftToTheParent) {
         if (sem) {
             refused([&] { sem->signal(2); });
             refused([&] { (void)sem->value(); });
-            refused([&] { sem->wait(1, 0); });
+            refused([&] { sem->wait(1, std::chrono::nanoseconds(0)); });
         }
         for (const auto& t : {timeline, vk_timeline}) {
             if (!t) continue;
             refused([&] { (void)t->value(); });
             refused([&] { t->signal(2); });
-            refused([&] { t->wait(1, 0); });
+            refused([&] { t->wait(1, std::chrono::nanoseconds(0)); });
             refused([&] { t->mark_abandoned(); });
             refused([&] { (void)t->abandoned(); });
             refused([&] { dev->export_timeline(*t); });
@@ -198,7 +198,7 @@ TEST(Fork, InheritedObjectsRefuseAndAreLeftToTheParent) {
         refused([&] { dev->create_timeline(); });
         refused([&] { dev->import_timeline(timeline_handle); });
         refused([&] { dev->signal_texture_ready(*tex, 2); });
-        refused([&] { dev->wait_for_texture(*tex, 1, 0); });
+        refused([&] { dev->wait_for_texture(*tex, 1, std::chrono::nanoseconds(0)); });
         {
             geyser::SubmitSync sync;
             sync.signal.push_back({timeline.get(), 2});

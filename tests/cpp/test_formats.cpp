@@ -18,6 +18,9 @@
 #include "support.hpp"
 #include "validation_listener.hpp"
 #include "vulkan/format_support.hpp"
+#include <chrono>
+
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -30,7 +33,7 @@ using geyser::TextureFormat;
 using geyser::testing_support::fd_count;
 using geyser::testing_support::rgba8;
 
-constexpr uint64_t kSecond = 1'000'000'000ull;
+constexpr std::chrono::nanoseconds kSecond = std::chrono::seconds(1);
 constexpr uint32_t kDefaultUsage =
     geyser::kTextureUsageCopySrc | geyser::kTextureUsageCopyDst | geyser::kTextureUsageTextureBinding;
 
@@ -264,14 +267,14 @@ namespace {
 // then waits for the subscriber to hang up.
 void serve_once(geyser::Listener& listener, const geyser::SenderInfo& info, const geyser::MemoryHandle* ring) {
     try {
-        geyser::Channel ch = listener.accept(5 * kSecond);
-        (void)ch.receive(5 * kSecond);  // Hello
-        ch.send(geyser::kSenderInfoMessage, geyser::encode_sender_info(info), {}, 5 * kSecond);
+        geyser::Channel ch = listener.accept(5s);
+        (void)ch.receive(5s);  // Hello
+        ch.send(geyser::kSenderInfoMessage, geyser::encode_sender_info(info), {}, 5s);
         if (ring) {
             ch.send(static_cast<uint16_t>(geyser::MessageType::kMemoryHandle), geyser::encode_memory_handle(*ring),
-                    {ring->fd.get()}, 5 * kSecond);
+                    {ring->fd.get()}, 5s);
         }
-        (void)ch.receive(5 * kSecond);  // the subscriber's hang-up
+        (void)ch.receive(5s);  // the subscriber's hang-up
     } catch (const geyser::PeerGoneError&) {
     }
 }
@@ -301,7 +304,7 @@ TEST(FormatTag, SubscriberRefusesASenderWhoseTagContradictsItsFormat) {
         geyser::Listener listener = geyser::Listener::bind(geyser::sender_socket_path(name));
         std::thread sender([&] { serve_once(listener, info, &handle); });
         const std::string msg = expect_throw<geyser::ProtocolError>(
-            [&] { geyser::Subscriber::connect(dev, name, 5 * kSecond); });
+            [&] { geyser::Subscriber::connect(dev, name, 5s); });
         sender.join();
         EXPECT_TRUE(contains(msg, "R32_FLOAT") && contains(msg, "37")) << msg;
 
@@ -311,7 +314,7 @@ TEST(FormatTag, SubscriberRefusesASenderWhoseTagContradictsItsFormat) {
         untagged.texture_format = TextureFormat::kUnknown;
         std::thread sender2([&] { serve_once(listener, info, &untagged); });
         const std::string msg2 = expect_throw<geyser::ProtocolError>(
-            [&] { geyser::Subscriber::connect(dev, name, 5 * kSecond); });
+            [&] { geyser::Subscriber::connect(dev, name, 5s); });
         sender2.join();
         EXPECT_TRUE(contains(msg2, "does not match the sender's description")) << msg2;
     }

@@ -12,6 +12,9 @@
 #include "geyser/geyser.hpp"
 #include "geyser/gl.hpp"
 #include "support.hpp"
+#include <chrono>
+
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -21,7 +24,7 @@ using geyser::gl::GlTexture;
 using geyser::gl::HeadlessContext;
 using geyser::testing_support::fd_count;
 
-constexpr uint64_t kSecond = 1'000'000'000ull;
+constexpr std::chrono::nanoseconds kSecond = std::chrono::seconds(1);
 constexpr unsigned kRgba = 0x1908, kUnsignedByte = 0x1401, kTexture2d = 0x0DE1;
 
 // The GL calls the tests make themselves, through EGL as the core does (nothing links GL).
@@ -135,7 +138,7 @@ TEST_F(Gl, GlClearsVulkanDownloads) {
     auto g = GlTexture::import(context, h);
     const uint8_t colour[4] = {10, 200, 30, 255};
     gl.ClearTexImage(g->name(), 0, kRgba, kUnsignedByte, colour);
-    context->finish(10 * kSecond);
+    context->finish(10s);
     std::vector<uint8_t> out(tex->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
     tex->download(VK_IMAGE_ASPECT_COLOR_BIT, out.data(), out.size());
     for (size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], colour[i % 4]) << "byte " << i;
@@ -154,7 +157,7 @@ TEST_F(Gl, BuffersBothWays) {
     EXPECT_EQ(read, data);
     const std::vector<uint8_t> back = ramp(4096, 77);
     gl.NamedBufferSubData(g->name(), 0, 4096, back.data());
-    context->finish(10 * kSecond);
+    context->finish(10s);
     std::vector<uint8_t> out(4096);
     buf->read(out.data(), out.size(), 0);
     EXPECT_EQ(out, back);
@@ -210,13 +213,13 @@ TEST_F(Gl, SemaphoresNeedTheExtension) {
 TEST_F(Gl, SenderFramesFromGl) {
     const std::string name = "gl-cpp-test-" + std::to_string(::getpid());
     auto sender = geyser::Sender::create(device, name, descriptor(16, 8));
-    auto subscriber = geyser::Subscriber::connect(device, name, 5 * kSecond);
+    auto subscriber = geyser::Subscriber::connect(device, name, 5s);
     geyser::gl::GlSender ring(context, *sender);
     for (uint8_t i = 1; i <= 4; ++i) {
-        geyser::gl::GlFrame f = ring.begin_frame(5 * kSecond);
+        geyser::gl::GlFrame f = ring.begin_frame(5s);
         const uint8_t colour[4] = {i, static_cast<uint8_t>(i * 2), static_cast<uint8_t>(i * 3), 255};
         gl.ClearTexImage(f.texture->name(), 0, kRgba, kUnsignedByte, colour);
-        ring.end_frame(f, 5 * kSecond);
+        ring.end_frame(f, 5s);
         geyser::Subscriber::Frame got = subscriber->next_frame(5 * kSecond);
         ASSERT_EQ(got.number(), f.number);
         std::vector<uint8_t> out(got.texture()->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
@@ -230,19 +233,19 @@ TEST_F(Gl, SenderFramesFromGl) {
 TEST_F(Gl, SubscriberFramesInGl) {
     const std::string name = "gl-cpp-sub-" + std::to_string(::getpid());
     auto sender = geyser::Sender::create(device, name, descriptor(16, 8));
-    auto subscriber = geyser::Subscriber::connect(device, name, 5 * kSecond);
+    auto subscriber = geyser::Subscriber::connect(device, name, 5s);
     geyser::gl::GlSubscriber ring(context, *subscriber);
     const size_t size = sender->ring()[0]->host_size(VK_IMAGE_ASPECT_COLOR_BIT);
     for (uint8_t i = 1; i <= 4; ++i) {
         const std::vector<uint8_t> data = ramp(size, i);
         sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, data.data(), data.size());
-        geyser::gl::GlFrame f = ring.next_frame(5 * kSecond);
+        geyser::gl::GlFrame f = ring.next_frame(5s);
         std::vector<uint8_t> read(size);
         gl.BindTexture(kTexture2d, f.texture->name());
         gl.GetTexImage(kTexture2d, 0, kRgba, kUnsignedByte, read.data());
         gl.BindTexture(kTexture2d, 0);
         EXPECT_EQ(read, data);
-        ring.release(f, 5 * kSecond);
+        ring.release(f, 5s);
     }
     ring.close();
     EXPECT_TRUE(subscriber->held().empty());
@@ -250,7 +253,7 @@ TEST_F(Gl, SubscriberFramesInGl) {
     sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, last.data(), last.size());
     {
         geyser::gl::GlSubscriber held(context, *subscriber);
-        EXPECT_EQ(held.next_frame(5 * kSecond).number, 5u);
+        EXPECT_EQ(held.next_frame(5s).number, 5u);
         EXPECT_EQ(subscriber->held(), std::vector<uint64_t>{5});
     }
     EXPECT_TRUE(subscriber->held().empty()) << "a GlSubscriber releases what it holds when it goes";

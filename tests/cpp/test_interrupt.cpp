@@ -16,7 +16,7 @@ using namespace geyser;
 
 namespace {
 
-constexpr uint64_t kLong = 30'000'000'000ull;
+constexpr std::chrono::seconds kLong{30};
 std::atomic<bool> g_interrupt{false};
 std::atomic<int> g_checks{0};
 
@@ -85,15 +85,15 @@ TEST(Interrupt, NoCheckInstalledMeansOneSleep) {
     set_interrupt_check(nullptr);
     g_checks = 0;
     auto [a, b] = Channel::pair();
-    EXPECT_THROW(a.receive(100'000'000ull), TimeoutError);
+    EXPECT_THROW(a.receive(std::chrono::milliseconds(100)), TimeoutError);
     EXPECT_EQ(g_checks.load(), 0);
     set_interrupt_check(&check);
     {
         InterruptShield shield;
-        EXPECT_THROW(a.receive(100'000'000ull), TimeoutError);
+        EXPECT_THROW(a.receive(std::chrono::milliseconds(100)), TimeoutError);
     }
     EXPECT_EQ(g_checks.load(), 0) << "a shielded wait called the check";
-    EXPECT_THROW(a.receive(100'000'000ull), TimeoutError);
+    EXPECT_THROW(a.receive(std::chrono::milliseconds(100)), TimeoutError);
     EXPECT_GE(g_checks.load(), 2) << "a 100 ms wait is at least two slices";
     EXPECT_LE(g_checks.load(), 10) << "an idle wait must not spin";
     set_interrupt_check(nullptr);
@@ -104,7 +104,7 @@ TEST(Interrupt, TimelineSemaphoreFenceSenderAndSubscriberWaits) {
     auto portable = dev->create_timeline(TimelineChoice::kPortable, 0);
     EXPECT_LT(interrupted_after([&] { portable->wait(1, kLong); }), kSlack);
     portable->signal(1);
-    portable->wait(1, 0);
+    portable->wait(1, std::chrono::nanoseconds(0));
     auto sem = dev->create_semaphore(SemaphoreType::kTimeline, 0);
     EXPECT_LT(interrupted_after([&] { sem->wait(1, kLong); }), kSlack);
     auto fence = dev->create_fence(false);
@@ -113,7 +113,7 @@ TEST(Interrupt, TimelineSemaphoreFenceSenderAndSubscriberWaits) {
     const std::string name = unique_name("sender");
     SenderOptions o;
     o.ring_size = 1;
-    o.release_timeout_ns = kLong;
+    o.release_timeout = kLong;
     auto sender = Sender::create(dev, name, small(), o);
     EXPECT_LT(interrupted_after([&] { sender->wait_for_subscribers(1, kLong); }), kSlack);
     auto sub = Subscriber::connect(dev, name, kLong);

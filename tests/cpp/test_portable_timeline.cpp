@@ -29,6 +29,8 @@
 #include "geyser/unique_fd.hpp"
 #include "support.hpp"
 
+using namespace std::chrono_literals;
+
 namespace {
 
 using geyser::InvalidArgumentError;
@@ -39,8 +41,8 @@ using geyser::TimeoutError;
 using geyser::UniqueFd;
 using Clock = std::chrono::steady_clock;
 
-constexpr uint64_t kMs = 1000000;
-constexpr uint64_t kSecond = 1000 * kMs;
+constexpr std::chrono::nanoseconds kMs = std::chrono::milliseconds(1);
+constexpr std::chrono::nanoseconds kSecond = std::chrono::seconds(1);
 
 int64_t elapsed_ms(Clock::time_point since) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
@@ -169,10 +171,10 @@ TEST(PortableTimeline, ExportImportShareTheCounter) {
 
 TEST(PortableTimeline, PollWithZeroTimeout) {
     auto t = PortableTimeline::create(1);
-    EXPECT_NO_THROW(t.wait(1, 0));
+    EXPECT_NO_THROW(t.wait(1, std::chrono::nanoseconds(0)));
     const auto start = Clock::now();
     try {
-        t.wait(2, 0);
+        t.wait(2, std::chrono::nanoseconds(0));
         FAIL() << "wait(2, 0) on a timeline at 1 did not throw";
     } catch (const TimeoutError& e) {
         EXPECT_STREQ(e.what(), "timed out after 0 ms waiting for timeline value 2 (current 1)");
@@ -202,7 +204,7 @@ TEST(PortableTimeline, WaitWakesOnSignalFromAnotherThread) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         t.signal(1);
     });
-    EXPECT_NO_THROW(t.wait(1, 5 * kSecond));
+    EXPECT_NO_THROW(t.wait(1, 5s));
     signaller.join();
     EXPECT_GE(elapsed_ms(start), 45);
     EXPECT_LT(elapsed_ms(start), 2000);
@@ -214,7 +216,7 @@ TEST(PortableTimeline, HugeTimeoutDoesNotOverflowTheDeadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         t.signal(1);
     });
-    EXPECT_NO_THROW(t.wait(1, std::numeric_limits<uint64_t>::max()));
+    EXPECT_NO_THROW(t.wait(1, std::chrono::nanoseconds::max()));
     signaller.join();
 }
 
@@ -271,11 +273,11 @@ TEST(PortableTimeline, AbandonedFailsOnlyUnreachedValues) {
     t.signal(5);
     t.mark_abandoned();
     EXPECT_TRUE(t.abandoned());
-    EXPECT_NO_THROW(t.wait(5, 0));
-    EXPECT_NO_THROW(t.wait(3, kSecond));
+    EXPECT_NO_THROW(t.wait(5, std::chrono::nanoseconds(0)));
+    EXPECT_NO_THROW(t.wait(3, 1s));
     EXPECT_FALSE(t.try_wait(6));
     const auto start = Clock::now();
-    EXPECT_THROW(t.wait(6, 10 * kSecond), PeerGoneError);
+    EXPECT_THROW(t.wait(6, 10s), PeerGoneError);
     EXPECT_LT(elapsed_ms(start), 100);
 }
 
@@ -288,7 +290,7 @@ TEST(PortableTimeline, MovedFromHoldsNothing) {
     EXPECT_EQ(b.value(), 9u);
     EXPECT_THROW(a.value(), InvalidHandleError);
     EXPECT_THROW(a.signal(10), InvalidHandleError);
-    EXPECT_THROW(a.wait(1, 0), InvalidHandleError);
+    EXPECT_THROW(a.wait(1, std::chrono::nanoseconds(0)), InvalidHandleError);
     EXPECT_THROW((void)a.export_fd(), InvalidHandleError);
 
     // Assigning over a live timeline unmaps and closes the old one at once.
@@ -335,7 +337,7 @@ TEST(PortableTimelineProcess, PingPongThousandRoundTrips) {
         auto in = PortableTimeline::import_fd(ping_fd.get());
         auto out = PortableTimeline::import_fd(pong_fd.get());
         for (uint64_t i = 1; i <= kRounds; ++i) {
-            in.wait(i, 5 * kSecond);
+            in.wait(i, 5s);
             if (in.value() != i) return 2;
             if (payload[i - 1] != i * 3) return 3;
             payload[i - 1] = i * 7;
@@ -349,7 +351,7 @@ TEST(PortableTimelineProcess, PingPongThousandRoundTrips) {
     for (uint64_t i = 1; i <= kRounds; ++i) {
         payload[i - 1] = i * 3;
         ping.signal(i);
-        ASSERT_NO_THROW(pong.wait(i, 5 * kSecond)) << "round " << i;
+        ASSERT_NO_THROW(pong.wait(i, 5s)) << "round " << i;
         ASSERT_EQ(pong.value(), i);
         ASSERT_EQ(payload[i - 1], i * 7) << "round " << i;
     }
@@ -374,12 +376,12 @@ TEST(PortableTimelineProcess, ChildKilledWhileParentWaitsGivesTimeout) {
         auto out = PortableTimeline::import_fd(to_parent_fd.get());
         auto in = PortableTimeline::import_fd(to_child_fd.get());
         out.signal(1);
-        in.wait(1, 30 * kSecond);  // asleep here (registered as a waiter) when it is killed
+        in.wait(1, 30s);  // asleep here (registered as a waiter) when it is killed
         out.signal(2);
         return 0;
     });
     ASSERT_GT(child.pid(), 0);
-    ASSERT_NO_THROW(to_parent.wait(1, 5 * kSecond));
+    ASSERT_NO_THROW(to_parent.wait(1, 5s));
 
     const pid_t pid = child.pid();
     std::thread killer([pid] {
@@ -397,7 +399,7 @@ TEST(PortableTimelineProcess, ChildKilledWhileParentWaitsGivesTimeout) {
 
     // The dead child's waiter registration is left behind; signal and wait must not mind.
     EXPECT_NO_THROW(to_child.signal(1));
-    EXPECT_NO_THROW(to_child.wait(1, 0));
+    EXPECT_NO_THROW(to_child.wait(1, std::chrono::nanoseconds(0)));
     EXPECT_EQ(to_parent.value(), 1u);
 }
 
@@ -413,7 +415,7 @@ TEST(PortableTimelineProcess, AbandonedInChildFailsParentWaitFast) {
     ASSERT_GT(child.pid(), 0);
     const auto start = Clock::now();
     try {
-        t.wait(1, 10 * kSecond);
+        t.wait(1, 10s);
         FAIL() << "wait on an abandoned timeline returned";
     } catch (const PeerGoneError& e) {
         EXPECT_NE(std::string(e.what()).find("abandoned"), std::string::npos) << e.what();
@@ -430,7 +432,7 @@ TEST(PortableTimelineProcess, AbandonedInParentFailsChildWaitFast) {
         auto mine = PortableTimeline::import_fd(fd.get());
         const auto start = Clock::now();
         try {
-            mine.wait(1, 10 * kSecond);
+            mine.wait(1, 10s);
             return 2;
         } catch (const PeerGoneError&) {
             return elapsed_ms(start) < 2000 ? 0 : 3;

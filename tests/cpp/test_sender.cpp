@@ -16,12 +16,14 @@
 #include "geyser/geyser.hpp"
 #include "support.hpp"
 
+using namespace std::chrono_literals;
+
 using namespace geyser;
 using geyser::testing_support::fd_count;
 
 namespace {
 
-constexpr uint64_t kSecond = 1'000'000'000ull;
+constexpr std::chrono::nanoseconds kSecond = std::chrono::seconds(1);
 
 std::string unique_name(const char* what) { return std::string("cpp-") + what + "-" + std::to_string(::getpid()); }
 
@@ -45,7 +47,7 @@ uint64_t publish_pattern(Sender& s) {
 }
 
 void expect_frame(Subscriber& sub, uint64_t number) {
-    Subscriber::Frame f = sub.next_frame(5 * kSecond);
+    Subscriber::Frame f = sub.next_frame(5s);
     ASSERT_EQ(f.number(), number);
     std::vector<uint8_t> got(f.texture()->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
     f.texture()->download(VK_IMAGE_ASPECT_COLOR_BIT, got.data(), got.size());
@@ -61,8 +63,8 @@ TEST(Sender, PublishesFramesInOrderToSubscribers) {
     const std::string name = unique_name("order");
     auto sender = Sender::create(dev, name, rgba8_descriptor(64, 48));
     EXPECT_EQ(sender->ring().size(), 3u);
-    auto a = Subscriber::connect(consumer_dev, name, 5 * kSecond, "a");
-    auto b = Subscriber::connect(consumer_dev, name, 5 * kSecond, "b");
+    auto a = Subscriber::connect(consumer_dev, name, 5s, "a");
+    auto b = Subscriber::connect(consumer_dev, name, 5s, "b");
     EXPECT_EQ(sender->subscribers(), 2u);
     EXPECT_EQ(a->info().name, name);
     EXPECT_EQ(a->info().texture_format, TextureFormat::kRgba8Unorm);
@@ -81,7 +83,7 @@ TEST(Sender, LateJoinerGetsTheCurrentFrameAtOnce) {
     const std::string name = unique_name("late");
     auto sender = Sender::create(dev, name, rgba8_descriptor(32, 16));
     for (int i = 0; i < 5; ++i) publish_pattern(*sender);  // no subscriber: nobody to wait for
-    auto late = Subscriber::connect(Device::open(), name, 5 * kSecond);
+    auto late = Subscriber::connect(Device::open(), name, 5s);
     EXPECT_EQ(late->info().current_frame, 5u);
     EXPECT_EQ(late->info().mode, DeliveryMode::kLossless);
     expect_frame(*late, 5);
@@ -94,7 +96,7 @@ TEST(Sender, CloseSendsGoodbyeAndRemovesTheSocket) {
     DEVICE_OR_SKIP(dev);
     const std::string name = unique_name("goodbye");
     auto sender = Sender::create(dev, name, rgba8_descriptor(16, 16));
-    auto sub = Subscriber::connect(Device::open(), name, 5 * kSecond);
+    auto sub = Subscriber::connect(Device::open(), name, 5s);
     publish_pattern(*sender);
     sender->close();
     sender->close();  // idempotent
@@ -114,7 +116,7 @@ TEST(Sender, SubscriberThatLeavesIsReapedAndNeverWaitedFor) {
     const std::string name = unique_name("reap");
     auto sender = Sender::create(dev, name, rgba8_descriptor(16, 16));
     {
-        auto sub = Subscriber::connect(Device::open(), name, 5 * kSecond);
+        auto sub = Subscriber::connect(Device::open(), name, 5s);
         EXPECT_EQ(sender->subscribers(), 1u);
     }
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
@@ -132,10 +134,10 @@ TEST(Sender, SubscriberThatNeverReleasesIsDroppedAfterTheReleaseTimeoutAndToldSo
     const std::string name = unique_name("hold");
     SenderOptions o;
     o.ring_size = 2;
-    o.release_timeout_ns = kSecond / 5;
+    o.release_timeout = kSecond / 5;
     auto sender = Sender::create(dev, name, rgba8_descriptor(16, 16), o);
-    auto holder = Subscriber::connect(Device::open(), name, 5 * kSecond);
-    auto good = Subscriber::connect(Device::open(), name, 5 * kSecond);
+    auto holder = Subscriber::connect(Device::open(), name, 5s);
+    auto good = Subscriber::connect(Device::open(), name, 5s);
     for (uint64_t n = 1; n <= 2; ++n) {
         publish_pattern(*sender);
         expect_frame(*good, n);
@@ -168,7 +170,7 @@ TEST(Sender, ReleaseChecksWhatIsHeldAndFramesReleaseThemselves) {
     SenderOptions o;
     o.ring_size = 4;
     auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8), o);
-    auto sub = Subscriber::connect(Device::open(), name, 5 * kSecond);
+    auto sub = Subscriber::connect(Device::open(), name, 5s);
     for (int i = 0; i < 3; ++i) publish_pattern(*sender);
     Subscriber::Frame a = sub->next_frame(kSecond);
     Subscriber::Frame b = sub->next_frame(kSecond);
@@ -195,8 +197,8 @@ TEST(Sender, LatestModeNeverWaitsAndNeverOverwritesAHeldSlot) {
     o.mode = DeliveryMode::kLatest;
     o.ring_size = 3;
     auto sender = Sender::create(dev, name, rgba8_descriptor(16, 16), o);
-    auto holder = Subscriber::connect(Device::open(), name, 5 * kSecond);
-    auto reader = Subscriber::connect(Device::open(), name, 5 * kSecond);
+    auto holder = Subscriber::connect(Device::open(), name, 5s);
+    auto reader = Subscriber::connect(Device::open(), name, 5s);
     EXPECT_EQ(holder->info().mode, DeliveryMode::kLatest);
     EXPECT_EQ(holder->info().max_held, 1u);
     publish_pattern(*sender);
@@ -224,9 +226,9 @@ TEST(Sender, LatestModeDropsOrSkipsAStalledSubscriber) {
         SenderOptions o;
         o.mode = DeliveryMode::kLatest;
         o.stalled = policy;
-        o.release_timeout_ns = kSecond / 5;
+        o.release_timeout = kSecond / 5;
         auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8), o);
-        auto holder = Subscriber::connect(Device::open(), name, 5 * kSecond);
+        auto holder = Subscriber::connect(Device::open(), name, 5s);
         publish_pattern(*sender);
         Subscriber::Frame kept = holder->next_frame(kSecond);
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -255,13 +257,13 @@ TEST(Sender, WaitForSubscribers) {
     DEVICE_OR_SKIP(dev);
     const std::string name = unique_name("wait-subs");
     auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8));
-    EXPECT_THROW(sender->wait_for_subscribers(1, kSecond / 10), TimeoutError);
+    EXPECT_THROW(sender->wait_for_subscribers(1, 100ms), TimeoutError);
     std::thread joiner([&] {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        auto sub = Subscriber::connect(Device::open(), name, 5 * kSecond);
+        auto sub = Subscriber::connect(Device::open(), name, 5s);
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
     });
-    sender->wait_for_subscribers(1, 5 * kSecond);
+    sender->wait_for_subscribers(1, 5s);
     EXPECT_GE(sender->subscribers(), 1u);
     joiner.join();
 }
@@ -318,12 +320,12 @@ TEST(Sender, GpuSignalledFrameIsAnnouncedOnceTheGpuHasSignalled) {
     const std::string name = unique_name("gpu");
     SenderOptions o;
     o.sync = TimelineChoice::kVulkan;
-    o.send_timeout_ns = kSecond / 2;
+    o.send_timeout = 500ms;
     auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8), o);
-    auto sub = Subscriber::connect(Device::open(), name, 5 * kSecond);
+    auto sub = Subscriber::connect(Device::open(), name, 5s);
     Sender::Frame f = sender->begin_frame();
     ASSERT_NE(f.ready_semaphore, VK_NULL_HANDLE);
-    // A GPU that never signals: end_frame gives up after send_timeout_ns, the frame still pending.
+    // A GPU that never signals: end_frame gives up after send_timeout, the frame still pending.
     EXPECT_THROW(sender->end_frame(f, ReadySignal::kGpu), TimeoutError);
     EXPECT_THROW(sub->next_frame(kSecond / 5), TimeoutError) << "announced before the GPU signalled";
     // Subscribers wait on timelines of their own: the producer forwards its GPU's signal.
@@ -344,7 +346,7 @@ TEST(Sender, GpuWaitNeedsAVulkanReadyTimeline) {
     SenderOptions o;
     o.sync = TimelineChoice::kPortable;
     auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8), o);
-    auto sub = Subscriber::connect(Device::open(), name, 5 * kSecond);
+    auto sub = Subscriber::connect(Device::open(), name, 5s);
     EXPECT_EQ(publish_pattern(*sender), 1u);
     EXPECT_THROW(sub->next_frame(5 * kSecond, ReadyWait::kGpu), UnsupportedOperationError);
     EXPECT_TRUE(sub->held().empty()) << "the refusal takes no frame";
@@ -362,7 +364,7 @@ TEST(Sender, GpuWaitReturnsTheAnnouncedFrameForTheGpuToWaitOn) {
     o.sync = TimelineChoice::kVulkan;
     auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8), o);
     auto consumer = Device::open();
-    auto sub = Subscriber::connect(consumer, name, 5 * kSecond);
+    auto sub = Subscriber::connect(consumer, name, 5s);
     for (uint64_t n = 1; n <= 3; ++n) {
         // The producer's GPU writes the frame and signals its ready timeline; end_frame forwards
         // that signal to each subscriber's own timeline (GpuSignalledFrameIsAnnouncedOnce...).
@@ -389,7 +391,7 @@ TEST(Sender, ForkedChildCannotPublishAndLeavesTheParentsSubscribersAlone) {
     DEVICE_OR_SKIP(dev);
     const std::string name = unique_name("fork");
     auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8));
-    auto sub = Subscriber::connect(Device::open(), name, 5 * kSecond);
+    auto sub = Subscriber::connect(Device::open(), name, 5s);
     const pid_t child = ::fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
@@ -419,9 +421,9 @@ TEST(Sender, CloseFromAnotherThreadEndsAWaitingBeginFrame) {
     const std::string name = unique_name("close-wait");
     SenderOptions o;
     o.ring_size = 1;
-    o.release_timeout_ns = 5 * kSecond;
+    o.release_timeout = 5 * kSecond;
     auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8), o);
-    auto holder = Subscriber::connect(Device::open(), name, 5 * kSecond);  // never releases
+    auto holder = Subscriber::connect(Device::open(), name, 5s);  // never releases
     publish_pattern(*sender);
     Subscriber::Frame kept = holder->next_frame(5 * kSecond);
     std::string error;
@@ -445,7 +447,7 @@ TEST(Sender, CloseDoesNotWaitOutASilentHandshake) {
     DEVICE_OR_SKIP(dev);
     const std::string name = unique_name("silent");
     auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8));
-    Channel silent = Channel::connect(sender_socket_path(name), kSecond);  // says no Hello
+    Channel silent = Channel::connect(sender_socket_path(name), 1s);  // says no Hello
     std::this_thread::sleep_for(std::chrono::milliseconds(200));      // the accept thread is in its handshake
     const auto t0 = std::chrono::steady_clock::now();
     sender->close();
@@ -455,7 +457,7 @@ TEST(Sender, CloseDoesNotWaitOutASilentHandshake) {
 TEST(Sender, SilentConnectionsDelayNoOtherHandshake) {
     DEVICE_OR_SKIP(dev);
     const std::string name = unique_name("two-silent");
-    auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8));  // handshake_timeout_ns: 5 s
+    auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8));  // handshake_timeout: 5 s
     Channel a = Channel::connect(sender_socket_path(name), kSecond);
     Channel b = Channel::connect(sender_socket_path(name), kSecond);
     const auto t0 = std::chrono::steady_clock::now();
@@ -481,4 +483,29 @@ TEST(Sender, OneProcessIsCappedOnSubscriptions) {
     EXPECT_EQ(sender->subscribers(), 1u);
     o.max_subscriptions_per_peer = 0;
     EXPECT_THROW(Sender::create(dev, unique_name("cap0"), rgba8_descriptor(8, 8), o), InvalidArgumentError);
+}
+
+// Issue #17: every timeout of the C++ API is a std::chrono::nanoseconds, so chrono literals and
+// durations of any unit pass straight in; a negative one is refused, and an infinite one is
+// kInfiniteTimeout.
+TEST(Sender, TimeoutsTakeChronoDurations) {
+    DEVICE_OR_SKIP(dev);
+    const std::string name = unique_name("chrono");
+    SenderOptions options;
+    options.release_timeout = std::chrono::milliseconds(500);
+    auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8), options);
+    auto sub = Subscriber::connect(dev, name, 2s);
+    sender->wait_for_subscribers(1, std::chrono::seconds(2));
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_THROW(sub->next_frame(50ms), TimeoutError) << "nothing was published";
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 50ms);
+    EXPECT_THROW(sub->next_frame(-1ms), InvalidArgumentError);
+    EXPECT_THROW(sender->wait_for_subscribers(2, -1s), InvalidArgumentError);
+    ASSERT_EQ(publish_pattern(*sender), 1u);
+    expect_frame(*sub, 1);
+    EXPECT_NO_THROW(query_sender(name, kInfiniteTimeout));
+    SenderOptions negative;
+    negative.handshake_timeout = -1s;
+    EXPECT_THROW(Sender::create(dev, unique_name("chrono-negative"), rgba8_descriptor(8, 8), negative),
+                 InvalidArgumentError);
 }

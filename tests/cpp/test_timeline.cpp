@@ -23,6 +23,8 @@
 #include "support.hpp"
 #include "validation_listener.hpp"
 
+using namespace std::chrono_literals;
+
 namespace {
 
 using geyser::Device;
@@ -36,8 +38,8 @@ using geyser::testing_support::rgba8;
 using geyser::testing_support::wait_child;
 using Clock = std::chrono::steady_clock;
 
-constexpr uint64_t kMs = 1'000'000;
-constexpr uint64_t kSecond = 1000 * kMs;
+constexpr std::chrono::nanoseconds kMs = std::chrono::milliseconds(1);
+constexpr std::chrono::nanoseconds kSecond = std::chrono::seconds(1);
 constexpr auto kColor = VK_IMAGE_ASPECT_COLOR_BIT;
 
 bool exports_timelines(const Device& d) {
@@ -79,8 +81,8 @@ void check_host_use(Timeline& t) {
     EXPECT_EQ(t.value(), 4u);
     t.signal(9);
     EXPECT_EQ(t.value(), 9u);
-    t.wait(9, 0);
-    t.wait(3, 0);
+    t.wait(9, 0ns);
+    t.wait(3, 0ns);
     try {
         t.signal(8);
         ADD_FAILURE() << "a lower value was accepted";
@@ -111,7 +113,7 @@ TEST(Timeline, PortableHostUse) {
     t->mark_abandoned();
     EXPECT_TRUE(t->abandoned());
     EXPECT_THROW(t->wait(10, 5 * kSecond), geyser::PeerGoneError);
-    t->wait(9, 0);  // a value reached before still counts
+    t->wait(9, 0ns);  // a value reached before still counts
 }
 
 TEST(Timeline, LocalVulkanHostUse) {
@@ -190,7 +192,7 @@ TEST(Timeline, PortableExportImportShareTheCounter) {
         EXPECT_TRUE(u->imported());
         EXPECT_EQ(u->value(), 2u);
         t->signal(5);
-        u->wait(5, 0);
+        u->wait(5, 0ns);
         u->signal(7);
         EXPECT_EQ(t->value(), 7u);
         EXPECT_THROW(other->export_timeline(*t), geyser::DeviceMismatchError);
@@ -473,7 +475,7 @@ TEST(SubmitSync, HostWaitsAreBoundedAndSubmitNothing) {
     const auto second = ramp(n, 4);
     tex->upload(kColor, first.data(), n);
     SubmitSync sync = ordered({{waited.get(), 5}}, {{signalled.get(), 1}});
-    sync.host_wait_timeout_ns = 150 * kMs;
+    sync.host_wait_timeout = 150 * kMs;
     const auto start = Clock::now();
     EXPECT_THROW(tex->upload(kColor, second.data(), n, sync), geyser::TimeoutError);
     EXPECT_GE(ms_since(start), 150);
@@ -491,7 +493,7 @@ TEST(SubmitSync, HostWaitsAreBoundedAndSubmitNothing) {
     EXPECT_LT(ms_since(both), 3000);
     // An abandoned timeline ends the wait at once.
     waited->mark_abandoned();
-    sync.host_wait_timeout_ns = 10 * kSecond;
+    sync.host_wait_timeout = 10 * kSecond;
     const auto abandoned = Clock::now();
     EXPECT_THROW(tex->upload(kColor, second.data(), n, sync), geyser::PeerGoneError);
     EXPECT_LT(ms_since(abandoned), 2000);
@@ -590,7 +592,7 @@ TEST(TextureTimeline, SignalTextureReadyAndWaitForTexture) {
     auto tex = dev->create_shareable_texture(rgba8(4, 4));
     EXPECT_EQ(tex->timeline(), nullptr);
     try {
-        dev->wait_for_texture(*tex, 1, 0);
+        dev->wait_for_texture(*tex, 1, 0ns);
         ADD_FAILURE() << "waited on a texture without a timeline";
     } catch (const geyser::UnsupportedOperationError& e) {
         EXPECT_NE(std::string(e.what()).find("this texture has no timeline"), std::string::npos) << e.what();
@@ -603,7 +605,7 @@ TEST(TextureTimeline, SignalTextureReadyAndWaitForTexture) {
     ASSERT_NE(t, nullptr);
     EXPECT_EQ(t->kind(), dev->create_shared_timeline()->kind());
     EXPECT_EQ(t->value(), 1u);
-    dev->wait_for_texture(*tex, 1, 0);
+    dev->wait_for_texture(*tex, 1, 0ns);
     EXPECT_THROW(dev->wait_for_texture(*tex, 2, 20 * kMs), geyser::TimeoutError);
     EXPECT_THROW(dev->signal_texture_ready(*tex, 0), geyser::InvalidArgumentError);
     dev->signal_texture_ready(*tex, 2);
@@ -613,13 +615,13 @@ TEST(TextureTimeline, SignalTextureReadyAndWaitForTexture) {
     auto other = Device::open(geyser::uuid_to_hex(dev->info().device_uuid));
     geyser::MemoryHandle h = dev->export_texture(*tex);
     auto imported = other->import_texture(h, other->import_timeline(dev->export_timeline(*t)));
-    other->wait_for_texture(*imported, 2, 0);
+    other->wait_for_texture(*imported, 2, 0ns);
     dev->signal_texture_ready(*tex, 3);
     other->wait_for_texture(*imported, 3, kSecond);
     EXPECT_THROW(other->signal_texture_ready(*tex, 4), geyser::DeviceMismatchError);
-    EXPECT_THROW(other->wait_for_texture(*tex, 1, 0), geyser::DeviceMismatchError);
+    EXPECT_THROW(other->wait_for_texture(*tex, 1, 0ns), geyser::DeviceMismatchError);
     imported->set_timeline(nullptr);
-    EXPECT_THROW(other->wait_for_texture(*imported, 1, 0), geyser::UnsupportedOperationError);
+    EXPECT_THROW(other->wait_for_texture(*imported, 1, 0ns), geyser::UnsupportedOperationError);
 
     // release_texture_handle closes the fd; a buffer's handle is refused and keeps its fd.
     auto buf = dev->create_shareable_buffer(64);

@@ -32,6 +32,8 @@
 #include "geyser/unique_fd.hpp"
 #include "support.hpp"
 
+using namespace std::chrono_literals;
+
 namespace {
 
 using geyser::AnyHandle;
@@ -56,8 +58,8 @@ using geyser::WireReader;
 using geyser::WireWriter;
 using Clock = std::chrono::steady_clock;
 
-constexpr uint64_t kMs = 1000000;
-constexpr uint64_t kSecond = 1000 * kMs;
+constexpr std::chrono::nanoseconds kMs = std::chrono::milliseconds(1);
+constexpr std::chrono::nanoseconds kSecond = std::chrono::seconds(1);
 constexpr uint16_t kMemoryHandleType = static_cast<uint16_t>(MessageType::kMemoryHandle);
 
 // Byte offsets of fields in an encoded memory handle (see encode_memory_handle's layout).
@@ -865,7 +867,7 @@ TEST(Channel, SendHandleRefusesHandlesWithoutTheirFd) {
     binary.semaphore.semaphore_type = SemaphoreType::kBinary;
     binary.semaphore.initial_value = 0;
     expect_throw<InvalidArgumentError>([&] { geyser::send_handle(a, binary); }, "not a timeline semaphore");
-    EXPECT_THROW(b.receive(0), TimeoutError) << "nothing reached the peer";
+    EXPECT_THROW(b.receive(std::chrono::nanoseconds(0)), TimeoutError) << "nothing reached the peer";
 }
 
 TEST(Channel, GenericMessagesKeepBoundariesAndFdOrder) {
@@ -876,16 +878,16 @@ TEST(Channel, GenericMessagesKeepBoundariesAndFdOrder) {
     a.send(static_cast<uint16_t>(MessageType::kFrame), {1, 2, 3}, {one.get(), two.get()});
     a.send(static_cast<uint16_t>(MessageType::kGoodbye), std::vector<uint8_t>(geyser::kMaxPayloadSize, 0x5A), {});
 
-    Message m1 = b.receive(kSecond);
+    Message m1 = b.receive(1s);
     EXPECT_EQ(m1.type, static_cast<uint16_t>(MessageType::kHello));
     EXPECT_TRUE(m1.payload.empty());
     EXPECT_TRUE(m1.fds.empty());
-    Message m2 = b.receive(kSecond);
+    Message m2 = b.receive(1s);
     EXPECT_EQ(m2.payload, (std::vector<uint8_t>{1, 2, 3}));
     ASSERT_EQ(m2.fds.size(), 2u);
     EXPECT_EQ(read_all(m2.fds[0].get(), 3), "one");
     EXPECT_EQ(read_all(m2.fds[1].get(), 3), "two");
-    Message m3 = b.receive(0);  // already queued: a zero timeout still returns it
+    Message m3 = b.receive(std::chrono::nanoseconds(0));  // already queued: a zero timeout still returns it
     EXPECT_EQ(m3.payload.size(), geyser::kMaxPayloadSize);
 }
 
@@ -904,7 +906,7 @@ TEST(Channel, AdoptTakesASocketpairEndAndRefusesOthers) {
     Channel b = Channel::adopt(UniqueFd(sv[1]));
     EXPECT_EQ(::fcntl(a.native_handle(), F_GETFL) & O_NONBLOCK, 0);
     a.send(kMemoryHandleType + 100, {7}, {});
-    EXPECT_EQ(b.receive(kSecond).payload, std::vector<uint8_t>{7});
+    EXPECT_EQ(b.receive(1s).payload, std::vector<uint8_t>{7});
 
     const size_t before = fd_count();
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -918,7 +920,7 @@ TEST(Channel, AdoptTakesASocketpairEndAndRefusesOthers) {
 TEST(Channel, MovedFromChannelThrowsInvalidHandle) {
     auto [a, b] = Channel::pair();
     Channel moved = std::move(a);
-    expect_throw<InvalidHandleError>([&] { a.receive(0); }, "closed");  // NOLINT(bugprone-use-after-move)
+    expect_throw<InvalidHandleError>([&] { a.receive(std::chrono::nanoseconds(0)); }, "closed");  // NOLINT(bugprone-use-after-move)
     expect_throw<InvalidHandleError>([&] { a.send(1, {}, {}); }, "closed");
     moved.close();
     EXPECT_FALSE(moved.is_open());
@@ -938,7 +940,7 @@ TEST(Channel, SendRefusesBadArguments) {
     MemoryHandle no_fd = texture_handle(UniqueFd());
     EXPECT_THROW(geyser::send_handle(a, no_fd), InvalidHandleError);
     // Nothing reached the peer.
-    EXPECT_THROW(b.receive(0), TimeoutError);
+    EXPECT_THROW(b.receive(std::chrono::nanoseconds(0)), TimeoutError);
 }
 
 // ---- channels: time and peers going away ----------------------------------------------------
@@ -946,13 +948,13 @@ TEST(Channel, SendRefusesBadArguments) {
 TEST(Channel, ReceiveTimesOutWithinSlack) {
     auto [a, b] = Channel::pair();
     const auto start = Clock::now();
-    expect_throw<TimeoutError>([&] { b.receive(80 * kMs); }, "within 80 ms");
+    expect_throw<TimeoutError>([&] { b.receive(80ms); }, "within 80 ms");
     const int64_t ms = elapsed_ms(start);
     EXPECT_GE(ms, 80);
     EXPECT_LT(ms, 80 + 500);
 
     const auto start0 = Clock::now();
-    EXPECT_THROW(b.receive(0), TimeoutError);
+    EXPECT_THROW(b.receive(std::chrono::nanoseconds(0)), TimeoutError);
     EXPECT_LT(elapsed_ms(start0), 100);
 }
 
@@ -961,9 +963,9 @@ TEST(Channel, PeerCloseIsPeerGoneAfterQueuedFrames) {
     a.send(static_cast<uint16_t>(MessageType::kGoodbye), {42}, {});
     a.close();
     // Frames sent before the close are still delivered, then the end of the channel is reported.
-    EXPECT_EQ(b.receive(kSecond).payload, std::vector<uint8_t>{42});
+    EXPECT_EQ(b.receive(1s).payload, std::vector<uint8_t>{42});
     const auto start = Clock::now();
-    expect_throw<PeerGoneError>([&] { b.receive(5 * kSecond); }, "peer closed the channel");
+    expect_throw<PeerGoneError>([&] { b.receive(5s); }, "peer closed the channel");
     EXPECT_LT(elapsed_ms(start), 1000) << "PeerGoneError must not wait for the timeout";
 }
 
@@ -1000,7 +1002,7 @@ TEST(Channel, PeerProcessDeathIsPeerGone) {
     }
     a.close();
     EXPECT_EQ(wait_child(pid), 0);
-    EXPECT_THROW(b.receive(5 * kSecond), PeerGoneError);
+    EXPECT_THROW(b.receive(5s), PeerGoneError);
 }
 
 TEST(Channel, SendTimesOutWhenPeerStopsReading) {
@@ -1010,7 +1012,7 @@ TEST(Channel, SendTimesOutWhenPeerStopsReading) {
     const auto start = Clock::now();
     for (int i = 0; i < 10000 && !timed_out; ++i) {
         try {
-            a.send(1, big, {}, 20 * kMs);
+            a.send(1, big, {}, 20ms);
         } catch (const TimeoutError& e) {
             timed_out = true;
             EXPECT_NE(std::string(e.what()).find("within 20 ms"), std::string::npos) << e.what();
@@ -1019,7 +1021,7 @@ TEST(Channel, SendTimesOutWhenPeerStopsReading) {
     EXPECT_TRUE(timed_out) << "the peer's queue never filled";
     EXPECT_LT(elapsed_ms(start), 5000);
     // Draining one frame makes room again.
-    EXPECT_EQ(b.receive(kSecond).payload.size(), big.size());
+    EXPECT_EQ(b.receive(1s).payload.size(), big.size());
 }
 
 // ---- the bad-peer catalogue -----------------------------------------------------------------
@@ -1048,13 +1050,13 @@ protected:
         } else if (as == As::kAnyHandle) {
             expect_throw<ProtocolError>([&] { geyser::receive_handle(*channel_, kSecond); }, needle);
         } else {
-            expect_throw<ProtocolError>([&] { channel_->receive(kSecond); }, needle);
+            expect_throw<ProtocolError>([&] { channel_->receive(1s); }, needle);
         }
         EXPECT_EQ(fd_count(), before) << "the receiver leaked fds of a rejected frame";
 
         // The bad frame was consumed whole; the channel carries on with the next one.
         raw_send(raw_.get(), geyser::encode_frame(5, {9}, 0), {});
-        Message next = channel_->receive(kSecond);
+        Message next = channel_->receive(1s);
         EXPECT_EQ(next.type, 5);
         EXPECT_EQ(next.payload, std::vector<uint8_t>{9});
     }
@@ -1265,7 +1267,7 @@ TEST_F(XdgRuntimeDir, AnXdgDirectoryOthersCanReachFallsBackToTmp) {
 TEST(Channel, ConnectWithoutWaitingForAListenerFailsAtOnce) {
     const std::string path = unique_socket_path("nobody");
     const auto start = std::chrono::steady_clock::now();
-    expect_throw<PeerGoneError>([&] { Channel::connect(path, 5 * kSecond, /*wait_for_listener=*/false); },
+    expect_throw<PeerGoneError>([&] { Channel::connect(path, 5s, /*wait_for_listener=*/false); },
                                 "nothing listens at");
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
@@ -1283,11 +1285,11 @@ TEST(Listener, AcceptConnectAndDestructorUnlinks) {
     {
         Listener listener = Listener::bind(path);
         EXPECT_EQ(listener.path(), path);
-        Channel client = Channel::connect(path, kSecond);
-        Channel server = listener.accept(kSecond);
+        Channel client = Channel::connect(path, 1s);
+        Channel server = listener.accept(1s);
         EXPECT_EQ(server.peer_credentials().pid, ::getpid());
         client.send(3, {1, 2}, {});
-        EXPECT_EQ(server.receive(kSecond).payload, (std::vector<uint8_t>{1, 2}));
+        EXPECT_EQ(server.receive(1s).payload, (std::vector<uint8_t>{1, 2}));
 
         Listener moved = std::move(listener);
         struct stat st {};
@@ -1304,12 +1306,12 @@ TEST(Listener, AcceptAndConnectTimeOut) {
     {
         Listener listener = Listener::bind(path);
         const auto start = Clock::now();
-        expect_throw<TimeoutError>([&] { listener.accept(60 * kMs); }, "within 60 ms");
+        expect_throw<TimeoutError>([&] { listener.accept(60ms); }, "within 60 ms");
         EXPECT_GE(elapsed_ms(start), 60);
         EXPECT_LT(elapsed_ms(start), 60 + 500);
     }
     const auto start = Clock::now();
-    expect_throw<TimeoutError>([&] { Channel::connect(path, 60 * kMs); }, "No such file");
+    expect_throw<TimeoutError>([&] { Channel::connect(path, 60ms); }, "No such file");
     EXPECT_GE(elapsed_ms(start), 60);
     EXPECT_LT(elapsed_ms(start), 60 + 500);
 }
@@ -1323,9 +1325,9 @@ TEST(Listener, ConnectWaitsForALateListener) {
         try {
             ::usleep(100 * 1000);
             Listener listener = Listener::bind(path);
-            Channel c = listener.accept(5 * kSecond);
+            Channel c = listener.accept(5s);
             c.send(1, {}, {});
-            c.receive(5 * kSecond);  // until the parent closes
+            c.receive(5s);  // until the parent closes
         } catch (const PeerGoneError&) {
         } catch (...) {
             code = 1;
@@ -1333,8 +1335,8 @@ TEST(Listener, ConnectWaitsForALateListener) {
         ::_exit(code);
     }
     {
-        Channel c = Channel::connect(path, 5 * kSecond);
-        EXPECT_EQ(c.receive(5 * kSecond).type, 1);
+        Channel c = Channel::connect(path, 5s);
+        EXPECT_EQ(c.receive(5s).type, 1);
     }
     EXPECT_EQ(wait_child(pid), 0);
 }
@@ -1353,11 +1355,11 @@ TEST(Listener, StaleSocketFileIsReplaced) {
     ASSERT_EQ(::lstat(path.c_str(), &st), 0);
     ASSERT_TRUE(S_ISSOCK(st.st_mode));
     // (The replacement may get the same inode number back, so only connecting proves it is new.)
-    expect_throw<TimeoutError>([&] { Channel::connect(path, 0); }, "Connection refused");
+    expect_throw<TimeoutError>([&] { Channel::connect(path, std::chrono::nanoseconds(0)); }, "Connection refused");
 
     Listener listener = Listener::bind(path);
-    Channel client = Channel::connect(path, kSecond);
-    EXPECT_NO_THROW(listener.accept(kSecond));
+    Channel client = Channel::connect(path, 1s);
+    EXPECT_NO_THROW(listener.accept(1s));
 }
 
 TEST(Listener, NameInUseIsRefusedAndLeftAlone) {
@@ -1365,8 +1367,8 @@ TEST(Listener, NameInUseIsRefusedAndLeftAlone) {
     Listener first = Listener::bind(path);
     expect_throw<OsError>([&] { Listener::bind(path); }, "is in use");
     // The first listener still owns the name and still works.
-    Channel client = Channel::connect(path, kSecond);
-    Channel server = first.accept(kSecond);
+    Channel client = Channel::connect(path, 1s);
+    Channel server = first.accept(1s);
     EXPECT_NO_THROW(server.peer_credentials());
 }
 
@@ -1382,8 +1384,8 @@ TEST(Listener, ForkedChildDoesNotUnlinkTheParentsSocket) {
     ASSERT_EQ(wait_child(pid), 0);
     struct stat st {};
     EXPECT_EQ(::lstat(path.c_str(), &st), 0) << "the child's copy unlinked the parent's socket";
-    Channel client = Channel::connect(path, kSecond);
-    EXPECT_NO_THROW(listener.accept(kSecond));
+    Channel client = Channel::connect(path, 1s);
+    EXPECT_NO_THROW(listener.accept(1s));
 }
 
 TEST(Listener, RefusesNonSocketFileAndBadPaths) {
@@ -1399,7 +1401,7 @@ TEST(Listener, RefusesNonSocketFileAndBadPaths) {
 
     const std::string too_long = geyser::runtime_dir() + "/" + std::string(120, 'x');
     expect_throw<InvalidArgumentError>([&] { Listener::bind(too_long); }, "at most 107");
-    expect_throw<InvalidArgumentError>([&] { Channel::connect(too_long, 0); }, "at most 107");
+    expect_throw<InvalidArgumentError>([&] { Channel::connect(too_long, std::chrono::nanoseconds(0)); }, "at most 107");
     expect_throw<InvalidArgumentError>([&] { Listener::bind(std::string("\0abstract", 9)); }, "abstract");
     EXPECT_THROW(Listener::bind(""), InvalidArgumentError);
 }
@@ -1415,11 +1417,11 @@ TEST(Listener, MemoryHandleAcrossForkedProcess) {
     if (pid == 0) {
         int code = 0;
         try {
-            Channel c = Channel::connect(path, 5 * kSecond);
+            Channel c = Channel::connect(path, 5s);
             MemoryHandle h = texture_handle(memfd_with(contents));
             geyser::send_handle(c, h);
             h.close();  // the parent's copy must outlive ours
-            Message ack = c.receive(5 * kSecond);
+            Message ack = c.receive(5s);
             code = ack.type == static_cast<uint16_t>(MessageType::kRelease) ? 0 : 2;
         } catch (...) {
             code = 1;
@@ -1428,7 +1430,7 @@ TEST(Listener, MemoryHandleAcrossForkedProcess) {
     }
     const size_t before = fd_count();
     {
-        Channel server = listener.accept(5 * kSecond);
+        Channel server = listener.accept(5s);
         EXPECT_EQ(server.peer_credentials().pid, pid);
         MemoryHandle got = geyser::receive_handle<MemoryHandle>(server, 5 * kSecond);
         EXPECT_EQ(got.width, 640u);
@@ -1462,9 +1464,9 @@ TEST(Listener, PeerOfAnotherUserIsRefused) {
             int code = 0;
             try {
                 if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
-                Channel c = Channel::connect(path, 5 * kSecond);
+                Channel c = Channel::connect(path, 5s);
                 // Refused: the server closes us at once. Allowed: it says hello.
-                Message m = c.receive(5 * kSecond);
+                Message m = c.receive(5s);
                 code = m.type == static_cast<uint16_t>(MessageType::kHello) ? 20 : 3;
             } catch (const PeerGoneError&) {
                 code = 21;
@@ -1475,13 +1477,13 @@ TEST(Listener, PeerOfAnotherUserIsRefused) {
         }
         const size_t before = fd_count();
         if (allow) {
-            Channel c = listener.accept(5 * kSecond);
+            Channel c = listener.accept(5s);
             EXPECT_EQ(c.peer_credentials().uid, 65534u);
             c.send(static_cast<uint16_t>(MessageType::kHello), {}, {});
             EXPECT_EQ(wait_child(pid), 20);
         } else {
             try {
-                listener.accept(5 * kSecond);
+                listener.accept(5s);
                 ADD_FAILURE() << "a peer of uid 65534 was accepted";
             } catch (const OsError& e) {
                 EXPECT_EQ(e.error_code(), EACCES);

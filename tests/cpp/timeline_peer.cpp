@@ -16,7 +16,7 @@
 
 namespace {
 
-constexpr uint64_t kWaitNs = 10'000'000'000ull;
+constexpr std::chrono::seconds kWait{10};
 
 std::vector<uint8_t> unhex(const std::string& s) {
     std::vector<uint8_t> out;
@@ -45,7 +45,7 @@ int run(int argc, char** argv) {
     handle.close();
     const uint64_t rounds = std::strtoull(argv[5], nullptr, 10);
     for (uint64_t i = 0; i < rounds; ++i) {
-        timeline->wait(2 * i + 1, kWaitNs);
+        timeline->wait(2 * i + 1, kWait);
         // Woken exactly at the parent's signal: the parent waits for ours before signalling again.
         if (timeline->value() != 2 * i + 1) return 2;
         timeline->signal(2 * i + 2);

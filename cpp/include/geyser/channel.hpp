@@ -6,6 +6,7 @@
 // which is a directory private to this user.
 #pragma once
 
+#include <chrono>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -23,9 +24,9 @@
 namespace geyser {
 
 /// Pass as a timeout to wait without limit (the same convention as Vulkan's waits).
-constexpr uint64_t kInfiniteTimeout = UINT64_MAX;
+constexpr std::chrono::nanoseconds kInfiniteTimeout = std::chrono::nanoseconds::max();
 /// How long send() waits for the peer to drain its queue unless told otherwise: 10 s.
-constexpr uint64_t kDefaultSendTimeoutNs = 10'000'000'000ull;
+constexpr std::chrono::nanoseconds kDefaultSendTimeout = std::chrono::seconds(10);
 
 /// Who is on the other end of a socket, as the kernel recorded it at connect() or socketpair()
 /// time (SO_PEERCRED).
@@ -53,12 +54,12 @@ public:
     static std::pair<Channel, Channel> pair();
 
     /// Connects to a Listener bound at `path`. While nothing listens there yet (no such file,
-    /// ECONNREFUSED) or its backlog is full, retries with back-off until `timeout_ns` has passed,
+    /// ECONNREFUSED) or its backlog is full, retries with back-off until `timeout` has passed,
     /// then throws TimeoutError naming the last errno. Throws InvalidArgumentError for a path
     /// sockaddr_un cannot hold, OsError for other failures (EACCES, not a socket, ...).
     /// `wait_for_listener` false: no such file or ECONNREFUSED is PeerGoneError at once (a
     /// full backlog is still waited for), for asking what is there without waiting for it.
-    static Channel connect(const std::string& path, uint64_t timeout_ns, bool wait_for_listener = true);
+    static Channel connect(const std::string& path, std::chrono::nanoseconds timeout, bool wait_for_listener = true);
 
     /// Takes ownership of an already connected AF_UNIX SOCK_SEQPACKET socket (one end of a
     /// socketpair a parent passed down, say) and switches it to blocking mode. Throws
@@ -66,20 +67,20 @@ public:
     static Channel adopt(UniqueFd socket);
 
     /// Sends one frame. `borrowed_fds` stay owned by the caller: the kernel installs duplicates in
-    /// the peer. Waits at most `timeout_ns` for room in the peer's queue (TimeoutError; 0 means
+    /// the peer. Waits at most `timeout` for room in the peer's queue (TimeoutError; 0 means
     /// "only if there is room now"). Throws InvalidArgumentError for more than kMaxPayloadSize
     /// bytes or kMaxFdsPerMessage fds, InvalidHandleError for an fd that is not open,
     /// PeerGoneError when the peer has closed (never SIGPIPE).
     void send(uint16_t type, const std::vector<uint8_t>& payload, const std::vector<int>& borrowed_fds,
-              uint64_t timeout_ns = kDefaultSendTimeoutNs);
+              std::chrono::nanoseconds timeout = kDefaultSendTimeout);
 
-    /// Waits at most `timeout_ns` for the next frame (TimeoutError; 0 polls once) and returns it
+    /// Waits at most `timeout` for the next frame (TimeoutError; 0 polls once) and returns it
     /// with the fds that came with it, which the Message owns (close-on-exec). Throws
     /// PeerGoneError when the peer closed the channel (after every frame it sent has been
     /// received), ProtocolError for a frame that breaks the wire format, including a header
     /// fd_count that differs from the fds that arrived, or more fds than kMaxFdsPerMessage. A
     /// malformed frame is consumed whole, and every fd it carried is closed before the throw.
-    Message receive(uint64_t timeout_ns);
+    Message receive(std::chrono::nanoseconds timeout);
 
     /// The peer's pid/uid/gid (SO_PEERCRED). For a socketpair, the process that created it.
     PeerCredentials peer_credentials() const;
@@ -121,11 +122,11 @@ public:
     /// who can reach the path at all (runtime_dir() is mode 0700, so nobody else can).
     static Listener bind(const std::string& path, bool allow_other_users = false);
 
-    /// Waits at most `timeout_ns` for a peer (TimeoutError; 0 polls once). A peer whose uid
+    /// Waits at most `timeout` for a peer (TimeoutError; 0 polls once). A peer whose uid
     /// (SO_PEERCRED) differs from our effective uid is refused unless allow_other_users was set:
     /// its connection is closed and OsError(EACCES) is thrown. The Listener stays usable after
     /// either error.
-    Channel accept(uint64_t timeout_ns);
+    Channel accept(std::chrono::nanoseconds timeout);
 
     const std::string& path() const noexcept { return path_; }
     /// The listening fd, borrowed (readable when a peer is waiting); do not close it.
@@ -164,19 +165,19 @@ std::string runtime_dir();
 /// Sends `handle` as a kMemoryHandle frame: its description plus its fd (borrowed; the handle
 /// keeps it). Throws InvalidHandleError when the handle has no fd, InvalidArgumentError when the
 /// description is invalid, otherwise as Channel::send.
-void send_handle(Channel& channel, const MemoryHandle& handle, uint64_t timeout_ns = kDefaultSendTimeoutNs);
+void send_handle(Channel& channel, const MemoryHandle& handle, std::chrono::nanoseconds timeout = kDefaultSendTimeout);
 
 /// Sends a semaphore's or fence's `handle` as a kSyncHandle frame: its description plus its fd
 /// (borrowed), or no fd for an already-signalled sync FD. Throws InvalidHandleError when a handle
 /// that is not already signalled has no fd (or one that is has one), InvalidArgumentError when
 /// the description is invalid, otherwise as Channel::send.
-void send_handle(Channel& channel, const SyncHandle& handle, uint64_t timeout_ns = kDefaultSendTimeoutNs);
+void send_handle(Channel& channel, const SyncHandle& handle, std::chrono::nanoseconds timeout = kDefaultSendTimeout);
 
 /// Sends `handle` as a kTimelineHandle frame: its kind (and a Vulkan timeline's semaphore
 /// description) plus its fd (borrowed). Throws InvalidHandleError when the handle holds no fd or
 /// holds it in the wrong place for its kind, InvalidArgumentError when the description is
 /// invalid, otherwise as Channel::send.
-void send_handle(Channel& channel, const TimelineHandle& handle, uint64_t timeout_ns = kDefaultSendTimeoutNs);
+void send_handle(Channel& channel, const TimelineHandle& handle, std::chrono::nanoseconds timeout = kDefaultSendTimeout);
 
 /// A handle as it came off a channel: exactly one of the three, owning the fd that came with it.
 /// Move-only.
@@ -187,15 +188,15 @@ using AnyHandle = std::variant<MemoryHandle, SyncHandle, TimelineHandle>;
 /// and decodes it with that type's codec; the returned handle owns the fd. Throws ProtocolError
 /// for any other frame or fd count (its fds are closed), otherwise as Channel::receive and the
 /// decoder.
-AnyHandle receive_handle(Channel& channel, uint64_t timeout_ns);
+AnyHandle receive_handle(Channel& channel, std::chrono::nanoseconds timeout);
 
 /// As above, but the frame must carry a `Handle` (MemoryHandle, SyncHandle or TimelineHandle):
 /// ProtocolError naming the type that came instead (its fds are closed).
 template <typename Handle>
-Handle receive_handle(Channel& channel, uint64_t timeout_ns);
+Handle receive_handle(Channel& channel, std::chrono::nanoseconds timeout);
 
-extern template MemoryHandle receive_handle<MemoryHandle>(Channel&, uint64_t);
-extern template SyncHandle receive_handle<SyncHandle>(Channel&, uint64_t);
-extern template TimelineHandle receive_handle<TimelineHandle>(Channel&, uint64_t);
+extern template MemoryHandle receive_handle<MemoryHandle>(Channel&, std::chrono::nanoseconds);
+extern template SyncHandle receive_handle<SyncHandle>(Channel&, std::chrono::nanoseconds);
+extern template TimelineHandle receive_handle<TimelineHandle>(Channel&, std::chrono::nanoseconds);
 
 }  // namespace geyser

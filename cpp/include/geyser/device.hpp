@@ -1,6 +1,7 @@
 // Physical-device discovery and the logical Device that owns every Geyser object's parent state.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -229,8 +230,8 @@ public:
     void signal_texture_ready(Texture& texture, uint64_t value);
     /// Waits until frame `value` of `texture` is ready (its frame timeline reaches it).
     /// UnsupportedOperationError when the texture has no timeline; TimeoutError after
-    /// `timeout_ns`; PeerGoneError when a portable one was abandoned first.
-    void wait_for_texture(Texture& texture, uint64_t value, uint64_t timeout_ns);
+    /// `timeout`; PeerGoneError when a portable one was abandoned first.
+    void wait_for_texture(Texture& texture, uint64_t value, std::chrono::nanoseconds timeout);
 
     // ---- Raw handles and queries (cpp/src/vulkan/device.cpp), for the core's own implementation
     // files and for C++ users who record their own work (docs/access.md: Texture::begin_access and

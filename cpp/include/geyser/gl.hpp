@@ -17,6 +17,7 @@
 // - a GL object is deleted in its own context: closing it with another context current throws.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -98,10 +99,10 @@ public:
     void require_current(const char* what) const;
     /// glFlush: submits the GL work so far.
     void flush() const;
-    /// Waits on the host, for at most `timeout_ns`, until the GL work submitted so far has
+    /// Waits on the host, for at most `timeout`, until the GL work submitted so far has
     /// completed: a glFenceSync waited on with glClientWaitSync in slices. TimeoutError after
-    /// `timeout_ns` (the fence is deleted either way). The host sync path's ordering step.
-    void finish(uint64_t timeout_ns) const;
+    /// `timeout` (the fence is deleted either way). The host sync path's ordering step.
+    void finish(std::chrono::nanoseconds timeout) const;
     /// Internal: the entry points (for the GL objects' own files).
     const api::Functions& functions() const noexcept { return *functions_; }
 
@@ -283,11 +284,11 @@ public:
     /// Sender::begin_frame: the slot to draw into, once every subscriber has released it. GL
     /// semaphore path: then the GL acquire (glWaitSemaphoreEXT on the ready timeline at the slot's
     /// previous frame, already reached, with the texture's layout).
-    GlFrame begin_frame(uint64_t timeout_ns);
+    GlFrame begin_frame(std::chrono::nanoseconds timeout);
     /// Publishes the frame. GL semaphore path: glSignalSemaphoreEXT on the ready timeline to the
     /// frame number, the texture released in its layout, and Sender::end_frame(kGpu) (no host
-    /// wait). Host path: GlContext::finish(timeout_ns), then Sender::end_frame(kHost).
-    void end_frame(const GlFrame& frame, uint64_t timeout_ns);
+    /// wait). Host path: GlContext::finish(timeout), then Sender::end_frame(kHost).
+    void end_frame(const GlFrame& frame, std::chrono::nanoseconds timeout);
     /// Sender::abandon_frame.
     void abandon_frame(const GlFrame& frame);
     /// The path end_frame takes.
@@ -319,12 +320,12 @@ public:
     /// glWaitSemaphoreEXT on the ready timeline (imported once) at the frame number with the
     /// texture's layout, so GL's later commands read after the producer's writes with no host
     /// wait (GlFrame::ready_wait kGpu). Host path: Subscriber::next_frame(ReadyWait::kHost), the
-    /// host waiting for the ready timeline within `timeout_ns`.
-    GlFrame next_frame(uint64_t timeout_ns);
-    /// Done with the frame: GlContext::finish(timeout_ns), a host wait for GL's reads (protocol 2
+    /// host waiting for the ready timeline within `timeout`.
+    GlFrame next_frame(std::chrono::nanoseconds timeout);
+    /// Done with the frame: GlContext::finish(timeout), a host wait for GL's reads (protocol 2
     /// releases by message, so the host must know they are done; on the GPU path a producer that
     /// never signals the frame shows up here, as TimeoutError), then Subscriber::release.
-    void release(const GlFrame& frame, uint64_t timeout_ns);
+    void release(const GlFrame& frame, std::chrono::nanoseconds timeout);
     SyncPath sync_path() const noexcept { return ready_ ? SyncPath::kGlSemaphore : SyncPath::kHost; }
     const std::vector<std::unique_ptr<GlTexture>>& ring() const noexcept { return ring_; }
     /// Deletes the GL objects (their context current). Frames still held are released, after

@@ -9,6 +9,7 @@
 // server) is not part of this backend yet: it exports and imports, the caller carries.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -155,9 +156,9 @@ public:
     uint64_t value() const;
     /// Sets the value from the host (setSignaledValue:). Values must not go backwards.
     void signal(uint64_t value);
-    /// Blocks until the value is >= `value` or `timeout_ns` passes (rounded up to whole
+    /// Blocks until the value is >= `value` or `timeout` passes (rounded up to whole
     /// milliseconds; waitUntilSignaledValue:timeoutMS:, macOS 12 or later). Throws TimeoutError.
-    void wait(uint64_t value, uint64_t timeout_ns) const;
+    void wait(uint64_t value, std::chrono::nanoseconds timeout) const;
 
     /// The id<MTLSharedEvent>, borrowed.
     void* mtl_shared_event() const noexcept;

@@ -30,6 +30,7 @@
 //     close() cannot find their boundaries), and frames that had not fully arrived when close() ran.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <string>
@@ -42,9 +43,9 @@ namespace geyser {
 
 /// Pass as a timeout to wait without limit (the same value and meaning as channel.hpp's, which is
 /// the POSIX header; the two are never compiled together).
-constexpr uint64_t kInfiniteTimeout = UINT64_MAX;
+constexpr std::chrono::nanoseconds kInfiniteTimeout = std::chrono::nanoseconds::max();
 /// How long send() waits for the peer to drain the pipe unless told otherwise: 10 s.
-constexpr uint64_t kDefaultSendTimeoutNs = 10'000'000'000ull;
+constexpr std::chrono::nanoseconds kDefaultSendTimeout = std::chrono::seconds(10);
 
 /// The pipe path for a channel name: "\\.\pipe\geyser-" + name. Names are 1 to 200 characters of
 /// [A-Za-z0-9._-]; anything else throws InvalidArgumentError. Thread-safety: a pure function of its
@@ -76,12 +77,12 @@ public:
     ~PipeChannel();
 
     /// Connects to a PipeListener named `name`. While no listener exists yet, or all its instances
-    /// are busy, retries until `timeout_ns` has passed, then throws TimeoutError. Before anything
+    /// are busy, retries until `timeout` has passed, then throws TimeoutError. Before anything
     /// else, checks that the pipe's owner is this process's user (GetSecurityInfo): a pipe owned by
     /// anyone else (another user's process squatting the name) throws ProtocolError. Throws
     /// Win32Error when the owner cannot be read or the server process cannot be opened for handle
     /// duplication.
-    static PipeChannel connect(const std::string& name, uint64_t timeout_ns);
+    static PipeChannel connect(const std::string& name, std::chrono::nanoseconds timeout);
 
     /// Sends one frame. `handles` are borrowed: each is duplicated into the peer process, and the
     /// caller keeps its own. On failure the duplicates that never reached the pipe whole are closed
@@ -91,14 +92,14 @@ public:
     /// count over the wire limits), InvalidHandleError (a handle that is not open), TimeoutError,
     /// PeerGoneError, Win32Error.
     void send(uint16_t type, const std::vector<uint8_t>& payload, const std::vector<NativeHandle>& handles = {},
-              uint64_t timeout_ns = kDefaultSendTimeoutNs);
+              std::chrono::nanoseconds timeout = kDefaultSendTimeout);
 
-    /// Receives one frame, waiting at most `timeout_ns` (kInfiniteTimeout: no limit). Throws
+    /// Receives one frame, waiting at most `timeout` (kInfiniteTimeout: no limit). Throws
     /// TimeoutError when nothing arrived in time (the channel stays usable), PeerGoneError when the
     /// peer closed its end, ProtocolError for a malformed frame or handle value. After a frame was
     /// only partly received (timeout or error mid-frame) the stream is out of step, and every
     /// later receive() throws ProtocolError; the handle values that had arrived whole are closed.
-    PipeMessage receive(uint64_t timeout_ns);
+    PipeMessage receive(std::chrono::nanoseconds timeout);
 
     /// The peer's process id, as the pipe reported it at connect time.
     uint32_t peer_pid() const noexcept { return peer_pid_; }
@@ -137,12 +138,12 @@ public:
     /// Win32Error (ERROR_ACCESS_DENIED) when another process already serves that name.
     static PipeListener create(const std::string& name);
 
-    /// Waits at most `timeout_ns` for a client and returns the connected channel. A client that
+    /// Waits at most `timeout` for a client and returns the connected channel. A client that
     /// connects and closes again before it is accepted is skipped (its instance is disconnected and
     /// listens again). Throws TimeoutError (the listener stays usable) or Win32Error. If the
     /// previous accept() could not create the next pipe instance, this one throws that Win32Error
     /// at once, and the accept() after it tries again.
-    PipeChannel accept(uint64_t timeout_ns);
+    PipeChannel accept(std::chrono::nanoseconds timeout);
 
     const std::string& name() const noexcept { return name_; }
 

@@ -3,6 +3,7 @@
 // semaphores; it travels between processes as an fd, like every other Geyser handle. Linux only.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -73,11 +74,11 @@ public:
     void signal(uint64_t value);
 
     /// Returns once the counter is at least `value`. Throws TimeoutError if that has not happened
-    /// within `timeout_ns` nanoseconds (0 checks once without sleeping), and PeerGoneError if the
+    /// within `timeout` (0 checks once without sleeping), and PeerGoneError if the
     /// timeline has been marked abandoned and the value is not reached. There is no wait without
     /// a timeout. Blocks the calling thread in the kernel; a caller holding a lock such as the
     /// Python GIL should release it first.
-    void wait(uint64_t value, uint64_t timeout_ns);
+    void wait(uint64_t value, std::chrono::nanoseconds timeout);
 
     /// True if the counter is at least `value` (an acquire when true). Never blocks or throws on
     /// an abandoned timeline.

@@ -4,6 +4,7 @@
 // side is subscriber.hpp; listing is sender_directory.hpp.
 #pragma once
 
+#include <chrono>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -24,7 +25,7 @@ namespace geyser {
 class Device;
 class Texture;
 
-/// What a Sender does with a subscriber that holds a frame past options.release_timeout_ns.
+/// What a Sender does with a subscriber that holds a frame past options.release_timeout.
 enum class StalledPolicy : uint8_t {
     /// Drop it: it is told why (SubscriptionDroppedError on its side) and its socket closes. In
     /// kLossless this happens when begin_frame needs the slot it holds; in kLatest as soon as
@@ -50,15 +51,15 @@ struct SenderOptions {
     /// How long a subscriber may hold a frame the producer needs (kLossless: measured from the
     /// begin_frame that needs it, unless begin_frame is given its own timeout; kLatest: from
     /// when it received the frame) before `stalled` applies.
-    uint64_t release_timeout_ns = 10'000'000'000ull;
+    std::chrono::nanoseconds release_timeout = std::chrono::seconds(10);
     /// How long one handshake may take before the connection is dropped. Handshakes run
     /// concurrently (each with its own deadline), so a silent connection delays no other.
-    uint64_t handshake_timeout_ns = 5'000'000'000ull;
+    std::chrono::nanoseconds handshake_timeout = std::chrono::seconds(5);
     /// How long sending one handshake message (or a late joiner's first frame) to one subscriber
     /// may take, and how long end_frame(ReadySignal::kGpu) waits for the GPU's ready signal.
     /// Frame announcements never wait: a subscriber whose socket queue is full (it has not read
     /// hundreds of messages) is dropped at once.
-    uint64_t send_timeout_ns = 2'000'000'000ull;
+    std::chrono::nanoseconds send_timeout = std::chrono::seconds(2);
     /// Connections in their handshake at once, in all; more are refused (told why) until some finish.
     uint32_t max_pending_handshakes = 64;
     /// Connections in their handshake at once from one peer process (the kernel's pid for the
@@ -145,16 +146,16 @@ public:
     Sender& operator=(const Sender&) = delete;
 
     /// The next frame's slot. kLossless: once every subscriber has released the frame that was
-    /// in it; a subscriber still holding it after `timeout_ns` (options.release_timeout_ns if
+    /// in it; a subscriber still holding it after `timeout` (options.release_timeout if
     /// kDefault) is dropped. kLatest: a slot holding neither the newest frame nor a held one, at
     /// once (it waits only when subscribers together hold every other slot). Throws
     /// InvalidArgumentError when a frame was begun and not ended, InvalidHandleError after
     /// close().
-    Frame begin_frame(uint64_t timeout_ns = kDefault);
+    Frame begin_frame(std::chrono::nanoseconds timeout = kDefault);
     /// Announces `frame` to every subscriber. With ReadySignal::kHost, the frame's writes must
     /// have completed and the ready timeline is signalled here; with kGpu the caller's
     /// submission signals it (InvalidArgumentError for a portable timeline) and end_frame waits
-    /// on the host for that signal (TimeoutError after options.send_timeout_ns, the frame still
+    /// on the host for that signal (TimeoutError after options.send_timeout, the frame still
     /// pending). Each subscriber has a ready timeline of its own, which end_frame signals before
     /// its frame message; ready() is the producer's, never exported. A subscriber whose socket
     /// queue cannot take the message is dropped at once: nothing here waits on a subscriber.
@@ -163,7 +164,7 @@ public:
     void abandon_frame(const Frame& frame);
     /// begin_frame, upload `size` bytes of `aspect` (exactly texture->host_size(aspect)) with
     /// the ready timeline signalled after the copy, end_frame. Returns the frame number.
-    uint64_t publish(VkImageAspectFlagBits aspect, const void* data, size_t size, uint64_t timeout_ns = kDefault);
+    uint64_t publish(VkImageAspectFlagBits aspect, const void* data, size_t size, std::chrono::nanoseconds timeout = kDefault);
 
     /// Stops publishing: each subscriber gets Goodbye (its next wait raises PeerGoneError), the
     /// ready timelines are marked abandoned, pending handshakes are closed, the service thread stops and the socket goes. Not
@@ -180,9 +181,9 @@ public:
     uint64_t frame() const noexcept { return frame_.load(); }
     /// Subscribers connected now (the ones whose process has gone are reaped within 100 ms).
     size_t subscribers() const;
-    /// Returns once at least `count` subscribers are connected. TimeoutError after `timeout_ns`,
+    /// Returns once at least `count` subscribers are connected. TimeoutError after `timeout`,
     /// InvalidHandleError when the sender is (or gets) closed.
-    void wait_for_subscribers(size_t count, uint64_t timeout_ns) const;
+    void wait_for_subscribers(size_t count, std::chrono::nanoseconds timeout) const;
     /// What query_sender reports for this sender now.
     SenderInfo info() const;
     DeliveryMode mode() const noexcept { return options_.mode; }
@@ -191,7 +192,7 @@ public:
     std::vector<SenderEvent> take_events();
 
     /// Use the options' timeout.
-    static constexpr uint64_t kDefault = UINT64_MAX - 1;
+    static constexpr std::chrono::nanoseconds kDefault = std::chrono::nanoseconds::max() - std::chrono::nanoseconds(1);
 
 private:
     struct State;

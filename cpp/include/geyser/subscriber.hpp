@@ -2,6 +2,7 @@
 // frames by number and release them (the protocol: sender_protocol.hpp).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -85,7 +86,7 @@ public:
     /// another name, or a pid other than the listener's). Each ring handle is then checked
     /// again by Device::import_texture.
     static std::unique_ptr<Subscriber> connect(const std::shared_ptr<Device>& device, const std::string& name,
-                                               uint64_t timeout_ns, const std::string& client = {});
+                                               std::chrono::nanoseconds timeout, const std::string& client = {});
     ~Subscriber();
     Subscriber(const Subscriber&) = delete;
     Subscriber& operator=(const Subscriber&) = delete;
@@ -104,17 +105,17 @@ public:
     /// The next frame once it is ready: kLossless, the next in order; kLatest, the newest one
     /// newer than the last received (at once when there is one, such as the current frame for a
     /// new subscriber). Throws UnsupportedOperationError at once when this subscriber already
-    /// holds info().max_held frames; TimeoutError after `timeout_ns` (a frame announced but not
+    /// holds info().max_held frames; TimeoutError after `timeout` (a frame announced but not
     /// ready by then is the one the next call returns); PeerGoneError when the producer has gone;
     /// SubscriptionDroppedError when the producer ended this subscription (its reason in the
     /// message). A frame number that is not above the last one announced is a ProtocolError, and
     /// so is every later call: the producer is broken. UnsupportedOperationError in a fork() child of the subscribing process (so is
     /// release). `wait`: ReadyWait::kHost waits for the frame's ready signal on the host (within
-    /// `timeout_ns`); kGpu returns the frame once announced, for the caller to wait on
+    /// `timeout`); kGpu returns the frame once announced, for the caller to wait on
     /// Frame::ready() on the GPU (UnsupportedOperationError at once when the ready timeline is
     /// portable). A GPU wait trusts the producer to signal the frame: only the caller's own
     /// bounded host wait, such as a fence before release, notices one that never does.
-    Frame next_frame(uint64_t timeout_ns, ReadyWait wait = ReadyWait::kHost);
+    Frame next_frame(std::chrono::nanoseconds timeout, ReadyWait wait = ReadyWait::kHost);
     /// Releases frame `number`, which this subscriber must hold (InvalidArgumentError
     /// otherwise). Frames may be released in any order. After the producer has gone there is
     /// nothing to tell it, and the frame is simply forgotten.

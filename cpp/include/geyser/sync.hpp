@@ -2,6 +2,7 @@
 // to another process.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -69,8 +70,8 @@ public:
     uint64_t value() const;
     /// Timeline only: signals `value` from the host. It must be greater than the current value.
     void signal(uint64_t value);
-    /// Timeline only: waits until the counter reaches `value`; TimeoutError after `timeout_ns`.
-    void wait(uint64_t value, uint64_t timeout_ns) const;
+    /// Timeline only: waits until the counter reaches `value`; TimeoutError after `timeout`.
+    void wait(uint64_t value, std::chrono::nanoseconds timeout) const;
 
 private:
     friend class Device;
@@ -96,8 +97,8 @@ public:
     const std::shared_ptr<Device>& device() const noexcept { return device_; }
 
     bool signaled() const;
-    /// Waits until signalled; TimeoutError after `timeout_ns`.
-    void wait(uint64_t timeout_ns) const;
+    /// Waits until signalled; TimeoutError after `timeout`.
+    void wait(std::chrono::nanoseconds timeout) const;
     void reset();
 
 private:
@@ -123,7 +124,7 @@ struct SyncPoint {
 };
 
 /// How long a submission waits on the host for its portable timelines unless told otherwise.
-constexpr uint64_t kDefaultHostWaitTimeoutNs = 10'000'000'000ull;
+constexpr std::chrono::nanoseconds kDefaultHostWaitTimeout = std::chrono::seconds(10);
 
 /// The ordering of one of Geyser's own submissions (Texture::upload/download, Buffer::write/read,
 /// Device::copy_texture/copy_buffer_to_texture): wait for each `wait` point before the work,
@@ -132,7 +133,7 @@ constexpr uint64_t kDefaultHostWaitTimeoutNs = 10'000'000'000ull;
 /// Semaphores, Vulkan timelines (TimelineKind::kVulkan) and the fence go to the GPU with the
 /// submission and must belong to the submitting Device (DeviceMismatchError). Portable timelines
 /// are host objects: they are waited on from the host before the work is submitted (at most
-/// `host_wait_timeout_ns` for all of them together: TimeoutError, or PeerGoneError for an
+/// `host_wait_timeout` for all of them together: TimeoutError, or PeerGoneError for an
 /// abandoned one, and nothing is submitted) and signalled from the host once the work has
 /// completed. Either way the work runs after every wait and before every signal.
 ///
@@ -144,7 +145,7 @@ struct SubmitSync {
     std::vector<SyncPoint> wait;
     std::vector<SyncPoint> signal;
     Fence* fence = nullptr;
-    uint64_t host_wait_timeout_ns = kDefaultHostWaitTimeoutNs;
+    std::chrono::nanoseconds host_wait_timeout = kDefaultHostWaitTimeout;
 };
 
 }  // namespace geyser

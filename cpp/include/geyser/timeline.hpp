@@ -10,6 +10,7 @@
 // the order is the same either way.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -76,10 +77,10 @@ public:
     /// Moves the counter to `value` from the host and wakes waiters. Equal to the current value is
     /// a no-op; lower throws InvalidArgumentError and changes nothing.
     void signal(uint64_t value);
-    /// Returns once the counter is at least `value`. TimeoutError after `timeout_ns`;
+    /// Returns once the counter is at least `value`. TimeoutError after `timeout`;
     /// PeerGoneError when a portable timeline was marked abandoned before reaching it. Blocks the
     /// calling thread: a caller holding a lock such as the Python GIL releases it first.
-    void wait(uint64_t value, uint64_t timeout_ns) const;
+    void wait(uint64_t value, std::chrono::nanoseconds timeout) const;
     /// Portable timelines: wakes every waiter whose value was not reached with PeerGoneError
     /// (a producer shutting down). Vulkan timelines have no such state: a no-op.
     void mark_abandoned();

@@ -8,6 +8,7 @@
 #include "geyser/error.hpp"
 #include "geyser/gl.hpp"
 #include "gl/gl_api.hpp"
+#include "../timeout.hpp"
 
 namespace geyser::gl {
 
@@ -154,7 +155,8 @@ void GlContext::flush() const {
     functions_->Flush();
 }
 
-void GlContext::finish(uint64_t timeout_ns) const {
+void GlContext::finish(std::chrono::nanoseconds timeout) const {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     require_current("wait for GL work");
     const Functions& f = *functions_;
     clear_errors(f);

@@ -5,6 +5,7 @@
 #include "geyser/gl.hpp"
 #include "geyser/interrupt.hpp"
 #include "geyser/memory.hpp"
+#include "../timeout.hpp"
 
 namespace geyser::gl {
 
@@ -36,13 +37,13 @@ GlSender::GlSender(std::shared_ptr<GlContext> context, Sender& sender) : context
     }
 }
 
-GlFrame GlSender::begin_frame(uint64_t timeout_ns) {
+GlFrame GlSender::begin_frame(std::chrono::nanoseconds timeout) {
     if (ring_.empty()) throw InvalidHandleError("this GlSender is closed");
     context_->require_current("begin a GL frame");
     if (pending_) throw InvalidArgumentError("frame " + std::to_string(pending_->number) + " was begun and not ended");
     // The slot is free once every subscriber released it; each released only after its own
     // reads completed (a subscriber's release is host-signalled after them), so GL may write.
-    pending_ = sender_.begin_frame(timeout_ns);
+    pending_ = sender_.begin_frame(timeout);
     GlFrame frame{pending_->number, pending_->slot, ring_.at(pending_->slot).get()};
     if (ready_) {
         // The GL acquire, from the layout Vulkan released the texture in: on the ready timeline at
@@ -54,7 +55,7 @@ GlFrame GlSender::begin_frame(uint64_t timeout_ns) {
     return frame;
 }
 
-void GlSender::end_frame(const GlFrame& frame, uint64_t timeout_ns) {
+void GlSender::end_frame(const GlFrame& frame, std::chrono::nanoseconds timeout) {
     if (!pending_ || frame.number != pending_->number) {
         throw InvalidArgumentError("end_frame takes the frame begin_frame returned");
     }
@@ -66,7 +67,7 @@ void GlSender::end_frame(const GlFrame& frame, uint64_t timeout_ns) {
             ready_->signal(frame.number, {frame.texture});
             sender_.end_frame(*pending_, ReadySignal::kGpu);
         } else {
-            context_->finish(timeout_ns);
+            context_->finish(timeout);
             sender_.end_frame(*pending_, ReadySignal::kHost);
         }
     } catch (...) {
@@ -101,10 +102,10 @@ GlSubscriber::GlSubscriber(std::shared_ptr<GlContext> context, Subscriber& subsc
     if (gl_timelines(*context_, ready.kind)) ready_ = GlSemaphore::import(context_, ready.semaphore);
 }
 
-GlFrame GlSubscriber::next_frame(uint64_t timeout_ns) {
+GlFrame GlSubscriber::next_frame(std::chrono::nanoseconds timeout) {
     if (ring_.empty()) throw InvalidHandleError("this GlSubscriber is closed");
     context_->require_current("receive a GL frame");
-    Subscriber::Frame f = subscriber_.next_frame(timeout_ns, ready_ ? ReadyWait::kGpu : ReadyWait::kHost);
+    Subscriber::Frame f = subscriber_.next_frame(timeout, ready_ ? ReadyWait::kGpu : ReadyWait::kHost);
     GlFrame frame{f.number(), f.slot(), ring_.at(f.slot()).get(), f.ready_wait()};
     // The GL acquire, from the layout the producer released the texture in, once the ready
     // timeline reaches the frame: GL's later commands (the caller's reads) wait for it on the GPU.
@@ -113,14 +114,14 @@ GlFrame GlSubscriber::next_frame(uint64_t timeout_ns) {
     return frame;
 }
 
-void GlSubscriber::release(const GlFrame& frame, uint64_t timeout_ns) {
+void GlSubscriber::release(const GlFrame& frame, std::chrono::nanoseconds timeout) {
     auto it = held_.find(frame.number);
     if (it == held_.end()) {
         throw InvalidArgumentError("frame " + std::to_string(frame.number) + " is not held by this GlSubscriber");
     }
     context_->require_current("release a GL frame");
     // The producer may overwrite the slot as soon as it is released: GL's reads must be done.
-    context_->finish(timeout_ns);
+    context_->finish(timeout);
     Subscriber::Frame f = std::move(it->second);
     held_.erase(it);
     f.release();
@@ -130,7 +131,7 @@ GlSubscriber::~GlSubscriber() {
     if (held_.empty()) return;
     InterruptShield shield;  // a destructor cannot pass an interruption on
     try {
-        context_->finish(1'000'000'000);
+        context_->finish(std::chrono::seconds(1));
     } catch (...) {
         // Not current here, or GL did not finish in time: the frames are released regardless.
     }
@@ -138,7 +139,7 @@ GlSubscriber::~GlSubscriber() {
 
 void GlSubscriber::close() {
     if (!held_.empty()) {
-        context_->finish(1'000'000'000);
+        context_->finish(std::chrono::seconds(1));
         held_.clear();  // each Frame releases itself
     }
     if (ready_) ready_->close();

@@ -23,6 +23,7 @@
 
 #include "geyser/error.hpp"
 #include "geyser/interrupt.hpp"
+#include "../timeout.hpp"
 
 namespace geyser {
 
@@ -46,7 +47,7 @@ public:
     }
     bool infinite() const noexcept { return infinite_; }
     uint64_t remaining_ns() const {
-        if (infinite_) return kInfiniteTimeout;
+        if (infinite_) return UINT64_MAX;
         const auto left = end_ - Clock::now();
         return left.count() > 0 ? static_cast<uint64_t>(std::chrono::nanoseconds(left).count()) : 0;
     }
@@ -216,7 +217,8 @@ std::pair<Channel, Channel> Channel::pair() {
     return {Channel(UniqueFd(fds[0])), Channel(UniqueFd(fds[1]))};
 }
 
-Channel Channel::connect(const std::string& path, uint64_t timeout_ns, bool wait_for_listener) {
+Channel Channel::connect(const std::string& path, std::chrono::nanoseconds timeout, bool wait_for_listener) {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     socklen_t length = 0;
     const sockaddr_un address = make_address(path, length);
     const Deadline deadline(timeout_ns);
@@ -275,7 +277,8 @@ Channel Channel::adopt(UniqueFd socket) {
 }
 
 void Channel::send(uint16_t type, const std::vector<uint8_t>& payload, const std::vector<int>& borrowed_fds,
-                   uint64_t timeout_ns) {
+                   std::chrono::nanoseconds timeout) {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     const int fd = require_open("send");
     for (int f : borrowed_fds) {
         if (f < 0) throw InvalidHandleError("cannot send file descriptor " + std::to_string(f));
@@ -361,7 +364,8 @@ void Channel::send(uint16_t type, const std::vector<uint8_t>& payload, const std
     }
 }
 
-Message Channel::receive(uint64_t timeout_ns) {
+Message Channel::receive(std::chrono::nanoseconds timeout) {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     const int fd = require_open("receive");
     receive_buffer_.resize(kFrameHeaderSize + kMaxPayloadSize);
     const Deadline deadline(timeout_ns);
@@ -516,7 +520,8 @@ Listener Listener::bind(const std::string& path, bool allow_other_users) {
     return listener;
 }
 
-Channel Listener::accept(uint64_t timeout_ns) {
+Channel Listener::accept(std::chrono::nanoseconds timeout) {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     if (!socket_) throw InvalidHandleError("cannot accept: the listener is closed");
     const Deadline deadline(timeout_ns);
     for (;;) {
@@ -617,27 +622,27 @@ std::string found(const Message& m) {
 
 }  // namespace
 
-void send_handle(Channel& channel, const MemoryHandle& handle, uint64_t timeout_ns) {
+void send_handle(Channel& channel, const MemoryHandle& handle, std::chrono::nanoseconds timeout) {
     if (!handle.fd) throw InvalidHandleError("cannot send a memory handle without an fd (closed or moved from)");
     channel.send(static_cast<uint16_t>(MessageType::kMemoryHandle), encode_memory_handle(handle), {handle.fd.get()},
-                 timeout_ns);
+                 timeout);
 }
 
-void send_handle(Channel& channel, const SyncHandle& handle, uint64_t timeout_ns) {
+void send_handle(Channel& channel, const SyncHandle& handle, std::chrono::nanoseconds timeout) {
     if (handle.already_signaled) {
         if (handle.fd) {
             throw InvalidHandleError("an already-signalled sync handle stands for a payload without an fd, but this "
                                      "one holds fd " + std::to_string(handle.fd.get()));
         }
-        channel.send(static_cast<uint16_t>(MessageType::kSyncHandle), encode_sync_handle(handle), {}, timeout_ns);
+        channel.send(static_cast<uint16_t>(MessageType::kSyncHandle), encode_sync_handle(handle), {}, timeout);
         return;
     }
     if (!handle.fd) throw InvalidHandleError("cannot send a sync handle without an fd (closed or moved from)");
     channel.send(static_cast<uint16_t>(MessageType::kSyncHandle), encode_sync_handle(handle), {handle.fd.get()},
-                 timeout_ns);
+                 timeout);
 }
 
-void send_handle(Channel& channel, const TimelineHandle& handle, uint64_t timeout_ns) {
+void send_handle(Channel& channel, const TimelineHandle& handle, std::chrono::nanoseconds timeout) {
     const bool vulkan = handle.kind == TimelineKind::kVulkan;
     // A Vulkan timeline's fd is its semaphore's; a portable one's is its memfd (TimelineHandle).
     if ((vulkan ? handle.fd : handle.semaphore.fd).valid()) {
@@ -646,11 +651,11 @@ void send_handle(Channel& channel, const TimelineHandle& handle, uint64_t timeou
     }
     const int fd = handle.native_fd();
     if (fd < 0) throw InvalidHandleError("cannot send a timeline handle without an fd (closed or moved from)");
-    channel.send(static_cast<uint16_t>(MessageType::kTimelineHandle), encode_timeline_handle(handle), {fd}, timeout_ns);
+    channel.send(static_cast<uint16_t>(MessageType::kTimelineHandle), encode_timeline_handle(handle), {fd}, timeout);
 }
 
-AnyHandle receive_handle(Channel& channel, uint64_t timeout_ns) {
-    Message message = channel.receive(timeout_ns);
+AnyHandle receive_handle(Channel& channel, std::chrono::nanoseconds timeout) {
+    Message message = channel.receive(timeout);
     switch (static_cast<MessageType>(message.type)) {
         case MessageType::kMemoryHandle: return HandleFrame<MemoryHandle>::decode(message);
         case MessageType::kSyncHandle: return HandleFrame<SyncHandle>::decode(message);
@@ -661,8 +666,8 @@ AnyHandle receive_handle(Channel& channel, uint64_t timeout_ns) {
 }
 
 template <typename Handle>
-Handle receive_handle(Channel& channel, uint64_t timeout_ns) {
-    Message message = channel.receive(timeout_ns);
+Handle receive_handle(Channel& channel, std::chrono::nanoseconds timeout) {
+    Message message = channel.receive(timeout);
     constexpr auto expected = static_cast<uint16_t>(HandleFrame<Handle>::kType);
     if (message.type != expected) {
         throw ProtocolError(std::string("expected a ") + message_type_name(expected) + " message (type " +
@@ -671,8 +676,8 @@ Handle receive_handle(Channel& channel, uint64_t timeout_ns) {
     return HandleFrame<Handle>::decode(message);
 }
 
-template MemoryHandle receive_handle<MemoryHandle>(Channel&, uint64_t);
-template SyncHandle receive_handle<SyncHandle>(Channel&, uint64_t);
-template TimelineHandle receive_handle<TimelineHandle>(Channel&, uint64_t);
+template MemoryHandle receive_handle<MemoryHandle>(Channel&, std::chrono::nanoseconds);
+template SyncHandle receive_handle<SyncHandle>(Channel&, std::chrono::nanoseconds);
+template TimelineHandle receive_handle<TimelineHandle>(Channel&, std::chrono::nanoseconds);
 
 }  // namespace geyser

@@ -25,6 +25,7 @@
 #include "ipc/sender_handshakes.hpp"
 #include "ipc/sender_ring_guard.hpp"
 #include "ipc/sender_session.hpp"
+#include "../timeout.hpp"
 
 namespace geyser {
 
@@ -153,7 +154,7 @@ struct Sender::State {
         }
         try {
             sub->channel.send(static_cast<uint16_t>(MessageType::kFrame), encode_frame_message({number, slot}), {},
-                              timeout_ns);
+                              timeout_of(timeout_ns));
             sub->held[number] = Held{slot, sender_session::now_ns(), false};
         } catch (const PeerGoneError&) {
             drop(sub, "");
@@ -192,6 +193,9 @@ std::unique_ptr<Sender> Sender::create(const std::shared_ptr<Device>& device, co
     if (options.stalled != StalledPolicy::kDrop && options.stalled != StalledPolicy::kSkip) {
         throw InvalidArgumentError("stalled must be drop or skip");
     }
+    nanoseconds_of(options.release_timeout);  // InvalidArgumentError for a negative one, here and not later
+    nanoseconds_of(options.handshake_timeout);
+    nanoseconds_of(options.send_timeout);
     if (options.stalled == StalledPolicy::kSkip && options.mode != DeliveryMode::kLatest) {
         throw InvalidArgumentError("stalled=skip needs mode=latest: a lossless producer cannot write past a frame a "
                                    "subscriber holds");
@@ -272,7 +276,7 @@ void Sender::serve() {
             // Several peers may be queued: take them all (each poll() would otherwise take one).
             for (int taken = 0; taken < 64; ++taken) {
                 try {
-                    st.pending.add(st.listener.accept(0), deadline_after(options_.handshake_timeout_ns));
+                    st.pending.add(st.listener.accept(std::chrono::nanoseconds(0)), deadline_after(nanoseconds_of(options_.handshake_timeout)));
                 } catch (const TimeoutError&) {
                     break;  // none left
                 } catch (const OsError& e) {
@@ -298,7 +302,7 @@ void Sender::serve() {
             // Dropped meanwhile (by begin_frame or end_frame): its channel is closed.
             if (std::find(st.subs.begin(), st.subs.end(), sub) == st.subs.end()) continue;
             try {
-                Message m = sub->channel.receive(0);
+                Message m = sub->channel.receive(std::chrono::nanoseconds(0));
                 const std::string what = message_type_name(m.type);
                 if (!m.fds.empty()) {
                     st.drop(sub, "it sent file descriptors, which the protocol never does");
@@ -342,9 +346,9 @@ void Sender::serve() {
         for (size_t i = st.subs.size(); i-- > 0;) {
             const auto sub = st.subs[i];
             for (auto& [number, h] : sub->held) {
-                if (h.stalled || now - h.since_ns < options_.release_timeout_ns) continue;
+                if (h.stalled || now - h.since_ns < nanoseconds_of(options_.release_timeout)) continue;
                 const std::string why = "it held frame " + std::to_string(number) + " for more than the release "
-                                        "timeout (" + ms_text(options_.release_timeout_ns) + ")";
+                                        "timeout (" + ms_text(nanoseconds_of(options_.release_timeout)) + ")";
                 if (options_.stalled == StalledPolicy::kDrop) {
                     st.drop(sub, why);
                     break;
@@ -383,12 +387,12 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
         std::lock_guard<std::mutex> lock(st.mutex);
         now = info_locked();
     }
-    channel.send(kSenderInfoMessage, encode_sender_info(now), {}, remaining(deadline));
+    channel.send(kSenderInfoMessage, encode_sender_info(now), {}, timeout_of(remaining(deadline)));
     if (!hello.subscribe) return;
     for (const auto& tex : ring_) {
         const MemoryHandle h = export_ring_texture(*device_, *tex);
         channel.send(static_cast<uint16_t>(MessageType::kMemoryHandle), encode_memory_handle(h), {h.fd.get()},
-                     remaining(deadline));
+                     timeout_of(remaining(deadline)));
     }
     // Its own ready timeline: the producer signals it for each frame this subscriber gets.
     std::shared_ptr<Timeline> ready = device_->create_shared_timeline(
@@ -405,7 +409,7 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
     std::lock_guard<std::mutex> lock(st.mutex);
     if (st.stop.load()) throw PeerGoneError("the sender is closing");
     channel.send(static_cast<uint16_t>(MessageType::kTimelineHandle), encode_timeline_announce(a), {fd},
-                 remaining(deadline));
+                 timeout_of(remaining(deadline)));
     // `th` (or `a.semaphore`) still owns the fd; it is closed when they go out of scope.
     auto sub = std::make_shared<Subscription>(std::move(channel), std::move(ready), hello.pid, peer_pid, hello.client);
     st.subs.push_back(sub);
@@ -426,7 +430,8 @@ size_t Sender::subscribers() const {
     return state_->subs.size();
 }
 
-void Sender::wait_for_subscribers(size_t count, uint64_t timeout_ns) const {
+void Sender::wait_for_subscribers(size_t count, std::chrono::nanoseconds timeout) const {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     require_open("wait for subscribers");
     State& st = *state_;
     const uint64_t deadline = deadline_after(timeout_ns);
@@ -491,7 +496,8 @@ SenderInfo Sender::info_locked() const {
 
 // ---- frames ----------------------------------------------------------------------------------
 
-Sender::Frame Sender::begin_frame(uint64_t timeout_ns) {
+Sender::Frame Sender::begin_frame(std::chrono::nanoseconds timeout) {
+    const uint64_t timeout_ns = nanoseconds_of(timeout == kDefault ? options_.release_timeout : timeout);
     require_open("begin a frame");
     if (pending_ != 0) {
         throw InvalidArgumentError("frame " + std::to_string(pending_) + " was begun and not ended");
@@ -499,7 +505,7 @@ Sender::Frame Sender::begin_frame(uint64_t timeout_ns) {
     State& st = *state_;
     const uint64_t number = frame_.load() + 1;
     const uint32_t n = static_cast<uint32_t>(ring_.size());
-    const uint64_t wait_ns = timeout_ns == kDefault ? options_.release_timeout_ns : timeout_ns;
+    const uint64_t wait_ns = timeout_ns;
     const uint64_t deadline = deadline_after(wait_ns);
     std::unique_lock<std::mutex> lock(st.mutex);
     int64_t slot = -1;
@@ -587,7 +593,7 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     } else {
         // Subscribers wait on timelines of their own, which only the host can signal for them;
         // the GPU signals the producer's. A TimeoutError leaves the frame pending.
-        ready_->wait(frame.number, options_.send_timeout_ns);
+        ready_->wait(frame.number, options_.send_timeout);
     }
     // Announced to every subscriber or to none: the sends are not interrupted.
     InterruptShield shield;
@@ -613,8 +619,8 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     }
 }
 
-uint64_t Sender::publish(VkImageAspectFlagBits aspect, const void* data, size_t size, uint64_t timeout_ns) {
-    Frame f = begin_frame(timeout_ns);
+uint64_t Sender::publish(VkImageAspectFlagBits aspect, const void* data, size_t size, std::chrono::nanoseconds timeout) {
+    Frame f = begin_frame(timeout);
     try {
         // upload() returns once the copy has completed, so the host may signal "ready".
         f.texture->upload(aspect, data, size);
@@ -654,7 +660,7 @@ void Sender::close() {
         const uint64_t deadline = deadline_after(kGoodbyeTimeoutNs);
         for (const auto& sub : st.subs) {
             try {
-                sub->channel.send(static_cast<uint16_t>(MessageType::kGoodbye), {}, {}, remaining(deadline));
+                sub->channel.send(static_cast<uint16_t>(MessageType::kGoodbye), {}, {}, timeout_of(remaining(deadline)));
             } catch (const Error&) {
                 // Gone already, or not reading: it learns from the closed socket instead.
             }

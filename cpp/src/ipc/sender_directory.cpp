@@ -11,6 +11,7 @@
 #include "geyser/error.hpp"
 #include "geyser/wire.hpp"
 #include "ipc/sender_session.hpp"
+#include "../timeout.hpp"
 
 namespace geyser {
 
@@ -22,7 +23,7 @@ void ask_for_info(Channel& ch, uint64_t deadline) {
     Hello hello;
     hello.pid = static_cast<uint32_t>(::getpid());
     hello.subscribe = false;
-    ch.send(static_cast<uint16_t>(MessageType::kHello), encode_hello(hello), {}, remaining(deadline));
+    ch.send(static_cast<uint16_t>(MessageType::kHello), encode_hello(hello), {}, timeout_of(remaining(deadline)));
 }
 
 SenderInfo read_info(Channel& ch, const std::string& name, uint64_t deadline) {
@@ -34,14 +35,16 @@ SenderInfo read_info(Channel& ch, const std::string& name, uint64_t deadline) {
 
 }  // namespace
 
-SenderInfo query_sender(const std::string& name, uint64_t timeout_ns) {
+SenderInfo query_sender(const std::string& name, std::chrono::nanoseconds timeout) {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     const uint64_t deadline = deadline_after(timeout_ns);
     Channel ch = connect_sender(name, deadline);
     ask_for_info(ch, deadline);
     return read_info(ch, name, deadline);
 }
 
-std::vector<SenderInfo> list_senders(uint64_t timeout_ns) {
+std::vector<SenderInfo> list_senders(std::chrono::nanoseconds timeout) {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     const uint64_t deadline = deadline_after(timeout_ns);
     std::vector<SenderInfo> out;
     const std::string dir = runtime_dir();

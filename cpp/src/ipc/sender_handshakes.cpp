@@ -12,7 +12,7 @@ namespace geyser::sender_session {
 void refuse(Channel& channel, const std::string& why) {
     if (!channel.is_open()) return;
     try {
-        channel.send(kDroppedMessage, encode_dropped(why), {}, 0);
+        channel.send(kDroppedMessage, encode_dropped(why), {}, std::chrono::nanoseconds(0));
     } catch (const Error&) {
         // Gone already, or its queue is full: the closed socket tells it.
     }
@@ -23,7 +23,7 @@ void refuse(Channel& channel, const std::string& why) {
     ::shutdown(channel.native_handle(), SHUT_RDWR);
     for (int i = 0; i < 4096; ++i) {
         try {
-            channel.receive(0);
+            channel.receive(std::chrono::nanoseconds(0));
         } catch (const Error&) {
             break;  // none left (TimeoutError), or the end (PeerGoneError)
         }
@@ -63,7 +63,7 @@ std::vector<Greeted> PendingHandshakes::collect(const pollfd* fds, uint64_t now)
         Pending& p = pending_[i];
         if (fds[i].revents != 0) {
             try {
-                Message m = p.channel.receive(0);
+                Message m = p.channel.receive(std::chrono::nanoseconds(0));
                 greeted.push_back(Greeted{std::move(p.channel), std::move(m), p.pid, p.deadline});
             } catch (const TimeoutError&) {
                 kept.push_back(std::move(p));  // woken for nothing

@@ -8,6 +8,7 @@
 #include "geyser/error.hpp"
 #include "geyser/sender_protocol.hpp"
 #include "deadline.hpp"
+#include "timeout.hpp"
 
 namespace geyser::sender_session {
 
@@ -18,7 +19,7 @@ uint64_t remaining(uint64_t deadline) { return ns_until(deadline); }
 uint64_t deadline_after(uint64_t timeout_ns) { return deadline_after_ns(timeout_ns); }
 
 Message expect(Channel& ch, uint16_t type, size_t fds, uint64_t deadline, const char* what) {
-    Message m = ch.receive(remaining(deadline));
+    Message m = ch.receive(timeout_of(remaining(deadline)));
     if (m.type == static_cast<uint16_t>(MessageType::kGoodbye)) {
         throw PeerGoneError(std::string("the producer closed the sender while sending ") + what);
     }
@@ -39,7 +40,7 @@ Channel connect_sender(const std::string& name, uint64_t deadline, bool wait_for
     const std::string path = sender_socket_path(name);
     Channel ch = [&] {
         try {
-            return Channel::connect(path, remaining(deadline), wait_for_listener);
+            return Channel::connect(path, timeout_of(remaining(deadline)), wait_for_listener);
         } catch (const TimeoutError&) {
             throw PeerGoneError("no producer is publishing '" + name + "' (nothing answers at " + path + ")");
         }

@@ -14,6 +14,7 @@
 #include "geyser/sender_directory.hpp"
 #include "geyser/wire.hpp"
 #include "ipc/sender_session.hpp"
+#include "../timeout.hpp"
 
 namespace geyser {
 
@@ -98,7 +99,8 @@ Subscriber::Subscriber(Channel channel, std::shared_ptr<Device> device)
 Subscriber::~Subscriber() = default;
 
 std::unique_ptr<Subscriber> Subscriber::connect(const std::shared_ptr<Device>& device, const std::string& name,
-                                                uint64_t timeout_ns, const std::string& client) {
+                                                std::chrono::nanoseconds timeout, const std::string& client) {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     if (!device) throw InvalidArgumentError("Subscriber::connect: no device");
     device->require_owner_process("subscribe to a sender");
     const uint64_t deadline = deadline_after(timeout_ns);
@@ -106,7 +108,7 @@ std::unique_ptr<Subscriber> Subscriber::connect(const std::shared_ptr<Device>& d
     Hello hello;
     hello.pid = static_cast<uint32_t>(::getpid());
     hello.client = client;
-    s->channel_.send(static_cast<uint16_t>(MessageType::kHello), encode_hello(hello), {}, remaining(deadline));
+    s->channel_.send(static_cast<uint16_t>(MessageType::kHello), encode_hello(hello), {}, timeout_of(remaining(deadline)));
     Message m = expect(s->channel_, kSenderInfoMessage, 0, deadline, "sender info");
     s->info_ = decode_sender_info(m.payload.data(), m.payload.size());
     check_sender_identity(s->info_, name, s->channel_);
@@ -152,14 +154,15 @@ void Subscriber::request_frame() {
     if (held_.size() >= info_.max_held) return;  // the producer would drop it for asking
     if (producer_hung_up(channel_)) return;  // next_frame reads what it sent last
     try {
-        channel_.send(kFrameRequestMessage, encode_frame_number(last_), {}, kNoticeTimeoutNs);
+        channel_.send(kFrameRequestMessage, encode_frame_number(last_), {}, timeout_of(kNoticeTimeoutNs));
         requested_ = true;
     } catch (const PeerGoneError&) {
         // Its Goodbye, Dropped or hang-up is what next_frame reports.
     }
 }
 
-Subscriber::Frame Subscriber::next_frame(uint64_t timeout_ns, ReadyWait wait) {
+Subscriber::Frame Subscriber::next_frame(std::chrono::nanoseconds timeout, ReadyWait wait) {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     device_->require_owner_process("receive a frame");
     if (wait == ReadyWait::kGpu && ready_->kind() != TimelineKind::kVulkan) {
         throw UnsupportedOperationError("the ready timeline of '" + info_.name +
@@ -179,7 +182,7 @@ Subscriber::Frame Subscriber::next_frame(uint64_t timeout_ns, ReadyWait wait) {
         request_frame();
         Message m;
         try {
-            m = channel_.receive(remaining(deadline));
+            m = channel_.receive(timeout_of(remaining(deadline)));
         } catch (const PeerGoneError&) {
             gone_ = "the producer of '" + info_.name + "' (pid " + std::to_string(info_.producer_pid) + ") has gone";
             throw_gone();
@@ -232,7 +235,7 @@ void Subscriber::wait_ready(uint64_t deadline) {
     // again instead of reading past it. A producer that hung up meanwhile (died, or closed after
     // announcing a frame its GPU never signalled) is gone, not late.
     try {
-        ready_->wait(announced_->number, remaining(deadline));
+        ready_->wait(announced_->number, timeout_of(remaining(deadline)));
     } catch (const TimeoutError&) {
         pollfd p{channel_.native_handle(), 0, 0};
         if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR))) {
@@ -261,7 +264,7 @@ void Subscriber::release(uint64_t number) {
     held_.erase(it);
     if (!gone_.empty() || producer_hung_up(channel_)) return;
     try {
-        channel_.send(static_cast<uint16_t>(MessageType::kRelease), encode_frame_number(number), {}, kNoticeTimeoutNs);
+        channel_.send(static_cast<uint16_t>(MessageType::kRelease), encode_frame_number(number), {}, timeout_of(kNoticeTimeoutNs));
     } catch (const PeerGoneError&) {
         // The producer has gone: there is nobody to tell, and next_frame reports it.
     }

@@ -11,6 +11,7 @@
 
 #include "geyser/error.hpp"
 #include "geyser/metal.hpp"
+#include "../timeout.hpp"
 
 namespace geyser::metal {
 
@@ -66,7 +67,8 @@ void MetalSharedEvent::signal(uint64_t value) {
     }
 }
 
-void MetalSharedEvent::wait(uint64_t value, uint64_t timeout_ns) const {
+void MetalSharedEvent::wait(uint64_t value, std::chrono::nanoseconds timeout) const {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     @autoreleasepool {
         // Whole milliseconds, rounded up, so a short timeout still waits; UINT64_MAX stays "no limit".
         const uint64_t timeout_ms =

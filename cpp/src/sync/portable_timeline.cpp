@@ -25,6 +25,7 @@
 
 #include "geyser/error.hpp"
 #include "geyser/interrupt.hpp"
+#include "../timeout.hpp"
 
 namespace geyser {
 
@@ -346,7 +347,8 @@ void PortableTimeline::mark_abandoned() {
     if (futex_wake_all(p.sequence) < 0) throw_errno("futex(FUTEX_WAKE)", "timeline mark_abandoned");
 }
 
-void PortableTimeline::wait(uint64_t value, uint64_t timeout_ns) {
+void PortableTimeline::wait(uint64_t value, std::chrono::nanoseconds timeout) {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     TimelinePage& p = page();
     if (p.value.load(std::memory_order_acquire) >= value) return;
 

@@ -8,6 +8,7 @@
 #include "geyser/error.hpp"
 #include "geyser/memory.hpp"
 #include "vulkan/external_sync/fd.hpp"
+#include "../timeout.hpp"
 
 namespace geyser {
 
@@ -75,12 +76,12 @@ void Timeline::signal(uint64_t value) {
     semaphore_->signal(value);
 }
 
-void Timeline::wait(uint64_t value, uint64_t timeout_ns) const {
+void Timeline::wait(uint64_t value, std::chrono::nanoseconds timeout) const {
     device_->require_owner_process("wait on a timeline");
     if (semaphore_) {
-        semaphore_->wait(value, timeout_ns);
+        semaphore_->wait(value, timeout);
     } else {
-        portable_->wait(value, timeout_ns);
+        portable_->wait(value, timeout);
     }
 }
 
@@ -200,7 +201,7 @@ void Device::signal_texture_ready(Texture& texture, uint64_t value) {
     timeline->signal(value);
 }
 
-void Device::wait_for_texture(Texture& texture, uint64_t value, uint64_t timeout_ns) {
+void Device::wait_for_texture(Texture& texture, uint64_t value, std::chrono::nanoseconds timeout) {
     require_owner_process("wait for a texture");
     if (texture.device().get() != this) throw DeviceMismatchError("texture belongs to another Device object");
     const std::shared_ptr<Timeline> timeline = texture.timeline();
@@ -209,7 +210,7 @@ void Device::wait_for_texture(Texture& texture, uint64_t value, uint64_t timeout
             "this texture has no timeline: import it with import_texture(handle, timeline=...) or set "
             "texture.timeline");
     }
-    timeline->wait(value, timeout_ns);
+    timeline->wait(value, timeout);
 }
 
 }  // namespace geyser

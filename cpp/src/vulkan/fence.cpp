@@ -11,6 +11,7 @@
 #include "vulkan/external_sync/fd.hpp"
 #include "vulkan/sync_import_checks.hpp"
 #include "vulkan/vk.hpp"
+#include "../timeout.hpp"
 
 namespace geyser {
 
@@ -32,7 +33,8 @@ bool Fence::signaled() const {
     throw VulkanError(r, "vkGetFenceStatus");
 }
 
-void Fence::wait(uint64_t timeout_ns) const {
+void Fence::wait(std::chrono::nanoseconds timeout) const {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     device_->require_owner_process("wait on a fence");
     // In interrupt slices (interrupt.hpp); a timeout of UINT64_MAX waits without limit.
     const uint64_t deadline = deadline_after_ns(timeout_ns);

@@ -11,6 +11,7 @@
 #include "vulkan/external_sync/fd.hpp"
 #include "vulkan/sync_import_checks.hpp"
 #include "vulkan/vk.hpp"
+#include "../timeout.hpp"
 
 namespace geyser {
 
@@ -75,7 +76,8 @@ void Semaphore::signal(uint64_t value) {
     vk_call("vkSignalSemaphore", [&] { return device_->vk().vkSignalSemaphore(device_->vk_device(), &info); });
 }
 
-void Semaphore::wait(uint64_t value, uint64_t timeout_ns) const {
+void Semaphore::wait(uint64_t value, std::chrono::nanoseconds timeout) const {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     device_->require_owner_process("wait on a semaphore");
     require_timeline("wait");
     VkSemaphoreWaitInfo info{VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO};

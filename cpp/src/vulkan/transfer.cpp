@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "geyser/timeline.hpp"
+#include "timeout.hpp"
 
 namespace geyser {
 
@@ -29,7 +30,7 @@ Semaphore* gpu_semaphore(const Device& device, const SyncPoint& p, const char* r
 }  // namespace
 
 SplitSync::SplitSync(const Device& device, const SubmitSync& sync)
-    : fence_(sync.fence), host_wait_timeout_ns_(sync.host_wait_timeout_ns) {
+    : fence_(sync.fence), host_wait_timeout_ns_(nanoseconds_of(sync.host_wait_timeout)) {
     for (const SyncPoint& p : sync.wait) {
         Semaphore* s = gpu_semaphore(device, p, "wait");
         if (s) {
@@ -70,7 +71,7 @@ void SplitSync::wait_on_host() const {
     for (const auto& [timeline, value] : host_wait_) {
         const auto spent = static_cast<uint64_t>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
-        timeline->wait(value, spent < host_wait_timeout_ns_ ? host_wait_timeout_ns_ - spent : 0);
+        timeline->wait(value, timeout_of(spent < host_wait_timeout_ns_ ? host_wait_timeout_ns_ - spent : 0));
     }
 }
 
@@ -196,7 +197,7 @@ void OneTimeCommands::submit_and_wait(const SplitSync& sync, uint64_t timeout_ns
     // lets vkGetSemaphoreCounterValue lag behind the fence), so a timeline this copy signals is
     // waited for too: when a Geyser operation returns, everything it signals has happened.
     for (const auto& [sem, value] : sync.gpu_signal()) {
-        if (sem->type() == SemaphoreType::kTimeline) sem->wait(value, timeout_ns);
+        if (sem->type() == SemaphoreType::kTimeline) sem->wait(value, timeout_of(timeout_ns));
     }
 }
 

@@ -43,7 +43,7 @@ public:
     SplitSync() = default;  ///< Nothing to order.
     SplitSync(const Device& device, const SubmitSync& sync);
 
-    /// Waits on the portable timelines, all within the SubmitSync's host_wait_timeout_ns.
+    /// Waits on the portable timelines, all within the SubmitSync's host_wait_timeout.
     void wait_on_host() const;
     /// Signals the portable timelines; only after the submission has completed.
     void signal_on_host() const;

@@ -15,6 +15,7 @@
 
 #include "geyser/error.hpp"
 #include "geyser/win32_error.hpp"
+#include "../timeout.hpp"
 
 namespace geyser {
 
@@ -27,7 +28,7 @@ constexpr size_t kHandleValueSize = 8;  // each trailer entry: one little-endian
 class Deadline {
 public:
     explicit Deadline(uint64_t timeout_ns)
-        : infinite_(timeout_ns == kInfiniteTimeout),
+        : infinite_(timeout_ns == UINT64_MAX),
           end_(infinite_ ? std::chrono::steady_clock::time_point::max()
                          : std::chrono::steady_clock::now() +
                                std::chrono::nanoseconds(std::min<uint64_t>(timeout_ns, INT64_MAX / 2))) {}
@@ -363,7 +364,7 @@ void PipeChannel::drain_complete_frames() noexcept {
                 kFrameHeaderSize + header.payload_size + kHandleValueSize * static_cast<size_t>(header.fd_count);
             if (frame_size > available || frame_size > budget) return;
             try {
-                receive(100'000'000ull);  // dropped at once; the bytes are there, so no real wait
+                receive(std::chrono::milliseconds(100));  // dropped at once; the bytes are there, so no real wait
             } catch (const ProtocolError&) {
                 // A refused frame: receive() already closed the handles it could take.
             }
@@ -380,7 +381,8 @@ void PipeChannel::close() noexcept {
     peer_process_.reset();
 }
 
-PipeChannel PipeChannel::connect(const std::string& name, uint64_t timeout_ns) {
+PipeChannel PipeChannel::connect(const std::string& name, std::chrono::nanoseconds timeout) {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     const std::wstring path = widen_ascii(pipe_path(name));
     const Deadline deadline(timeout_ns);
     DWORD last = ERROR_FILE_NOT_FOUND;
@@ -417,7 +419,8 @@ PipeChannel PipeChannel::connect(const std::string& name, uint64_t timeout_ns) {
 }
 
 void PipeChannel::send(uint16_t type, const std::vector<uint8_t>& payload, const std::vector<NativeHandle>& handles,
-                       uint64_t timeout_ns) {
+                       std::chrono::nanoseconds timeout) {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     require_open();
     if (send_broken_) throw ProtocolError("pipe channel: an earlier send stopped mid-frame; the stream is out of step");
     std::vector<uint8_t> frame = encode_frame(type, payload, handles.size());  // checks the limits
@@ -455,7 +458,8 @@ void PipeChannel::send(uint16_t type, const std::vector<uint8_t>& payload, const
     }
 }
 
-PipeMessage PipeChannel::receive(uint64_t timeout_ns) {
+PipeMessage PipeChannel::receive(std::chrono::nanoseconds timeout) {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     require_open();
     if (receive_broken_) {
         throw ProtocolError("pipe channel: an earlier receive stopped mid-frame; the stream is out of step");
@@ -512,7 +516,8 @@ PipeListener::PipeListener(std::string name, UniqueHandle instance)
 
 PipeListener PipeListener::create(const std::string& name) { return PipeListener(name, create_instance(name, true)); }
 
-PipeChannel PipeListener::accept(uint64_t timeout_ns) {
+PipeChannel PipeListener::accept(std::chrono::nanoseconds timeout) {
+    const uint64_t timeout_ns = nanoseconds_of(timeout);
     if (next_instance_error_) {
         // The previous accept() returned a channel but could not make the next instance; say so
         // once, and try again at the accept() after this one.

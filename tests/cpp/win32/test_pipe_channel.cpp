@@ -26,7 +26,7 @@ using geyser::PipeChannel;
 using geyser::PipeListener;
 using geyser::UniqueHandle;
 
-constexpr uint64_t kSecond = 1'000'000'000ull;
+constexpr std::chrono::nanoseconds kSecond = std::chrono::seconds(1);
 constexpr size_t kSectionSize = 4096;
 
 std::string unique_name(const char* test) {
@@ -162,7 +162,7 @@ TEST(PipeChannel, HandlesArriveAsNewHandlesToTheSameObjects) {
 TEST(PipeChannel, ReceiveTimesOutAndStaysUsable) {
     auto [server, client] = connected_pair(unique_name("timeout"));
     const auto start = std::chrono::steady_clock::now();
-    EXPECT_THROW(server.receive(100'000'000ull), geyser::TimeoutError);
+    EXPECT_THROW(server.receive(std::chrono::milliseconds(100)), geyser::TimeoutError);
     EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(80));
     client.send(static_cast<uint16_t>(geyser::MessageType::kHello), {42});
     EXPECT_EQ(server.receive(5 * kSecond).payload, std::vector<uint8_t>{42});
@@ -176,7 +176,7 @@ TEST(PipeChannel, PeerClosingIsPeerGone) {
 }
 
 TEST(PipeChannel, ConnectWithoutListenerTimesOut) {
-    EXPECT_THROW(PipeChannel::connect(unique_name("nobody"), 50'000'000ull), geyser::TimeoutError);
+    EXPECT_THROW(PipeChannel::connect(unique_name("nobody"), std::chrono::milliseconds(50)), geyser::TimeoutError);
 }
 
 bool under_wine() { return GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "wine_get_version") != nullptr; }
@@ -289,7 +289,7 @@ TEST(PipeChannel, HandlesOfAFrameCutShortAreClosed) {
     std::vector<uint8_t> frame = geyser::encode_frame(1, {4}, 2);
     for (uint8_t b : le64(reinterpret_cast<uintptr_t>(given))) frame.push_back(b);
     write_all(raw, frame);
-    EXPECT_THROW(server.receive(200'000'000ull), geyser::TimeoutError);
+    EXPECT_THROW(server.receive(std::chrono::milliseconds(200)), geyser::TimeoutError);
     DWORD flags = 0;
     EXPECT_FALSE(GetHandleInformation(given, &flags));
     EXPECT_THROW(server.receive(kSecond), geyser::ProtocolError);  // out of step
