@@ -105,7 +105,7 @@ void create_timeline(geyser::Device&) { geyser::PortableTimeline::create(); }
 void channel_send(geyser::Device&) {
     auto p = geyser::Channel::pair();
     p.first.send(static_cast<uint16_t>(geyser::MessageType::kFrame), std::vector<uint8_t>(12, 0), {});
-    p.second.receive(1000000000ull);
+    p.second.receive(std::chrono::seconds(1));
 }
 void channel_receive(geyser::Device& d) { channel_send(d); }
 
@@ -147,10 +147,10 @@ bool socket_file_exists(const std::string& name) { return ::access(geyser::sende
 // A subscriber gets frame 1 from a sender published again under `name`.
 void publishes_again(const std::shared_ptr<geyser::Device>& d, const std::string& name) {
     auto again = geyser::Sender::create(d, name, rgba8());
-    auto sub = geyser::Subscriber::connect(d, name, 5'000'000'000ull);
+    auto sub = geyser::Subscriber::connect(d, name, std::chrono::seconds(5));
     const auto px = pixels(again->ring()[0]->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
     again->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size());
-    EXPECT_EQ(sub->next_frame(5'000'000'000ull).number(), 1u);
+    EXPECT_EQ(sub->next_frame(std::chrono::seconds(5)).number(), 1u);
 }
 
 size_t settle(size_t base) {
@@ -176,7 +176,7 @@ TEST(SenderFaults, AcceptThreadCannotStartLeavesNoSocket) {
     EXPECT_GE(geyser::testing::disarm_fault(), 1);
     EXPECT_EQ(fd_count(), before) << "the failed sender's listener, ring or timeline outlived create()";
     EXPECT_FALSE(socket_file_exists(name)) << "subscribers would connect to a sender nobody serves";
-    EXPECT_THROW(geyser::query_sender(name, 200'000'000ull), geyser::PeerGoneError);
+    EXPECT_THROW(geyser::query_sender(name, std::chrono::milliseconds(200)), geyser::PeerGoneError);
     publishes_again(d, name);
     EXPECT_EQ(fd_count(), before);
 }
@@ -194,7 +194,7 @@ TEST_P(SenderHandshakeFaults, SubscriberGetsAnErrorAndTheSenderServesTheNext) {
     }
     const std::string name = sender_name("handshake");
     auto sender = geyser::Sender::create(d, name, rgba8());
-    geyser::Subscriber::connect(d, name, 5'000'000'000ull).reset();  // warm up both sides
+    geyser::Subscriber::connect(d, name, std::chrono::seconds(5)).reset();  // warm up both sides
     // The accept thread drops the warm-up subscription (and closes its fds) the next time its
     // accept() times out; count from there, or the failed handshake would be blamed for it.
     for (int i = 0; i < 200 && sender->subscribers() != 0; ++i) ::usleep(10'000);
@@ -203,7 +203,7 @@ TEST_P(SenderHandshakeFaults, SubscriberGetsAnErrorAndTheSenderServesTheNext) {
     geyser::testing::arm_fault(point, nth);
     const auto t0 = std::chrono::steady_clock::now();
     try {
-        geyser::Subscriber::connect(d, name, 3'000'000'000ull);
+        geyser::Subscriber::connect(d, name, std::chrono::seconds(3));
         ADD_FAILURE() << point << ": the subscription succeeded";
     } catch (const geyser::PeerGoneError&) {
     } catch (const geyser::ProtocolError&) {
@@ -212,10 +212,10 @@ TEST_P(SenderHandshakeFaults, SubscriberGetsAnErrorAndTheSenderServesTheNext) {
     EXPECT_GE(geyser::testing::disarm_fault(), 1) << point << " was never reached";
     EXPECT_EQ(sender->subscribers(), 0u);
     EXPECT_EQ(settle(before), before) << "the failed handshake left fds behind";
-    auto sub = geyser::Subscriber::connect(d, name, 5'000'000'000ull);
+    auto sub = geyser::Subscriber::connect(d, name, std::chrono::seconds(5));
     const auto px = pixels(sender->ring()[0]->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
     sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size());
-    EXPECT_EQ(sub->next_frame(5'000'000'000ull).number(), 1u);
+    EXPECT_EQ(sub->next_frame(std::chrono::seconds(5)).number(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Sender, SenderHandshakeFaults,
