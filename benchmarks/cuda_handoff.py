@@ -17,6 +17,16 @@ consumer:
    multiprocessing Queue, or over Geyser's own Channel; import into CUDA; ``torch.from_dlpack``)
    against torch's own CUDA IPC (receive a CUDA tensor through a ``torch.multiprocessing``
    Queue: cudaIpcOpenMemHandle).
+3. Per-frame handoff of a tensor stream to torch in another process, lock-step (one frame in
+   flight), timed from the producer's end of writing (its writes enqueued on its stream) to the
+   consumer holding a torch tensor of the frame that a kernel has read:
+   - geyser: a ``Sender(tensors=...)`` with a ring of one; the producer writes the slot in place
+     through its DLPack view and publishes with ``geyser.cuda.end_frame`` (its stream signals the
+     ready timeline); the consumer's ``next_frame(wait="gpu")`` + ``geyser.cuda.tensor_views``
+     makes its stream wait on the GPU, and ``geyser.cuda.release`` gives the slot back;
+   - torch: a CUDA tensor shared once through ``torch.multiprocessing``, then per frame an IPC
+     ``torch.cuda.Event(interprocess=True)`` recorded by the producer, a notification over a
+     Pipe, ``stream.wait_event`` in the consumer, and an acknowledgement back.
 """
 
 from __future__ import annotations
@@ -129,6 +139,105 @@ def _opener(uuid, kind, q, n, out):
     out.put((times, parts))
 
 
+TENSORS = {"obs": ("float32", (64, 84, 84)), "reward": ("float32", (64,))}
+
+
+def _tensor_consumer_geyser(name, frames, out):
+    """Section 3, geyser: subscribes to the tensor stream `name` and takes `frames` frames on the GPU."""
+    import torch
+    device = geyser.Device()
+    sub = geyser.Subscriber(device, name, timeout=TIMEOUT)
+    torch.cuda.set_device(geyser.cuda.cuda_device(device).ordinal)
+    stream = torch.cuda.Stream()
+    probe = torch.empty(1, dtype=torch.float32, device="cuda")
+    t1 = []
+    with torch.cuda.stream(stream):
+        for _ in range(frames):
+            f = sub.next_frame(timeout=TIMEOUT, wait="gpu")
+            obs = torch.from_dlpack(geyser.cuda.tensor_views(f, stream)["obs"])
+            probe.copy_(obs[-1, -1, -1:])  # a kernel reading the frame, after the GPU wait
+            stream.synchronize()
+            t1.append(time.perf_counter())
+            if int(probe) != f.number % 4096:
+                raise AssertionError(f"tensor frame {f.number}: saw {float(probe)}")
+            geyser.cuda.release(sub, f, stream)
+    sub.close()
+    out.put(t1)
+
+
+def _tensor_consumer_torch(obs, ev_handle, conn, frames, out):
+    """Section 3, torch: a CUDA tensor shared once, an IPC event and a Pipe per frame."""
+    import torch
+    event = torch.cuda.Event.from_ipc_handle(obs.device, ev_handle)
+    stream = torch.cuda.Stream(obs.device)
+    probe = torch.empty(1, dtype=torch.float32, device=obs.device)
+    t1 = []
+    with torch.cuda.stream(stream):
+        for _ in range(frames):
+            i = conn.recv()
+            stream.wait_event(event)
+            probe.copy_(obs[-1, -1, -1:])
+            stream.synchronize()
+            t1.append(time.perf_counter())
+            if int(probe) != i % 4096:
+                raise AssertionError(f"torch frame {i}: saw {float(probe)}")
+            conn.send(i)  # the producer may write the tensor again
+    out.put(t1)
+
+
+def _tensor_handoff(frames):
+    """Section 3: both ways in one run; returns their stats in ms."""
+    import torch
+    import torch.multiprocessing as tmp
+    import os
+    ctx = tmp.get_context("spawn")
+    device = geyser.Device()
+    torch.cuda.set_device(geyser.cuda.cuda_device(device).ordinal)
+    stream = torch.cuda.Stream()
+    # geyser
+    name = f"cuda-bench-tensors-{os.getpid()}"
+    sender = geyser.Sender(device, name, tensors=TENSORS, ring_size=1, sync="vulkan")
+    out = ctx.Queue()
+    child = ctx.Process(target=_tensor_consumer_geyser, args=(name, frames, out))
+    child.start()
+    sender.wait_for_subscribers(1, timeout=TIMEOUT)
+    g0 = []
+    with torch.cuda.stream(stream):
+        for i in range(1, frames + 1):
+            frame = sender.begin_frame(timeout=TIMEOUT)  # a ring of one: after the consumer's release
+            obs = torch.from_dlpack(geyser.cuda.tensor_views(frame)["obs"])
+            obs[-1, -1, -1] = float(i % 4096)  # the producer's "rendering", in place on the GPU
+            g0.append(time.perf_counter())
+            geyser.cuda.end_frame(sender, frame, stream)
+    g1 = out.get(timeout=TIMEOUT)
+    child.join(TIMEOUT)
+    sender.close()
+    # torch
+    obs = torch.zeros(TENSORS["obs"][1], dtype=torch.float32, device="cuda")
+    event = torch.cuda.Event(interprocess=True)
+    event.record(stream)
+    mine, theirs = ctx.Pipe()
+    out = ctx.Queue()
+    child = ctx.Process(target=_tensor_consumer_torch, args=(obs, event.ipc_handle(), theirs, frames, out))
+    child.start()
+    p0 = []
+    with torch.cuda.stream(stream):
+        for i in range(1, frames + 1):
+            if i > 1:
+                mine.recv()  # the consumer is done with frame i - 1
+            obs[-1, -1, -1] = float(i % 4096)
+            p0.append(time.perf_counter())
+            event.record(stream)
+            mine.send(i)
+    mine.recv()
+    p1 = out.get(timeout=TIMEOUT)
+    child.join(TIMEOUT)
+    g = _stats([(b - a) * 1e3 for a, b in zip(g0, g1)])
+    t = _stats([(b - a) * 1e3 for a, b in zip(p0, p1)])
+    return {"geyser": g, "torch_ipc_event": t, "ratio_p50": g["p50"] / t["p50"], "ratio_p99": g["p99"] / t["p99"],
+            "tensors": {k: f"{d}{list(s)}" for k, (d, s) in TENSORS.items()}}
+
+
 def _stats(xs_ms):
     a = np.asarray(xs_ms)
     return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)), "n": len(a)}
@@ -139,6 +248,7 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--copy-frames", type=int, default=60)
     p.add_argument("--opens", type=int, default=20)
+    p.add_argument("--tensor-frames", type=int, default=300)
     p.add_argument("--json")
     args = p.parse_args(argv)
     st = geyser.cuda.status()
@@ -240,18 +350,24 @@ def main(argv=None) -> int:
     opens["channel_ratio_p50"] = opens["geyser_channel"]["p50"] / opens["torch_ipc"]["p50"]
     results["open_ms"] = opens
 
+    # 3. per-frame tensor-stream handoff: geyser against torch's IPC event + Pipe
+    tensors = results["tensor_handoff_ms"] = _tensor_handoff(args.tensor_frames)
+
     print(f"device: {results['device']} ({results['driver']}), CUDA driver {st.driver_version}, torch {torch.__version__}")
     print(f"{'comparison':34} {'case':40} {'p50 ms':>9} {'p99 ms':>9} {'n':>5}")
     rows = [("handoff 3840x2160 -> torch", "zero-copy (imported once, stream wait)", zc),
             ("", "copy: download + shm + .cuda()", cp),
             ("one-time open of a 4K frame", "geyser: receive + import + from_dlpack", opens["geyser"]),
             ("", "geyser over its Channel (SCM_RIGHTS)", opens["geyser_channel"]),
-            ("", "torch CUDA IPC: receive (cudaIpcOpen)", opens["torch_ipc"])]
+            ("", "torch CUDA IPC: receive (cudaIpcOpen)", opens["torch_ipc"]),
+            ("tensor stream -> torch (1 in flight)", "geyser Sender(tensors=), GPU waits", tensors["geyser"]),
+            ("", "torch: shared tensor + IPC event + Pipe", tensors["torch_ipc_event"])]
     for a, b, s in rows:
         print(f"{a:34} {b:40} {s['p50']:9.3f} {s['p99']:9.3f} {s['n']:5}")
     print(f"copy / zero-copy handoff (p50): {results['handoff_ms']['ratio_p50']:.0f}x")
     print(f"geyser open / torch IPC open (p50): {opens['ratio_p50']:.2f}x")
     print(f"geyser over its Channel / torch IPC open (p50): {opens['channel_ratio_p50']:.2f}x")
+    print(f"tensor stream, geyser / torch IPC event: p50 {tensors['ratio_p50']:.2f}x, p99 {tensors['ratio_p99']:.2f}x")
     for kind in ("geyser", "geyser_channel"):
         print(f"{kind} open, median by stage (ms):", {k: round(v, 3) for k, v in opens[kind]["median_parts_ms"].items()})
     if args.json:

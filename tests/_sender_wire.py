@@ -10,7 +10,8 @@ import struct
 
 import _handle_wire
 
-PROTOCOL = 2
+PROTOCOL = 3
+TEXTURE, BUFFER = 1, 2  # SenderInfo.payload (ResourceKind)
 READY = 1
 LOSSLESS, LATEST = 1, 2
 PORTABLE, VULKAN = _handle_wire.PORTABLE, _handle_wire.VULKAN
@@ -24,13 +25,18 @@ def _string(s: str) -> bytes:
 def sender_info(name: str, pid: int, ring_size: int, width: int, height: int, vk_format: int,
                 texture_format: int, texture_usage: int, sync_kind: int, current_frame: int,
                 subscribers: int, device_uuid: bytes, driver_uuid: bytes, mode: int = LOSSLESS,
-                max_held: int | None = None) -> bytes:
+                max_held: int | None = None, payload: int = TEXTURE,
+                tensors: list[tuple[str, int, tuple[int, ...]]] = ()) -> bytes:
+    """``tensors``: a tensor stream's layout, (name, dtype number, shape) each (payload BUFFER)."""
     if max_held is None:
         max_held = ring_size if mode == LOSSLESS else ring_size - 2
+    layout = struct.pack("<B", len(tensors))
+    for tname, dtype, shape in tensors:
+        layout += _string(tname) + struct.pack(f"<BB{len(shape)}Q", dtype, len(shape), *shape)
     return (struct.pack("<H", PROTOCOL) + _string(name)
-            + struct.pack("<IIIIIIIBBIQI", pid, ring_size, width, height, vk_format, texture_format,
-                          texture_usage, sync_kind, mode, max_held, current_frame, subscribers)
-            + device_uuid + driver_uuid)
+            + struct.pack("<IIIIIIIBBBIQI", pid, ring_size, width, height, vk_format, texture_format,
+                          texture_usage, payload, sync_kind, mode, max_held, current_frame, subscribers)
+            + device_uuid + driver_uuid + layout)
 
 
 def sync_handle(semaphore_type: int, handle_type: int, already_signaled: bool, permanent: bool,

@@ -51,7 +51,7 @@ def test_bench_quick_writes_every_comparison(device, tmp_path):
     if with_cpp:
         expected += ["binding-export-import", "binding-signal-wait"]
     expected += [f"{kind}-{mode}-1920x1080" for mode in ("lossless", "latest") for kind in ("fanout", "fanout-cost")]
-    expected += ["latest-slow-consumer"]
+    expected += ["latest-slow-consumer", "tensor-stream-1.8MB"]
     assert keys == expected
 
     cases = {c["key"]: [r["case"] for r in c["rows"]] for c in result["comparisons"]}
@@ -74,6 +74,7 @@ def test_bench_quick_writes_every_comparison(device, tmp_path):
     for mode in ("lossless", "latest"):
         assert cases[f"fanout-{mode}-1920x1080"] == cases[f"fanout-cost-{mode}-1920x1080"] == ["1", "4"]
     assert cases["latest-slow-consumer"] == ["none", "slow"]
+    assert cases["tensor-stream-1.8MB"] == ["handoff", "publish"]
 
     for c in result["comparisons"]:
         for r in c["rows"]:

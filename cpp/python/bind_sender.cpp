@@ -8,10 +8,30 @@
 #include "geyser/device.hpp"
 #include "geyser/memory.hpp"
 #include "geyser/sender.hpp"
+#include "geyser/tensor_layout.hpp"
 
 namespace py = pybind11;
 
 namespace geyser::python {
+
+namespace {
+
+SenderOptions options_of(uint32_t ring_size, TimelineChoice sync, std::chrono::nanoseconds release_timeout,
+                         DeliveryMode mode, StalledPolicy stalled, uint32_t max_pending_handshakes,
+                         uint32_t max_handshakes_per_peer, uint32_t max_subscriptions_per_peer) {
+    SenderOptions o;
+    o.ring_size = ring_size;
+    o.sync = sync;
+    o.release_timeout = release_timeout;
+    o.mode = mode;
+    o.stalled = stalled;
+    o.max_pending_handshakes = max_pending_handshakes;
+    o.max_handshakes_per_peer = max_handshakes_per_peer;
+    o.max_subscriptions_per_peer = max_subscriptions_per_peer;
+    return o;
+}
+
+}  // namespace
 
 void bind_sender(py::module_& m) {
     m.def("sender_socket_path", &sender_socket_path, py::arg("name"));
@@ -56,6 +76,8 @@ void bind_sender(py::module_& m) {
         .def_property_readonly("texture_format",
                                [](const SenderInfo& s) { return static_cast<uint32_t>(s.texture_format); })
         .def_readonly("texture_usage", &SenderInfo::texture_usage)
+        .def_readonly("payload", &SenderInfo::payload)
+        .def_readonly("layout", &SenderInfo::layout)
         .def_readonly("sync_kind", &SenderInfo::sync_kind)
         .def_readonly("mode", &SenderInfo::mode)
         .def_readonly("max_held", &SenderInfo::max_held)
@@ -81,15 +103,9 @@ void bind_sender(py::module_& m) {
                 descriptor.format = static_cast<TextureFormat>(format);
                 descriptor.usage = usage;
                 descriptor.label = label;
-                SenderOptions o;
-                o.ring_size = ring_size;
-                o.sync = sync;
-                o.release_timeout = release_timeout_ns;
-                o.mode = mode;
-                o.stalled = stalled;
-                o.max_pending_handshakes = max_pending_handshakes;
-                o.max_handshakes_per_peer = max_handshakes_per_peer;
-                o.max_subscriptions_per_peer = max_subscriptions_per_peer;
+                const SenderOptions o = options_of(ring_size, sync, release_timeout_ns, mode, stalled,
+                                                   max_pending_handshakes, max_handshakes_per_peer,
+                                                   max_subscriptions_per_peer);
                 py::gil_scoped_release nogil;
                 return Sender::create(device, name, descriptor, o);
             },
@@ -99,6 +115,24 @@ void bind_sender(py::module_& m) {
             py::arg("max_pending_handshakes") = SenderOptions{}.max_pending_handshakes,
             py::arg("max_handshakes_per_peer") = SenderOptions{}.max_handshakes_per_peer,
             py::arg("max_subscriptions_per_peer") = SenderOptions{}.max_subscriptions_per_peer)
+        .def_static(
+            "create",
+            [](const std::shared_ptr<Device>& device, const std::string& name, const TensorLayout& layout,
+               uint32_t ring_size, TimelineChoice sync, std::chrono::nanoseconds release_timeout_ns, DeliveryMode mode,
+               StalledPolicy stalled, uint32_t max_pending_handshakes, uint32_t max_handshakes_per_peer,
+               uint32_t max_subscriptions_per_peer) {
+                const SenderOptions o = options_of(ring_size, sync, release_timeout_ns, mode, stalled,
+                                                   max_pending_handshakes, max_handshakes_per_peer,
+                                                   max_subscriptions_per_peer);
+                py::gil_scoped_release nogil;
+                return Sender::create(device, name, layout, o);
+            },
+            py::arg("device"), py::arg("name"), py::arg("layout"), py::arg("ring_size"), py::arg("sync"),
+            py::arg("release_timeout_ns"), py::arg("mode"), py::arg("stalled"),
+            py::arg("max_pending_handshakes") = SenderOptions{}.max_pending_handshakes,
+            py::arg("max_handshakes_per_peer") = SenderOptions{}.max_handshakes_per_peer,
+            py::arg("max_subscriptions_per_peer") = SenderOptions{}.max_subscriptions_per_peer,
+            "A tensor stream: a ring of buffers holding the tensors of `layout`.")
         .def(
             "begin_frame",
             [](Sender& s, std::chrono::nanoseconds timeout_ns) {
@@ -138,6 +172,16 @@ void bind_sender(py::module_& m) {
             },
             py::arg("aspect"), py::arg("data"), py::arg("timeout_ns"),
             "Uploads a C-contiguous buffer as the next frame; returns its number.")
+        .def(
+            "publish",
+            [](Sender& s, const py::buffer& data, std::chrono::nanoseconds timeout_ns) {
+                const py::buffer_info b = data.request();
+                const size_t size = static_cast<size_t>(b.size * b.itemsize);
+                py::gil_scoped_release nogil;
+                return s.publish(b.ptr, size, timeout_ns);
+            },
+            py::arg("data"), py::arg("timeout_ns"),
+            "A tensor stream: writes a C-contiguous buffer of the slot's bytes as the next frame; returns its number.")
         .def("close", &Sender::close, py::call_guard<py::gil_scoped_release>())
         .def("wait_for_subscribers", &Sender::wait_for_subscribers, py::arg("count"), py::arg("timeout_ns"),
              py::call_guard<py::gil_scoped_release>())
@@ -151,6 +195,9 @@ void bind_sender(py::module_& m) {
                                py::cpp_function(&Sender::subscribers, py::call_guard<py::gil_scoped_release>()))
         .def_property_readonly("info", py::cpp_function(&Sender::info, py::call_guard<py::gil_scoped_release>()))
         .def_property_readonly("ring", &Sender::ring)
+        .def_property_readonly("payload", &Sender::payload)
+        .def_property_readonly("buffers", &Sender::buffers)
+        .def_property_readonly("layout", &Sender::layout)
         .def_property_readonly("ready", &Sender::ready)
         .def_property_readonly_static("DEFAULT_TIMEOUT", [](const py::object&) { return Sender::kDefault; });
 
@@ -163,6 +210,7 @@ void bind_sender(py::module_& m) {
         .def_property_readonly("slot", &Subscriber::Frame::slot)
         .def_property_readonly("ready_wait", &Subscriber::Frame::ready_wait)
         .def_property_readonly("texture", &Subscriber::Frame::texture)
+        .def_property_readonly("buffer", &Subscriber::Frame::buffer)
         .def_property_readonly("released", &Subscriber::Frame::released)
         .def("release", &Subscriber::Frame::release, py::call_guard<py::gil_scoped_release>());
 
@@ -171,7 +219,14 @@ void bind_sender(py::module_& m) {
                     py::arg("client") = "", py::call_guard<py::gil_scoped_release>())
         .def_property_readonly("info", &Subscriber::info, py::return_value_policy::copy)
         .def_property_readonly("ring", &Subscriber::ring)
+        .def_property_readonly("buffers", &Subscriber::buffers)
         .def_property_readonly("ready", &Subscriber::ready)
+        .def(
+            "ring_handle", [](const Subscriber& s, size_t slot) { return s.ring_handles().at(slot).duplicate(); },
+            py::arg("slot"), "A duplicate of ring slot `slot`'s handle as sent (the caller owns its fd).")
+        .def(
+            "ready_handle", [](const Subscriber& s) { return s.ready_handle().duplicate(); },
+            "A duplicate of the ready timeline's handle as sent (the caller owns its fd).")
         .def("next_frame", &Subscriber::next_frame, py::arg("timeout_ns"), py::arg("wait") = ReadyWait::kHost,
              py::call_guard<py::gil_scoped_release>(),
              "The next frame, once it is ready or (wait=GPU) announced (a SubscriberFrame; it releases itself "

@@ -51,6 +51,7 @@ void bind_memory(pybind11::module_& m);
 void bind_sync(pybind11::module_& m);
 void bind_timeline(pybind11::module_& m);
 void bind_ipc(pybind11::module_& m);
+void bind_tensor_layout(pybind11::module_& m);
 void bind_sender(pybind11::module_& m);
 void bind_cuda(pybind11::module_& m);
 void bind_gl(pybind11::module_& m);

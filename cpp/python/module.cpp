@@ -132,6 +132,7 @@ PYBIND11_MODULE(_native, m) {
     geyser::python::bind_device(m);
     geyser::python::bind_memory(m);
     geyser::python::bind_ipc(m);
+    geyser::python::bind_tensor_layout(m);
     geyser::python::bind_sender(m);
     geyser::python::bind_cuda(m);
     geyser::python::bind_gl(m);

@@ -29,6 +29,7 @@ from .timeline import Timeline, TimelineHandle
 from .device import Device, DeviceInfo, FormatSupport, devices
 from . import pickling  # noqa: F401 - registers the multiprocessing reducers
 from .channel import Channel, Listener, receive_handle, runtime_dir, send_handle
+from .tensors import TensorLayout
 from .sender import Frame, Sender, SenderInfo, Subscriber, list_senders, query_sender
 from . import _native
 from . import cuda  # noqa: F401 - geyser.cuda: CUDA interop (works without CUDA; see cuda.available())
@@ -54,5 +55,5 @@ __all__ = [
     "InvalidHandleError", "PeerGoneError", "ProtocolError", "SubscriptionDroppedError", "Texture", "TextureDescriptor",
     "TextureFormat", "TextureHandle", "TextureUsage", "TimeoutError", "UnsupportedFormatError",
     "UnsupportedOperationError", "VulkanError", "VulkanUnavailableError", "clear_validation_messages",
-    "devices", "format_info", "validation_messages",
+    "devices", "format_info", "validation_messages", "TensorLayout",
 ]

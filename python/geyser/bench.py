@@ -13,7 +13,11 @@ repeats of each run's p50 and p99, and each case's ratio to the comparison's bas
    device can export them, the Vulkan timeline (one-way latency = half a round trip);
 4. one-time cost: a fresh local ``create_shareable_texture`` (the baseline) against export +
    import of the same texture into a second Device;
-5. read: ``download()`` of a local texture (the baseline) against an imported one.
+5. read: ``download()`` of a local texture (the baseline) against an imported one;
+6. streams (bench_streams.py): fan-out to several consumer processes in both delivery modes, and
+   a slow consumer in latest mode;
+7. a tensor stream (bench_tensors.py): publish of named tensors to ``frame.read()`` in another
+   process (the handoff, the baseline) beside the producer's publish cost.
 
 Handoffs and wakes go between real processes; a handoff is timed from the producer's start to
 the consumer holding the frame in a texture (one CLOCK_MONOTONIC for both), one frame in flight.
@@ -38,6 +42,7 @@ import numpy as np
 import geyser
 from . import bench_gl
 from . import bench_streams
+from . import bench_tensors
 
 __all__ = ["percentile", "zero_copy", "copy_path", "import_each_frame", "PingPong", "sample", "run",
            "parse_sizes", "config", "plot_available"]
@@ -632,6 +637,8 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
 
     # 7: streams (bench_streams.py): fan-out in both modes, a slow consumer in latest mode.
     groups += bench_streams.comparisons(dev, cfg, step, _Comparison)
+    # 8: a tensor stream (bench_tensors.py): publish of named tensors -> read() in another process.
+    groups += bench_tensors.comparisons(dev, cfg, step, _Comparison)
 
     comparisons = [g.result() for g in groups]
     elapsed = time.monotonic() - started

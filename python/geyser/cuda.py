@@ -55,7 +55,7 @@ from .sync import Semaphore, SemaphoreHandle
 from .timeline import Timeline, TimelineHandle
 
 __all__ = ["CudaBuffer", "CudaDevice", "CudaSemaphore", "CudaTexture", "CudaView", "available", "cuda_device",
-           "signal_on_stream", "status", "wait_on_stream"]
+           "end_frame", "release", "signal_on_stream", "status", "tensor_views", "wait_on_stream"]
 
 _CU_FORMAT_DTYPES = {0x01: "uint8", 0x02: "uint16", 0x03: "uint32", 0x08: "int8", 0x09: "int16", 0x0A: "int32",
                      0x10: "float16", 0x20: "float32"}
@@ -402,3 +402,93 @@ def wait_on_stream(timeline: Timeline | Semaphore, value: int, stream: Any = Non
 def signal_on_stream(timeline: Timeline | Semaphore, value: int, stream: Any = None) -> None:
     """Signals ``value`` on ``timeline`` once ``stream``'s work so far is done (no host wait)."""
     _semaphore(timeline).signal(value, stream)
+
+
+# ---- tensor streams (docs/streams.md, "Tensor streams") ------------------------------------------
+
+def _slot_buffers(owner) -> dict[int, CudaBuffer]:
+    cache = getattr(owner, "_cuda_slots", None)
+    if cache is None:
+        cache = owner._cuda_slots = {}
+    return cache
+
+
+def _slot_buffer(owner, slot: int) -> CudaBuffer:
+    """A tensor stream's ring buffer `slot` mapped into CUDA once, then reused (a Sender's own
+    buffer is exported for the import; a Subscriber's imported one is mapped from a duplicate of
+    the handle the sender sent, since an imported buffer cannot be exported again)."""
+    cache = _slot_buffers(owner)
+    mapped = cache.get(slot)
+    if mapped is None or mapped.closed:
+        gpu = cuda_device(owner.device)
+        if hasattr(owner, "_native") and hasattr(owner._native, "ring_handle"):
+            handle = BufferHandle(owner._native.ring_handle(slot))
+            try:
+                mapped = gpu.import_buffer(handle)
+            finally:
+                handle.close()
+        else:
+            mapped = gpu.import_buffer(owner.buffers[slot])
+        cache[slot] = mapped
+    return mapped
+
+
+def _subscriber_ready(subscriber) -> CudaSemaphore:
+    sem = getattr(subscriber, "_cuda_ready", None)
+    if sem is None or sem.closed:
+        handle = TimelineHandle._wrap(subscriber._native.ready_handle())
+        try:
+            sem = subscriber._cuda_ready = cuda_device(subscriber.device).import_semaphore(handle)
+        finally:
+            handle.close()
+    return sem
+
+
+def tensor_views(frame, stream: Any = None) -> "CudaView | dict[str, CudaView]":
+    """A tensor stream's frame as CUDA views of its slot, no copy: one :class:`CudaView` for a
+    layout of one tensor, else a dict by name (``torch.from_dlpack``, ``cupy.from_dlpack``,
+    ``jax.dlpack.from_dlpack`` take them). A bfloat16 tensor is viewed as uint16 (numpy has no
+    bfloat16; ``torch.from_dlpack(v).view(torch.bfloat16)`` reinterprets it).
+
+    A subscriber's frame received with ``next_frame(wait="gpu")``: ``stream`` is made to wait on
+    the GPU for the frame's ready point (the subscriber's ready timeline, imported into CUDA
+    once), so work enqueued on it after this reads the producer's finished writes with no host
+    synchronisation. A frame received with ``wait="host"`` is ready already. A producer's frame
+    (``sender.begin_frame()``): the views are the slot to write; publish with :func:`end_frame`.
+    The slot's CUDA mapping is made once per slot and reused."""
+    owner = frame._owner
+    layout = frame.layout
+    frame.buffer  # InvalidHandleError once released
+    mapped = _slot_buffer(owner, frame.slot)
+    if frame.ready_wait == "gpu" and hasattr(owner._native, "ready_handle"):
+        _subscriber_ready(owner).wait(frame.number, stream)
+    views = {}
+    for name in layout.names:
+        dtype = layout.dtype(name)
+        views[name] = mapped.view("uint16" if dtype == "bfloat16" else dtype, layout.shape(name),
+                                  offset=layout.offset(name))
+    return views[layout.names[0]] if len(views) == 1 else views
+
+
+def end_frame(sender, frame, stream: Any = None) -> None:
+    """Publishes a tensor stream's frame written on ``stream``: the sender's ready timeline is
+    signalled to the frame's number from ``stream`` (after the writes enqueued on it), then
+    ``sender.end_frame(frame, ready="gpu")`` announces it once that signal lands (a bounded host
+    wait inside end_frame, the producer's send timeout). Vulkan timelines only: a portable one
+    (lavapipe) lives in host memory, which no stream can signal (UnsupportedOperationError)."""
+    if sender.ready.kind != "vulkan":
+        raise UnsupportedOperationError(
+            f"the sender {sender.name!r} has a portable ready timeline, which no CUDA stream can signal: write the "
+            "slot, synchronise the stream, then sender.end_frame(frame) (ready='host')")
+    signal_on_stream(sender.ready, frame.number, stream)
+    sender.end_frame(frame, ready="gpu")
+
+
+def release(subscriber, frame, stream: Any = None) -> None:
+    """Releases a subscriber's tensor frame once the work enqueued on ``stream`` (its reads of
+    the frame's views) has completed. This is a host synchronisation of ``stream`` followed by
+    the release: the producer may write the slot as soon as it learns of the release, and it
+    learns over a socket, which only the host writes. Copy what you keep out of the views before
+    calling it."""
+    cuda_device(subscriber.device).synchronize(stream)
+    subscriber.release(frame)

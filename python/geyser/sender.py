@@ -23,11 +23,15 @@ import logging
 from dataclasses import dataclass, field
 
 from . import _native
+import numpy as np
+
 from .errors import GeyserError, InvalidArgumentError, InvalidArgumentTypeError, InvalidHandleError
+from .errors import UnsupportedOperationError
 from .errors import TimeoutError as GeyserTimeoutError
 from .formats import TextureFormat, TextureUsage
-from .memory import Texture, TextureDescriptor, _default_aspect
+from .memory import Buffer, Texture, TextureDescriptor, _default_aspect
 from .sync import DEFAULT_TIMEOUT, to_ns
+from .tensors import TensorLayout, TensorSpec
 from .timeline import Timeline
 
 __all__ = ["Sender", "Subscriber", "SenderInfo", "Frame", "list_senders", "query_sender"]
@@ -61,6 +65,8 @@ class SenderInfo:
     current_frame: int
     subscribers: int
     device_uuid: str
+    #: A tensor stream's layout (its ring holds buffers); None for a texture ring.
+    layout: TensorLayout | None = None
 
     @classmethod
     def _from_native(cls, i) -> "SenderInfo":
@@ -74,7 +80,8 @@ class SenderInfo:
         return cls(i.name, desc, i.width, i.height, i.vk_format, i.ring_size, i.producer_pid,
                    "vulkan" if i.sync_kind == _native.TimelineKind.VULKAN else "portable",
                    "latest" if i.mode == _native.DeliveryMode.LATEST else "lossless", i.max_held, i.current_frame,
-                   i.subscribers, i.device_uuid.hex())
+                   i.subscribers, i.device_uuid.hex(),
+                   TensorLayout._wrap(i.layout) if i.payload == _native.ResourceKind.BUFFER else None)
 
 
 def list_senders(timeout: float = 0.5) -> list[SenderInfo]:
@@ -89,7 +96,8 @@ def query_sender(name: str, timeout: float = 1.0) -> SenderInfo:
 
 
 class Frame:
-    """One frame of a ring: ``number`` (from 1), ``slot`` and the ``texture`` holding it.
+    """One frame of a ring: ``number`` (from 1), ``slot`` and the ``texture`` holding it (a
+    tensor stream's: the ``buffer``, whose tensors ``read()`` returns as numpy arrays).
 
     A subscriber's frame is held until released (``sub.release(frame)``, ``frame.release()``, or
     leaving its ``with`` block); after that ``texture`` raises InvalidHandleError, since the
@@ -102,11 +110,12 @@ class Frame:
 
     __slots__ = ("number", "slot", "ready_wait", "_texture", "_owner", "_native")
 
-    def __init__(self, number: int, slot: int, texture: Texture, owner=None, native=None, ready_wait: str = "host"):
+    def __init__(self, number: int, slot: int, texture: Texture | Buffer, owner=None, native=None,
+                 ready_wait: str = "host"):
         self.number = number
         self.slot = slot
         self.ready_wait = ready_wait
-        self._texture = texture
+        self._texture = texture  # the slot's resource: a Texture, or a tensor stream's Buffer
         self._owner = owner
         self._native = native
 
@@ -117,10 +126,38 @@ class Frame:
 
     @property
     def texture(self) -> Texture:
-        """The ring texture holding this frame (InvalidHandleError once the frame is released)."""
+        """The ring texture holding this frame (InvalidHandleError once the frame is released;
+        UnsupportedOperationError for a tensor stream's frame, whose slot is ``buffer``)."""
         if self._native is not None:
             self._native.texture  # raises InvalidHandleError once released
-        return self._texture
+        elif not isinstance(self._texture, Texture):
+            raise UnsupportedOperationError(f"frame {self.number} is a tensor stream's: use frame.buffer")
+        return self._texture  # type: ignore[return-value]
+
+    @property
+    def buffer(self) -> Buffer:
+        """A tensor stream's frame: the ring buffer holding it (the errors of ``texture``)."""
+        if self._native is not None:
+            self._native.buffer  # raises InvalidHandleError once released
+        elif not isinstance(self._texture, Buffer):
+            raise UnsupportedOperationError(f"frame {self.number} is a texture: use frame.texture")
+        return self._texture  # type: ignore[return-value]
+
+    @property
+    def layout(self) -> TensorLayout:
+        """A tensor stream's layout (UnsupportedOperationError for a texture frame)."""
+        layout = self._owner.layout if self._owner is not None else None
+        if layout is None:
+            raise UnsupportedOperationError(f"frame {self.number} is a texture, which has no tensor layout")
+        return layout
+
+    def read(self) -> "np.ndarray | dict[str, np.ndarray]":
+        """A tensor stream's frame, copied to the host: one numpy array for a layout of one tensor,
+        else a dict of them by name. A frame received with ``wait="gpu"`` is first waited for on
+        the host (its ready point), since a host copy cannot wait on the GPU."""
+        layout = self.layout
+        buffer = self.buffer
+        return layout.unpack(buffer.read(wait=[self.ready] if self.ready_wait == "gpu" else ()))
 
     @property
     def released(self) -> bool:
@@ -146,7 +183,10 @@ class Frame:
 
 
 class Sender:
-    """Publishes a ring of ``ring_size`` textures described by ``descriptor`` under ``name``.
+    """Publishes a ring of ``ring_size`` textures described by ``descriptor`` under ``name``, or
+    a tensor stream: ``tensor=(dtype, shape)`` (one tensor) or ``tensors={name: (dtype, shape)}``
+    instead of a descriptor make it a ring of buffers laid out by a :class:`TensorLayout`, whose
+    frames ``publish(array or dict of arrays)`` writes and subscribers ``read()``.
 
     Write a frame with ``publish(array)``, or ``begin_frame()`` / write ``frame.texture`` /
     ``end_frame(frame)``. ``mode``: ``"lossless"`` (every frame reaches every subscriber; the
@@ -162,31 +202,42 @@ class Sender:
     thread of its own.
     """
 
-    def __init__(self, device, name: str, descriptor: TextureDescriptor, ring_size: int = 3, sync: str = "auto",
-                 release_timeout: float = DEFAULT_TIMEOUT, mode: str = "lossless", stalled: str = "drop",
-                 max_subscriptions_per_peer: int | None = None, max_handshakes_per_peer: int | None = None,
-                 max_pending_handshakes: int | None = None):
+    def __init__(self, device, name: str, descriptor: TextureDescriptor | None = None, ring_size: int = 3,
+                 sync: str = "auto", release_timeout: float = DEFAULT_TIMEOUT, mode: str = "lossless",
+                 stalled: str = "drop", max_subscriptions_per_peer: int | None = None,
+                 max_handshakes_per_peer: int | None = None, max_pending_handshakes: int | None = None, *,
+                 tensor: TensorSpec | None = None, tensors: dict[str, TensorSpec] | None = None):
         if sync not in _SYNC:
             raise InvalidArgumentError(f"sync must be 'auto', 'vulkan' or 'portable', got {sync!r}")
         if mode not in _MODE:
             raise InvalidArgumentError(f"mode must be 'lossless' or 'latest', got {mode!r}")
         if stalled not in _STALLED:
             raise InvalidArgumentError(f"stalled must be 'drop' or 'skip', got {stalled!r}")
-        if not isinstance(descriptor, TextureDescriptor):
+        tensor_stream = tensor is not None or tensors is not None
+        if tensor_stream and descriptor is not None:
+            raise InvalidArgumentError("a Sender publishes textures (descriptor) or tensors (tensor=/tensors=), not both")
+        if not tensor_stream and not isinstance(descriptor, TextureDescriptor):
             raise InvalidArgumentTypeError(f"expected a TextureDescriptor, got {type(descriptor).__name__}")
         self.device = device
         self.name = name
         self.descriptor = descriptor
+        #: A tensor stream's layout; None for a texture ring.
+        self.layout: TensorLayout | None = TensorLayout._of(tensor, tensors) if tensor_stream else None
         self.release_timeout = release_timeout
         self.mode = mode
-        d = descriptor
         caps = {k: int(v) for k, v in (("max_subscriptions_per_peer", max_subscriptions_per_peer),
                                        ("max_handshakes_per_peer", max_handshakes_per_peer),
                                        ("max_pending_handshakes", max_pending_handshakes)) if v is not None}
-        self._native = _native.Sender.create(device.native, name, d.width, d.height, int(d.format), int(d.usage),
-                                             d.label or "", int(ring_size), _SYNC[sync], to_ns(release_timeout),
-                                             _MODE[mode], _STALLED[stalled], **caps)
+        options = (int(ring_size), _SYNC[sync], to_ns(release_timeout), _MODE[mode], _STALLED[stalled])
+        if self.layout is not None:
+            self._native = _native.Sender.create(device.native, name, self.layout.native, *options, **caps)
+        else:
+            d = descriptor
+            self._native = _native.Sender.create(device.native, name, d.width, d.height, int(d.format), int(d.usage),
+                                                 d.label or "", *options, **caps)
         self.ring: list[Texture] = [Texture(t, device, descriptor) for t in self._native.ring]
+        #: A tensor stream's ring of buffers (empty for a texture ring).
+        self.buffers: list[Buffer] = [Buffer(b, device) for b in self._native.buffers]
         self.ready = Timeline(self._native.ready, device)
         self._pending: Frame | None = None
 
@@ -226,7 +277,7 @@ class Sender:
             number, slot = self._native.begin_frame(self._timeout_ns(timeout))
         finally:
             self._log_events()
-        self._pending = Frame(number, slot, self.ring[slot], self)
+        self._pending = Frame(number, slot, self.buffers[slot] if self.layout is not None else self.ring[slot], self)
         return self._pending
 
     def end_frame(self, frame: Frame, ready: str = "host") -> None:
@@ -254,7 +305,17 @@ class Sender:
         self._pending = None
 
     def publish(self, array, aspect=None, timeout: float | None = None) -> int:
-        """Uploads ``array`` as the next frame and announces it; returns the frame number."""
+        """Uploads ``array`` as the next frame and announces it; returns the frame number.
+
+        A tensor stream takes one array (a layout of one tensor) or a dict of every tensor's
+        array, each of its dtype and shape (InvalidArgumentError otherwise), and no aspect."""
+        if self.layout is not None:
+            if aspect is not None:
+                raise InvalidArgumentError("a tensor stream's frames have no aspect")
+            try:
+                return self._native.publish(self.layout.pack(array), self._timeout_ns(timeout))
+            finally:
+                self._log_events()
         tex = self.ring[0]
         a = _default_aspect(tex.native.aspects, aspect)
         data = tex._host_array(array, a)
@@ -309,6 +370,9 @@ class Subscriber:
         self._native = _native.Subscriber.connect(device.native, name, to_ns(timeout), client)
         self.info = SenderInfo._from_native(self._native.info)
         self.ring = [Texture(t, device, self.info.descriptor) for t in self._native.ring]
+        #: A tensor stream's layout and ring of buffers (None and empty for a texture ring).
+        self.layout: TensorLayout | None = self.info.layout
+        self.buffers: list[Buffer] = [Buffer(b, device) for b in self._native.buffers]
         self.ready = Timeline(self._native.ready, device)
         self._held: dict[int, Frame] = {}
         self._closed = False
@@ -343,7 +407,8 @@ class Subscriber:
         if wait not in _WAIT:
             raise InvalidArgumentError(f"wait must be 'host' or 'gpu', got {wait!r}")
         native = self._live().next_frame(to_ns(timeout), _WAIT[wait])
-        frame = Frame(native.number, native.slot, self.ring[native.slot], self, native, wait)
+        slot = self.buffers[native.slot] if self.layout is not None else self.ring[native.slot]
+        frame = Frame(native.number, native.slot, slot, self, native, wait)
         self._held[frame.number] = frame
         return frame
 
@@ -385,6 +450,8 @@ class Subscriber:
         self._native = None
         for tex in self.ring:
             tex.close()
+        for buf in self.buffers:
+            buf.close()
 
     def __enter__(self) -> "Subscriber":
         return self

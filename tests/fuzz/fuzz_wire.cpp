@@ -262,6 +262,8 @@ void expect_equal(const geyser::SenderInfo& a, const geyser::SenderInfo& b) {
     expect_field(c, "vk_format", a.vk_format, b.vk_format);
     expect_field(c, "texture_format", a.texture_format, b.texture_format);
     expect_field(c, "texture_usage", a.texture_usage, b.texture_usage);
+    expect_field(c, "payload", static_cast<uint32_t>(a.payload), static_cast<uint32_t>(b.payload));
+    expect_field(c, "layout", a.layout.describe(), b.layout.describe());
     expect_field(c, "sync_kind", a.sync_kind, b.sync_kind);
     expect_field(c, "mode", a.mode, b.mode);
     expect_field(c, "max_held", a.max_held, b.max_held);

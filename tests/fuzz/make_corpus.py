@@ -65,18 +65,25 @@ def lp(b):
 
 
 # Named-sender payloads (sender_protocol.hpp's layouts, field by field).
-def hello(protocol=2, pid=4242, subscribe=1, client=b"fuzz"):
+def hello(protocol=3, pid=4242, subscribe=1, client=b"fuzz"):
     return struct.pack("<HIB", protocol, pid, subscribe) + lp(client)
 
 
-def sender_info(name=b"demo", ring_size=3):
+def sender_info(name=b"demo", ring_size=3, tensors=None):
     # u16 protocol, string name, u32 producer_pid, ring_size, width, height, vk_format,
-    # texture_format, texture_usage, u8 sync_kind, u8 mode, u32 max_held, u64 current_frame,
-    # u32 subscribers, 2 UUIDs
-    return (struct.pack("<H", 2) + lp(name) +
-            struct.pack("<IIIIIIIBBIQI", 4242, ring_size, 64, 32, VK_FORMAT_R8G8B8A8_UNORM, 1, 3, 1, 1,
-                        ring_size, 5, 2) +
-            bytes(range(16)) + bytes(range(16, 32)))
+    # texture_format, texture_usage, u8 payload, u8 sync_kind, u8 mode, u32 max_held,
+    # u64 current_frame, u32 subscribers, 2 UUIDs, then the layout: u8 tensor count and per
+    # tensor a string name, u8 dtype, u8 rank, rank u64 dimensions (a buffer ring: payload 2,
+    # every texture field 0).
+    if tensors is None:
+        fields, layout = (64, 32, VK_FORMAT_R8G8B8A8_UNORM, 1, 3, 1), b"\0"
+    else:
+        fields, layout = (0, 0, 0, 0, 0, 2), bytes([len(tensors)])
+        for tname, dtype, shape in tensors:
+            layout += lp(tname) + bytes([dtype, len(shape)]) + struct.pack(f"<{len(shape)}Q", *shape)
+    return (struct.pack("<H", 3) + lp(name) +
+            struct.pack("<IIIIIIIBBBIQI", 4242, ring_size, *fields, 1, 1, ring_size, 5, 2) +
+            bytes(range(16)) + bytes(range(16, 32)) + layout)
 
 
 def sync_handle(primitive=1, semaphore_type=2, handle_type=OPAQUE_FD, already_signaled=0, permanent=1,
@@ -142,6 +149,11 @@ def seeds():
 
     yield "hello", HELLO, hello()
     yield "sender-info", SENDER_INFO, sender_info()
+    yield "sender-info-tensors", SENDER_INFO, sender_info(tensors=[(b"obs", 12, (4, 84, 84)), (b"reward", 12, (4,))])
+    yield "sender-info-tensor-scalar", SENDER_INFO, sender_info(tensors=[(b"t", 2, ())])
+    yield "sender-info-tensor-overflow", SENDER_INFO, sender_info(tensors=[(b"t", 13, (1 << 62, 4))])
+    yield "sender-info-tensor-duplicate", SENDER_INFO, sender_info(tensors=[(b"a", 2, (1,)), (b"a", 2, (1,))])
+    yield "sender-info-tensor-unknown-dtype", SENDER_INFO, sender_info(tensors=[(b"a", 99, (1,))])
     yield "sync-handle-opaque-fd", SYNC_HANDLE, sync_handle()
     yield "sync-handle-signalled-sync-fd", SYNC_HANDLE | NO_FD, sync_handle(
         semaphore_type=1, handle_type=0x10, already_signaled=1, permanent=0)

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 import geyser
+import geyser.tensors
 
 
 def roundtrip(device: geyser.Device, width: int, height: int) -> npt.NDArray[np.uint8]:
@@ -55,3 +56,20 @@ def test_typed_sender(device: geyser.Device) -> None:
 def test_typed_timeline(device: geyser.Device) -> None:
     assert timeline_value(device) == 3
     assert str(geyser.TextureFormat.BGRA8_UNORM) == "BGRA8_UNORM"
+
+
+def share_tensors(device: geyser.Device, name: str) -> float:
+    tensors: dict[str, geyser.tensors.TensorSpec] = {"obs": ("float32", (2, 3)), "done": ("bool", (2,))}
+    with geyser.Sender(device, name, tensors=tensors) as sender:
+        layout: geyser.TensorLayout | None = sender.layout
+        assert layout is not None and layout.offset("done") % geyser.TensorLayout.ALIGNMENT == 0
+        with geyser.Subscriber(device, name, timeout=5.0) as sub:
+            sender.publish({"obs": np.full((2, 3), 1.5, np.float32), "done": np.ones(2, np.bool_)})
+            with sub.next_frame(timeout=5.0) as frame:
+                arrays = frame.read()
+                assert isinstance(arrays, dict)
+                return float(arrays["obs"][1, 2])
+
+
+def test_typed_tensor_stream(device: geyser.Device) -> None:
+    assert share_tensors(device, f"typed-tensors-{os.getpid()}") == 1.5

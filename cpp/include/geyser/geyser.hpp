@@ -13,5 +13,6 @@
 #include "geyser/wire.hpp"
 #include "geyser/portable_timeline.hpp"
 #include "geyser/timeline.hpp"
+#include "geyser/tensor_layout.hpp"
 #include "geyser/sender.hpp"
 #include "geyser/cuda.hpp"

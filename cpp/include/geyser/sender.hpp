@@ -1,5 +1,5 @@
 // The producer side of a named sender (like Spout and Syphon, for Linux): a ring of shareable
-// textures published under a name, subscribers accepted and served from a thread of the
+// textures (or of buffers holding the tensors of a TensorLayout: a tensor stream) published under a name, subscribers accepted and served from a thread of the
 // Sender's own, frames announced by number. The protocol is sender_protocol.hpp; the consumer
 // side is subscriber.hpp; listing is sender_directory.hpp.
 #pragma once
@@ -7,6 +7,7 @@
 #include <chrono>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,10 +19,12 @@
 #include "geyser/sender_protocol.hpp"
 #include "geyser/subscriber.hpp"
 #include "geyser/sync.hpp"
+#include "geyser/tensor_layout.hpp"
 #include "geyser/timeline.hpp"
 
 namespace geyser {
 
+class Buffer;
 class Device;
 class Texture;
 
@@ -122,7 +125,13 @@ public:
     struct Frame {
         uint64_t number = 0;  ///< From 1.
         uint32_t slot = 0;
+        /// The slot's texture (null for a tensor stream).
         std::shared_ptr<Texture> texture;
+        /// A tensor stream's slot: one buffer of tensor_layout->size() bytes holding every
+        /// tensor, tensor i at tensor_layout->offset(i) (both null for a texture ring). The
+        /// layout is the Sender's own (Sender::layout()), valid while it lives.
+        std::shared_ptr<Buffer> buffer;
+        const TensorLayout* tensor_layout = nullptr;
         /// The layout to leave the image in, released to VK_QUEUE_FAMILY_EXTERNAL: what
         /// Texture::end_access does (texture->external_layout()).
         VkImageLayout layout = VK_IMAGE_LAYOUT_GENERAL;
@@ -140,6 +149,13 @@ public:
     /// left behind on failure.
     static std::unique_ptr<Sender> create(const std::shared_ptr<Device>& device, const std::string& name,
                                           const TextureDescriptor& descriptor, const SenderOptions& options = {});
+    /// A tensor stream: publishes `name` with a ring of options.ring_size shareable buffers,
+    /// each layout.size() bytes holding the tensors of `layout` (which must have at least one:
+    /// InvalidArgumentError otherwise). Everything else is as for textures: the same delivery
+    /// modes, late joiners, release rules and errors; subscribers get SenderInfo::payload ==
+    /// ResourceKind::kBuffer and the layout.
+    static std::unique_ptr<Sender> create(const std::shared_ptr<Device>& device, const std::string& name,
+                                          const TensorLayout& layout, const SenderOptions& options = {});
     /// close().
     ~Sender();
     Sender(const Sender&) = delete;
@@ -165,6 +181,11 @@ public:
     /// begin_frame, upload `size` bytes of `aspect` (exactly texture->host_size(aspect)) with
     /// the ready timeline signalled after the copy, end_frame. Returns the frame number.
     uint64_t publish(VkImageAspectFlagBits aspect, const void* data, size_t size, std::chrono::nanoseconds timeout = kDefault);
+    /// A tensor stream's publish: begin_frame, write `size` bytes (exactly layout().size(): the
+    /// whole slot, each tensor at its offset) into the slot's buffer, end_frame. Returns the frame
+    /// number. InvalidArgumentError on a size mismatch or for a texture sender (whose publish
+    /// takes an aspect), and the texture publish refuses a tensor stream the same way.
+    uint64_t publish(const void* data, size_t size, std::chrono::nanoseconds timeout = kDefault);
 
     /// Stops publishing: each subscriber gets Goodbye (its next wait raises PeerGoneError), the
     /// ready timelines are marked abandoned, pending handshakes are closed, the service thread stops and the socket goes. Not
@@ -175,7 +196,13 @@ public:
     const std::string& name() const noexcept { return name_; }
     const TextureDescriptor& descriptor() const noexcept { return descriptor_; }
     const std::shared_ptr<Device>& device() const noexcept { return device_; }
+    /// What the ring holds: kTexture, or kBuffer for a tensor stream.
+    ResourceKind payload() const noexcept { return layout_.empty() ? ResourceKind::kTexture : ResourceKind::kBuffer; }
+    /// The ring's textures (empty for a tensor stream).
     const std::vector<std::shared_ptr<Texture>>& ring() const noexcept { return ring_; }
+    /// A tensor stream's ring of buffers (empty for a texture ring) and its layout (empty then).
+    const std::vector<std::shared_ptr<Buffer>>& buffers() const noexcept { return buffers_; }
+    const TensorLayout& layout() const noexcept { return layout_; }
     const std::shared_ptr<Timeline>& ready() const noexcept { return ready_; }
     /// The last frame published (0 before the first).
     uint64_t frame() const noexcept { return frame_.load(); }
@@ -196,7 +223,14 @@ public:
 
 private:
     struct State;
-    Sender(std::shared_ptr<Device> device, std::string name, TextureDescriptor descriptor, SenderOptions options);
+    Sender(std::shared_ptr<Device> device, std::string name, TextureDescriptor descriptor, TensorLayout layout,
+           SenderOptions options);
+    // What both create()s check before anything is made, and how both start once the ring is.
+    static void check_create(const std::shared_ptr<Device>& device, const std::string& name, const SenderOptions& options);
+    void start();
+    // begin_frame, `write` (the host's copy into the slot, complete when it returns), end_frame;
+    // the frame is forgotten if `write` throws.
+    uint64_t publish_frame(std::chrono::nanoseconds timeout, const std::function<void(const Frame&)>& write);
     void require_open(const char* what) const;
     void serve();
     void handshake(Channel channel, const Message& hello, uint32_t peer_pid, uint64_t deadline);
@@ -207,6 +241,8 @@ private:
     TextureDescriptor descriptor_;
     SenderOptions options_;
     std::vector<std::shared_ptr<Texture>> ring_;
+    TensorLayout layout_;
+    std::vector<std::shared_ptr<Buffer>> buffers_;
     std::shared_ptr<Timeline> ready_;
     std::atomic<uint64_t> frame_{0};
     std::atomic<bool> closed_{false};

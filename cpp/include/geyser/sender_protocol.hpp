@@ -3,7 +3,8 @@
 // fuzzer builds the codecs alone with the wire format). Handles travel in the wire layer's own
 // encodings (wire.hpp): textures as kMemoryHandle messages, timelines inside TimelineAnnounce.
 //
-// A producer (Sender, sender.hpp) publishes a ring of N shareable textures under a name, at
+// A producer (Sender, sender.hpp) publishes a ring of N shareable textures (or, for a tensor
+// stream, N buffers described by a TensorLayout: SenderInfo::payload) under a name, at
 // runtime_dir()/<name>.sock. A subscriber (Subscriber, subscriber.hpp) connects, says Hello, and
 // receives once: SenderInfo, N texture handles (kMemoryHandle, one fd each) and the "frame ready"
 // timeline (kTimelineHandle, one fd). From then on it receives Frame messages (frame number and
@@ -34,6 +35,7 @@
 
 #include "geyser/formats.hpp"
 #include "geyser/sync.hpp"
+#include "geyser/tensor_layout.hpp"
 #include "geyser/timeline.hpp"
 #include "geyser/types.hpp"
 #include "geyser/unique_fd.hpp"
@@ -42,7 +44,7 @@
 namespace geyser {
 
 /// The sender protocol's version; Hello and SenderInfo carry it and a mismatch is refused.
-constexpr uint16_t kSenderProtocolVersion = 2;
+constexpr uint16_t kSenderProtocolVersion = 3;
 /// Message type of SenderInfo (the other types are MessageType's: kHello, kFrame, kRelease with
 /// a FrameNumber, kGoodbye).
 constexpr uint16_t kSenderInfoMessage = 21;
@@ -87,6 +89,11 @@ struct SenderInfo {
     VkFormat vk_format = VK_FORMAT_UNDEFINED;
     TextureFormat texture_format = TextureFormat::kUnknown;
     uint32_t texture_usage = 0;
+    /// What the ring holds: kTexture (width, height and the formats describe it; `layout` is
+    /// empty) or kBuffer (a tensor stream: `layout` describes each slot's buffer, of
+    /// layout.size() bytes, and width, height, the formats and the usage are 0).
+    ResourceKind payload = ResourceKind::kTexture;
+    TensorLayout layout;
     TimelineKind sync_kind = TimelineKind::kPortable;
     DeliveryMode mode = DeliveryMode::kLossless;
     /// Frames one subscriber may hold at once: ring_size for kLossless (the producer then waits

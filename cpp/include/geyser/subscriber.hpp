@@ -18,6 +18,7 @@
 
 namespace geyser {
 
+class Buffer;
 class Device;
 class Texture;
 
@@ -60,8 +61,13 @@ public:
         /// wait). The timeline is kept alive by the Frame.
         SyncPoint ready() const noexcept { return SyncPoint(ready_.get(), number_); }
         /// The ring texture holding the frame. InvalidHandleError once the frame is released:
-        /// the producer may be writing that slot again.
+        /// the producer may be writing that slot again; UnsupportedOperationError for a tensor
+        /// stream's frame (buffer()).
         const std::shared_ptr<Texture>& texture() const;
+        /// A tensor stream's frame: the ring buffer holding it, its tensors placed as
+        /// info().layout says. The same errors as texture() (UnsupportedOperationError for a
+        /// texture frame).
+        const std::shared_ptr<Buffer>& buffer() const;
         /// Whether it was released (by either release()) or its Subscriber has gone.
         bool released() const noexcept;
         /// Tells the producer this subscriber is done with the frame. InvalidArgumentError when
@@ -70,10 +76,12 @@ public:
 
     private:
         friend class Subscriber;
+        void require_held() const;  // InvalidHandleError once released
         std::weak_ptr<Subscriber*> owner_;
         uint64_t number_ = 0;
         uint32_t slot_ = 0;
         std::shared_ptr<Texture> texture_;
+        std::shared_ptr<Buffer> buffer_;
         std::shared_ptr<Timeline> ready_;
         ReadyWait ready_wait_ = ReadyWait::kHost;
     };
@@ -84,7 +92,9 @@ public:
     /// VkFormat or tag differs from the SenderInfo, is a ProtocolError: the sender broke its own
     /// description. So is a SenderInfo that is not the socket's own (check_sender_identity:
     /// another name, or a pid other than the listener's). Each ring handle is then checked
-    /// again by Device::import_texture.
+    /// again by Device::import_texture. A tensor stream (info().payload == kBuffer) is checked
+    /// the same way: each ring handle must be a buffer of exactly info().layout.size() bytes
+    /// (ProtocolError otherwise), then Device::import_buffer checks it.
     static std::unique_ptr<Subscriber> connect(const std::shared_ptr<Device>& device, const std::string& name,
                                                std::chrono::nanoseconds timeout, const std::string& client = {});
     ~Subscriber();
@@ -92,7 +102,11 @@ public:
     Subscriber& operator=(const Subscriber&) = delete;
 
     const SenderInfo& info() const noexcept { return info_; }
+    /// The ring's textures (empty for a tensor stream).
     const std::vector<std::shared_ptr<Texture>>& ring() const noexcept { return ring_; }
+    /// A tensor stream's ring of buffers (empty for a texture ring); info().layout places the
+    /// tensors in each.
+    const std::vector<std::shared_ptr<Buffer>>& buffers() const noexcept { return buffers_; }
     /// The ring's handles as the sender sent them, each still owning its fd: an imported texture
     /// cannot be exported again, so another API's import of the ring (geyser/gl.hpp) imports a
     /// duplicate of these. Valid for the Subscriber's lifetime.
@@ -146,6 +160,7 @@ private:
     std::shared_ptr<Device> device_;
     SenderInfo info_;
     std::vector<std::shared_ptr<Texture>> ring_;
+    std::vector<std::shared_ptr<Buffer>> buffers_;
     std::vector<MemoryHandle> ring_handles_;
     TimelineHandle ready_handle_;
     std::shared_ptr<Timeline> ready_;

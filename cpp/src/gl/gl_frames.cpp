@@ -23,6 +23,9 @@ GlSender::GlSender(std::shared_ptr<GlContext> context, Sender& sender) : context
     if (!context_) throw InvalidArgumentError("GlSender: no GlContext");
     context_->require_current("import a sender's ring into GL");
     if (sender.closed()) throw UnsupportedOperationError("the Sender is closed");
+    if (sender.payload() != ResourceKind::kTexture) {
+        throw UnsupportedOperationError("the sender '" + sender.name() + "' is a tensor stream: it has no textures for GL");
+    }
     if (sender.device().get() != context_->device().get()) {
         throw DeviceMismatchError("the Sender publishes on another Device object than the GlContext's");
     }
@@ -97,6 +100,9 @@ GlSubscriber::GlSubscriber(std::shared_ptr<GlContext> context, Subscriber& subsc
     : context_(std::move(context)), subscriber_(subscriber) {
     if (!context_) throw InvalidArgumentError("GlSubscriber: no GlContext");
     context_->require_current("import a subscription's ring into GL");
+    if (subscriber.info().payload != ResourceKind::kTexture) {
+        throw UnsupportedOperationError("the sender '" + subscriber.info().name + "' is a tensor stream: it has no textures for GL");
+    }
     for (const MemoryHandle& h : subscriber.ring_handles()) ring_.push_back(GlTexture::import(context_, h));
     const TimelineHandle& ready = subscriber.ready_handle();
     if (gl_timelines(*context_, ready.kind)) ready_ = GlSemaphore::import(context_, ready.semaphore);

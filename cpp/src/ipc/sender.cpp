@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -167,11 +168,38 @@ struct Sender::State {
     }
 };
 
-Sender::Sender(std::shared_ptr<Device> device, std::string name, TextureDescriptor descriptor, SenderOptions options)
-    : device_(std::move(device)), name_(std::move(name)), descriptor_(std::move(descriptor)), options_(options) {}
+Sender::Sender(std::shared_ptr<Device> device, std::string name, TextureDescriptor descriptor, TensorLayout layout,
+               SenderOptions options)
+    : device_(std::move(device)),
+      name_(std::move(name)),
+      descriptor_(std::move(descriptor)),
+      options_(options),
+      layout_(std::move(layout)) {}
 
 std::unique_ptr<Sender> Sender::create(const std::shared_ptr<Device>& device, const std::string& name,
                                        const TextureDescriptor& descriptor, const SenderOptions& options) {
+    check_create(device, name, options);
+    std::unique_ptr<Sender> s(new Sender(device, name, descriptor, {}, options));
+    // On any failure below the destructor runs with state_ empty: the ring and the timeline go,
+    // and the socket (if bound) is unlinked by the Listener's destructor.
+    for (uint32_t i = 0; i < options.ring_size; ++i) s->ring_.push_back(device->create_shareable_texture(descriptor));
+    s->start();
+    return s;
+}
+
+std::unique_ptr<Sender> Sender::create(const std::shared_ptr<Device>& device, const std::string& name,
+                                       const TensorLayout& layout, const SenderOptions& options) {
+    check_create(device, name, options);
+    if (layout.empty()) throw InvalidArgumentError("a tensor stream needs a layout of at least one tensor");
+    std::unique_ptr<Sender> s(new Sender(device, name, {}, layout, options));
+    for (uint32_t i = 0; i < options.ring_size; ++i) {
+        s->buffers_.push_back(device->create_shareable_buffer(layout.size(), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT));
+    }
+    s->start();
+    return s;
+}
+
+void Sender::check_create(const std::shared_ptr<Device>& device, const std::string& name, const SenderOptions& options) {
     if (!device) throw InvalidArgumentError("Sender::create: no device");
     check_sender_name(name);
     if (options.ring_size < 1 || options.ring_size > 64) {
@@ -201,22 +229,19 @@ std::unique_ptr<Sender> Sender::create(const std::shared_ptr<Device>& device, co
                                    "subscriber holds");
     }
     device->require_owner_process("publish a sender");
-    std::unique_ptr<Sender> s(new Sender(device, name, descriptor, options));
-    // On any failure below the destructor runs with state_ empty: the ring and the timeline go,
-    // and the socket (if bound) is unlinked by the Listener's destructor.
-    for (uint32_t i = 0; i < options.ring_size; ++i) s->ring_.push_back(device->create_shareable_texture(descriptor));
-    s->ready_ = device->create_shared_timeline(options.sync, 0);
-    s->state_ = std::make_unique<State>(Listener::bind(sender_socket_path(name)), options);
-    if (!s->state_->wake) throw OsError(errno, "eventfd", "the sender's wake-up");
-    Sender* self = s.get();
+}
+
+void Sender::start() {
+    ready_ = device_->create_shared_timeline(options_.sync, 0);
+    state_ = std::make_unique<State>(Listener::bind(sender_socket_path(name_)), options_);
+    if (!state_->wake) throw OsError(errno, "eventfd", "the sender's wake-up");
     try {
         if (fault::injected("pthread_create")) throw std::system_error(EAGAIN, std::generic_category());
-        s->state_->thread = std::make_unique<std::thread>([self] { self->serve(); });
+        state_->thread = std::make_unique<std::thread>([this] { serve(); });
     } catch (const std::system_error& e) {
-        // Out of threads: `s` goes, and with it the bound socket, the ring and the timeline.
+        // Out of threads: the Sender goes, and with it the bound socket, the ring and the timeline.
         throw OsError(e.code().value(), "pthread_create", "the sender's service thread cannot start");
     }
-    return s;
 }
 
 Sender::~Sender() {
@@ -225,7 +250,10 @@ Sender::~Sender() {
     } catch (...) {
         // A destructor must not throw; close() already freed what it could.
     }
-    if (device_) restore_ring_before_free(*device_, ring_);
+    if (device_) {
+        restore_ring_before_free(*device_, ring_);
+        restore_ring_before_free(*device_, buffers_);
+    }
 }
 
 void Sender::require_open(const char* what) const {
@@ -315,7 +343,7 @@ void Sender::serve() {
                     }
                 } else if (m.type == kFrameRequestMessage && options_.mode == DeliveryMode::kLatest) {
                     const uint64_t after = decode_frame_number(m.payload.data(), m.payload.size(), "frame_request");
-                    const uint32_t most = max_held_for(options_.mode, static_cast<uint32_t>(ring_.size()));
+                    const uint32_t most = max_held_for(options_.mode, options_.ring_size);
                     if (sub->wants || sub->held.size() >= most) {
                         st.drop(sub, "it asked for a frame while " +
                                          std::string(sub->wants ? "a request was outstanding"
@@ -391,6 +419,11 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
     if (!hello.subscribe) return;
     for (const auto& tex : ring_) {
         const MemoryHandle h = export_ring_texture(*device_, *tex);
+        channel.send(static_cast<uint16_t>(MessageType::kMemoryHandle), encode_memory_handle(h), {h.fd.get()},
+                     timeout_of(remaining(deadline)));
+    }
+    for (const auto& buf : buffers_) {
+        const MemoryHandle h = export_ring_buffer(*device_, *buf);
         channel.send(static_cast<uint16_t>(MessageType::kMemoryHandle), encode_memory_handle(h), {h.fd.get()},
                      timeout_of(remaining(deadline)));
     }
@@ -478,12 +511,17 @@ SenderInfo Sender::info_locked() const {
     SenderInfo i;
     i.name = name_;
     i.producer_pid = static_cast<uint32_t>(state_->owner_pid);
-    i.ring_size = static_cast<uint32_t>(ring_.size());
-    i.width = descriptor_.width;
-    i.height = descriptor_.height;
-    i.vk_format = ring_[0]->vk_format();
-    i.texture_format = descriptor_.format;
-    i.texture_usage = descriptor_.usage;
+    i.ring_size = options_.ring_size;
+    i.payload = payload();
+    if (i.payload == ResourceKind::kTexture) {
+        i.width = descriptor_.width;
+        i.height = descriptor_.height;
+        i.vk_format = ring_[0]->vk_format();
+        i.texture_format = descriptor_.format;
+        i.texture_usage = descriptor_.usage;
+    } else {
+        i.layout = layout_;
+    }
     i.sync_kind = ready_->kind();
     i.mode = options_.mode;
     i.max_held = max_held_for(options_.mode, i.ring_size);
@@ -504,7 +542,7 @@ Sender::Frame Sender::begin_frame(std::chrono::nanoseconds timeout) {
     }
     State& st = *state_;
     const uint64_t number = frame_.load() + 1;
-    const uint32_t n = static_cast<uint32_t>(ring_.size());
+    const uint32_t n = options_.ring_size;
     const uint64_t wait_ns = timeout_ns;
     const uint64_t deadline = deadline_after(wait_ns);
     std::unique_lock<std::mutex> lock(st.mutex);
@@ -560,8 +598,13 @@ Sender::Frame Sender::begin_frame(std::chrono::nanoseconds timeout) {
     Frame f;
     f.number = number;
     f.slot = static_cast<uint32_t>(slot);
-    f.texture = ring_[f.slot];
-    f.layout = f.texture->external_layout();
+    if (payload() == ResourceKind::kTexture) {
+        f.texture = ring_[f.slot];
+        f.layout = f.texture->external_layout();
+    } else {
+        f.buffer = buffers_[f.slot];
+        f.tensor_layout = &layout_;
+    }
     f.ready = ready_.get();
     f.ready_semaphore = ready_->semaphore() ? ready_->semaphore()->vk_semaphore() : VK_NULL_HANDLE;
     return f;
@@ -620,10 +663,29 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
 }
 
 uint64_t Sender::publish(VkImageAspectFlagBits aspect, const void* data, size_t size, std::chrono::nanoseconds timeout) {
+    if (payload() != ResourceKind::kTexture) {
+        throw InvalidArgumentError("the sender '" + name_ + "' is a tensor stream: publish its slot's bytes without an aspect");
+    }
+    // upload() returns once the copy has completed, so the host may signal "ready".
+    return publish_frame(timeout, [&](const Frame& f) { f.texture->upload(aspect, data, size); });
+}
+
+uint64_t Sender::publish(const void* data, size_t size, std::chrono::nanoseconds timeout) {
+    if (payload() != ResourceKind::kBuffer) {
+        throw InvalidArgumentError("the sender '" + name_ + "' publishes textures: publish takes an aspect");
+    }
+    if (size != layout_.size()) {
+        throw InvalidArgumentError("publish: " + std::to_string(size) + " bytes for a slot of " +
+                                   std::to_string(layout_.size()) + " (" + layout_.describe() + ")");
+    }
+    // write() returns once the copy has completed, so the host may signal "ready".
+    return publish_frame(timeout, [&](const Frame& f) { f.buffer->write(data, size, 0); });
+}
+
+uint64_t Sender::publish_frame(std::chrono::nanoseconds timeout, const std::function<void(const Frame&)>& write) {
     Frame f = begin_frame(timeout);
     try {
-        // upload() returns once the copy has completed, so the host may signal "ready".
-        f.texture->upload(aspect, data, size);
+        write(f);
     } catch (...) {
         std::lock_guard<std::mutex> lock(state_->mutex);
         state_->pending_slot = -1;

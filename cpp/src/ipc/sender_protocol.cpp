@@ -18,6 +18,47 @@ TimelineKind timeline_kind(uint8_t v) {
     return static_cast<TimelineKind>(v);
 }
 
+// A SenderInfo's layout: u8 tensor count (0 for a texture ring), then per tensor its name
+// (string, <= 64 bytes), u8 dtype, u8 rank and rank u64 dimensions. The offsets are not sent:
+// both sides place the tensors with the same TensorLayout rules.
+void encode_layout(WireWriter& w, const TensorLayout& layout) {
+    w.u8(static_cast<uint8_t>(layout.tensors().size()));
+    for (const TensorDescriptor& t : layout.tensors()) {
+        w.string(t.name, "tensor name", TensorLayout::kMaxNameLength);
+        w.u8(static_cast<uint8_t>(t.dtype));
+        w.u8(static_cast<uint8_t>(t.shape.size()));
+        for (uint64_t dim : t.shape) w.u64(dim);
+    }
+}
+
+TensorLayout decode_layout(WireReader& r) {
+    const uint8_t count = r.u8("tensor count");
+    if (count == 0) return {};
+    if (count > TensorLayout::kMaxTensors) {
+        throw ProtocolError("sender_info: " + std::to_string(count) + " tensors, more than " +
+                            std::to_string(TensorLayout::kMaxTensors));
+    }
+    std::vector<TensorDescriptor> tensors(count);
+    for (TensorDescriptor& t : tensors) {
+        t.name = r.string("tensor name", TensorLayout::kMaxNameLength);
+        const uint8_t dtype = r.u8("tensor dtype");
+        if (!is_dtype(dtype)) {
+            throw ProtocolError("sender_info: tensor '" + t.name + "' has the unknown dtype " + std::to_string(dtype));
+        }
+        t.dtype = static_cast<DType>(dtype);
+        const uint8_t rank = r.u8("tensor rank");
+        if (rank > TensorLayout::kMaxRank) {
+            throw ProtocolError("sender_info: tensor '" + t.name + "' has " + std::to_string(rank) + " dimensions");
+        }
+        for (uint8_t i = 0; i < rank; ++i) t.shape.push_back(r.u64("tensor dimension"));
+    }
+    try {
+        return TensorLayout(std::move(tensors));
+    } catch (const InvalidArgumentError& e) {
+        throw ProtocolError(std::string("sender_info.layout: ") + e.what());
+    }
+}
+
 void check_protocol(uint16_t protocol, const char* what) {
     if (protocol != kSenderProtocolVersion) {
         throw ProtocolError(std::string(what) + ": sender protocol " + std::to_string(protocol) +
@@ -63,6 +104,7 @@ std::vector<uint8_t> encode_sender_info(const SenderInfo& m) {
     w.u32(static_cast<uint32_t>(m.vk_format));
     w.u32(static_cast<uint32_t>(m.texture_format));
     w.u32(m.texture_usage);
+    w.u8(static_cast<uint8_t>(m.payload));
     w.u8(static_cast<uint8_t>(m.sync_kind));
     w.u8(static_cast<uint8_t>(m.mode));
     w.u32(m.max_held);
@@ -70,6 +112,7 @@ std::vector<uint8_t> encode_sender_info(const SenderInfo& m) {
     w.u32(m.subscribers);
     w.uuid(m.device_uuid);
     w.uuid(m.driver_uuid);
+    encode_layout(w, m.layout);
     return w.take();
 }
 
@@ -85,6 +128,7 @@ SenderInfo decode_sender_info(const uint8_t* data, size_t size) {
     const uint32_t vk_format = r.u32("vk_format");
     const uint32_t texture_format = r.u32("texture_format");
     m.texture_usage = r.u32("texture_usage");
+    const uint8_t payload = r.u8("payload");
     m.sync_kind = timeline_kind(r.u8("sync_kind"));
     const uint8_t mode = r.u8("mode");
     m.max_held = r.u32("max_held");
@@ -92,6 +136,7 @@ SenderInfo decode_sender_info(const uint8_t* data, size_t size) {
     m.subscribers = r.u32("subscribers");
     m.device_uuid = r.uuid("device_uuid");
     m.driver_uuid = r.uuid("driver_uuid");
+    m.layout = decode_layout(r);
     r.finish();
     check_protocol(m.protocol, "sender_info");
     try {
@@ -102,7 +147,10 @@ SenderInfo decode_sender_info(const uint8_t* data, size_t size) {
     if (m.ring_size == 0 || m.ring_size > 64) {
         throw ProtocolError("sender_info.ring_size must be 1..64, got " + std::to_string(m.ring_size));
     }
-    if (m.width == 0 || m.height == 0) throw ProtocolError("sender_info: zero extent");
+    if (payload != static_cast<uint8_t>(ResourceKind::kTexture) && payload != static_cast<uint8_t>(ResourceKind::kBuffer)) {
+        throw ProtocolError("sender_info.payload " + std::to_string(payload) + " is neither texture (1) nor buffer (2)");
+    }
+    m.payload = static_cast<ResourceKind>(payload);
     if (mode != static_cast<uint8_t>(DeliveryMode::kLossless) && mode != static_cast<uint8_t>(DeliveryMode::kLatest)) {
         throw ProtocolError("sender_info.mode " + std::to_string(mode) + " is neither lossless (1) nor latest (2)");
     }
@@ -111,6 +159,16 @@ SenderInfo decode_sender_info(const uint8_t* data, size_t size) {
         throw ProtocolError("sender_info.max_held " + std::to_string(m.max_held) + " is impossible for a " +
                             to_string(m.mode) + " ring of " + std::to_string(m.ring_size));
     }
+    if (m.payload == ResourceKind::kBuffer) {
+        // A buffer ring is described by its layout alone: every texture field is 0.
+        if (m.layout.empty()) throw ProtocolError("sender_info: a buffer ring without a tensor layout");
+        if (m.width != 0 || m.height != 0 || vk_format != 0 || texture_format != 0 || m.texture_usage != 0) {
+            throw ProtocolError("sender_info: a buffer ring with texture fields (extent, formats or usage) set");
+        }
+        return m;
+    }
+    if (!m.layout.empty()) throw ProtocolError("sender_info: a texture ring with a tensor layout");
+    if (m.width == 0 || m.height == 0) throw ProtocolError("sender_info: zero extent");
     if (vk_format == 0 || vk_format > INT32_MAX) throw ProtocolError("sender_info.vk_format is not a format");
     if (texture_format > static_cast<uint32_t>(TextureFormat::kRg11b10Float)) {
         throw ProtocolError("sender_info.texture_format " + std::to_string(texture_format) + " is unknown");

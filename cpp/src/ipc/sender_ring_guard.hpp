@@ -16,11 +16,14 @@ namespace geyser {
 /// import of the ring fail, or crash the producer when it frees its ring. The caller owns the
 /// handle's fd. Throws what export_texture throws, and OsError when the file cannot be written.
 MemoryHandle export_ring_texture(Device& device, Texture& texture);
+/// The same for a tensor stream's ring buffer.
+MemoryHandle export_ring_buffer(Device& device, Buffer& buffer);
 
 /// Before the ring is freed: the same restoration for every texture of `ring`, since the
 /// driver frees memory by what it keeps in the file (Mesa unmaps the size its header names,
 /// found through the offset kept before the data), and a subscriber may have rewritten both
 /// since the last handshake. Does nothing in a fork() child. Never throws.
 void restore_ring_before_free(Device& device, const std::vector<std::shared_ptr<Texture>>& ring) noexcept;
+void restore_ring_before_free(Device& device, const std::vector<std::shared_ptr<Buffer>>& ring) noexcept;
 
 }  // namespace geyser

@@ -43,6 +43,7 @@ Subscriber::Frame::Frame(Frame&& other) noexcept
       number_(other.number_),
       slot_(other.slot_),
       texture_(std::move(other.texture_)),
+      buffer_(std::move(other.buffer_)),
       ready_(std::move(other.ready_)),
       ready_wait_(other.ready_wait_) {
     other.owner_.reset();
@@ -56,6 +57,7 @@ Subscriber::Frame& Subscriber::Frame::operator=(Frame&& other) noexcept {
         number_ = other.number_;
         slot_ = other.slot_;
         texture_ = std::move(other.texture_);
+        buffer_ = std::move(other.buffer_);
         ready_ = std::move(other.ready_);
         ready_wait_ = other.ready_wait_;
     }
@@ -77,12 +79,23 @@ bool Subscriber::Frame::released() const noexcept {
     return !owner || (*owner)->held_.count(number_) == 0;
 }
 
-const std::shared_ptr<Texture>& Subscriber::Frame::texture() const {
+void Subscriber::Frame::require_held() const {
     if (released()) {
         throw InvalidHandleError("frame " + std::to_string(number_) +
                                  " was released: the producer may be writing its slot again");
     }
+}
+
+const std::shared_ptr<Texture>& Subscriber::Frame::texture() const {
+    require_held();
+    if (!texture_) throw UnsupportedOperationError("frame " + std::to_string(number_) + " is a tensor stream's: use buffer()");
     return texture_;
+}
+
+const std::shared_ptr<Buffer>& Subscriber::Frame::buffer() const {
+    require_held();
+    if (!buffer_) throw UnsupportedOperationError("frame " + std::to_string(number_) + " is a texture: use texture()");
+    return buffer_;
 }
 
 void Subscriber::Frame::release() {
@@ -115,10 +128,23 @@ std::unique_ptr<Subscriber> Subscriber::connect(const std::shared_ptr<Device>& d
     device->check_same_device(s->info_.device_uuid, s->info_.driver_uuid);
     // The ring's handles are checked the same way on import; the description is checked first,
     // so a contradictory sender is refused before any of its fds is taken.
-    const std::string mismatch = format_tag_mismatch(s->info_.texture_format, s->info_.vk_format);
+    const std::string mismatch = s->info_.payload == ResourceKind::kTexture
+                                     ? format_tag_mismatch(s->info_.texture_format, s->info_.vk_format)
+                                     : std::string();
     if (!mismatch.empty()) throw ProtocolError("sender '" + name + "' " + mismatch);
 
-    for (uint32_t i = 0; i < s->info_.ring_size; ++i) {
+    for (uint32_t i = 0; i < s->info_.ring_size && s->info_.payload == ResourceKind::kBuffer; ++i) {
+        Message h = expect(s->channel_, static_cast<uint16_t>(MessageType::kMemoryHandle), 1, deadline, "a ring buffer");
+        MemoryHandle handle = decode_memory_handle(h.payload.data(), h.payload.size(), std::move(h.fds[0]));
+        if (handle.kind != ResourceKind::kBuffer || handle.buffer_size != s->info_.layout.size()) {
+            throw ProtocolError("ring buffer " + std::to_string(i) + " of '" + name +
+                                "' does not match the sender's description (a buffer of " +
+                                std::to_string(s->info_.layout.size()) + " bytes for " + s->info_.layout.describe() + ")");
+        }
+        s->buffers_.push_back(device->import_buffer(handle));
+        s->ring_handles_.push_back(std::move(handle));
+    }
+    for (uint32_t i = 0; i < s->info_.ring_size && s->info_.payload == ResourceKind::kTexture; ++i) {
         Message h = expect(s->channel_, static_cast<uint16_t>(MessageType::kMemoryHandle), 1, deadline, "a ring texture");
         MemoryHandle handle = decode_memory_handle(h.payload.data(), h.payload.size(), std::move(h.fds[0]));
         if (handle.kind != ResourceKind::kTexture || handle.width != s->info_.width ||
@@ -201,7 +227,7 @@ Subscriber::Frame Subscriber::next_frame(std::chrono::nanoseconds timeout, Ready
             throw ProtocolError(std::string("expected a frame message, got ") + message_type_name(m.type));
         }
         const FrameMessage f = decode_frame_message(m.payload.data(), m.payload.size());
-        if (f.slot >= ring_.size()) {
+        if (f.slot >= info_.ring_size) {
             throw ProtocolError("frame " + std::to_string(f.number) + " names slot " + std::to_string(f.slot) +
                                 " of a ring of " + std::to_string(ring_.size()));
         }
@@ -223,7 +249,11 @@ Subscriber::Frame Subscriber::next_frame(std::chrono::nanoseconds timeout, Ready
     out.owner_ = self_;
     out.number_ = announced_->number;
     out.slot_ = announced_->slot;
-    out.texture_ = ring_[announced_->slot];
+    if (info_.payload == ResourceKind::kTexture) {
+        out.texture_ = ring_[announced_->slot];
+    } else {
+        out.buffer_ = buffers_[announced_->slot];
+    }
     out.ready_ = ready_;
     out.ready_wait_ = wait;
     announced_.reset();

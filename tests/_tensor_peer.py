@@ -1,0 +1,106 @@
+"""A peer process for tests/test_tensor_streams.py.
+
+``consume NAME COUNT HOLD``: subscribes to the tensor stream NAME, reads COUNT frames through
+``frame.read()``, holding each HOLD seconds, checks every tensor against ``expected(layout, n)``
+and prints a JSON answer (its first line, ``{"subscribed": F, "mode": M, "layout": ...}``, as it
+subscribes).
+``gpu-consume NAME COUNT LIB``: the same on the GPU, each frame received with ``wait="gpu"`` and
+viewed through DLPack as a LIB (torch, cupy or jax) array, checked on the GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+import geyser
+
+
+def expected(layout: geyser.TensorLayout, n: int) -> dict[str, np.ndarray]:
+    """What the producer writes into frame ``n``: each tensor counts from n, in its dtype."""
+    out = {}
+    for i, name in enumerate(layout.names):
+        shape = layout.shape(name)
+        count = int(np.prod(shape, dtype=np.int64))
+        values = (np.arange(count, dtype=np.int64) + n * 7 + i) % 100
+        out[name] = values.astype(np.dtype(layout.dtype(name))).reshape(shape)
+    return out
+
+
+def _same(got, want: dict[str, np.ndarray]) -> bool:
+    if not isinstance(got, dict):
+        got = {next(iter(want)): got}
+    return set(got) == set(want) and all(np.array_equal(got[k], want[k]) for k in want)
+
+
+def consume(name: str, count: int, hold: float) -> int:
+    dev = geyser.Device()
+    sub = geyser.Subscriber(dev, name, timeout=10)
+    print(json.dumps({"subscribed": sub.info.current_frame, "mode": sub.info.mode,
+                      "layout": sub.layout.names if sub.layout else None}), flush=True)
+    numbers, bad, error = [], 0, None
+    try:
+        for _ in range(count):
+            with sub.next_frame(timeout=20) as f:
+                numbers.append(f.number)
+                ok = _same(f.read(), expected(sub.layout, f.number))
+                time.sleep(hold)
+                ok = ok and _same(f.read(), expected(sub.layout, f.number))  # never overwritten while held
+                bad += 0 if ok else 1
+    except geyser.GeyserError as e:
+        error = f"{type(e).__name__}: {e}"
+    print(json.dumps({"numbers": numbers, "bad": bad, "dropped": sub.frames_dropped, "error": error}), flush=True)
+    sub.close()
+    return 0
+
+
+def gpu_consume(name: str, count: int, lib: str) -> int:
+    import geyser.cuda
+
+    dev = geyser.Device()
+    sub = geyser.Subscriber(dev, name, timeout=10)
+    print(json.dumps({"subscribed": sub.info.current_frame, "mode": sub.info.mode}), flush=True)
+    numbers, bad = [], 0
+    if lib == "torch":
+        import torch
+
+        stream = torch.cuda.current_stream()
+        to_array, to_host = torch.from_dlpack, lambda a: a.cpu().numpy()
+    elif lib == "cupy":
+        import cupy
+
+        stream = cupy.cuda.get_current_stream()
+        to_array, to_host = cupy.from_dlpack, cupy.asnumpy
+    else:
+        import jax
+        import jax.dlpack
+
+        stream = None  # JAX reads on its own stream: the frame is waited for on the host below
+        to_array, to_host = jax.dlpack.from_dlpack, np.asarray
+    for _ in range(count):
+        f = sub.next_frame(timeout=20, wait="gpu" if lib != "jax" else "host")
+        numbers.append(f.number)
+        views = geyser.cuda.tensor_views(f, stream)
+        views = views if isinstance(views, dict) else {sub.layout.names[0]: views}
+        # Copied on the GPU before the release: the slot is the producer's again afterwards.
+        got = {k: to_host(to_array(v).copy() if lib != "jax" else to_array(v) + 0) for k, v in views.items()}
+        geyser.cuda.release(sub, f, stream)
+        bad += 0 if _same(got, expected(sub.layout, f.number)) else 1
+    print(json.dumps({"numbers": numbers, "bad": bad, "dropped": sub.frames_dropped, "error": None}), flush=True)
+    sub.close()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv[0] == "consume":
+        return consume(argv[1], int(argv[2]), float(argv[3]))
+    if argv[0] == "gpu-consume":
+        return gpu_consume(argv[1], int(argv[2]), argv[3])
+    raise SystemExit(f"unknown command {argv[0]!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
