@@ -344,3 +344,28 @@ def test_a_sender_that_contradicts_its_layout_is_a_protocol_error(device, case):
     del listener, resource, handle
     gc.collect()
     assert _fds() == base
+
+
+def test_a_tensor_stream_has_no_textures_for_gl(device):
+    moderngl = pytest.importorskip("moderngl", reason="moderngl makes the GL context this test imports into")
+    import geyser.gl
+
+    try:
+        mgl = moderngl.create_standalone_context(backend="egl")
+    except Exception as e:  # moderngl raises plain Exception when EGL has no context to give
+        pytest.skip(f"no EGL OpenGL context: {e}")
+    try:
+        mgl.__enter__()
+        try:
+            gl = geyser.gl.GlContext(device)
+        except geyser.UnsupportedOperationError as e:
+            pytest.skip(f"this GL context cannot import Geyser memory: {e}")
+        name = _name("gl")
+        with geyser.Sender(device, name, tensor=("float32", (4,))) as sender:
+            with pytest.raises(geyser.UnsupportedOperationError, match="tensor stream: it has no textures for GL"):
+                geyser.gl.GlSender(sender, gl)
+            with geyser.Subscriber(device, name, timeout=5) as sub:
+                with pytest.raises(geyser.UnsupportedOperationError, match="tensor stream: it has no textures"):
+                    geyser.gl.GlSubscriber(sub, gl)
+    finally:
+        mgl.release()
