@@ -64,29 +64,35 @@ def gpu_consume(name: str, count: int, lib: str) -> int:
     sub = geyser.Subscriber(dev, name, timeout=10)
     print(json.dumps({"subscribed": sub.info.current_frame, "mode": sub.info.mode}), flush=True)
     numbers, bad = [], 0
+    wait = "gpu"
     if lib == "torch":
         import torch
 
         stream = torch.cuda.current_stream()
-        to_array, to_host = torch.from_dlpack, lambda a: a.cpu().numpy()
+
+        def take(view):  # a kernel on `stream` (which waits for the frame) copies it, then to the host
+            return torch.from_dlpack(view).clone().cpu().numpy()
     elif lib == "cupy":
         import cupy
 
         stream = cupy.cuda.get_current_stream()
-        to_array, to_host = cupy.from_dlpack, cupy.asnumpy
+
+        def take(view):
+            return cupy.asnumpy(cupy.from_dlpack(view).copy())
     else:
-        import jax
         import jax.dlpack
 
-        stream = None  # JAX reads on its own stream: the frame is waited for on the host below
-        to_array, to_host = jax.dlpack.from_dlpack, np.asarray
+        # JAX reads on streams of its own, which Geyser cannot make wait: the host waits instead.
+        stream, wait = None, "host"
+
+        def take(view):
+            return np.asarray(jax.dlpack.from_dlpack(view))
     for _ in range(count):
-        f = sub.next_frame(timeout=20, wait="gpu" if lib != "jax" else "host")
+        f = sub.next_frame(timeout=20, wait=wait)
         numbers.append(f.number)
         views = geyser.cuda.tensor_views(f, stream)
         views = views if isinstance(views, dict) else {sub.layout.names[0]: views}
-        # Copied on the GPU before the release: the slot is the producer's again afterwards.
-        got = {k: to_host(to_array(v).copy() if lib != "jax" else to_array(v) + 0) for k, v in views.items()}
+        got = {k: take(v) for k, v in views.items()}  # copied out before the release
         geyser.cuda.release(sub, f, stream)
         bad += 0 if _same(got, expected(sub.layout, f.number)) else 1
     print(json.dumps({"numbers": numbers, "bad": bad, "dropped": sub.frames_dropped, "error": None}), flush=True)

@@ -232,7 +232,12 @@ def test_a_subscriber_that_leaves_and_the_producer_going_away(device):
 def _gpu_or_skip(device, lib: str):
     if not geyser.cuda.available():
         pytest.skip(f"no CUDA driver: {geyser.cuda.status().reason}")
-    pytest.importorskip(lib, reason=f"{lib} is not installed (scripts/gpu/tensors.sh runs this on the GPU machine)")
+    mod = pytest.importorskip(lib, reason=f"{lib} is not installed (scripts/gpu/tensors.sh runs this on the GPU machine)")
+    if lib == "jax":
+        try:
+            mod.devices("gpu")
+        except RuntimeError as e:
+            pytest.skip(f"this JAX has no GPU backend: {e}")
     try:
         gpu = geyser.cuda.CudaDevice(device)
     except geyser.GeyserError as e:

@@ -51,6 +51,7 @@ from ._owner import NativeOwner
 from .device import Device
 from .errors import InvalidArgumentError, InvalidHandleError, UnsupportedOperationError
 from .memory import Buffer, BufferHandle, Texture, TextureHandle
+from .sender import Frame, Sender, Subscriber
 from .sync import Semaphore, SemaphoreHandle
 from .timeline import Timeline, TimelineHandle
 
@@ -406,14 +407,14 @@ def signal_on_stream(timeline: Timeline | Semaphore, value: int, stream: Any = N
 
 # ---- tensor streams (docs/streams.md, "Tensor streams") ------------------------------------------
 
-def _slot_buffers(owner) -> dict[int, CudaBuffer]:
+def _slot_buffers(owner: Sender | Subscriber) -> dict[int, CudaBuffer]:
     cache = getattr(owner, "_cuda_slots", None)
     if cache is None:
         cache = owner._cuda_slots = {}
     return cache
 
 
-def _slot_buffer(owner, slot: int) -> CudaBuffer:
+def _slot_buffer(owner: Sender | Subscriber, slot: int) -> CudaBuffer:
     """A tensor stream's ring buffer `slot` mapped into CUDA once, then reused (a Sender's own
     buffer is exported for the import; a Subscriber's imported one is mapped from a duplicate of
     the handle the sender sent, since an imported buffer cannot be exported again)."""
@@ -421,7 +422,7 @@ def _slot_buffer(owner, slot: int) -> CudaBuffer:
     mapped = cache.get(slot)
     if mapped is None or mapped.closed:
         gpu = cuda_device(owner.device)
-        if hasattr(owner, "_native") and hasattr(owner._native, "ring_handle"):
+        if isinstance(owner, Subscriber):
             handle = BufferHandle(owner._native.ring_handle(slot))
             try:
                 mapped = gpu.import_buffer(handle)
@@ -433,7 +434,7 @@ def _slot_buffer(owner, slot: int) -> CudaBuffer:
     return mapped
 
 
-def _subscriber_ready(subscriber) -> CudaSemaphore:
+def _subscriber_ready(subscriber: Subscriber) -> CudaSemaphore:
     sem = getattr(subscriber, "_cuda_ready", None)
     if sem is None or sem.closed:
         handle = TimelineHandle._wrap(subscriber._native.ready_handle())
@@ -444,7 +445,7 @@ def _subscriber_ready(subscriber) -> CudaSemaphore:
     return sem
 
 
-def tensor_views(frame, stream: Any = None) -> "CudaView | dict[str, CudaView]":
+def tensor_views(frame: Frame, stream: Any = None) -> "CudaView | dict[str, CudaView]":
     """A tensor stream's frame as CUDA views of its slot, no copy: one :class:`CudaView` for a
     layout of one tensor, else a dict by name (``torch.from_dlpack``, ``cupy.from_dlpack``,
     ``jax.dlpack.from_dlpack`` take them). A bfloat16 tensor is viewed as uint16 (numpy has no
@@ -460,7 +461,7 @@ def tensor_views(frame, stream: Any = None) -> "CudaView | dict[str, CudaView]":
     layout = frame.layout
     frame.buffer  # InvalidHandleError once released
     mapped = _slot_buffer(owner, frame.slot)
-    if frame.ready_wait == "gpu" and hasattr(owner._native, "ready_handle"):
+    if frame.ready_wait == "gpu" and isinstance(owner, Subscriber):
         _subscriber_ready(owner).wait(frame.number, stream)
     views = {}
     for name in layout.names:
@@ -470,7 +471,7 @@ def tensor_views(frame, stream: Any = None) -> "CudaView | dict[str, CudaView]":
     return views[layout.names[0]] if len(views) == 1 else views
 
 
-def end_frame(sender, frame, stream: Any = None) -> None:
+def end_frame(sender: Sender, frame: Frame, stream: Any = None) -> None:
     """Publishes a tensor stream's frame written on ``stream``: the sender's ready timeline is
     signalled to the frame's number from ``stream`` (after the writes enqueued on it), then
     ``sender.end_frame(frame, ready="gpu")`` announces it once that signal lands (a bounded host
@@ -484,7 +485,7 @@ def end_frame(sender, frame, stream: Any = None) -> None:
     sender.end_frame(frame, ready="gpu")
 
 
-def release(subscriber, frame, stream: Any = None) -> None:
+def release(subscriber: Subscriber, frame: Frame, stream: Any = None) -> None:
     """Releases a subscriber's tensor frame once the work enqueued on ``stream`` (its reads of
     the frame's views) has completed. This is a host synchronisation of ``stream`` followed by
     the release: the producer may write the slot as soon as it learns of the release, and it

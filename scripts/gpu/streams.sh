@@ -7,8 +7,8 @@
 #
 #   OUT=/tmp/out bash scripts/gpu/streams.sh
 #
-# Not covered, because it is not built yet: tensor streams to torch/CuPy and the comparison
-# against torch.multiprocessing (docs/streams.md, "Not yet").
+# Tensor streams to torch/CuPy/JAX and the comparison against torch.multiprocessing are
+# scripts/gpu/tensors.sh's.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/geyser-streams-out}
