@@ -374,3 +374,19 @@ def test_a_tensor_stream_has_no_textures_for_gl(device):
                     geyser.gl.GlSubscriber(sub, gl)
     finally:
         mgl.release()
+
+
+def test_geyser_list_shows_a_tensor_stream(device):
+    name = _name("list")
+    with geyser.Sender(device, name, tensors=TENSORS):
+        env = dict(os.environ)
+        text = subprocess.run([sys.executable, "-m", "geyser", "list"], capture_output=True, text=True, timeout=60,
+                              env=env)
+        listed = subprocess.run([sys.executable, "-m", "geyser", "list", "--json"], capture_output=True, text=True,
+                                timeout=60, env=env)
+    assert text.returncode == 0 and listed.returncode == 0, text.stderr + listed.stderr
+    row = next(line for line in text.stdout.splitlines() if line.startswith(name))
+    assert f"{geyser.TensorLayout(TENSORS).size} B" in row and "4 tensors" in row
+    mine = next(s for s in json.loads(listed.stdout) if s["name"] == name)
+    assert mine["descriptor"] is None and list(mine["layout"]) == list(TENSORS)
+    assert mine["layout"]["obs"] == {"dtype": "float32", "shape": [4, 12, 12], "offset": 0, "nbytes": 4 * 12 * 12 * 4}

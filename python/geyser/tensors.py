@@ -152,6 +152,11 @@ class TensorLayout:
             out[name] = buf[off:off + self.nbytes(name)].view(self._numpy_dtype(name)).reshape(self.shape(name))
         return out[self.names[0]] if len(out) == 1 else out
 
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Every tensor by name: its ``dtype``, ``shape``, ``offset`` and ``nbytes`` (plain data, for JSON)."""
+        return {n: {"dtype": self.dtype(n), "shape": list(self.shape(n)), "offset": self.offset(n),
+                    "nbytes": self.nbytes(n)} for n in self.names}
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TensorLayout) and self._native == other._native
 

@@ -93,6 +93,8 @@ def _plain(obj: Any) -> Any:
         return {str(_plain(k)): _plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_plain(v) for v in obj]
+    if isinstance(obj, geyser.TensorLayout):
+        return obj.to_dict()
     if hasattr(obj, "dtype") and hasattr(obj, "itemsize"):  # a numpy dtype
         return str(obj)
     return obj

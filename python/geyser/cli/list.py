@@ -29,7 +29,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{'name':<28}{'size':>12}  {'format':<16}{'ring':>5}{'pid':>8}  {'sync':<9}{'frame':>8}{'subs':>6}")
     for s in senders:
-        fmt = s.descriptor.format.name if s.descriptor else f"VkFormat {s.vk_format}"
-        print(f"{s.name:<28}{f'{s.width}x{s.height}':>12}  {fmt:<16}{s.ring_size:>5}{s.producer_pid:>8}  "
+        if s.layout is not None:  # a tensor stream: its slot's bytes and how many tensors
+            size, fmt = f"{s.layout.size} B", f"{len(s.layout.names)} tensor{'s' if len(s.layout.names) > 1 else ''}"
+        else:
+            size = f"{s.width}x{s.height}"
+            fmt = s.descriptor.format.name if s.descriptor else f"VkFormat {s.vk_format}"
+        print(f"{s.name:<28}{size:>12}  {fmt:<16}{s.ring_size:>5}{s.producer_pid:>8}  "
               f"{s.sync_kind:<9}{s.current_frame:>8}{s.subscribers:>6}")
     return 0
