@@ -42,6 +42,7 @@ def test_bench_quick_writes_every_comparison(device, tmp_path):
     assert result["device"] == device.name
     keys = [c["key"] for c in result["comparisons"]]
     expected = [f"{kind}-{s}" for s in SIZES for kind in ("handoff", "imports")]
+    expected += [f"{kind}-{s}" for s in SIZES for kind in ("fallback", "fallback-neighbour")]
     gl = bench_gl.available() is None
     if gl:
         expected += [f"gl-handoff-{s}" for s in SIZES]
@@ -58,6 +59,8 @@ def test_bench_quick_writes_every_comparison(device, tmp_path):
     for s in SIZES:
         assert cases[f"handoff-{s}"] == ["zero-copy", "copy"]
         assert cases[f"imports-{s}"] == ["cached", "per-frame"]
+        assert cases[f"fallback-{s}"] == ["hand-copy", "fallback", "zero-copy"]
+        assert cases[f"fallback-neighbour-{s}"] == ["alone", "with-copy", "producer-alone", "producer-with-copy"]
         if gl:
             assert cases[f"gl-handoff-{s}"] == ["gl-zero-copy", "gl-copy"]
     wake = ["eventfd", "portable"]

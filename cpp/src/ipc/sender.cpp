@@ -22,6 +22,7 @@
 #include "geyser/memory.hpp"
 #include "geyser/wire.hpp"
 #include "fault.hpp"
+#include "ipc/copy_feeder.hpp"
 #include "ipc/sender_handshakes.hpp"
 #include "ipc/sender_ring_guard.hpp"
 #include "ipc/sender_session.hpp"
@@ -60,6 +61,7 @@ struct Subscription {
     /// Its own ready timeline, which only this subscriber (and the producer) can write: what it
     /// does to it (a value far ahead, abandonment) reaches no other subscriber.
     std::shared_ptr<Timeline> ready;
+    SharePath path = SharePath::kZeroCopy;  // kCopy: it reads the copy ring, filled for it
     uint32_t pid = 0;       // what its Hello says, for the log
     uint32_t peer_pid = 0;  // what the kernel says (SO_PEERCRED), for the per-peer cap
     std::string client;
@@ -90,6 +92,7 @@ struct Sender::State {
     int64_t pending_slot = -1;   // the slot begin_frame handed out, until end/abandon
     std::deque<SenderEvent> events;
     SenderStats stats;
+    std::unique_ptr<CopyFeeder> copy;  // from the first copy subscriber on
     std::atomic<bool> stop{false};
     // Not a plain member: a fork() child must be able to leave its (thread-less) copy alone,
     // since destroying a joinable std::thread terminates the process.
@@ -134,6 +137,14 @@ struct Sender::State {
     /// within `timeout_ns` (0: at once). Its own ready timeline is signalled to `number` first
     /// (every frame announced is ready: kGpu frames are announced once the GPU has signalled).
     void deliver(const std::shared_ptr<Subscription>& sub, uint64_t number, uint32_t slot, uint64_t timeout_ns) {
+        if (sub->path == SharePath::kCopy) {
+            try {
+                if (copy->fill(slot, number)) ++stats.frames_copied;
+            } catch (const Error& e) {
+                drop(sub, std::string("frame ") + std::to_string(number) + " could not be copied for it (" + e.what() + ")");
+                return;
+            }
+        }
         // Only the producer signals it, and only to frames it delivers, in increasing order: a
         // value past `number` was written by the subscriber itself. Either way it is its own loss.
         try {
@@ -389,14 +400,27 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
     }
     channel.send(kSenderInfoMessage, encode_sender_info(now), {}, timeout_of(remaining(deadline)));
     if (!hello.subscribe) return;
-    for (const auto& tex : ring_) {
-        const MemoryHandle h = export_ring_texture(*device_, *tex);
-        channel.send(static_cast<uint16_t>(MessageType::kMemoryHandle), encode_memory_handle(h), {h.fd.get()},
-                     timeout_of(remaining(deadline)));
+    if (hello.path == SharePath::kCopy) {
+        CopyFeeder* feeder = nullptr;
+        {
+            std::lock_guard<std::mutex> lock(st.mutex);
+            if (!st.copy) st.copy = std::make_unique<CopyFeeder>(ring_);
+            feeder = st.copy.get();  // lives as long as the state
+        }
+        channel.send(kCopyRingMessage, encode_copy_ring(feeder->ring()), {feeder->fd()}, timeout_of(remaining(deadline)));
+    } else {
+        for (const auto& tex : ring_) {
+            const MemoryHandle h = export_ring_texture(*device_, *tex);
+            channel.send(static_cast<uint16_t>(MessageType::kMemoryHandle), encode_memory_handle(h), {h.fd.get()},
+                         timeout_of(remaining(deadline)));
+        }
     }
-    // Its own ready timeline: the producer signals it for each frame this subscriber gets.
+    // Its own ready timeline: the producer signals it for each frame this subscriber gets (a copy
+    // subscriber's device cannot import a Vulkan one).
     std::shared_ptr<Timeline> ready = device_->create_shared_timeline(
-        ready_->kind() == TimelineKind::kVulkan ? TimelineChoice::kVulkan : TimelineChoice::kPortable, 0);
+        ready_->kind() == TimelineKind::kVulkan && hello.path == SharePath::kZeroCopy ? TimelineChoice::kVulkan
+                                                                                      : TimelineChoice::kPortable,
+        0);
     TimelineHandle th = device_->export_timeline(*ready);
     TimelineAnnounce a;
     a.role = TimelineRole::kReady;
@@ -412,6 +436,7 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
                  timeout_of(remaining(deadline)));
     // `th` (or `a.semaphore`) still owns the fd; it is closed when they go out of scope.
     auto sub = std::make_shared<Subscription>(std::move(channel), std::move(ready), hello.pid, peer_pid, hello.client);
+    sub->path = hello.path;
     st.subs.push_back(sub);
     ++st.stats.subscribers_joined;
     st.event(SenderEvent::Kind::kJoined, *sub, "joined");
@@ -609,13 +634,18 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     pending_ = 0;
     // No send waits (the lock is held, and the caller's timeout must bound the call): a
     // subscriber whose queue cannot take one more small message has not read hundreds, and goes.
-    for (size_t i = st.subs.size(); i-- > 0;) {
-        const auto sub = st.subs[i];
-        if (options_.mode == DeliveryMode::kLatest) {
-            if (!sub->wants || frame.number <= sub->wants_after) continue;
-            sub->wants = false;
+    // Zero-copy subscribers first: the copy path's download (once, for all copy subscribers)
+    // comes after their announcements.
+    for (const SharePath path : {SharePath::kZeroCopy, SharePath::kCopy}) {
+        for (size_t i = st.subs.size(); i-- > 0;) {
+            const auto sub = st.subs[i];
+            if (sub->path != path) continue;
+            if (options_.mode == DeliveryMode::kLatest) {
+                if (!sub->wants || frame.number <= sub->wants_after) continue;
+                sub->wants = false;
+            }
+            st.deliver(sub, frame.number, slot, 0);
         }
-        st.deliver(sub, frame.number, slot, 0);
     }
 }
 
