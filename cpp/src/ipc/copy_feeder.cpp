@@ -29,6 +29,7 @@ CopyFeeder::CopyFeeder(std::vector<std::shared_ptr<Texture>> ring)
       frame_in_slot_(textures_.size(), 0) {}
 
 bool CopyFeeder::fill(uint32_t slot, uint64_t number) {
+    std::lock_guard<std::mutex> lock(mutex_);
     if (frame_in_slot_.at(slot) == number) return false;
     Texture& t = *textures_[slot];
     const CopyRing& r = mapping_.ring();

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "geyser/copy_ring.hpp"
@@ -29,12 +30,14 @@ public:
     /// writes the texture meanwhile (the Sender calls it under its state lock, for a slot that
     /// is published and not being written) and that no copy subscriber holds the slot's previous
     /// frame (the release rules: the slot is only written again once every holder released it).
-    /// Not thread-safe (the Sender's lock serialises it).
+    /// Thread-safe: concurrent calls for one frame download it once (end_frame fills without the
+    /// Sender's state lock, a late joiner's handshake under it).
     bool fill(uint32_t slot, uint64_t number);
 
 private:
     std::vector<std::shared_ptr<Texture>> textures_;
     CopyRingMapping mapping_;
+    std::mutex mutex_;  // guards frame_in_slot_ and the downloads
     std::vector<uint64_t> frame_in_slot_;  // 0: none yet
 };
 

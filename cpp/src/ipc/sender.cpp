@@ -67,6 +67,7 @@ struct Subscription {
     std::string client;
     std::map<uint64_t, Held> held;  // by frame number
     bool wants = false;  // kLatest: a FrameRequest is waiting for a frame above wants_after
+    uint64_t last = 0;   // the newest frame delivered to it
     uint64_t wants_after = 0;
 
     std::string who() const {
@@ -137,6 +138,9 @@ struct Sender::State {
     /// within `timeout_ns` (0: at once). Its own ready timeline is signalled to `number` first
     /// (every frame announced is ready: kGpu frames are announced once the GPU has signalled).
     void deliver(const std::shared_ptr<Subscription>& sub, uint64_t number, uint32_t slot, uint64_t timeout_ns) {
+        // A late joiner may have been given the current frame by its handshake while end_frame
+        // was copying it: frames only go forward.
+        if (number <= sub->last) return;
         if (sub->path == SharePath::kCopy) {
             try {
                 if (copy->fill(slot, number)) ++stats.frames_copied;
@@ -167,6 +171,7 @@ struct Sender::State {
             sub->channel.send(static_cast<uint16_t>(MessageType::kFrame), encode_frame_message({number, slot}), {},
                               timeout_of(timeout_ns));
             sub->held[number] = Held{slot, sender_session::now_ns(), false};
+            sub->last = number;
         } catch (const PeerGoneError&) {
             drop(sub, "");
         } catch (const TimeoutError&) {
@@ -623,7 +628,7 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     // Announced to every subscriber or to none: the sends are not interrupted.
     InterruptShield shield;
     State& st = *state_;
-    std::lock_guard<std::mutex> lock(st.mutex);
+    std::unique_lock<std::mutex> lock(st.mutex);
     // The slot is begin_frame's; the caller's copy is not trusted.
     const uint32_t slot = static_cast<uint32_t>(st.pending_slot);
     st.current = frame.number;
@@ -634,9 +639,7 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     pending_ = 0;
     // No send waits (the lock is held, and the caller's timeout must bound the call): a
     // subscriber whose queue cannot take one more small message has not read hundreds, and goes.
-    // Zero-copy subscribers first: the copy path's download (once, for all copy subscribers)
-    // comes after their announcements.
-    for (const SharePath path : {SharePath::kZeroCopy, SharePath::kCopy}) {
+    auto announce = [&](SharePath path) {
         for (size_t i = st.subs.size(); i-- > 0;) {
             const auto sub = st.subs[i];
             if (sub->path != path) continue;
@@ -646,7 +649,28 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
             }
             st.deliver(sub, frame.number, slot, 0);
         }
+    };
+    // Zero-copy subscribers first. Then the copy path's download, once for all copy subscribers,
+    // without the lock (the service thread goes on reading releases meanwhile; nobody writes the
+    // slot: only this thread begins frames), and their announcements.
+    announce(SharePath::kZeroCopy);
+    CopyFeeder* feeder = st.copy.get();
+    const bool copy_wanted = feeder && std::any_of(st.subs.begin(), st.subs.end(), [&](const auto& sub) {
+        return sub->path == SharePath::kCopy &&
+               (options_.mode == DeliveryMode::kLossless || (sub->wants && frame.number > sub->wants_after));
+    });
+    if (copy_wanted) {
+        lock.unlock();
+        bool downloaded = false;
+        try {
+            downloaded = feeder->fill(slot, frame.number);
+        } catch (const Error&) {
+            // deliver() tries again for each copy subscriber and drops it with the reason.
+        }
+        lock.lock();
+        if (downloaded) ++st.stats.frames_copied;
     }
+    announce(SharePath::kCopy);
 }
 
 uint64_t Sender::publish(VkImageAspectFlagBits aspect, const void* data, size_t size, std::chrono::nanoseconds timeout) {
