@@ -9,9 +9,10 @@ Two comparisons per size, every case in the same run, interleaved:
    ``multiprocessing.shared_memory``, upload; the baseline) and the zero-copy handoff. Timed as
    ``bench.zero_copy`` times it: from just before ``end_frame`` until the consumer holds the
    frame in a texture of its device, one frame in flight.
-2. ``fallback-neighbour-WxH``: what a copy subscriber costs the zero-copy subscribers of the same
-   sender: a zero-copy consumer's handoff alone (the baseline) and with a copy subscriber
-   subscribed too, and the producer's ``end_frame`` (its per-frame cost) in both cases.
+2. ``fallback-neighbour-WxH`` (the smallest size only): what a copy subscriber costs the zero-copy
+   subscribers of the same sender: a zero-copy consumer's handoff alone (the baseline) and with a
+   copy subscriber subscribed too, and the producer's ``end_frame`` (its per-frame cost) in both
+   cases.
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ def comparisons(dev, sizes, cfg: dict, copy_frames, step, comparison, copy_path,
     """The comparisons above, for ``bench.run``. With a ``consumer_device``, the hand-written
     copy's consumer runs on it too (the zero-copy case stays on ``dev``: a reference)."""
     groups = []
+    smallest = min(sizes, key=lambda s: s[0] * s[1])
     hand = copy_path
     if consumer_device is not None:
         uuid = consumer_device.info.device_uuid
@@ -133,22 +135,25 @@ def comparisons(dev, sizes, cfg: dict, copy_frames, step, comparison, copy_path,
         fb = comparison(f"fallback-{size}", f"copy path (fallback) {size}", "ms",
                         [("hand-copy", "hand-written copy (bench's copy path)"),
                          ("fallback", "Geyser's copy path (Subscriber)"), ("zero-copy", "zero-copy")])
-        nb = comparison(f"fallback-neighbour-{size}", f"a copy subscriber's cost to zero-copy ones {size}", "ms",
-                        [("alone", "zero-copy handoff, alone"), ("with-copy", "zero-copy handoff, copy sub too"),
-                         ("producer-alone", "producer end_frame, alone"),
-                         ("producer-with-copy", "producer end_frame, copy sub too")])
+        nb = None
+        if (w, h) == smallest:
+            nb = comparison(f"fallback-neighbour-{size}", f"a copy subscriber's cost to zero-copy ones {size}", "ms",
+                            [("alone", "zero-copy handoff, alone"), ("with-copy", "zero-copy handoff, copy sub too"),
+                             ("producer-alone", "producer end_frame, alone"),
+                             ("producer-with-copy", "producer end_frame, copy sub too")])
         n = copy_frames(w, h)
         for _ in range(cfg["repeats"]):
             step(f"copy path {size}")
             fb.add("hand-copy", hand(dev, w, h, n))
             fb.add("fallback", fallback(dev, w, h, n, consumer_device)[0])
             fb.add("zero-copy", zero_copy(dev, w, h, n))
-            step(f"copy subscriber beside zero-copy {size}")
-            a, pa = neighbour(dev, w, h, n, False, consumer_device)
-            b, pb = neighbour(dev, w, h, n, True, consumer_device)
-            nb.add("alone", a)
-            nb.add("with-copy", b)
-            nb.add("producer-alone", pa)
-            nb.add("producer-with-copy", pb)
-        groups += [fb, nb]
+            if nb is not None:
+                step(f"copy subscriber beside zero-copy {size}")
+                a, pa = neighbour(dev, w, h, n, False, consumer_device)
+                b, pb = neighbour(dev, w, h, n, True, consumer_device)
+                nb.add("alone", a)
+                nb.add("with-copy", b)
+                nb.add("producer-alone", pa)
+                nb.add("producer-with-copy", pb)
+        groups += [fb] + ([nb] if nb is not None else [])
     return groups
