@@ -250,15 +250,24 @@ def test_explain_names_another_device_and_its_fix(producer_device, consumer_info
     assert producer_device.info.device_uuid in e.reasons[0].message + e.reasons[0].fix
 
 
-def test_explain_cuda_says_which_device_or_why_none(producer_device, monkeypatch):
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+def test_explain_cuda_says_which_device_or_why_none(producer_device):
     e = geyser.explain_cuda(producer_device)
-    if geyser.cuda.available():
-        # CUDA_VISIBLE_DEVICES="" was set after CUDA started (if it had): either answer names it.
-        assert e.codes in (["cuda_device"], ["cuda_not_visible"]), e
-    else:
+    if not geyser.cuda.available():
         assert e.codes == ["cuda_unavailable"] and e.cuda_ordinal is None, e
         assert e.reasons[0].fix
+    elif producer_device.info.device_type == "cpu":
+        assert e.codes == ["cuda_not_visible"] and "lavapipe" in e.reasons[0].fix, e
+    else:
+        assert e.codes == ["cuda_device"] and e.cuda_ordinal is not None and e.zero_copy, e
+    # CUDA_VISIBLE_DEVICES hiding every GPU (in a process of its own: CUDA reads it once).
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    if PRODUCER:
+        env["GEYSER_DEVICE"] = PRODUCER
+    cuda = _doctor(env=env)["cuda"]
+    assert not cuda["zero_copy"] and cuda["cuda_ordinal"] is None, cuda
+    codes = [r["code"] for r in cuda["reasons"]]
+    assert codes in (["cuda_unavailable"], ["cuda_not_visible"]), cuda
+    assert 'CUDA_VISIBLE_DEVICES=""' in cuda["reasons"][0]["message"], cuda
 
 
 def test_a_fork_child_is_told_why(producer_device):

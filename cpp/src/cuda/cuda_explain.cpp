@@ -17,8 +17,11 @@ Explanation explain_cuda(const Device& device) {
     const std::string visible_text =
         visible ? std::string(" (CUDA_VISIBLE_DEVICES=\"") + visible + "\")" : std::string();
     if (!status.available) {
-        e.reasons.push_back({"cuda_unavailable", true, "CUDA cannot be used in this process: " + status.reason,
-                             "install the NVIDIA driver (libcuda.so.1); in a container, expose the GPU to it"});
+        e.reasons.push_back({"cuda_unavailable", true,
+                             "CUDA cannot be used in this process" + visible_text + ": " + status.reason,
+                             visible ? "CUDA_VISIBLE_DEVICES may hide every GPU: include this one (GPU-" +
+                                           uuid_to_hex(device.info().device_uuid) + ", or its index)"
+                                     : "install the NVIDIA driver (libcuda.so.1); in a container, expose the GPU to it"});
         return e;
     }
     const cuda::api::Driver* d = cuda::api::driver();
