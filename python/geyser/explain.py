@@ -32,7 +32,7 @@ class Reason:
     fix: str
 
     def __str__(self) -> str:
-        return self.message + (f" Fix: {self.fix}." if self.fix else "")
+        return f"{self.message}." + (f" Fix: {self.fix}." if self.fix else "")
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class Explanation:
         return asdict(self)
 
     def __str__(self) -> str:
-        head = f"{self.subject}: {'zero-copy' if self.zero_copy else 'no zero-copy (' + self.path + ' path)'}"
+        head = f"{self.subject}: {'zero-copy' if self.zero_copy else 'no zero-copy'}"
         return "\n".join([head] + [f"  {'x' if r.blocking else '-'} [{r.code}] {r}" for r in self.reasons])
 
 

@@ -415,4 +415,4 @@ class Subscriber:
     def __repr__(self) -> str:
         if self.closed:
             return f"<geyser.Subscriber {self.info.name!r} closed>"
-        return f"<geyser.Subscriber {self.info.name!r} {self.info.mode} ring={len(self.ring)}>"
+        return f"<geyser.Subscriber {self.info.name!r} {self.info.mode} ring={len(self.ring)} {self.path}>"
