@@ -175,6 +175,7 @@ def test_zero_copy_require_is_refused_before_any_import(producer_device, consume
 
 def test_release_rules_hold_on_the_copy_path(producer_device, monkeypatch, fd_count):
     # In this process: zero_copy="never" takes the copy path on the producer's own device.
+    gc.collect()
     base = fd_count()
     name = _name("release")
     with geyser.Sender(producer_device, name, DESC, ring_size=2, release_timeout=0.3) as sender:

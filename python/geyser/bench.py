@@ -565,7 +565,7 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
     if fb_dev is not None and not isinstance(fb_dev, geyser.Device):
         fb_dev = geyser.Device(fb_dev)
     groups += bench_fallback.comparisons(dev, sizes, cfg, copy_frames, step, _Comparison, copy_path, zero_copy,
-                                         consumer_device=fb_dev)
+                                         consumer_device=fb_dev, start_consumer=_consumer)
 
     # The OpenGL consumer (bench_gl.py).
     groups += bench_gl.comparisons(dev, sizes, cfg["repeats"], cfg["frames"], copy_frames, step, skipped,

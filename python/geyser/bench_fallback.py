@@ -17,6 +17,7 @@ Two comparisons per size, every case in the same run, interleaved:
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
@@ -26,7 +27,6 @@ import time
 import numpy as np
 
 import geyser
-from . import bench as _bench  # bench imports this module first: use its names at run time
 
 __all__ = ["fallback", "neighbour", "comparisons"]
 
@@ -52,8 +52,14 @@ sub.close()
 
 
 def _start(req: dict, pass_fds) -> subprocess.Popen:
-    import json
     return subprocess.Popen([sys.executable, "-c", _CONSUMER, json.dumps(req)], pass_fds=pass_fds)
+
+
+def _read(pipe, n: int) -> bytes:
+    data = pipe.read(n)  # a buffered read returns n bytes, or fewer only at the end
+    if len(data) != n:
+        raise RuntimeError("benchmark consumer exited early")
+    return data
 
 
 def _run(device, width: int, height: int, frames: int, timed: dict, idle: dict | None) -> tuple[list[float], list[float]]:
@@ -62,7 +68,7 @@ def _run(device, width: int, height: int, frames: int, timed: dict, idle: dict |
     name = f"bench-fallback-{os.getpid()}-{time.monotonic_ns() % 100000}"
     desc = geyser.TextureDescriptor(width, height)
     procs = []
-    pipes = []
+    pipes = []  # buffered readers of the consumers' pipes
     with geyser.Sender(device, name, desc, ring_size=2) as sender:
         for tex in sender.ring:  # "rendered" before the clock starts
             tex.upload(np.full((height, width, 4), 7, np.uint8))
@@ -71,8 +77,8 @@ def _run(device, width: int, height: int, frames: int, timed: dict, idle: dict |
                 r, w = os.pipe()
                 procs.append(_start(dict(req, name=name, frames=frames, out=w), [w]))
                 os.close(w)
-                pipes.append(r)
-                if _bench._read_exact(r, 1) != b"R":
+                pipes.append(os.fdopen(r, "rb"))
+                if _read(pipes[-1], 1) != b"R":
                     raise RuntimeError("benchmark consumer did not start")
             handoff, producer = [], []
             for _ in range(frames):
@@ -80,16 +86,16 @@ def _run(device, width: int, height: int, frames: int, timed: dict, idle: dict |
                 t0 = time.monotonic_ns()
                 sender.end_frame(frame)
                 producer.append((time.monotonic_ns() - t0) / 1e6)
-                (t1,) = struct.unpack("<q", _bench._read_exact(pipes[0], 8))
+                (t1,) = struct.unpack("<q", _read(pipes[0], 8))
                 handoff.append((t1 - t0) / 1e6)
             if idle:
-                _bench._read_exact(pipes[1], 1)
+                _read(pipes[1], 1)
         finally:
             for p in procs:
                 if p.wait(timeout=120) != 0:
                     raise RuntimeError(f"benchmark consumer exited with status {p.returncode}")
-            for r in pipes:
-                os.close(r)
+            for pipe in pipes:
+                pipe.close()
     return handoff, producer
 
 
@@ -119,9 +125,11 @@ def neighbour(device, width: int, height: int, frames: int, with_copy: bool,
 
 
 def comparisons(dev, sizes, cfg: dict, copy_frames, step, comparison, copy_path, zero_copy,
-                consumer_device=None) -> list:
-    """The comparisons above, for ``bench.run``. With a ``consumer_device``, the hand-written
-    copy's consumer runs on it too (the zero-copy case stays on ``dev``: a reference)."""
+                consumer_device=None, start_consumer=None) -> list:
+    """The comparisons above, for ``bench.run`` (which passes its own ``copy_path``,
+    ``zero_copy`` and ``comparison`` class). With a ``consumer_device``, the hand-written copy's
+    consumer runs on it too, started by ``start_consumer(request, pass_fds)`` (bench's); the
+    zero-copy case stays on ``dev``, a reference."""
     groups = []
     smallest = min(sizes, key=lambda s: s[0] * s[1])
     hand = copy_path
@@ -129,7 +137,7 @@ def comparisons(dev, sizes, cfg: dict, copy_frames, step, comparison, copy_path,
         uuid = consumer_device.info.device_uuid
 
         def hand(d, w, h, n):
-            return copy_path(d, w, h, n, consumer=lambda req, fds: _bench._consumer(dict(req, device=uuid), fds))
+            return copy_path(d, w, h, n, consumer=lambda req, fds: start_consumer(dict(req, device=uuid), fds))
     for w, h in sizes:
         size = f"{w}x{h}"
         fb = comparison(f"fallback-{size}", f"copy path (fallback) {size}", "ms",

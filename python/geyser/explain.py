@@ -15,8 +15,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import _native
+from .device import Device, DeviceInfo
 from .errors import InvalidArgumentTypeError
 from .memory import Buffer, BufferHandle, Texture, TextureHandle, _MemoryHandle
+from .sender import SenderInfo
+from .sync import to_ns
 
 __all__ = ["Reason", "Explanation", "explain", "explain_cuda", "copy_to"]
 
@@ -65,7 +68,6 @@ class Explanation:
 
 
 def _device(device):
-    from .device import Device
     return device if device is not None else Device()
 
 
@@ -74,9 +76,6 @@ def explain(target, device=None, timeout: float = 1.0) -> Explanation:
     name (queried within ``timeout`` seconds; PeerGoneError when nobody publishes it), a
     SenderInfo, a TextureHandle or BufferHandle (its fd is not touched), a Device or a
     DeviceInfo."""
-    from .device import Device, DeviceInfo
-    from .sender import SenderInfo
-    from .sync import to_ns
     dev = _device(device)
     if isinstance(target, SenderInfo):
         target = target.name

@@ -94,7 +94,8 @@ other = None if sys.argv[2] == "same" else geyser.Device(sys.argv[2])
 cfg = {"quick": False, "frames": 100, "repeats": 3}
 groups = bench_fallback.comparisons(dev, [(1920, 1080), (3840, 2160)], cfg, lambda w, h: 30 if w < 3000 else 12,
                                     lambda msg: print("  " + msg, flush=True), bench._Comparison,
-                                    bench.copy_path, bench.zero_copy, consumer_device=other)
+                                    bench.copy_path, bench.zero_copy, consumer_device=other,
+                                    start_consumer=bench._consumer)
 results = [g.result() for g in groups]
 bench._print_table(results, sys.stdout)
 with open(sys.argv[1], "w") as f:
