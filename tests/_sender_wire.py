@@ -12,6 +12,7 @@ import _handle_wire
 
 PROTOCOL = 3
 TEXTURE, BUFFER = 1, 2  # SenderInfo.payload (ResourceKind)
+ZERO_COPY, COPY = 1, 2
 READY = 1
 LOSSLESS, LATEST = 1, 2
 PORTABLE, VULKAN = _handle_wire.PORTABLE, _handle_wire.VULKAN
@@ -58,8 +59,18 @@ def frame(number: int, slot: int) -> bytes:
 HELLO, FRAME, RELEASE, DROPPED = 16, 18, 19, 23
 
 
-def hello(pid: int, subscribe: bool = True, client: str = "") -> bytes:
-    return struct.pack("<HIB", PROTOCOL, pid, int(subscribe)) + _string(client)
+def hello(pid: int, subscribe: bool = True, client: str = "", path: int = ZERO_COPY) -> bytes:
+    return struct.pack("<HIB", PROTOCOL, pid, int(subscribe)) + _string(client) + struct.pack("<B", path)
+
+
+COPY_RING = 24
+
+
+def copy_ring(slots: int, slot_size: int, planes: list[tuple[int, int, int]]) -> bytes:
+    """A CopyRing (geyser/copy_ring.hpp): u32 slots, u64 slot_size, u32 plane count, then per
+    plane u32 aspect, u64 offset, u64 size."""
+    return (struct.pack("<IQI", slots, slot_size, len(planes))
+            + b"".join(struct.pack("<IQQ", a, o, n) for a, o, n in planes))
 
 
 def frame_number(number: int) -> bytes:

@@ -42,6 +42,7 @@ def test_bench_quick_writes_every_comparison(device, tmp_path):
     assert result["device"] == device.name
     keys = [c["key"] for c in result["comparisons"]]
     expected = [f"{kind}-{s}" for s in SIZES for kind in ("handoff", "imports")]
+    expected += ["fallback-1920x1080", "fallback-neighbour-1920x1080", "fallback-3840x2160"]
     gl = bench_gl.available() is None
     if gl:
         expected += [f"gl-handoff-{s}" for s in SIZES]
@@ -58,6 +59,7 @@ def test_bench_quick_writes_every_comparison(device, tmp_path):
     for s in SIZES:
         assert cases[f"handoff-{s}"] == ["zero-copy", "copy"]
         assert cases[f"imports-{s}"] == ["cached", "per-frame"]
+        assert cases[f"fallback-{s}"] == ["hand-copy", "fallback", "zero-copy"]
         if gl:
             assert cases[f"gl-handoff-{s}"] == ["gl-zero-copy", "gl-copy"]
     wake = ["eventfd", "portable"]
@@ -75,6 +77,7 @@ def test_bench_quick_writes_every_comparison(device, tmp_path):
         assert cases[f"fanout-{mode}-1920x1080"] == cases[f"fanout-cost-{mode}-1920x1080"] == ["1", "4"]
     assert cases["latest-slow-consumer"] == ["none", "slow"]
     assert cases["tensor-stream-1.8MB"] == ["handoff", "publish"]
+    assert cases["fallback-neighbour-1920x1080"] == ["alone", "with-copy", "producer-alone", "producer-with-copy"]
 
     for c in result["comparisons"]:
         for r in c["rows"]:

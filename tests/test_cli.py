@@ -42,7 +42,7 @@ def _subparsers() -> dict[str, argparse.ArgumentParser]:
 def test_every_subcommand_is_a_module_and_has_help():
     subs = _subparsers()
     assert set(cli.subcommands()) == set(subs)
-    assert {"info", "list", "demo", "bench"} <= set(subs)
+    assert {"info", "list", "demo", "bench", "doctor"} <= set(subs)
     for name, p in subs.items():
         assert p.description, name
         for action in p._actions:
@@ -51,7 +51,7 @@ def test_every_subcommand_is_a_module_and_has_help():
             assert action.help, f"{name} {action.option_strings} has no help"
 
 
-@pytest.mark.parametrize("name", ["info", "list", "demo", "bench"])
+@pytest.mark.parametrize("name", ["info", "list", "demo", "bench", "doctor"])
 def test_help_shows_defaults(name):
     out = geyser_cli(name, "--help")
     assert out.returncode == 0, out.stderr
@@ -73,6 +73,7 @@ def test_help_shows_defaults(name):
     (["bench", "--iterations", "0"], "--iterations"),
     (["bench", "--sizes", "0x5"], "--sizes"),
     (["list", "--timeout", "soon"], "--timeout"),
+    (["doctor", "--timeout", "0"], "--timeout"),
     (["nosuchcommand"], "invalid choice"),
     ([], "required"),
 ])

@@ -1,4 +1,4 @@
-"""Every Python block of README.md and docs/guide.md runs as written, each as a script of its
+"""Every Python block of README.md, docs/guide.md and docs/fallback.md runs as written, each as a script of its
 own in a fresh interpreter (so a block that spawns processes works as it would for a reader).
 Blocks that use torch run where torch and a CUDA driver are present and are skipped, saying so,
 elsewhere."""
@@ -16,7 +16,7 @@ import pytest
 import geyser.cuda
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCUMENTS = ["README.md", "docs/guide.md"]
+DOCUMENTS = ["README.md", "docs/guide.md", "docs/fallback.md"]
 BLOCK = re.compile(r"^```python\n(.*?)^```$", re.S | re.M)
 
 

@@ -61,7 +61,8 @@ void bind_sender(py::module_& m) {
         .def_readonly("subscribers_joined", &SenderStats::subscribers_joined)
         .def_readonly("subscribers_dropped", &SenderStats::subscribers_dropped)
         .def_readonly("stalls_skipped", &SenderStats::stalls_skipped)
-        .def_readonly("accepts_deferred", &SenderStats::accepts_deferred);
+        .def_readonly("accepts_deferred", &SenderStats::accepts_deferred)
+        .def_readonly("frames_copied", &SenderStats::frames_copied);
     py::enum_<ReadySignal>(m, "ReadySignal")
         .value("HOST", ReadySignal::kHost)
         .value("GPU", ReadySignal::kGpu);
@@ -214,9 +215,16 @@ void bind_sender(py::module_& m) {
         .def_property_readonly("released", &Subscriber::Frame::released)
         .def("release", &Subscriber::Frame::release, py::call_guard<py::gil_scoped_release>());
 
+    py::enum_<ZeroCopy>(m, "ZeroCopy")
+        .value("AUTO", ZeroCopy::kAuto)
+        .value("REQUIRE", ZeroCopy::kRequire)
+        .value("NEVER", ZeroCopy::kNever);
     py::class_<Subscriber>(m, "Subscriber")
         .def_static("connect", &Subscriber::connect, py::arg("device"), py::arg("name"), py::arg("timeout_ns"),
-                    py::arg("client") = "", py::call_guard<py::gil_scoped_release>())
+                    py::arg("client") = "", py::arg("zero_copy") = ZeroCopy::kAuto,
+                    py::call_guard<py::gil_scoped_release>())
+        .def_property_readonly("path", &Subscriber::path)
+        .def_property_readonly("reason", &Subscriber::reason)
         .def_property_readonly("info", &Subscriber::info, py::return_value_policy::copy)
         .def_property_readonly("ring", &Subscriber::ring)
         .def_property_readonly("buffers", &Subscriber::buffers)

@@ -55,6 +55,7 @@ void bind_tensor_layout(pybind11::module_& m);
 void bind_sender(pybind11::module_& m);
 void bind_cuda(pybind11::module_& m);
 void bind_gl(pybind11::module_& m);
+void bind_explain(pybind11::module_& m);
 
 inline pybind11::bytes uuid_bytes(const Uuid& u) {
     return pybind11::bytes(reinterpret_cast<const char*>(u.data()), u.size());

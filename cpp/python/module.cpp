@@ -136,4 +136,5 @@ PYBIND11_MODULE(_native, m) {
     geyser::python::bind_sender(m);
     geyser::python::bind_cuda(m);
     geyser::python::bind_gl(m);
+    geyser::python::bind_explain(m);
 }

@@ -59,4 +59,14 @@ uint32_t external_handle_type_bit(const std::string& name) {
     throw InvalidArgumentError("handle type must be one of " + names + ", got '" + name + "'");
 }
 
+const char* to_string(SharePath path) {
+    switch (path) {
+        case SharePath::kZeroCopy:
+            return "zero-copy";
+        case SharePath::kCopy:
+            return "copy";
+    }
+    return "unknown";
+}
+
 }  // namespace geyser

@@ -31,6 +31,7 @@ from . import pickling  # noqa: F401 - registers the multiprocessing reducers
 from .channel import Channel, Listener, receive_handle, runtime_dir, send_handle
 from .tensors import TensorLayout
 from .sender import Frame, Sender, SenderInfo, Subscriber, list_senders, query_sender
+from .explain import Explanation, Reason, copy_to, explain, explain_cuda
 from . import _native
 from . import cuda  # noqa: F401 - geyser.cuda: CUDA interop (works without CUDA; see cuda.available())
 
@@ -55,5 +56,6 @@ __all__ = [
     "InvalidHandleError", "PeerGoneError", "ProtocolError", "SubscriptionDroppedError", "Texture", "TextureDescriptor",
     "TextureFormat", "TextureHandle", "TextureUsage", "TimeoutError", "UnsupportedFormatError",
     "UnsupportedOperationError", "VulkanError", "VulkanUnavailableError", "clear_validation_messages",
-    "devices", "format_info", "validation_messages", "TensorLayout",
+    "devices", "format_info", "validation_messages", "TensorLayout", "Explanation", "Reason", "copy_to", "explain",
+    "explain_cuda",
 ]

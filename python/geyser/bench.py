@@ -18,6 +18,9 @@ repeats of each run's p50 and p99, and each case's ratio to the comparison's bas
    a slow consumer in latest mode;
 7. a tensor stream (bench_tensors.py): publish of named tensors to ``frame.read()`` in another
    process (the handoff, the baseline) beside the producer's publish cost.
+8. the copy path (``bench_fallback.py``): a Subscriber's copy path against the hand-written copy
+   of 1 (the baseline) and zero-copy, per size, and what a copy subscriber costs the zero-copy
+   subscribers of the same sender (their handoff, the producer's ``end_frame``).
 
 Handoffs and wakes go between real processes; a handoff is timed from the producer's start to
 the consumer holding the frame in a texture (one CLOCK_MONOTONIC for both), one frame in flight.
@@ -40,6 +43,7 @@ import time
 import numpy as np
 
 import geyser
+from . import bench_fallback
 from . import bench_gl
 from . import bench_streams
 from . import bench_tensors
@@ -506,7 +510,7 @@ def _plot(groups: list[tuple[dict, dict[str, list[float]]]], path: str) -> None:
 
 
 def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int | None = None,
-        quick: bool = False, device=None, json_path: str | None = None,
+        quick: bool = False, device=None, fallback_device=None, json_path: str | None = None,
         plot_path: str | None = None, out=None, command: str | None = None,
         cpp_bench: str | None = None) -> dict:
     """Runs every comparison, prints one table to ``out`` (stdout), writes ``json_path`` and
@@ -516,7 +520,9 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
     ``device`` is a Device or a selector for one. ``iterations`` sets the samples per run of the
     cheap measurements (frames, wake round trips); the expensive ones (copy path, 4K
     allocations, imports and downloads) take a tenth of it, at least 3. ``repeats`` interleaved
-    runs per comparison; the medians of their p50 and p99 are reported. ``command`` is recorded
+    runs per comparison; the medians of their p50 and p99 are reported. ``fallback_device`` (a
+    Device or a selector) is the copy path's consumer device (bench_fallback.py; default: the
+    same device with ``zero_copy="never"``). ``command`` is recorded
     in the JSON as the command line that ran this.
     """
     out = out or sys.stdout
@@ -557,6 +563,14 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
             imp.add("cached", zero_copy(dev, w, h, cfg["frames"]))
             imp.add("per-frame", import_each_frame(dev, w, h, cfg["frames"]))
         groups += [hand, imp]
+
+    # The copy path (bench_fallback.py): against the hand-written copy, and its cost to zero-copy
+    # subscribers of the same sender.
+    fb_dev = fallback_device
+    if fb_dev is not None and not isinstance(fb_dev, geyser.Device):
+        fb_dev = geyser.Device(fb_dev)
+    groups += bench_fallback.comparisons(dev, sizes, cfg, copy_frames, step, _Comparison, copy_path, zero_copy,
+                                         consumer_device=fb_dev, start_consumer=_consumer)
 
     # The OpenGL consumer (bench_gl.py).
     groups += bench_gl.comparisons(dev, sizes, cfg["repeats"], cfg["frames"], copy_frames, step, skipped,

@@ -42,6 +42,7 @@ _SYNC = {"auto": _native.TimelineChoice.AUTO, "vulkan": _native.TimelineChoice.V
          "portable": _native.TimelineChoice.PORTABLE}
 _MODE = {"lossless": _native.DeliveryMode.LOSSLESS, "latest": _native.DeliveryMode.LATEST}
 _STALLED = {"drop": _native.StalledPolicy.DROP, "skip": _native.StalledPolicy.SKIP}
+_ZERO_COPY = {"auto": _native.ZeroCopy.AUTO, "require": _native.ZeroCopy.REQUIRE, "never": _native.ZeroCopy.NEVER}
 _EVENT_LEVEL = {_native.SenderEventKind.JOINED: logging.INFO, _native.SenderEventKind.LEFT: logging.INFO,
                 _native.SenderEventKind.DROPPED: logging.WARNING, _native.SenderEventKind.STALLED: logging.WARNING}
 
@@ -65,6 +66,7 @@ class SenderInfo:
     current_frame: int
     subscribers: int
     device_uuid: str
+    driver_uuid: str = ""
     #: A tensor stream's layout (its ring holds buffers); None for a texture ring.
     layout: TensorLayout | None = None
 
@@ -80,7 +82,7 @@ class SenderInfo:
         return cls(i.name, desc, i.width, i.height, i.vk_format, i.ring_size, i.producer_pid,
                    "vulkan" if i.sync_kind == _native.TimelineKind.VULKAN else "portable",
                    "latest" if i.mode == _native.DeliveryMode.LATEST else "lossless", i.max_held, i.current_frame,
-                   i.subscribers, i.device_uuid.hex(),
+                   i.subscribers, i.device_uuid.hex(), i.driver_uuid.hex(),
                    TensorLayout._wrap(i.layout) if i.payload == _native.ResourceKind.BUFFER else None)
 
 
@@ -260,7 +262,8 @@ class Sender:
     @property
     def stats(self):
         """Counters: ``frames_published``, ``subscribers_joined``, ``subscribers_dropped``,
-        ``stalls_skipped``, ``accepts_deferred`` (accept() out of fds, the listener left alone a while)."""
+        ``stalls_skipped``, ``accepts_deferred`` (accept() out of fds, the listener left alone a while),
+        ``frames_copied`` (frames downloaded once each into the copy ring for copy subscribers)."""
         return self._native.stats
 
     def wait_for_subscribers(self, count: int = 1, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -363,11 +366,23 @@ class Subscriber:
     ``next_frame()`` gives the next frame (lossless: the next in order; latest: the newest), held
     until released. A subscriber may hold ``info.max_held`` frames at once; asking for another
     raises UnsupportedOperationError. For event loops: ``fileno()`` (readable when a frame has
-    come) and ``await next_frame_async()``."""
+    come) and ``await next_frame_async()``.
 
-    def __init__(self, device, name: str, timeout: float = DEFAULT_TIMEOUT, client: str = ""):
+    Where ``device`` cannot import the producer's ring (another GPU or driver, a format it cannot
+    import: ``geyser.explain(name, device)`` says why), ``zero_copy`` decides: ``"auto"`` takes
+    the copy path, through host memory (``path`` is then ``"copy"`` and ``reason`` says why;
+    ``ring`` is this device's own textures, each frame uploaded into its slot as ``next_frame``
+    returns it); ``"require"`` raises DeviceMismatchError with the reasons, importing nothing;
+    ``"never"`` takes the copy path even where zero-copy would work. docs/fallback.md."""
+
+    def __init__(self, device, name: str, timeout: float = DEFAULT_TIMEOUT, client: str = "",
+                 zero_copy: str = "auto"):
+        if zero_copy not in _ZERO_COPY:
+            raise InvalidArgumentError(f"zero_copy must be 'auto', 'require' or 'never', got {zero_copy!r}")
         self.device = device
-        self._native = _native.Subscriber.connect(device.native, name, to_ns(timeout), client)
+        self._native = _native.Subscriber.connect(device.native, name, to_ns(timeout), client, _ZERO_COPY[zero_copy])
+        self.path: str = _native.share_path_name(self._native.path)
+        self.reason: str = self._native.reason
         self.info = SenderInfo._from_native(self._native.info)
         self.ring = [Texture(t, device, self.info.descriptor) for t in self._native.ring]
         #: A tensor stream's layout and ring of buffers (None and empty for a texture ring).
@@ -467,4 +482,4 @@ class Subscriber:
     def __repr__(self) -> str:
         if self.closed:
             return f"<geyser.Subscriber {self.info.name!r} closed>"
-        return f"<geyser.Subscriber {self.info.name!r} {self.info.mode} ring={len(self.ring)}>"
+        return f"<geyser.Subscriber {self.info.name!r} {self.info.mode} ring={len(self.ring)} {self.path}>"

@@ -18,6 +18,7 @@
 //                     named-sender codecs of geyser/sender_protocol.hpp and the sync-handle codec
 //                     of wire.hpp (cpp/src/ipc/sender_protocol.cpp, wire_sync_handle.cpp)
 //   8 kTimelineHandle decode_timeline_handle on the payload (0x10: no fd)
+//   9 kCopyRing       decode_copy_ring on the payload (geyser/copy_ring.hpp, protocol 3)
 //
 // A geyser::Error is an expected rejection. Anything else is a bug and ends the run through
 // abort() with a message on stderr: another exception type, a decode that an independent model
@@ -46,6 +47,7 @@
 #include <string>
 #include <vector>
 
+#include "geyser/copy_ring.hpp"
 #include "geyser/error.hpp"
 #include "geyser/wire.hpp"
 #include "geyser/sender_protocol.hpp"
@@ -249,6 +251,30 @@ void expect_equal(const geyser::Hello& a, const geyser::Hello& b) {
     expect_field("hello", "pid", a.pid, b.pid);
     expect_field("hello", "subscribe", a.subscribe, b.subscribe);
     expect_field("hello", "client", a.client, b.client);
+    expect_field("hello", "path", a.path, b.path);
+}
+
+void expect_equal(const geyser::CopyRing& a, const geyser::CopyRing& b) {
+    expect_field("copy_ring", "slots", a.slots, b.slots);
+    expect_field("copy_ring", "slot_size", a.slot_size, b.slot_size);
+    expect_field("copy_ring", "planes", a.planes.size(), b.planes.size());
+    for (size_t i = 0; i < a.planes.size(); ++i) {
+        expect_field("copy_ring", "aspect", a.planes[i].aspect, b.planes[i].aspect);
+        expect_field("copy_ring", "offset", a.planes[i].offset, b.planes[i].offset);
+        expect_field("copy_ring", "size", a.planes[i].size, b.planes[i].size);
+    }
+    // The decoder's promise: the planes tile one slot exactly, so no plane lies outside the file.
+    uint64_t end = 0;
+    for (const auto& p : a.planes) {
+        if (p.offset != end) fail("copy_ring: a decoded plane is not packed");
+        end += p.size;
+    }
+    if (end != a.slot_size || a.slots == 0 || a.slots > 64) fail("copy_ring: decoded planes do not tile the slot");
+}
+
+void fuzz_copy_ring(const uint8_t* data, size_t size) {
+    fuzz_codec<geyser::CopyRing>("copy_ring", data, size, geyser::decode_copy_ring, geyser::encode_copy_ring,
+                                 [](const geyser::CopyRing& a, const geyser::CopyRing& b) { expect_equal(a, b); });
 }
 
 void expect_equal(const geyser::SenderInfo& a, const geyser::SenderInfo& b) {
@@ -463,6 +489,7 @@ void fuzz_payload_of(uint16_t type, const uint8_t* payload, size_t size, uint16_
             break;
     }
     if (type == geyser::kSenderInfoMessage) fuzz_sender_info(payload, size);
+    if (type == geyser::kCopyRingMessage && fd_count == 1) fuzz_copy_ring(payload, size);
 }
 
 // ---- frame header -----------------------------------------------------------------------------
@@ -710,6 +737,7 @@ enum Target : uint8_t {
     kTimelineAnnounce,
     kFrameMessage,
     kTimelineHandle,
+    kCopyRing,
     kTargetCount
 };
 constexpr uint8_t kNoFdFlag = 0x10;
@@ -740,6 +768,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             case kTimelineAnnounce: fuzz_timeline_announce(rest, rest_size, !(selector & kNoFdFlag)); break;
             case kFrameMessage: fuzz_frame_message(rest, rest_size); break;
             case kTimelineHandle: fuzz_timeline_handle(rest, rest_size, !(selector & kNoFdFlag)); break;
+            case kCopyRing: fuzz_copy_ring(rest, rest_size); break;
             case kTargetCount: break;
         }
     }

@@ -3,7 +3,7 @@
 
 Every input starts with fuzz_wire's selector byte (target in the low nibble: 0 frame, 1
 memory_handle payload, 2 WireReader program, 3-7 hello, sender_info, sync_handle, the timeline
-announcement and frame, 8 timeline_handle; 0x10 on a codec that takes an fd means "no fd"). The
+announcement and frame, 8 timeline_handle, 9 copy_ring; 0x10 on a codec that takes an fd means "no fd"). The
 frames and payloads are built here field by field with struct, from the layouts written down in
 cpp/include/geyser/wire.hpp and cpp/include/geyser/sender_protocol.hpp, not by calling the
 codecs, so valid seeds also pin the layout. A few are deliberately truncated or corrupted so the
@@ -15,12 +15,12 @@ import struct
 
 CORPUS = pathlib.Path(__file__).resolve().parent / "corpus"
 
-FRAME, MEMORY_HANDLE, READER, HELLO, SENDER_INFO, SYNC_HANDLE, TIMELINE, FRAME_MESSAGE, TIMELINE_HANDLE = range(9)
+FRAME, MEMORY_HANDLE, READER, HELLO, SENDER_INFO, SYNC_HANDLE, TIMELINE, FRAME_MESSAGE, TIMELINE_HANDLE, COPY_RING = range(10)
 NO_FD = 0x10
 
 MAGIC = 0x52535947  # "GYSR" on the wire
 VERSION = 1
-MEMORY_HANDLE_TYPE, SYNC_HANDLE_TYPE, TIMELINE_TYPE, HELLO_TYPE, SENDER_INFO_TYPE = 1, 2, 3, 16, 21
+MEMORY_HANDLE_TYPE, SYNC_HANDLE_TYPE, TIMELINE_TYPE, HELLO_TYPE, SENDER_INFO_TYPE, COPY_RING_TYPE = 1, 2, 3, 16, 21, 24
 OPAQUE_FD, SYNC_FD, DMA_BUF = 0x1, 0x10, 0x200
 VK_FORMAT_R8G8B8A8_UNORM = 37
 VK_IMAGE_TILING_DRM_FORMAT_MODIFIER_EXT = 1000158000
@@ -65,8 +65,14 @@ def lp(b):
 
 
 # Named-sender payloads (sender_protocol.hpp's layouts, field by field).
-def hello(protocol=3, pid=4242, subscribe=1, client=b"fuzz"):
-    return struct.pack("<HIB", protocol, pid, subscribe) + lp(client)
+def hello(protocol=3, pid=4242, subscribe=1, client=b"fuzz", path=1):
+    return struct.pack("<HIB", protocol, pid, subscribe) + lp(client) + bytes([path])
+
+
+def copy_ring(slots=3, planes=((1, 0, 8192),)):
+    # u32 slots, u64 slot_size, u32 plane count, then per plane u32 aspect, u64 offset, u64 size
+    slot_size = sum(p[2] for p in planes)
+    return struct.pack("<IQI", slots, slot_size, len(planes)) + b"".join(struct.pack("<IQQ", *p) for p in planes)
 
 
 def sender_info(name=b"demo", ring_size=3, tensors=None):
@@ -163,6 +169,13 @@ def seeds():
     yield "timeline-vulkan", TIMELINE, timeline
     yield "timeline-portable", TIMELINE, bytes([2]) + timeline_handle(1)
     yield "frame-message", FRAME_MESSAGE, struct.pack("<QI", 9, 1)
+    yield "hello-copy", HELLO, hello(path=2)
+    yield "hello-protocol-2", HELLO, hello(protocol=2)[:-1]
+    yield "copy-ring", COPY_RING, copy_ring()
+    yield "copy-ring-depth-stencil", COPY_RING, copy_ring(planes=((2, 0, 4096), (4, 4096, 1024)))
+    yield "copy-ring-plane-past-slot", COPY_RING, struct.pack("<IQIIQQ", 3, 100, 1, 1, 50, 100)
+    yield "copy-ring-huge-slot", COPY_RING, copy_ring(planes=((1, 0, 1 << 40),))
+    yield "frame-copy-ring", FRAME, header(COPY_RING_TYPE, len(copy_ring()), 1) + copy_ring()
 
     yield "timeline-handle-portable", TIMELINE_HANDLE, timeline_handle(1)
     yield "timeline-handle-vulkan", TIMELINE_HANDLE, timeline_handle()

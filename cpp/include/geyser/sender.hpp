@@ -97,6 +97,8 @@ struct SenderStats {
     uint64_t stalls_skipped = 0;
     /// Times accept() ran out of fds (EMFILE, ENFILE) and the listener was left alone a while.
     uint64_t accepts_deferred = 0;
+    /// Frames downloaded into the copy ring for copy subscribers (once per frame, however many).
+    uint64_t frames_copied = 0;
 };
 
 /// Who signals a frame's ready timeline when end_frame() announces it.

@@ -20,6 +20,11 @@
 //   producer never waits for subscribers: it writes a slot that holds neither the newest frame
 //   nor a frame a subscriber holds. So a ring of N lets each subscriber hold N-2 frames.
 //
+// Protocol 3 adds the copy path (copy_ring.hpp): a subscriber whose device cannot import the ring
+// (explain.hpp) says path kCopy in its Hello and receives, in place of the N texture handles, one
+// kCopyRingMessage (a CopyRing and its memfd), and a portable ready timeline of its own. The
+// producer downloads each frame into that shared-memory ring once, for every copy subscriber.
+//
 // A subscriber waits for "ready" to reach the frame, reads the slot, and releases. One that holds
 // a frame past the producer's release timeout is dropped (kLatest may skip it instead), and told
 // why with Dropped before its socket closes. A producer that shuts down sends Goodbye; one that
@@ -53,6 +58,8 @@ constexpr uint16_t kFrameRequestMessage = 22;
 /// Message type of Dropped (a Dropped payload), the producer's last message to a subscriber it
 /// ends.
 constexpr uint16_t kDroppedMessage = 23;
+/// Message type of a copy subscriber's ring (a CopyRing, copy_ring.hpp, with the memfd beside it).
+constexpr uint16_t kCopyRingMessage = 24;
 
 /// Which frames reach a subscriber (the numbers are part of the wire format).
 enum class DeliveryMode : uint8_t {
@@ -77,6 +84,9 @@ struct Hello {
     uint32_t pid = 0;
     bool subscribe = true;  ///< false: only ask for SenderInfo (listing)
     std::string client;
+    /// How the subscriber takes the ring (protocol 3; u8 after `client`): kZeroCopy imports the
+    /// textures, kCopy receives the shared-memory copy ring.
+    SharePath path = SharePath::kZeroCopy;
 };
 
 struct SenderInfo {

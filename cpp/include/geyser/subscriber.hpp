@@ -19,8 +19,22 @@
 namespace geyser {
 
 class Buffer;
+class CopyUploader;
 class Device;
 class Texture;
+
+/// Whether a Subscriber may take the copy path (explain.hpp decides whether zero-copy can work).
+enum class ZeroCopy : uint8_t {
+    /// Zero-copy where this device can import the ring, else the copy path (Subscriber::path and
+    /// reason() say which, and why).
+    kAuto = 1,
+    /// Zero-copy or nothing: DeviceMismatchError with the reasons when it cannot work, before any
+    /// of the producer's fds is imported.
+    kRequire = 2,
+    /// The copy path even where zero-copy would work (benchmarks, tests, a consumer that wants
+    /// its own copy of each frame).
+    kNever = 3,
+};
 
 /// Where Subscriber::next_frame waits for a frame's ready timeline to reach its number.
 enum class ReadyWait : uint8_t {
@@ -86,8 +100,13 @@ public:
         ReadyWait ready_wait_ = ReadyWait::kHost;
     };
 
-    /// Connects to `name` on `device` (which must be the producer's device: DeviceMismatchError
-    /// otherwise) and imports the ring and the ready timeline. A SenderInfo whose texture_format
+    /// Connects to `name` on `device` and imports the ring and the ready timeline. Where `device`
+    /// cannot import the producer's ring (explain(device, info): another device or driver, a
+    /// format it cannot import, a fork() child, GEYSER_TEST_FORCE_DEVICE_MISMATCH), `zero_copy`
+    /// decides: kAuto takes the copy path (path() is kCopy, reason() says why: the frames come
+    /// through a shared-memory ring the producer fills once per frame, uploaded into a ring of
+    /// this device's own textures when next_frame takes them, with a portable ready timeline);
+    /// kRequire throws DeviceMismatchError with the reasons before importing anything. A SenderInfo whose texture_format
     /// tag contradicts its vk_format (format_tag_mismatch), or a ring texture whose extent,
     /// VkFormat or tag differs from the SenderInfo, is a ProtocolError: the sender broke its own
     /// description. So is a SenderInfo that is not the socket's own (check_sender_identity:
@@ -96,19 +115,28 @@ public:
     /// the same way: each ring handle must be a buffer of exactly info().layout.size() bytes
     /// (ProtocolError otherwise), then Device::import_buffer checks it.
     static std::unique_ptr<Subscriber> connect(const std::shared_ptr<Device>& device, const std::string& name,
-                                               std::chrono::nanoseconds timeout, const std::string& client = {});
+                                               std::chrono::nanoseconds timeout, const std::string& client = {},
+                                               ZeroCopy zero_copy = ZeroCopy::kAuto);
     ~Subscriber();
     Subscriber(const Subscriber&) = delete;
     Subscriber& operator=(const Subscriber&) = delete;
 
     const SenderInfo& info() const noexcept { return info_; }
-    /// The ring's textures (empty for a tensor stream).
+    /// How the frames reach this subscriber: kZeroCopy (ring() is the producer's memory) or kCopy
+    /// (ring() is this device's own textures, each frame uploaded into its slot by next_frame).
+    SharePath path() const noexcept { return path_; }
+    /// Why the path is kCopy (explain's blocking reasons, with their fixes); empty for kZeroCopy.
+    const std::string& reason() const noexcept { return reason_; }
+    /// The ring's textures (empty for a tensor stream). kZeroCopy: the producer's textures as
+    /// imported. kCopy: textures of this device, one per slot; a frame's slot is written when
+    /// next_frame returns it.
     const std::vector<std::shared_ptr<Texture>>& ring() const noexcept { return ring_; }
     /// A tensor stream's ring of buffers (empty for a texture ring); info().layout places the
     /// tensors in each.
     const std::vector<std::shared_ptr<Buffer>>& buffers() const noexcept { return buffers_; }
-    /// The ring's handles as the sender sent them, each still owning its fd: an imported texture
-    /// cannot be exported again, so another API's import of the ring (geyser/gl.hpp) imports a
+    /// The ring's handles as the sender sent them (kCopy: exports of this device's ring), each
+    /// still owning its fd: an imported texture cannot be exported again, so another API's
+    /// import of the ring (geyser/gl.hpp) imports a
     /// duplicate of these. Valid for the Subscriber's lifetime.
     const std::vector<MemoryHandle>& ring_handles() const noexcept { return ring_handles_; }
     /// The ready timeline's handle as sent (owning its fd), for the same reason.
@@ -150,6 +178,8 @@ public:
 
 private:
     Subscriber(Channel channel, std::shared_ptr<Device> device);
+    // The copy path's handshake, on a new connection (ipc/subscriber_copy.cpp).
+    void subscribe_copy(const std::string& name, uint64_t deadline, const std::string& client);
     [[noreturn]] void throw_gone() const;
     // ReadyWait::kHost: waits until `deadline` for the announced frame's ready signal.
     void wait_ready(uint64_t deadline);
@@ -159,6 +189,9 @@ private:
     // touching the shared socket or timelines (Device::inherited_across_fork).
     std::shared_ptr<Device> device_;
     SenderInfo info_;
+    SharePath path_ = SharePath::kZeroCopy;
+    std::string reason_;
+    std::unique_ptr<CopyUploader> copy_;  // kCopy only
     std::vector<std::shared_ptr<Texture>> ring_;
     std::vector<std::shared_ptr<Buffer>> buffers_;
     std::vector<MemoryHandle> ring_handles_;

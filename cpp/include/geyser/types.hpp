@@ -25,6 +25,19 @@ enum class ResourceKind : uint32_t {
 
 const char* to_string(ResourceKind kind);
 
+/// How frames or a resource reach this process (explain.hpp decides; the numbers are part of the
+/// sender protocol's Hello). The names (to_string) are what Python's `Subscriber.path` returns.
+enum class SharePath : uint8_t {
+    /// The producer's memory imported on this device: no copy at all.
+    kZeroCopy = 1,
+    /// Through host memory: the producer downloads each frame once into a sealed shared-memory
+    /// ring (copy_ring.hpp), and this process uploads it into textures of its own device.
+    kCopy = 2,
+};
+
+/// "zero-copy", "copy".
+const char* to_string(SharePath path);
+
 /// The name of a single external handle type bit, such as "opaque_fd", "dma_buf", "sync_fd"
 /// ("unknown" for a bit without one). Thread-safe.
 const char* external_handle_type_name(uint32_t vk_handle_type_bit);

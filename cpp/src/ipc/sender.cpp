@@ -23,6 +23,7 @@
 #include "geyser/memory.hpp"
 #include "geyser/wire.hpp"
 #include "fault.hpp"
+#include "ipc/copy_feeder.hpp"
 #include "ipc/sender_handshakes.hpp"
 #include "ipc/sender_ring_guard.hpp"
 #include "ipc/sender_session.hpp"
@@ -61,11 +62,13 @@ struct Subscription {
     /// Its own ready timeline, which only this subscriber (and the producer) can write: what it
     /// does to it (a value far ahead, abandonment) reaches no other subscriber.
     std::shared_ptr<Timeline> ready;
+    SharePath path = SharePath::kZeroCopy;  // kCopy: it reads the copy ring, filled for it
     uint32_t pid = 0;       // what its Hello says, for the log
     uint32_t peer_pid = 0;  // what the kernel says (SO_PEERCRED), for the per-peer cap
     std::string client;
     std::map<uint64_t, Held> held;  // by frame number
     bool wants = false;  // kLatest: a FrameRequest is waiting for a frame above wants_after
+    uint64_t last = 0;   // the newest frame delivered to it
     uint64_t wants_after = 0;
 
     std::string who() const {
@@ -91,6 +94,7 @@ struct Sender::State {
     int64_t pending_slot = -1;   // the slot begin_frame handed out, until end/abandon
     std::deque<SenderEvent> events;
     SenderStats stats;
+    std::unique_ptr<CopyFeeder> copy;  // from the first copy subscriber on
     std::atomic<bool> stop{false};
     // Not a plain member: a fork() child must be able to leave its (thread-less) copy alone,
     // since destroying a joinable std::thread terminates the process.
@@ -135,6 +139,17 @@ struct Sender::State {
     /// within `timeout_ns` (0: at once). Its own ready timeline is signalled to `number` first
     /// (every frame announced is ready: kGpu frames are announced once the GPU has signalled).
     void deliver(const std::shared_ptr<Subscription>& sub, uint64_t number, uint32_t slot, uint64_t timeout_ns) {
+        // A late joiner may have been given the current frame by its handshake while end_frame
+        // was copying it: frames only go forward.
+        if (number <= sub->last) return;
+        if (sub->path == SharePath::kCopy) {
+            try {
+                if (copy->fill(slot, number)) ++stats.frames_copied;
+            } catch (const Error& e) {
+                drop(sub, std::string("frame ") + std::to_string(number) + " could not be copied for it (" + e.what() + ")");
+                return;
+            }
+        }
         // Only the producer signals it, and only to frames it delivers, in increasing order: a
         // value past `number` was written by the subscriber itself. Either way it is its own loss.
         try {
@@ -157,6 +172,7 @@ struct Sender::State {
             sub->channel.send(static_cast<uint16_t>(MessageType::kFrame), encode_frame_message({number, slot}), {},
                               timeout_of(timeout_ns));
             sub->held[number] = Held{slot, sender_session::now_ns(), false};
+            sub->last = number;
         } catch (const PeerGoneError&) {
             drop(sub, "");
         } catch (const TimeoutError&) {
@@ -417,19 +433,36 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
     }
     channel.send(kSenderInfoMessage, encode_sender_info(now), {}, timeout_of(remaining(deadline)));
     if (!hello.subscribe) return;
-    for (const auto& tex : ring_) {
-        const MemoryHandle h = export_ring_texture(*device_, *tex);
-        channel.send(static_cast<uint16_t>(MessageType::kMemoryHandle), encode_memory_handle(h), {h.fd.get()},
-                     timeout_of(remaining(deadline)));
+    if (hello.path == SharePath::kCopy && !buffers_.empty()) {
+        refuse(channel, "'" + name_ + "' is a tensor stream, and the copy path carries texture streams only");
+        return;
     }
-    for (const auto& buf : buffers_) {
-        const MemoryHandle h = export_ring_buffer(*device_, *buf);
-        channel.send(static_cast<uint16_t>(MessageType::kMemoryHandle), encode_memory_handle(h), {h.fd.get()},
-                     timeout_of(remaining(deadline)));
+    if (hello.path == SharePath::kCopy) {
+        CopyFeeder* feeder = nullptr;
+        {
+            std::lock_guard<std::mutex> lock(st.mutex);
+            if (!st.copy) st.copy = std::make_unique<CopyFeeder>(ring_);
+            feeder = st.copy.get();  // lives as long as the state
+        }
+        channel.send(kCopyRingMessage, encode_copy_ring(feeder->ring()), {feeder->fd()}, timeout_of(remaining(deadline)));
+    } else {
+        for (const auto& tex : ring_) {
+            const MemoryHandle h = export_ring_texture(*device_, *tex);
+            channel.send(static_cast<uint16_t>(MessageType::kMemoryHandle), encode_memory_handle(h), {h.fd.get()},
+                         timeout_of(remaining(deadline)));
+        }
+        for (const auto& buf : buffers_) {
+            const MemoryHandle h = export_ring_buffer(*device_, *buf);
+            channel.send(static_cast<uint16_t>(MessageType::kMemoryHandle), encode_memory_handle(h), {h.fd.get()},
+                         timeout_of(remaining(deadline)));
+        }
     }
-    // Its own ready timeline: the producer signals it for each frame this subscriber gets.
+    // Its own ready timeline: the producer signals it for each frame this subscriber gets (a copy
+    // subscriber's device cannot import a Vulkan one).
     std::shared_ptr<Timeline> ready = device_->create_shared_timeline(
-        ready_->kind() == TimelineKind::kVulkan ? TimelineChoice::kVulkan : TimelineChoice::kPortable, 0);
+        ready_->kind() == TimelineKind::kVulkan && hello.path == SharePath::kZeroCopy ? TimelineChoice::kVulkan
+                                                                                      : TimelineChoice::kPortable,
+        0);
     TimelineHandle th = device_->export_timeline(*ready);
     TimelineAnnounce a;
     a.role = TimelineRole::kReady;
@@ -445,6 +478,7 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
                  timeout_of(remaining(deadline)));
     // `th` (or `a.semaphore`) still owns the fd; it is closed when they go out of scope.
     auto sub = std::make_shared<Subscription>(std::move(channel), std::move(ready), hello.pid, peer_pid, hello.client);
+    sub->path = hello.path;
     st.subs.push_back(sub);
     ++st.stats.subscribers_joined;
     st.event(SenderEvent::Kind::kJoined, *sub, "joined");
@@ -641,7 +675,7 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     // Announced to every subscriber or to none: the sends are not interrupted.
     InterruptShield shield;
     State& st = *state_;
-    std::lock_guard<std::mutex> lock(st.mutex);
+    std::unique_lock<std::mutex> lock(st.mutex);
     // The slot is begin_frame's; the caller's copy is not trusted.
     const uint32_t slot = static_cast<uint32_t>(st.pending_slot);
     st.current = frame.number;
@@ -652,14 +686,38 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     pending_ = 0;
     // No send waits (the lock is held, and the caller's timeout must bound the call): a
     // subscriber whose queue cannot take one more small message has not read hundreds, and goes.
-    for (size_t i = st.subs.size(); i-- > 0;) {
-        const auto sub = st.subs[i];
-        if (options_.mode == DeliveryMode::kLatest) {
-            if (!sub->wants || frame.number <= sub->wants_after) continue;
-            sub->wants = false;
+    auto announce = [&](SharePath path) {
+        for (size_t i = st.subs.size(); i-- > 0;) {
+            const auto sub = st.subs[i];
+            if (sub->path != path) continue;
+            if (options_.mode == DeliveryMode::kLatest) {
+                if (!sub->wants || frame.number <= sub->wants_after) continue;
+                sub->wants = false;
+            }
+            st.deliver(sub, frame.number, slot, 0);
         }
-        st.deliver(sub, frame.number, slot, 0);
+    };
+    // Zero-copy subscribers first. Then the copy path's download, once for all copy subscribers,
+    // without the lock (the service thread goes on reading releases meanwhile; nobody writes the
+    // slot: only this thread begins frames), and their announcements.
+    announce(SharePath::kZeroCopy);
+    CopyFeeder* feeder = st.copy.get();
+    const bool copy_wanted = feeder && std::any_of(st.subs.begin(), st.subs.end(), [&](const auto& sub) {
+        return sub->path == SharePath::kCopy &&
+               (options_.mode == DeliveryMode::kLossless || (sub->wants && frame.number > sub->wants_after));
+    });
+    if (copy_wanted) {
+        lock.unlock();
+        bool downloaded = false;
+        try {
+            downloaded = feeder->fill(slot, frame.number);
+        } catch (const Error&) {
+            // deliver() tries again for each copy subscriber and drops it with the reason.
+        }
+        lock.lock();
+        if (downloaded) ++st.stats.frames_copied;
     }
+    announce(SharePath::kCopy);
 }
 
 uint64_t Sender::publish(VkImageAspectFlagBits aspect, const void* data, size_t size, std::chrono::nanoseconds timeout) {

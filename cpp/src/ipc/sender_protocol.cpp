@@ -77,6 +77,7 @@ std::vector<uint8_t> encode_hello(const Hello& m) {
     w.u32(m.pid);
     w.boolean(m.subscribe);
     w.string(m.client, "client", 256);
+    w.u8(static_cast<uint8_t>(m.path));
     return w.take();
 }
 
@@ -84,11 +85,16 @@ Hello decode_hello(const uint8_t* data, size_t size) {
     WireReader r(data, size, "hello");
     Hello m;
     m.protocol = r.u16("protocol");
+    check_protocol(m.protocol, "hello");  // first: an older peer's hello is shorter
     m.pid = r.u32("pid");
     m.subscribe = r.boolean("subscribe");
     m.client = r.string("client", 256);
+    const uint8_t path = r.u8("path");
     r.finish();
-    check_protocol(m.protocol, "hello");
+    if (path != static_cast<uint8_t>(SharePath::kZeroCopy) && path != static_cast<uint8_t>(SharePath::kCopy)) {
+        throw ProtocolError("hello.path " + std::to_string(path) + " is neither zero-copy (1) nor copy (2)");
+    }
+    m.path = static_cast<SharePath>(path);
     return m;
 }
 

@@ -7,12 +7,14 @@
 
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
+#include "geyser/explain.hpp"
 #include "geyser/interrupt.hpp"
 #include "geyser/formats.hpp"
 #include "geyser/memory.hpp"
 #include "geyser/timeline.hpp"
 #include "geyser/sender_directory.hpp"
 #include "geyser/wire.hpp"
+#include "ipc/copy_uploader.hpp"
 #include "ipc/sender_session.hpp"
 #include "../timeout.hpp"
 
@@ -112,7 +114,8 @@ Subscriber::Subscriber(Channel channel, std::shared_ptr<Device> device)
 Subscriber::~Subscriber() = default;
 
 std::unique_ptr<Subscriber> Subscriber::connect(const std::shared_ptr<Device>& device, const std::string& name,
-                                                std::chrono::nanoseconds timeout, const std::string& client) {
+                                                std::chrono::nanoseconds timeout, const std::string& client,
+                                                ZeroCopy zero_copy) {
     const uint64_t timeout_ns = nanoseconds_of(timeout);
     if (!device) throw InvalidArgumentError("Subscriber::connect: no device");
     device->require_owner_process("subscribe to a sender");
@@ -125,13 +128,22 @@ std::unique_ptr<Subscriber> Subscriber::connect(const std::shared_ptr<Device>& d
     Message m = expect(s->channel_, kSenderInfoMessage, 0, deadline, "sender info");
     s->info_ = decode_sender_info(m.payload.data(), m.payload.size());
     check_sender_identity(s->info_, name, s->channel_);
-    device->check_same_device(s->info_.device_uuid, s->info_.driver_uuid);
     // The ring's handles are checked the same way on import; the description is checked first,
     // so a contradictory sender is refused before any of its fds is taken.
     const std::string mismatch = s->info_.payload == ResourceKind::kTexture
                                      ? format_tag_mismatch(s->info_.texture_format, s->info_.vk_format)
                                      : std::string();
     if (!mismatch.empty()) throw ProtocolError("sender '" + name + "' " + mismatch);
+    const Explanation why = explain(*device, s->info_);
+    if (!why.zero_copy() && zero_copy == ZeroCopy::kRequire) {
+        throw DeviceMismatchError("sender '" + name + "' cannot be shared zero-copy with device '" +
+                                  device->info().name + "' (zero_copy=require): " + why.summary());
+    }
+    if (!why.zero_copy() || zero_copy == ZeroCopy::kNever) {
+        s->reason_ = why.zero_copy() ? "the copy path was asked for (zero_copy=never)" : why.summary();
+        s->subscribe_copy(name, deadline, client);
+        return s;
+    }
 
     for (uint32_t i = 0; i < s->info_.ring_size && s->info_.payload == ResourceKind::kBuffer; ++i) {
         Message h = expect(s->channel_, static_cast<uint16_t>(MessageType::kMemoryHandle), 1, deadline, "a ring buffer");
@@ -245,6 +257,7 @@ Subscriber::Frame Subscriber::next_frame(std::chrono::nanoseconds timeout, Ready
         announced_ = f;
     }
     if (wait == ReadyWait::kHost) wait_ready(deadline);  // kGpu: the caller's GPU waits
+    if (copy_) copy_->upload(announced_->slot);
     Frame out;
     out.owner_ = self_;
     out.number_ = announced_->number;

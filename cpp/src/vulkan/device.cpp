@@ -391,11 +391,13 @@ uint32_t Device::choose_memory_type(uint32_t type_bits, VkMemoryPropertyFlags re
 void Device::check_same_device(const Uuid& device_uuid, const Uuid& driver_uuid) const {
     if (device_uuid != info_.device_uuid) {
         throw DeviceMismatchError("handle was exported by device " + uuid_to_hex(device_uuid) + ", but this is '" +
-                                  info_.name + "' (" + uuid_to_hex(info_.device_uuid) + ")");
+                                  info_.name + "' (" + uuid_to_hex(info_.device_uuid) +
+                                  "); explain() says why, copy_to() copies it onto this device (docs/fallback.md)");
     }
     if (driver_uuid != info_.driver_uuid) {
         throw DeviceMismatchError("handle was exported by driver " + uuid_to_hex(driver_uuid) +
-                                  ", but this device's driver is " + uuid_to_hex(info_.driver_uuid));
+                                  ", but this device's driver is " + uuid_to_hex(info_.driver_uuid) +
+                                  "; explain() says why, copy_to() copies it onto this device (docs/fallback.md)");
     }
 }
 

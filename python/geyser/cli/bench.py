@@ -30,6 +30,9 @@ def add_parser(sub: Any) -> None:
                         "ones take a tenth, at least 3 (default: 300, 100 with --quick)")
     p.add_argument("--repeats", type=positive_int, default=None, help="interleaved runs per comparison (default: 3)")
     add_device_argument(p)
+    p.add_argument("--fallback-device", default=None,
+                   help="the copy path's consumer device (index, UUID or name); default: the same device, "
+                        "with zero_copy='never'")
     p.add_argument("--json", metavar="PATH", default=None, help="write the results as JSON to PATH")
     p.add_argument("--png", "--plot", dest="png", metavar="PATH", default=None,
                    help="write a plot of the distributions to PATH (needs matplotlib)")
@@ -41,6 +44,6 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     bench.run(sizes=args.sizes, iterations=args.iterations, repeats=args.repeats, quick=args.quick,
-              device=args.device, json_path=args.json, plot_path=args.png, cpp_bench=args.cpp_bench,
+              device=args.device, fallback_device=args.fallback_device, json_path=args.json, plot_path=args.png, cpp_bench=args.cpp_bench,
               command=" ".join(["python -m geyser", *(shlex.quote(a) for a in sys.argv[1:])]))
     return 0

@@ -1,0 +1,66 @@
+// Why two processes do (or do not) share memory zero-copy: the decision a Subscriber takes before
+// it imports anything, and what `python -m geyser doctor` prints. Nothing here calls a driver
+// with a peer's fd; it reads descriptions (SenderInfo, MemoryHandle, DeviceInfo) and asks this
+// process's device what it supports.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "geyser/device.hpp"
+#include "geyser/memory.hpp"
+#include "geyser/sender_protocol.hpp"
+
+namespace geyser {
+
+/// One reason, with a stable code (the `code` strings below are part of the API: scripts match
+/// them in `doctor --json`). Plain data.
+struct ExplainReason {
+    /// Stable: "device_uuid_mismatch", "driver_uuid_mismatch", "handle_type_not_importable",
+    /// "handle_type_not_exportable", "format_not_importable", "dedicated_only_mismatch", "forked_child",
+    /// "forced_device_mismatch" (the test-only switch), "portable_timeline" (not blocking),
+    /// "cuda_unavailable", "cuda_not_visible", "cuda_device" (not blocking: which CUDA device).
+    std::string code;
+    /// Whether it rules zero-copy out (false: a note, such as the portable timeline in use).
+    bool blocking = true;
+    /// One short sentence saying what was found.
+    std::string message;
+    /// What to do about it; empty where nothing can be done.
+    std::string fix;
+};
+
+/// The answer for one pair. Plain data.
+struct Explanation {
+    /// What was asked about ("sender 'cam'", "handle of a 1920x1080 texture", "device 'NVIDIA
+    /// H200'").
+    std::string subject;
+    std::vector<ExplainReason> reasons;
+    /// CUDA only (explain_cuda): the CUDA ordinal of the device with this Vulkan device's UUID.
+    std::optional<int> cuda_ordinal;
+
+    /// No blocking reason.
+    bool zero_copy() const noexcept;
+    SharePath path() const noexcept { return zero_copy() ? SharePath::kZeroCopy : SharePath::kCopy; }
+    /// The blocking reasons' messages, each followed by its fix, in one paragraph ("" when none).
+    std::string summary() const;
+};
+
+/// Test-only: whether GEYSER_TEST_FORCE_DEVICE_MISMATCH is set to 1 (read on every call). Then
+/// every explain() of a sender or handle reports "forced_device_mismatch", so a single-device
+/// machine (CI's lavapipe) takes the decisions a consumer on another device takes. Never set it
+/// in production.
+bool device_mismatch_forced() noexcept;
+
+/// Whether `device` (this process's) can import the ring of the sender `info` describes.
+/// Never throws for a well-formed info.
+Explanation explain(const Device& device, const SenderInfo& info);
+/// Whether `device` can import `handle` (its fd is not touched).
+Explanation explain(const Device& device, const MemoryHandle& handle);
+/// Whether memory exported by the device `other` describes can be imported on `device`.
+Explanation explain(const Device& device, const DeviceInfo& other);
+/// Which CUDA device is `device`'s GPU (cuda_ordinal), or why none is: no driver, or no visible
+/// CUDA device with its UUID (CUDA_VISIBLE_DEVICES named). Loads libcuda once; never throws.
+Explanation explain_cuda(const Device& device);
+
+}  // namespace geyser
