@@ -25,6 +25,7 @@
 #include "ipc/sender_handshakes.hpp"
 #include "ipc/sender_ring_guard.hpp"
 #include "ipc/sender_session.hpp"
+#include "sync/timeline_fanout.hpp"
 #include "../timeout.hpp"
 
 namespace geyser {
@@ -75,8 +76,8 @@ struct Subscription {
 }  // namespace
 
 struct Sender::State {
-    State(Listener l, const SenderOptions& o)
-        : listener(std::move(l)), pending(o.max_pending_handshakes, o.max_handshakes_per_peer) {}
+    State(Listener l, const SenderOptions& o, std::shared_ptr<Device> device)
+        : listener(std::move(l)), pending(o.max_pending_handshakes, o.max_handshakes_per_peer), fanout(std::move(device)) {}
 
     Listener listener;
     UniqueFd wake{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};  // close() ends the service thread's poll
@@ -90,6 +91,12 @@ struct Sender::State {
     int64_t pending_slot = -1;   // the slot begin_frame handed out, until end/abandon
     std::deque<SenderEvent> events;
     SenderStats stats;
+    // Signals the subscribers' ready timelines, all of a frame's at once (timeline_fanout.hpp).
+    TimelineFanout fanout;
+    // Reused by every announcement, so a steady stream of frames allocates nothing for them.
+    std::vector<std::shared_ptr<Subscription>> batch;
+    std::vector<std::shared_ptr<Subscription>> single;
+    std::vector<Timeline*> targets;
     std::atomic<bool> stop{false};
     // Not a plain member: a fork() child must be able to leave its (thread-less) copy alone,
     // since destroying a joinable std::thread terminates the process.
@@ -117,6 +124,7 @@ struct Sender::State {
         auto it = std::find(subs.begin(), subs.end(), sub);
         if (it == subs.end()) return;
         subs.erase(it);
+        fanout.retire(sub->ready);  // a queue submission may still signal it
         if (reason.empty()) {
             event(SenderEvent::Kind::kLeft, *sub, "left");
         } else {
@@ -130,32 +138,40 @@ struct Sender::State {
         changed.notify_all();
     }
 
-    /// Sends frame `number` in `slot` to `sub`, which then holds it; drops it if it cannot take it
-    /// within `timeout_ns` (0: at once). Its own ready timeline is signalled to `number` first
-    /// (every frame announced is ready: kGpu frames are announced once the GPU has signalled).
-    void deliver(const std::shared_ptr<Subscription>& sub, uint64_t number, uint32_t slot, uint64_t timeout_ns) {
-        // Only the producer signals it, and only to frames it delivers, in increasing order: a
-        // value past `number` was written by the subscriber itself. Either way it is its own loss.
-        try {
-            const uint64_t value = sub->ready->value();
-            if (sub->ready->abandoned()) {
-                drop(sub, "its ready timeline is unusable (marked abandoned, which only the producer may do)");
-                return;
+    /// Signals the own ready timeline of every subscriber in `to` to `number` once `after` (the
+    /// producer's) is there: one queue submission for Vulkan timelines, no host wait (kGpu frames
+    /// are forwarded by the device), one host pass for portable ones. Only the producer signals
+    /// them, and only to frames it delivers, in increasing order: a value past `number` (or an
+    /// abandoned mark) was written by the subscriber itself, which is dropped, its entry cleared.
+    /// Throws (nothing signalled) when the submission fails.
+    void signal_ready(std::vector<std::shared_ptr<Subscription>>& to, uint64_t number, Timeline& after) {
+        targets.clear();
+        for (const auto& sub : to) targets.push_back(sub->ready.get());
+        for (const TimelineFanout::Failure& f : fanout.signal(targets, number, after)) {
+            std::string why;
+            switch (f.kind) {
+                case TimelineFanout::Failure::Kind::kAbandoned:
+                    why = "marked abandoned, which only the producer may do";
+                    break;
+                case TimelineFanout::Failure::Kind::kAhead:
+                    why = "at " + std::to_string(f.found) + ", past frame " + std::to_string(number) +
+                          ": only the producer may signal it";
+                    break;
+                case TimelineFanout::Failure::Kind::kError: why = f.message; break;
             }
-            if (value > number) {
-                drop(sub, "its ready timeline is unusable (at " + std::to_string(value) + ", past frame " +
-                              std::to_string(number) + ": only the producer may signal it)");
-                return;
-            }
-            if (value < number) sub->ready->signal(number);
-        } catch (const Error& e) {
-            drop(sub, std::string("its ready timeline is unusable (") + e.what() + ")");
-            return;
+            const std::shared_ptr<Subscription> sub = std::move(to[f.index]);
+            drop(sub, "its ready timeline is unusable (" + why + ")");
         }
+    }
+
+    /// Sends frame `number` in `slot` (`payload`, its encoded message) to `sub`, whose ready
+    /// timeline signal_ready has handled, which then holds it; drops it if it cannot take it
+    /// within `timeout_ns` (0: at once).
+    void announce(const std::shared_ptr<Subscription>& sub, uint64_t number, uint32_t slot,
+                  const std::vector<uint8_t>& payload, uint64_t now, uint64_t timeout_ns) {
         try {
-            sub->channel.send(static_cast<uint16_t>(MessageType::kFrame), encode_frame_message({number, slot}), {},
-                              timeout_of(timeout_ns));
-            sub->held[number] = Held{slot, sender_session::now_ns(), false};
+            sub->channel.send(static_cast<uint16_t>(MessageType::kFrame), payload, {}, timeout_of(timeout_ns));
+            sub->held[number] = Held{slot, now, false};
         } catch (const PeerGoneError&) {
             drop(sub, "");
         } catch (const TimeoutError&) {
@@ -164,6 +180,22 @@ struct Sender::State {
         } catch (const Error& e) {
             drop(sub, std::string("it did not take frame ") + std::to_string(number) + " (" + e.what() + ")");
         }
+    }
+
+    /// signal_ready and announce for one subscriber (a late joiner, a latest-mode request).
+    void deliver(const std::shared_ptr<Subscription>& sub, uint64_t number, uint32_t slot, Timeline& after,
+                 uint64_t timeout_ns) {
+        single.assign(1, sub);
+        try {
+            signal_ready(single, number, after);
+        } catch (const Error& e) {
+            single.clear();
+            drop(sub, std::string("its ready timeline could not be signalled (") + e.what() + ")");
+            return;
+        }
+        const bool usable = single[0] != nullptr;
+        single.clear();
+        if (usable) announce(sub, number, slot, encode_frame_message({number, slot}), now_ns(), timeout_ns);
     }
 };
 
@@ -206,7 +238,7 @@ std::unique_ptr<Sender> Sender::create(const std::shared_ptr<Device>& device, co
     // and the socket (if bound) is unlinked by the Listener's destructor.
     for (uint32_t i = 0; i < options.ring_size; ++i) s->ring_.push_back(device->create_shareable_texture(descriptor));
     s->ready_ = device->create_shared_timeline(options.sync, 0);
-    s->state_ = std::make_unique<State>(Listener::bind(sender_socket_path(name)), options);
+    s->state_ = std::make_unique<State>(Listener::bind(sender_socket_path(name)), options, device);
     if (!s->state_->wake) throw OsError(errno, "eventfd", "the sender's wake-up");
     Sender* self = s.get();
     try {
@@ -322,7 +354,7 @@ void Sender::serve() {
                                                                 : "holding " + std::to_string(most) +
                                                                       ", the most a subscriber may hold"));
                     } else if (st.current > after) {
-                        st.deliver(sub, st.current, st.current_slot, 0);
+                        st.deliver(sub, st.current, st.current_slot, *ready_, 0);
                     } else {
                         sub->wants = true;
                         sub->wants_after = after;
@@ -420,7 +452,7 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
     // again (a ring of one with a frame begun). kLatest answers its first FrameRequest with it.
     if (options_.mode == DeliveryMode::kLossless && st.current != 0 &&
         st.pending_slot != static_cast<int64_t>(st.current_slot)) {
-        st.deliver(sub, st.current, st.current_slot, remaining(deadline));
+        st.deliver(sub, st.current, st.current_slot, *ready_, remaining(deadline));
     }
 }
 
@@ -588,17 +620,24 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
             "ReadySignal::kGpu needs a Vulkan ready timeline; this sender's is portable, which only the host "
             "signals: wait for your GPU work, then end_frame with ReadySignal::kHost");
     }
-    if (ready == ReadySignal::kHost) {
-        ready_->signal(frame.number);
-    } else {
-        // Subscribers wait on timelines of their own, which only the host can signal for them;
-        // the GPU signals the producer's. A TimeoutError leaves the frame pending.
-        ready_->wait(frame.number, options_.send_timeout);
-    }
+    // kGpu: nothing waits here. The subscribers' timelines are signalled by a queue submission
+    // that waits on the GPU's signal of the producer's (TimelineFanout), so the caller's CPU goes
+    // on while its GPU finishes the frame.
+    if (ready == ReadySignal::kHost) ready_->signal(frame.number);
     // Announced to every subscriber or to none: the sends are not interrupted.
     InterruptShield shield;
     State& st = *state_;
     std::lock_guard<std::mutex> lock(st.mutex);
+    // Who gets it; nothing changes before the signals are submitted, so a failed submission
+    // leaves the frame pending.
+    st.batch.clear();
+    for (const auto& sub : st.subs) {
+        if (options_.mode == DeliveryMode::kLatest && (!sub->wants || frame.number <= sub->wants_after)) continue;
+        st.batch.push_back(sub);
+    }
+    // Every subscriber's timeline first, in one step, then every message: the first subscriber
+    // is not held up by the signals of the others.
+    st.signal_ready(st.batch, frame.number, *ready_);
     // The slot is begin_frame's; the caller's copy is not trusted.
     const uint32_t slot = static_cast<uint32_t>(st.pending_slot);
     st.current = frame.number;
@@ -609,14 +648,14 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     pending_ = 0;
     // No send waits (the lock is held, and the caller's timeout must bound the call): a
     // subscriber whose queue cannot take one more small message has not read hundreds, and goes.
-    for (size_t i = st.subs.size(); i-- > 0;) {
-        const auto sub = st.subs[i];
-        if (options_.mode == DeliveryMode::kLatest) {
-            if (!sub->wants || frame.number <= sub->wants_after) continue;
-            sub->wants = false;
-        }
-        st.deliver(sub, frame.number, slot, 0);
+    const std::vector<uint8_t> payload = encode_frame_message({frame.number, slot});
+    const uint64_t now = now_ns();
+    for (const auto& sub : st.batch) {
+        if (!sub) continue;  // dropped by signal_ready
+        sub->wants = false;
+        st.announce(sub, frame.number, slot, payload, now, 0);
     }
+    st.batch.clear();
 }
 
 uint64_t Sender::publish(VkImageAspectFlagBits aspect, const void* data, size_t size, std::chrono::nanoseconds timeout) {
@@ -671,9 +710,14 @@ void Sender::close() {
                 // Its own timeline, which it may have broken; nobody else waits on it.
             }
         }
+        for (const auto& sub : st.subs) st.fanout.retire(sub->ready);
         st.subs.clear();
         st.pending.clear();
         st.changed.notify_all();
+        // The queue submissions that signal the subscribers' timelines finish before any of
+        // them goes; a kGpu frame whose GPU signal never came is signalled here after
+        // send_timeout (timeline_fanout.hpp), so that the device can go idle.
+        st.fanout.drain(*ready_, options_.send_timeout);
     }
     ready_->mark_abandoned();
     // The socket goes now (the Listener unlinks it); the rest of the state stays until the Sender
