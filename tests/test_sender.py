@@ -400,9 +400,10 @@ def test_end_frame_ready_gpu_needs_a_vulkan_timeline(device):
             # What the caller's submission does, a little later: end_frame does not wait for it;
             # its queue submission forwards it to each subscriber's own ready timeline, and the
             # subscriber's next_frame waits for that.
-            gpu = threading.Timer(0.1, lambda: sender.ready.signal(frame.number))
+            gpu = threading.Timer(1.0, lambda: sender.ready.signal(frame.number))
             gpu.start()
             sender.end_frame(frame, ready="gpu")
+            assert sender.ready.value == 0, "end_frame waited for the signal"
             gpu.join()
         with sub.next_frame(timeout=5) as f:
             assert f.number == 1

@@ -10,21 +10,30 @@
 #     against one batched submission, and the frame messages);
 #  4. the fan-out benchmark (1/4/16 consumer processes, both modes, 1080p, 3 repeats of 300
 #     frames) and the 16/1 ratios: the target is p50 at 16 consumers at most 3x that at 1.
-# Writes everything under $OUT; bounded to about 9 minutes in all.
+# Writes everything under $OUT; bounded to about 9 minutes in all. PARTS picks what runs (all by
+# default; one command there may run 10 minutes at most, so split it if the build is slow):
 #
 #   OUT=/tmp/out bash scripts/gpu/fanout.sh
+#   OUT=/tmp/out PARTS="install cpp" bash scripts/gpu/fanout.sh; OUT=/tmp/out PARTS="pytest bench" bash ...
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT_DEFAULT=/tmp/geyser-fanout-out
 source scripts/gpu/common.sh
 
-"$PY" -m pip install --no-build-isolation --no-deps -q . > "$OUT/install.txt" 2>&1 || { tail -20 "$OUT/install.txt"; exit 1; }
+PARTS=${PARTS:-install cpp pytest bench}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
+
+if part install; then
+  "$PY" -m pip install --no-build-isolation --no-deps -q . > "$OUT/install.txt" 2>&1 || { tail -20 "$OUT/install.txt"; exit 1; }
+fi
 "$PY" -c "import geyser; d = geyser.Device(); print(d.name, d.info.driver_name, d.info.driver_info, \
 d.info.timeline_semaphore_export)" >> "$OUT/device.txt" 2>&1
 cat "$OUT/device.txt"
 
 # 1. C++ (about 2 minutes to build there).
-if cmake -S . -B /tmp/fanout-cpp -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEYSER_BUILD_TESTS=ON \
+if ! part cpp; then
+  :
+elif cmake -S . -B /tmp/fanout-cpp -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEYSER_BUILD_TESTS=ON \
      -DGEYSER_BUILD_PYTHON=OFF ${CMAKE_ARGS:-} > "$OUT/cpp-configure.txt" 2>&1 &&
    cmake --build /tmp/fanout-cpp --target test_timeline_fanout test_sender geyser_bench_fanout -j "$(nproc)" \
      > "$OUT/cpp-build.txt" 2>&1; then
@@ -42,13 +51,13 @@ else
 fi
 
 # 2. pytest (about 2 minutes there).
-GEYSER_VALIDATION=1 timeout 240 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_streams.py tests/test_sender.py \
+part pytest && { GEYSER_VALIDATION=1 timeout 240 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_streams.py tests/test_sender.py \
   tests/test_hostile_producer.py tests/test_hostile_peers.py tests/test_kill.py \
   --junitxml="$OUT/fanout-tests.xml" > "$OUT/fanout-tests.txt" 2>&1 || status=1
-tail -3 "$OUT/fanout-tests.txt"
+  tail -3 "$OUT/fanout-tests.txt"; }
 
 # 4. The fan-out benchmark (about 2 minutes there), 3 repeats, and the ratios.
-timeout 200 "$PY" - "$OUT/fanout-bench.json" > "$OUT/fanout-bench.txt" 2>&1 <<'PYEOF' || status=1
+part bench && { timeout 200 "$PY" - "$OUT/fanout-bench.json" > "$OUT/fanout-bench.txt" 2>&1 <<'PYEOF' || status=1
 import json, os, sys
 import geyser
 from geyser import bench, bench_streams
@@ -81,5 +90,5 @@ with open(sys.argv[1], "w") as f:
     json.dump({"device": dev.name, "frames": frames, "repeats": repeats, "comparisons": results,
                "summary": summary}, f, indent=2)
 PYEOF
-tail -16 "$OUT/fanout-bench.txt"
+  tail -24 "$OUT/fanout-bench.txt"; }
 exit $status
