@@ -4,7 +4,8 @@
 # timelines:
 #  1. the C++ tests of the batched ready signal and of end_frame(ReadySignal::kGpu) forwarded by
 #     the device without a host wait (test_timeline_fanout: TimelineFanout.*, SenderGpuForwarding.*),
-#     and the Sender tests (GPU waits included);
+#     and the Sender tests (GPU waits included), and the GL sender/subscriber tests (GL's signal
+#     forwarded by the device);
 #  2. the stream, sender, hostile-producer, hostile-peer and kill tests in pytest;
 #  3. where end_frame's time goes per subscriber (geyser_bench_fanout: ready signals one by one
 #     against one batched submission, and the frame messages);
@@ -35,13 +36,18 @@ if ! part cpp; then
   :
 elif cmake -S . -B /tmp/fanout-cpp -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEYSER_BUILD_TESTS=ON \
      -DGEYSER_BUILD_PYTHON=OFF ${CMAKE_ARGS:-} > "$OUT/cpp-configure.txt" 2>&1 &&
-   cmake --build /tmp/fanout-cpp --target test_timeline_fanout test_sender geyser_bench_fanout -j "$(nproc)" \
+   cmake --build /tmp/fanout-cpp --target test_timeline_fanout test_sender test_gl geyser_bench_fanout -j "$(nproc)" \
      > "$OUT/cpp-build.txt" 2>&1; then
   GEYSER_VALIDATION=1 timeout 120 /tmp/fanout-cpp/tests/cpp/test_timeline_fanout > "$OUT/cpp-fanout.txt" 2>&1 || status=1
   tail -3 "$OUT/cpp-fanout.txt"
   grep -E "SKIPPED|FAILED" "$OUT/cpp-fanout.txt" | head -10
   GEYSER_VALIDATION=1 timeout 180 /tmp/fanout-cpp/tests/cpp/test_sender > "$OUT/cpp-sender.txt" 2>&1 || status=1
   tail -3 "$OUT/cpp-sender.txt"
+  # A GL producer ends its frames with ReadySignal::kGpu (GL signals, the device forwards).
+  __EGL_VENDOR_LIBRARY_FILENAMES=${__EGL_VENDOR_LIBRARY_FILENAMES:-/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json} \
+    GEYSER_VALIDATION=1 timeout 120 /tmp/fanout-cpp/tests/cpp/test_gl --gtest_filter='*Sender*:*Subscriber*' \
+    > "$OUT/cpp-gl.txt" 2>&1 || status=1
+  tail -3 "$OUT/cpp-gl.txt"
   # 3. Where the time goes, per frame, with no consumer processes.
   timeout 60 /tmp/fanout-cpp/geyser_bench_fanout 500 > "$OUT/bench-fanout-core.json" 2>&1 || status=1
   cat "$OUT/bench-fanout-core.json"
