@@ -397,11 +397,13 @@ def test_end_frame_ready_gpu_needs_a_vulkan_timeline(device):
             sender.end_frame(frame)
         else:
             assert isinstance(sender.ready.vk_semaphore, int)
-            # What the caller's submission does, a little later: end_frame waits for it and then
-            # forwards it to each subscriber's own ready timeline before announcing the frame.
-            gpu = threading.Timer(0.1, lambda: sender.ready.signal(frame.number))
+            # What the caller's submission does, a little later: end_frame does not wait for it;
+            # its queue submission forwards it to each subscriber's own ready timeline, and the
+            # subscriber's next_frame waits for that.
+            gpu = threading.Timer(1.0, lambda: sender.ready.signal(frame.number))
             gpu.start()
             sender.end_frame(frame, ready="gpu")
+            assert sender.ready.value == 0, "end_frame waited for the signal"
             gpu.join()
         with sub.next_frame(timeout=5) as f:
             assert f.number == 1
@@ -434,7 +436,8 @@ def test_next_frame_wait_gpu_leaves_the_ready_wait_to_the_gpu(device):
             for n in range(1, 4):
                 frame = sender.begin_frame()
                 # The producer's GPU writes the frame and signals its ready timeline; end_frame
-                # forwards the signal to each subscriber's own timeline, then announces.
+                # announces at once, and its queue submission forwards the signal to each
+                # subscriber's own timeline.
                 frame.texture.upload(_pixels(n), signal=[(sender.ready, n)])
                 sender.end_frame(frame, ready="gpu")
                 with sub.next_frame(timeout=5, wait="gpu") as f:

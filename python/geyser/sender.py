@@ -289,8 +289,9 @@ class Sender:
         ``ready="host"``: its writes have completed, and the ready timeline is signalled here.
         ``ready="gpu"``: your own submission signals ``sender.ready`` (a Vulkan timeline; its
         ``VkSemaphore`` is ``sender.ready.vk_semaphore``) to ``frame.number``, as
-        docs/access.md describes; this call waits (up to the sender's send timeout, 2 s) for that
-        signal, then signals each subscriber's own ready timeline and announces the frame.
+        docs/access.md describes, before or after this call. Nothing waits for it here: one
+        queue submission waits on it and signals each subscriber's own ready timeline, and the
+        frame is announced at once (docs/streams.md, "Who signals a frame ready").
         """
         if frame is not self._pending:
             raise InvalidArgumentError("end_frame takes the frame begin_frame returned")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The producer's hostile-peer fixes (issue #14, branch hostile2) on the GPU machine, where the
 # ready timelines are exported Vulkan semaphores (lavapipe has none): the C++ Sender tests (the
-# kGpu one is skipped on CI: end_frame(kGpu) waits for the GPU's signal and forwards it to each
-# subscriber's own timeline) and tests/test_hostile_producer.py with sync="auto" (Vulkan there).
+# GPU-wait ones are skipped on CI; end_frame(kGpu)'s forwarding by the device is
+# scripts/gpu/fanout.sh's) and tests/test_hostile_producer.py with sync="auto" (Vulkan there).
 # Writes the logs under $OUT; about 2 minutes.
 #
 #   OUT=/tmp/out bash scripts/gpu/hostile2.sh

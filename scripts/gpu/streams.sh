@@ -11,20 +11,10 @@
 # scripts/gpu/tensors.sh's.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${OUT:-/tmp/geyser-streams-out}
-mkdir -p "$OUT"
-[ -f .gl/prologue.sh ] && source .gl/prologue.sh
-PY=${PY:-/opt/torch/.venv/bin/python3}
-[ -x "$PY" ] || PY=python3
-status=0
-
-{
-  date -u +"%Y-%m-%dT%H:%M:%SZ"
-  git rev-parse HEAD 2>/dev/null || true
-  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || true
-  "$PY" -c "import geyser; d = geyser.Device(); print(d.name, d.info.driver_name, d.info.driver_info, \
-d.info.timeline_semaphore_export)"
-} > "$OUT/device.txt" 2>&1
+OUT_DEFAULT=/tmp/geyser-streams-out
+source scripts/gpu/common.sh
+"$PY" -c "import geyser; d = geyser.Device(); print(d.name, d.info.driver_name, d.info.driver_info, \
+d.info.timeline_semaphore_export)" >> "$OUT/device.txt" 2>&1
 
 # 1. Tests (about 2 minutes there): every stream behaviour, with Vulkan timelines where the
 # device exports them (sync="auto" picks them), the sender tests, and kill/soak in both modes.

@@ -14,32 +14,20 @@
 
 #include "device_support.hpp"
 #include "geyser/geyser.hpp"
+#include "sender_support.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
 
 using namespace geyser;
 using geyser::testing_support::fd_count;
+using geyser::testing_support::frame_bytes;
+using geyser::testing_support::rgba8_descriptor;
+using geyser::testing_support::unique_name;
 
 namespace {
 
 constexpr std::chrono::nanoseconds kSecond = std::chrono::seconds(1);
-
-std::string unique_name(const char* what) { return std::string("cpp-") + what + "-" + std::to_string(::getpid()); }
-
-TextureDescriptor rgba8_descriptor(uint32_t w, uint32_t h) {
-    TextureDescriptor d;
-    d.width = w;
-    d.height = h;
-    d.format = TextureFormat::kRgba8Unorm;
-    return d;
-}
-
-std::vector<uint8_t> frame_bytes(const Texture& t, uint64_t number) {
-    std::vector<uint8_t> px(t.host_size(VK_IMAGE_ASPECT_COLOR_BIT));
-    for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>((i * 7 + number * 13) & 0xFF);
-    return px;
-}
 
 uint64_t publish_pattern(Sender& s) {
     const std::vector<uint8_t> px = frame_bytes(*s.ring()[0], s.frame() + 1);
@@ -311,34 +299,8 @@ TEST(Sender, MisuseGetsSpecificErrors) {
     EXPECT_EQ(fd_count(), fds) << "a closed sender leaves no fd behind";
 }
 
-TEST(Sender, GpuSignalledFrameIsAnnouncedOnceTheGpuHasSignalled) {
-    DEVICE_OR_SKIP(dev);
-    if (!(dev->info().timeline_semaphore.exportable & VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT)) {
-        GTEST_SKIP() << "this device cannot export timeline semaphores (lavapipe): senders use the portable "
-                        "timeline, which only the host signals";
-    }
-    const std::string name = unique_name("gpu");
-    SenderOptions o;
-    o.sync = TimelineChoice::kVulkan;
-    o.send_timeout = 500ms;
-    auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8), o);
-    auto sub = Subscriber::connect(Device::open(), name, 5s);
-    Sender::Frame f = sender->begin_frame();
-    ASSERT_NE(f.ready_semaphore, VK_NULL_HANDLE);
-    // A GPU that never signals: end_frame gives up after send_timeout, the frame still pending.
-    EXPECT_THROW(sender->end_frame(f, ReadySignal::kGpu), TimeoutError);
-    EXPECT_THROW(sub->next_frame(kSecond / 5), TimeoutError) << "announced before the GPU signalled";
-    // Subscribers wait on timelines of their own: the producer forwards its GPU's signal.
-    std::thread gpu([&] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        f.ready->signal(1);  // what the GPU submission would do
-    });
-    const auto t0 = std::chrono::steady_clock::now();
-    sender->end_frame(f, ReadySignal::kGpu);
-    gpu.join();
-    EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(150));
-    EXPECT_EQ(sub->next_frame(5 * kSecond).number(), 1u);
-}
+// end_frame(ReadySignal::kGpu) forwarded by the device, without a host wait: test_timeline_fanout.cpp
+// (SenderGpuForwarding), which records the producer's own GPU submission.
 
 TEST(Sender, GpuWaitNeedsAVulkanReadyTimeline) {
     DEVICE_OR_SKIP(dev);
@@ -366,8 +328,8 @@ TEST(Sender, GpuWaitReturnsTheAnnouncedFrameForTheGpuToWaitOn) {
     auto consumer = Device::open();
     auto sub = Subscriber::connect(consumer, name, 5s);
     for (uint64_t n = 1; n <= 3; ++n) {
-        // The producer's GPU writes the frame and signals its ready timeline; end_frame forwards
-        // that signal to each subscriber's own timeline (GpuSignalledFrameIsAnnouncedOnce...).
+        // The producer's GPU writes the frame and signals its ready timeline; end_frame's queue
+        // submission forwards that signal to each subscriber's own timeline (SenderGpuForwarding).
         Sender::Frame f = sender->begin_frame();
         const std::vector<uint8_t> px = frame_bytes(*f.texture, n);
         SubmitSync written;

@@ -59,7 +59,8 @@ struct SenderOptions {
     /// concurrently (each with its own deadline), so a silent connection delays no other.
     std::chrono::nanoseconds handshake_timeout = std::chrono::seconds(5);
     /// How long sending one handshake message (or a late joiner's first frame) to one subscriber
-    /// may take, and how long end_frame(ReadySignal::kGpu) waits for the GPU's ready signal.
+    /// may take, and how long close() waits for the GPU's ready signal of a frame ended with
+    /// ReadySignal::kGpu before signalling it from the host (end_frame itself never waits).
     /// Frame announcements never wait: a subscriber whose socket queue is full (it has not read
     /// hundreds of messages) is dropped at once.
     std::chrono::nanoseconds send_timeout = std::chrono::seconds(2);
@@ -106,8 +107,10 @@ enum class ReadySignal : uint8_t {
     /// The writes have completed: end_frame signals the ready timeline from the host.
     kHost = 1,
     /// The caller's own GPU submission signals frame.ready_semaphore to frame.number (Vulkan
-    /// timelines only): end_frame only announces the frame, and subscribers wait on the GPU's
-    /// signal.
+    /// timelines only), submitted before end_frame or after it (a timeline may be waited on
+    /// before it is signalled). end_frame does not wait for it: a queue submission of its own
+    /// waits on that signal and then signals every subscriber's timeline, and the frame is
+    /// announced at once.
     kGpu = 2,
 };
 
@@ -170,13 +173,27 @@ public:
     /// InvalidArgumentError when a frame was begun and not ended, InvalidHandleError after
     /// close().
     Frame begin_frame(std::chrono::nanoseconds timeout = kDefault);
-    /// Announces `frame` to every subscriber. With ReadySignal::kHost, the frame's writes must
-    /// have completed and the ready timeline is signalled here; with kGpu the caller's
-    /// submission signals it (InvalidArgumentError for a portable timeline) and end_frame waits
-    /// on the host for that signal (TimeoutError after options.send_timeout, the frame still
-    /// pending). Each subscriber has a ready timeline of its own, which end_frame signals before
-    /// its frame message; ready() is the producer's, never exported. A subscriber whose socket
-    /// queue cannot take the message is dropped at once: nothing here waits on a subscriber.
+    /// Announces `frame` to every subscriber. Each subscriber has a ready timeline of its own
+    /// (what it does to it reaches no other); ready() is the producer's, never exported. For
+    /// every subscriber alike, its timeline reaches frame.number once ready() has, and its frame
+    /// message may arrive first: Subscriber::next_frame waits for the ready point.
+    ///
+    /// With ReadySignal::kHost the frame's writes must have completed: ready() is signalled
+    /// here. With kGpu the caller's submission signals it (InvalidArgumentError for a portable
+    /// timeline) and nothing waits on the host. All of a frame's subscribers are signalled in one
+    /// step, before any message is sent: Vulkan timelines by ONE queue submission that waits on
+    /// (ready(), frame.number) and signals each of them (ordered after the work submitted to the
+    /// device's queue before it), portable ones on the host in one pass.
+    ///
+    /// A kGpu frame whose GPU signal never comes is announced all the same: a subscriber's
+    /// next_frame times out (TimeoutError, the frame still its next one), or with ReadyWait::kGpu
+    /// its own GPU work waits. The forwarding submission waits too, and holds up later work on the
+    /// device's queue; close() signals ready() from the host after options.send_timeout, so that
+    /// the queue can drain.
+    ///
+    /// A subscriber whose timeline is unusable (past the frame, abandoned) or whose socket queue
+    /// cannot take the message is dropped at once: nothing here waits on a subscriber. Throws
+    /// VulkanError when the submission fails, the frame still pending and nothing announced.
     void end_frame(const Frame& frame, ReadySignal ready = ReadySignal::kHost);
     /// Forgets a frame begun and not ended (its slot is written again next time).
     void abandon_frame(const Frame& frame);

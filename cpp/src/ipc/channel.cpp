@@ -330,7 +330,11 @@ void Channel::send(uint16_t type, const std::vector<uint8_t>& payload, const std
                 tv.tv_usec = static_cast<suseconds_t>(us % 1'000'000);
             }
         }
-        if (::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) throw_errno("setsockopt(SO_SNDTIMEO)");
+        // MSG_DONTWAIT ignores SO_SNDTIMEO, so a send that must not wait (a frame announcement,
+        // one per subscriber per frame) makes one syscall, not two.
+        if ((flags & MSG_DONTWAIT) == 0 && ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+            throw_errno("setsockopt(SO_SNDTIMEO)");
+        }
 
         const ssize_t n = fault::injected("sendmsg") ? (errno = EIO, -1) : ::sendmsg(fd, &msg, flags);
         if (n >= 0) {

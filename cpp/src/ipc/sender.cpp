@@ -27,6 +27,7 @@
 #include "ipc/sender_handshakes.hpp"
 #include "ipc/sender_ring_guard.hpp"
 #include "ipc/sender_session.hpp"
+#include "sync/timeline_fanout.hpp"
 #include "../timeout.hpp"
 
 namespace geyser {
@@ -79,8 +80,10 @@ struct Subscription {
 }  // namespace
 
 struct Sender::State {
-    State(Listener l, const SenderOptions& o)
-        : listener(std::move(l)), pending(o.max_pending_handshakes, o.max_handshakes_per_peer) {}
+    State(Listener l, const SenderOptions& o, std::shared_ptr<Device> device)
+        : listener(std::move(l)), pending(o.max_pending_handshakes, o.max_handshakes_per_peer),
+          fanout(std::move(device)),
+          send_timeout_ns(nanoseconds_of(o.send_timeout)) {}
 
     Listener listener;
     UniqueFd wake{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};  // close() ends the service thread's poll
@@ -95,6 +98,14 @@ struct Sender::State {
     std::deque<SenderEvent> events;
     SenderStats stats;
     std::unique_ptr<CopyFeeder> copy;  // from the first copy subscriber on
+    // Signals the subscribers' ready timelines, all of a frame's at once (timeline_fanout.hpp).
+    TimelineFanout fanout;
+    // Reused by every announcement, so a steady stream of frames allocates nothing for them.
+    std::vector<std::shared_ptr<Subscription>> batch;
+    std::vector<std::shared_ptr<Subscription>> single;
+    std::vector<Timeline*> targets;
+    std::vector<std::shared_ptr<Subscription>> copy_batch;  // end_frame's copy subscribers
+    uint64_t send_timeout_ns = 0;  // options.send_timeout: bounds a copy's wait for a kGpu frame
     std::atomic<bool> stop{false};
     // Not a plain member: a fork() child must be able to leave its (thread-less) copy alone,
     // since destroying a joinable std::thread terminates the process.
@@ -122,6 +133,7 @@ struct Sender::State {
         auto it = std::find(subs.begin(), subs.end(), sub);
         if (it == subs.end()) return;
         subs.erase(it);
+        fanout.retire(sub->ready);  // a queue submission may still signal it
         if (reason.empty()) {
             event(SenderEvent::Kind::kLeft, *sub, "left");
         } else {
@@ -135,43 +147,49 @@ struct Sender::State {
         changed.notify_all();
     }
 
-    /// Sends frame `number` in `slot` to `sub`, which then holds it; drops it if it cannot take it
-    /// within `timeout_ns` (0: at once). Its own ready timeline is signalled to `number` first
-    /// (every frame announced is ready: kGpu frames are announced once the GPU has signalled).
-    void deliver(const std::shared_ptr<Subscription>& sub, uint64_t number, uint32_t slot, uint64_t timeout_ns) {
-        // A late joiner may have been given the current frame by its handshake while end_frame
-        // was copying it: frames only go forward.
-        if (number <= sub->last) return;
-        if (sub->path == SharePath::kCopy) {
-            try {
-                if (copy->fill(slot, number)) ++stats.frames_copied;
-            } catch (const Error& e) {
-                drop(sub, std::string("frame ") + std::to_string(number) + " could not be copied for it (" + e.what() + ")");
-                return;
+    /// Makes the copy ring's slot `slot` hold frame `number` (CopyFeeder::fill), once the frame is
+    /// ready: a kGpu frame is forwarded by the device with no host wait, but a download must follow
+    /// the GPU's writes, so it waits for `after` on the host first (TimeoutError after
+    /// send_timeout). Returns whether it downloaded.
+    bool copy_frame(uint32_t slot, uint64_t number, Timeline& after) {
+        if (after.value() < number) after.wait(number, std::chrono::nanoseconds(send_timeout_ns));
+        return copy->fill(slot, number);
+    }
+
+    /// Signals the own ready timeline of every subscriber in `to` to `number` once `after` (the
+    /// producer's) is there: one queue submission for Vulkan timelines, no host wait (kGpu frames
+    /// are forwarded by the device), one host pass for portable ones. Only the producer signals
+    /// them, and only to frames it delivers, in increasing order: a value past `number` (or an
+    /// abandoned mark) was written by the subscriber itself, which is dropped, its entry cleared.
+    /// Throws (nothing signalled) when the submission fails.
+    void signal_ready(std::vector<std::shared_ptr<Subscription>>& to, uint64_t number, Timeline& after) {
+        targets.clear();
+        for (const auto& sub : to) targets.push_back(sub->ready.get());
+        for (const TimelineFanout::Failure& f : fanout.signal(targets, number, after)) {
+            std::string why;
+            switch (f.kind) {
+                case TimelineFanout::Failure::Kind::kAbandoned:
+                    why = "marked abandoned, which only the producer may do";
+                    break;
+                case TimelineFanout::Failure::Kind::kAhead:
+                    why = "at " + std::to_string(f.found) + ", past frame " + std::to_string(number) +
+                          ": only the producer may signal it";
+                    break;
+                case TimelineFanout::Failure::Kind::kError: why = f.message; break;
             }
+            const std::shared_ptr<Subscription> sub = std::move(to[f.index]);
+            drop(sub, "its ready timeline is unusable (" + why + ")");
         }
-        // Only the producer signals it, and only to frames it delivers, in increasing order: a
-        // value past `number` was written by the subscriber itself. Either way it is its own loss.
+    }
+
+    /// Sends frame `number` in `slot` (`payload`, its encoded message) to `sub`, whose ready
+    /// timeline signal_ready has handled, which then holds it; drops it if it cannot take it
+    /// within `timeout_ns` (0: at once).
+    void announce(const std::shared_ptr<Subscription>& sub, uint64_t number, uint32_t slot,
+                  const std::vector<uint8_t>& payload, uint64_t now, uint64_t timeout_ns) {
         try {
-            const uint64_t value = sub->ready->value();
-            if (sub->ready->abandoned()) {
-                drop(sub, "its ready timeline is unusable (marked abandoned, which only the producer may do)");
-                return;
-            }
-            if (value > number) {
-                drop(sub, "its ready timeline is unusable (at " + std::to_string(value) + ", past frame " +
-                              std::to_string(number) + ": only the producer may signal it)");
-                return;
-            }
-            if (value < number) sub->ready->signal(number);
-        } catch (const Error& e) {
-            drop(sub, std::string("its ready timeline is unusable (") + e.what() + ")");
-            return;
-        }
-        try {
-            sub->channel.send(static_cast<uint16_t>(MessageType::kFrame), encode_frame_message({number, slot}), {},
-                              timeout_of(timeout_ns));
-            sub->held[number] = Held{slot, sender_session::now_ns(), false};
+            sub->channel.send(static_cast<uint16_t>(MessageType::kFrame), payload, {}, timeout_of(timeout_ns));
+            sub->held[number] = Held{slot, now, false};
             sub->last = number;
         } catch (const PeerGoneError&) {
             drop(sub, "");
@@ -181,6 +199,33 @@ struct Sender::State {
         } catch (const Error& e) {
             drop(sub, std::string("it did not take frame ") + std::to_string(number) + " (" + e.what() + ")");
         }
+    }
+
+    /// signal_ready and announce for one subscriber (a late joiner, a latest-mode request).
+    void deliver(const std::shared_ptr<Subscription>& sub, uint64_t number, uint32_t slot, Timeline& after,
+                 uint64_t timeout_ns) {
+        // A late joiner may have been given the current frame by its handshake while end_frame
+        // was copying it: frames only go forward.
+        if (number <= sub->last) return;
+        if (sub->path == SharePath::kCopy) {
+            try {
+                if (copy_frame(slot, number, after)) ++stats.frames_copied;
+            } catch (const Error& e) {
+                drop(sub, std::string("frame ") + std::to_string(number) + " could not be copied for it (" + e.what() + ")");
+                return;
+            }
+        }
+        single.assign(1, sub);
+        try {
+            signal_ready(single, number, after);
+        } catch (const Error& e) {
+            single.clear();
+            drop(sub, std::string("its ready timeline could not be signalled (") + e.what() + ")");
+            return;
+        }
+        const bool usable = single[0] != nullptr;
+        single.clear();
+        if (usable) announce(sub, number, slot, encode_frame_message({number, slot}), now_ns(), timeout_ns);
     }
 };
 
@@ -249,7 +294,7 @@ void Sender::check_create(const std::shared_ptr<Device>& device, const std::stri
 
 void Sender::start() {
     ready_ = device_->create_shared_timeline(options_.sync, 0);
-    state_ = std::make_unique<State>(Listener::bind(sender_socket_path(name_)), options_);
+    state_ = std::make_unique<State>(Listener::bind(sender_socket_path(name_)), options_, device_);
     if (!state_->wake) throw OsError(errno, "eventfd", "the sender's wake-up");
     try {
         if (fault::injected("pthread_create")) throw std::system_error(EAGAIN, std::generic_category());
@@ -366,7 +411,7 @@ void Sender::serve() {
                                                                 : "holding " + std::to_string(most) +
                                                                       ", the most a subscriber may hold"));
                     } else if (st.current > after) {
-                        st.deliver(sub, st.current, st.current_slot, 0);
+                        st.deliver(sub, st.current, st.current_slot, *ready_, 0);
                     } else {
                         sub->wants = true;
                         sub->wants_after = after;
@@ -487,7 +532,7 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
     // again (a ring of one with a frame begun). kLatest answers its first FrameRequest with it.
     if (options_.mode == DeliveryMode::kLossless && st.current != 0 &&
         st.pending_slot != static_cast<int64_t>(st.current_slot)) {
-        st.deliver(sub, st.current, st.current_slot, remaining(deadline));
+        st.deliver(sub, st.current, st.current_slot, *ready_, remaining(deadline));
     }
 }
 
@@ -665,17 +710,25 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
             "ReadySignal::kGpu needs a Vulkan ready timeline; this sender's is portable, which only the host "
             "signals: wait for your GPU work, then end_frame with ReadySignal::kHost");
     }
-    if (ready == ReadySignal::kHost) {
-        ready_->signal(frame.number);
-    } else {
-        // Subscribers wait on timelines of their own, which only the host can signal for them;
-        // the GPU signals the producer's. A TimeoutError leaves the frame pending.
-        ready_->wait(frame.number, options_.send_timeout);
-    }
+    // kGpu: nothing waits here. The subscribers' timelines are signalled by a queue submission
+    // that waits on the GPU's signal of the producer's (TimelineFanout), so the caller's CPU goes
+    // on while its GPU finishes the frame.
+    if (ready == ReadySignal::kHost) ready_->signal(frame.number);
     // Announced to every subscriber or to none: the sends are not interrupted.
     InterruptShield shield;
     State& st = *state_;
     std::unique_lock<std::mutex> lock(st.mutex);
+    // Who gets it; nothing changes before the signals are submitted, so a failed submission
+    // leaves the frame pending. Copy subscribers apart: their frame is downloaded first (below).
+    st.batch.clear();
+    st.copy_batch.clear();
+    for (const auto& sub : st.subs) {
+        if (options_.mode == DeliveryMode::kLatest && (!sub->wants || frame.number <= sub->wants_after)) continue;
+        (sub->path == SharePath::kCopy ? st.copy_batch : st.batch).push_back(sub);
+    }
+    // Every zero-copy subscriber's timeline first, in one step, then every message: the first
+    // subscriber is not held up by the signals of the others.
+    st.signal_ready(st.batch, frame.number, *ready_);
     // The slot is begin_frame's; the caller's copy is not trusted.
     const uint32_t slot = static_cast<uint32_t>(st.pending_slot);
     st.current = frame.number;
@@ -686,38 +739,35 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     pending_ = 0;
     // No send waits (the lock is held, and the caller's timeout must bound the call): a
     // subscriber whose queue cannot take one more small message has not read hundreds, and goes.
-    auto announce = [&](SharePath path) {
-        for (size_t i = st.subs.size(); i-- > 0;) {
-            const auto sub = st.subs[i];
-            if (sub->path != path) continue;
-            if (options_.mode == DeliveryMode::kLatest) {
-                if (!sub->wants || frame.number <= sub->wants_after) continue;
-                sub->wants = false;
-            }
-            st.deliver(sub, frame.number, slot, 0);
-        }
-    };
-    // Zero-copy subscribers first. Then the copy path's download, once for all copy subscribers,
-    // without the lock (the service thread goes on reading releases meanwhile; nobody writes the
-    // slot: only this thread begins frames), and their announcements.
-    announce(SharePath::kZeroCopy);
-    CopyFeeder* feeder = st.copy.get();
-    const bool copy_wanted = feeder && std::any_of(st.subs.begin(), st.subs.end(), [&](const auto& sub) {
-        return sub->path == SharePath::kCopy &&
-               (options_.mode == DeliveryMode::kLossless || (sub->wants && frame.number > sub->wants_after));
-    });
-    if (copy_wanted) {
-        lock.unlock();
-        bool downloaded = false;
-        try {
-            downloaded = feeder->fill(slot, frame.number);
-        } catch (const Error&) {
-            // deliver() tries again for each copy subscriber and drops it with the reason.
-        }
-        lock.lock();
-        if (downloaded) ++st.stats.frames_copied;
+    const std::vector<uint8_t> payload = encode_frame_message({frame.number, slot});
+    const uint64_t now = now_ns();
+    for (const auto& sub : st.batch) {
+        if (!sub) continue;  // dropped by signal_ready
+        sub->wants = false;
+        st.announce(sub, frame.number, slot, payload, now, 0);
     }
-    announce(SharePath::kCopy);
+    st.batch.clear();
+    if (st.copy_batch.empty()) return;
+    // Then the copy path's download, once for all copy subscribers, without the lock (the service
+    // thread goes on reading releases meanwhile; nobody writes the slot: only this thread begins
+    // frames), and their signals and announcements. deliver() sends them one by one: each checks
+    // again what the handshake of a late joiner may have given it meanwhile.
+    std::vector<std::shared_ptr<Subscription>> copies;
+    copies.swap(st.copy_batch);
+    lock.unlock();
+    bool downloaded = false;
+    try {
+        downloaded = st.copy_frame(slot, frame.number, *ready_);
+    } catch (const Error&) {
+        // deliver() tries again for each copy subscriber and drops it with the reason.
+    }
+    lock.lock();
+    if (downloaded) ++st.stats.frames_copied;
+    for (const auto& sub : copies) {
+        if (std::find(st.subs.begin(), st.subs.end(), sub) == st.subs.end()) continue;  // gone meanwhile
+        sub->wants = false;
+        st.deliver(sub, frame.number, slot, *ready_, 0);
+    }
 }
 
 uint64_t Sender::publish(VkImageAspectFlagBits aspect, const void* data, size_t size, std::chrono::nanoseconds timeout) {
@@ -791,9 +841,14 @@ void Sender::close() {
                 // Its own timeline, which it may have broken; nobody else waits on it.
             }
         }
+        for (const auto& sub : st.subs) st.fanout.retire(sub->ready);
         st.subs.clear();
         st.pending.clear();
         st.changed.notify_all();
+        // The queue submissions that signal the subscribers' timelines finish before any of
+        // them goes; a kGpu frame whose GPU signal never came is signalled here after
+        // send_timeout (timeline_fanout.hpp), so that the device can go idle.
+        st.fanout.drain(*ready_, options_.send_timeout);
     }
     ready_->mark_abandoned();
     // The socket goes now (the Listener unlinks it); the rest of the state stays until the Sender
