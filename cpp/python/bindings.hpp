@@ -53,6 +53,8 @@ void bind_timeline(pybind11::module_& m);
 void bind_ipc(pybind11::module_& m);
 void bind_sender(pybind11::module_& m);
 void bind_cuda(pybind11::module_& m);
+void bind_peer_copy(pybind11::module_& m);
+void bind_gpu_topology(pybind11::module_& m);
 void bind_gl(pybind11::module_& m);
 
 inline pybind11::bytes uuid_bytes(const Uuid& u) {

@@ -134,5 +134,7 @@ PYBIND11_MODULE(_native, m) {
     geyser::python::bind_ipc(m);
     geyser::python::bind_sender(m);
     geyser::python::bind_cuda(m);
+    geyser::python::bind_peer_copy(m);
+    geyser::python::bind_gpu_topology(m);
     geyser::python::bind_gl(m);
 }

@@ -27,6 +27,7 @@ from .memory import Buffer, BufferHandle, BufferUsage, Texture, TextureDescripto
 from .sync import Fence, FenceHandle, Semaphore, SemaphoreHandle
 from .timeline import Timeline, TimelineHandle
 from .device import Device, DeviceInfo, FormatSupport, devices
+from .gpu_topology import GpuTopology, gpu_topology
 from . import pickling  # noqa: F401 - registers the multiprocessing reducers
 from .channel import Channel, Listener, receive_handle, runtime_dir, send_handle
 from .sender import Frame, Sender, SenderInfo, Subscriber, list_senders, query_sender
@@ -54,5 +55,5 @@ __all__ = [
     "InvalidHandleError", "PeerGoneError", "ProtocolError", "SubscriptionDroppedError", "Texture", "TextureDescriptor",
     "TextureFormat", "TextureHandle", "TextureUsage", "TimeoutError", "UnsupportedFormatError",
     "UnsupportedOperationError", "VulkanError", "VulkanUnavailableError", "clear_validation_messages",
-    "devices", "format_info", "validation_messages",
+    "devices", "format_info", "gpu_topology", "GpuTopology", "validation_messages",
 ]

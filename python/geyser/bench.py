@@ -37,6 +37,7 @@ import numpy as np
 
 import geyser
 from . import bench_gl
+from . import bench_peer_copy
 from . import bench_streams
 
 __all__ = ["percentile", "zero_copy", "copy_path", "import_each_frame", "PingPong", "sample", "run",
@@ -633,11 +634,16 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
     # 7: streams (bench_streams.py): fan-out in both modes, a slow consumer in latest mode.
     groups += bench_streams.comparisons(dev, cfg, step, _Comparison)
 
+    # 8: GPU-to-GPU copies (bench_peer_copy.py), only where CUDA is present.
+    groups += bench_peer_copy.comparisons(dev, sizes, cfg, step, skipped, _Comparison)
+
     comparisons = [g.result() for g in groups]
     elapsed = time.monotonic() - started
     print(file=out)
     _print_table(comparisons, out)
     print("ratio = case / baseline of its comparison (above 1: slower than the baseline)", file=out)
+    peer_bandwidth = bench_peer_copy.bandwidth(comparisons)
+    bench_peer_copy.print_bandwidth(peer_bandwidth, out)
     for s in skipped:
         print(f"skipped: {s}", file=out)
     if not binding:
@@ -658,7 +664,7 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
         "config": {**cfg, "sizes": [f"{a}x{b}" for a, b in sizes]}, "elapsed_s": round(elapsed, 1),
-        "comparisons": comparisons, "skipped": skipped, "binding_overhead": None if binding else BINDING_OVERHEAD_LINE,
+        "comparisons": comparisons, "peer_copy_bandwidth": peer_bandwidth, "skipped": skipped, "binding_overhead": None if binding else BINDING_OVERHEAD_LINE,
         "plot": plot_written,
         # GEYSER_VALIDATION=1: what the layer reported in this process (the consumers' are not collected).
         "validation_messages": geyser.validation_messages(),

@@ -23,6 +23,7 @@ import logging
 from dataclasses import dataclass, field
 
 from . import _native
+from .device import as_device
 from .errors import GeyserError, InvalidArgumentError, InvalidArgumentTypeError, InvalidHandleError
 from .errors import TimeoutError as GeyserTimeoutError
 from .formats import TextureFormat, TextureUsage
@@ -305,7 +306,7 @@ class Subscriber:
     come) and ``await next_frame_async()``."""
 
     def __init__(self, device, name: str, timeout: float = DEFAULT_TIMEOUT, client: str = ""):
-        self.device = device
+        device = self.device = as_device(device)  # a Device, or a selector: index, UUID, name, "cuda:N", torch.device
         self._native = _native.Subscriber.connect(device.native, name, to_ns(timeout), client)
         self.info = SenderInfo._from_native(self._native.info)
         self.ring = [Texture(t, device, self.info.descriptor) for t in self._native.ring]

@@ -15,3 +15,5 @@
 #include "geyser/timeline.hpp"
 #include "geyser/sender.hpp"
 #include "geyser/cuda.hpp"
+#include "geyser/gpu_topology.hpp"
+#include "geyser/peer_copy.hpp"
