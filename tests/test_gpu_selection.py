@@ -110,6 +110,17 @@ def test_subscriber_takes_a_selector(device):
 
 
 @needs_cuda
+def test_subscriber_takes_a_cuda_selector():
+    name = f"t-selc-{os.getpid()}-{time.monotonic_ns() % 100000}"
+    with geyser.Device("cuda:0") as producer, geyser.Sender(producer, name, DESC, ring_size=2):
+        sub = geyser.Subscriber("cuda:0", name, timeout=10)
+        try:
+            assert sub.device.info.device_uuid == producer.info.device_uuid
+        finally:
+            sub.close()
+
+
+@needs_cuda
 def test_cuda_ordinals_open_the_gpu_cuda_numbers_so():
     t = geyser.gpu_topology()
     for c in t.cuda_devices:
@@ -125,6 +136,11 @@ def test_cuda_ordinals_open_the_gpu_cuda_numbers_so():
         geyser.Device(f"cuda:{len(t.cuda_devices)}")
 
 
+def _torch_uuid(torch, index: int) -> str:
+    # str() of torch's _CUuuid is the dashed form, "GPU-" prefixed in some versions.
+    return str(torch.cuda.get_device_properties(index).uuid).lower().removeprefix("gpu-").replace("-", "")
+
+
 @needs_cuda
 def test_torch_devices_select_the_same_gpu_as_torch():
     torch = _torch()
@@ -132,11 +148,10 @@ def test_torch_devices_select_the_same_gpu_as_torch():
         pytest.skip("torch sees no CUDA device")
     for i in range(torch.cuda.device_count()):
         with geyser.Device(torch.device("cuda", i)) as d:
-            props = torch.cuda.get_device_properties(i)
-            assert d.info.device_uuid == str(props.uuid).replace("-", "")
+            assert d.info.device_uuid == _torch_uuid(torch, i)
         assert geyser.cuda.CudaDevice(torch.device(f"cuda:{i}")).ordinal == i
     with geyser.Device(torch.device("cuda")) as d:  # torch's current device
-        assert d.info.device_uuid == str(torch.cuda.get_device_properties(torch.cuda.current_device()).uuid).replace("-", "")
+        assert d.info.device_uuid == _torch_uuid(torch, torch.cuda.current_device())
     with pytest.raises(geyser.InvalidArgumentError, match="not a CUDA device"):
         geyser.Device(torch.device("cpu"))
 
