@@ -13,7 +13,10 @@ repeats of each run's p50 and p99, and each case's ratio to the comparison's bas
    device can export them, the Vulkan timeline (one-way latency = half a round trip);
 4. one-time cost: a fresh local ``create_shareable_texture`` (the baseline) against export +
    import of the same texture into a second Device;
-5. read: ``download()`` of a local texture (the baseline) against an imported one.
+5. read: ``download()`` of a local texture (the baseline) against an imported one;
+6. peer copy, only where CUDA is present (bench_peer_copy.py): geyser.cuda.PeerCopy to another
+   GPU (or the same one) against a plain ``cuMemcpyPeerAsync`` of the same bytes, per size, with
+   the achieved bandwidth as a fraction of it.
 
 Handoffs and wakes go between real processes; a handoff is timed from the producer's start to
 the consumer holding the frame in a texture (one CLOCK_MONOTONIC for both), one frame in flight.
