@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from geyser import bench_gl
+from geyser import bench_gl, bench_peer_copy
 from geyser.bench import BINDING_OVERHEAD_LINE
 
 SIZES = ["1920x1080", "3840x2160"]
@@ -53,6 +53,12 @@ def test_bench_quick_writes_every_comparison(device, tmp_path):
         expected += ["binding-export-import", "binding-signal-wait"]
     expected += [f"{kind}-{mode}-1920x1080" for mode in ("lossless", "latest") for kind in ("fanout", "fanout-cost")]
     expected += ["latest-slow-consumer", "tensor-stream-1.8MB"]
+    peer = bench_peer_copy.unavailable_reason(device) is None
+    if peer:
+        expected += [f"{kind}-{s}" for s in SIZES for kind in ("peer-copy", "peer-latency")]
+    else:
+        assert any(s.startswith("peer copy: ") for s in result["skipped"])
+        assert result["peer_copy_bandwidth"] == []
     assert keys == expected
 
     cases = {c["key"]: [r["case"] for r in c["rows"]] for c in result["comparisons"]}
@@ -78,6 +84,11 @@ def test_bench_quick_writes_every_comparison(device, tmp_path):
     assert cases["latest-slow-consumer"] == ["none", "slow"]
     assert cases["tensor-stream-1.8MB"] == ["handoff", "publish"]
     assert cases["fallback-neighbour-1920x1080"] == ["alone", "with-copy", "producer-alone", "producer-with-copy"]
+    if peer:
+        for s in SIZES:
+            assert cases[f"peer-copy-{s}"] == ["cuMemcpyPeer", "engine", "engine-texture", "host-staging"]
+            assert cases[f"peer-latency-{s}"] == ["cuMemcpyPeer", "engine", "host-staging"]
+        assert {r["size"] for r in result["peer_copy_bandwidth"]} == set(SIZES)
 
     for c in result["comparisons"]:
         for r in c["rows"]:

@@ -27,6 +27,7 @@ from .memory import Buffer, BufferHandle, BufferUsage, Texture, TextureDescripto
 from .sync import Fence, FenceHandle, Semaphore, SemaphoreHandle
 from .timeline import Timeline, TimelineHandle
 from .device import Device, DeviceInfo, FormatSupport, devices
+from .gpu_topology import GpuTopology, gpu_topology
 from . import pickling  # noqa: F401 - registers the multiprocessing reducers
 from .channel import Channel, Listener, receive_handle, runtime_dir, send_handle
 from .tensors import TensorLayout
@@ -56,6 +57,6 @@ __all__ = [
     "InvalidHandleError", "PeerGoneError", "ProtocolError", "SubscriptionDroppedError", "Texture", "TextureDescriptor",
     "TextureFormat", "TextureHandle", "TextureUsage", "TimeoutError", "UnsupportedFormatError",
     "UnsupportedOperationError", "VulkanError", "VulkanUnavailableError", "clear_validation_messages",
-    "devices", "format_info", "validation_messages", "TensorLayout", "Explanation", "Reason", "copy_to", "explain",
-    "explain_cuda",
+    "devices", "format_info", "gpu_topology", "GpuTopology", "validation_messages", "TensorLayout", "Explanation",
+    "Reason", "copy_to", "explain", "explain_cuda",
 ]

@@ -21,6 +21,9 @@ repeats of each run's p50 and p99, and each case's ratio to the comparison's bas
 8. the copy path (``bench_fallback.py``): a Subscriber's copy path against the hand-written copy
    of 1 (the baseline) and zero-copy, per size, and what a copy subscriber costs the zero-copy
    subscribers of the same sender (their handoff, the producer's ``end_frame``).
+9. peer copy, only where CUDA is present (bench_peer_copy.py): geyser.cuda.PeerCopy to another
+   GPU (or the same one) against a plain ``cuMemcpyPeerAsync`` of the same bytes, per size, with
+   the achieved bandwidth as a fraction of it.
 
 Handoffs and wakes go between real processes; a handoff is timed from the producer's start to
 the consumer holding the frame in a texture (one CLOCK_MONOTONIC for both), one frame in flight.
@@ -45,6 +48,7 @@ import numpy as np
 import geyser
 from . import bench_fallback
 from . import bench_gl
+from . import bench_peer_copy
 from . import bench_streams
 from . import bench_tensors
 
@@ -654,11 +658,16 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
     # 8: a tensor stream (bench_tensors.py): publish of named tensors -> read() in another process.
     groups += bench_tensors.comparisons(dev, cfg, step, _Comparison)
 
+    # 8: GPU-to-GPU copies (bench_peer_copy.py), only where CUDA is present.
+    groups += bench_peer_copy.comparisons(dev, sizes, cfg, step, skipped, _Comparison)
+
     comparisons = [g.result() for g in groups]
     elapsed = time.monotonic() - started
     print(file=out)
     _print_table(comparisons, out)
     print("ratio = case / baseline of its comparison (above 1: slower than the baseline)", file=out)
+    peer_bandwidth = bench_peer_copy.bandwidth(comparisons)
+    bench_peer_copy.print_bandwidth(peer_bandwidth, out)
     for s in skipped:
         print(f"skipped: {s}", file=out)
     if not binding:
@@ -679,7 +688,7 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
         "config": {**cfg, "sizes": [f"{a}x{b}" for a, b in sizes]}, "elapsed_s": round(elapsed, 1),
-        "comparisons": comparisons, "skipped": skipped, "binding_overhead": None if binding else BINDING_OVERHEAD_LINE,
+        "comparisons": comparisons, "peer_copy_bandwidth": peer_bandwidth, "skipped": skipped, "binding_overhead": None if binding else BINDING_OVERHEAD_LINE,
         "plot": plot_written,
         # GEYSER_VALIDATION=1: what the layer reported in this process (the consumers' are not collected).
         "validation_messages": geyser.validation_messages(),

@@ -24,6 +24,8 @@ What is here:
 * :class:`CudaTexture`: texture memory mapped as a CUDA array. A Vulkan texture has optimal
   tiling, a driver-private texel order, so it cannot be viewed as a linear tensor; it is reached
   by device-to-device copies, :meth:`CudaTexture.copy_to` and :meth:`CudaTexture.copy_from`.
+* :class:`PeerCopy`: copies buffers and textures from one GPU's CUDA mapping to another's (or
+  the same GPU's) on the GPUs, ordered by timelines on both, by peer copy or host staging.
 * :class:`CudaSemaphore`, :func:`wait_on_stream`, :func:`signal_on_stream`: exported Vulkan
   semaphores (timeline or binary) that a CUDA stream waits on and signals, with no host wait.
   Portable timelines live in host memory and cannot be waited on by a stream: create the
@@ -48,15 +50,16 @@ import numpy as np
 
 from . import _native
 from ._owner import NativeOwner
-from .device import Device
+from .device import Device, as_device
 from .errors import InvalidArgumentError, InvalidHandleError, UnsupportedOperationError
 from .memory import Buffer, BufferHandle, Texture, TextureHandle
 from .sender import Frame, Sender, Subscriber
-from .sync import Semaphore, SemaphoreHandle
+from .sync import DEFAULT_TIMEOUT, Semaphore, SemaphoreHandle, to_ns
 from .timeline import Timeline, TimelineHandle
 
-__all__ = ["CudaBuffer", "CudaDevice", "CudaSemaphore", "CudaTexture", "CudaView", "available", "cuda_device",
-           "end_frame", "release", "signal_on_stream", "status", "tensor_views", "wait_on_stream"]
+__all__ = ["CudaBuffer", "CudaDevice", "CudaSemaphore", "CudaTexture", "CudaView", "PeerCopy", "available",
+           "copy_peer", "cuda_device", "end_frame", "release", "signal_on_stream", "status", "tensor_views",
+           "wait_on_stream"]
 
 _CU_FORMAT_DTYPES = {0x01: "uint8", 0x02: "uint16", 0x03: "uint32", 0x08: "int8", 0x09: "int16", 0x0A: "int32",
                      0x10: "float16", 0x20: "float32"}
@@ -90,10 +93,13 @@ def _stream(stream: Any) -> int:
 
 
 class CudaDevice(NativeOwner):
-    """The CUDA device that is the same GPU as a Vulkan :class:`geyser.Device` (matched by UUID)."""
+    """The CUDA device that is the same GPU as a Vulkan :class:`geyser.Device` (matched by UUID).
 
-    def __init__(self, device: Device | None = None):
-        device = device if device is not None else Device()
+    ``device`` is a Device or any selector Device takes: an index, UUID or name, or a CUDA ordinal
+    (``"cuda:1"``, ``torch.device("cuda", 1)``); None is Device()'s default."""
+
+    def __init__(self, device: Any = None):
+        device = as_device(device)
         self._native = _native.cuda.CudaContext.for_device(device.native)
         self._device = device
 
@@ -493,3 +499,93 @@ def release(subscriber: Subscriber, frame: Frame, stream: Any = None) -> None:
     calling it."""
     cuda_device(subscriber.device).synchronize(stream)
     subscriber.release(frame)
+
+
+def _sync_entry(entry: Any, what: str):
+    """(semaphore, value) from (CudaSemaphore | Timeline | Semaphore, value), or (None, 0)."""
+    if entry is None:
+        return None, 0
+    try:
+        target, value = entry
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"{what} is (timeline or semaphore, value), got {entry!r}") from None
+    if isinstance(target, (Timeline, Semaphore)):
+        target = _semaphore(target)
+    if not isinstance(target, CudaSemaphore):
+        raise InvalidArgumentError(f"{what} needs a CudaSemaphore, Timeline or Semaphore, got {type(target).__name__}")
+    return target, int(value)
+
+
+class PeerCopy(NativeOwner):
+    """Copies frames from GPU ``source`` to GPU ``destination`` (two :class:`CudaDevice`, or one
+    twice) on the GPUs, ordered by timelines on both and with no host wait (geyser/peer_copy.hpp).
+
+    ``path`` says how: ``"same_device"``, ``"peer"`` (cuMemcpyPeerAsync / cuMemcpy3DPeerAsync, peer
+    access enabled) or ``"host_staging"`` (through pinned host memory, where peer access is not
+    possible or ``host_staging=True``); ``reason`` says why. Each copy takes ``wait=(timeline,
+    value)`` on the source GPU, ``signal=(timeline, value)`` on the destination GPU once the copy
+    has landed, and ``release=(timeline, value)`` on the source GPU once the source slot has been
+    read; each may be omitted. Timelines must be Vulkan ones (CUDA cannot wait on host memory).
+    A producer keeps one PeerCopy and one ring of destination slots per GPU it serves."""
+
+    def __init__(self, source: CudaDevice, destination: CudaDevice, host_staging: bool = False):
+        options = _native.cuda.PeerCopyOptions()
+        options.host_staging = bool(host_staging)
+        self._native = _native.cuda.PeerCopy.create(source.native, destination.native, options)
+        self.source, self.destination = source, destination
+
+    path = property(lambda self: _native.cuda.peer_copy_path_name(self.native.path),
+                    doc='"same_device", "peer" or "host_staging".')
+    reason = property(lambda self: self.native.reason, doc="Why this path.")
+    copies = property(lambda self: self.native.copies, doc="Copies enqueued so far.")
+    source_stream = property(lambda self: self.native.source_stream, doc="The engine's CUstream on the source GPU.")
+    destination_stream = property(lambda self: self.native.destination_stream,
+                                  doc="The engine's CUstream on the destination GPU.")
+
+    def _sync(self, wait, signal, release):
+        s = _native.cuda.PeerCopySync()
+        keep = []
+        for name, entry, what in (("source_ready", wait, "wait"), ("destination_ready", signal, "signal"),
+                                  ("source_released", release, "release")):
+            sem, value = _sync_entry(entry, what)
+            if sem is not None:
+                keep.append(sem)
+                setattr(s, name, sem.native)
+                setattr(s, name + "_value", value)
+        return s, keep
+
+    def copy_buffer(self, source: CudaBuffer, destination: CudaBuffer, *, wait=None, signal=None, release=None) -> None:
+        """Enqueues a copy of all of ``source`` (on the source GPU) into ``destination``; returns at once."""
+        if not isinstance(source, CudaBuffer) or not isinstance(destination, CudaBuffer):
+            raise InvalidArgumentError("copy_buffer copies a CudaBuffer into a CudaBuffer")
+        sync, keep = self._sync(wait, signal, release)
+        self.native.copy_buffer(source.native, destination.native, sync)
+        del keep
+
+    def copy_texture(self, source: CudaTexture, destination: CudaTexture, *, wait=None, signal=None,
+                     release=None) -> None:
+        """Enqueues a copy of texture ``source`` into ``destination`` (same extent and format)."""
+        if not isinstance(source, CudaTexture) or not isinstance(destination, CudaTexture):
+            raise InvalidArgumentError("copy_texture copies a CudaTexture into a CudaTexture")
+        sync, keep = self._sync(wait, signal, release)
+        self.native.copy_texture(source.native, destination.native, sync)
+        del keep
+
+    def idle(self) -> bool:
+        """Whether every copy enqueued so far has finished on both GPUs."""
+        return self.native.idle()
+
+    def wait_idle(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Waits (without the GIL, interruptibly) until idle; TimeoutError after ``timeout`` seconds."""
+        self.native.wait_idle(to_ns(timeout))
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<geyser.cuda.PeerCopy closed>"
+        return f"<geyser.cuda.PeerCopy cuda:{self.source.ordinal} -> cuda:{self.destination.ordinal} {self.path}>"
+
+
+def copy_peer(source: CudaBuffer, destination: CudaBuffer, stream: Any = None) -> None:
+    """A plain cuMemcpyPeerAsync of all of ``source`` into ``destination`` on ``stream`` (a stream
+    of the source GPU), ordered by nothing else: the baseline PeerCopy is measured against."""
+    _native.cuda.copy_peer(source.native, destination.native, _stream(stream))

@@ -7,6 +7,7 @@ import os
 import threading
 import weakref
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import _native
 from ._owner import NativeOwner
@@ -154,15 +155,16 @@ DEFAULT_USAGE = TextureUsage.COPY_SRC | TextureUsage.COPY_DST | TextureUsage.TEX
 class Device(NativeOwner):
     """An open Vulkan device.
 
-    ``selector`` (or the ``GEYSER_DEVICE`` environment variable) picks a device by index, UUID or
-    a case-insensitive name substring; by default the first discrete GPU, else integrated, else
-    the CPU driver. Textures and buffers keep the underlying device alive, so ``close()`` (or
+    ``selector`` (or the ``GEYSER_DEVICE`` environment variable) picks a device by index, UUID,
+    CUDA ordinal (``"cuda:1"`` or ``torch.device("cuda", 1)``, the GPU CUDA numbers so under this
+    process's ``CUDA_VISIBLE_DEVICES``, matched by UUID) or a case-insensitive name substring; by
+    default the first discrete GPU, else integrated, else the CPU driver. A CUDA selector where
+    CUDA cannot be used raises UnsupportedOperationError saying why. Textures and buffers keep the underlying device alive, so ``close()`` (or
     leaving a ``with`` block) is safe while they live: the Vulkan device goes when the last does.
     """
 
-    def __init__(self, selector: int | str | None = None):
-        sel = "" if selector is None else str(selector)
-        self._native = _native.Device.open(sel)
+    def __init__(self, selector: Any = None):
+        self._native = _native.Device.open(device_selector(selector))
         self.info = DeviceInfo._from_native(self._native.info)
         _register(self)
 
@@ -423,6 +425,32 @@ def _descriptor_diff(expected: TextureDescriptor, found: TextureDescriptor | Non
         if a != b:
             diffs.append(f"{name}: expected {a!r}, handle has {b!r}")
     return diffs
+
+
+def device_selector(selector: Any) -> str:
+    """The selector string Device::open takes, from an index, a UUID, a name, a CUDA ordinal
+    (``"cuda:N"``) or a ``torch.device`` (``cuda`` with no index is torch's current device)."""
+    if selector is None:
+        return ""
+    if type(selector).__module__ == "torch" and type(selector).__name__ == "device":
+        if selector.type != "cuda":
+            raise InvalidArgumentError(f"{selector!r} is not a CUDA device: a GPU is selected by torch.device('cuda', N)")
+        index = selector.index
+        if index is None:
+            import torch  # a torch.device exists, so torch is imported already
+            index = torch.cuda.current_device()
+        return f"cuda:{int(index)}"
+    if isinstance(selector, bool) or not isinstance(selector, (int, str)):
+        raise InvalidArgumentTypeError(f"a device selector is an index, UUID, name, 'cuda:N' or a torch.device, "
+                                   f"not {type(selector).__name__}")
+    if isinstance(selector, int) and selector < 0:
+        raise InvalidArgumentError(f"a device index is not negative, got {selector}")
+    return str(selector)
+
+
+def as_device(device: Any) -> "Device":
+    """``device`` itself when it is a Device, else the Device its selector names (device_selector)."""
+    return device if isinstance(device, Device) else Device(device)
 
 
 def default_selector() -> str | None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from . import _native
 import numpy as np
 
+from .device import as_device
 from .errors import GeyserError, InvalidArgumentError, InvalidArgumentTypeError, InvalidHandleError
 from .errors import UnsupportedOperationError
 from .errors import TimeoutError as GeyserTimeoutError
@@ -380,7 +381,7 @@ class Subscriber:
                  zero_copy: str = "auto"):
         if zero_copy not in _ZERO_COPY:
             raise InvalidArgumentError(f"zero_copy must be 'auto', 'require' or 'never', got {zero_copy!r}")
-        self.device = device
+        device = self.device = as_device(device)  # a Device, or a selector: index, UUID, name, "cuda:N", torch.device
         self._native = _native.Subscriber.connect(device.native, name, to_ns(timeout), client, _ZERO_COPY[zero_copy])
         self.path: str = _native.share_path_name(self._native.path)
         self.reason: str = self._native.reason

@@ -79,7 +79,6 @@ public:
 
 private:
     CudaContext() = default;
-    friend class ContextScope;
     std::shared_ptr<Device> device_;
     int ordinal_ = -1;
     int cu_device_ = 0;
@@ -179,6 +178,7 @@ public:
     const std::shared_ptr<CudaContext>& context() const noexcept { return context_; }
 
 private:
+    friend class PeerCopy;  // records its copies in pending_
     CudaTexture() = default;
     void copy(uint64_t linear, uint64_t pitch, StreamHandle stream, bool to_array) const;
     std::shared_ptr<CudaContext> context_;

@@ -110,8 +110,12 @@ public:
     // ---- The device itself (cpp/src/vulkan/device.cpp)
     /// Opens a device. `selector` empty means the GEYSER_DEVICE environment variable, else the
     /// first discrete GPU, else integrated, else any other, else a CPU driver. Otherwise it is a
-    /// device index ("0"), a device UUID (32 hex digits, dashes allowed) or a case-insensitive
-    /// substring of the device name. Throws VulkanUnavailableError if nothing matches.
+    /// device index ("0"), a device UUID (32 hex digits, dashes allowed), a CUDA ordinal
+    /// ("cuda:1": the GPU CUDA numbers 1 under this process's CUDA_VISIBLE_DEVICES, matched by
+    /// UUID; geyser/gpu_topology.hpp) or a case-insensitive substring of the device name. Throws
+    /// VulkanUnavailableError if nothing matches; for a CUDA ordinal, UnsupportedOperationError
+    /// saying why when CUDA cannot be used here, InvalidArgumentError for a malformed one or one
+    /// CUDA does not have.
     static std::shared_ptr<Device> open(const std::string& selector = {});
 
     ~Device();

@@ -16,3 +16,5 @@
 #include "geyser/tensor_layout.hpp"
 #include "geyser/sender.hpp"
 #include "geyser/cuda.hpp"
+#include "geyser/gpu_topology.hpp"
+#include "geyser/peer_copy.hpp"

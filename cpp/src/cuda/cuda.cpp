@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "cuda/context_scope.hpp"
 #include "cuda/cuda_api.hpp"
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
@@ -12,25 +13,6 @@
 namespace geyser::cuda {
 
 using namespace api;
-
-/// Makes a context current on this thread for the scope's lifetime (CUDA calls act on the
-/// calling thread's current context), restoring the previous one after.
-class ContextScope {
-public:
-    explicit ContextScope(const CudaContext& context) : d_(require_driver()) {
-        check(d_.cuCtxPushCurrent(static_cast<CUcontext>(context.context_)), "cuCtxPushCurrent");
-    }
-    ~ContextScope() {
-        CUcontext popped = nullptr;
-        (void)d_.cuCtxPopCurrent(&popped);
-    }
-    ContextScope(const ContextScope&) = delete;
-    ContextScope& operator=(const ContextScope&) = delete;
-    const Driver& driver() const noexcept { return d_; }
-
-private:
-    const Driver& d_;
-};
 
 namespace {
 

@@ -35,6 +35,12 @@ constexpr CUresult CUDA_SUCCESS = 0;
 constexpr CUresult CUDA_ERROR_NOT_INITIALIZED = 3;
 constexpr CUresult CUDA_ERROR_NO_DEVICE = 100;
 constexpr CUresult CUDA_ERROR_NOT_READY = 600;
+constexpr CUresult CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED = 704;
+
+// CUstream_flags
+constexpr unsigned CU_STREAM_NON_BLOCKING = 0x1;
+// cuMemHostAlloc flags
+constexpr unsigned kMemHostAllocPortable = 0x01;
 
 // CUevent_flags
 constexpr unsigned CU_EVENT_DISABLE_TIMING = 0x2;
@@ -64,6 +70,7 @@ constexpr unsigned kArray3dSurfaceLdst = 0x02;
 constexpr unsigned kArray3dColorAttachment = 0x20;
 
 // CUmemorytype
+constexpr int CU_MEMORYTYPE_HOST = 1;
 constexpr int CU_MEMORYTYPE_DEVICE = 2;
 constexpr int CU_MEMORYTYPE_ARRAY = 3;
 
@@ -180,6 +187,34 @@ struct CUDA_MEMCPY2D {
     size_t Height;
 };
 
+struct CUDA_MEMCPY3D_PEER {
+    size_t srcXInBytes;
+    size_t srcY;
+    size_t srcZ;
+    size_t srcLOD;
+    int srcMemoryType;  // CUmemorytype
+    const void* srcHost;
+    CUdeviceptr srcDevice;
+    CUarray srcArray;
+    CUcontext srcContext;
+    size_t srcPitch;
+    size_t srcHeight;
+    size_t dstXInBytes;
+    size_t dstY;
+    size_t dstZ;
+    size_t dstLOD;
+    int dstMemoryType;
+    void* dstHost;
+    CUdeviceptr dstDevice;
+    CUarray dstArray;
+    CUcontext dstContext;
+    size_t dstPitch;
+    size_t dstHeight;
+    size_t WidthInBytes;
+    size_t Height;
+    size_t Depth;
+};
+
 /// The driver entry points, loaded once. The names are the versioned symbols the CUDA headers map
 /// the plain names to (cuCtxPushCurrent -> cuCtxPushCurrent_v2 and so on).
 struct Driver {
@@ -217,6 +252,17 @@ struct Driver {
     CUresult (*cuEventQuery)(CUevent);
     CUresult (*cuEventDestroy)(CUevent);  // _v2
     CUresult (*cuStreamWaitEvent)(CUstream, CUevent, unsigned int);
+    // Several GPUs (geyser/gpu_topology.hpp, geyser/peer_copy.hpp)
+    CUresult (*cuDeviceCanAccessPeer)(int*, CUdevice, CUdevice);
+    CUresult (*cuCtxEnablePeerAccess)(CUcontext, unsigned int);
+    CUresult (*cuStreamCreate)(CUstream*, unsigned int);
+    CUresult (*cuStreamDestroy)(CUstream);  // _v2
+    CUresult (*cuMemcpyPeerAsync)(CUdeviceptr, CUcontext, CUdeviceptr, CUcontext, size_t, CUstream);
+    CUresult (*cuMemcpy3DPeerAsync)(const CUDA_MEMCPY3D_PEER*, CUstream);
+    CUresult (*cuMemcpyDtoHAsync)(void*, CUdeviceptr, size_t, CUstream);        // _v2
+    CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void*, size_t, CUstream);  // _v2
+    CUresult (*cuMemHostAlloc)(void**, size_t, unsigned int);
+    CUresult (*cuMemFreeHost)(void*);
 };
 
 /// The loaded driver, or nullptr when libcuda.so.1 is missing, lacks an entry point, or cuInit

@@ -78,6 +78,16 @@ Loaded load_driver() {
     load(lib, d.cuEventQuery, "cuEventQuery", missing);
     load(lib, d.cuEventDestroy, "cuEventDestroy_v2", missing);
     load(lib, d.cuStreamWaitEvent, "cuStreamWaitEvent", missing);
+    load(lib, d.cuDeviceCanAccessPeer, "cuDeviceCanAccessPeer", missing);
+    load(lib, d.cuCtxEnablePeerAccess, "cuCtxEnablePeerAccess", missing);
+    load(lib, d.cuStreamCreate, "cuStreamCreate", missing);
+    load(lib, d.cuStreamDestroy, "cuStreamDestroy_v2", missing);
+    load(lib, d.cuMemcpyPeerAsync, "cuMemcpyPeerAsync", missing);
+    load(lib, d.cuMemcpy3DPeerAsync, "cuMemcpy3DPeerAsync", missing);
+    load(lib, d.cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2", missing);
+    load(lib, d.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2", missing);
+    load(lib, d.cuMemHostAlloc, "cuMemHostAlloc", missing);
+    load(lib, d.cuMemFreeHost, "cuMemFreeHost", missing);
     if (!missing.empty()) {
         l.status.reason = "libcuda.so.1 lacks " + missing + " (external memory needs a CUDA 11.4 or newer driver)";
         return l;

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "geyser/gpu_topology.hpp"
 #include "geyser/memory.hpp"
 #include "vulkan/external_memory/fd.hpp"
 #include "vulkan/instance.hpp"
@@ -225,6 +226,22 @@ size_t select(const std::vector<DeviceInfo>& infos, const std::string& selector)
         for (size_t i = 1; i < infos.size(); ++i)
             if (type_rank(infos[i].device_type) < type_rank(infos[best].device_type)) best = i;
         return best;
+    }
+    // A CUDA ordinal ("cuda:1", as torch names it) is resolved to the GPU's UUID by CUDA itself,
+    // under this process's CUDA_VISIBLE_DEVICES: Vulkan and CUDA number GPUs independently.
+    if (lower(selector).rfind("cuda", 0) == 0) {
+        const std::string rest = selector.substr(4);
+        if (rest.size() < 2 || rest[0] != ':' ||
+            !std::all_of(rest.begin() + 1, rest.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
+            rest.size() > 10) {
+            throw InvalidArgumentError("device selector '" + selector +
+                                       "' is not a CUDA ordinal: write cuda:N, N the CUDA device number (torch's cuda:N)");
+        }
+        const Uuid uuid = cuda_device_uuid(std::stoi(rest.substr(1)));
+        for (size_t i = 0; i < infos.size(); ++i)
+            if (infos[i].device_uuid == uuid) return i;
+        throw VulkanUnavailableError("CUDA device " + rest.substr(1) + " (UUID " + uuid_to_hex(uuid) +
+                                     ") is no Vulkan device here; devices: " + device_list(infos));
     }
     // A UUID first: one made of decimal digits alone must not be read as an index.
     std::string hex;

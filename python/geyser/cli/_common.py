@@ -46,7 +46,7 @@ def add_subcommand(sub: Any, name: str, help: str, description: str | None = Non
 
 def add_device_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None,
-                   help="device index, UUID or name substring (GEYSER_DEVICE; default: the first discrete GPU, "
+                   help="device index, UUID, CUDA ordinal (cuda:N) or name substring (GEYSER_DEVICE; default: the first discrete GPU, "
                         "else integrated, else the CPU driver)")
 
 
