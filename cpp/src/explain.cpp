@@ -12,7 +12,7 @@ namespace geyser {
 namespace {
 
 std::string device_text(const std::string& name, const Uuid& uuid) {
-    return (name.empty() ? std::string("device") : "'" + name + "'") + " (" + uuid_to_hex(uuid) + ")";
+    return (name.empty() ? std::string("a device") : "device '" + name + "'") + " (" + uuid_to_hex(uuid) + ")";
 }
 
 std::string format_name(TextureFormat f) {
@@ -43,7 +43,7 @@ void explain_identity(const Device& device, const Uuid& device_uuid, const Uuid&
     const DeviceInfo& mine = device.info();
     if (device_uuid != mine.device_uuid) {
         add(e, "device_uuid_mismatch", true,
-            "the memory belongs to device " + device_text(their_name, device_uuid) + ", but this process uses " +
+            "the memory belongs to " + device_text(their_name, device_uuid) + ", but this process uses " +
                 device_text(mine.name, mine.device_uuid),
             "open the same GPU in this process: Device(\"" + uuid_to_hex(device_uuid) +
                 "\") or GEYSER_DEVICE=" + uuid_to_hex(device_uuid) + " (if it is visible here)");

@@ -154,6 +154,28 @@ TEST(TimelineFanout, VulkanTargetsAheadOrEqualAreLeftOut) {
     EXPECT_EQ(targets[3]->value(), 2u);
 }
 
+TEST(TimelineFanout, AFewVulkanTargetsOfAReadyFrameAreSignalledFromTheHost) {
+    DEVICE_OR_SKIP(dev);
+    if (!vulkan_timelines(*dev)) GTEST_SKIP() << "this device has no timeline semaphores";
+    TimelineFanout fanout(dev);
+    auto ready = dev->create_timeline(TimelineChoice::kVulkan, 0);
+    auto few = make(*dev, TimelineChoice::kVulkan, TimelineFanout::kHostSignalMax);
+    ready->signal(1);
+    EXPECT_TRUE(fanout.signal(raw(few), 1, *ready).empty());
+    EXPECT_EQ(fanout.submissions(), 0u);  // signalled at once, from the host
+    for (const auto& t : few) EXPECT_EQ(t->value(), 1u);
+    // One more than that, or a frame not ready yet, goes to the device in one submission.
+    auto many = make(*dev, TimelineChoice::kVulkan, TimelineFanout::kHostSignalMax + 1);
+    EXPECT_TRUE(fanout.signal(raw(many), 1, *ready).empty());
+    EXPECT_EQ(fanout.submissions(), 1u);
+    EXPECT_TRUE(fanout.signal(raw(few), 2, *ready).empty());
+    EXPECT_EQ(fanout.submissions(), 2u);
+    ready->signal(2);
+    EXPECT_TRUE(fanout.drain(*ready, 5s));
+    for (const auto& t : many) EXPECT_EQ(t->value(), 1u);
+    for (const auto& t : few) EXPECT_EQ(t->value(), 2u);
+}
+
 TEST(TimelineFanout, RetiredTargetsLiveUntilTheSubmissionCompletesAndDrainIsBounded) {
     DEVICE_OR_SKIP(dev);
     if (!vulkan_timelines(*dev)) GTEST_SKIP() << "this device has no timeline semaphores";

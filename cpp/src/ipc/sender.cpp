@@ -296,6 +296,9 @@ void Sender::start() {
     ready_ = device_->create_shared_timeline(options_.sync, 0);
     state_ = std::make_unique<State>(Listener::bind(sender_socket_path(name_)), options_, device_);
     if (!state_->wake) throw OsError(errno, "eventfd", "the sender's wake-up");
+    // Subscribers' Vulkan timelines are signalled by queue submissions: what those need is made
+    // here, so the sender's objects (and fds) do not grow when the first subscriber joins.
+    if (ready_->kind() == TimelineKind::kVulkan) state_->fanout.prepare();
     try {
         if (fault::injected("pthread_create")) throw std::system_error(EAGAIN, std::generic_category());
         state_->thread = std::make_unique<std::thread>([this] { serve(); });

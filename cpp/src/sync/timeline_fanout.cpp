@@ -36,6 +36,7 @@ const std::vector<TimelineFanout::Failure>& TimelineFanout::signal(const std::ve
     semaphores_.clear();
     values_.clear();
     portable_.clear();
+    vulkan_.clear();
     bool after_checked = false;
     // One pass reads every target (what another process may have done to it) and sorts it; nothing
     // is signalled until every check has passed, so a throw below leaves every target as it was.
@@ -70,6 +71,7 @@ const std::vector<TimelineFanout::Failure>& TimelineFanout::signal(const std::ve
                 } else if (found < value) {
                     semaphores_.push_back(t.semaphore()->vk_semaphore());
                     values_.push_back(value);
+                    vulkan_.push_back(i);
                 }
             }
         } catch (const InvalidArgumentError&) {
@@ -78,14 +80,25 @@ const std::vector<TimelineFanout::Failure>& TimelineFanout::signal(const std::ve
             failures_.push_back(Failure{i, Failure::Kind::kError, 0, e.what()});
         }
     }
-    if (!semaphores_.empty()) {
+    // No submission may still be on its way to signal a target (it would then go backwards).
+    const bool idle = submitted_ == 0 || (done_ && done_->value() >= submitted_);
+    if (!semaphores_.empty() && semaphores_.size() <= kHostSignalMax && idle && after.value() >= value) {
+        // Ready already, and few targets: a host signal each is cheaper than a submission.
+        for (const size_t i : vulkan_) {
+            try {
+                targets[i]->semaphore()->signal(value);
+            } catch (const Error& e) {
+                failures_.push_back(Failure{i, Failure::Kind::kError, 0, e.what()});
+            }
+        }
+    } else if (!semaphores_.empty()) {
         Semaphore* wait = after.semaphore();
         if (wait == nullptr) {
             throw InvalidArgumentError("Vulkan timelines are signalled by the device after a Vulkan ready timeline; "
                                        "this one is portable");
         }
         if (after.device().get() != device_.get()) throw DeviceMismatchError("the ready timeline belongs to another Device");
-        if (!done_) done_ = device_->create_timeline(TimelineChoice::kVulkan, 0);
+        prepare();
         semaphores_.push_back(done_->semaphore()->vk_semaphore());
         values_.push_back(submitted_ + 1);
         const VkSemaphore wait_semaphore = wait->vk_semaphore();
@@ -120,6 +133,10 @@ const std::vector<TimelineFanout::Failure>& TimelineFanout::signal(const std::ve
     }
     if (!retired_.empty()) collect();
     return failures_;
+}
+
+void TimelineFanout::prepare() {
+    if (!done_) done_ = device_->create_timeline(TimelineChoice::kVulkan, 0);
 }
 
 void TimelineFanout::retire(std::shared_ptr<Timeline> target) {
