@@ -208,6 +208,38 @@ def test_release_rules_hold_on_the_copy_path(producer_device, monkeypatch, fd_co
     assert fd_count() == base
 
 
+@pytest.mark.parametrize("mode", ["lossless", "latest"])
+def test_a_tensor_stream_takes_the_copy_path_too(producer_device, consumer_info, fd_count, mode):
+    # The consumer's device in this process: another device where there is one (the GPU machine),
+    # else the producer's own with zero_copy="never" (the same copy path, run for real).
+    info, same = consumer_info
+    gc.collect()
+    base = fd_count()
+    name = _name(f"tensors-{mode}")
+    spec = {"obs": ("float32", (3, 5, 7)), "step": ("int64", (1,))}
+    consumer = producer_device if same else geyser.Device(CONSUMER)
+    with geyser.Sender(producer_device, name, tensors=spec, ring_size=3, mode=mode) as sender:
+        sub = geyser.Subscriber(consumer, name, timeout=10, zero_copy="never" if same else "auto")
+        assert sub.path == "copy" and sub.reason
+        assert sub.layout == sender.layout and len(sub.buffers) == 3 and not sub.ring
+        assert sub.buffers[0].device is consumer
+        sender.wait_for_subscribers(1, timeout=10)
+        for n in range(1, 6):
+            obs = np.arange(3 * 5 * 7, dtype=np.float32).reshape(3, 5, 7) * n
+            sender.publish({"obs": obs, "step": np.array([n], np.int64)})
+            with sub.next_frame(timeout=5) as frame:
+                got = frame.read()
+                assert frame.number == n and got["step"][0] == n
+                assert np.array_equal(got["obs"], obs)
+        sub.close()
+        assert sender.stats.frames_copied == 5
+    del sub, sender, frame
+    if not same:
+        consumer.close()
+    gc.collect()
+    assert fd_count() == base
+
+
 # ---- explain and doctor -----------------------------------------------------------------------
 
 def test_explain_a_sender_a_handle_and_a_device(producer_device, monkeypatch):

@@ -173,6 +173,7 @@ def seeds():
     yield "hello-protocol-2", HELLO, hello(protocol=2)[:-1]
     yield "copy-ring", COPY_RING, copy_ring()
     yield "copy-ring-depth-stencil", COPY_RING, copy_ring(planes=((2, 0, 4096), (4, 4096, 1024)))
+    yield "copy-ring-bytes", COPY_RING, copy_ring(planes=((0, 0, 4096),))
     yield "copy-ring-plane-past-slot", COPY_RING, struct.pack("<IQIIQQ", 3, 100, 1, 1, 50, 100)
     yield "copy-ring-huge-slot", COPY_RING, copy_ring(planes=((1, 0, 1 << 40),))
     yield "frame-copy-ring", FRAME, header(COPY_RING_TYPE, len(copy_ring()), 1) + copy_ring()

@@ -14,12 +14,16 @@
 
 namespace geyser {
 
-/// One aspect of a slot: its VkImageAspectFlagBits bit, and where in the slot its bytes are.
+/// One aspect of a slot: its VkImageAspectFlagBits bit (kCopyPlaneBytes for a tensor stream's
+/// buffer: the slot's bytes as they are), and where in the slot its bytes are.
 struct CopyPlane {
     uint32_t aspect = 0;
     uint64_t offset = 0;
     uint64_t size = 0;
 };
+
+/// The aspect of a buffer ring's one plane: a tensor stream's slot, byte for byte.
+constexpr uint32_t kCopyPlaneBytes = 0;
 
 /// A copy ring's description. Plain data.
 struct CopyRing {
@@ -37,7 +41,7 @@ constexpr uint64_t kMaxCopySlotSize = uint64_t{1} << 32;
 /// u32 slots, u64 slot_size, u32 plane count, then per plane u32 aspect, u64 offset, u64 size.
 std::vector<uint8_t> encode_copy_ring(const CopyRing& ring);
 /// Strict: ProtocolError for anything but 1..64 slots, 1..2 planes of distinct single aspect bits
-/// in increasing order (COLOR alone, or DEPTH and/or STENCIL), each non-empty, packed end to end
+/// in increasing order (COLOR alone, DEPTH and/or STENCIL, or kCopyPlaneBytes alone), each non-empty, packed end to end
 /// from offset 0 and filling slot_size exactly, slot_size at most kMaxCopySlotSize.
 CopyRing decode_copy_ring(const uint8_t* data, size_t size);
 

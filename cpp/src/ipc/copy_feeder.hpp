@@ -13,6 +13,7 @@
 
 namespace geyser {
 
+class Buffer;
 class Texture;
 
 class CopyFeeder {
@@ -21,6 +22,9 @@ public:
     /// of ring.size() slots, each the tightly packed host copy of every aspect. OsError when the
     /// memfd cannot be made.
     explicit CopyFeeder(std::vector<std::shared_ptr<Texture>> ring);
+    /// The copy ring for a tensor stream's `ring` of buffers (all of one size): one plane of
+    /// kCopyPlaneBytes per slot, the buffer's bytes as they are.
+    explicit CopyFeeder(std::vector<std::shared_ptr<Buffer>> ring);
 
     const CopyRing& ring() const noexcept { return mapping_.ring(); }
     /// The memfd (borrowed), sent to each copy subscriber beside encode_copy_ring(ring()).
@@ -35,7 +39,8 @@ public:
     bool fill(uint32_t slot, uint64_t number);
 
 private:
-    std::vector<std::shared_ptr<Texture>> textures_;
+    std::vector<std::shared_ptr<Texture>> textures_;  // a texture ring's, or
+    std::vector<std::shared_ptr<Buffer>> buffers_;    // a tensor stream's
     CopyRingMapping mapping_;
     std::mutex mutex_;  // guards frame_in_slot_ and the downloads
     std::vector<uint64_t> frame_in_slot_;  // 0: none yet

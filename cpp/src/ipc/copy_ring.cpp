@@ -50,9 +50,11 @@ CopyRing decode_copy_ring(const uint8_t* data, size_t size) {
         p.offset = r.u64("plane offset");
         p.size = r.u64("plane size");
         const bool single = p.aspect == kColor || p.aspect == kDepth || p.aspect == kStencil;
-        if (!single || p.aspect <= last || (p.aspect == kColor && count != 1)) {
+        const bool alone = p.aspect == kColor || p.aspect == kCopyPlaneBytes;
+        if (!(single || p.aspect == kCopyPlaneBytes) || (i > 0 && p.aspect <= last) || (alone && count != 1)) {
             throw ProtocolError("copy_ring plane " + std::to_string(i) + " has aspect " + std::to_string(p.aspect) +
-                                ": expected COLOR alone, or DEPTH and/or STENCIL in that order");
+                                ": expected COLOR alone, DEPTH and/or STENCIL in that order, or a buffer's bytes "
+                                "alone");
         }
         // Packed end to end: every byte of a slot belongs to exactly one plane, and none lies
         // outside the slot (the sizes are bounded, so the sum cannot wrap).

@@ -52,15 +52,39 @@ const CopyRing& check_layout(const CopyRing& ring, const SenderInfo& info, const
     return ring;
 }
 
+// A tensor stream's copy ring: one plane of the slot's bytes, as many as its layout takes.
+const CopyRing& check_layout(const CopyRing& ring, const SenderInfo& info) {
+    const uint64_t want = info.layout.size();
+    if (ring.slots != info.ring_size || ring.planes.size() != 1 || ring.planes[0].aspect != kCopyPlaneBytes ||
+        ring.planes[0].size != want) {
+        throw ProtocolError("the copy ring of sender '" + info.name + "' does not describe its tensor stream: " +
+                            std::to_string(info.ring_size) + " slots of one plane of " + std::to_string(want) +
+                            " bytes expected");
+    }
+    return ring;
+}
+
 }  // namespace
 
 CopyUploader::CopyUploader(const std::shared_ptr<Device>& device, const SenderInfo& info, const CopyRing& ring,
-                           UniqueFd fd)
-    : textures_(make_ring(device, info)),
-      mapping_(CopyRingMapping::open(check_layout(ring, info, *textures_.front()), std::move(fd))) {}
+                           UniqueFd fd) {
+    if (info.payload == ResourceKind::kBuffer) {
+        for (uint32_t i = 0; i < info.ring_size; ++i) {
+            buffers_.push_back(device->create_shareable_buffer(info.layout.size(), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT));
+        }
+        mapping_ = CopyRingMapping::open(check_layout(ring, info), std::move(fd));
+        return;
+    }
+    textures_ = make_ring(device, info);
+    mapping_ = CopyRingMapping::open(check_layout(ring, info, *textures_.front()), std::move(fd));
+}
 
 void CopyUploader::upload(uint32_t slot) {
     const CopyRing& r = mapping_.ring();
+    if (!buffers_.empty()) {
+        buffers_[slot]->write(mapping_.plane(slot, 0), static_cast<size_t>(r.planes[0].size));
+        return;
+    }
     for (size_t i = 0; i < r.planes.size(); ++i) {
         textures_[slot]->upload(static_cast<VkImageAspectFlagBits>(r.planes[i].aspect), mapping_.plane(slot, i),
                                 static_cast<size_t>(r.planes[i].size));

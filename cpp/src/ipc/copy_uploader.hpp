@@ -15,6 +15,7 @@
 namespace geyser {
 
 class Device;
+class Buffer;
 class Texture;
 
 class CopyUploader {
@@ -26,11 +27,16 @@ public:
     CopyUploader(const std::shared_ptr<Device>& device, const SenderInfo& info, const CopyRing& ring, UniqueFd fd);
 
     const std::vector<std::shared_ptr<Texture>>& textures() const noexcept { return textures_; }
-    /// Uploads copy slot `slot` (in range: the Subscriber checks frame slots) into textures()[slot].
+    /// A tensor stream's: info.ring_size shareable buffers of info.layout.size() bytes (the ring
+    /// must then be one plane of kCopyPlaneBytes of that size, ProtocolError otherwise).
+    const std::vector<std::shared_ptr<Buffer>>& buffers() const noexcept { return buffers_; }
+    /// Uploads copy slot `slot` (in range: the Subscriber checks frame slots) into textures()[slot]
+    /// (or buffers()[slot]).
     void upload(uint32_t slot);
 
 private:
     std::vector<std::shared_ptr<Texture>> textures_;
+    std::vector<std::shared_ptr<Buffer>> buffers_;
     CopyRingMapping mapping_;
 };
 

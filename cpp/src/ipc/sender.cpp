@@ -481,15 +481,11 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
     }
     channel.send(kSenderInfoMessage, encode_sender_info(now), {}, timeout_of(remaining(deadline)));
     if (!hello.subscribe) return;
-    if (hello.path == SharePath::kCopy && !buffers_.empty()) {
-        refuse(channel, "'" + name_ + "' is a tensor stream, and the copy path carries texture streams only");
-        return;
-    }
     if (hello.path == SharePath::kCopy) {
         CopyFeeder* feeder = nullptr;
         {
             std::lock_guard<std::mutex> lock(st.mutex);
-            if (!st.copy) st.copy = std::make_unique<CopyFeeder>(ring_);
+            if (!st.copy) st.copy = buffers_.empty() ? std::make_unique<CopyFeeder>(ring_) : std::make_unique<CopyFeeder>(buffers_);
             feeder = st.copy.get();  // lives as long as the state
         }
         channel.send(kCopyRingMessage, encode_copy_ring(feeder->ring()), {feeder->fd()}, timeout_of(remaining(deadline)));

@@ -36,7 +36,7 @@ void Subscriber::subscribe_copy(const std::string& name, uint64_t deadline, cons
     if (info_.producer_pid != first.producer_pid || info_.device_uuid != first.device_uuid ||
         info_.width != first.width || info_.height != first.height || info_.vk_format != first.vk_format ||
         info_.texture_format != first.texture_format || info_.ring_size != first.ring_size ||
-        info_.mode != first.mode) {
+        info_.mode != first.mode || info_.payload != first.payload || !(info_.layout == first.layout)) {
         throw ProtocolError("sender '" + name + "' changed while subscribing (another producer, device or "
                             "description on the second connection)");
     }
@@ -44,8 +44,10 @@ void Subscriber::subscribe_copy(const std::string& name, uint64_t deadline, cons
     const CopyRing ring = decode_copy_ring(c.payload.data(), c.payload.size());
     copy_ = std::make_unique<CopyUploader>(device_, info_, ring, std::move(c.fds[0]));
     ring_ = copy_->textures();
-    // What another API's import of the ring (geyser/gl.hpp) duplicates: this device's own ring.
+    buffers_ = copy_->buffers();
+    // What another API's import of the ring (geyser/gl.hpp, CUDA) duplicates: this device's own ring.
     for (const auto& tex : ring_) ring_handles_.push_back(device_->export_texture(*tex));
+    for (const auto& buf : buffers_) ring_handles_.push_back(device_->export_buffer(*buf));
 
     Message t = expect(channel_, static_cast<uint16_t>(MessageType::kTimelineHandle), 1, deadline,
                        "the ready timeline");
