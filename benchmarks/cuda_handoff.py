@@ -24,6 +24,10 @@ consumer:
      through its DLPack view and publishes with ``geyser.cuda.end_frame`` (its stream signals the
      ready timeline); the consumer's ``next_frame(wait="gpu")`` + ``geyser.cuda.tensor_views``
      makes its stream wait on the GPU, and ``geyser.cuda.release`` gives the slot back;
+   - geyser, host-signalled: the same, but the producer synchronises its stream and ends the frame
+     with ``sender.end_frame(frame)`` (the host signals the ready timelines), which shows what the
+     GPU relay of a stream-signalled frame (CUDA signal, then the device's forwarding to each
+     subscriber's timeline) costs against a host wait;
    - torch: a CUDA tensor shared once through ``torch.multiprocessing``, then per frame an IPC
      ``torch.cuda.Event(interprocess=True)`` recorded by the producer, a notification over a
      Pipe, ``stream.wait_event`` in the consumer, and an acknowledgement back.
@@ -194,24 +198,32 @@ def _tensor_handoff(frames):
     device = geyser.Device()
     torch.cuda.set_device(geyser.cuda.cuda_device(device).ordinal)
     stream = torch.cuda.Stream()
-    # geyser
-    name = f"cuda-bench-tensors-{os.getpid()}"
-    sender = geyser.Sender(device, name, tensors=TENSORS, ring_size=1, sync="vulkan")
-    out = ctx.Queue()
-    child = ctx.Process(target=_tensor_consumer_geyser, args=(name, frames, out))
-    child.start()
-    sender.wait_for_subscribers(1, timeout=TIMEOUT)
-    g0 = []
-    with torch.cuda.stream(stream):
-        for i in range(1, frames + 1):
-            frame = sender.begin_frame(timeout=TIMEOUT)  # a ring of one: after the consumer's release
-            obs = torch.from_dlpack(geyser.cuda.tensor_views(frame)["obs"])
-            obs[-1, -1, -1] = float(i % 4096)  # the producer's "rendering", in place on the GPU
-            g0.append(time.perf_counter())
-            geyser.cuda.end_frame(sender, frame, stream)
-    g1 = out.get(timeout=TIMEOUT)
-    child.join(TIMEOUT)
-    sender.close()
+    def geyser_pass(ready: str):
+        name = f"cuda-bench-tensors-{ready}-{os.getpid()}"
+        sender = geyser.Sender(device, name, tensors=TENSORS, ring_size=1, sync="vulkan")
+        out = ctx.Queue()
+        child = ctx.Process(target=_tensor_consumer_geyser, args=(name, frames, out))
+        child.start()
+        sender.wait_for_subscribers(1, timeout=TIMEOUT)
+        g0 = []
+        with torch.cuda.stream(stream):
+            for i in range(1, frames + 1):
+                frame = sender.begin_frame(timeout=TIMEOUT)  # a ring of one: after the consumer's release
+                obs = torch.from_dlpack(geyser.cuda.tensor_views(frame)["obs"])
+                obs[-1, -1, -1] = float(i % 4096)  # the producer's "rendering", in place on the GPU
+                g0.append(time.perf_counter())
+                if ready == "gpu":
+                    geyser.cuda.end_frame(sender, frame, stream)
+                else:
+                    stream.synchronize()
+                    sender.end_frame(frame)
+        g1 = out.get(timeout=TIMEOUT)
+        child.join(TIMEOUT)
+        sender.close()
+        return g0, g1
+
+    g0, g1 = geyser_pass("gpu")
+    h0, h1 = geyser_pass("host")
     # torch
     obs = torch.zeros(TENSORS["obs"][1], dtype=torch.float32, device="cuda")
     event = torch.cuda.Event(interprocess=True)
@@ -235,8 +247,10 @@ def _tensor_handoff(frames):
     # The first frames map the slot into CUDA and warm both paths up: left out of both.
     warm = min(5, frames // 10)
     g = _stats([(b - a) * 1e3 for a, b in zip(g0, g1)][warm:])
+    h = _stats([(b - a) * 1e3 for a, b in zip(h0, h1)][warm:])
     t = _stats([(b - a) * 1e3 for a, b in zip(p0, p1)][warm:])
-    return {"geyser": g, "torch_ipc_event": t, "ratio_p50": g["p50"] / t["p50"], "ratio_p99": g["p99"] / t["p99"],
+    return {"geyser": g, "geyser_host_signalled": h, "torch_ipc_event": t, "ratio_p50": g["p50"] / t["p50"],
+            "ratio_p99": g["p99"] / t["p99"], "host_ratio_p50": h["p50"] / t["p50"], "host_ratio_p99": h["p99"] / t["p99"],
             "tensors": {k: f"{d}{list(s)}" for k, (d, s) in TENSORS.items()}}
 
 
@@ -363,6 +377,7 @@ def main(argv=None) -> int:
             ("", "geyser over its Channel (SCM_RIGHTS)", opens["geyser_channel"]),
             ("", "torch CUDA IPC: receive (cudaIpcOpen)", opens["torch_ipc"]),
             ("tensor stream -> torch (1 in flight)", "geyser Sender(tensors=), GPU waits", tensors["geyser"]),
+            ("", "geyser, stream synced + end_frame (host)", tensors["geyser_host_signalled"]),
             ("", "torch: shared tensor + IPC event + Pipe", tensors["torch_ipc_event"])]
     for a, b, s in rows:
         print(f"{a:34} {b:40} {s['p50']:9.3f} {s['p99']:9.3f} {s['n']:5}")
@@ -370,6 +385,8 @@ def main(argv=None) -> int:
     print(f"geyser open / torch IPC open (p50): {opens['ratio_p50']:.2f}x")
     print(f"geyser over its Channel / torch IPC open (p50): {opens['channel_ratio_p50']:.2f}x")
     print(f"tensor stream, geyser / torch IPC event: p50 {tensors['ratio_p50']:.2f}x, p99 {tensors['ratio_p99']:.2f}x")
+    print(f"tensor stream, geyser host-signalled / torch IPC event: p50 {tensors['host_ratio_p50']:.2f}x, "
+          f"p99 {tensors['host_ratio_p99']:.2f}x")
     for kind in ("geyser", "geyser_channel"):
         print(f"{kind} open, median by stage (ms):", {k: round(v, 3) for k, v in opens[kind]["median_parts_ms"].items()})
     if args.json:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The copy path and explain/doctor on the GPU machine, with two real devices in one process:
-# NVIDIA and lavapipe (Debian's mesa-vulkan-drivers unpacked under .gl/lvp/; `source .gl/lvp.sh`
+# NVIDIA and lavapipe (Debian's mesa-vulkan-drivers packed by `scripts/gpu/lavapipe.sh pack` into build/lvp/, carried there;
 # after .gl/prologue.sh names both ICDs). Runs from the repository root after the package is
 # installed there (../shared/gpu/README.md); writes everything under $OUT; about 8 minutes.
 #
@@ -17,25 +17,17 @@
 #    lavapipe; then both on NVIDIA with zero_copy="never").
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${OUT:-/tmp/geyser-fallback-out}
-mkdir -p "$OUT"
-[ -f .gl/prologue.sh ] && source .gl/prologue.sh
-[ -f .gl/lvp.sh ] && source .gl/lvp.sh
-PY=${PY:-/opt/torch/.venv/bin/python3}
-[ -x "$PY" ] || PY=python3
-status=0
-
-{
-  date -u +"%Y-%m-%dT%H:%M:%SZ"
-  git rev-parse HEAD 2>/dev/null || true
-  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || true
-  "$PY" -c "import geyser
-for d in geyser.devices(): print(d.index, d.name, d.driver_name, d.driver_info, d.device_uuid, d.driver_uuid)"
-} > "$OUT/devices.txt" 2>&1
+OUT_DEFAULT=/tmp/geyser-fallback-out
+source scripts/gpu/common.sh
+source scripts/gpu/lavapipe.sh
+cp "$OUT/device.txt" "$OUT/devices.txt"
+"$PY" -c "import geyser
+for d in geyser.devices(): print(d.index, d.name, d.driver_name, d.driver_info, d.device_uuid, d.driver_uuid)" \
+  >> "$OUT/devices.txt" 2>&1
 cat "$OUT/devices.txt"
 if ! "$PY" -c "import geyser, sys; n = [d.name for d in geyser.devices()]; \
 sys.exit(0 if any('NVIDIA' in x for x in n) and any('llvmpipe' in x for x in n) else 1)"; then
-  echo "fallback.sh: both NVIDIA and llvmpipe must be visible (source .gl/lvp.sh)" | tee "$OUT/error.txt"
+  echo "fallback.sh: both NVIDIA and llvmpipe must be visible (carry build/lvp: scripts/gpu/lavapipe.sh)" | tee "$OUT/error.txt"
   exit 1
 fi
 

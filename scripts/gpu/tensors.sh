@@ -10,21 +10,13 @@
 #   OUT=/tmp/out bash scripts/gpu/tensors.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${OUT:-/tmp/geyser-tensors-out}
-mkdir -p "$OUT"
-[ -f .gl/prologue.sh ] && source .gl/prologue.sh
-PY=${PY:-/opt/torch/.venv/bin/python3}
-[ -x "$PY" ] || PY=python3
-status=0
-
+OUT_DEFAULT=/tmp/geyser-tensors-out
+source scripts/gpu/common.sh
 {
-  date -u +"%Y-%m-%dT%H:%M:%SZ"
-  git rev-parse HEAD 2>/dev/null || true
-  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || true
   "$PY" -c "import geyser, geyser.cuda; d = geyser.Device(); print(d.name, d.info.driver_info, \
 d.info.timeline_semaphore_export, geyser.cuda.status())"
   "$PY" -c "import torch, cupy, jax; print('torch', torch.__version__, 'cupy', cupy.__version__, 'jax', jax.__version__, jax.devices())"
-} > "$OUT/device.txt" 2>&1
+} >> "$OUT/device.txt" 2>&1
 
 # 1. Tests (about a minute there): -rs lists every skip with its reason, so a GPU test that
 # skipped on the GPU machine shows why.
