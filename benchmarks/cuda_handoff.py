@@ -22,8 +22,10 @@ consumer:
    consumer holding a torch tensor of the frame that a kernel has read:
    - geyser: a ``Sender(tensors=...)`` with a ring of one; the producer writes the slot in place
      through its DLPack view and publishes with ``geyser.cuda.end_frame`` (its stream signals the
-     ready timeline); the consumer's ``next_frame(wait="gpu")`` + ``geyser.cuda.tensor_views``
-     makes its stream wait on the GPU, and ``geyser.cuda.release`` gives the slot back;
+     ready timeline); the consumer makes its torch tensor of the slot once
+     (``geyser.cuda.tensor_views``), then per frame ``next_frame(wait="gpu")`` and
+     ``geyser.cuda.wait_frame`` make its stream wait on the GPU, and ``geyser.cuda.release``
+     gives the slot back;
    - geyser, host-signalled: the same, but the producer synchronises its stream and ends the frame
      with ``sender.end_frame(frame)`` (the host signals the ready timelines), which shows what the
      GPU relay of a stream-signalled frame (CUDA signal, then the device's forwarding to each
@@ -155,10 +157,15 @@ def _tensor_consumer_geyser(name, frames, out):
     stream = torch.cuda.Stream()
     probe = torch.empty(1, dtype=torch.float32, device="cuda")
     t1 = []
+    tensors = {}  # slot -> the torch tensor of its "obs", made once (as torch's way shares one once)
     with torch.cuda.stream(stream):
         for _ in range(frames):
             f = sub.next_frame(timeout=TIMEOUT, wait="gpu")
-            obs = torch.from_dlpack(geyser.cuda.tensor_views(f, stream)["obs"])
+            obs = tensors.get(f.slot)
+            if obs is None:
+                obs = tensors[f.slot] = torch.from_dlpack(geyser.cuda.tensor_views(f, stream)["obs"])
+            else:
+                geyser.cuda.wait_frame(f, stream)  # the GPU wait on the ready timeline, nothing else
             probe.copy_(obs[-1, -1, -1:])  # a kernel reading the frame, after the GPU wait
             stream.synchronize()
             t1.append(time.perf_counter())

@@ -270,6 +270,26 @@ def test_gpu_producer_writes_in_place_and_gpu_consumers_read_through_dlpack(devi
     assert answer == {"numbers": list(range(1, frames + 1)), "bad": 0, "dropped": 0, "error": None}
 
 
+def test_wait_frame_refuses_what_has_nothing_to_wait_for(device, fd_count):
+    # No CUDA call is made on these paths: this runs on lavapipe too (where CUDA would raise).
+    base = fd_count()
+    with geyser.Sender(device, _name("wait-frame"), tensor=("float32", (4,))) as sender:
+        frame = sender.begin_frame()
+        with pytest.raises(geyser.InvalidArgumentError, match="producer's frame"):
+            geyser.cuda.wait_frame(frame)
+        sender.abandon_frame(frame)
+        with geyser.Subscriber(device, sender.name, timeout=5) as sub:
+            sender.publish(np.arange(4, dtype=np.float32))
+            got = sub.next_frame(timeout=5)  # wait="host": ready already, nothing to enqueue
+            assert geyser.cuda.wait_frame(got) is None
+            got.release()
+            with pytest.raises(geyser.InvalidHandleError):
+                geyser.cuda.wait_frame(got)
+    del frame, got, sub, sender
+    gc.collect()
+    assert fd_count() == base
+
+
 def test_gpu_paths_refuse_portable_timelines(device):
     # No CUDA call is made before the refusal: this runs on lavapipe too.
     with geyser.Sender(device, _name("gpu-portable"), tensor=("float32", (4,)), sync="portable") as sender:

@@ -59,7 +59,7 @@ from .timeline import Timeline, TimelineHandle
 
 __all__ = ["CudaBuffer", "CudaDevice", "CudaSemaphore", "CudaTexture", "CudaView", "PeerCopy", "available",
            "copy_peer", "cuda_device", "end_frame", "release", "signal_on_stream", "status", "tensor_views",
-           "wait_on_stream"]
+           "wait_frame", "wait_on_stream"]
 
 _CU_FORMAT_DTYPES = {0x01: "uint8", 0x02: "uint16", 0x03: "uint32", 0x08: "int8", 0x09: "int16", 0x0A: "int32",
                      0x10: "float16", 0x20: "float32"}
@@ -467,8 +467,8 @@ def tensor_views(frame: Frame, stream: Any = None) -> "CudaView | dict[str, Cuda
     layout = frame.layout
     frame.buffer  # InvalidHandleError once released
     mapped = _slot_buffer(owner, frame.slot)
-    if frame.ready_wait == "gpu" and isinstance(owner, Subscriber):
-        _subscriber_ready(owner).wait(frame.number, stream)
+    if isinstance(owner, Subscriber):
+        wait_frame(frame, stream)
     views = {}
     for name in layout.names:
         dtype = layout.dtype(name)
@@ -477,11 +477,27 @@ def tensor_views(frame: Frame, stream: Any = None) -> "CudaView | dict[str, Cuda
     return views[layout.names[0]] if len(views) == 1 else views
 
 
+def wait_frame(frame: Frame, stream: Any = None) -> None:
+    """Makes ``stream`` wait on the GPU for a subscriber's frame to be ready, and nothing else:
+    for a consumer that made its tensors of each slot once (``torch.from_dlpack`` of
+    :func:`tensor_views` of the slot's first frame) and reuses them, as torch users reuse a shared
+    tensor. A frame received with ``next_frame(wait="gpu")`` makes ``stream`` wait for its ready
+    point (the subscriber's ready timeline, imported into CUDA once); one received with
+    ``wait="host"`` is ready already, and nothing is enqueued. InvalidHandleError for a released
+    frame, InvalidArgumentError for a producer's frame (it has nothing to wait for)."""
+    owner = frame._owner
+    if not isinstance(owner, Subscriber):
+        raise InvalidArgumentError("wait_frame takes a subscriber's frame; a producer's frame has nothing to wait for")
+    frame.buffer  # InvalidHandleError once released
+    if frame.ready_wait == "gpu":
+        _subscriber_ready(owner).wait(frame.number, stream)
+
+
 def end_frame(sender: Sender, frame: Frame, stream: Any = None) -> None:
     """Publishes a tensor stream's frame written on ``stream``: the sender's ready timeline is
     signalled to the frame's number from ``stream`` (after the writes enqueued on it), then
-    ``sender.end_frame(frame, ready="gpu")`` announces it once that signal lands (a bounded host
-    wait inside end_frame, the producer's send timeout). Vulkan timelines only: a portable one
+    ``sender.end_frame(frame, ready="gpu")`` announces it: the device forwards that signal to each
+    subscriber's ready timeline, and nothing waits on the host. Vulkan timelines only: a portable one
     (lavapipe) lives in host memory, which no stream can signal (UnsupportedOperationError)."""
     if sender.ready.kind != "vulkan":
         raise UnsupportedOperationError(
