@@ -83,7 +83,8 @@ struct Sender::State {
     State(Listener l, const SenderOptions& o, std::shared_ptr<Device> device)
         : listener(std::move(l)), pending(o.max_pending_handshakes, o.max_handshakes_per_peer),
           fanout(std::move(device)),
-          send_timeout_ns(nanoseconds_of(o.send_timeout)) {}
+          send_timeout_ns(nanoseconds_of(o.send_timeout)),
+          mode(o.mode) {}
 
     Listener listener;
     UniqueFd wake{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};  // close() ends the service thread's poll
@@ -106,6 +107,7 @@ struct Sender::State {
     std::vector<Timeline*> targets;
     std::vector<std::shared_ptr<Subscription>> copy_batch;  // end_frame's copy subscribers
     uint64_t send_timeout_ns = 0;  // options.send_timeout: bounds a copy's wait for a kGpu frame
+    DeliveryMode mode = DeliveryMode::kLossless;  // options.mode
     std::atomic<bool> stop{false};
     // Not a plain member: a fork() child must be able to leave its (thread-less) copy alone,
     // since destroying a joinable std::thread terminates the process.
@@ -208,7 +210,17 @@ struct Sender::State {
         // was copying it: frames only go forward.
         if (number <= sub->last) return;
         if (sub->path == SharePath::kCopy) {
+            // The caller holds the state lock: a kGpu frame whose GPU signal has not landed is not
+            // waited for here. A late joiner then takes the next frame; a latest-mode request stays
+            // outstanding, served by the next end_frame.
             try {
+                if (after.value() < number) {
+                    if (mode == DeliveryMode::kLatest) {
+                        sub->wants = true;
+                        sub->wants_after = sub->last;
+                    }
+                    return;
+                }
                 if (copy_frame(slot, number, after)) ++stats.frames_copied;
             } catch (const Error& e) {
                 drop(sub, std::string("frame ") + std::to_string(number) + " could not be copied for it (" + e.what() + ")");
@@ -755,16 +767,25 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     copies.swap(st.copy_batch);
     lock.unlock();
     bool downloaded = false;
+    std::string failed;  // why the frame could not be copied: each copy subscriber is told, not retried
     try {
         downloaded = st.copy_frame(slot, frame.number, *ready_);
-    } catch (const Error&) {
-        // deliver() tries again for each copy subscriber and drops it with the reason.
+    } catch (const std::exception& e) {
+        failed = e.what();
+    } catch (...) {
+        failed = "an unknown error";
     }
     lock.lock();
     if (downloaded) ++st.stats.frames_copied;
     for (const auto& sub : copies) {
         if (std::find(st.subs.begin(), st.subs.end(), sub) == st.subs.end()) continue;  // gone meanwhile
         sub->wants = false;
+        if (!failed.empty()) {
+            if (frame.number > sub->last) {
+                st.drop(sub, "frame " + std::to_string(frame.number) + " could not be copied for it (" + failed + ")");
+            }
+            continue;
+        }
         st.deliver(sub, frame.number, slot, *ready_, 0);
     }
 }
