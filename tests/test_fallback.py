@@ -386,15 +386,19 @@ def _memfd(size: int, seal: bool = True) -> int:
     return fd
 
 
-def _fake_copy_producer(device, name: str, ring: bytes, ring_fd: int):
+def _fake_copy_producer(device, name: str, ring: bytes, ring_fd: int, tensors=None):
     """Serves a subscriber the way a hostile producer of the copy path would: its first
     connection gets a SenderInfo saying it is another device, its second (the copy path's) the
-    given copy ring and fd, then a portable timeline and frame 1."""
+    given copy ring and fd, then a portable timeline and frame 1. ``tensors``: describe a tensor
+    stream of that layout ((name, dtype number, shape) each) instead of DESC's textures."""
     listener = _native.Listener.bind(_native.sender_socket_path(name))
     ready = device.create_shared_timeline("portable")
     seen = []
 
     def info() -> bytes:
+        if tensors is not None:
+            return wire.sender_info(name, os.getpid(), 1, 0, 0, 0, 0, 0, wire.PORTABLE, 0, 0, b"\x01" * 16,
+                                    b"\x02" * 16, payload=wire.BUFFER, tensors=tensors)
         return wire.sender_info(name, os.getpid(), 1, DESC.width, DESC.height, 37, int(DESC.format), int(DESC.usage),
                                 wire.PORTABLE, 0, 0, b"\x01" * 16, b"\x02" * 16)
 
@@ -431,6 +435,8 @@ SLOT = DESC.width * DESC.height * 4  # RGBA8
     ("plane-past-slot", "is not packed after"),
     ("wrong-plane-size", "does not describe its 48x20 textures"),
     ("two-slots", "2 slots for a ring of 1"),
+    ("bytes-plane-for-textures", "does not describe its 48x20 textures"),
+    ("tensor-ring-wrong-size", "does not describe its tensor stream"),
 ])
 def test_a_hostile_copy_ring_is_refused(producer_device, case, words):
     gc.collect()
@@ -450,7 +456,10 @@ def test_a_hostile_copy_ring_is_refused(producer_device, case, words):
         ring = wire.copy_ring(1, SLOT - 4, [(1, 0, SLOT - 4)])
     elif case == "two-slots":
         ring = wire.copy_ring(2, SLOT, [(1, 0, SLOT)])
-    t, listener, seen = _fake_copy_producer(producer_device, name, ring, fd)
+    elif case == "bytes-plane-for-textures":
+        ring = wire.copy_ring(1, SLOT, [(0, 0, SLOT)])  # a tensor stream's plane, for a texture ring
+    tensors = [("t", 12, (4,))] if case == "tensor-ring-wrong-size" else None  # 16 bytes of float32
+    t, listener, seen = _fake_copy_producer(producer_device, name, ring, fd, tensors)
     with pytest.raises(geyser.ProtocolError, match=words):
         geyser.Subscriber(producer_device, name, timeout=10)
     t.join(30)

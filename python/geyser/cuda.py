@@ -465,10 +465,11 @@ def tensor_views(frame: Frame, stream: Any = None) -> "CudaView | dict[str, Cuda
     The slot's CUDA mapping is made once per slot and reused."""
     owner = frame._owner
     layout = frame.layout
-    frame.buffer  # InvalidHandleError once released
-    mapped = _slot_buffer(owner, frame.slot)
     if isinstance(owner, Subscriber):
-        wait_frame(frame, stream)
+        wait_frame(frame, stream)  # InvalidHandleError once released
+    else:
+        frame.buffer  # InvalidHandleError once released
+    mapped = _slot_buffer(owner, frame.slot)
     views = {}
     for name in layout.names:
         dtype = layout.dtype(name)
