@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import json
+import mmap
 import os
 import struct
 import subprocess
@@ -466,6 +467,31 @@ def test_a_hostile_copy_ring_is_refused(producer_device, case, words):
     assert seen == [wire.ZERO_COPY, wire.COPY]
     os.close(fd)
     del listener, t
+    gc.collect()
+    assert _fds() == base
+
+
+def test_a_copy_subscriber_cannot_write_the_ring_others_read(producer_device):
+    # A raw copy subscriber (the protocol by hand) takes the ring's memfd and tries to write it.
+    gc.collect()
+    base = _fds()
+    name = _name("readonly")
+    with geyser.Sender(producer_device, name, DESC, ring_size=1):
+        with geyser.Channel.connect(_native.sender_socket_path(name), 5) as ch:
+            ch.send(_native.MESSAGE_HELLO, wire.hello(os.getpid(), path=wire.COPY), [], 5)
+            kind, _, fds = ch.receive(5)
+            assert kind == _native.MESSAGE_SENDER_INFO and not fds
+            kind, _, fds = ch.receive(5)
+            assert kind == wire.COPY_RING and len(fds) == 1
+            fd = fds[0]
+            try:
+                with pytest.raises(PermissionError):
+                    mmap.mmap(fd, SLOT, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+                with pytest.raises(PermissionError):
+                    os.pwrite(fd, b"forged", 0)
+                mmap.mmap(fd, SLOT, mmap.MAP_SHARED, mmap.PROT_READ).close()  # reading is what it is for
+            finally:
+                os.close(fd)
     gc.collect()
     assert _fds() == base
 

@@ -3,7 +3,8 @@
 // memfd of `slots` slots of `slot_size` bytes, slot i holding the frame in ring slot i; each slot
 // holds the texture's aspects (planes) tightly packed, as Texture::download writes them. The
 // producer seals its size (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), so that no mapping can
-// lose its pages. The codec has no Vulkan in it (the fuzzer builds it alone).
+// lose its pages, and its writes (F_SEAL_FUTURE_WRITE): only the producer's own mapping writes, so
+// no copy subscriber can change what another reads. The codec has no Vulkan in it (the fuzzer builds it alone).
 #pragma once
 
 #include <cstddef>

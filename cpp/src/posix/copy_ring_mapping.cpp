@@ -47,7 +47,6 @@ CopyRingMapping CopyRingMapping::create(const CopyRing& ring) {
     if (::ftruncate(m.fd_.get(), static_cast<off_t>(ring.file_size())) != 0) {
         throw OsError(errno, "ftruncate", "the copy ring of " + std::to_string(ring.file_size()) + " bytes");
     }
-    seal_file_size(m.fd_.get());
     m.length_ = static_cast<size_t>(ring.file_size());
     void* p = ::mmap(nullptr, m.length_, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd_.get(), 0);
     if (p == MAP_FAILED) {
@@ -55,6 +54,13 @@ CopyRingMapping CopyRingMapping::create(const CopyRing& ring) {
         throw OsError(errno, "mmap", "the copy ring");
     }
     m.base_ = static_cast<uint8_t*>(p);
+    // Only this mapping writes: every copy subscriber gets the same file, and one must not be
+    // able to write the frames the others read (F_SEAL_FUTURE_WRITE, Linux 5.1: no new writable
+    // mapping, no write(2); this one goes on writing). Then its size and seals are fixed.
+    if (::fcntl(m.fd_.get(), F_ADD_SEALS, F_SEAL_FUTURE_WRITE) != 0) {
+        throw OsError(errno, "fcntl(F_ADD_SEALS, F_SEAL_FUTURE_WRITE)", "the copy ring");
+    }
+    seal_file_size(m.fd_.get());
     return m;
 }
 
