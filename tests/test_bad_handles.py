@@ -307,6 +307,17 @@ def test_texture_handle_usage_geyser_never_creates(good_texture, device2, fd_cou
         assert np.array_equal(t.download(), data)
 
 
+@pytest.mark.parametrize("layout, usage", [(4, 0x7), (2, 0x7), (6, 0x3 | 0x20)],
+                         ids=["depth-read-only-without-depth-usage", "color-attachment-without-it", "shader-read-without-sampled"])
+def test_texture_handle_layout_its_usage_forbids(good_texture, device2, fd_count, layout, usage):
+    # An import transitions the image from the handle's layout, which needs the matching usage
+    # (VUID-VkImageMemoryBarrier-oldLayout-01210; found by the atheris harness in CI).
+    handle, data = good_texture
+    refuse_tampered(device2.import_texture, handle, geyser.InvalidHandleError, fd_count, vk_layout=layout, vk_usage=usage)
+    with device2.import_texture(handle) as t:
+        assert np.array_equal(t.download(), data)
+
+
 def test_texture_handle_unknown_vk_format(good_texture, device2, fd_count):
     # Without a format tag only the core's table can tell: a VkFormat Geyser does not share never
     # reaches the driver's format query (found by atheris in CI).

@@ -27,6 +27,21 @@ bool is_known_layout(VkImageLayout l) {
     }
 }
 
+// The usage each layout needs (the spec's VkImageMemoryBarrier layout rules, e.g.
+// VUID-VkImageMemoryBarrier-oldLayout-01210): an import transitions the image from its layout.
+bool layout_fits_usage(VkImageLayout l, VkImageUsageFlags u) {
+    switch (l) {
+        case VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL: return (u & VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT) != 0;
+        case VK_IMAGE_LAYOUT_DEPTH_STENCIL_ATTACHMENT_OPTIMAL:
+        case VK_IMAGE_LAYOUT_DEPTH_STENCIL_READ_ONLY_OPTIMAL:
+            return (u & VK_IMAGE_USAGE_DEPTH_STENCIL_ATTACHMENT_BIT) != 0;
+        case VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL: return (u & VK_IMAGE_USAGE_SAMPLED_BIT) != 0;
+        case VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL: return (u & VK_IMAGE_USAGE_TRANSFER_SRC_BIT) != 0;
+        case VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL: return (u & VK_IMAGE_USAGE_TRANSFER_DST_BIT) != 0;
+        default: return true;
+    }
+}
+
 // Import of an opaque handle must repeat the exporter's allocationSize and memoryTypeIndex (the
 // spec's VkMemoryAllocateInfo import rules), and the driver does not check them; compare with
 // what this device requires for the identical resource. Appends each difference to `diff`.
@@ -92,7 +107,11 @@ HandleTypeSupport check_image_description(const Device& d, const MemoryHandle& h
     if (h.width == 0 || h.height == 0) diff += "; extent " + std::to_string(h.width) + "x" + std::to_string(h.height);
     if (h.vk_tiling != VK_IMAGE_TILING_OPTIMAL) diff += "; tiling " + std::to_string(h.vk_tiling) + " (expected optimal)";
     if (h.vk_create_flags != 0) diff += "; create flags " + hex32(h.vk_create_flags) + " (expected 0)";
-    if (!is_known_layout(h.vk_layout)) diff += "; layout " + std::to_string(h.vk_layout) + " is not a shareable layout";
+    if (!is_known_layout(h.vk_layout)) {
+        diff += "; layout " + std::to_string(h.vk_layout) + " is not a shareable layout";
+    } else if (!layout_fits_usage(h.vk_layout, h.vk_usage)) {
+        diff += "; layout " + std::to_string(h.vk_layout) + " needs a usage that " + hex32(h.vk_usage) + " lacks";
+    }
     HandleTypeSupport caps;
     if (diff.empty()) {
         std::string reason;
