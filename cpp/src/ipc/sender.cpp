@@ -551,8 +551,8 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
         CopyFeeder* feeder = nullptr;
         {
             std::lock_guard<std::mutex> lock(st.mutex);
-            if (!st.copy) st.copy = buffers_.empty() ? std::make_unique<CopyFeeder>(ring_) : std::make_unique<CopyFeeder>(buffers_);
-            feeder = st.copy.get();  // lives as long as the state
+            // The copier first: a thread that cannot start leaves nothing behind (it waits, idle,
+            // for the jobs only copy subscribers bring).
             if (!st.copier) {
                 try {
                     if (fault::injected("pthread_create")) throw std::system_error(EAGAIN, std::generic_category());
@@ -561,6 +561,8 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
                     throw OsError(e.code().value(), "pthread_create", "the sender's copier thread cannot start");
                 }
             }
+            if (!st.copy) st.copy = buffers_.empty() ? std::make_unique<CopyFeeder>(ring_) : std::make_unique<CopyFeeder>(buffers_);
+            feeder = st.copy.get();  // lives as long as the state
         }
         channel.send(kCopyRingMessage, encode_copy_ring(feeder->ring()), {feeder->fd()}, timeout_of(remaining(deadline)));
     } else {
