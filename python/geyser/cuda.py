@@ -558,9 +558,12 @@ def release(subscriber: Subscriber, frame: Frame, stream: Any = None) -> None:
     if not isinstance(frame, Frame) or frame._owner is not subscriber:
         raise InvalidArgumentError(f"release takes a frame {subscriber!r} received, got {frame!r}")
     s = 0 if stream is None else _stream(stream)
-    if frame._native.released:
-        raise InvalidArgumentError(f"frame {frame.number} is not held (released already)")
-    _subscription(subscriber).release(frame._native, s)
+    mapped = getattr(subscriber, "_cuda_subscriber", None)
+    if mapped is None:
+        if frame._native.released:  # what the core checks, before any CUDA is needed
+            raise InvalidArgumentError(f"frame {frame.number} is not held (released already)")
+        mapped = _subscription(subscriber)
+    mapped.release(frame._native, s)
     subscriber._held.pop(frame.number, None)
 
 

@@ -293,6 +293,36 @@ TEST(CudaFrames, MisuseGetsSpecificErrorsWithoutLeaking) {
     EXPECT_EQ(fd_count(), before);
 }
 
+TEST(CudaFrames, RefusesAStreamOfAnotherGpu) {
+    FIXTURE_OR_SKIP(f);
+    if (cuda::cuda_status().device_count < 2) GTEST_SKIP() << "one CUDA device: no stream of another GPU to pass";
+    std::shared_ptr<Device> second;
+    try {
+        second = Device::open("cuda:1");
+    } catch (const Error& e) {
+        GTEST_SKIP() << "CUDA device 1 has no Vulkan device: " << e.what();
+    }
+    if (second->info().device_uuid == f.producer->info().device_uuid) GTEST_SKIP() << "cuda:1 is the default device";
+    auto engine = cuda::PeerCopy::create(f.cuda, CudaContext::for_device(second));
+    const cuda::StreamHandle theirs = engine->destination_stream();  // a stream of the other GPU
+    const size_t before = fd_count();
+    {
+        auto sender = Sender::create(f.producer, unique_name("other-gpu"), image_layout(), vulkan_sync());
+        auto sub = Subscriber::connect(f.consumer, sender->name(), 5s);
+        auto produced = CudaSender::create(f.cuda, *sender);
+        auto consumed = CudaSubscriber::create(f.consumer_cuda, *sub);
+        Sender::Frame frame = sender->begin_frame(5s);
+        EXPECT_THROW(produced->end_frame(frame, theirs), DeviceMismatchError);
+        EXPECT_EQ(sender->pending(), frame.number) << "a refused end_frame leaves the frame pending";
+        produced->end_frame(frame, 0);
+        Subscriber::Frame got = sub->next_frame(5s, ReadyWait::kGpu);
+        EXPECT_THROW(consumed->wait(got, theirs), DeviceMismatchError);
+        consumed->wait(got, 0);
+        consumed->release(got, 0);
+    }
+    EXPECT_EQ(fd_count(), before);
+}
+
 TEST(CudaFrames, OutlivesItsSubscriberAndKeepsMappingsUnderQueuedWaits) {
     FIXTURE_OR_SKIP(f);
     const TensorLayout layout = image_layout();
