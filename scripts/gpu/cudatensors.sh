@@ -9,7 +9,9 @@
 #     waits; they skip without CUDA);
 #  3. benchmarks/cuda_handoff.py section 3 alone with --breakdown: geyser's tensor stream against
 #     torch's IPC event + Pipe, p50/p99, the ratios, and the median of each stage of a frame
-#     (publish call, delivery to next_frame/recv, the GPU wait call, kernel + sync).
+#     (publish call, delivery to next_frame/recv, the GPU wait call, kernel + sync);
+#  4. examples/cpp/cuda_consumer.cpp, built against the installed package, taking 30 frames of a
+#     tensor stream that a Python producer writes with torch and publishes with geyser.cuda.end_frame.
 # Writes everything under $OUT; bounded to about 9 minutes in all. PARTS picks what runs (all by
 # default; one command there may run 10 minutes at most):
 #
@@ -20,7 +22,7 @@ cd "$(dirname "$0")/../.."
 OUT_DEFAULT=/tmp/geyser-cudatensors-out
 source scripts/gpu/common.sh
 
-PARTS=${PARTS:-install cpp pytest bench}
+PARTS=${PARTS:-install cpp pytest bench example}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 
 if part install; then
@@ -34,7 +36,8 @@ cat "$OUT/device.txt"
 if ! part cpp; then
   :
 elif cmake -S . -B /tmp/cudatensors-cpp -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEYSER_BUILD_TESTS=ON \
-     -DGEYSER_BUILD_PYTHON=OFF ${CMAKE_ARGS:-} > "$OUT/cpp-configure.txt" 2>&1 &&
+     -DGEYSER_BUILD_PYTHON=OFF -DGEYSER_INSTALL=ON -DCMAKE_INSTALL_PREFIX=/tmp/cudatensors-install ${CMAKE_ARGS:-} \
+     > "$OUT/cpp-configure.txt" 2>&1 &&
    cmake --build /tmp/cudatensors-cpp --target test_cuda_frames test_cuda -j "$(nproc)" > "$OUT/cpp-build.txt" 2>&1; then
   for t in test_cuda_frames test_cuda; do
     GEYSER_VALIDATION=1 timeout 120 /tmp/cudatensors-cpp/tests/cpp/$t > "$OUT/cpp-$t.txt" 2>&1 || status=1
@@ -59,5 +62,47 @@ if part bench; then
   timeout 240 "$PY" benchmarks/cuda_handoff.py --tensors-only --breakdown --tensor-frames 500 \
     --json "$OUT/cuda-handoff.json" > "$OUT/cuda-handoff.txt" 2>&1 || status=1
   cat "$OUT/cuda-handoff.txt"
+fi
+# 4. The C++ CUDA consumer example against a Python producer whose torch writes each frame in place.
+if part example; then
+  # Only this example, as a consumer project of its own (examples/cpp's CMakeLists also wants
+  # glslangValidator and volk for the producer example).
+  mkdir -p /tmp/cudatensors-example-src
+  cat > /tmp/cudatensors-example-src/CMakeLists.txt <<CMAKEEOF
+cmake_minimum_required(VERSION 3.18)
+project(geyser_cuda_consumer_example LANGUAGES CXX)
+set(CMAKE_CXX_STANDARD 17)
+find_package(geyser CONFIG REQUIRED)
+add_executable(geyser_cuda_consumer $PWD/examples/cpp/cuda_consumer.cpp)
+target_include_directories(geyser_cuda_consumer PRIVATE $PWD/examples/cpp)
+target_link_libraries(geyser_cuda_consumer PRIVATE geyser::core)
+CMAKEEOF
+  if cmake --install /tmp/cudatensors-cpp > "$OUT/example-build.txt" 2>&1 &&
+     geyser_dir=$(dirname "$(find /tmp/cudatensors-install -name geyserConfig.cmake | head -1)") &&
+     cmake -S /tmp/cudatensors-example-src -B /tmp/cudatensors-examples -G Ninja ${CMAKE_ARGS:-} \
+       -Dgeyser_DIR="$geyser_dir" >> "$OUT/example-build.txt" 2>&1 &&
+     cmake --build /tmp/cudatensors-examples >> "$OUT/example-build.txt" 2>&1; then
+    name="gpu-cuda-consumer-$$"
+    timeout 60 "$PY" - "$name" > "$OUT/example-producer.txt" 2>&1 <<'PYEOF' &
+import sys, torch, geyser, geyser.cuda
+d = geyser.Device()
+with geyser.Sender(d, sys.argv[1], tensors={"obs": ("float32", (64, 84, 84)), "reward": ("float32", (64,))},
+                   sync="vulkan") as s:
+    s.wait_for_subscribers(1, timeout=30)
+    stream = torch.cuda.current_stream()
+    for n in range(1, 31):
+        f = s.begin_frame(timeout=30)
+        torch.from_dlpack(geyser.cuda.tensor_views(f)["obs"]).fill_(float(n))
+        geyser.cuda.end_frame(s, f, stream)
+    print("producer: 30 frames published")
+PYEOF
+    producer=$!
+    GEYSER_VALIDATION=1 timeout 60 /tmp/cudatensors-examples/geyser_cuda_consumer "$name" 30 > "$OUT/example-consumer.txt" 2>&1 || status=1
+    wait "$producer" || status=1
+    cat "$OUT/example-producer.txt" "$OUT/example-consumer.txt"
+  else
+    echo "the CUDA consumer example was not built, see example-build.txt"; tail -10 "$OUT/example-build.txt"
+    status=1
+  fi
 fi
 exit $status
