@@ -1,6 +1,7 @@
 """Vulkan -> PyTorch across processes: Geyser's zero-copy handoff against what one would write instead.
 
     python benchmarks/cuda_handoff.py [--frames 300] [--copy-frames 60] [--opens 20] [--json PATH]
+                                      [--tensors-only] [--breakdown]
 
 Needs CUDA, torch and a device that exports timeline semaphores (the H100 machine). Three
 comparisons, each in one run, between this process (the Vulkan producer) and a spawned torch
@@ -33,6 +34,12 @@ consumer:
    - torch: a CUDA tensor shared once through ``torch.multiprocessing``, then per frame an IPC
      ``torch.cuda.Event(interprocess=True)`` recorded by the producer, a notification over a
      Pipe, ``stream.wait_event`` in the consumer, and an acknowledgement back.
+
+   ``--breakdown`` adds the median time of each stage of a frame, for geyser and torch alike:
+   the producer's publish call (``geyser.cuda.end_frame`` / ``event.record`` + ``Pipe.send``), the
+   delivery from its return to the consumer's ``next_frame`` / ``recv`` returning, the consumer's
+   GPU wait call (``geyser.cuda.wait_frame`` / ``stream.wait_event``), and the reading kernel with
+   the stream's synchronisation. ``--tensors-only`` runs section 3 alone.
 """
 
 from __future__ import annotations
@@ -148,55 +155,81 @@ def _opener(uuid, kind, q, n, out):
 TENSORS = {"obs": ("float32", (64, 84, 84)), "reward": ("float32", (64,))}
 
 
-def _tensor_consumer_geyser(name, frames, out):
-    """Section 3, geyser: subscribes to the tensor stream `name` and takes `frames` frames on the GPU."""
+def _tensor_consumer_geyser(name, frames, out, breakdown=False):
+    """Section 3, geyser: subscribes to the tensor stream `name` and takes `frames` frames on the GPU.
+    Puts the times the frames were read, and with `breakdown` (next_frame returned, wait_frame
+    returned) for each."""
     import torch
     device = geyser.Device()
     sub = geyser.Subscriber(device, name, timeout=TIMEOUT)
     torch.cuda.set_device(geyser.cuda.cuda_device(device).ordinal)
     stream = torch.cuda.Stream()
     probe = torch.empty(1, dtype=torch.float32, device="cuda")
-    t1 = []
+    t1, stages = [], []
+    clock = time.perf_counter
     tensors = {}  # slot -> the torch tensor of its "obs", made once (as torch's way shares one once)
     with torch.cuda.stream(stream):
         for _ in range(frames):
             f = sub.next_frame(timeout=TIMEOUT, wait="gpu")
+            if breakdown:
+                a = clock()
             obs = tensors.get(f.slot)
             if obs is None:
                 obs = tensors[f.slot] = torch.from_dlpack(geyser.cuda.tensor_views(f, stream)["obs"])
             else:
                 geyser.cuda.wait_frame(f, stream)  # the GPU wait on the ready timeline, nothing else
+            if breakdown:
+                stages.append((a, clock()))
             probe.copy_(obs[-1, -1, -1:])  # a kernel reading the frame, after the GPU wait
             stream.synchronize()
-            t1.append(time.perf_counter())
+            t1.append(clock())
             if int(probe) != f.number % 4096:
                 raise AssertionError(f"tensor frame {f.number}: saw {float(probe)}")
             geyser.cuda.release(sub, f, stream)
     sub.close()
-    out.put(t1)
+    out.put((t1, stages))
 
 
-def _tensor_consumer_torch(obs, ev_handle, conn, frames, out):
+def _tensor_consumer_torch(obs, ev_handle, conn, frames, out, breakdown=False):
     """Section 3, torch: a CUDA tensor shared once, an IPC event and a Pipe per frame."""
     import torch
     event = torch.cuda.Event.from_ipc_handle(obs.device, ev_handle)
     stream = torch.cuda.Stream(obs.device)
     probe = torch.empty(1, dtype=torch.float32, device=obs.device)
-    t1 = []
+    t1, stages = [], []
+    clock = time.perf_counter
     with torch.cuda.stream(stream):
         for _ in range(frames):
             i = conn.recv()
+            if breakdown:
+                a = clock()
             stream.wait_event(event)
+            if breakdown:
+                stages.append((a, clock()))
             probe.copy_(obs[-1, -1, -1:])
             stream.synchronize()
-            t1.append(time.perf_counter())
+            t1.append(clock())
             if int(probe) != i % 4096:
                 raise AssertionError(f"torch frame {i}: saw {float(probe)}")
             conn.send(i)  # the producer may write the tensor again
-    out.put(t1)
+    out.put((t1, stages))
 
 
-def _tensor_handoff(frames):
+def _median_ms(xs) -> float:
+    return float(np.median(np.asarray(xs)) * 1e3) if len(xs) else float("nan")
+
+
+def _breakdown(t0, t_sent, stages, t1, warm):
+    """Median ms of each stage of a frame: the producer's publish call, the delivery to the
+    consumer's receive returning, its GPU wait call, the reading kernel + synchronisation."""
+    rows = list(zip(t0, t_sent, stages, t1))[warm:]
+    return {"publish": _median_ms([s - a for a, s, _, _ in rows]),
+            "delivery": _median_ms([r - s for _, s, (r, _), _ in rows]),
+            "gpu_wait_call": _median_ms([w - r for _, _, (r, w), _ in rows]),
+            "kernel_and_sync": _median_ms([b - w for _, _, (_, w), b in rows])}
+
+
+def _tensor_handoff(frames, breakdown=False):
     """Section 3: both ways in one run; returns their stats in ms."""
     import torch
     import torch.multiprocessing as tmp
@@ -209,10 +242,10 @@ def _tensor_handoff(frames):
         name = f"cuda-bench-tensors-{ready}-{os.getpid()}"
         sender = geyser.Sender(device, name, tensors=TENSORS, ring_size=1, sync="vulkan")
         out = ctx.Queue()
-        child = ctx.Process(target=_tensor_consumer_geyser, args=(name, frames, out))
+        child = ctx.Process(target=_tensor_consumer_geyser, args=(name, frames, out, breakdown))
         child.start()
         sender.wait_for_subscribers(1, timeout=TIMEOUT)
-        g0 = []
+        g0, sent = [], []
         with torch.cuda.stream(stream):
             for i in range(1, frames + 1):
                 frame = sender.begin_frame(timeout=TIMEOUT)  # a ring of one: after the consumer's release
@@ -224,22 +257,23 @@ def _tensor_handoff(frames):
                 else:
                     stream.synchronize()
                     sender.end_frame(frame)
-        g1 = out.get(timeout=TIMEOUT)
+                sent.append(time.perf_counter())
+        g1, stages = out.get(timeout=TIMEOUT)
         child.join(TIMEOUT)
         sender.close()
-        return g0, g1
+        return g0, sent, g1, stages
 
-    g0, g1 = geyser_pass("gpu")
-    h0, h1 = geyser_pass("host")
+    g0, g_sent, g1, g_stages = geyser_pass("gpu")
+    h0, h_sent, h1, h_stages = geyser_pass("host")
     # torch
     obs = torch.zeros(TENSORS["obs"][1], dtype=torch.float32, device="cuda")
     event = torch.cuda.Event(interprocess=True)
     event.record(stream)
     mine, theirs = ctx.Pipe()
     out = ctx.Queue()
-    child = ctx.Process(target=_tensor_consumer_torch, args=(obs, event.ipc_handle(), theirs, frames, out))
+    child = ctx.Process(target=_tensor_consumer_torch, args=(obs, event.ipc_handle(), theirs, frames, out, breakdown))
     child.start()
-    p0 = []
+    p0, p_sent = [], []
     with torch.cuda.stream(stream):
         for i in range(1, frames + 1):
             if i > 1:
@@ -248,17 +282,24 @@ def _tensor_handoff(frames):
             p0.append(time.perf_counter())
             event.record(stream)
             mine.send(i)
+            p_sent.append(time.perf_counter())
     mine.recv()
-    p1 = out.get(timeout=TIMEOUT)
+    p1, p_stages = out.get(timeout=TIMEOUT)
     child.join(TIMEOUT)
     # The first frames map the slot into CUDA and warm both paths up: left out of both.
     warm = min(5, frames // 10)
     g = _stats([(b - a) * 1e3 for a, b in zip(g0, g1)][warm:])
     h = _stats([(b - a) * 1e3 for a, b in zip(h0, h1)][warm:])
     t = _stats([(b - a) * 1e3 for a, b in zip(p0, p1)][warm:])
-    return {"geyser": g, "geyser_host_signalled": h, "torch_ipc_event": t, "ratio_p50": g["p50"] / t["p50"],
-            "ratio_p99": g["p99"] / t["p99"], "host_ratio_p50": h["p50"] / t["p50"], "host_ratio_p99": h["p99"] / t["p99"],
-            "tensors": {k: f"{d}{list(s)}" for k, (d, s) in TENSORS.items()}}
+    result = {"geyser": g, "geyser_host_signalled": h, "torch_ipc_event": t, "ratio_p50": g["p50"] / t["p50"],
+              "ratio_p99": g["p99"] / t["p99"], "host_ratio_p50": h["p50"] / t["p50"], "host_ratio_p99": h["p99"] / t["p99"],
+              "tensors": {k: f"{d}{list(s)}" for k, (d, s) in TENSORS.items()}}
+    if breakdown:
+        result["breakdown_median_ms"] = {
+            "geyser": _breakdown(g0, g_sent, g_stages, g1, warm),
+            "geyser_host_signalled": _breakdown(h0, h_sent, h_stages, h1, warm),
+            "torch_ipc_event": _breakdown(p0, p_sent, p_stages, p1, warm)}
+    return result
 
 
 def _stats(xs_ms):
@@ -266,26 +307,10 @@ def _stats(xs_ms):
     return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)), "n": len(a)}
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--frames", type=int, default=300)
-    p.add_argument("--copy-frames", type=int, default=60)
-    p.add_argument("--opens", type=int, default=20)
-    p.add_argument("--tensor-frames", type=int, default=300)
-    p.add_argument("--json")
-    args = p.parse_args(argv)
-    st = geyser.cuda.status()
-    if not st.available:
-        print(f"CUDA unavailable: {st.reason}", file=sys.stderr)
-        return 2
+def _sections_1_and_2(args, device, ctx, results):
+    """Sections 1 and 2; returns their stats (and fills `results`)."""
     import torch
     import torch.multiprocessing as tmp
-
-    device = geyser.Device()
-    ctx = mp.get_context("spawn")
-    results = {"device": device.info.name, "driver": device.info.driver_info, "cuda_driver": st.driver_version,
-               "torch": torch.__version__, "frame": f"{W}x{H} RGBA8"}
-
     # 1. per-frame handoff
     buf = device.create_shareable_buffer(FRAME)
     ready, consumed = device.create_shared_timeline("vulkan"), device.create_shared_timeline("vulkan")
@@ -372,30 +397,65 @@ def main(argv=None) -> int:
     opens["ratio_p50"] = opens["geyser"]["p50"] / opens["torch_ipc"]["p50"]
     opens["channel_ratio_p50"] = opens["geyser_channel"]["p50"] / opens["torch_ipc"]["p50"]
     results["open_ms"] = opens
+    return zc, cp, opens
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--frames", type=int, default=300)
+    p.add_argument("--copy-frames", type=int, default=60)
+    p.add_argument("--opens", type=int, default=20)
+    p.add_argument("--tensor-frames", type=int, default=300)
+    p.add_argument("--tensors-only", action="store_true", help="run section 3 alone")
+    p.add_argument("--breakdown", action="store_true", help="section 3: the median time of each stage of a frame")
+    p.add_argument("--json")
+    args = p.parse_args(argv)
+    st = geyser.cuda.status()
+    if not st.available:
+        print(f"CUDA unavailable: {st.reason}", file=sys.stderr)
+        return 2
+    import torch
+
+    device = geyser.Device()
+    ctx = mp.get_context("spawn")
+    results = {"device": device.info.name, "driver": device.info.driver_info, "cuda_driver": st.driver_version,
+               "torch": torch.__version__, "frame": f"{W}x{H} RGBA8"}
+
+    if not args.tensors_only:
+        zc, cp, opens = _sections_1_and_2(args, device, ctx, results)
 
     # 3. per-frame tensor-stream handoff: geyser against torch's IPC event + Pipe
-    tensors = results["tensor_handoff_ms"] = _tensor_handoff(args.tensor_frames)
+    tensors = results["tensor_handoff_ms"] = _tensor_handoff(args.tensor_frames, args.breakdown)
 
     print(f"device: {results['device']} ({results['driver']}), CUDA driver {st.driver_version}, torch {torch.__version__}")
     print(f"{'comparison':34} {'case':40} {'p50 ms':>9} {'p99 ms':>9} {'n':>5}")
-    rows = [("handoff 3840x2160 -> torch", "zero-copy (imported once, stream wait)", zc),
-            ("", "copy: download + shm + .cuda()", cp),
-            ("one-time open of a 4K frame", "geyser: receive + import + from_dlpack", opens["geyser"]),
-            ("", "geyser over its Channel (SCM_RIGHTS)", opens["geyser_channel"]),
-            ("", "torch CUDA IPC: receive (cudaIpcOpen)", opens["torch_ipc"]),
-            ("tensor stream -> torch (1 in flight)", "geyser Sender(tensors=), GPU waits", tensors["geyser"]),
-            ("", "geyser, stream synced + end_frame (host)", tensors["geyser_host_signalled"]),
-            ("", "torch: shared tensor + IPC event + Pipe", tensors["torch_ipc_event"])]
+    rows = []
+    if not args.tensors_only:
+        rows += [("handoff 3840x2160 -> torch", "zero-copy (imported once, stream wait)", zc),
+                 ("", "copy: download + shm + .cuda()", cp),
+                 ("one-time open of a 4K frame", "geyser: receive + import + from_dlpack", opens["geyser"]),
+                 ("", "geyser over its Channel (SCM_RIGHTS)", opens["geyser_channel"]),
+                 ("", "torch CUDA IPC: receive (cudaIpcOpen)", opens["torch_ipc"])]
+    rows += [("tensor stream -> torch (1 in flight)", "geyser Sender(tensors=), GPU waits", tensors["geyser"]),
+             ("", "geyser, stream synced + end_frame (host)", tensors["geyser_host_signalled"]),
+             ("", "torch: shared tensor + IPC event + Pipe", tensors["torch_ipc_event"])]
     for a, b, s in rows:
         print(f"{a:34} {b:40} {s['p50']:9.3f} {s['p99']:9.3f} {s['n']:5}")
-    print(f"copy / zero-copy handoff (p50): {results['handoff_ms']['ratio_p50']:.0f}x")
-    print(f"geyser open / torch IPC open (p50): {opens['ratio_p50']:.2f}x")
-    print(f"geyser over its Channel / torch IPC open (p50): {opens['channel_ratio_p50']:.2f}x")
+    if not args.tensors_only:
+        print(f"copy / zero-copy handoff (p50): {results['handoff_ms']['ratio_p50']:.0f}x")
+        print(f"geyser open / torch IPC open (p50): {opens['ratio_p50']:.2f}x")
+        print(f"geyser over its Channel / torch IPC open (p50): {opens['channel_ratio_p50']:.2f}x")
     print(f"tensor stream, geyser / torch IPC event: p50 {tensors['ratio_p50']:.2f}x, p99 {tensors['ratio_p99']:.2f}x")
     print(f"tensor stream, geyser host-signalled / torch IPC event: p50 {tensors['host_ratio_p50']:.2f}x, "
           f"p99 {tensors['host_ratio_p99']:.2f}x")
-    for kind in ("geyser", "geyser_channel"):
-        print(f"{kind} open, median by stage (ms):", {k: round(v, 3) for k, v in opens[kind]["median_parts_ms"].items()})
+    if args.breakdown:
+        print(f"tensor stream, median by stage (ms): {'publish':>9} {'delivery':>9} {'wait call':>9} {'kernel+sync':>11}")
+        for kind, b in tensors["breakdown_median_ms"].items():
+            print(f"  {kind:35} {b['publish']:9.4f} {b['delivery']:9.4f} {b['gpu_wait_call']:9.4f} "
+                  f"{b['kernel_and_sync']:11.4f}")
+    if not args.tensors_only:
+        for kind in ("geyser", "geyser_channel"):
+            print(f"{kind} open, median by stage (ms):", {k: round(v, 3) for k, v in opens[kind]["median_parts_ms"].items()})
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

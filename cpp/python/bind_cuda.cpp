@@ -20,6 +20,7 @@ using cuda::CudaBuffer;
 using cuda::CudaContext;
 using cuda::CudaSemaphore;
 using cuda::CudaTexture;
+using cuda::StreamHandle;
 
 // DLPack's C ABI (dlpack.h, version 0.x "dltensor" capsules), declared from the specification.
 struct DLDevice {
@@ -122,6 +123,9 @@ void bind_cuda(py::module_& m) {
              [](const CudaContext& x, uint64_t p, uint64_t size, const std::string& what) { x.check_pointer(p, size, what.c_str()); },
              py::arg("pointer"), py::arg("size"), py::arg("what"))
         .def("order_after", &CudaContext::order_after, py::arg("stream"), py::arg("other"))
+        .def(
+            "check_stream", [](const CudaContext& x, StreamHandle stream, const std::string& what) { x.check_stream(stream, what.c_str()); },
+            py::arg("stream"), py::arg("what"))
         .def("synchronize", &CudaContext::synchronize, py::arg("stream") = 0,
              py::call_guard<py::gil_scoped_release>());
 
@@ -173,6 +177,7 @@ void bind_cuda(py::module_& m) {
             },
             py::arg("context"), py::arg("handle"), py::call_guard<py::gil_scoped_release>())
         .def_property_readonly("timeline", &CudaSemaphore::timeline)
+        .def_property_readonly("idle", &CudaSemaphore::idle)
         .def("wait", &CudaSemaphore::wait, py::arg("value"), py::arg("stream"), py::call_guard<py::gil_scoped_release>())
         .def("signal", &CudaSemaphore::signal, py::arg("value"), py::arg("stream"),
              py::call_guard<py::gil_scoped_release>());

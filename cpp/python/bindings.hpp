@@ -54,6 +54,7 @@ void bind_ipc(pybind11::module_& m);
 void bind_tensor_layout(pybind11::module_& m);
 void bind_sender(pybind11::module_& m);
 void bind_cuda(pybind11::module_& m);
+void bind_cuda_frames(pybind11::module_& m);
 void bind_peer_copy(pybind11::module_& m);
 void bind_gpu_topology(pybind11::module_& m);
 void bind_gl(pybind11::module_& m);

@@ -135,6 +135,7 @@ PYBIND11_MODULE(_native, m) {
     geyser::python::bind_tensor_layout(m);
     geyser::python::bind_sender(m);
     geyser::python::bind_cuda(m);
+    geyser::python::bind_cuda_frames(m);
     geyser::python::bind_peer_copy(m);
     geyser::python::bind_gpu_topology(m);
     geyser::python::bind_gl(m);

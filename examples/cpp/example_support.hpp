@@ -7,11 +7,29 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace example {
+
+/// A consumer example's command line, `NAME [FRAMES]` (FRAMES 0 or omitted: until the producer goes).
+struct ConsumerArgs {
+    std::string name;
+    uint64_t frames = 0;
+};
+
+/// Parses it; false, with the usage printed, when the name is missing.
+inline bool parse_consumer_args(int argc, char** argv, ConsumerArgs& out) {
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: %s NAME [FRAMES]\n", argv[0]);
+        return false;
+    }
+    out.name = argv[1];
+    out.frames = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 0;
+    return true;
+}
 
 /// Subscribes to `name`, trying for about 40 s while nobody publishes it yet.
 inline std::unique_ptr<geyser::Subscriber> subscribe(const std::shared_ptr<geyser::Device>& device,

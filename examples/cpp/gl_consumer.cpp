@@ -28,12 +28,10 @@ using BindTexture = void (*)(unsigned, unsigned);
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 2) {
-        std::fprintf(stderr, "usage: %s NAME [FRAMES]\n", argv[0]);
-        return 2;
-    }
-    const std::string name = argv[1];
-    const uint64_t frames = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 0;
+    example::ConsumerArgs args;
+    if (!example::parse_consumer_args(argc, argv, args)) return 2;
+    const std::string& name = args.name;
+    const uint64_t frames = args.frames;
     try {
         auto device = geyser::Device::open();
         std::unique_ptr<geyser::Subscriber> sub = example::subscribe_rgba8(device, name, "geyser C++ GL consumer", "gl consumer");

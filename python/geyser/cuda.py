@@ -26,6 +26,11 @@ What is here:
   by device-to-device copies, :meth:`CudaTexture.copy_to` and :meth:`CudaTexture.copy_from`.
 * :class:`PeerCopy`: copies buffers and textures from one GPU's CUDA mapping to another's (or
   the same GPU's) on the GPUs, ordered by timelines on both, by peer copy or host staging.
+* :func:`tensor_views`, :func:`frame_texture`, :func:`wait_frame`, :func:`end_frame`,
+  :func:`release`: a named stream's frames on CUDA streams (tensor views or a texture's CUDA
+  array, the GPU wait on a frame's ready point, the stream's signal of a frame written, the
+  release after the stream's reads), over the core's ``CudaSubscriber`` / ``CudaSender``
+  (``geyser/cuda_frames.hpp``), which C++ engines use directly.
 * :class:`CudaSemaphore`, :func:`wait_on_stream`, :func:`signal_on_stream`: exported Vulkan
   semaphores (timeline or binary) that a CUDA stream waits on and signals, with no host wait.
   Portable timelines live in host memory and cannot be waited on by a stream: create the
@@ -58,7 +63,7 @@ from .sync import DEFAULT_TIMEOUT, Semaphore, SemaphoreHandle, to_ns
 from .timeline import Timeline, TimelineHandle
 
 __all__ = ["CudaBuffer", "CudaDevice", "CudaSemaphore", "CudaTexture", "CudaView", "PeerCopy", "available",
-           "copy_peer", "cuda_device", "end_frame", "release", "signal_on_stream", "status", "tensor_views",
+           "copy_peer", "cuda_device", "end_frame", "frame_texture", "release", "signal_on_stream", "status", "tensor_views",
            "wait_frame", "wait_on_stream"]
 
 _CU_FORMAT_DTYPES = {0x01: "uint8", 0x02: "uint16", 0x03: "uint32", 0x08: "int8", 0x09: "int16", 0x0A: "int32",
@@ -411,44 +416,49 @@ def signal_on_stream(timeline: Timeline | Semaphore, value: int, stream: Any = N
     _semaphore(timeline).signal(value, stream)
 
 
-# ---- tensor streams (docs/streams.md, "Tensor streams") ------------------------------------------
+# ---- tensor and texture streams (docs/streams.md, "Tensor streams"; geyser/cuda_frames.hpp) -------
+# The ring and ready timeline of a Subscriber or Sender are imported into CUDA once, by the core's
+# CudaSubscriber / CudaSender (kept on the Python object), and every per-frame step is one native
+# call that checks the frame, the subscription and the stream itself.
 
-def _slot_buffers(owner: Sender | Subscriber) -> dict[int, CudaBuffer]:
-    cache = getattr(owner, "_cuda_slots", None)
-    if cache is None:
-        cache = owner._cuda_slots = {}
-    return cache
-
-
-def _slot_buffer(owner: Sender | Subscriber, slot: int) -> CudaBuffer:
-    """A tensor stream's ring buffer `slot` mapped into CUDA once, then reused (a Sender's own
-    buffer is exported for the import; a Subscriber's imported one is mapped from a duplicate of
-    the handle the sender sent, since an imported buffer cannot be exported again)."""
-    cache = _slot_buffers(owner)
-    mapped = cache.get(slot)
-    if mapped is None or mapped.closed:
-        gpu = cuda_device(owner.device)
-        if isinstance(owner, Subscriber):
-            handle = BufferHandle(owner._native.ring_handle(slot))
-            try:
-                mapped = gpu.import_buffer(handle)
-            finally:
-                handle.close()
-        else:
-            mapped = gpu.import_buffer(owner.buffers[slot])
-        cache[slot] = mapped
+def _subscription(subscriber: Subscriber):
+    """The native CudaSubscriber of ``subscriber``, made once (its ring and ready timeline in CUDA)."""
+    mapped = getattr(subscriber, "_cuda_subscriber", None)
+    if mapped is None:
+        mapped = subscriber._cuda_subscriber = _native.cuda.CudaSubscriber.create(
+            cuda_device(subscriber.device).native, subscriber._live())
     return mapped
 
 
-def _subscriber_ready(subscriber: Subscriber) -> CudaSemaphore:
-    sem = getattr(subscriber, "_cuda_ready", None)
-    if sem is None or sem.closed:
-        handle = TimelineHandle._wrap(subscriber._native.ready_handle())
-        try:
-            sem = subscriber._cuda_ready = cuda_device(subscriber.device).import_semaphore(handle)
-        finally:
-            handle.close()
-    return sem
+def _publication(sender: Sender):
+    """The native CudaSender of ``sender``, made once (its ring and ready timeline in CUDA)."""
+    mapped = getattr(sender, "_cuda_sender", None)
+    if mapped is None:
+        mapped = sender._cuda_sender = _native.cuda.CudaSender.create(cuda_device(sender.device).native,
+                                                                       sender._native)
+    return mapped
+
+
+def _require_held(frame: Frame) -> None:
+    # What the core checks once a CudaSubscriber exists, for the paths that need no CUDA.
+    if frame._native.released:
+        raise InvalidHandleError(f"frame {frame.number} was released: the producer may be writing its slot again")
+
+
+def _slot_views(owner: Sender | Subscriber, mapped, slot: int) -> dict[str, CudaView]:
+    """The CudaViews of one slot's tensors, made once per slot (again if one was closed)."""
+    cache = owner.__dict__.setdefault("_cuda_views", {})
+    views = cache.get(slot)
+    if views is None or any(v._native is None for v in views.values()):
+        layout = owner.layout
+        buffer = mapped.buffers[slot]
+        ordinal = mapped.context.ordinal
+        views = cache[slot] = {}
+        for name in layout.names:
+            dtype = layout.dtype(name)
+            views[name] = CudaView(buffer, ordinal, "uint16" if dtype == "bfloat16" else dtype, layout.shape(name),
+                                   None, layout.offset(name))
+    return views
 
 
 def tensor_views(frame: Frame, stream: Any = None) -> "CudaView | dict[str, CudaView]":
@@ -462,20 +472,40 @@ def tensor_views(frame: Frame, stream: Any = None) -> "CudaView | dict[str, Cuda
     once), so work enqueued on it after this reads the producer's finished writes with no host
     synchronisation. A frame received with ``wait="host"`` is ready already. A producer's frame
     (``sender.begin_frame()``): the views are the slot to write; publish with :func:`end_frame`.
-    The slot's CUDA mapping is made once per slot and reused."""
+    The slot's CUDA mapping is made once per slot and reused, and so are its views."""
     owner = frame._owner
-    layout = frame.layout
+    layout = frame.layout  # UnsupportedOperationError for a texture frame
     if isinstance(owner, Subscriber):
-        wait_frame(frame, stream)  # InvalidHandleError once released
+        _require_held(frame)
+        mapped = _subscription(owner)
+        mapped.wait(frame._native, _stream(stream))  # InvalidHandleError once released
     else:
         frame.buffer  # InvalidHandleError once released
-    mapped = _slot_buffer(owner, frame.slot)
-    views = {}
-    for name in layout.names:
-        dtype = layout.dtype(name)
-        views[name] = mapped.view("uint16" if dtype == "bfloat16" else dtype, layout.shape(name),
-                                  offset=layout.offset(name))
-    return views[layout.names[0]] if len(views) == 1 else views
+        mapped = _publication(owner)
+    views = _slot_views(owner, mapped, frame.slot)
+    return views[layout.names[0]] if len(views) == 1 else dict(views)
+
+
+def frame_texture(frame: Frame, stream: Any = None) -> CudaTexture:
+    """A texture stream's frame as a :class:`CudaTexture` of its slot (a CUDA array, reached by
+    ``copy_to`` / ``copy_from`` on ``stream``), mapped once per slot. A subscriber's frame
+    received with ``wait="gpu"`` first makes ``stream`` wait on the GPU for its ready point, as
+    :func:`tensor_views` does; a producer's frame is the slot to write before :func:`end_frame`.
+    UnsupportedOperationError for a tensor stream's frame."""
+    owner = frame._owner
+    if isinstance(owner, Subscriber):
+        _require_held(frame)
+        mapped = _subscription(owner)
+        s = _stream(stream)
+        native = mapped.texture(frame._native)
+        mapped.wait(frame._native, s)
+    else:
+        native = _publication(owner).texture(frame.number, frame.slot)
+    cache = owner.__dict__.setdefault("_cuda_textures", {})
+    texture = cache.get(frame.slot)
+    if texture is None or texture.closed or texture._native is not native:
+        texture = cache[frame.slot] = CudaTexture(native, cuda_device(owner.device))
+    return texture
 
 
 def wait_frame(frame: Frame, stream: Any = None) -> None:
@@ -485,13 +515,17 @@ def wait_frame(frame: Frame, stream: Any = None) -> None:
     tensor. A frame received with ``next_frame(wait="gpu")`` makes ``stream`` wait for its ready
     point (the subscriber's ready timeline, imported into CUDA once); one received with
     ``wait="host"`` is ready already, and nothing is enqueued. InvalidHandleError for a released
-    frame, InvalidArgumentError for a producer's frame (it has nothing to wait for)."""
-    owner = frame._owner
-    if not isinstance(owner, Subscriber):
-        raise InvalidArgumentError("wait_frame takes a subscriber's frame; a producer's frame has nothing to wait for")
-    frame.buffer  # InvalidHandleError once released
-    if frame.ready_wait == "gpu":
-        _subscriber_ready(owner).wait(frame.number, stream)
+    frame, InvalidArgumentError for a producer's frame (it has nothing to wait for). One native
+    call per frame once the subscription is in CUDA (geyser::cuda::CudaSubscriber::wait)."""
+    mapped = getattr(frame._owner, "_cuda_subscriber", None)
+    if mapped is None:
+        if not isinstance(frame._owner, Subscriber):
+            raise InvalidArgumentError("wait_frame takes a subscriber's frame; a producer's frame has nothing to wait for")
+        _require_held(frame)
+        if frame.ready_wait != "gpu":
+            return  # ready already: no CUDA needed
+        mapped = _subscription(frame._owner)
+    mapped.wait(frame._native, 0 if stream is None else _stream(stream))
 
 
 def end_frame(sender: Sender, frame: Frame, stream: Any = None) -> None:
@@ -499,13 +533,20 @@ def end_frame(sender: Sender, frame: Frame, stream: Any = None) -> None:
     signalled to the frame's number from ``stream`` (after the writes enqueued on it), then
     ``sender.end_frame(frame, ready="gpu")`` announces it: the device forwards that signal to each
     subscriber's ready timeline, and nothing waits on the host. Vulkan timelines only: a portable one
-    (lavapipe) lives in host memory, which no stream can signal (UnsupportedOperationError)."""
-    if sender.ready.kind != "vulkan":
-        raise UnsupportedOperationError(
-            f"the sender {sender.name!r} has a portable ready timeline, which no CUDA stream can signal: write the "
-            "slot, synchronise the stream, then sender.end_frame(frame) (ready='host')")
-    signal_on_stream(sender.ready, frame.number, stream)
-    sender.end_frame(frame, ready="gpu")
+    (lavapipe) lives in host memory, which no stream can signal (UnsupportedOperationError).
+    A frame that is not the one begun is refused before the stream signals anything
+    (InvalidArgumentError). One native call (geyser::cuda::CudaSender::end_frame)."""
+    mapped = getattr(sender, "_cuda_sender", None)
+    if mapped is None:
+        if sender.ready.kind != "vulkan":
+            raise UnsupportedOperationError(
+                f"the sender {sender.name!r} has a portable ready timeline, which no CUDA stream can signal: write the "
+                "slot, synchronise the stream, then sender.end_frame(frame) (ready='host')")
+        mapped = _publication(sender)
+    if frame is not sender._pending:
+        raise InvalidArgumentError("end_frame takes the frame begin_frame returned")
+    mapped.end_frame(frame.number, frame.slot, 0 if stream is None else _stream(stream))
+    sender._pending = None
 
 
 def release(subscriber: Subscriber, frame: Frame, stream: Any = None) -> None:
@@ -513,9 +554,17 @@ def release(subscriber: Subscriber, frame: Frame, stream: Any = None) -> None:
     the frame's views) has completed. This is a host synchronisation of ``stream`` followed by
     the release: the producer may write the slot as soon as it learns of the release, and it
     learns over a socket, which only the host writes. Copy what you keep out of the views before
-    calling it."""
-    cuda_device(subscriber.device).synchronize(stream)
-    subscriber.release(frame)
+    calling it. InvalidArgumentError for a frame of another subscriber or one released already."""
+    if not isinstance(frame, Frame) or frame._owner is not subscriber:
+        raise InvalidArgumentError(f"release takes a frame {subscriber!r} received, got {frame!r}")
+    s = 0 if stream is None else _stream(stream)
+    mapped = getattr(subscriber, "_cuda_subscriber", None)
+    if mapped is None:
+        if frame._native.released:  # what the core checks, before any CUDA is needed
+            raise InvalidArgumentError(f"frame {frame.number} is not held (released already)")
+        mapped = _subscription(subscriber)
+    mapped.release(frame._native, s)
+    subscriber._held.pop(frame.number, None)
 
 
 def _sync_entry(entry: Any, what: str):

@@ -76,6 +76,11 @@ public:
     void order_after(StreamHandle stream, StreamHandle other) const;
     /// cuStreamSynchronize(stream) in this context.
     void synchronize(StreamHandle stream = 0) const;
+    /// Throws DeviceMismatchError unless `stream` belongs to this context (cuStreamGetCtx; 0, the
+    /// legacy default stream, and the per-thread default stream belong to whichever context is
+    /// current, so to this one here). `what` names the stream in the message. The handle must be
+    /// a live CUstream (or 0): CUDA cannot tell a freed or made-up one from memory.
+    void check_stream(StreamHandle stream, const char* what) const;
 
 private:
     CudaContext() = default;
@@ -211,6 +216,9 @@ public:
     void wait(uint64_t value, StreamHandle stream) const;
     /// Signals `value` (timeline) or the binary semaphore once `stream`'s earlier work is done.
     void signal(uint64_t value, StreamHandle stream) const;
+    /// Whether every wait and signal enqueued on it so far has completed (cuEventQuery of each
+    /// stream's last one; no wait). False also when CUDA cannot be asked (then assume queued work).
+    bool idle() const noexcept;
     const std::shared_ptr<CudaContext>& context() const noexcept { return context_; }
 
 private:

@@ -16,5 +16,6 @@
 #include "geyser/tensor_layout.hpp"
 #include "geyser/sender.hpp"
 #include "geyser/cuda.hpp"
+#include "geyser/cuda_frames.hpp"
 #include "geyser/gpu_topology.hpp"
 #include "geyser/peer_copy.hpp"

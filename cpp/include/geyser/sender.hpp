@@ -225,6 +225,10 @@ public:
     const std::shared_ptr<Timeline>& ready() const noexcept { return ready_; }
     /// The last frame published (0 before the first).
     uint64_t frame() const noexcept { return frame_.load(); }
+    /// The frame begun and not yet ended or abandoned (0 if none). From the thread that calls
+    /// begin_frame/end_frame, as they are (geyser/cuda_frames.hpp checks a frame before its stream
+    /// signals the ready timeline).
+    uint64_t pending() const noexcept { return pending_; }
     /// Subscribers connected now (the ones whose process has gone are reaped within 100 ms).
     size_t subscribers() const;
     /// Returns once at least `count` subscribers are connected. TimeoutError after `timeout`,

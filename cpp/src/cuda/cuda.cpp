@@ -145,6 +145,20 @@ void CudaContext::synchronize(StreamHandle stream) const {
     check(scope.driver().cuStreamSynchronize(as_stream(stream)), "cuStreamSynchronize");
 }
 
+void CudaContext::check_stream(StreamHandle stream, const char* what) const {
+    ContextScope scope(*this);
+    CUcontext owner = nullptr;
+    const CUresult r = scope.driver().cuStreamGetCtx(as_stream(stream), &owner);
+    if (r != CUDA_SUCCESS) {
+        throw InvalidArgumentError(std::string(what) + " is not a CUDA stream (cuStreamGetCtx returned " + result_name(r) +
+                                   ")");
+    }
+    if (owner != static_cast<CUcontext>(context_)) {
+        throw DeviceMismatchError(std::string(what) + " belongs to another CUDA context than CUDA device " +
+                                  std::to_string(ordinal_) + "'s (" + name_ + "): make it on that device");
+    }
+}
+
 void CudaContext::check_pointer(uint64_t pointer, uint64_t size, const char* what) const {
     if (pointer == 0) throw InvalidArgumentError(std::string(what) + " is a null pointer");
     ContextScope scope(*this);
@@ -464,6 +478,15 @@ void CudaSemaphore::signal(uint64_t value, StreamHandle stream) const {
     check(scope.driver().cuSignalExternalSemaphoresAsync(&s, &params, 1, as_stream(stream)),
           "cuSignalExternalSemaphoresAsync");
     pending_.record(stream);
+}
+
+bool CudaSemaphore::idle() const noexcept {
+    const Driver* d = driver();
+    if (d == nullptr || d->cuCtxPushCurrent(reinterpret_cast<CUcontext>(context_->context())) != CUDA_SUCCESS) return false;
+    const bool finished = pending_.finished();
+    CUcontext popped = nullptr;
+    (void)d->cuCtxPopCurrent(&popped);
+    return finished;
 }
 
 }  // namespace geyser::cuda

@@ -231,6 +231,7 @@ struct Driver {
     CUresult (*cuCtxPushCurrent)(CUcontext);          // _v2
     CUresult (*cuCtxPopCurrent)(CUcontext*);          // _v2
     CUresult (*cuStreamSynchronize)(CUstream);
+    CUresult (*cuStreamGetCtx)(CUstream, CUcontext*);  // the context a stream belongs to
     CUresult (*cuImportExternalMemory)(CUexternalMemory*, const CUDA_EXTERNAL_MEMORY_HANDLE_DESC*);
     CUresult (*cuExternalMemoryGetMappedBuffer)(CUdeviceptr*, CUexternalMemory, const CUDA_EXTERNAL_MEMORY_BUFFER_DESC*);
     CUresult (*cuExternalMemoryGetMappedMipmappedArray)(CUmipmappedArray*, CUexternalMemory,

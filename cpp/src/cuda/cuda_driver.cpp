@@ -60,6 +60,7 @@ Loaded load_driver() {
     load(lib, d.cuCtxPushCurrent, "cuCtxPushCurrent_v2", missing);
     load(lib, d.cuCtxPopCurrent, "cuCtxPopCurrent_v2", missing);
     load(lib, d.cuStreamSynchronize, "cuStreamSynchronize", missing);
+    load(lib, d.cuStreamGetCtx, "cuStreamGetCtx", missing);
     load(lib, d.cuImportExternalMemory, "cuImportExternalMemory", missing);
     load(lib, d.cuExternalMemoryGetMappedBuffer, "cuExternalMemoryGetMappedBuffer", missing);
     load(lib, d.cuExternalMemoryGetMappedMipmappedArray, "cuExternalMemoryGetMappedMipmappedArray", missing);
