@@ -270,6 +270,9 @@ def _forked_cuda_report(device, gpu, buf, mapped) -> list[str]:
 
 
 @needs_cuda
+# JAX, when an earlier test of this process imported it (tests/test_tensor_streams.py), warns at
+# every fork that it is multithreaded; this test's child runs no JAX.
+@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
 def test_forked_child_gets_no_cuda(device, gpu):
     with device.create_shareable_buffer(4096) as buf:
         buf.write(np.full(1024, 5, np.float32))

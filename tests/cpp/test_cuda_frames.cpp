@@ -117,6 +117,12 @@ ScratchTexture scratch_texture(Device& device, const std::shared_ptr<CudaContext
 TEST(CudaFrames, RefusesWithoutACudaContext) {
     // No CUDA call is made: this runs on machines without CUDA too.
     DEVICE_OR_SKIP(dev);
+    // Warm up: what the driver opens once per process (NVIDIA opens its device files with the
+    // first device and sender) is open before the count.
+    {
+        auto sender = Sender::create(dev, unique_name("warm-up"), image_layout());
+        auto sub = Subscriber::connect(Device::open(), sender->name(), 5s);
+    }
     const size_t before = fd_count();
     {
         auto sender = Sender::create(dev, unique_name("no-context"), image_layout());
