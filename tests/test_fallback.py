@@ -408,9 +408,9 @@ def _fake_copy_producer(device, name: str, ring: bytes, ring_fd: int, tensors=No
             try:
                 ch = listener.accept(to_ns(20))
                 hello = ch.receive(to_ns(10))[1]
-                seen.append(hello[-1])  # the path byte
+                seen.append(wire.hello_path(hello))
                 ch.send(_native.MESSAGE_SENDER_INFO, info(), [])
-                if hello[-1] != wire.COPY:
+                if wire.hello_path(hello) != wire.COPY:
                     ch.receive(to_ns(10))  # until it hangs up
                     continue
                 ch.send(wire.COPY_RING, ring, [ring_fd])

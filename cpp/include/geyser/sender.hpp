@@ -26,6 +26,7 @@ namespace geyser {
 
 class Buffer;
 class Device;
+class PeerFeeder;
 class Texture;
 
 /// What a Sender does with a subscriber that holds a frame past options.release_timeout.
@@ -100,6 +101,9 @@ struct SenderStats {
     uint64_t accepts_deferred = 0;
     /// Frames downloaded into the copy ring for copy subscribers (once per frame, however many).
     uint64_t frames_copied = 0;
+    /// Frames copied GPU to GPU for peer-copy subscribers (once per frame and destination GPU,
+    /// however many subscribers are on it).
+    uint64_t frames_peer_copied = 0;
 };
 
 /// Who signals a frame's ready timeline when end_frame() announces it.
@@ -253,6 +257,9 @@ private:
     void require_open(const char* what) const;
     void serve();
     void handshake(Channel channel, const Message& hello, uint32_t peer_pid, uint64_t deadline);
+    // The service thread's: the peer feeder for `gpu` (made on its first request), or null with
+    // `why` peer copy is not possible there.
+    PeerFeeder* peer_feeder(const Uuid& gpu, std::string& why);
     SenderInfo info_locked() const;  // caller holds the state's mutex
 
     std::shared_ptr<Device> device_;

@@ -20,6 +20,7 @@ namespace geyser {
 
 class Buffer;
 class CopyUploader;
+struct Explanation;
 class Device;
 class Texture;
 
@@ -178,8 +179,22 @@ public:
 
 private:
     Subscriber(Channel channel, std::shared_ptr<Device> device);
-    // The copy path's handshake, on a new connection (ipc/subscriber_copy.cpp).
+    // The copy path's handshake, on a new connection (ipc/subscriber_copy.cpp): resubscribe, then
+    // take_copy_ring.
     void subscribe_copy(const std::string& name, uint64_t deadline, const std::string& client);
+    // Closes the first connection unread and says Hello again with `path` (and `device_uuid` for
+    // kPeerCopy); ProtocolError when the second SenderInfo is not the first's sender.
+    void resubscribe(const std::string& name, uint64_t deadline, const std::string& client, SharePath path,
+                     const Uuid& device_uuid);
+    // The copy ring and the portable ready timeline (after a copy Hello, or a refused peer copy).
+    void take_copy_ring(uint64_t deadline);
+    // Peer-copy delivery (ipc/subscriber_peer.cpp): asks the producer to copy frames onto this
+    // device's GPU; takes the copy path when it answers that it cannot. `why`: explain's answer.
+    void subscribe_peer(const std::string& name, uint64_t deadline, const std::string& client, const Explanation& why);
+    // The ring's handles, imported on this device (zero-copy, and peer-copy's ring on this GPU).
+    void import_ring(uint64_t deadline);
+    // The ready timeline's announcement, which must be of `kind` (ProtocolError naming `what`).
+    void import_ready(uint64_t deadline, TimelineKind kind, const char* what);
     [[noreturn]] void throw_gone() const;
     // ReadyWait::kHost: waits until `deadline` for the announced frame's ready signal.
     void wait_ready(uint64_t deadline);
