@@ -410,9 +410,12 @@ def _fake_copy_producer(device, name: str, ring: bytes, ring_fd: int, tensors=No
                 hello = ch.receive(to_ns(10))[1]
                 seen.append(wire.hello_path(hello))
                 ch.send(_native.MESSAGE_SENDER_INFO, info(), [])
-                if wire.hello_path(hello) != wire.COPY:
+                if wire.hello_path(hello) == wire.ZERO_COPY:
                     ch.receive(to_ns(10))  # until it hangs up
                     continue
+                if wire.hello_path(hello) == wire.PEER_COPY:
+                    # It says it is on another GPU: the subscriber asks for peer copy first (protocol 4).
+                    ch.send(wire.PEER_ANSWER, wire.peer_answer(False, "peer copy is not possible: a test"), [])
                 ch.send(wire.COPY_RING, ring, [ring_fd])
                 with device.export_timeline(ready) as th:
                     ch.send(_native.MESSAGE_TIMELINE_HANDLE, wire.timeline_announce(wire.READY, wire.PORTABLE), [th.fd])
@@ -464,7 +467,7 @@ def test_a_hostile_copy_ring_is_refused(producer_device, case, words):
     with pytest.raises(geyser.ProtocolError, match=words):
         geyser.Subscriber(producer_device, name, timeout=10)
     t.join(30)
-    assert seen == [wire.ZERO_COPY, wire.COPY]
+    assert seen == [wire.ZERO_COPY, wire.PEER_COPY]
     os.close(fd)
     del listener, t
     gc.collect()
