@@ -19,9 +19,6 @@ import gc
 import json
 import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 
 import numpy as np
@@ -33,10 +30,10 @@ from geyser import _native
 from geyser.demo import pattern
 from geyser.sync import to_ns
 
+import _fallback_peer
 import _sender_wire as wire
 
 DESC = geyser.TextureDescriptor(48, 20)
-PEER = os.path.join(os.path.dirname(__file__), "_fallback_peer.py")
 SAME = "GEYSER_TEST_PEER_COPY_SAME_DEVICE"
 FORCE = "GEYSER_TEST_FORCE_DEVICE_MISMATCH"
 CUDA = geyser.cuda.status()
@@ -48,10 +45,6 @@ without_cuda = pytest.mark.skipif(CUDA.available, reason="CUDA is available here
 
 def _name(tag: str) -> str:
     return f"pd-{tag}-{os.getpid()}-{time.monotonic_ns() % 100000}"
-
-
-def _fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 def _frame(n: int, desc=DESC):
@@ -88,30 +81,19 @@ def _env(same: bool = True) -> dict:
 
 
 def _consumer(name: str, count: int, zero_copy: str = "auto", hold: float = 0.0, same: bool = True):
-    return subprocess.Popen([sys.executable, PEER, "consume", name, str(count), zero_copy, str(hold)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(same))
+    return _fallback_peer.start(name, count, zero_copy, _env(same), hold)
 
 
-def _answer(proc: subprocess.Popen, timeout: float = 180) -> dict:
-    out, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, err
-    return json.loads(out.strip().splitlines()[-1])
+def _answer(proc) -> dict:
+    return _fallback_peer.answer(proc, timeout=180)
 
 
-def _subscribed(proc: subprocess.Popen) -> dict:
+def _subscribed(proc) -> dict:
     return json.loads(proc.stdout.readline())
 
 
 def _publish_until(sender: geyser.Sender, count: int, procs) -> int:
-    n = 0
-    deadline = time.monotonic() + 90
-    while n < count or (sender.mode == "latest" and any(p.poll() is None for p in procs)
-                        and time.monotonic() < deadline):
-        n += 1
-        sender.publish(_frame(n), timeout=20)
-        if sender.mode == "latest":
-            time.sleep(0.01)
-    return n
+    return _fallback_peer.publish_until(sender, count, procs, _frame, seconds=90)
 
 
 def _check_every_frame(a: dict, count: int, mode: str) -> None:
@@ -195,9 +177,9 @@ def _raw_hello(name: str, path: int, uuid: bytes):
 
 
 @pytest.mark.parametrize("uuid", [bytes(16), bytes(range(16))], ids=["zero-uuid", "unknown-uuid"])
-def test_a_peer_request_with_a_bad_uuid_is_refused_and_the_producer_goes_on(device, uuid):
+def test_a_peer_request_with_a_bad_uuid_is_refused_and_the_producer_goes_on(device, uuid, fd_count):
     gc.collect()
-    base = _fds()
+    base = fd_count()
     name = _name("baduuid")
     with geyser.Sender(device, name, DESC) as sender:
         ch = _raw_hello(name, wire.PEER_COPY, uuid)
@@ -226,7 +208,7 @@ def test_a_peer_request_with_a_bad_uuid_is_refused_and_the_producer_goes_on(devi
         assert sender.stats.frames_peer_copied == 0
     sender = sub = f = None
     gc.collect()
-    assert _fds() == base
+    assert fd_count() == base
 
 
 def _fake_peer_producer(device, name: str, second, sync_kind: int = wire.VULKAN):
@@ -237,23 +219,7 @@ def _fake_peer_producer(device, name: str, second, sync_kind: int = wire.VULKAN)
     info = wire.sender_info(name, os.getpid(), 1, DESC.width, DESC.height, 37, int(DESC.format), int(DESC.usage),
                             sync_kind, 0, 0, b"\x01" * 16, bytes.fromhex(device.info.driver_uuid))
 
-    def serve():
-        for _ in range(2):
-            try:
-                ch = listener.accept(to_ns(20))
-                hello = ch.receive(to_ns(10))[1]
-                seen.append((wire.hello_path(hello), wire.hello_device_uuid(hello)))
-                ch.send(_native.MESSAGE_SENDER_INFO, info, [])
-                if wire.hello_path(hello) != wire.PEER_COPY:
-                    ch.receive(to_ns(10))  # until it hangs up
-                    continue
-                second(ch)
-                ch.receive(to_ns(20))
-            except geyser.GeyserError:
-                pass  # the subscriber hung up on what it was sent
-
-    t = threading.Thread(target=serve)
-    t.start()
+    t = _fallback_peer.fake_producer(listener, info, lambda ch, path: second(ch), seen)
     return t, listener, seen
 
 
@@ -264,9 +230,9 @@ def _fake_peer_producer(device, name: str, second, sync_kind: int = wire.VULKAN)
     ("accepted-then-copy-ring", "expected"),
     ("accepted-portable", "portable ready timeline"),
 ])
-def test_a_bad_peer_answer_is_a_protocol_error_with_no_fd_leak(device, case, words):
+def test_a_bad_peer_answer_is_a_protocol_error_with_no_fd_leak(device, case, words, fd_count):
     gc.collect()
-    base = _fds()
+    base = fd_count()
     name = _name(case)
 
     def second(ch):
@@ -279,9 +245,11 @@ def test_a_bad_peer_answer_is_a_protocol_error_with_no_fd_leak(device, case, wor
         else:
             ch.send(wire.PEER_ANSWER, wire.peer_answer(True, "copied"), [])
             fd = os.memfd_create("evil")
-            os.ftruncate(fd, 4096)
-            ch.send(wire.COPY_RING, wire.copy_ring(1, 4096, [(1, 0, 4096)]), [fd])
-            os.close(fd)
+            try:  # the subscriber may have hung up already (accepted-portable): the send then fails
+                os.ftruncate(fd, 4096)
+                ch.send(wire.COPY_RING, wire.copy_ring(1, 4096, [(1, 0, 4096)]), [fd])
+            finally:
+                os.close(fd)
 
     # A producer announcing a portable timeline cannot accept peer copy (CUDA waits on Vulkan ones).
     t, listener, seen = _fake_peer_producer(device, name, second,
@@ -294,7 +262,7 @@ def test_a_bad_peer_answer_is_a_protocol_error_with_no_fd_leak(device, case, wor
     assert seen[0][1] == bytes(16) and seen[1][1] == want_uuid
     del listener, t
     gc.collect()
-    assert _fds() == base
+    assert fd_count() == base
 
 
 # ---- with CUDA: the whole path on one GPU (same_device) -----------------------------------------
@@ -366,7 +334,7 @@ def test_a_peer_consumer_killed_mid_stream_leaves_the_others_whole(peer_capable)
 
 @needs_cuda
 @pytest.mark.parametrize("mode", ["lossless", "latest"])
-def test_a_thousand_frames_leave_fd_and_device_memory_counts_flat(peer_capable, monkeypatch, mode):
+def test_a_thousand_frames_leave_fd_and_device_memory_counts_flat(peer_capable, monkeypatch, mode, fd_count):
     """The producer and a peer-copy subscriber in this process, 1,000 frames, every one verified."""
     monkeypatch.setenv(SAME, "1")
     monkeypatch.delenv(FORCE, raising=False)
@@ -385,11 +353,11 @@ def test_a_thousand_frames_leave_fd_and_device_memory_counts_flat(peer_capable, 
             for n in range(1, 21):
                 one(n)
             gc.collect()
-            fds, mem = _fds(), peer_capable.memory_usage()
+            fds, mem = fd_count(), peer_capable.memory_usage()
             for n in range(21, 1021):
                 one(n)
             gc.collect()
-            assert _fds() == fds
+            assert fd_count() == fds
             assert peer_capable.memory_usage() == mem
             assert sender.stats.frames_peer_copied == 1020
 
