@@ -195,6 +195,14 @@ public:
     /// device's queue; close() signals ready() from the host after options.send_timeout, so that
     /// the queue can drain.
     ///
+    /// Peer-copy subscribers (on another GPU, subscriber.hpp): the frame is copied once per
+    /// destination GPU by CUDA, the copy enqueued here ordered on the GPU after ready() reaches
+    /// frame.number (kHost and kGpu alike: nothing waits on the host), and their own timelines
+    /// signalled by that GPU's queue once it has landed. begin_frame does not hand out a slot
+    /// again before the last copy from it has read it (polled, bounded by its timeout and at least
+    /// options.send_timeout: TimeoutError otherwise). A GPU whose copy fails has its subscribers
+    /// dropped, told why; the frame goes on for the others.
+    ///
     /// A subscriber whose timeline is unusable (past the frame, abandoned) or whose socket queue
     /// cannot take the message is dropped at once: nothing here waits on a subscriber. Throws
     /// VulkanError when the submission fails, the frame still pending and nothing announced.

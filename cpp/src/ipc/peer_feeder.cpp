@@ -110,7 +110,14 @@ std::unique_ptr<PeerFeeder> PeerFeeder::create(const Source& source, const Uuid&
     return f;
 }
 
-PeerFeeder::~PeerFeeder() = default;
+PeerFeeder::~PeerFeeder() {
+    // The ring on B is handed to subscribers as the producer's own is: restore what a subscriber
+    // may have changed in its files before the driver frees it (sender_ring_guard.hpp).
+    if (device_) {
+        restore_ring_before_free(*device_, textures_);
+        restore_ring_before_free(*device_, buffers_);
+    }
+}
 
 bool PeerFeeder::copy(uint32_t slot, uint64_t number) {
     if (frame_in_slot_.at(slot) == number) return false;

@@ -75,8 +75,8 @@ public:
     /// exportable timeline on B, a format CUDA arrays cannot hold, a CUDA call refused); nothing
     /// is left behind.
     static std::unique_ptr<PeerFeeder> create(const Source& source, const Uuid& destination);
-    /// Waits (bounded) for the copies and B's signals to finish before anything is freed; when the
-    /// GPU does not finish, the CUDA objects are left allocated rather than freed under its work.
+    /// The owner drains first (drain()); CUDA objects still used by queued work are left allocated
+    /// by their own destructors rather than freed under it (cuda.hpp, peer_copy.hpp).
     ~PeerFeeder();
     PeerFeeder(const PeerFeeder&) = delete;
     PeerFeeder& operator=(const PeerFeeder&) = delete;

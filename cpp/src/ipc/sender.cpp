@@ -42,6 +42,8 @@ constexpr uint64_t kServiceSliceNs = 100'000'000;
 // How long close() gives each Goodbye, and all of them together.
 constexpr uint64_t kGoodbyeTimeoutNs = 500'000'000;
 constexpr size_t kMaxEvents = 1024;
+// The most GPUs a Sender remembers it could not serve by peer copy; beyond, it tries no more.
+constexpr size_t kMaxRefusals = 64;
 // How long the listener is left alone when accept() runs out of fds.
 constexpr uint64_t kAcceptPauseNs = 50'000'000;
 
@@ -107,6 +109,9 @@ struct Sender::State {
     // peer-copy subscriber on; kept until the Sender is destroyed (ipc/peer_feeder.hpp). Only the
     // service thread adds one.
     std::map<Uuid, std::unique_ptr<PeerFeeder>> peers;
+    // Why a GPU could not be served, by UUID: asked once per Sender, so that peers asking again
+    // (or for many UUIDs) do not keep the service thread opening devices. At most kMaxRefusals.
+    std::map<Uuid, std::string> peer_refusals;
     std::vector<std::shared_ptr<Subscription>> peer_batch;  // end_frame's peer-copy subscribers
     std::vector<std::shared_ptr<Subscription>> group;       // those of one feeder
     // Signals the subscribers' ready timelines, all of a frame's at once (timeline_fanout.hpp).
@@ -639,6 +644,16 @@ PeerFeeder* Sender::peer_feeder(const Uuid& gpu, std::string& why) {
         const auto it = st.peers.find(gpu);
         if (it != st.peers.end()) return it->second.get();
     }
+    // Only this thread reads and writes the refusals.
+    if (const auto it = st.peer_refusals.find(gpu); it != st.peer_refusals.end()) {
+        why = it->second;
+        return nullptr;
+    }
+    if (st.peer_refusals.size() >= kMaxRefusals) {
+        why = "this producer has refused peer copy to " + std::to_string(kMaxRefusals) + " GPUs already and tries no "
+              "more (GPU " + uuid_to_hex(gpu) + ")";
+        return nullptr;
+    }
     // Made without the lock (opening a device and CUDA take a while; end_frame goes on meanwhile):
     // only this thread adds feeders, so no other can be made for this GPU meanwhile.
     try {
@@ -656,6 +671,7 @@ PeerFeeder* Sender::peer_feeder(const Uuid& gpu, std::string& why) {
     } catch (const std::exception& e) {
         why = e.what();
     }
+    st.peer_refusals.emplace(gpu, why);
     return nullptr;
 }
 
