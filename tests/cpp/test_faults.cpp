@@ -181,6 +181,41 @@ TEST(SenderFaults, AcceptThreadCannotStartLeavesNoSocket) {
     EXPECT_EQ(fd_count(), before);
 }
 
+TEST(SenderFaults, CopierThreadCannotStartRefusesThatCopySubscriberOnly) {
+    std::shared_ptr<geyser::Device> d;
+    try {
+        d = geyser::Device::open();
+    } catch (const geyser::VulkanUnavailableError& e) {
+        GTEST_SKIP() << e.what();
+    }
+    const std::string name = sender_name("copier");
+    auto sender = geyser::Sender::create(d, name, rgba8());
+    auto zero = geyser::Subscriber::connect(d, name, std::chrono::seconds(5));
+    const size_t before = settle(fd_count());
+    geyser::testing::arm_fault("pthread_create");
+    try {
+        geyser::Subscriber::connect(d, name, std::chrono::seconds(3), "", geyser::ZeroCopy::kNever);
+        ADD_FAILURE() << "the copy subscription succeeded without a copier";
+    } catch (const geyser::PeerGoneError&) {
+    } catch (const geyser::ProtocolError&) {
+    }
+    EXPECT_GE(geyser::testing::disarm_fault(), 1) << "the copier's start was never reached";
+    for (int i = 0; i < 200 && sender->subscribers() != 1; ++i) ::usleep(10'000);
+    EXPECT_EQ(sender->subscribers(), 1u);
+    EXPECT_EQ(settle(before), before) << "the failed copy handshake left fds behind";
+    // The zero-copy subscriber goes on, and the next copy subscriber gets its copier.
+    auto copy = geyser::Subscriber::connect(d, name, std::chrono::seconds(5), "", geyser::ZeroCopy::kNever);
+    EXPECT_EQ(copy->path(), geyser::SharePath::kCopy);
+    const auto px = pixels(sender->ring()[0]->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
+    sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size());
+    EXPECT_EQ(zero->next_frame(std::chrono::seconds(5)).number(), 1u);
+    auto f = copy->next_frame(std::chrono::seconds(5));
+    EXPECT_EQ(f.number(), 1u);
+    std::vector<uint8_t> got(px.size());
+    f.texture()->download(VK_IMAGE_ASPECT_COLOR_BIT, got.data(), got.size());
+    EXPECT_EQ(got, px);
+}
+
 class SenderHandshakeFaults : public ::testing::TestWithParam<std::pair<const char*, int>> {};
 
 TEST_P(SenderHandshakeFaults, SubscriberGetsAnErrorAndTheSenderServesTheNext) {

@@ -15,9 +15,9 @@
 //   signals to N once it has landed ("B ready"); every subscriber on B has a Vulkan ready timeline
 //   of its own on B, signalled from B ready by a TimelineFanout of B's device (a queue
 //   submission that waits on the GPU), as the Sender's own fan-out does for zero-copy
-//   subscribers. So a subscriber's timeline is written by a Vulkan queue of B, not by CUDA (a host
-//   wait on a CUDA-signalled timeline of a second VkDevice was seen not to wake before Geyser's
-//   interrupt slice), and what one subscriber does to its timeline reaches no other;
+//   subscribers. So a subscriber's timeline is written by a Vulkan queue of B, not by CUDA
+//   (NVIDIA's host wait sometimes misses a CUDA signal and wakes only at its slice's end:
+//   docs/cuda.md), and what one subscriber does to its timeline reaches no other;
 // - a Vulkan timeline of A ("source released"), exportable and imported into CUDA on A, that the
 //   copy of frame N signals to N once it has read A's slot: begin_frame does not hand out slot s
 //   again before the last copy from it has read it (wait_source_free, bounded).

@@ -24,6 +24,7 @@
 #include "geyser/wire.hpp"
 #include "fault.hpp"
 #include "ipc/copy_feeder.hpp"
+#include "ipc/copy_jobs.hpp"
 #include "ipc/peer_feeder.hpp"
 #include "ipc/sender_handshakes.hpp"
 #include "ipc/sender_ring_guard.hpp"
@@ -105,6 +106,9 @@ struct Sender::State {
     std::deque<SenderEvent> events;
     SenderStats stats;
     std::unique_ptr<CopyFeeder> copy;  // from the first copy subscriber on
+    // The frames the copier thread downloads for copy subscribers, then delivers (copy_jobs.hpp).
+    CopyJobs<Subscription> copy_jobs;
+    std::condition_variable copy_wake;  // a job queued, or close()
     // Peer-copy delivery, one feeder per destination GPU (by Vulkan device UUID), from its first
     // peer-copy subscriber on; kept until the Sender is destroyed (ipc/peer_feeder.hpp). Only the
     // service thread adds one.
@@ -127,6 +131,7 @@ struct Sender::State {
     // Not a plain member: a fork() child must be able to leave its (thread-less) copy alone,
     // since destroying a joinable std::thread terminates the process.
     std::unique_ptr<std::thread> thread;
+    std::unique_ptr<std::thread> copier;  // from the first copy subscriber on (copy_service)
 
     bool in_owner_process() const noexcept { return ::getpid() == owner_pid; }
 
@@ -136,6 +141,7 @@ struct Sender::State {
     }
 
     bool slot_held(uint32_t slot) const {
+        if (copy_jobs.holds(slot)) return true;  // being downloaded for copy subscribers, or about to be
         for (const auto& sub : subs) {
             for (const auto& [number, h] : sub->held) {
                 if (h.slot == slot) return true;
@@ -258,29 +264,16 @@ struct Sender::State {
         group.clear();
     }
 
-    /// signal_ready and announce for one subscriber (a late joiner, a latest-mode request).
+    /// signal_ready and announce for one subscriber (a late joiner, a latest-mode request). A
+    /// copy subscriber's frame is queued for the copier thread instead (queue_copy).
     void deliver(const std::shared_ptr<Subscription>& sub, uint64_t number, uint32_t slot, Timeline& after,
                  uint64_t timeout_ns) {
-        // A late joiner may have been given the current frame by its handshake while end_frame
-        // was copying it: frames only go forward.
+        // A late joiner may have been given the current frame by its handshake while the copier
+        // was downloading it: frames only go forward.
         if (number <= sub->last) return;
         if (sub->path == SharePath::kCopy) {
-            // The caller holds the state lock: a kGpu frame whose GPU signal has not landed is not
-            // waited for here. A late joiner then takes the next frame; a latest-mode request stays
-            // outstanding, served by the next end_frame.
-            try {
-                if (after.value() < number) {
-                    if (mode == DeliveryMode::kLatest) {
-                        sub->wants = true;
-                        sub->wants_after = sub->last;
-                    }
-                    return;
-                }
-                if (copy_frame(slot, number, after)) ++stats.frames_copied;
-            } catch (const Error& e) {
-                drop(sub, std::string("frame ") + std::to_string(number) + " could not be copied for it (" + e.what() + ")");
-                return;
-            }
+            queue_copy(slot, number, {sub});
+            return;
         }
         if (sub->path == SharePath::kPeerCopy) {
             // The copy waits on the GPU for the producer's ready signal: nothing waits here.
@@ -291,6 +284,26 @@ struct Sender::State {
             }
             return;
         }
+        announce_ready(sub, number, slot, after, timeout_ns);
+    }
+
+    /// Queues frame `number` of `slot` for the copy subscribers `to` (CopyJobs::add) and wakes the
+    /// copier. kLatest: a subscriber waiting for the download under way is left out (it gets that one).
+    void queue_copy(uint32_t slot, uint64_t number, std::vector<std::shared_ptr<Subscription>> to) {
+        if (mode == DeliveryMode::kLatest) {
+            to.erase(std::remove_if(to.begin(), to.end(),
+                                    [&](const auto& sub) { return copy_jobs.downloading_for(sub.get()); }),
+                     to.end());
+        }
+        if (to.empty()) return;
+        copy_jobs.add(slot, number, std::move(to), mode == DeliveryMode::kLatest);
+        copy_wake.notify_one();
+    }
+
+    /// signal_ready and announce for one subscriber whose frame is there to read (a zero-copy
+    /// one's at once, a copy one's once downloaded).
+    void announce_ready(const std::shared_ptr<Subscription>& sub, uint64_t number, uint32_t slot, Timeline& after,
+                        uint64_t timeout_ns) {
         single.assign(1, sub);
         try {
             signal_ready(single, number, after);
@@ -302,6 +315,47 @@ struct Sender::State {
         const bool usable = single[0] != nullptr;
         single.clear();
         if (usable) announce(sub, number, slot, encode_frame_message({number, slot}), now_ns(), timeout_ns);
+    }
+
+    /// The copier thread: downloads each queued frame once (without the lock: the service thread
+    /// and end_frame go on meanwhile; nobody writes the slot, which the job holds), then signals
+    /// and announces it to the job's subscribers still here. A frame that cannot be copied drops
+    /// each of them, told why, not retried. Ends at close().
+    void copy_service(Timeline& after) {
+        InterruptShield shield;  // nobody to interrupt: close() ends it
+        std::unique_lock<std::mutex> lock(mutex);
+        for (;;) {
+            copy_wake.wait(lock, [&] { return stop.load() || !copy_jobs.empty(); });
+            if (stop.load()) return;
+            const auto& job = copy_jobs.start();
+            const uint32_t slot = job.slot;
+            const uint64_t number = job.number;
+            lock.unlock();
+            bool downloaded = false;
+            std::string failed;
+            try {
+                downloaded = copy_frame(slot, number, after);
+            } catch (const std::exception& e) {
+                failed = e.what();
+            } catch (...) {
+                failed = "an unknown error";
+            }
+            lock.lock();
+            const auto done = copy_jobs.finish();
+            changed.notify_all();  // the slot is free again
+            if (stop.load()) return;  // close(): its subscribers are told Goodbye
+            if (downloaded) ++stats.frames_copied;
+            for (const auto& sub : done.subs) {
+                if (std::find(subs.begin(), subs.end(), sub) == subs.end()) continue;  // gone meanwhile
+                if (number <= sub->last) continue;
+                sub->wants = false;
+                if (!failed.empty()) {
+                    drop(sub, "frame " + std::to_string(number) + " could not be copied for it (" + failed + ")");
+                    continue;
+                }
+                announce_ready(sub, number, slot, after, 0);
+            }
+        }
     }
 };
 
@@ -584,6 +638,16 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
         CopyFeeder* feeder = nullptr;
         {
             std::lock_guard<std::mutex> lock(st.mutex);
+            // The copier first: a thread that cannot start leaves nothing behind (it waits, idle,
+            // for the jobs only copy subscribers bring).
+            if (!st.copier) {
+                try {
+                    if (fault::injected("pthread_create")) throw std::system_error(EAGAIN, std::generic_category());
+                    st.copier = std::make_unique<std::thread>([&st, this] { st.copy_service(*ready_); });
+                } catch (const std::system_error& e) {
+                    throw OsError(e.code().value(), "pthread_create", "the sender's copier thread cannot start");
+                }
+            }
             if (!st.copy) st.copy = buffers_.empty() ? std::make_unique<CopyFeeder>(ring_) : std::make_unique<CopyFeeder>(buffers_);
             feeder = st.copy.get();  // lives as long as the state
         }
@@ -791,15 +855,21 @@ Sender::Frame Sender::begin_frame(std::chrono::nanoseconds timeout) {
         if (slot >= 0) break;
         if (remaining(deadline) == 0) {
             // Every subscriber still holding the blocked slot is dropped, and told why.
+            bool dropped = false;
             for (size_t i = st.subs.size(); i-- > 0;) {
                 const auto sub = st.subs[i];
                 for (const auto& [held, h] : sub->held) {
                     if (h.slot != blocked) continue;
                     st.drop(sub, "it held frame " + std::to_string(held) + " for more than the release timeout (" +
                                      ms_text(wait_ns) + ") while the producer needed its slot");
+                    dropped = true;
                     break;
                 }
             }
+            if (dropped) continue;
+            // Nobody holds it: the copier's download of it (the producer's own work, bounded by the
+            // copy and send_timeout) is what is left; the copier's notify ends this wait.
+            st.changed.wait_for(lock, std::chrono::milliseconds(1));
             continue;
         }
         const uint64_t slice = std::min<uint64_t>(interrupt_slice_ns(remaining(deadline)), kServiceSliceNs);
@@ -873,7 +943,7 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     State& st = *state_;
     std::unique_lock<std::mutex> lock(st.mutex);
     // Who gets it; nothing changes before the signals are submitted, so a failed submission
-    // leaves the frame pending. Copy subscribers apart: their frame is downloaded first (below).
+    // leaves the frame pending. Copy subscribers apart: the copier downloads their frame (below).
     st.batch.clear();
     st.copy_batch.clear();
     st.peer_batch.clear();
@@ -909,35 +979,11 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
         st.announce(sub, frame.number, slot, payload, now, 0);
     }
     st.batch.clear();
-    if (st.copy_batch.empty()) return;
-    // Then the copy path's download, once for all copy subscribers, without the lock (the service
-    // thread goes on reading releases meanwhile; nobody writes the slot: only this thread begins
-    // frames), and their signals and announcements. deliver() sends them one by one: each checks
-    // again what the handshake of a late joiner may have given it meanwhile.
-    std::vector<std::shared_ptr<Subscription>> copies;
-    copies.swap(st.copy_batch);
-    lock.unlock();
-    bool downloaded = false;
-    std::string failed;  // why the frame could not be copied: each copy subscriber is told, not retried
-    try {
-        downloaded = st.copy_frame(slot, frame.number, *ready_);
-    } catch (const std::exception& e) {
-        failed = e.what();
-    } catch (...) {
-        failed = "an unknown error";
-    }
-    lock.lock();
-    if (downloaded) ++st.stats.frames_copied;
-    for (const auto& sub : copies) {
-        if (std::find(st.subs.begin(), st.subs.end(), sub) == st.subs.end()) continue;  // gone meanwhile
-        sub->wants = false;
-        if (!failed.empty()) {
-            if (frame.number > sub->last) {
-                st.drop(sub, "frame " + std::to_string(frame.number) + " could not be copied for it (" + failed + ")");
-            }
-            continue;
-        }
-        st.deliver(sub, frame.number, slot, *ready_, 0);
+    // Then the copy subscribers' download, by the copier thread: end_frame does not wait for it.
+    if (!st.copy_batch.empty()) {
+        std::vector<std::shared_ptr<Subscription>> copies;
+        copies.swap(st.copy_batch);
+        st.queue_copy(slot, frame.number, std::move(copies));
     }
 }
 
@@ -987,6 +1033,7 @@ void Sender::close() {
         // sent to the parent's subscribers and its timeline is left alone.
         for (auto& sub : st.subs) sub->channel.close();
         (void)st.thread.release();
+        (void)st.copier.release();
         return;
     }
     InterruptShield shield;
@@ -996,6 +1043,12 @@ void Sender::close() {
         // Cannot fail for a counter this far from overflow; the thread notices `stop` within a slice.
     }
     if (st.thread && st.thread->joinable()) st.thread->join();
+    {
+        std::lock_guard<std::mutex> lock(st.mutex);
+        st.copy_wake.notify_all();
+    }
+    // A download under way finishes first (one frame; a kGpu frame's wait is bounded by send_timeout).
+    if (st.copier && st.copier->joinable()) st.copier->join();
     {
         std::lock_guard<std::mutex> lock(st.mutex);
         const uint64_t deadline = deadline_after(kGoodbyeTimeoutNs);
@@ -1014,6 +1067,7 @@ void Sender::close() {
         }
         for (const auto& sub : st.subs) st.fanout_of(*sub).retire(sub->ready);
         st.subs.clear();
+        st.copy_jobs.clear();
         st.pending.clear();
         st.changed.notify_all();
         // The queue submissions that signal the subscribers' timelines finish before any of

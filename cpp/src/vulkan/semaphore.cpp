@@ -2,6 +2,8 @@
 // Device's factory methods for it (create, export, import).
 #include "geyser/sync.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <string>
 
 #include "geyser/device.hpp"
@@ -16,6 +18,10 @@
 namespace geyser {
 
 namespace {
+
+// A timeline wait's first slice (Semaphore::wait); later ones double up to the interrupt slice.
+constexpr uint64_t kFirstWaitSliceNs = 100'000;
+constexpr uint64_t kInterruptSliceNs = std::chrono::duration_cast<std::chrono::nanoseconds>(kInterruptSlice).count();
 
 const ExternalHandleTypes& semaphore_support(const Device& d, SemaphoreType t) {
     return t == SemaphoreType::kTimeline ? d.info().timeline_semaphore : d.info().binary_semaphore;
@@ -84,15 +90,27 @@ void Semaphore::wait(uint64_t value, std::chrono::nanoseconds timeout) const {
     info.semaphoreCount = 1;
     info.pSemaphores = &semaphore_;
     info.pValues = &value;
-    // In interrupt slices (interrupt.hpp); a timeout of UINT64_MAX waits without limit.
+    // In interrupt slices (interrupt.hpp); a timeout of UINT64_MAX waits without limit. The
+    // slices start short and double up to the interrupt slice: NVIDIA's vkWaitSemaphores is
+    // sometimes not woken by a signal that CUDA makes (cuSignalExternalSemaphoresAsync, measured
+    // on 580.159.04: a 0.3 ms copy seen 10 ms late on average, half of one 20 ms slice), and
+    // returns only at its timeout. Doubling catches such a missed wake within about the time
+    // already waited, for a handful of extra wake-ups per wait (docs/cuda.md).
     const uint64_t deadline = deadline_after_ns(timeout_ns);
     VkResult r = VK_TIMEOUT;
+    uint64_t backoff = kFirstWaitSliceNs;
+    uint64_t since_check = 0;
     for (;;) {
         const uint64_t left = timeout_ns == UINT64_MAX ? UINT64_MAX : ns_until(deadline);
-        const uint64_t slice = interrupt_slice_ns(left);
+        const uint64_t slice = std::min(interrupt_slice_ns(left), backoff);
         r = device_->vk().vkWaitSemaphores(device_->vk_device(), &info, slice);
         if (r != VK_TIMEOUT || slice == left) break;
-        check_interrupt();
+        backoff = std::min(backoff * 2, kInterruptSliceNs);
+        since_check += slice;
+        if (since_check >= kInterruptSliceNs) {  // the short first slices do not take Python's lock each time
+            since_check = 0;
+            check_interrupt();
+        }
     }
     if (r == VK_TIMEOUT) {
         uint64_t now = 0;
