@@ -28,6 +28,8 @@ import time
 import geyser
 import geyser.cuda
 
+from . import bench_fallback
+
 TIMEOUT = 60.0
 
 
@@ -216,7 +218,6 @@ def delivery(device, width: int, height: int, frames: int, case: str) -> tuple[l
     latencies (ms, from just before end_frame until the consumer holds the frame) and the
     publishing loop's wall time per frame (ms, one frame in flight; its inverse is the
     throughput)."""
-    from . import bench_fallback
     req = {"device": device.info.device_uuid, "zero_copy": "require", "path": "zero-copy", "timed": True}
     if case == "copy":
         req.update(zero_copy="never", path="copy")
