@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -62,16 +63,39 @@ def consume(name: str, count: int, zero_copy: str, hold: float) -> int:
 
 
 def start(name: str, count: int, zero_copy: str, env: dict, hold: float = 0.0) -> subprocess.Popen:
-    """Runs ``consume`` in a process of its own, with ``env``."""
-    return subprocess.Popen([sys.executable, __file__, "consume", name, str(count), zero_copy, str(hold)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    """Runs ``consume`` in a process of its own, with ``env``. Its stderr goes to a file, not a
+    pipe: with one pipe, ``answer``'s communicate() reads through the same buffered reader as a
+    caller's ``proc.stdout.readline()``, so a line read ahead into its buffer is not lost."""
+    err = tempfile.TemporaryFile(mode="w+")
+    try:
+        proc = subprocess.Popen([sys.executable, __file__, "consume", name, str(count), zero_copy, str(hold)],
+                                stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+    except BaseException:
+        err.close()
+        raise
+    proc.stderr_file = err  # type: ignore[attr-defined]  # closed by answer()
+    return proc
 
 
 def answer(proc: subprocess.Popen, timeout: float = 120) -> dict:
-    """The consumer's last JSON line, once it has exited with status 0."""
-    out, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, err
+    """The consumer's last JSON line, once it has exited with status 0 (it may have been killed:
+    then its stdout is read to the end all the same, and the caller checks the status)."""
+    err = proc.stderr_file  # type: ignore[attr-defined]
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        err.seek(0)
+        assert proc.returncode == 0, err.read()
+    finally:
+        err.close()
     return json.loads(out.strip().splitlines()[-1])
+
+
+def finish(proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Waits for a consumer whose answer is not wanted (a killed one) and closes what it left."""
+    try:
+        proc.communicate(timeout=timeout)
+    finally:
+        proc.stderr_file.close()  # type: ignore[attr-defined]
 
 
 def publish_until(sender: geyser.Sender, count: int, procs, frame, seconds: float = 60) -> int:

@@ -323,7 +323,7 @@ def test_a_peer_consumer_killed_mid_stream_leaves_the_others_whole(peer_capable)
             sender.publish(_frame(n), timeout=20)
             if n == 5:
                 victim.send_signal(signal.SIGKILL)
-        victim.communicate(timeout=30)
+        _fallback_peer.finish(victim, timeout=30)
         a = _answer(other)
         deadline = time.monotonic() + 10
         while sender.subscribers > 0 and time.monotonic() < deadline:
