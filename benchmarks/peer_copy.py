@@ -33,6 +33,8 @@ def main() -> int:
     skipped: list[str] = []
     groups = bench_peer_copy.comparisons(dev, bench.parse_sizes(args.sizes), cfg, lambda m: print("  " + m, flush=True),
                                          skipped, bench._Comparison)
+    groups += bench_peer_copy.delivery_comparisons(dev, bench.parse_sizes(args.sizes), cfg,
+                                                   lambda m: print("  " + m, flush=True), skipped, bench._Comparison)
     results = [g.result() for g in groups]
     bench._print_table(results, sys.stdout)
     rows = bench_peer_copy.bandwidth(results)

@@ -10,9 +10,9 @@ import struct
 
 import _handle_wire
 
-PROTOCOL = 3
+PROTOCOL = 4
 TEXTURE, BUFFER = 1, 2  # SenderInfo.payload (ResourceKind)
-ZERO_COPY, COPY = 1, 2
+ZERO_COPY, COPY, PEER_COPY = 1, 2, 3
 READY = 1
 LOSSLESS, LATEST = 1, 2
 PORTABLE, VULKAN = _handle_wire.PORTABLE, _handle_wire.VULKAN
@@ -59,11 +59,33 @@ def frame(number: int, slot: int) -> bytes:
 HELLO, FRAME, RELEASE, DROPPED = 16, 18, 19, 23
 
 
-def hello(pid: int, subscribe: bool = True, client: str = "", path: int = ZERO_COPY) -> bytes:
-    return struct.pack("<HIB", PROTOCOL, pid, int(subscribe)) + _string(client) + struct.pack("<B", path)
+def hello(pid: int, subscribe: bool = True, client: str = "", path: int = ZERO_COPY,
+          device_uuid: bytes = bytes(16)) -> bytes:
+    """``device_uuid``: protocol 4's 16 bytes after the path (non-zero only for PEER_COPY)."""
+    return (struct.pack("<HIB", PROTOCOL, pid, int(subscribe)) + _string(client) + struct.pack("<B", path)
+            + device_uuid)
 
 
-COPY_RING = 24
+def hello_path(payload: bytes) -> int:
+    """The path byte of a Hello (before protocol 4's 16-byte device UUID)."""
+    return payload[-17]
+
+
+def hello_device_uuid(payload: bytes) -> bytes:
+    return payload[-16:]
+
+
+COPY_RING, PEER_ANSWER = 24, 25
+
+
+def peer_answer(accepted: bool, message: str) -> bytes:
+    """A PeerAnswer: u8 accepted, then the message string."""
+    return struct.pack("<B", int(accepted)) + _string(message)
+
+
+def decode_peer_answer(payload: bytes) -> tuple[bool, str]:
+    (n,) = struct.unpack_from("<I", payload, 1)
+    return bool(payload[0]), payload[5:5 + n].decode()
 
 
 def copy_ring(slots: int, slot_size: int, planes: list[tuple[int, int, int]]) -> bytes:

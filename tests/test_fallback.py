@@ -17,7 +17,6 @@ import os
 import struct
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -28,10 +27,11 @@ from geyser import _native
 from geyser.demo import pattern
 from geyser.sync import to_ns
 
+import _fallback_peer
 import _sender_wire as wire
+from _fallback_peer import answer as _answer
 
 DESC = geyser.TextureDescriptor(48, 20)
-PEER = os.path.join(os.path.dirname(__file__), "_fallback_peer.py")
 FORCE = "GEYSER_TEST_FORCE_DEVICE_MISMATCH"
 PRODUCER = os.environ.get("GEYSER_TEST_PRODUCER_DEVICE") or None
 CONSUMER = os.environ.get("GEYSER_TEST_CONSUMER_DEVICE") or None
@@ -84,28 +84,11 @@ def _consumer_env(same: bool, force: bool | None = None) -> dict:
 
 
 def _peer(name: str, count: int, zero_copy: str, env: dict, hold: float = 0.0) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, PEER, "consume", name, str(count), zero_copy, str(hold)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-
-def _answer(proc: subprocess.Popen, timeout: float = 120) -> dict:
-    out, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, err
-    return json.loads(out.strip().splitlines()[-1])
+    return _fallback_peer.start(name, count, zero_copy, env, hold)
 
 
 def _publish_until(sender: geyser.Sender, count: int, procs, desc=DESC) -> int:
-    """Lossless: publishes frames 1..count. Latest: publishes until every consumer is done
-    (they take what they can), at least count frames. Returns the frames published."""
-    n = 0
-    deadline = time.monotonic() + 60
-    while n < count or (sender.mode == "latest" and any(p.poll() is None for p in procs)
-                        and time.monotonic() < deadline):
-        n += 1
-        sender.publish(_frame(n, desc), timeout=20)
-        if sender.mode == "latest":
-            time.sleep(0.01)
-    return n
+    return _fallback_peer.publish_until(sender, count, procs, lambda n: _frame(n, desc))
 
 
 # ---- the copy path, for real ------------------------------------------------------------------
@@ -403,27 +386,17 @@ def _fake_copy_producer(device, name: str, ring: bytes, ring_fd: int, tensors=No
         return wire.sender_info(name, os.getpid(), 1, DESC.width, DESC.height, 37, int(DESC.format), int(DESC.usage),
                                 wire.PORTABLE, 0, 0, b"\x01" * 16, b"\x02" * 16)
 
-    def serve():
-        for _ in range(2):
-            try:
-                ch = listener.accept(to_ns(20))
-                hello = ch.receive(to_ns(10))[1]
-                seen.append(hello[-1])  # the path byte
-                ch.send(_native.MESSAGE_SENDER_INFO, info(), [])
-                if hello[-1] != wire.COPY:
-                    ch.receive(to_ns(10))  # until it hangs up
-                    continue
-                ch.send(wire.COPY_RING, ring, [ring_fd])
-                with device.export_timeline(ready) as th:
-                    ch.send(_native.MESSAGE_TIMELINE_HANDLE, wire.timeline_announce(wire.READY, wire.PORTABLE), [th.fd])
-                ready.signal(1)
-                ch.send(_native.MESSAGE_FRAME, wire.frame(1, 0), [])
-                ch.receive(to_ns(20))
-            except geyser.GeyserError:
-                pass  # the subscriber hung up on what it was sent
+    def second(ch, path):
+        if path == wire.PEER_COPY:
+            # It says it is on another GPU: the subscriber asks for peer copy first (protocol 4).
+            ch.send(wire.PEER_ANSWER, wire.peer_answer(False, "peer copy is not possible: a test"), [])
+        ch.send(wire.COPY_RING, ring, [ring_fd])
+        with device.export_timeline(ready) as th:
+            ch.send(_native.MESSAGE_TIMELINE_HANDLE, wire.timeline_announce(wire.READY, wire.PORTABLE), [th.fd])
+        ready.signal(1)
+        ch.send(_native.MESSAGE_FRAME, wire.frame(1, 0), [])
 
-    t = threading.Thread(target=serve)
-    t.start()
+    t = _fallback_peer.fake_producer(listener, info(), second, seen)
     return t, listener, seen
 
 
@@ -464,7 +437,7 @@ def test_a_hostile_copy_ring_is_refused(producer_device, case, words):
     with pytest.raises(geyser.ProtocolError, match=words):
         geyser.Subscriber(producer_device, name, timeout=10)
     t.join(30)
-    assert seen == [wire.ZERO_COPY, wire.COPY]
+    assert [path for path, _ in seen] == [wire.ZERO_COPY, wire.PEER_COPY]
     os.close(fd)
     del listener, t
     gc.collect()

@@ -16,7 +16,8 @@ namespace geyser::python {
 void bind_explain(py::module_& m) {
     py::enum_<SharePath>(m, "SharePath")
         .value("ZERO_COPY", SharePath::kZeroCopy)
-        .value("COPY", SharePath::kCopy);
+        .value("COPY", SharePath::kCopy)
+        .value("PEER_COPY", SharePath::kPeerCopy);
     m.def("share_path_name", [](SharePath p) { return std::string(to_string(p)); }, py::arg("path"));
     py::class_<ExplainReason>(m, "ExplainReason")
         .def_readonly("code", &ExplainReason::code)
@@ -38,6 +39,9 @@ void bind_explain(py::module_& m) {
     m.def("explain", py::overload_cast<const Device&, const DeviceInfo&>(&explain), py::arg("device"),
           py::arg("other"), py::call_guard<py::gil_scoped_release>());
     m.def("explain_cuda", &explain_cuda, py::arg("device"), py::call_guard<py::gil_scoped_release>());
+    m.def("peer_copy_same_device_forced", &peer_copy_same_device_forced);
+    m.def("explain_peer_copy", &explain_peer_copy, py::arg("consumer"), py::arg("producer"),
+          py::call_guard<py::gil_scoped_release>());
 
     m.def("copy_texture_to", &copy_texture_to, py::arg("device"), py::arg("handle"),
           py::call_guard<py::gil_scoped_release>());

@@ -89,6 +89,22 @@ bool device_mismatch_forced() noexcept {
     return v != nullptr && std::strcmp(v, "1") == 0;
 }
 
+bool peer_copy_same_device_forced() noexcept {
+    const char* v = std::getenv("GEYSER_TEST_PEER_COPY_SAME_DEVICE");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
+bool peer_copy_may_help(const Explanation& e) noexcept {
+    size_t blocking = 0;
+    bool other_gpu = false;
+    for (const auto& r : e.reasons) {
+        if (!r.blocking) continue;
+        ++blocking;
+        other_gpu = other_gpu || r.code == "device_uuid_mismatch";
+    }
+    return blocking == 0 ? peer_copy_same_device_forced() : blocking == 1 && other_gpu;
+}
+
 Explanation explain(const Device& device, const SenderInfo& info) {
     Explanation e;
     e.subject = "sender '" + info.name + "'";
@@ -108,6 +124,13 @@ Explanation explain(const Device& device, const SenderInfo& info) {
             "the producer's device cannot export timeline semaphores, so the portable (host memory) timeline is "
             "used: frames are waited for on the host, never on a GPU",
             "a driver with VK_KHR_external_semaphore_fd on the producer's side gives GPU waits");
+    }
+    if (peer_copy_may_help(e)) {
+        add(e, "peer_copy_request", false,
+            "a Subscriber (zero_copy=auto) asks the producer to copy each frame GPU to GPU with CUDA into a ring on "
+            "this device's GPU, which it imports zero-copy (peer-copy delivery); the copy path through host memory "
+            "where the producer cannot",
+            "");
     }
     return e;
 }

@@ -65,6 +65,8 @@ const char* to_string(SharePath path) {
             return "zero-copy";
         case SharePath::kCopy:
             return "copy";
+        case SharePath::kPeerCopy:
+            return "peer-copy";
     }
     return "unknown";
 }

@@ -32,7 +32,7 @@ from . import pickling  # noqa: F401 - registers the multiprocessing reducers
 from .channel import Channel, Listener, receive_handle, runtime_dir, send_handle
 from .tensors import TensorLayout
 from .sender import Frame, Sender, SenderInfo, Subscriber, list_senders, query_sender
-from .explain import Explanation, Reason, copy_to, explain, explain_cuda
+from .explain import Explanation, Reason, copy_to, explain, explain_cuda, explain_peer_copy
 from . import _native
 from . import cuda  # noqa: F401 - geyser.cuda: CUDA interop (works without CUDA; see cuda.available())
 
@@ -58,5 +58,5 @@ __all__ = [
     "TextureFormat", "TextureHandle", "TextureUsage", "TimeoutError", "UnsupportedFormatError",
     "UnsupportedOperationError", "VulkanError", "VulkanUnavailableError", "clear_validation_messages",
     "devices", "format_info", "gpu_topology", "GpuTopology", "validation_messages", "TensorLayout", "Explanation",
-    "Reason", "copy_to", "explain", "explain_cuda",
+    "Reason", "copy_to", "explain", "explain_cuda", "explain_peer_copy",
 ]

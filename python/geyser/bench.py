@@ -23,7 +23,9 @@ repeats of each run's p50 and p99, and each case's ratio to the comparison's bas
    subscribers of the same sender (their handoff, the producer's ``end_frame``).
 9. peer copy, only where CUDA is present (bench_peer_copy.py): geyser.cuda.PeerCopy to another
    GPU (or the same one) against a plain ``cuMemcpyPeerAsync`` of the same bytes, per size, with
-   the achieved bandwidth as a fraction of it.
+   the achieved bandwidth as a fraction of it; and peer-copy delivery through real Sender and
+   Subscriber processes (handoff latency, wall time per frame) against same-GPU zero-copy and the
+   host copy path.
 
 Handoffs and wakes go between real processes; a handoff is timed from the producer's start to
 the consumer holding the frame in a texture (one CLOCK_MONOTONIC for both), one frame in flight.
@@ -660,6 +662,7 @@ def run(sizes="1920x1080,3840x2160", iterations: int | None = None, repeats: int
 
     # 8: GPU-to-GPU copies (bench_peer_copy.py), only where CUDA is present.
     groups += bench_peer_copy.comparisons(dev, sizes, cfg, step, skipped, _Comparison)
+    groups += bench_peer_copy.delivery_comparisons(dev, sizes, cfg, step, skipped, _Comparison)
 
     comparisons = [g.result() for g in groups]
     elapsed = time.monotonic() - started

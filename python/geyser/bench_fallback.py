@@ -34,6 +34,7 @@ _CONSUMER = r"""
 import json, os, struct, sys, time
 import geyser
 req = json.loads(sys.argv[1])
+os.environ.update(req.get("env", {}))  # bench_peer_copy: the test-only same-GPU peer-copy switch
 dev = geyser.Device(req["device"])
 sub = geyser.Subscriber(dev, req["name"], timeout=30, zero_copy=req["zero_copy"])
 assert sub.path == req["path"], (sub.path, sub.reason)
@@ -62,9 +63,11 @@ def _read(pipe, n: int) -> bytes:
     return data
 
 
-def _run(device, width: int, height: int, frames: int, timed: dict, idle: dict | None) -> tuple[list[float], list[float]]:
+def _run(device, width: int, height: int, frames: int, timed: dict, idle: dict | None,
+         wall: list | None = None) -> tuple[list[float], list[float]]:
     """Publishes `frames` frames to one timed consumer (and an untimed one, `idle`); returns the
-    handoff latencies and the producer's end_frame times, both in ms."""
+    handoff latencies and the producer's end_frame times, both in ms (and appends the publishing
+    loop's wall time per frame, ms, to `wall` when given)."""
     name = f"bench-fallback-{os.getpid()}-{time.monotonic_ns() % 100000}"
     desc = geyser.TextureDescriptor(width, height)
     procs = []
@@ -81,6 +84,7 @@ def _run(device, width: int, height: int, frames: int, timed: dict, idle: dict |
                 if _read(pipes[-1], 1) != b"R":
                     raise RuntimeError("benchmark consumer did not start")
             handoff, producer = [], []
+            loop0 = time.monotonic_ns()
             for _ in range(frames):
                 frame = sender.begin_frame(timeout=30)
                 t0 = time.monotonic_ns()
@@ -88,6 +92,8 @@ def _run(device, width: int, height: int, frames: int, timed: dict, idle: dict |
                 producer.append((time.monotonic_ns() - t0) / 1e6)
                 (t1,) = struct.unpack("<q", _read(pipes[0], 8))
                 handoff.append((t1 - t0) / 1e6)
+            if wall is not None:
+                wall.append((time.monotonic_ns() - loop0) / 1e6 / frames)
             if idle:
                 _read(pipes[1], 1)
         finally:

@@ -1,6 +1,10 @@
 """Peer-copy benchmarks for ``python -m geyser bench`` (run only where CUDA is present) and
 benchmarks/peer_copy.py: geyser.cuda.PeerCopy against a plain cuMemcpyPeerAsync of the same
-bytes, measured in the same run, at each size (1080p and 4K RGBA8 by default).
+bytes, measured in the same run, at each size (1080p and 4K RGBA8 by default); and peer-copy
+delivery through real Sender/Subscriber processes (``delivery_comparisons``): the handoff latency
+and wall time per frame of a consumer on another GPU (on one GPU: the same GPU with the test-only
+GEYSER_TEST_PEER_COPY_SAME_DEVICE switch, PeerCopy's same_device path) against same-GPU zero-copy
+and the host copy path, in one run.
 
 The destination is another GPU where this process has one with a Vulkan device (the copy then
 goes over NVLink or PCIe, or through host staging where peer access is not possible), else the
@@ -23,6 +27,8 @@ import time
 
 import geyser
 import geyser.cuda
+
+from . import bench_fallback
 
 TIMEOUT = 60.0
 
@@ -190,3 +196,66 @@ def print_bandwidth(rows: list[dict], out) -> None:
     for r in rows:
         print(f"  {r['size']:>10}  {r['label']:<28} {r['gb_per_s']:8.1f} GB/s  {r['fraction_of_cuMemcpyPeer']:.2f}",
               file=out)
+
+
+# ---- delivery through real Sender/Subscriber processes ------------------------------------------
+
+DELIVERY_CASES = [("zero-copy", "same-GPU zero-copy"), ("peer-copy", "peer-copy delivery (CUDA, GPU to GPU)"),
+                  ("copy", "host copy path (zero_copy=never)")]
+
+
+def _peer_consumer_device(device):
+    """Another GPU for the peer-copy consumer, or None (one GPU: the same GPU with the test-only
+    GEYSER_TEST_PEER_COPY_SAME_DEVICE switch, so that PeerCopy takes same_device)."""
+    for d in geyser.devices():
+        if d.device_uuid != device.info.device_uuid and "NVIDIA" in d.name:
+            return d
+    return None
+
+
+def delivery(device, width: int, height: int, frames: int, case: str) -> tuple[list[float], float]:
+    """One run of ``frames`` frames to one consumer process taking ``case``'s path: the handoff
+    latencies (ms, from just before end_frame until the consumer holds the frame) and the
+    publishing loop's wall time per frame (ms, one frame in flight; its inverse is the
+    throughput)."""
+    req = {"device": device.info.device_uuid, "zero_copy": "require", "path": "zero-copy", "timed": True}
+    if case == "copy":
+        req.update(zero_copy="never", path="copy")
+    elif case == "peer-copy":
+        other = _peer_consumer_device(device)
+        req.update(zero_copy="auto", path="peer-copy")
+        if other is not None:
+            req["device"] = other.device_uuid
+        else:
+            req["env"] = {"GEYSER_TEST_PEER_COPY_SAME_DEVICE": "1"}
+    wall: list[float] = []
+    handoff, _ = bench_fallback._run(device, width, height, frames, req, None, wall)
+    return handoff, wall[0]
+
+
+def delivery_comparisons(device, sizes, cfg: dict, step, skipped: list, comparison) -> list:
+    """Handoff latency and wall time per frame at each size: peer-copy delivery against same-GPU
+    zero-copy and the host copy path, every case in the same run, interleaved. None (and a line in
+    ``skipped``) without CUDA."""
+    why = unavailable_reason(device)
+    if why is not None:
+        skipped.append(f"peer-copy delivery: {why}")
+        return []
+    other = _peer_consumer_device(device)
+    where = f"consumer on {other.name} ({other.device_uuid[:8]})" if other else "one GPU: same_device"
+    frames = 20 if cfg["quick"] else 60
+    repeats = 2 if cfg["quick"] else 3
+    groups = []
+    for w, h in sizes:
+        size = f"{w}x{h}"
+        lat = comparison(f"delivery-latency-{size}", f"frame handoff {size} ({where})", "ms", DELIVERY_CASES)
+        per = comparison(f"delivery-per-frame-{size}", f"wall time per frame {size}, one in flight ({where})", "ms",
+                         DELIVERY_CASES)
+        for _ in range(repeats):
+            for case, _label in DELIVERY_CASES:
+                step(f"delivery {case} {size}")
+                handoff, per_frame = delivery(device, w, h, frames, case)
+                lat.add(case, handoff)
+                per.add(case, [per_frame])
+        groups += [lat, per]
+    return groups

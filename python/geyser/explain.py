@@ -21,7 +21,7 @@ from .memory import Buffer, BufferHandle, Texture, TextureHandle, _MemoryHandle
 from .sender import SenderInfo
 from .sync import to_ns
 
-__all__ = ["Reason", "Explanation", "explain", "explain_cuda", "copy_to"]
+__all__ = ["Reason", "Explanation", "explain", "explain_cuda", "explain_peer_copy", "copy_to"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,23 @@ def explain_cuda(device=None) -> Explanation:
     """Which CUDA device is ``device``'s GPU (``cuda_ordinal``), or why none is visible (no
     driver, ``CUDA_VISIBLE_DEVICES``, a CPU driver)."""
     return Explanation._from_native(_native.explain_cuda(_device(device).native))
+
+
+def explain_peer_copy(device, producer) -> Explanation:
+    """Whether a producer on the GPU ``producer`` (a Device or a DeviceInfo) could deliver frames
+    to a subscriber on ``device`` (default: ``Device()``) by peer copy, as far as this process can
+    tell: CUDA usable here and both GPUs CUDA devices (blocking reasons otherwise), and a
+    ``peer_copy`` note naming the path (``same_device``, ``peer`` or ``host_staging``). The
+    producer's own process decides for real (docs/streams.md, "A consumer on another GPU")."""
+    dev = _device(device)
+    if isinstance(producer, Device):
+        info = producer.native.info
+    elif isinstance(producer, DeviceInfo):
+        info = next(d for d in _native.enumerate_devices()
+                    if d.device_uuid == producer.device_uuid and d.driver_uuid == producer.driver_uuid)
+    else:
+        raise InvalidArgumentTypeError(f"explain_peer_copy takes a Device or a DeviceInfo, not {type(producer).__name__}")
+    return Explanation._from_native(_native.explain_peer_copy(dev.native, info))
 
 
 def copy_to(device, source) -> Texture | Buffer:

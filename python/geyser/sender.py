@@ -264,7 +264,9 @@ class Sender:
     def stats(self):
         """Counters: ``frames_published``, ``subscribers_joined``, ``subscribers_dropped``,
         ``stalls_skipped``, ``accepts_deferred`` (accept() out of fds, the listener left alone a while),
-        ``frames_copied`` (frames downloaded once each into the copy ring for copy subscribers)."""
+        ``frames_copied`` (frames downloaded once each into the copy ring for copy subscribers),
+        ``frames_peer_copied`` (frames copied GPU to GPU, once per frame and destination GPU, for
+        peer-copy subscribers)."""
         return self._native.stats
 
     def wait_for_subscribers(self, count: int = 1, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -375,7 +377,13 @@ class Subscriber:
     the copy path, through host memory (``path`` is then ``"copy"`` and ``reason`` says why;
     ``ring`` is this device's own textures, each frame uploaded into its slot as ``next_frame``
     returns it); ``"require"`` raises DeviceMismatchError with the reasons, importing nothing;
-    ``"never"`` takes the copy path even where zero-copy would work. docs/fallback.md."""
+    ``"never"`` takes the copy path even where zero-copy would work. docs/fallback.md.
+
+    Where ``device`` is another GPU than the producer's and ``zero_copy`` is ``"auto"``, the
+    subscriber first asks the producer to copy each frame GPU to GPU (CUDA, in the producer) into
+    a ring on this GPU, which it imports zero-copy: ``path`` is then ``"peer-copy"`` and
+    ``reason`` says how. Where the producer cannot, ``path`` is ``"copy"`` and ``reason`` says why
+    (docs/streams.md, "A consumer on another GPU")."""
 
     def __init__(self, device, name: str, timeout: float = DEFAULT_TIMEOUT, client: str = "",
                  zero_copy: str = "auto"):

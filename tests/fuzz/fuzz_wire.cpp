@@ -19,6 +19,7 @@
 //                     of wire.hpp (cpp/src/ipc/sender_protocol.cpp, wire_sync_handle.cpp)
 //   8 kTimelineHandle decode_timeline_handle on the payload (0x10: no fd)
 //   9 kCopyRing       decode_copy_ring on the payload (geyser/copy_ring.hpp, protocol 3)
+//  10 kPeerAnswer     decode_peer_answer on the payload (protocol 4)
 //
 // A geyser::Error is an expected rejection. Anything else is a bug and ends the run through
 // abort() with a message on stderr: another exception type, a decode that an independent model
@@ -252,6 +253,20 @@ void expect_equal(const geyser::Hello& a, const geyser::Hello& b) {
     expect_field("hello", "subscribe", a.subscribe, b.subscribe);
     expect_field("hello", "client", a.client, b.client);
     expect_field("hello", "path", a.path, b.path);
+    expect_field("hello", "device_uuid", a.device_uuid == b.device_uuid, true);
+    // The decoder's promise: a UUID exactly when a peer copy is asked for.
+    if ((a.path == geyser::SharePath::kPeerCopy) != (a.device_uuid != geyser::Uuid{})) {
+        fail("hello: a decoded device UUID that does not match the path");
+    }
+}
+
+void fuzz_peer_answer(const uint8_t* data, size_t size) {
+    fuzz_codec<geyser::PeerAnswer>("peer_answer", data, size, geyser::decode_peer_answer, geyser::encode_peer_answer,
+                                   [](const geyser::PeerAnswer& a, const geyser::PeerAnswer& b) {
+                                       expect_field("peer_answer", "accepted", a.accepted, b.accepted);
+                                       expect_field("peer_answer", "message", a.message, b.message);
+                                       if (a.message.empty()) fail("peer_answer: decoded an empty message");
+                                   });
 }
 
 void expect_equal(const geyser::CopyRing& a, const geyser::CopyRing& b) {
@@ -490,6 +505,7 @@ void fuzz_payload_of(uint16_t type, const uint8_t* payload, size_t size, uint16_
     }
     if (type == geyser::kSenderInfoMessage) fuzz_sender_info(payload, size);
     if (type == geyser::kCopyRingMessage && fd_count == 1) fuzz_copy_ring(payload, size);
+    if (type == geyser::kPeerAnswerMessage && fd_count == 0) fuzz_peer_answer(payload, size);
 }
 
 // ---- frame header -----------------------------------------------------------------------------
@@ -738,6 +754,7 @@ enum Target : uint8_t {
     kFrameMessage,
     kTimelineHandle,
     kCopyRing,
+    kPeerAnswer,
     kTargetCount
 };
 constexpr uint8_t kNoFdFlag = 0x10;
@@ -769,6 +786,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             case kFrameMessage: fuzz_frame_message(rest, rest_size); break;
             case kTimelineHandle: fuzz_timeline_handle(rest, rest_size, !(selector & kNoFdFlag)); break;
             case kCopyRing: fuzz_copy_ring(rest, rest_size); break;
+            case kPeerAnswer: fuzz_peer_answer(rest, rest_size); break;
             case kTargetCount: break;
         }
     }

@@ -3,7 +3,7 @@
 
 Every input starts with fuzz_wire's selector byte (target in the low nibble: 0 frame, 1
 memory_handle payload, 2 WireReader program, 3-7 hello, sender_info, sync_handle, the timeline
-announcement and frame, 8 timeline_handle, 9 copy_ring; 0x10 on a codec that takes an fd means "no fd"). The
+announcement and frame, 8 timeline_handle, 9 copy_ring, 10 peer_answer; 0x10 on a codec that takes an fd means "no fd"). The
 frames and payloads are built here field by field with struct, from the layouts written down in
 cpp/include/geyser/wire.hpp and cpp/include/geyser/sender_protocol.hpp, not by calling the
 codecs, so valid seeds also pin the layout. A few are deliberately truncated or corrupted so the
@@ -15,12 +15,13 @@ import struct
 
 CORPUS = pathlib.Path(__file__).resolve().parent / "corpus"
 
-FRAME, MEMORY_HANDLE, READER, HELLO, SENDER_INFO, SYNC_HANDLE, TIMELINE, FRAME_MESSAGE, TIMELINE_HANDLE, COPY_RING = range(10)
+FRAME, MEMORY_HANDLE, READER, HELLO, SENDER_INFO, SYNC_HANDLE, TIMELINE, FRAME_MESSAGE, TIMELINE_HANDLE, COPY_RING, PEER_ANSWER = range(11)
 NO_FD = 0x10
 
 MAGIC = 0x52535947  # "GYSR" on the wire
 VERSION = 1
 MEMORY_HANDLE_TYPE, SYNC_HANDLE_TYPE, TIMELINE_TYPE, HELLO_TYPE, SENDER_INFO_TYPE, COPY_RING_TYPE = 1, 2, 3, 16, 21, 24
+PEER_ANSWER_TYPE = 25
 OPAQUE_FD, SYNC_FD, DMA_BUF = 0x1, 0x10, 0x200
 VK_FORMAT_R8G8B8A8_UNORM = 37
 VK_IMAGE_TILING_DRM_FORMAT_MODIFIER_EXT = 1000158000
@@ -65,8 +66,13 @@ def lp(b):
 
 
 # Named-sender payloads (sender_protocol.hpp's layouts, field by field).
-def hello(protocol=3, pid=4242, subscribe=1, client=b"fuzz", path=1):
-    return struct.pack("<HIB", protocol, pid, subscribe) + lp(client) + bytes([path])
+def hello(protocol=4, pid=4242, subscribe=1, client=b"fuzz", path=1, device_uuid=bytes(16)):
+    return struct.pack("<HIB", protocol, pid, subscribe) + lp(client) + bytes([path]) + device_uuid
+
+
+def peer_answer(accepted, message):
+    # u8 accepted, then the message as a u32-length-prefixed string
+    return bytes([accepted]) + lp(message)
 
 
 def copy_ring(slots=3, planes=((1, 0, 8192),)):
@@ -87,7 +93,7 @@ def sender_info(name=b"demo", ring_size=3, tensors=None):
         fields, layout = (0, 0, 0, 0, 0, 2), bytes([len(tensors)])
         for tname, dtype, shape in tensors:
             layout += lp(tname) + bytes([dtype, len(shape)]) + struct.pack(f"<{len(shape)}Q", *shape)
-    return (struct.pack("<H", 3) + lp(name) +
+    return (struct.pack("<H", 4) + lp(name) +
             struct.pack("<IIIIIIIBBBIQI", 4242, ring_size, *fields, 1, 1, ring_size, 5, 2) +
             bytes(range(16)) + bytes(range(16, 32)) + layout)
 
@@ -170,7 +176,17 @@ def seeds():
     yield "timeline-portable", TIMELINE, bytes([2]) + timeline_handle(1)
     yield "frame-message", FRAME_MESSAGE, struct.pack("<QI", 9, 1)
     yield "hello-copy", HELLO, hello(path=2)
-    yield "hello-protocol-2", HELLO, hello(protocol=2)[:-1]
+    yield "hello-protocol-2", HELLO, hello(protocol=2)[:-17]
+    yield "hello-protocol-3", HELLO, hello(protocol=3)[:-16]
+    yield "hello-peer-copy", HELLO, hello(path=3, device_uuid=bytes(range(16)))
+    yield "hello-peer-copy-no-uuid", HELLO, hello(path=3)
+    yield "hello-copy-with-uuid", HELLO, hello(path=2, device_uuid=bytes(range(16)))
+    yield "hello-path-4", HELLO, hello(path=4)
+    yield "peer-answer", PEER_ANSWER, peer_answer(1, b"frames are copied GPU to GPU")
+    yield "peer-answer-refused", PEER_ANSWER, peer_answer(0, b"not possible: CUDA unavailable in the producer")
+    yield "peer-answer-empty", PEER_ANSWER, peer_answer(1, b"")
+    yield "peer-answer-bad-flag", PEER_ANSWER, peer_answer(2, b"x")
+    yield "frame-peer-answer", FRAME, header(PEER_ANSWER_TYPE, len(peer_answer(1, b"ok")), 0) + peer_answer(1, b"ok")
     yield "copy-ring", COPY_RING, copy_ring()
     yield "copy-ring-depth-stencil", COPY_RING, copy_ring(planes=((2, 0, 4096), (4, 4096, 1024)))
     yield "copy-ring-bytes", COPY_RING, copy_ring(planes=((0, 0, 4096),))

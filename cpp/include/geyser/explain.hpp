@@ -20,7 +20,9 @@ struct ExplainReason {
     /// Stable: "device_uuid_mismatch", "driver_uuid_mismatch", "handle_type_not_importable",
     /// "handle_type_not_exportable", "format_not_importable", "dedicated_only_mismatch", "forked_child",
     /// "forced_device_mismatch" (the test-only switch), "portable_timeline" (not blocking),
-    /// "cuda_unavailable", "cuda_not_visible", "cuda_device" (not blocking: which CUDA device).
+    /// "cuda_unavailable", "cuda_not_visible", "cuda_device" (not blocking: which CUDA device),
+    /// "peer_copy_request" (not blocking: a Subscriber will ask the producer for peer-copy
+    /// delivery), "peer_copy" (not blocking, explain_peer_copy: how a producer here would copy).
     std::string code;
     /// Whether it rules zero-copy out (false: a note, such as the portable timeline in use).
     bool blocking = true;
@@ -51,6 +53,24 @@ struct Explanation {
 /// machine (CI's lavapipe) takes the decisions a consumer on another device takes. Never set it
 /// in production.
 bool device_mismatch_forced() noexcept;
+
+/// Test-only: whether GEYSER_TEST_PEER_COPY_SAME_DEVICE is set to 1 (read on every call). Then a
+/// Subscriber whose device is the producer's own GPU asks for peer-copy delivery all the same, so
+/// that the whole path (the producer's copy engine on a second VkDevice of that GPU, PeerCopy's
+/// same_device copy) runs on a machine with one GPU. Never set it in production.
+bool peer_copy_same_device_forced() noexcept;
+
+/// Whether a Subscriber with this answer (explain(device, info)) asks the producer for peer-copy
+/// delivery: the one blocking reason is another GPU (device_uuid_mismatch), or there is none and
+/// peer_copy_same_device_forced().
+bool peer_copy_may_help(const Explanation& e) noexcept;
+
+/// Whether a producer on the GPU `producer` describes could deliver frames to `consumer` by peer
+/// copy, as far as this process can tell: CUDA usable here and both GPUs CUDA devices here
+/// (blocking reasons otherwise), and a "peer_copy" note naming the path (same_device, peer or
+/// host_staging, from cuDeviceCanAccessPeer). The producer's own process decides for real.
+/// Loads libcuda once; never throws.
+Explanation explain_peer_copy(const Device& consumer, const DeviceInfo& producer);
 
 /// Whether `device` (this process's) can import the ring of the sender `info` describes.
 /// Never throws for a well-formed info.

@@ -26,6 +26,7 @@ namespace geyser {
 
 class Buffer;
 class Device;
+class PeerFeeder;
 class Texture;
 
 /// What a Sender does with a subscriber that holds a frame past options.release_timeout.
@@ -100,6 +101,9 @@ struct SenderStats {
     uint64_t accepts_deferred = 0;
     /// Frames downloaded into the copy ring for copy subscribers (once per frame, however many).
     uint64_t frames_copied = 0;
+    /// Frames copied GPU to GPU for peer-copy subscribers (once per frame and destination GPU,
+    /// however many subscribers are on it).
+    uint64_t frames_peer_copied = 0;
 };
 
 /// Who signals a frame's ready timeline when end_frame() announces it.
@@ -191,6 +195,14 @@ public:
     /// device's queue; close() signals ready() from the host after options.send_timeout, so that
     /// the queue can drain.
     ///
+    /// Peer-copy subscribers (on another GPU, subscriber.hpp): the frame is copied once per
+    /// destination GPU by CUDA, the copy enqueued here ordered on the GPU after ready() reaches
+    /// frame.number (kHost and kGpu alike: nothing waits on the host), and their own timelines
+    /// signalled by that GPU's queue once it has landed. begin_frame does not hand out a slot
+    /// again before the last copy from it has read it (polled, bounded by its timeout and at least
+    /// options.send_timeout: TimeoutError otherwise). A GPU whose copy fails has its subscribers
+    /// dropped, told why; the frame goes on for the others.
+    ///
     /// A subscriber whose timeline is unusable (past the frame, abandoned) or whose socket queue
     /// cannot take the message is dropped at once: nothing here waits on a subscriber. Throws
     /// VulkanError when the submission fails, the frame still pending and nothing announced.
@@ -257,6 +269,9 @@ private:
     void require_open(const char* what) const;
     void serve();
     void handshake(Channel channel, const Message& hello, uint32_t peer_pid, uint64_t deadline);
+    // The service thread's: the peer feeder for `gpu` (made on its first request), or null with
+    // `why` peer copy is not possible there.
+    PeerFeeder* peer_feeder(const Uuid& gpu, std::string& why);
     SenderInfo info_locked() const;  // caller holds the state's mutex
 
     std::shared_ptr<Device> device_;

@@ -25,6 +25,14 @@
 // kCopyRingMessage (a CopyRing and its memfd), and a portable ready timeline of its own. The
 // producer downloads each frame into that shared-memory ring once, for every copy subscriber.
 //
+// Protocol 4 adds peer-copy delivery (docs/streams.md, "A consumer on another GPU"): a subscriber
+// whose device is another GPU than the producer's says path kPeerCopy and its device UUID in its
+// Hello. After SenderInfo the producer answers with one kPeerAnswerMessage (PeerAnswer, no fds):
+// - accepted: N handles of the ring the producer keeps on that GPU (kMemoryHandle, as for
+//   zero-copy) and a Vulkan ready timeline of that GPU, of the subscriber's own;
+// - refused (why in the answer): the copy path follows on the same connection, exactly as for a
+//   Hello with path kCopy (kCopyRingMessage, a portable ready timeline).
+//
 // A subscriber waits for "ready" to reach the frame, reads the slot, and releases. One that holds
 // a frame past the producer's release timeout is dropped (kLatest may skip it instead), and told
 // why with Dropped before its socket closes. A producer that shuts down sends Goodbye; one that
@@ -49,7 +57,7 @@
 namespace geyser {
 
 /// The sender protocol's version; Hello and SenderInfo carry it and a mismatch is refused.
-constexpr uint16_t kSenderProtocolVersion = 3;
+constexpr uint16_t kSenderProtocolVersion = 4;
 /// Message type of SenderInfo (the other types are MessageType's: kHello, kFrame, kRelease with
 /// a FrameNumber, kGoodbye).
 constexpr uint16_t kSenderInfoMessage = 21;
@@ -60,6 +68,8 @@ constexpr uint16_t kFrameRequestMessage = 22;
 constexpr uint16_t kDroppedMessage = 23;
 /// Message type of a copy subscriber's ring (a CopyRing, copy_ring.hpp, with the memfd beside it).
 constexpr uint16_t kCopyRingMessage = 24;
+/// Message type of the producer's answer to a peer-copy Hello (a PeerAnswer, no fds).
+constexpr uint16_t kPeerAnswerMessage = 25;
 
 /// Which frames reach a subscriber (the numbers are part of the wire format).
 enum class DeliveryMode : uint8_t {
@@ -85,8 +95,22 @@ struct Hello {
     bool subscribe = true;  ///< false: only ask for SenderInfo (listing)
     std::string client;
     /// How the subscriber takes the ring (protocol 3; u8 after `client`): kZeroCopy imports the
-    /// textures, kCopy receives the shared-memory copy ring.
+    /// textures, kCopy receives the shared-memory copy ring, kPeerCopy (protocol 4) asks the
+    /// producer to copy frames GPU to GPU onto the GPU `device_uuid` names.
     SharePath path = SharePath::kZeroCopy;
+    /// Protocol 4; 16 bytes after `path`: the subscriber's Vulkan device UUID for kPeerCopy (not
+    /// all zero), all zero for every other path.
+    Uuid device_uuid{};
+};
+
+/// The producer's answer to a Hello with path kPeerCopy. Plain data.
+struct PeerAnswer {
+    /// Whether frames will be copied GPU to GPU onto the subscriber's GPU (then its ring handles
+    /// follow); false: the copy path follows.
+    bool accepted = false;
+    /// accepted: how the frames are copied (one sentence); refused: why peer copy is not possible.
+    /// 1..1024 bytes.
+    std::string message;
 };
 
 struct SenderInfo {
@@ -144,6 +168,9 @@ FrameMessage decode_frame_message(const uint8_t* data, size_t size);
 /// Release and FrameRequest: one u64 frame number (0 only in a FrameRequest: "none yet").
 std::vector<uint8_t> encode_frame_number(uint64_t number);
 uint64_t decode_frame_number(const uint8_t* data, size_t size, const char* what);
+/// PeerAnswer: u8 accepted (0 or 1), then the message (a string of 1..1024 bytes).
+std::vector<uint8_t> encode_peer_answer(const PeerAnswer& m);
+PeerAnswer decode_peer_answer(const uint8_t* data, size_t size);
 /// Dropped: the producer's reason, a string of at most 1024 bytes.
 std::vector<uint8_t> encode_dropped(const std::string& reason);
 std::string decode_dropped(const uint8_t* data, size_t size);

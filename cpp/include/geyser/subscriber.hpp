@@ -20,13 +20,15 @@ namespace geyser {
 
 class Buffer;
 class CopyUploader;
+struct Explanation;
 class Device;
 class Texture;
 
 /// Whether a Subscriber may take the copy path (explain.hpp decides whether zero-copy can work).
 enum class ZeroCopy : uint8_t {
-    /// Zero-copy where this device can import the ring, else the copy path (Subscriber::path and
-    /// reason() say which, and why).
+    /// Zero-copy where this device can import the ring; where it is another GPU than the
+    /// producer's, peer-copy delivery if the producer can; else the copy path
+    /// (Subscriber::path and reason() say which, and why).
     kAuto = 1,
     /// Zero-copy or nothing: DeviceMismatchError with the reasons when it cannot work, before any
     /// of the producer's fds is imported.
@@ -106,7 +108,16 @@ public:
     /// decides: kAuto takes the copy path (path() is kCopy, reason() says why: the frames come
     /// through a shared-memory ring the producer fills once per frame, uploaded into a ring of
     /// this device's own textures when next_frame takes them, with a portable ready timeline);
-    /// kRequire throws DeviceMismatchError with the reasons before importing anything. A SenderInfo whose texture_format
+    /// kRequire throws DeviceMismatchError with the reasons before importing anything.
+    /// Where the one reason is another GPU (explain: device_uuid_mismatch; or the test-only
+    /// GEYSER_TEST_PEER_COPY_SAME_DEVICE, peer_copy_same_device_forced), kAuto first asks the
+    /// producer for peer-copy delivery (path() kPeerCopy: the producer copies each frame GPU to
+    /// GPU with CUDA into a ring it keeps on this device's GPU, which is imported here zero-copy,
+    /// with a Vulkan ready timeline of this GPU of this subscriber's own; reason() says how); a
+    /// producer that cannot says why, and the copy path follows (reason() ends with that answer).
+    /// A PeerAnswer that is malformed or not followed by what it promises is a ProtocolError.
+    /// The producer's set-up for a GPU's first peer-copy subscriber (a device, CUDA, a ring there)
+    /// takes part of `timeout`. A SenderInfo whose texture_format
     /// tag contradicts its vk_format (format_tag_mismatch), or a ring texture whose extent,
     /// VkFormat or tag differs from the SenderInfo, is a ProtocolError: the sender broke its own
     /// description. So is a SenderInfo that is not the socket's own (check_sender_identity:
@@ -122,10 +133,13 @@ public:
     Subscriber& operator=(const Subscriber&) = delete;
 
     const SenderInfo& info() const noexcept { return info_; }
-    /// How the frames reach this subscriber: kZeroCopy (ring() is the producer's memory) or kCopy
-    /// (ring() is this device's own textures, each frame uploaded into its slot by next_frame).
+    /// How the frames reach this subscriber: kZeroCopy (ring() is the producer's memory), kCopy
+    /// (ring() is this device's own textures, each frame uploaded into its slot by next_frame) or
+    /// kPeerCopy (ring() is the producer's ring on this device's GPU, each frame copied there by
+    /// the producer before its ready timeline reaches it).
     SharePath path() const noexcept { return path_; }
-    /// Why the path is kCopy (explain's blocking reasons, with their fixes); empty for kZeroCopy.
+    /// Why the path is kCopy (explain's blocking reasons, with their fixes, and for a refused peer
+    /// copy the producer's answer), or how frames come for kPeerCopy; empty for kZeroCopy.
     const std::string& reason() const noexcept { return reason_; }
     /// The ring's textures (empty for a tensor stream). kZeroCopy: the producer's textures as
     /// imported. kCopy: textures of this device, one per slot; a frame's slot is written when
@@ -178,8 +192,22 @@ public:
 
 private:
     Subscriber(Channel channel, std::shared_ptr<Device> device);
-    // The copy path's handshake, on a new connection (ipc/subscriber_copy.cpp).
+    // The copy path's handshake, on a new connection (ipc/subscriber_copy.cpp): resubscribe, then
+    // take_copy_ring.
     void subscribe_copy(const std::string& name, uint64_t deadline, const std::string& client);
+    // Closes the first connection unread and says Hello again with `path` (and `device_uuid` for
+    // kPeerCopy); ProtocolError when the second SenderInfo is not the first's sender.
+    void resubscribe(const std::string& name, uint64_t deadline, const std::string& client, SharePath path,
+                     const Uuid& device_uuid);
+    // The copy ring and the portable ready timeline (after a copy Hello, or a refused peer copy).
+    void take_copy_ring(uint64_t deadline);
+    // Peer-copy delivery (ipc/subscriber_peer.cpp): asks the producer to copy frames onto this
+    // device's GPU; takes the copy path when it answers that it cannot. `why`: explain's answer.
+    void subscribe_peer(const std::string& name, uint64_t deadline, const std::string& client, const Explanation& why);
+    // The ring's handles, imported on this device (zero-copy, and peer-copy's ring on this GPU).
+    void import_ring(uint64_t deadline);
+    // The ready timeline's announcement, which must be of `kind` (ProtocolError naming `what`).
+    void import_ready(uint64_t deadline, TimelineKind kind, const char* what);
     [[noreturn]] void throw_gone() const;
     // ReadyWait::kHost: waits until `deadline` for the announced frame's ready signal.
     void wait_ready(uint64_t deadline);

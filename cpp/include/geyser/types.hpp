@@ -33,9 +33,14 @@ enum class SharePath : uint8_t {
     /// Through host memory: the producer downloads each frame once into a sealed shared-memory
     /// ring (copy_ring.hpp), and this process uploads it into textures of its own device.
     kCopy = 2,
+    /// Copied GPU to GPU: the producer's GPU is another one than this device's, and the producer
+    /// copies each frame with CUDA (peer_copy.hpp) into a ring it allocated on this device's GPU,
+    /// once per GPU however many subscribers are there; this process imports that ring
+    /// zero-copy (docs/streams.md, "A consumer on another GPU").
+    kPeerCopy = 3,
 };
 
-/// "zero-copy", "copy".
+/// "zero-copy", "copy", "peer-copy".
 const char* to_string(SharePath path);
 
 /// The name of a single external handle type bit, such as "opaque_fd", "dma_buf", "sync_fd"

@@ -6,6 +6,8 @@
 #include "cuda/cuda_api.hpp"
 #include "geyser/cuda.hpp"
 #include "geyser/explain.hpp"
+#include "geyser/error.hpp"
+#include "geyser/gpu_topology.hpp"
 
 namespace geyser {
 
@@ -57,6 +59,42 @@ Explanation explain_cuda(const Device& device) {
              (seen.empty() ? std::string() : " (" + seen + ")"),
          visible ? "include that GPU in CUDA_VISIBLE_DEVICES (its UUID: GPU-" + uuid_to_hex(device.info().device_uuid) + ")"
                  : "use the Vulkan device of a GPU CUDA sees (CPU drivers such as lavapipe have no CUDA device)"});
+    return e;
+}
+
+Explanation explain_peer_copy(const Device& consumer, const DeviceInfo& producer) {
+    Explanation e;
+    e.subject = "peer copy from device '" + producer.name + "' to device '" + consumer.info().name + "'";
+    const Explanation here = explain_cuda(consumer);
+    for (const auto& r : here.reasons) {
+        if (r.blocking) e.reasons.push_back(r);
+    }
+    if (!e.zero_copy()) return e;
+    try {
+        const GpuTopology t = gpu_topology();
+        int from = -1, to = -1;
+        for (const auto& c : t.cuda_devices) {
+            if (c.uuid == producer.device_uuid) from = c.ordinal;
+            if (c.uuid == consumer.info().device_uuid) to = c.ordinal;
+        }
+        if (from < 0) {
+            e.reasons.push_back({"cuda_not_visible", true,
+                                 "no visible CUDA device has the producer's device UUID " +
+                                     uuid_to_hex(producer.device_uuid),
+                                 "include that GPU in CUDA_VISIBLE_DEVICES of the producer"});
+            return e;
+        }
+        const char* path = from == to ? "same_device"
+                           : t.peer_access.at(static_cast<size_t>(from)).at(static_cast<size_t>(to)) ? "peer"
+                                                                                                     : "host_staging";
+        e.reasons.push_back({"peer_copy", false,
+                             "a producer on CUDA device " + std::to_string(from) + " can copy frames to CUDA device " +
+                                 std::to_string(to) + " by " + path +
+                                 " (if it sees both GPUs and its device exports timeline semaphores)",
+                             ""});
+    } catch (const Error& err) {
+        e.reasons.push_back({"cuda_unavailable", true, std::string("the GPU topology cannot be read: ") + err.what(), ""});
+    }
     return e;
 }
 

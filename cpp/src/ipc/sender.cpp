@@ -25,6 +25,7 @@
 #include "fault.hpp"
 #include "ipc/copy_feeder.hpp"
 #include "ipc/copy_jobs.hpp"
+#include "ipc/peer_feeder.hpp"
 #include "ipc/sender_handshakes.hpp"
 #include "ipc/sender_ring_guard.hpp"
 #include "ipc/sender_session.hpp"
@@ -42,6 +43,8 @@ constexpr uint64_t kServiceSliceNs = 100'000'000;
 // How long close() gives each Goodbye, and all of them together.
 constexpr uint64_t kGoodbyeTimeoutNs = 500'000'000;
 constexpr size_t kMaxEvents = 1024;
+// The most GPUs a Sender remembers it could not serve by peer copy; beyond, it tries no more.
+constexpr size_t kMaxRefusals = 64;
 // How long the listener is left alone when accept() runs out of fds.
 constexpr uint64_t kAcceptPauseNs = 50'000'000;
 
@@ -65,6 +68,9 @@ struct Subscription {
     /// does to it (a value far ahead, abandonment) reaches no other subscriber.
     std::shared_ptr<Timeline> ready;
     SharePath path = SharePath::kZeroCopy;  // kCopy: it reads the copy ring, filled for it
+    // kPeerCopy: the ring on its GPU that frames are copied into (`ready` is a timeline of that
+    // GPU's device, signalled by the feeder's fan-out). Owned by the state, kept until close().
+    PeerFeeder* peer = nullptr;
     uint32_t pid = 0;       // what its Hello says, for the log
     uint32_t peer_pid = 0;  // what the kernel says (SO_PEERCRED), for the per-peer cap
     std::string client;
@@ -103,6 +109,15 @@ struct Sender::State {
     // The frames the copier thread downloads for copy subscribers, then delivers (copy_jobs.hpp).
     CopyJobs<Subscription> copy_jobs;
     std::condition_variable copy_wake;  // a job queued, or close()
+    // Peer-copy delivery, one feeder per destination GPU (by Vulkan device UUID), from its first
+    // peer-copy subscriber on; kept until the Sender is destroyed (ipc/peer_feeder.hpp). Only the
+    // service thread adds one.
+    std::map<Uuid, std::unique_ptr<PeerFeeder>> peers;
+    // Why a GPU could not be served, by UUID: asked once per Sender, so that peers asking again
+    // (or for many UUIDs) do not keep the service thread opening devices. At most kMaxRefusals.
+    std::map<Uuid, std::string> peer_refusals;
+    std::vector<std::shared_ptr<Subscription>> peer_batch;  // end_frame's peer-copy subscribers
+    std::vector<std::shared_ptr<Subscription>> group;       // those of one feeder
     // Signals the subscribers' ready timelines, all of a frame's at once (timeline_fanout.hpp).
     TimelineFanout fanout;
     // Reused by every announcement, so a steady stream of frames allocates nothing for them.
@@ -141,7 +156,7 @@ struct Sender::State {
         auto it = std::find(subs.begin(), subs.end(), sub);
         if (it == subs.end()) return;
         subs.erase(it);
-        fanout.retire(sub->ready);  // a queue submission may still signal it
+        fanout_of(*sub).retire(sub->ready);  // a queue submission may still signal it
         if (reason.empty()) {
             event(SenderEvent::Kind::kLeft, *sub, "left");
         } else {
@@ -154,6 +169,10 @@ struct Sender::State {
         sub->channel.close();
         changed.notify_all();
     }
+
+    /// The fan-out that signals `sub`'s ready timeline: the producer's device's, or for a peer-copy
+    /// subscriber that of its GPU's feeder.
+    TimelineFanout& fanout_of(const Subscription& sub) { return sub.peer ? sub.peer->fanout() : fanout; }
 
     /// Makes the copy ring's slot `slot` hold frame `number` (CopyFeeder::fill), once the frame is
     /// ready: a kGpu frame is forwarded by the device with no host wait, but a download must follow
@@ -171,9 +190,14 @@ struct Sender::State {
     /// abandoned mark) was written by the subscriber itself, which is dropped, its entry cleared.
     /// Throws (nothing signalled) when the submission fails.
     void signal_ready(std::vector<std::shared_ptr<Subscription>>& to, uint64_t number, Timeline& after) {
+        signal_ready(to, number, after, fanout);
+    }
+    /// The same with `fan` (a peer feeder's, whose targets and `after` are its GPU's timelines).
+    void signal_ready(std::vector<std::shared_ptr<Subscription>>& to, uint64_t number, Timeline& after,
+                      TimelineFanout& fan) {
         targets.clear();
         for (const auto& sub : to) targets.push_back(sub->ready.get());
-        for (const TimelineFanout::Failure& f : fanout.signal(targets, number, after)) {
+        for (const TimelineFanout::Failure& f : fan.signal(targets, number, after)) {
             std::string why;
             switch (f.kind) {
                 case TimelineFanout::Failure::Kind::kAbandoned:
@@ -209,6 +233,37 @@ struct Sender::State {
         }
     }
 
+    /// Copies frame `number` (in `slot`) onto the GPU of every peer-copy subscriber in `to`, once
+    /// per GPU, signals their ready timelines from their feeder's, and moves those that can take
+    /// it to `ready_to_announce`. A GPU whose copy or signal fails drops its subscribers, told why;
+    /// the producer's frame goes on for everyone else.
+    void deliver_peer(std::vector<std::shared_ptr<Subscription>>& to, uint64_t number, uint32_t slot,
+                      std::vector<std::shared_ptr<Subscription>>& ready_to_announce) {
+        for (auto& [uuid, feeder] : peers) {
+            group.clear();
+            for (const auto& sub : to) {
+                if (sub && sub->peer == feeder.get()) group.push_back(sub);
+            }
+            if (group.empty()) continue;
+            std::string failed;
+            try {
+                if (feeder->copy(slot, number)) ++stats.frames_peer_copied;
+                signal_ready(group, number, feeder->ready(), feeder->fanout());
+            } catch (const Error& e) {
+                failed = e.what();
+            }
+            for (const auto& sub : group) {
+                if (!sub) continue;  // dropped by signal_ready
+                if (failed.empty()) {
+                    ready_to_announce.push_back(sub);
+                } else {
+                    drop(sub, "frame " + std::to_string(number) + " could not be copied to its GPU (" + failed + ")");
+                }
+            }
+        }
+        group.clear();
+    }
+
     /// signal_ready and announce for one subscriber (a late joiner, a latest-mode request). A
     /// copy subscriber's frame is queued for the copier thread instead (queue_copy).
     void deliver(const std::shared_ptr<Subscription>& sub, uint64_t number, uint32_t slot, Timeline& after,
@@ -218,6 +273,15 @@ struct Sender::State {
         if (number <= sub->last) return;
         if (sub->path == SharePath::kCopy) {
             queue_copy(slot, number, {sub});
+            return;
+        }
+        if (sub->path == SharePath::kPeerCopy) {
+            // The copy waits on the GPU for the producer's ready signal: nothing waits here.
+            std::vector<std::shared_ptr<Subscription>> to{sub}, ready_to_announce;
+            deliver_peer(to, number, slot, ready_to_announce);
+            if (!ready_to_announce.empty()) {
+                announce(sub, number, slot, encode_frame_message({number, slot}), now_ns(), timeout_ns);
+            }
             return;
         }
         announce_ready(sub, number, slot, after, timeout_ns);
@@ -547,7 +611,30 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
     }
     channel.send(kSenderInfoMessage, encode_sender_info(now), {}, timeout_of(remaining(deadline)));
     if (!hello.subscribe) return;
-    if (hello.path == SharePath::kCopy) {
+    SharePath path = hello.path;
+    PeerFeeder* peer = nullptr;
+    if (path == SharePath::kPeerCopy) {
+        // Answered either way; refused, the copy path follows on this connection.
+        std::string why;
+        peer = peer_feeder(hello.device_uuid, why);
+        PeerAnswer answer;
+        answer.accepted = peer != nullptr;
+        answer.message = peer ? peer->description() : "peer copy is not possible: " + why;
+        channel.send(kPeerAnswerMessage, encode_peer_answer(answer), {}, timeout_of(remaining(deadline)));
+        if (!peer) path = SharePath::kCopy;
+    }
+    if (path == SharePath::kPeerCopy) {
+        for (const auto& tex : peer->textures()) {
+            const MemoryHandle h = export_ring_texture(*peer->device(), *tex);
+            channel.send(static_cast<uint16_t>(MessageType::kMemoryHandle), encode_memory_handle(h), {h.fd.get()},
+                         timeout_of(remaining(deadline)));
+        }
+        for (const auto& buf : peer->buffers()) {
+            const MemoryHandle h = export_ring_buffer(*peer->device(), *buf);
+            channel.send(static_cast<uint16_t>(MessageType::kMemoryHandle), encode_memory_handle(h), {h.fd.get()},
+                         timeout_of(remaining(deadline)));
+        }
+    } else if (path == SharePath::kCopy) {
         CopyFeeder* feeder = nullptr;
         {
             std::lock_guard<std::mutex> lock(st.mutex);
@@ -579,11 +666,13 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
     }
     // Its own ready timeline: the producer signals it for each frame this subscriber gets (a copy
     // subscriber's device cannot import a Vulkan one).
-    std::shared_ptr<Timeline> ready = device_->create_shared_timeline(
-        ready_->kind() == TimelineKind::kVulkan && hello.path == SharePath::kZeroCopy ? TimelineChoice::kVulkan
-                                                                                      : TimelineChoice::kPortable,
+    // A peer-copy subscriber's is a Vulkan timeline of its GPU, signalled by that GPU's queue.
+    Device& owner = peer ? *peer->device() : *device_;
+    std::shared_ptr<Timeline> ready = owner.create_shared_timeline(
+        peer || (ready_->kind() == TimelineKind::kVulkan && path == SharePath::kZeroCopy) ? TimelineChoice::kVulkan
+                                                                                          : TimelineChoice::kPortable,
         0);
-    TimelineHandle th = device_->export_timeline(*ready);
+    TimelineHandle th = owner.export_timeline(*ready);
     TimelineAnnounce a;
     a.role = TimelineRole::kReady;
     a.kind = th.kind;
@@ -598,7 +687,8 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
                  timeout_of(remaining(deadline)));
     // `th` (or `a.semaphore`) still owns the fd; it is closed when they go out of scope.
     auto sub = std::make_shared<Subscription>(std::move(channel), std::move(ready), hello.pid, peer_pid, hello.client);
-    sub->path = hello.path;
+    sub->path = path;
+    sub->peer = peer;
     st.subs.push_back(sub);
     ++st.stats.subscribers_joined;
     st.event(SenderEvent::Kind::kJoined, *sub, "joined");
@@ -609,6 +699,44 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
         st.pending_slot != static_cast<int64_t>(st.current_slot)) {
         st.deliver(sub, st.current, st.current_slot, *ready_, remaining(deadline));
     }
+}
+
+PeerFeeder* Sender::peer_feeder(const Uuid& gpu, std::string& why) {
+    State& st = *state_;
+    {
+        std::lock_guard<std::mutex> lock(st.mutex);
+        const auto it = st.peers.find(gpu);
+        if (it != st.peers.end()) return it->second.get();
+    }
+    // Only this thread reads and writes the refusals.
+    if (const auto it = st.peer_refusals.find(gpu); it != st.peer_refusals.end()) {
+        why = it->second;
+        return nullptr;
+    }
+    if (st.peer_refusals.size() >= kMaxRefusals) {
+        why = "this producer has refused peer copy to " + std::to_string(kMaxRefusals) + " GPUs already and tries no "
+              "more (GPU " + uuid_to_hex(gpu) + ")";
+        return nullptr;
+    }
+    // Made without the lock (opening a device and CUDA take a while; end_frame goes on meanwhile):
+    // only this thread adds feeders, so no other can be made for this GPU meanwhile.
+    try {
+        PeerFeeder::Source source;
+        source.device = device_;
+        source.textures = &ring_;
+        source.buffers = &buffers_;
+        source.descriptor = descriptor_;
+        source.ready = ready_.get();
+        std::unique_ptr<PeerFeeder> made = PeerFeeder::create(source, gpu);
+        std::lock_guard<std::mutex> lock(st.mutex);
+        PeerFeeder* p = made.get();
+        st.peers.emplace(gpu, std::move(made));
+        return p;
+    } catch (const std::exception& e) {
+        why = e.what();
+    }
+    st.peer_refusals.emplace(gpu, why);
+    return nullptr;
 }
 
 size_t Sender::subscribers() const {
@@ -755,6 +883,21 @@ Sender::Frame Sender::begin_frame(std::chrono::nanoseconds timeout) {
     lock.lock();
     st.pending_slot = slot;
     pending_ = number;
+    // The slot is not written again before every peer copy from it has read it (bounded).
+    if (!st.peers.empty()) {
+        std::vector<PeerFeeder*> feeders;
+        for (const auto& [uuid, feeder] : st.peers) feeders.push_back(feeder.get());
+        lock.unlock();
+        const uint64_t bound = std::max(remaining(deadline), nanoseconds_of(options_.send_timeout));
+        try {
+            for (PeerFeeder* feeder : feeders) feeder->wait_source_free(static_cast<uint32_t>(slot), bound);
+        } catch (...) {
+            lock.lock();
+            st.pending_slot = -1;
+            pending_ = 0;
+            throw;
+        }
+    }
     Frame f;
     f.number = number;
     f.slot = static_cast<uint32_t>(slot);
@@ -803,9 +946,13 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     // leaves the frame pending. Copy subscribers apart: the copier downloads their frame (below).
     st.batch.clear();
     st.copy_batch.clear();
+    st.peer_batch.clear();
     for (const auto& sub : st.subs) {
         if (options_.mode == DeliveryMode::kLatest && (!sub->wants || frame.number <= sub->wants_after)) continue;
-        (sub->path == SharePath::kCopy ? st.copy_batch : st.batch).push_back(sub);
+        (sub->path == SharePath::kCopy       ? st.copy_batch
+         : sub->path == SharePath::kPeerCopy ? st.peer_batch
+                                             : st.batch)
+            .push_back(sub);
     }
     // Every zero-copy subscriber's timeline first, in one step, then every message: the first
     // subscriber is not held up by the signals of the others.
@@ -818,6 +965,10 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     ++st.stats.frames_published;
     frame_.store(frame.number);
     pending_ = 0;
+    // Peer-copy subscribers: one copy per GPU, ordered on the GPUs after the producer's ready
+    // signal (no host wait, kHost and kGpu alike), then their own timelines signalled from it.
+    if (!st.peer_batch.empty()) st.deliver_peer(st.peer_batch, frame.number, slot, st.batch);
+    st.peer_batch.clear();
     // No send waits (the lock is held, and the caller's timeout must bound the call): a
     // subscriber whose queue cannot take one more small message has not read hundreds, and goes.
     const std::vector<uint8_t> payload = encode_frame_message({frame.number, slot});
@@ -914,7 +1065,7 @@ void Sender::close() {
                 // Its own timeline, which it may have broken; nobody else waits on it.
             }
         }
-        for (const auto& sub : st.subs) st.fanout.retire(sub->ready);
+        for (const auto& sub : st.subs) st.fanout_of(*sub).retire(sub->ready);
         st.subs.clear();
         st.copy_jobs.clear();
         st.pending.clear();
@@ -923,6 +1074,9 @@ void Sender::close() {
         // them goes; a kGpu frame whose GPU signal never came is signalled here after
         // send_timeout (timeline_fanout.hpp), so that the device can go idle.
         st.fanout.drain(*ready_, options_.send_timeout);
+        // The same for the peer copies and their GPUs' fan-outs; the feeders stay until the
+        // Sender is destroyed.
+        for (auto& [uuid, feeder] : st.peers) feeder->drain(*ready_, options_.send_timeout);
     }
     ready_->mark_abandoned();
     // The socket goes now (the Listener unlinks it); the rest of the state stays until the Sender

@@ -78,6 +78,7 @@ std::vector<uint8_t> encode_hello(const Hello& m) {
     w.boolean(m.subscribe);
     w.string(m.client, "client", 256);
     w.u8(static_cast<uint8_t>(m.path));
+    w.uuid(m.device_uuid);
     return w.take();
 }
 
@@ -90,11 +91,21 @@ Hello decode_hello(const uint8_t* data, size_t size) {
     m.subscribe = r.boolean("subscribe");
     m.client = r.string("client", 256);
     const uint8_t path = r.u8("path");
+    m.device_uuid = r.uuid("device_uuid");
     r.finish();
-    if (path != static_cast<uint8_t>(SharePath::kZeroCopy) && path != static_cast<uint8_t>(SharePath::kCopy)) {
-        throw ProtocolError("hello.path " + std::to_string(path) + " is neither zero-copy (1) nor copy (2)");
+    if (path != static_cast<uint8_t>(SharePath::kZeroCopy) && path != static_cast<uint8_t>(SharePath::kCopy) &&
+        path != static_cast<uint8_t>(SharePath::kPeerCopy)) {
+        throw ProtocolError("hello.path " + std::to_string(path) + " is not zero-copy (1), copy (2) or peer-copy (3)");
     }
     m.path = static_cast<SharePath>(path);
+    const bool named = m.device_uuid != Uuid{};
+    if (m.path == SharePath::kPeerCopy && !named) {
+        throw ProtocolError("hello: a peer-copy request must name the subscriber's device UUID, got all zero");
+    }
+    if (m.path != SharePath::kPeerCopy && named) {
+        throw ProtocolError("hello: only a peer-copy request (path 3) names a device UUID; path " + std::to_string(path) +
+                            " came with a non-zero one");
+    }
     return m;
 }
 
@@ -233,6 +244,24 @@ uint64_t decode_frame_number(const uint8_t* data, size_t size, const char* what)
     const uint64_t number = r.u64("number");
     r.finish();
     return number;
+}
+
+std::vector<uint8_t> encode_peer_answer(const PeerAnswer& m) {
+    if (m.message.empty()) throw InvalidArgumentError("peer_answer: the message must say how, or why not");
+    WireWriter w;
+    w.boolean(m.accepted);
+    w.string(m.message.substr(0, 1024), "message", 1024);
+    return w.take();
+}
+
+PeerAnswer decode_peer_answer(const uint8_t* data, size_t size) {
+    WireReader r(data, size, "peer_answer");
+    PeerAnswer m;
+    m.accepted = r.boolean("accepted");
+    m.message = r.string("message", 1024);
+    r.finish();
+    if (m.message.empty()) throw ProtocolError("peer_answer: an empty message (it must say how, or why not)");
+    return m;
 }
 
 std::vector<uint8_t> encode_dropped(const std::string& reason) {

@@ -139,12 +139,24 @@ std::unique_ptr<Subscriber> Subscriber::connect(const std::shared_ptr<Device>& d
         throw DeviceMismatchError("sender '" + name + "' cannot be shared zero-copy with device '" +
                                   device->info().name + "' (zero_copy=require): " + why.summary());
     }
+    if (zero_copy == ZeroCopy::kAuto && peer_copy_may_help(why)) {
+        s->subscribe_peer(name, deadline, client, why);
+        return s;
+    }
     if (!why.zero_copy() || zero_copy == ZeroCopy::kNever) {
         s->reason_ = why.zero_copy() ? "the copy path was asked for (zero_copy=never)" : why.summary();
         s->subscribe_copy(name, deadline, client);
         return s;
     }
+    s->import_ring(deadline);
+    s->import_ready(deadline, s->info_.sync_kind, "the ready timeline of the kind the sender announced");
+    return s;
+}
 
+void Subscriber::import_ring(uint64_t deadline) {
+    const std::string& name = info_.name;
+    const std::shared_ptr<Device>& device = device_;
+    Subscriber* s = this;
     for (uint32_t i = 0; i < s->info_.ring_size && s->info_.payload == ResourceKind::kBuffer; ++i) {
         Message h = expect(s->channel_, static_cast<uint16_t>(MessageType::kMemoryHandle), 1, deadline, "a ring buffer");
         MemoryHandle handle = decode_memory_handle(h.payload.data(), h.payload.size(), std::move(h.fds[0]));
@@ -167,18 +179,17 @@ std::unique_ptr<Subscriber> Subscriber::connect(const std::shared_ptr<Device>& d
         s->ring_.push_back(device->import_texture(handle));
         s->ring_handles_.push_back(std::move(handle));
     }
-    Message t = expect(s->channel_, static_cast<uint16_t>(MessageType::kTimelineHandle), 1, deadline,
-                       "the ready timeline");
+}
+
+void Subscriber::import_ready(uint64_t deadline, TimelineKind kind, const char* what) {
+    Message t = expect(channel_, static_cast<uint16_t>(MessageType::kTimelineHandle), 1, deadline, "the ready timeline");
     TimelineHandle handle;
     TimelineAnnounce a = decode_timeline_announce(t.payload.data(), t.payload.size(), std::move(t.fds[0]), handle.fd);
-    if (a.role != TimelineRole::kReady || a.kind != s->info_.sync_kind) {
-        throw ProtocolError("expected the ready timeline of the kind the sender announced");
-    }
+    if (a.role != TimelineRole::kReady || a.kind != kind) throw ProtocolError(std::string("expected ") + what);
     handle.kind = a.kind;
     handle.semaphore = std::move(a.semaphore);
-    s->ready_ = device->import_timeline(handle);
-    s->ready_handle_ = std::move(handle);
-    return s;
+    ready_ = device_->import_timeline(handle);
+    ready_handle_ = std::move(handle);
 }
 
 void Subscriber::throw_gone() const {

@@ -20,6 +20,12 @@ namespace geyser {
 using namespace sender_session;
 
 void Subscriber::subscribe_copy(const std::string& name, uint64_t deadline, const std::string& client) {
+    resubscribe(name, deadline, client, SharePath::kCopy, Uuid{});
+    take_copy_ring(deadline);
+}
+
+void Subscriber::resubscribe(const std::string& name, uint64_t deadline, const std::string& client, SharePath path,
+                             const Uuid& device_uuid) {
     const SenderInfo first = info_;
     // The first connection closes unread: its ring fds go with it, never imported. Closing it
     // before the next connect keeps this process at one subscription of the sender.
@@ -28,7 +34,8 @@ void Subscriber::subscribe_copy(const std::string& name, uint64_t deadline, cons
     Hello hello;
     hello.pid = static_cast<uint32_t>(::getpid());
     hello.client = client;
-    hello.path = SharePath::kCopy;
+    hello.path = path;
+    hello.device_uuid = device_uuid;
     channel_.send(static_cast<uint16_t>(MessageType::kHello), encode_hello(hello), {}, timeout_of(remaining(deadline)));
     Message m = expect(channel_, kSenderInfoMessage, 0, deadline, "sender info");
     info_ = decode_sender_info(m.payload.data(), m.payload.size());
@@ -40,6 +47,9 @@ void Subscriber::subscribe_copy(const std::string& name, uint64_t deadline, cons
         throw ProtocolError("sender '" + name + "' changed while subscribing (another producer, device or "
                             "description on the second connection)");
     }
+}
+
+void Subscriber::take_copy_ring(uint64_t deadline) {
     Message c = expect(channel_, kCopyRingMessage, 1, deadline, "the copy ring");
     const CopyRing ring = decode_copy_ring(c.payload.data(), c.payload.size());
     copy_ = std::make_unique<CopyUploader>(device_, info_, ring, std::move(c.fds[0]));
