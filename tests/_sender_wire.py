@@ -10,7 +10,7 @@ import struct
 
 import _handle_wire
 
-PROTOCOL = 3
+PROTOCOL = 4
 TEXTURE, BUFFER = 1, 2  # SenderInfo.payload (ResourceKind)
 ZERO_COPY, COPY = 1, 2
 READY = 1
@@ -52,8 +52,9 @@ def timeline_announce(role: int, kind: int, semaphore: bytes = b"") -> bytes:
     return struct.pack("<B", role) + _handle_wire.timeline_handle(kind, semaphore)
 
 
-def frame(number: int, slot: int) -> bytes:
-    return struct.pack("<QI", number, slot)
+def frame(number: int, slot: int, flags: int = 0) -> bytes:
+    """Protocol 4's Frame: number, slot, flags (bit 0: sent complete, nothing to wait for)."""
+    return struct.pack("<QIB", number, slot, flags)
 
 
 HELLO, FRAME, RELEASE, DROPPED = 16, 18, 19, 23
