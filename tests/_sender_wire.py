@@ -52,8 +52,9 @@ def timeline_announce(role: int, kind: int, semaphore: bytes = b"") -> bytes:
     return struct.pack("<B", role) + _handle_wire.timeline_handle(kind, semaphore)
 
 
-def frame(number: int, slot: int) -> bytes:
-    return struct.pack("<QI", number, slot)
+def frame(number: int, slot: int, flags: int = 0) -> bytes:
+    """Protocol 4's Frame: number, slot, flags (bit 0: sent complete, nothing to wait for)."""
+    return struct.pack("<QIB", number, slot, flags)
 
 
 HELLO, FRAME, RELEASE, DROPPED = 16, 18, 19, 23

@@ -3,6 +3,7 @@ crashes on either side, stale sockets and hostile peers."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -498,6 +499,75 @@ def test_frame_announced_before_it_is_ready_is_not_skipped(device):
         sub.close()
     finally:
         go.set()
+        done.set()
+        t.join(10)
+
+
+def test_frame_sent_complete_is_read_without_a_wait(device):
+    """Protocol 4's ready flag: a frame the producer sends complete (as end_frame(ready="host")
+    does, before it signals the timelines) is returned at once, even with its ready timeline not
+    yet signalled, and says there is nothing left to wait for; an unflagged frame still waits."""
+    import threading
+
+    name = _name("sent-ready")
+    listener = _fake_producer(name)
+    tex = device.create_shareable_texture(DESC)
+    ready = device.create_shared_timeline("portable")
+    done = threading.Event()
+
+    def serve():
+        ch = _portable_handshake(device, listener, name, tex, ready)
+        ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(1, 0, flags=1), [])
+        ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(2, 0), [])
+        done.wait(10)
+        ch.close()
+
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        sub = geyser.Subscriber(device, name, timeout=5)
+        with sub.next_frame(timeout=1) as f:  # its timeline is still at 0
+            assert f.number == 1 and f.ready_wait == "host"
+        assert sub.ready.value == 0
+        with pytest.raises(geyser.TimeoutError):
+            sub.next_frame(timeout=0.1)  # frame 2 is not flagged: it waits for the timeline
+        ready.signal(2)
+        with sub.next_frame(timeout=5) as f:
+            assert f.number == 2
+        sub.close()
+    finally:
+        done.set()
+        t.join(10)
+
+
+@pytest.mark.parametrize("flags", [2, 0x80, 0xFF])
+def test_frame_with_undefined_flags_is_a_protocol_error(device, flags):
+    """Bits protocol 4 does not define: ProtocolError naming them, and nothing leaks."""
+    import threading
+
+    name = _name(f"flags-{flags}")
+    listener = _fake_producer(name)
+    tex = device.create_shareable_texture(DESC)
+    ready = device.create_shared_timeline("portable")
+    done = threading.Event()
+
+    def serve():
+        ch = _portable_handshake(device, listener, name, tex, ready)
+        ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(1, 0, flags=flags), [])
+        done.wait(10)
+        ch.close()
+
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        sub = geyser.Subscriber(device, name, timeout=5)
+        gc.collect()  # what earlier tests left for the collector (their listeners) goes first
+        base = _fd_count()
+        with pytest.raises(geyser.ProtocolError, match="frame flags"):
+            sub.next_frame(timeout=2)
+        assert _fd_count() == base
+        sub.close()
+    finally:
         done.set()
         t.join(10)
 

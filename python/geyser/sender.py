@@ -107,8 +107,9 @@ class Frame:
     producer may be writing the slot again.
 
     ``ready`` is the frame's ready point, ``(timeline, number)``, for a ``wait=[frame.ready]``;
-    ``ready_wait`` says how ``next_frame`` waited for it: ``"host"`` (reached already) or
-    ``"gpu"`` (not waited for: order your GPU reads after it).
+    ``ready_wait`` says what is left to wait for: ``"host"``, nothing (``next_frame`` waited, or
+    the producer sent the frame complete, as a host-signalled frame is, even with ``wait="gpu"``)
+    or ``"gpu"`` (order your GPU reads after ``ready``).
     """
 
     __slots__ = ("number", "slot", "ready_wait", "_texture", "_owner", "_native")

@@ -174,7 +174,7 @@ def seeds():
     yield "sync-handle-binary-with-value", SYNC_HANDLE, sync_handle(semaphore_type=1, initial_value=3)
     yield "timeline-vulkan", TIMELINE, timeline
     yield "timeline-portable", TIMELINE, bytes([2]) + timeline_handle(1)
-    yield "frame-message", FRAME_MESSAGE, struct.pack("<QI", 9, 1)
+    yield "frame-message", FRAME_MESSAGE, struct.pack("<QIB", 9, 1, 1)
     yield "hello-copy", HELLO, hello(path=2)
     yield "hello-protocol-2", HELLO, hello(protocol=2)[:-17]
     yield "hello-protocol-3", HELLO, hello(protocol=3)[:-16]

@@ -146,9 +146,15 @@ struct TimelineAnnounce {
     SyncHandle semaphore;  ///< kVulkan only; its fd is not encoded
 };
 
+/// Frame (protocol 4: u64 number, u32 slot, u8 flags; a flag bit not defined here is a
+/// ProtocolError).
 struct FrameMessage {
     uint64_t number = 0;
     uint32_t slot = 0;
+    /// The frame's writes had completed when the producer sent this (a host-signalled frame, a copy
+    /// subscriber's downloaded one, a GPU-signalled one whose signal had landed): nothing is left
+    /// to wait for, and the producer may signal the subscriber's ready timeline after sending.
+    bool ready = false;
 };
 
 std::vector<uint8_t> encode_hello(const Hello& m);

@@ -70,11 +70,15 @@ public:
 
         uint64_t number() const noexcept { return number_; }
         uint32_t slot() const noexcept { return slot_; }
-        /// How next_frame waited for the frame's ready signal.
+        /// What is left to wait for before reading: kHost, nothing (next_frame waited on the host,
+        /// or the producer flagged the frame complete when it sent it: a host-signalled frame, a
+        /// copy subscriber's, a GPU-signalled one whose signal had landed; even with
+        /// ReadyWait::kGpu asked); kGpu, the frame's ready point, on the GPU.
         ReadyWait ready_wait() const noexcept { return ready_wait_; }
-        /// The frame's ready point: the Subscriber's ready timeline at number(). Reached already
-        /// unless ready_wait() is kGpu; then wait for it on the GPU before reading (SubmitSync's
-        /// wait). The timeline is kept alive by the Frame.
+        /// The frame's ready point: the Subscriber's ready timeline at number(). When ready_wait()
+        /// is kGpu, wait for it on the GPU before reading (SubmitSync's wait). When it is kHost the
+        /// frame may be read now; a flagged frame's point is signalled just after its message, so
+        /// waiting on it then costs a moment and orders nothing more. Kept alive by the Frame.
         SyncPoint ready() const noexcept { return SyncPoint(ready_.get(), number_); }
         /// The ring texture holding the frame. InvalidHandleError once the frame is released:
         /// the producer may be writing that slot again; UnsupportedOperationError for a tensor

@@ -314,7 +314,10 @@ struct Sender::State {
         }
         const bool usable = single[0] != nullptr;
         single.clear();
-        if (usable) announce(sub, number, slot, encode_frame_message({number, slot}), now_ns(), timeout_ns);
+        // Flagged ready when the producer's timeline has reached the frame: its writes are done.
+        if (usable) {
+            announce(sub, number, slot, encode_frame_message({number, slot, after.value() >= number}), now_ns(), timeout_ns);
+        }
     }
 
     /// The copier thread: downloads each queued frame once (without the lock: the service thread
@@ -936,13 +939,17 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     }
     // kGpu: nothing waits here. The subscribers' timelines are signalled by a queue submission
     // that waits on the GPU's signal of the producer's (TimelineFanout), so the caller's CPU goes
-    // on while its GPU finishes the frame.
-    if (ready == ReadySignal::kHost) ready_->signal(frame.number);
+    // on while its GPU finishes the frame; the messages follow the submission.
+    // kHost: the frame is complete, so the messages go first, flagged ready (nothing to wait for),
+    // and the timelines are signalled after them. A host signal of a shared Vulkan timeline waits
+    // for the GPU's time slice while another process uses the GPU (docs/cuda.md: up to 2 ms), and
+    // no subscriber waits for that.
+    const bool host = ready == ReadySignal::kHost;
     // Announced to every subscriber or to none: the sends are not interrupted.
     InterruptShield shield;
     State& st = *state_;
     std::unique_lock<std::mutex> lock(st.mutex);
-    // Who gets it; nothing changes before the signals are submitted, so a failed submission
+    // Who gets it. kGpu: nothing changes before the signals are submitted, so a failed submission
     // leaves the frame pending. Copy subscribers apart: the copier downloads their frame (below).
     st.batch.clear();
     st.copy_batch.clear();
@@ -954,9 +961,9 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
                                              : st.batch)
             .push_back(sub);
     }
-    // Every zero-copy subscriber's timeline first, in one step, then every message: the first
+    // Every zero-copy subscriber's timeline in one step, then every message: the first
     // subscriber is not held up by the signals of the others.
-    st.signal_ready(st.batch, frame.number, *ready_);
+    if (!host) st.signal_ready(st.batch, frame.number, *ready_);
     // The slot is begin_frame's; the caller's copy is not trusted.
     const uint32_t slot = static_cast<uint32_t>(st.pending_slot);
     st.current = frame.number;
@@ -971,12 +978,23 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     st.peer_batch.clear();
     // No send waits (the lock is held, and the caller's timeout must bound the call): a
     // subscriber whose queue cannot take one more small message has not read hundreds, and goes.
-    const std::vector<uint8_t> payload = encode_frame_message({frame.number, slot});
+    const std::vector<uint8_t> payload = encode_frame_message({frame.number, slot, host});
     const uint64_t now = now_ns();
     for (const auto& sub : st.batch) {
         if (!sub) continue;  // dropped by signal_ready
         sub->wants = false;
         st.announce(sub, frame.number, slot, payload, now, 0);
+    }
+    if (host) {
+        // The producer's own timeline (what late joiners, the copier and kGpu relays go by), then
+        // the subscribers' still here: one whose timeline is unusable is dropped, told why.
+        ready_->signal(frame.number);
+        st.batch.erase(std::remove_if(st.batch.begin(), st.batch.end(),
+                                      [&](const auto& sub) {
+                                          return std::find(st.subs.begin(), st.subs.end(), sub) == st.subs.end();
+                                      }),
+                       st.batch.end());
+        st.signal_ready(st.batch, frame.number, *ready_);
     }
     st.batch.clear();
     // Then the copy subscribers' download, by the copier thread: end_frame does not wait for it.

@@ -11,6 +11,9 @@ namespace geyser {
 
 namespace {
 
+// FrameMessage's flags.
+constexpr uint8_t kFrameReady = 1;
+
 TimelineKind timeline_kind(uint8_t v) {
     if (v != static_cast<uint8_t>(TimelineKind::kPortable) && v != static_cast<uint8_t>(TimelineKind::kVulkan)) {
         throw ProtocolError("timeline kind " + std::to_string(v) + " is neither portable (1) nor vulkan (2)");
@@ -220,6 +223,7 @@ std::vector<uint8_t> encode_frame_message(const FrameMessage& m) {
     WireWriter w;
     w.u64(m.number);
     w.u32(m.slot);
+    w.u8(m.ready ? kFrameReady : 0);
     return w.take();
 }
 
@@ -228,8 +232,11 @@ FrameMessage decode_frame_message(const uint8_t* data, size_t size) {
     FrameMessage m;
     m.number = r.u64("number");
     m.slot = r.u32("slot");
+    const uint8_t flags = r.u8("flags");
     r.finish();
     if (m.number == 0) throw ProtocolError("frame numbers start at 1");
+    if ((flags & ~kFrameReady) != 0) throw ProtocolError("frame flags " + std::to_string(flags) + " name bits protocol 4 does not define");
+    m.ready = (flags & kFrameReady) != 0;
     return m;
 }
 

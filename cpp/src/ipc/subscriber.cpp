@@ -267,7 +267,10 @@ Subscriber::Frame Subscriber::next_frame(std::chrono::nanoseconds timeout, Ready
         held_[f.number] = f.slot;
         announced_ = f;
     }
-    if (wait == ReadyWait::kHost) wait_ready(deadline);  // kGpu: the caller's GPU waits
+    // A frame the producer flagged ready is complete: nothing to wait for, on the host or the GPU.
+    // Otherwise kHost waits here, and kGpu leaves the wait to the caller's GPU.
+    const bool ready = announced_->ready;
+    if (wait == ReadyWait::kHost && !ready) wait_ready(deadline);
     if (copy_) copy_->upload(announced_->slot);
     Frame out;
     out.owner_ = self_;
@@ -279,7 +282,7 @@ Subscriber::Frame Subscriber::next_frame(std::chrono::nanoseconds timeout, Ready
         out.buffer_ = buffers_[announced_->slot];
     }
     out.ready_ = ready_;
-    out.ready_wait_ = wait;
+    out.ready_wait_ = ready ? ReadyWait::kHost : wait;
     announced_.reset();
     return out;
 }
