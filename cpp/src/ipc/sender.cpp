@@ -117,6 +117,7 @@ struct Sender::State {
     // (or for many UUIDs) do not keep the service thread opening devices. At most kMaxRefusals.
     std::map<Uuid, std::string> peer_refusals;
     std::vector<std::shared_ptr<Subscription>> peer_batch;  // end_frame's peer-copy subscribers
+    std::vector<std::shared_ptr<Subscription>> peer_ready;  // end_frame's peer-copy subscribers, copy enqueued
     std::vector<std::shared_ptr<Subscription>> group;       // those of one feeder
     // Signals the subscribers' ready timelines, all of a frame's at once (timeline_fanout.hpp).
     TimelineFanout fanout;
@@ -974,7 +975,8 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     pending_ = 0;
     // Peer-copy subscribers: one copy per GPU, ordered on the GPUs after the producer's ready
     // signal (no host wait, kHost and kGpu alike), then their own timelines signalled from it.
-    if (!st.peer_batch.empty()) st.deliver_peer(st.peer_batch, frame.number, slot, st.batch);
+    st.peer_ready.clear();
+    if (!st.peer_batch.empty()) st.deliver_peer(st.peer_batch, frame.number, slot, st.peer_ready);
     st.peer_batch.clear();
     // No send waits (the lock is held, and the caller's timeout must bound the call): a
     // subscriber whose queue cannot take one more small message has not read hundreds, and goes.
@@ -984,6 +986,15 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
         if (!sub) continue;  // dropped by signal_ready
         sub->wants = false;
         st.announce(sub, frame.number, slot, payload, now, 0);
+    }
+    // Their copy lands later, on their GPU: never flagged ready, and their timelines are the copy's.
+    if (!st.peer_ready.empty()) {
+        const std::vector<uint8_t> later = encode_frame_message({frame.number, slot, false});
+        for (const auto& sub : st.peer_ready) {
+            sub->wants = false;
+            st.announce(sub, frame.number, slot, later, now, 0);
+        }
+        st.peer_ready.clear();
     }
     if (host) {
         // The producer's own timeline (what late joiners, the copier and kGpu relays go by), then
