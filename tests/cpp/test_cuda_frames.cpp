@@ -117,8 +117,9 @@ ScratchTexture scratch_texture(Device& device, const std::shared_ptr<CudaContext
 TEST(CudaFrames, RefusesWithoutACudaContext) {
     // No CUDA call is made: this runs on machines without CUDA too.
     DEVICE_OR_SKIP(dev);
-    // Warm up: what the driver opens once per process (NVIDIA opens its device files with the
-    // first device and sender) is open before the count.
+    // Warm up: what the drivers open once per process (NVIDIA's Vulkan driver its device files
+    // with the first device and sender, libcuda its own at cuInit) is open before the count.
+    (void)cuda::cuda_status();
     {
         auto sender = Sender::create(dev, unique_name("warm-up"), image_layout());
         auto sub = Subscriber::connect(Device::open(), sender->name(), 5s);
