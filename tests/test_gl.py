@@ -175,7 +175,8 @@ def test_subscriber_frames_read_in_gl(device, gl, _gl):
             with geyser.gl.read_frame(sub) as frame:
                 assert frame.number == n
                 # Published from the host, so sent complete (protocol 4's ready flag): GL has nothing
-                # to wait for, on either sync path (GPU-signalled frames: test_gl_consumer_waits_on_the_gpu_for_a_vulkan_producer_process).
+                # to wait for, on either sync path. GPU-signalled frames are
+                # test_gl_consumer_waits_on_the_gpu_for_a_vulkan_producer_process's.
                 assert sub.__dict__["_gl_ring"].sync_path in (geyser.gl.SyncPath.GL_SEMAPHORE, geyser.gl.SyncPath.HOST)
                 assert frame.ready_wait == "host"
                 assert np.array_equal(_gl.get_tex_image(frame.texture),
