@@ -3,6 +3,7 @@ crashes on either side, stale sockets and hostile peers."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -464,67 +465,70 @@ def _portable_handshake(device, listener, name, tex, ready):
     return ch
 
 
-def test_frame_announced_before_it_is_ready_is_not_skipped(device):
-    """A producer announces frame 1 before its ready timeline reaches it (as a GPU-signalled
-    frame is): a next_frame that times out leaves frame 1 the next frame, instead of reading on."""
-    import threading
-
-    name = _name("announced")
+@contextlib.contextmanager
+def _fake_stream(device, name, serve):
+    """A fake producer of `name` on a thread: after the portable handshake, `serve(ch, done)`
+    sends what the test needs (done: an Event set when the test ends, before the thread is
+    joined). Yields the producer's portable ready timeline."""
     listener = _fake_producer(name)
     tex = device.create_shareable_texture(DESC)
     ready = device.create_shared_timeline("portable")
-    go, done = threading.Event(), threading.Event()
+    done = threading.Event()
 
-    def serve():
+    def run():
         ch = _portable_handshake(device, listener, name, tex, ready)
-        ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(1, 0), [])
-        go.wait(10)
-        ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(2, 0), [])
+        serve(ch, done)
         done.wait(10)
         ch.close()
 
-    t = threading.Thread(target=serve)
+    t = threading.Thread(target=run)
     t.start()
     try:
-        sub = geyser.Subscriber(device, name, timeout=5)
-        with pytest.raises(geyser.TimeoutError):
-            sub.next_frame(timeout=0.1)  # announced, not ready
-        ready.signal(1)
-        with sub.next_frame(timeout=5) as f:
-            assert f.number == 1
-        go.set()
-        ready.signal(2)
-        with sub.next_frame(timeout=5) as f:
-            assert f.number == 2
-        sub.close()
+        yield ready
     finally:
-        go.set()
         done.set()
         t.join(10)
+
+
+def test_frame_announced_before_it_is_ready_is_not_skipped(device):
+    """A producer announces frame 1 before its ready timeline reaches it (as a GPU-signalled
+    frame is): a next_frame that times out leaves frame 1 the next frame, instead of reading on."""
+    go = threading.Event()
+
+    def serve(ch, done):
+        ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(1, 0), [])
+        go.wait(10)
+        ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(2, 0), [])
+
+    name = _name("announced")
+    try:
+        with _fake_stream(device, name, serve) as ready:
+            sub = geyser.Subscriber(device, name, timeout=5)
+            with pytest.raises(geyser.TimeoutError):
+                sub.next_frame(timeout=0.1)  # announced, not ready
+            ready.signal(1)
+            with sub.next_frame(timeout=5) as f:
+                assert f.number == 1
+            go.set()
+            ready.signal(2)
+            with sub.next_frame(timeout=5) as f:
+                assert f.number == 2
+            sub.close()
+    finally:
+        go.set()
 
 
 def test_frame_sent_complete_is_read_without_a_wait(device):
     """Protocol 4's ready flag: a frame the producer sends complete (as end_frame(ready="host")
     does, before it signals the timelines) is returned at once, even with its ready timeline not
     yet signalled, and says there is nothing left to wait for; an unflagged frame still waits."""
-    import threading
 
-    name = _name("sent-ready")
-    listener = _fake_producer(name)
-    tex = device.create_shareable_texture(DESC)
-    ready = device.create_shared_timeline("portable")
-    done = threading.Event()
-
-    def serve():
-        ch = _portable_handshake(device, listener, name, tex, ready)
+    def serve(ch, done):
         ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(1, 0, flags=1), [])
         ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(2, 0), [])
-        done.wait(10)
-        ch.close()
 
-    t = threading.Thread(target=serve)
-    t.start()
-    try:
+    name = _name("sent-ready")
+    with _fake_stream(device, name, serve) as ready:
         sub = geyser.Subscriber(device, name, timeout=5)
         with sub.next_frame(timeout=1) as f:  # its timeline is still at 0
             assert f.number == 1 and f.ready_wait == "host"
@@ -535,31 +539,17 @@ def test_frame_sent_complete_is_read_without_a_wait(device):
         with sub.next_frame(timeout=5) as f:
             assert f.number == 2
         sub.close()
-    finally:
-        done.set()
-        t.join(10)
 
 
 @pytest.mark.parametrize("flags", [2, 0x80, 0xFF])
 def test_frame_with_undefined_flags_is_a_protocol_error(device, flags):
     """Bits protocol 4 does not define: ProtocolError naming them, and nothing leaks."""
-    import threading
+
+    def serve(ch, done):
+        ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(1, 0, flags=flags), [])
 
     name = _name(f"flags-{flags}")
-    listener = _fake_producer(name)
-    tex = device.create_shareable_texture(DESC)
-    ready = device.create_shared_timeline("portable")
-    done = threading.Event()
-
-    def serve():
-        ch = _portable_handshake(device, listener, name, tex, ready)
-        ch.send(_native.MESSAGE_FRAME, _sender_wire.frame(1, 0, flags=flags), [])
-        done.wait(10)
-        ch.close()
-
-    t = threading.Thread(target=serve)
-    t.start()
-    try:
+    with _fake_stream(device, name, serve):
         sub = geyser.Subscriber(device, name, timeout=5)
         gc.collect()  # what earlier tests left for the collector (their listeners) goes first
         base = _fd_count()
@@ -567,9 +557,6 @@ def test_frame_with_undefined_flags_is_a_protocol_error(device, flags):
             sub.next_frame(timeout=2)
         assert _fd_count() == base
         sub.close()
-    finally:
-        done.set()
-        t.join(10)
 
 
 def test_producer_gone_before_an_announced_frame_is_ready(device):
