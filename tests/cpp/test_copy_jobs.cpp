@@ -36,6 +36,7 @@ TEST(CopyJobs, LosslessKeepsEveryFrameInOrder) {
         EXPECT_FALSE(jobs.downloading_for(a.get()));
     }
     EXPECT_TRUE(jobs.empty());
+    EXPECT_FALSE(jobs.any());
 }
 
 TEST(CopyJobs, LatestSupersedesFramesNotStartedAndKeepsTheirSubscribers) {
@@ -74,8 +75,10 @@ TEST(CopyJobs, ClearForgetsQueuedAndRunning) {
     jobs.add(0, 1, {a}, false);
     jobs.add(1, 2, {a}, false);
     jobs.start();
+    EXPECT_TRUE(jobs.any());
     jobs.clear();
     EXPECT_TRUE(jobs.empty());
+    EXPECT_FALSE(jobs.any());
     EXPECT_FALSE(jobs.holds(0) || jobs.holds(1));
     EXPECT_FALSE(jobs.downloading_for(a.get()));
 }

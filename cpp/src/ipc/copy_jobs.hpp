@@ -29,7 +29,10 @@ public:
         std::vector<std::shared_ptr<Sub>> subs;
     };
 
+    /// No job queued (one may be running).
     bool empty() const noexcept { return queued_.empty(); }
+    /// A job queued or running.
+    bool any() const noexcept { return busy_ || !queued_.empty(); }
     /// Whether `slot` has a job queued or being downloaded.
     bool holds(uint32_t slot) const noexcept {
         return (busy_ && running_.slot == slot) ||

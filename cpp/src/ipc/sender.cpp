@@ -45,6 +45,8 @@ constexpr uint64_t kGoodbyeTimeoutNs = 500'000'000;
 constexpr size_t kMaxEvents = 1024;
 // The most GPUs a Sender remembers it could not serve by peer copy; beyond, it tries no more.
 constexpr size_t kMaxRefusals = 64;
+// How long past its timeout and send_timeout begin_frame waits for the copier's downloads.
+constexpr uint64_t kCopierGraceNs = 1'000'000'000;
 // How long the listener is left alone when accept() runs out of fds.
 constexpr uint64_t kAcceptPauseNs = 50'000'000;
 
@@ -334,6 +336,15 @@ struct Sender::State {
             const auto& job = copy_jobs.start();
             const uint32_t slot = job.slot;
             const uint64_t number = job.number;
+            // Nobody left to copy it for (dropped meanwhile): no download, and no wait for a kGpu
+            // frame's signal that may never come.
+            if (std::none_of(job.subs.begin(), job.subs.end(), [&](const auto& sub) {
+                    return std::find(subs.begin(), subs.end(), sub) != subs.end();
+                })) {
+                copy_jobs.finish();
+                changed.notify_all();
+                continue;
+            }
             lock.unlock();
             bool downloaded = false;
             std::string failed;
@@ -717,11 +728,6 @@ PeerFeeder* Sender::peer_feeder(const Uuid& gpu, std::string& why) {
         why = it->second;
         return nullptr;
     }
-    if (st.peer_refusals.size() >= kMaxRefusals) {
-        why = "this producer has refused peer copy to " + std::to_string(kMaxRefusals) + " GPUs already and tries no "
-              "more (GPU " + uuid_to_hex(gpu) + ")";
-        return nullptr;
-    }
     // Made without the lock (opening a device and CUDA take a while; end_frame goes on meanwhile):
     // only this thread adds feeders, so no other can be made for this GPU meanwhile.
     try {
@@ -739,7 +745,9 @@ PeerFeeder* Sender::peer_feeder(const Uuid& gpu, std::string& why) {
     } catch (const std::exception& e) {
         why = e.what();
     }
-    st.peer_refusals.emplace(gpu, why);
+    // Remembered up to kMaxRefusals: past that a GPU is tried again each time (a peer naming made-up
+    // UUIDs must not make the producer refuse the real GPUs it has not seen yet).
+    if (st.peer_refusals.size() < kMaxRefusals) st.peer_refusals.emplace(gpu, why);
     return nullptr;
 }
 
@@ -857,6 +865,22 @@ Sender::Frame Sender::begin_frame(std::chrono::nanoseconds timeout) {
             }
         }
         if (slot >= 0) break;
+        // The copier's downloads (the producer's own work, each bounded by the copy and
+        // send_timeout) are waited for, never blamed on a holder: kLossless when it holds the
+        // slot due, kLatest when it holds any (a ring of 3 has no slot to spare for it).
+        const bool copier = options_.mode == DeliveryMode::kLossless ? st.copy_jobs.holds(blocked) : st.copy_jobs.any();
+        if (remaining(deadline) == 0 && copier) {
+            if (now_ns() > deadline + st.send_timeout_ns + kCopierGraceNs) {
+                throw TimeoutError("begin_frame: the copy subscribers' download of a ring slot has not finished " +
+                                   ms_text(st.send_timeout_ns + kCopierGraceNs) + " after the timeout (" +
+                                   ms_text(wait_ns) + ")");
+            }
+            st.changed.wait_for(lock, std::chrono::milliseconds(1));  // the copier's notify ends it
+            lock.unlock();  // the check may take the Python GIL: never while holding the state's lock
+            check_interrupt();
+            lock.lock();
+            continue;
+        }
         if (remaining(deadline) == 0) {
             // Every subscriber still holding the blocked slot is dropped, and told why.
             bool dropped = false;
@@ -871,9 +895,11 @@ Sender::Frame Sender::begin_frame(std::chrono::nanoseconds timeout) {
                 }
             }
             if (dropped) continue;
-            // Nobody holds it: the copier's download of it (the producer's own work, bounded by the
-            // copy and send_timeout) is what is left; the copier's notify ends this wait.
+            // Nobody held it: it was freed meanwhile, or the copier took it just now (above next time).
             st.changed.wait_for(lock, std::chrono::milliseconds(1));
+            lock.unlock();
+            check_interrupt();
+            lock.lock();
             continue;
         }
         const uint64_t slice = std::min<uint64_t>(interrupt_slice_ns(remaining(deadline)), kServiceSliceNs);
@@ -951,7 +977,10 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     State& st = *state_;
     std::unique_lock<std::mutex> lock(st.mutex);
     // Who gets it. kGpu: nothing changes before the signals are submitted, so a failed submission
-    // leaves the frame pending. Copy subscribers apart: the copier downloads their frame (below).
+    // leaves the frame pending. kHost: a host signal that fails (a device lost) does so after the
+    // frame went out; end_frame throws, the frame stays published, and a subscriber whose timeline
+    // could not be signalled is dropped, told why. Copy subscribers apart: the copier downloads
+    // their frame (below).
     st.batch.clear();
     st.copy_batch.clear();
     st.peer_batch.clear();
@@ -996,6 +1025,14 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
         }
         st.peer_ready.clear();
     }
+    // The copy subscribers' download, by the copier thread (it waits for the producer's timeline
+    // below): end_frame does not wait for it, and a failed host signal below still leaves them
+    // their frame or a reason.
+    if (!st.copy_batch.empty()) {
+        std::vector<std::shared_ptr<Subscription>> copies;
+        copies.swap(st.copy_batch);
+        st.queue_copy(slot, frame.number, std::move(copies));
+    }
     if (host) {
         // The producer's own timeline (what late joiners, the copier and kGpu relays go by), then
         // the subscribers' still here: one whose timeline is unusable is dropped, told why.
@@ -1008,12 +1045,6 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
         st.signal_ready(st.batch, frame.number, *ready_);
     }
     st.batch.clear();
-    // Then the copy subscribers' download, by the copier thread: end_frame does not wait for it.
-    if (!st.copy_batch.empty()) {
-        std::vector<std::shared_ptr<Subscription>> copies;
-        copies.swap(st.copy_batch);
-        st.queue_copy(slot, frame.number, std::move(copies));
-    }
 }
 
 uint64_t Sender::publish(VkImageAspectFlagBits aspect, const void* data, size_t size, std::chrono::nanoseconds timeout) {
