@@ -875,13 +875,7 @@ Sender::Frame Sender::begin_frame(std::chrono::nanoseconds timeout) {
                                    ms_text(st.send_timeout_ns + kCopierGraceNs) + " after the timeout (" +
                                    ms_text(wait_ns) + ")");
             }
-            st.changed.wait_for(lock, std::chrono::milliseconds(1));  // the copier's notify ends it
-            lock.unlock();  // the check may take the Python GIL: never while holding the state's lock
-            check_interrupt();
-            lock.lock();
-            continue;
-        }
-        if (remaining(deadline) == 0) {
+        } else if (remaining(deadline) == 0) {
             // Every subscriber still holding the blocked slot is dropped, and told why.
             bool dropped = false;
             for (size_t i = st.subs.size(); i-- > 0;) {
@@ -895,14 +889,11 @@ Sender::Frame Sender::begin_frame(std::chrono::nanoseconds timeout) {
                 }
             }
             if (dropped) continue;
-            // Nobody held it: it was freed meanwhile, or the copier took it just now (above next time).
-            st.changed.wait_for(lock, std::chrono::milliseconds(1));
-            lock.unlock();
-            check_interrupt();
-            lock.lock();
-            continue;
         }
-        const uint64_t slice = std::min<uint64_t>(interrupt_slice_ns(remaining(deadline)), kServiceSliceNs);
+        // Past the deadline (the copier's download, or a slot freed meanwhile) the wait is 1 ms at a
+        // time: the copier's and the service thread's notifies end it sooner.
+        uint64_t slice = std::min<uint64_t>(interrupt_slice_ns(remaining(deadline)), kServiceSliceNs);
+        if (slice == 0) slice = 1'000'000;
         st.changed.wait_for(lock, std::chrono::nanoseconds(static_cast<int64_t>(slice)));
         lock.unlock();  // the check may take the Python GIL: never while holding the state's lock
         check_interrupt();
