@@ -103,6 +103,8 @@ def test_texture_stream_frames_through_cuda_arrays(device, fd_count):
                 geyser.cuda.release(sub, got, stream)  # synchronises the stream
                 assert got.released
                 assert bool((out == n * 17 % 256).all()), f"frame {n}"
+            # The producer's stream signalled the subscriber's own timeline: nothing was relayed.
+            assert sender.stats.ready_submissions == 0
             with pytest.raises(geyser.UnsupportedOperationError, match="texture"):
                 geyser.cuda.tensor_views(got)
     del sender, sub, got, frame, tex

@@ -63,7 +63,8 @@ void bind_sender(py::module_& m) {
         .def_readonly("stalls_skipped", &SenderStats::stalls_skipped)
         .def_readonly("accepts_deferred", &SenderStats::accepts_deferred)
         .def_readonly("frames_copied", &SenderStats::frames_copied)
-        .def_readonly("frames_peer_copied", &SenderStats::frames_peer_copied);
+        .def_readonly("frames_peer_copied", &SenderStats::frames_peer_copied)
+        .def_readonly("ready_submissions", &SenderStats::ready_submissions);
     py::enum_<ReadySignal>(m, "ReadySignal")
         .value("HOST", ReadySignal::kHost)
         .value("GPU", ReadySignal::kGpu);

@@ -267,7 +267,9 @@ class Sender:
         ``stalls_skipped``, ``accepts_deferred`` (accept() out of fds, the listener left alone a while),
         ``frames_copied`` (frames downloaded once each into the copy ring for copy subscribers),
         ``frames_peer_copied`` (frames copied GPU to GPU, once per frame and destination GPU, for
-        peer-copy subscribers)."""
+        peer-copy subscribers), ``ready_submissions`` (queue submissions the sender made to signal
+        subscribers' ready timelines: none while ``geyser.cuda.end_frame`` signals them from the
+        producer's stream)."""
         return self._native.stats
 
     def wait_for_subscribers(self, count: int = 1, timeout: float = DEFAULT_TIMEOUT) -> None:

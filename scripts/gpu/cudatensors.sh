@@ -4,7 +4,9 @@
 # from the checkout root with .gl/ carried):
 #  1. install the package; build and run the C++ tests test_cuda_frames (a tensor stream and a
 #     texture stream written by a CUDA stream and read after another's GPU wait, every misuse, no
-#     fd leak, the mappings kept under a queued wait) and test_cuda;
+#     fd leak, the mappings kept under a queued wait, the producer's stream signalling every
+#     subscriber's own timeline), test_cuda, and test_sender and test_timeline_fanout (which need
+#     exportable timelines for a producer's own submission to signal its subscribers);
 #  2. tests/test_tensor_streams.py and tests/test_cuda*.py (torch/CuPy/JAX through DLPack, GPU
 #     waits; they skip without CUDA);
 #  3. benchmarks/cuda_handoff.py section 3 alone with --breakdown: geyser's tensor stream against
@@ -38,8 +40,8 @@ if ! part cpp; then
 elif cmake -S . -B /tmp/cudatensors-cpp -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEYSER_BUILD_TESTS=ON \
      -DGEYSER_BUILD_PYTHON=OFF -DGEYSER_INSTALL=ON -DCMAKE_INSTALL_PREFIX=/tmp/cudatensors-install ${CMAKE_ARGS:-} \
      > "$OUT/cpp-configure.txt" 2>&1 &&
-   cmake --build /tmp/cudatensors-cpp --target test_cuda_frames test_cuda -j "$(nproc)" > "$OUT/cpp-build.txt" 2>&1; then
-  for t in test_cuda_frames test_cuda; do
+   cmake --build /tmp/cudatensors-cpp --target test_cuda_frames test_cuda test_sender test_timeline_fanout -j "$(nproc)" > "$OUT/cpp-build.txt" 2>&1; then
+  for t in test_cuda_frames test_cuda test_sender test_timeline_fanout; do
     GEYSER_VALIDATION=1 timeout 120 /tmp/cudatensors-cpp/tests/cpp/$t > "$OUT/cpp-$t.txt" 2>&1 || status=1
     tail -3 "$OUT/cpp-$t.txt"
     grep -E "SKIPPED|FAILED|Failure" "$OUT/cpp-$t.txt" | head -10

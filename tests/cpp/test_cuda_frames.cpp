@@ -184,6 +184,8 @@ TEST(CudaFrames, TensorStreamWrittenByAStreamAndReadAfterTheGpuWait) {
             out.texture->download(VK_IMAGE_ASPECT_COLOR_BIT, back.data(), back.size());
             EXPECT_EQ(back, pattern(n)) << "frame " << n;
         }
+        EXPECT_EQ(sender->stats().ready_submissions, 0u)
+            << "the producer's stream signals the subscriber's timeline: the Sender relays nothing";
         // A frame the host waited for: wait() enqueues nothing and the memory is readable at once.
         const std::vector<uint8_t> host_bytes(layout.size(), 0x5a);
         sender->publish(host_bytes.data(), host_bytes.size());
@@ -230,6 +232,56 @@ TEST(CudaFrames, TextureStreamWrittenByAStreamAndReadAfterTheGpuWait) {
         }
     }
     EXPECT_EQ(fd_count(), before);
+}
+
+TEST(CudaFrames, TheProducersStreamSignalsSubscribersThatComeAndGoWithoutLeaking) {
+    // CudaSender::end_frame signals each subscriber's own timeline from the stream (imported
+    // into CUDA at its first frame): joins and leaves between frames, every frame verified, and
+    // the imports of those gone freed.
+    FIXTURE_OR_SKIP(f);
+    const TensorLayout layout = image_layout();
+    const size_t image = layout.index("image");
+    SenderOptions o = vulkan_sync();
+    o.ring_size = 4;
+    auto run = [&](int rounds) {
+        auto sender = Sender::create(f.producer, unique_name("churn"), layout, o);
+        auto produced = CudaSender::create(f.cuda, *sender);
+        std::vector<std::unique_ptr<Subscriber>> subs;
+        std::vector<std::unique_ptr<CudaSubscriber>> consumed;
+        ScratchTexture out = scratch_texture(*f.consumer, f.consumer_cuda, pattern(0));
+        for (int round = 0; round < rounds; ++round) {
+            subs.push_back(Subscriber::connect(f.consumer, sender->name(), 5s));
+            consumed.push_back(CudaSubscriber::create(f.consumer_cuda, *subs.back()));
+            if (subs.size() > 3) {  // the oldest leaves
+                consumed.erase(consumed.begin());
+                subs.erase(subs.begin());
+            }
+            const uint64_t n = sender->frame() + 1;
+            ScratchTexture src = scratch_texture(*f.producer, f.cuda, pattern(n));
+            Sender::Frame frame = sender->begin_frame(5s);
+            src.cuda->copy_to_device(produced->device_pointer(frame, image), kPitch, 0);
+            produced->end_frame(frame, 0);
+            for (size_t i = 0; i < subs.size(); ++i) {
+                // A joiner gets the current frame first (lossless), then this one.
+                Subscriber::Frame got = subs[i]->next_frame(5s, ReadyWait::kGpu);
+                while (got.number() < n) {
+                    got.release();
+                    got = subs[i]->next_frame(5s, ReadyWait::kGpu);
+                }
+                ASSERT_EQ(got.number(), n);
+                consumed[i]->wait(got, 0);
+                out.cuda->copy_from_device(consumed[i]->device_pointer(got, "image"), kPitch, 0);
+                consumed[i]->release(got, 0);
+                std::vector<uint8_t> back(pattern(n).size());
+                out.texture->download(VK_IMAGE_ASPECT_COLOR_BIT, back.data(), back.size());
+                EXPECT_EQ(back, pattern(n)) << "frame " << n << ", subscriber " << i;
+            }
+        }
+    };
+    run(2);  // what the drivers open once per process, before the count
+    const size_t before = fd_count();
+    run(12);
+    EXPECT_EQ(fd_count(), before) << "the CUDA imports of the subscribers' timelines must free their fds";
 }
 
 TEST(CudaFrames, MisuseGetsSpecificErrorsWithoutLeaking) {

@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -347,6 +349,134 @@ TEST(Sender, GpuWaitReturnsTheAnnouncedFrameForTheGpuToWaitOn) {
         got.texture()->download(VK_IMAGE_ASPECT_COLOR_BIT, out.data(), out.size(), sync);
         EXPECT_EQ(out, px) << "frame " << n;
     }
+}
+
+TEST(Sender, ReadyTargetsOfAPortableSenderAreNoneAndItsErrorsAreSpecific) {
+    // What runs on every machine: a portable ready timeline is signalled by the host only, so no
+    // GPU work can take the subscribers' signals over.
+    DEVICE_OR_SKIP(dev);
+    const std::string name = unique_name("targets-portable");
+    SenderOptions o;
+    o.sync = TimelineChoice::kPortable;
+    const size_t fds = fd_count();
+    {
+        auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8), o);
+        auto sub = Subscriber::connect(Device::open(), name, 5s);
+        Sender::Frame f = sender->begin_frame();
+        Sender::ReadyTargets targets;
+        targets.timelines.push_back(sender->ready());  // cleared by the call
+        sender->ready_targets(f, targets);
+        EXPECT_EQ(targets.number, f.number);
+        EXPECT_TRUE(targets.timelines.empty());
+        Sender::Frame other = f;
+        other.number += 1;
+        try {
+            sender->ready_targets(other, targets);
+            ADD_FAILURE() << "listed the targets of a frame not pending";
+        } catch (const InvalidArgumentError& e) {
+            EXPECT_NE(std::string(e.what()).find("ready_targets takes the frame begin_frame returned"), std::string::npos)
+                << e.what();
+        }
+        Sender::ReadyTargets stale{f.number + 4, {}};
+        try {
+            sender->end_frame(f, stale);
+            ADD_FAILURE() << "ended a frame with another frame's targets";
+        } catch (const InvalidArgumentError& e) {
+            EXPECT_NE(std::string(e.what()).find("are frame " + std::to_string(f.number + 4) + "'s"), std::string::npos)
+                << e.what();
+        }
+        sender->ready_targets(f, targets);
+        EXPECT_THROW(sender->end_frame(f, targets), InvalidArgumentError) << "kGpu needs a Vulkan ready timeline";
+        EXPECT_EQ(sender->pending(), f.number) << "every refusal leaves the frame pending";
+        const std::vector<uint8_t> px = frame_bytes(*f.texture, 1);
+        f.texture->upload(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size());
+        sender->end_frame(f);
+        expect_frame(*sub, 1);
+        sender->close();
+        EXPECT_THROW(sender->ready_targets(f, targets), InvalidHandleError);
+    }
+    EXPECT_EQ(fd_count(), fds);
+}
+
+TEST(Sender, AProducersOwnSubmissionSignalsEverySubscriberAndTheSenderRelaysNothing) {
+    DEVICE_OR_SKIP(dev);
+    if (!(dev->info().timeline_semaphore.exportable & VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT)) {
+        GTEST_SKIP() << "this device cannot export timeline semaphores (lavapipe): its senders' timelines are portable "
+                        "(ReadyTargetsOfAPortableSenderAreNoneAndItsErrorsAreSpecific)";
+    }
+    const std::string name = unique_name("targets");
+    SenderOptions o;
+    o.sync = TimelineChoice::kVulkan;
+    o.ring_size = 4;
+    auto consumer = Device::open();
+    // Warm-up of what the drivers open once per process, before the count.
+    { auto warm = Subscriber::connect(consumer, Sender::create(dev, name + "-warm", rgba8_descriptor(8, 8), o)->name(), 5s); }
+    const size_t fds = fd_count();
+    {
+        auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8), o);
+        std::vector<std::unique_ptr<Subscriber>> subs;
+        for (int i = 0; i < 3; ++i) subs.push_back(Subscriber::connect(consumer, name, 5s));
+        // The producer's upload signals every listed timeline, then ready(): no queue submission
+        // of the Sender's in between.
+        auto publish = [&](uint64_t n, const std::function<void(const Sender::Frame&)>& before_end = {}) {
+            Sender::Frame f = sender->begin_frame(5s);
+            Sender::ReadyTargets targets;
+            sender->ready_targets(f, targets);
+            const std::vector<uint8_t> px = frame_bytes(*f.texture, n);
+            SubmitSync written;
+            for (const auto& t : targets.timelines) written.signal.push_back(SyncPoint(t.get(), n));
+            written.signal.push_back(SyncPoint(f.ready, n));
+            f.texture->upload(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size(), written);
+            if (before_end) before_end(f);
+            sender->end_frame(f, targets);
+            return targets.timelines.size();
+        };
+        auto expect_gpu_frame = [&](Subscriber& sub, uint64_t n) {
+            Subscriber::Frame got = sub.next_frame(5 * kSecond, ReadyWait::kGpu);
+            ASSERT_EQ(got.number(), n);
+            std::vector<uint8_t> out(got.texture()->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
+            SubmitSync sync;
+            sync.wait.push_back(got.ready());
+            got.texture()->download(VK_IMAGE_ASPECT_COLOR_BIT, out.data(), out.size(), sync);
+            EXPECT_EQ(out, frame_bytes(*got.texture(), n)) << "frame " << n;
+            got.release();
+        };
+        const uint64_t relays = sender->stats().ready_submissions;
+        for (uint64_t n = 1; n <= 4; ++n) {
+            EXPECT_EQ(publish(n), 3u);
+            for (auto& sub : subs) expect_gpu_frame(*sub, n);
+        }
+        EXPECT_EQ(sender->stats().ready_submissions, relays) << "every subscriber was signalled by the producer's work";
+
+        // One that joins after the list was made is relayed by the Sender; the others are not.
+        std::unique_ptr<Subscriber> late;
+        EXPECT_EQ(publish(5, [&](const Sender::Frame&) { late = Subscriber::connect(consumer, name, 5s); }), 3u);
+        expect_frame(*late, 4);  // a late joiner's current frame
+        expect_gpu_frame(*late, 5);
+        for (auto& sub : subs) expect_gpu_frame(*sub, 5);
+        subs.push_back(std::move(late));
+
+        // A subscriber that pushed its own timeline past the next frame is dropped, told why; one
+        // that put it at the frame is left out of the list and gets the frame all the same.
+        subs[0]->ready()->signal(100);
+        subs[1]->ready()->signal(6);
+        EXPECT_EQ(publish(6), 2u);
+        try {
+            subs[0]->next_frame(5 * kSecond);
+            ADD_FAILURE() << "the subscriber that wrote its own timeline got a frame";
+        } catch (const SubscriptionDroppedError& e) {
+            EXPECT_NE(std::string(e.what()).find("past frame 6"), std::string::npos) << e.what();
+        }
+        {
+            // Its timeline was there before the upload: its own wait says nothing of the pixels.
+            Subscriber::Frame got = subs[1]->next_frame(5 * kSecond, ReadyWait::kGpu);
+            EXPECT_EQ(got.number(), 6u);
+        }
+        for (size_t i = 2; i < subs.size(); ++i) expect_gpu_frame(*subs[i], 6);
+        EXPECT_EQ(sender->subscribers(), 3u);
+        EXPECT_EQ(sender->stats().subscribers_dropped, 1u);
+    }
+    EXPECT_EQ(fd_count(), fds) << "the dropped subscriber's timeline and every other are freed";
 }
 
 TEST(Sender, ForkedChildCannotPublishAndLeavesTheParentsSubscribersAlone) {

@@ -200,6 +200,35 @@ TEST(TimelineFanout, RetiredTargetsLiveUntilTheSubmissionCompletesAndDrainIsBoun
     EXPECT_TRUE(gone.expired()) << "freed once the submission completed";
 }
 
+TEST(TimelineFanout, RetireFreesAtOnceWhatCompletedSubmissionsNoLongerUse) {
+    // A producer whose own work signals its subscribers makes no submission for a long time:
+    // what it retires must not wait for the next one.
+    DEVICE_OR_SKIP(dev);
+    if (!vulkan_timelines(*dev)) GTEST_SKIP() << "this device has no timeline semaphores";
+    TimelineFanout fanout(dev);
+    auto ready = dev->create_timeline(TimelineChoice::kVulkan, 0);
+    auto targets = make(*dev, TimelineChoice::kVulkan, TimelineFanout::kHostSignalMax + 2);
+    EXPECT_TRUE(fanout.signal(raw(targets), 1, *ready).empty());  // waits on the GPU for `ready`
+    ASSERT_EQ(fanout.submissions(), 1u);
+    std::weak_ptr<Timeline> kept = targets[0];
+    fanout.retire(std::move(targets[0]));
+    EXPECT_FALSE(kept.expired()) << "the pending submission still signals it";
+    ready->signal(1);
+    // No signal() since: a retire frees what the completed submission kept (polled, since the
+    // submission's own completion signal may land a little after its targets').
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!kept.expired() && std::chrono::steady_clock::now() < deadline) {
+        fanout.retire(dev->create_timeline(TimelineChoice::kVulkan, 0));
+        std::this_thread::sleep_for(1ms);
+    }
+    EXPECT_TRUE(kept.expired()) << "kept past its submission's completion";
+    // And what is retired now no submission uses: freed at once.
+    std::weak_ptr<Timeline> later = targets[1];
+    fanout.retire(std::move(targets[1]));
+    EXPECT_TRUE(later.expired()) << "no pending submission uses it";
+    EXPECT_TRUE(fanout.drain(*ready, 5s));
+}
+
 TEST(TimelineFanout, TargetsOfAnotherDeviceAreRefused) {
     DEVICE_OR_SKIP(dev);
     auto other = Device::open(uuid_to_hex(dev->info().device_uuid));

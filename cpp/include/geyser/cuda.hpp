@@ -216,6 +216,13 @@ public:
     void wait(uint64_t value, StreamHandle stream) const;
     /// Signals `value` (timeline) or the binary semaphore once `stream`'s earlier work is done.
     void signal(uint64_t value, StreamHandle stream) const;
+    /// Signals every one of `semaphores` (timelines of this context, none null) to `value` once
+    /// `stream`'s earlier work is done: one cuSignalExternalSemaphoresAsync for all of them.
+    /// Unlike signal(), it records nothing for idle() (an event per semaphore per call would cost
+    /// more than the call): the caller keeps each semaphore alive until the stream has passed this
+    /// point, which it learns from a semaphore signal()led after it on the same stream.
+    /// InvalidArgumentError for a binary or null semaphore, or one of another context.
+    static void signal_all(const std::vector<const CudaSemaphore*>& semaphores, uint64_t value, StreamHandle stream);
     /// Whether every wait and signal enqueued on it so far has completed (cuEventQuery of each
     /// stream's last one; no wait). False also when CUDA cannot be asked (then assume queued work).
     bool idle() const noexcept;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -138,10 +139,13 @@ public:
     /// A texture ring's frame: its slot's texture as a CUDA array (CudaTexture::copy_from_device).
     /// The errors of buffer(); UnsupportedOperationError for a tensor stream.
     const std::shared_ptr<CudaTexture>& texture(const Sender::Frame& frame) const;
-    /// Publishes `frame`, written by the work enqueued on `stream`: the stream signals the
-    /// Sender's ready timeline to frame.number after that work, then Sender::end_frame(frame,
-    /// ReadySignal::kGpu) announces it (the device forwards the signal to every subscriber's
-    /// timeline; nothing waits on the host). Throws UnsupportedOperationError for a portable ready
+    /// Publishes `frame`, written by the work enqueued on `stream`: after that work the stream
+    /// signals each zero-copy subscriber's own ready timeline (Sender::ready_targets: one
+    /// cuSignalExternalSemaphoresAsync for all of them, each imported into CUDA at its first
+    /// frame), then the Sender's, and Sender::end_frame(frame, targets) announces it. Nothing
+    /// waits on the host, and no queue submission of the Sender's sits between the producer's
+    /// stream and the consumers' (a timeline CUDA could not import is left to the Sender's
+    /// relay). Throws UnsupportedOperationError for a portable ready
     /// timeline (host memory, which no CUDA stream can signal: synchronise the stream and call
     /// Sender::end_frame(frame) instead), InvalidArgumentError unless `frame` is the one pending
     /// (Sender::pending(): a frame ended, abandoned or of another Sender is refused before the
@@ -160,6 +164,18 @@ public:
 private:
     CudaSender(std::shared_ptr<CudaContext> context, Sender& sender);
     void check_frame(const Sender::Frame& frame) const;
+    // The CUDA import of a subscriber's ready timeline, made at its first frame; null when CUDA
+    // refused it (then the Sender relays that subscriber's frames, and no import is tried again).
+    const CudaSemaphore* imported(const std::shared_ptr<Timeline>& timeline);
+    // Forgets the imports of timelines that have gone (their subscribers left), each freed once
+    // the stream has passed the last signal of it.
+    void collect();
+
+    struct Import {
+        std::weak_ptr<Timeline> timeline;  // the Sender's; expired once its subscriber has gone
+        std::shared_ptr<CudaSemaphore> semaphore;
+        uint64_t last = 0;  // the last frame a stream was asked to signal it to
+    };
 
     std::shared_ptr<CudaContext> context_;
     Sender& sender_;
@@ -167,6 +183,14 @@ private:
     std::vector<std::shared_ptr<CudaBuffer>> buffers_;
     std::vector<std::shared_ptr<CudaTexture>> textures_;
     std::shared_ptr<CudaSemaphore> ready_;
+    std::map<const Timeline*, Import> imports_;
+    // Imports whose timeline has gone, with the last frame signalled: freed when the Sender's
+    // ready timeline, signalled after them on the same stream, reaches it.
+    std::vector<std::pair<uint64_t, std::shared_ptr<CudaSemaphore>>> retired_;
+    // Reused every frame.
+    Sender::ReadyTargets targets_;
+    Sender::ReadyTargets signalled_;
+    std::vector<const CudaSemaphore*> signal_list_;
 };
 
 }  // namespace geyser::cuda

@@ -104,6 +104,10 @@ struct SenderStats {
     /// Frames copied GPU to GPU for peer-copy subscribers (once per frame and destination GPU,
     /// however many subscribers are on it).
     uint64_t frames_peer_copied = 0;
+    /// Queue submissions the Sender made on its device to signal subscribers' ready timelines
+    /// (the relay of a ReadySignal::kGpu frame, or a kHost frame with many subscribers). A
+    /// producer whose own GPU work signals the subscribers (Sender::ready_targets) needs none.
+    uint64_t ready_submissions = 0;
 };
 
 /// Who signals a frame's ready timeline when end_frame() announces it.
@@ -149,6 +153,13 @@ public:
         /// For ReadySignal::kGpu: the VkSemaphore to signal to `number` in your submission
         /// (ready->semaphore()); null for portable timelines, which only the host signals.
         VkSemaphore ready_semaphore = VK_NULL_HANDLE;
+    };
+
+    /// The zero-copy subscribers' own ready timelines that a frame reaches, for a producer whose
+    /// own GPU work signals them as well as ready() (Sender::ready_targets). Holds them alive.
+    struct ReadyTargets {
+        uint64_t number = 0;  ///< The frame they are for.
+        std::vector<std::shared_ptr<Timeline>> timelines;
     };
 
     /// Publishes `name` on `device`: creates the ring and the ready timeline, binds
@@ -207,6 +218,32 @@ public:
     /// cannot take the message is dropped at once: nothing here waits on a subscriber. Throws
     /// VulkanError when the submission fails, the frame still pending and nothing announced.
     void end_frame(const Frame& frame, ReadySignal ready = ReadySignal::kHost);
+    /// For a producer whose own GPU work signals the subscribers' timelines itself, so that a
+    /// frame reaches them with no queue submission of the Sender's in between (one GPU context
+    /// fewer on the way: geyser/cuda_frames.hpp's CudaSender signals them from the CUDA stream
+    /// that wrote the frame). Fills `out` with the own ready timeline of every zero-copy
+    /// subscriber that `frame` (the one pending) goes to: Vulkan timelines of device(), each below
+    /// frame.number. Signal each to frame.number, then ready() (after them: what the Sender goes
+    /// by for late joiners, the copy and peer-copy paths and close()), then call
+    /// end_frame(frame, out).
+    ///
+    /// A subscriber whose timeline is already past frame.number was written by the subscriber
+    /// itself and is dropped here, told why, as end_frame would; one at frame.number is left out
+    /// (end_frame's rule). Until end_frame, nothing of the Sender's signals a listed timeline (a
+    /// subscriber listed has nothing else coming: joiners and frame requests arriving meanwhile
+    /// are not listed, and end_frame signals those itself). `out` is empty for a portable ready
+    /// timeline, and holds the timelines alive: keep it until the work that signals them has
+    /// completed (a VkSemaphore must outlive the submissions that use it). Throws
+    /// InvalidArgumentError unless `frame` is the one pending, InvalidHandleError after close().
+    void ready_targets(const Frame& frame, ReadyTargets& out);
+    /// end_frame(frame, ReadySignal::kGpu) where the caller's GPU work signals ready() and every
+    /// timeline in `signalled` (ready_targets' list for this frame, or the part of it the caller
+    /// could signal) to frame.number. The Sender's own submission signals only the subscribers
+    /// the frame goes to that are not in `signalled`, and a failure of that submission drops
+    /// them (told why) rather than throw: the frame is on its way to the others. Throws
+    /// InvalidArgumentError when `signalled` is another frame's, and end_frame's errors before
+    /// anything is announced.
+    void end_frame(const Frame& frame, const ReadyTargets& signalled);
     /// Forgets a frame begun and not ended (its slot is written again next time).
     void abandon_frame(const Frame& frame);
     /// begin_frame, upload `size` bytes of `aspect` (exactly texture->host_size(aspect)) with
@@ -273,6 +310,7 @@ private:
     // `why` peer copy is not possible there.
     PeerFeeder* peer_feeder(const Uuid& gpu, std::string& why);
     SenderInfo info_locked() const;  // caller holds the state's mutex
+    void end_frame_as(const Frame& frame, ReadySignal ready, const ReadyTargets* signalled);
 
     std::shared_ptr<Device> device_;
     std::string name_;

@@ -480,6 +480,30 @@ void CudaSemaphore::signal(uint64_t value, StreamHandle stream) const {
     pending_.record(stream);
 }
 
+void CudaSemaphore::signal_all(const std::vector<const CudaSemaphore*>& semaphores, uint64_t value, StreamHandle stream) {
+    if (semaphores.empty()) return;
+    const CudaSemaphore* first = semaphores.front();
+    if (first == nullptr) throw InvalidArgumentError("CudaSemaphore::signal_all: a null semaphore");
+    // Reused by the thread's every call, so a steady stream of frames allocates nothing.
+    thread_local std::vector<CUexternalSemaphore> handles;
+    thread_local std::vector<CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS> params;
+    handles.clear();
+    for (const CudaSemaphore* s : semaphores) {
+        if (s == nullptr) throw InvalidArgumentError("CudaSemaphore::signal_all: a null semaphore");
+        if (!s->timeline_) throw InvalidArgumentError("CudaSemaphore::signal_all signals timelines; one is binary");
+        if (s->context_ != first->context_) {
+            throw InvalidArgumentError("CudaSemaphore::signal_all: the semaphores are of different CUDA contexts");
+        }
+        handles.push_back(static_cast<CUexternalSemaphore>(s->semaphore_));
+    }
+    params.assign(handles.size(), CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS{});
+    for (auto& p : params) p.params.fence.value = value;
+    ContextScope scope(*first->context_);
+    check(scope.driver().cuSignalExternalSemaphoresAsync(handles.data(), params.data(),
+                                                         static_cast<unsigned int>(handles.size()), as_stream(stream)),
+          "cuSignalExternalSemaphoresAsync");
+}
+
 bool CudaSemaphore::idle() const noexcept {
     const Driver* d = driver();
     if (d == nullptr || d->cuCtxPushCurrent(reinterpret_cast<CUcontext>(context_->context())) != CUDA_SUCCESS) return false;

@@ -2,6 +2,7 @@
 // the per-frame wait, signal and release on a CUDA stream.
 #include "geyser/cuda_frames.hpp"
 
+#include <algorithm>
 #include <mutex>
 #include <utility>
 
@@ -165,7 +166,72 @@ std::unique_ptr<CudaSender> CudaSender::create(std::shared_ptr<CudaContext> cont
     return s;
 }
 
-CudaSender::~CudaSender() { release_mappings(ready_, buffers_, textures_); }
+CudaSender::~CudaSender() {
+    // Imports of subscribers' timelines a stream may still signal go with the mappings' rule:
+    // kept rather than destroyed under queued work.
+    bool queued = false;
+    try {
+        for (const auto& [frame, semaphore] : retired_) queued = queued || frame > sender_.ready()->value();
+        for (const auto& [timeline, entry] : imports_) {
+            queued = queued || (entry.semaphore && entry.last > sender_.ready()->value());
+        }
+    } catch (...) {
+        queued = true;  // the Sender's timeline cannot be read: assume queued work
+    }
+    if (queued) {
+        static std::mutex mutex;
+        static auto* kept = new std::vector<std::shared_ptr<CudaSemaphore>>();  // never freed, on purpose
+        std::lock_guard<std::mutex> lock(mutex);
+        try {
+            for (auto& [frame, semaphore] : retired_) kept->push_back(std::move(semaphore));
+            for (auto& [timeline, entry] : imports_) {
+                if (entry.semaphore) kept->push_back(std::move(entry.semaphore));
+            }
+        } catch (...) {
+            // Out of memory for the list: destroyed after all.
+        }
+    }
+    release_mappings(ready_, buffers_, textures_);
+}
+
+const CudaSemaphore* CudaSender::imported(const std::shared_ptr<Timeline>& timeline) {
+    auto it = imports_.find(timeline.get());
+    if (it != imports_.end()) {
+        if (it->second.timeline.lock() == timeline) return it->second.semaphore.get();
+        // A timeline made where a freed one was: that one's subscriber has gone.
+        if (it->second.semaphore) retired_.emplace_back(it->second.last, std::move(it->second.semaphore));
+        imports_.erase(it);
+    }
+    Import entry;
+    entry.timeline = timeline;
+    try {
+        const TimelineHandle h = sender_.device()->export_timeline(*timeline);
+        entry.semaphore = CudaSemaphore::import(context_, h.semaphore);
+    } catch (const Error&) {
+        // Left null: the Sender's relay signals this subscriber from its device instead.
+    }
+    return imports_.emplace(timeline.get(), std::move(entry)).first->second.semaphore.get();
+}
+
+void CudaSender::collect() {
+    for (auto it = imports_.begin(); it != imports_.end();) {
+        if (!it->second.timeline.expired()) {
+            ++it;
+            continue;
+        }
+        if (it->second.semaphore) retired_.emplace_back(it->second.last, std::move(it->second.semaphore));
+        it = imports_.erase(it);
+    }
+    if (retired_.empty()) return;
+    uint64_t reached = 0;
+    try {
+        reached = sender_.ready()->value();
+    } catch (const Error&) {
+        return;  // kept until a later frame, or for good (the destructor)
+    }
+    retired_.erase(std::remove_if(retired_.begin(), retired_.end(), [&](const auto& r) { return r.first <= reached; }),
+                   retired_.end());
+}
 
 void CudaSender::check_frame(const Sender::Frame& frame) const {
     // A frame rebuilt from its number and slot (as a binding may) carries no timeline: the slot
@@ -222,8 +288,26 @@ void CudaSender::end_frame(const Sender::Frame& frame, StreamHandle stream) {
                                    std::to_string(sender_.pending()) + " is pending, got " + std::to_string(frame.number) + ")");
     }
     context_->check_stream(stream, "the stream that wrote the frame");
+    // Each subscriber's own timeline straight from this stream, then the Sender's (after them, in
+    // stream order: when it is reached, so are they).
+    sender_.ready_targets(frame, targets_);
+    signal_list_.clear();
+    signalled_.number = frame.number;
+    signalled_.timelines.clear();
+    for (const std::shared_ptr<Timeline>& t : targets_.timelines) {
+        const CudaSemaphore* s = imported(t);
+        if (s == nullptr) continue;
+        signal_list_.push_back(s);
+        signalled_.timelines.push_back(t);
+    }
+    CudaSemaphore::signal_all(signal_list_, frame.number, stream);
+    for (const std::shared_ptr<Timeline>& t : signalled_.timelines) imports_[t.get()].last = frame.number;
     ready_->signal(frame.number, stream);
-    sender_.end_frame(frame, ReadySignal::kGpu);
+    sender_.end_frame(frame, signalled_);
+    // The imports are CUDA's own: the Sender's timelines need not be held past here.
+    targets_.timelines.clear();
+    signalled_.timelines.clear();
+    collect();
 }
 
 }  // namespace geyser::cuda

@@ -128,6 +128,7 @@ struct Sender::State {
     std::vector<std::shared_ptr<Subscription>> single;
     std::vector<Timeline*> targets;
     std::vector<std::shared_ptr<Subscription>> copy_batch;  // end_frame's copy subscribers
+    std::vector<std::shared_ptr<Subscription>> relay;       // those the producer's own work did not signal
     uint64_t send_timeout_ns = 0;  // options.send_timeout: bounds a copy's wait for a kGpu frame
     DeliveryMode mode = DeliveryMode::kLossless;  // options.mode
     std::atomic<bool> stop{false};
@@ -215,6 +216,38 @@ struct Sender::State {
             const std::shared_ptr<Subscription> sub = std::move(to[f.index]);
             drop(sub, "its ready timeline is unusable (" + why + ")");
         }
+    }
+
+    /// Whether frame `number` goes to `sub` (kLatest: only when it asked for a frame before it).
+    bool gets(const Subscription& sub, uint64_t number) const {
+        return mode != DeliveryMode::kLatest || (sub.wants && number > sub.wants_after);
+    }
+
+    /// signal_ready for the subscribers in `to` whose timelines the producer's own GPU work does
+    /// not signal (not in `signalled`: Sender::ready_targets). The others' entries stay as they
+    /// are; one whose timeline is unusable, or all of them when the submission fails, is dropped
+    /// (told why) and its entry cleared: the frame is on its way to the rest, so nothing throws.
+    void signal_rest(std::vector<std::shared_ptr<Subscription>>& to, const Sender::ReadyTargets& signalled,
+                     uint64_t number, Timeline& after) {
+        relay.clear();
+        for (auto& sub : to) {
+            const auto& listed = signalled.timelines;
+            if (std::find(listed.begin(), listed.end(), sub->ready) == listed.end()) relay.push_back(std::move(sub));
+        }
+        if (relay.empty()) return;
+        try {
+            signal_ready(relay, number, after);
+        } catch (const Error& e) {
+            for (auto& sub : relay) {
+                if (!sub) continue;
+                drop(sub, std::string("its ready timeline could not be signalled (") + e.what() + ")");
+                sub = nullptr;
+            }
+        }
+        for (auto& sub : relay) {
+            if (sub) to.push_back(std::move(sub));
+        }
+        relay.clear();
     }
 
     /// Sends frame `number` in `slot` (`payload`, its encoded message) to `sub`, whose ready
@@ -789,7 +822,9 @@ SenderStats Sender::stats() const {
     // A fork() child's copy of the mutex may have been held at fork(): the child counts nothing.
     if (!state_ || !state_->in_owner_process()) return {};
     std::lock_guard<std::mutex> lock(state_->mutex);
-    return state_->stats;
+    SenderStats stats = state_->stats;
+    stats.ready_submissions = state_->fanout.submissions();
+    return stats;
 }
 
 std::vector<SenderEvent> Sender::take_events() {
@@ -944,11 +979,57 @@ void Sender::abandon_frame(const Frame& frame) {
     pending_ = 0;
 }
 
-void Sender::end_frame(const Frame& frame, ReadySignal ready) {
+void Sender::ready_targets(const Frame& frame, ReadyTargets& out) {
+    require_open("list a frame's ready targets");
+    if (frame.number != pending_ || pending_ == 0) {
+        throw InvalidArgumentError("ready_targets takes the frame begin_frame returned (frame " +
+                                   std::to_string(pending_) + " is pending, got " + std::to_string(frame.number) + ")");
+    }
+    out.number = frame.number;
+    out.timelines.clear();
+    if (ready_->kind() != TimelineKind::kVulkan) return;  // only the host signals portable ones
+    State& st = *state_;
+    std::lock_guard<std::mutex> lock(st.mutex);
+    std::vector<std::pair<std::shared_ptr<Subscription>, std::string>> unusable;  // allocates only for those
+    for (const auto& sub : st.subs) {
+        if (sub->path != SharePath::kZeroCopy || !st.gets(*sub, frame.number)) continue;
+        // TimelineFanout::signal's checks, made here: the caller's GPU signals without them. A
+        // value moved past the frame after this check breaks only that subscriber's timeline.
+        std::string why;
+        try {
+            const uint64_t found = sub->ready->value();
+            if (found == frame.number) continue;  // there already; a signal must raise the value
+            if (found > frame.number) {
+                why = "at " + std::to_string(found) + ", past frame " + std::to_string(frame.number) +
+                      ": only the producer may signal it";
+            }
+        } catch (const Error& e) {
+            why = e.what();
+        }
+        if (why.empty()) {
+            out.timelines.push_back(sub->ready);
+        } else {
+            unusable.emplace_back(sub, std::move(why));
+        }
+    }
+    for (auto& [sub, why] : unusable) st.drop(sub, "its ready timeline is unusable (" + why + ")");
+}
+
+void Sender::end_frame(const Frame& frame, ReadySignal ready) { end_frame_as(frame, ready, nullptr); }
+
+void Sender::end_frame(const Frame& frame, const ReadyTargets& signalled) {
+    end_frame_as(frame, ReadySignal::kGpu, &signalled);
+}
+
+void Sender::end_frame_as(const Frame& frame, ReadySignal ready, const ReadyTargets* signalled) {
     require_open("end a frame");
     if (frame.number != pending_ || pending_ == 0) {
         throw InvalidArgumentError("end_frame takes the frame begin_frame returned (frame " +
                                    std::to_string(pending_) + " is pending, got " + std::to_string(frame.number) + ")");
+    }
+    if (signalled != nullptr && signalled->number != frame.number) {
+        throw InvalidArgumentError("end_frame: the ready targets given are frame " + std::to_string(signalled->number) +
+                                   "'s, not frame " + std::to_string(frame.number) + "'s (ready_targets lists them)");
     }
     if (ready == ReadySignal::kGpu && ready_->kind() != TimelineKind::kVulkan) {
         throw InvalidArgumentError(
@@ -976,7 +1057,7 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     st.copy_batch.clear();
     st.peer_batch.clear();
     for (const auto& sub : st.subs) {
-        if (options_.mode == DeliveryMode::kLatest && (!sub->wants || frame.number <= sub->wants_after)) continue;
+        if (!st.gets(*sub, frame.number)) continue;
         (sub->path == SharePath::kCopy       ? st.copy_batch
          : sub->path == SharePath::kPeerCopy ? st.peer_batch
                                              : st.batch)
@@ -984,7 +1065,13 @@ void Sender::end_frame(const Frame& frame, ReadySignal ready) {
     }
     // Every zero-copy subscriber's timeline in one step, then every message: the first
     // subscriber is not held up by the signals of the others.
-    if (!host) st.signal_ready(st.batch, frame.number, *ready_);
+    // With `signalled`, the caller's GPU work signals those; the rest (joined or asked since
+    // ready_targets) are relayed, and the frame goes out whatever becomes of that.
+    if (signalled != nullptr) {
+        st.signal_rest(st.batch, *signalled, frame.number, *ready_);
+    } else if (!host) {
+        st.signal_ready(st.batch, frame.number, *ready_);
+    }
     // The slot is begin_frame's; the caller's copy is not trusted.
     const uint32_t slot = static_cast<uint32_t>(st.pending_slot);
     st.current = frame.number;

@@ -143,6 +143,10 @@ void TimelineFanout::retire(std::shared_ptr<Timeline> target) {
     if (!target) return;
     if (submitted_ == 0 || target->kind() != TimelineKind::kVulkan) return;  // no submission can use it
     retired_.emplace_back(submitted_, std::move(target));
+    // Frees it at once when every submission has completed, and what earlier ones kept: a
+    // producer whose own work signals its subscribers (Sender::ready_targets) may make no
+    // submission for a long time, and each target holds a semaphore (an fd on NVIDIA).
+    collect();
 }
 
 void TimelineFanout::collect() {

@@ -78,7 +78,8 @@ public:
     /// same objects, and fds (NVIDIA's semaphores hold one each), from its creation on.
     void prepare();
 
-    /// Keeps `target` alive until every submission made so far has completed.
+    /// Keeps `target` alive until every submission made so far has completed (freed here when
+    /// they have, with whatever earlier calls kept for submissions completed since).
     void retire(std::shared_ptr<Timeline> target);
 
     /// Waits up to `timeout` for every submission to complete and frees what retire() kept.
