@@ -377,6 +377,8 @@ TEST(Sender, ReadyTargetsOfAPortableSenderAreNoneAndItsErrorsAreSpecific) {
             EXPECT_NE(std::string(e.what()).find("ready_targets takes the frame begin_frame returned"), std::string::npos)
                 << e.what();
         }
+        EXPECT_THROW(sender->relay_ready(Sender::ReadyTargets{f.number, {}}), InvalidArgumentError)
+            << "a frame not yet announced";
         Sender::ReadyTargets stale{f.number + 4, {}};
         try {
             sender->end_frame(f, stale);
@@ -408,6 +410,7 @@ TEST(Sender, AProducersOwnSubmissionSignalsEverySubscriberAndTheSenderRelaysNoth
     SenderOptions o;
     o.sync = TimelineChoice::kVulkan;
     o.ring_size = 4;
+    o.send_timeout = 300ms;  // how long close() gives a frame's signal that never comes
     auto consumer = Device::open();
     // Warm-up of what the drivers open once per process, before the count.
     { auto warm = Subscriber::connect(consumer, Sender::create(dev, name + "-warm", rgba8_descriptor(8, 8), o)->name(), 5s); }
@@ -418,6 +421,8 @@ TEST(Sender, AProducersOwnSubmissionSignalsEverySubscriberAndTheSenderRelaysNoth
         for (int i = 0; i < 3; ++i) subs.push_back(Subscriber::connect(consumer, name, 5s));
         // The producer's upload signals every listed timeline, then ready(): no queue submission
         // of the Sender's in between.
+        // Odd frames are announced first and written after (what CudaSender does), even ones the
+        // other way round.
         auto publish = [&](uint64_t n, const std::function<void(const Sender::Frame&)>& before_end = {}) {
             Sender::Frame f = sender->begin_frame(5s);
             Sender::ReadyTargets targets;
@@ -426,9 +431,10 @@ TEST(Sender, AProducersOwnSubmissionSignalsEverySubscriberAndTheSenderRelaysNoth
             SubmitSync written;
             for (const auto& t : targets.timelines) written.signal.push_back(SyncPoint(t.get(), n));
             written.signal.push_back(SyncPoint(f.ready, n));
+            if (n % 2 == 1) sender->end_frame(f, targets);
             f.texture->upload(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size(), written);
             if (before_end) before_end(f);
-            sender->end_frame(f, targets);
+            if (n % 2 == 0) sender->end_frame(f, targets);
             return targets.timelines.size();
         };
         auto expect_gpu_frame = [&](Subscriber& sub, uint64_t n) {
@@ -475,6 +481,37 @@ TEST(Sender, AProducersOwnSubmissionSignalsEverySubscriberAndTheSenderRelaysNoth
         for (size_t i = 2; i < subs.size(); ++i) expect_gpu_frame(*subs[i], 6);
         EXPECT_EQ(sender->subscribers(), 3u);
         EXPECT_EQ(sender->stats().subscribers_dropped, 1u);
+        subs.erase(subs.begin());
+
+        // A caller whose own signal of the subscribers failed after announcing hands them back:
+        // the Sender's queue signals them once ready() is there.
+        {
+            Sender::Frame f = sender->begin_frame(5s);
+            Sender::ReadyTargets targets;
+            sender->ready_targets(f, targets);
+            ASSERT_EQ(targets.timelines.size(), 3u);
+            sender->end_frame(f, targets);
+            Sender::ReadyTargets unannounced{f.number + 1, targets.timelines};
+            EXPECT_THROW(sender->relay_ready(unannounced), InvalidArgumentError);
+            const std::vector<uint8_t> px = frame_bytes(*f.texture, f.number);
+            SubmitSync written;
+            written.signal.push_back(SyncPoint(f.ready, f.number));  // only the producer's
+            f.texture->upload(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size(), written);
+            sender->relay_ready(targets);
+            for (auto& sub : subs) expect_gpu_frame(*sub, f.number);
+        }
+        // One whose signal never comes: close() signals what it announced, after send_timeout, so
+        // that no subscriber's GPU waits for good.
+        {
+            Sender::Frame f = sender->begin_frame(5s);
+            Sender::ReadyTargets targets;
+            sender->ready_targets(f, targets);
+            sender->end_frame(f, targets);
+            for (auto& sub : subs) EXPECT_LT(sub->ready()->value(), f.number);
+            sender->close();
+            for (auto& sub : subs) EXPECT_EQ(sub->ready()->value(), f.number);
+            EXPECT_EQ(sender->ready()->value(), f.number);
+        }
     }
     EXPECT_EQ(fd_count(), fds) << "the dropped subscriber's timeline and every other are freed";
 }

@@ -139,13 +139,14 @@ public:
     /// A texture ring's frame: its slot's texture as a CUDA array (CudaTexture::copy_from_device).
     /// The errors of buffer(); UnsupportedOperationError for a tensor stream.
     const std::shared_ptr<CudaTexture>& texture(const Sender::Frame& frame) const;
-    /// Publishes `frame`, written by the work enqueued on `stream`: after that work the stream
-    /// signals each zero-copy subscriber's own ready timeline (Sender::ready_targets: one
-    /// cuSignalExternalSemaphoresAsync for all of them, each imported into CUDA at its first
-    /// frame), then the Sender's, and Sender::end_frame(frame, targets) announces it. Nothing
-    /// waits on the host, and no queue submission of the Sender's sits between the producer's
-    /// stream and the consumers' (a timeline CUDA could not import is left to the Sender's
-    /// relay). Throws UnsupportedOperationError for a portable ready
+    /// Publishes `frame`, written by the work enqueued on `stream`: Sender::end_frame(frame,
+    /// targets) announces it, then after that work the stream signals each zero-copy subscriber's
+    /// own ready timeline (Sender::ready_targets: one cuSignalExternalSemaphoresAsync for all of
+    /// them, each imported into CUDA at its first frame), then the Sender's. Nothing waits on the
+    /// host, and no queue submission of the Sender's sits between the producer's stream and the
+    /// consumers' (a timeline CUDA could not import is left to the Sender's relay, as are all of
+    /// them when the stream's signal fails: then it throws CudaError, the frame announced).
+    /// Throws UnsupportedOperationError for a portable ready
     /// timeline (host memory, which no CUDA stream can signal: synchronise the stream and call
     /// Sender::end_frame(frame) instead), InvalidArgumentError unless `frame` is the one pending
     /// (Sender::pending(): a frame ended, abandoned or of another Sender is refused before the

@@ -223,27 +223,37 @@ public:
     /// fewer on the way: geyser/cuda_frames.hpp's CudaSender signals them from the CUDA stream
     /// that wrote the frame). Fills `out` with the own ready timeline of every zero-copy
     /// subscriber that `frame` (the one pending) goes to: Vulkan timelines of device(), each below
-    /// frame.number. Signal each to frame.number, then ready() (after them: what the Sender goes
-    /// by for late joiners, the copy and peer-copy paths and close()), then call
-    /// end_frame(frame, out).
+    /// frame.number. Then call end_frame(frame, out), and have your GPU work signal each of them
+    /// to frame.number, then ready() after them (what the Sender goes by for late joiners, the
+    /// copy and peer-copy paths and close()), before end_frame or after it: a timeline may be
+    /// waited on before it is signalled, and announcing first lets subscribers wake meanwhile.
     ///
     /// A subscriber whose timeline is already past frame.number was written by the subscriber
     /// itself and is dropped here, told why, as end_frame would; one at frame.number is left out
-    /// (end_frame's rule). Until end_frame, nothing of the Sender's signals a listed timeline (a
-    /// subscriber listed has nothing else coming: joiners and frame requests arriving meanwhile
-    /// are not listed, and end_frame signals those itself). `out` is empty for a portable ready
-    /// timeline, and holds the timelines alive: keep it until the work that signals them has
-    /// completed (a VkSemaphore must outlive the submissions that use it). Throws
-    /// InvalidArgumentError unless `frame` is the one pending, InvalidHandleError after close().
+    /// (end_frame's rule). Nothing of the Sender's signals a listed timeline for this frame or an
+    /// earlier one (a subscriber listed has nothing else coming: joiners and frame requests
+    /// arriving meanwhile are not listed, and end_frame signals those itself). `out` is empty for
+    /// a portable ready timeline, and holds the timelines alive: keep it until the work that
+    /// signals them has completed (a VkSemaphore must outlive the submissions that use it).
+    /// Throws InvalidArgumentError unless `frame` is the one pending, InvalidHandleError after
+    /// close().
     void ready_targets(const Frame& frame, ReadyTargets& out);
     /// end_frame(frame, ReadySignal::kGpu) where the caller's GPU work signals ready() and every
     /// timeline in `signalled` (ready_targets' list for this frame, or the part of it the caller
-    /// could signal) to frame.number. The Sender's own submission signals only the subscribers
-    /// the frame goes to that are not in `signalled`, and a failure of that submission drops
-    /// them (told why) rather than throw: the frame is on its way to the others. Throws
-    /// InvalidArgumentError when `signalled` is another frame's, and end_frame's errors before
-    /// anything is announced.
+    /// will signal) to frame.number, before this call or after it. The Sender's own submission
+    /// signals only the subscribers the frame goes to that are not in `signalled`, and a failure
+    /// of that submission drops them (told why) rather than throw: the frame is on its way to the
+    /// others. A frame whose signal never comes is treated as a kGpu one's: close() waits up to
+    /// options.send_timeout for ready() to reach it, then signals what it announced from the host.
+    /// Throws InvalidArgumentError when `signalled` is another frame's, and end_frame's errors
+    /// before anything is announced.
     void end_frame(const Frame& frame, const ReadyTargets& signalled);
+    /// For a caller whose own signal of `targets` failed after end_frame(frame, targets)
+    /// announced them: the Sender's queue signals each one still subscribed to targets.number
+    /// once ready() has reached it (ready() must still be signalled, by the host or the GPU). A
+    /// subscriber whose timeline cannot be signalled is dropped, told why. InvalidArgumentError
+    /// for a frame not yet announced.
+    void relay_ready(const ReadyTargets& targets);
     /// Forgets a frame begun and not ended (its slot is written again next time).
     void abandon_frame(const Frame& frame);
     /// begin_frame, upload `size` bytes of `aspect` (exactly texture->host_size(aspect)) with

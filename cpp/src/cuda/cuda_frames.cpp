@@ -288,7 +288,8 @@ void CudaSender::end_frame(const Sender::Frame& frame, StreamHandle stream) {
                                    std::to_string(sender_.pending()) + " is pending, got " + std::to_string(frame.number) + ")");
     }
     context_->check_stream(stream, "the stream that wrote the frame");
-    // Each subscriber's own timeline straight from this stream, then the Sender's (after them, in
+    // Announced first, so that subscribers wake while the stream's signals are enqueued: each
+    // subscriber's own timeline straight from this stream, then the Sender's (after them, in
     // stream order: when it is reached, so are they).
     sender_.ready_targets(frame, targets_);
     signal_list_.clear();
@@ -300,10 +301,24 @@ void CudaSender::end_frame(const Sender::Frame& frame, StreamHandle stream) {
         signal_list_.push_back(s);
         signalled_.timelines.push_back(t);
     }
-    CudaSemaphore::signal_all(signal_list_, frame.number, stream);
+    sender_.end_frame(frame, signalled_);
+    try {
+        CudaSemaphore::signal_all(signal_list_, frame.number, stream);
+    } catch (const Error&) {
+        // Announced already: the Sender's queue signals them once the stream has signalled its
+        // timeline (or close() does, from the host, should that never come).
+        try {
+            sender_.relay_ready(signalled_);
+        } catch (const Error&) {
+            // Closed meanwhile: close() signalled what was announced.
+        }
+        targets_.timelines.clear();
+        signalled_.timelines.clear();
+        ready_->signal(frame.number, stream);
+        throw;
+    }
     for (const std::shared_ptr<Timeline>& t : signalled_.timelines) imports_[t.get()].last = frame.number;
     ready_->signal(frame.number, stream);
-    sender_.end_frame(frame, signalled_);
     // The imports are CUDA's own: the Sender's timelines need not be held past here.
     targets_.timelines.clear();
     signalled_.timelines.clear();

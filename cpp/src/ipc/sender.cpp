@@ -79,6 +79,9 @@ struct Subscription {
     std::map<uint64_t, Held> held;  // by frame number
     bool wants = false;  // kLatest: a FrameRequest is waiting for a frame above wants_after
     uint64_t last = 0;   // the newest frame delivered to it
+    // The newest frame whose ready signal the producer's own GPU work was to make for it
+    // (Sender::end_frame(frame, targets)); close() makes it from the host if it never came.
+    uint64_t caller_signals = 0;
     uint64_t wants_after = 0;
 
     std::string who() const {
@@ -105,6 +108,7 @@ struct Sender::State {
     uint64_t current = 0;        // the newest frame published, and its slot
     uint32_t current_slot = 0;
     int64_t pending_slot = -1;   // the slot begin_frame handed out, until end/abandon
+    uint64_t caller_signalled = 0;  // the newest frame ended with end_frame(frame, targets)
     std::deque<SenderEvent> events;
     SenderStats stats;
     std::unique_ptr<CopyFeeder> copy;  // from the first copy subscriber on
@@ -215,6 +219,34 @@ struct Sender::State {
             }
             const std::shared_ptr<Subscription> sub = std::move(to[f.index]);
             drop(sub, "its ready timeline is unusable (" + why + ")");
+        }
+    }
+
+    /// close(): a frame whose ready signal the producer's own GPU work was to make (end_frame(frame,
+    /// targets)) and has not, within `timeout`, is signalled from the host for the subscribers it
+    /// was announced to, and on `ready` (the producer's), so that no subscriber's GPU, and no
+    /// relay, waits for good. Its GPU signal, should it come later, finds the value there.
+    void signal_unsignalled(Timeline& ready, std::chrono::nanoseconds timeout) {
+        if (caller_signalled == 0) return;
+        try {
+            if (ready.value() >= caller_signalled) return;  // and so every signal before it, in stream order
+            ready.wait(caller_signalled, timeout);
+            return;
+        } catch (const Error&) {
+            // Not within the timeout (or the device cannot tell): signalled from here.
+        }
+        for (const auto& sub : subs) {
+            if (sub->caller_signals == 0) continue;
+            try {
+                if (sub->ready->value() < sub->caller_signals) sub->ready->signal(sub->caller_signals);
+            } catch (const Error&) {
+                // Its own timeline, which it may have broken; nobody else waits on it.
+            }
+        }
+        try {
+            if (ready.value() < caller_signalled) ready.signal(caller_signalled);
+        } catch (const Error&) {
+            // A device lost: the drains below say what becomes of the submissions.
         }
     }
 
@@ -1094,6 +1126,14 @@ void Sender::end_frame_as(const Frame& frame, ReadySignal ready, const ReadyTarg
         sub->wants = false;
         st.announce(sub, frame.number, slot, payload, now, 0);
     }
+    if (signalled != nullptr) {
+        st.caller_signalled = frame.number;
+        for (const auto& t : signalled->timelines) {
+            for (const auto& sub : st.subs) {
+                if (sub->ready == t && sub->last == frame.number) sub->caller_signals = frame.number;
+            }
+        }
+    }
     // Their copy lands later, on their GPU: never flagged ready, and their timelines are the copy's.
     if (!st.peer_ready.empty()) {
         const std::vector<uint8_t> later = encode_frame_message({frame.number, slot, false});
@@ -1123,6 +1163,30 @@ void Sender::end_frame_as(const Frame& frame, ReadySignal ready, const ReadyTarg
         st.signal_ready(st.batch, frame.number, *ready_);
     }
     st.batch.clear();
+}
+
+void Sender::relay_ready(const ReadyTargets& targets) {
+    require_open("relay a frame's ready point");
+    if (targets.number == 0 || targets.number > frame_.load()) {
+        throw InvalidArgumentError("relay_ready: frame " + std::to_string(targets.number) +
+                                   " has not been announced (the newest is " + std::to_string(frame_.load()) + ")");
+    }
+    InterruptShield shield;
+    State& st = *state_;
+    std::lock_guard<std::mutex> lock(st.mutex);
+    std::vector<std::shared_ptr<Subscription>> to;
+    for (const auto& sub : st.subs) {
+        const auto& listed = targets.timelines;
+        if (std::find(listed.begin(), listed.end(), sub->ready) != listed.end()) to.push_back(sub);
+    }
+    if (to.empty()) return;
+    try {
+        st.signal_ready(to, targets.number, *ready_);
+    } catch (const Error& e) {
+        for (const auto& sub : to) {
+            if (sub) st.drop(sub, std::string("its ready timeline could not be signalled (") + e.what() + ")");
+        }
+    }
 }
 
 uint64_t Sender::publish(VkImageAspectFlagBits aspect, const void* data, size_t size, std::chrono::nanoseconds timeout) {
@@ -1189,6 +1253,7 @@ void Sender::close() {
     if (st.copier && st.copier->joinable()) st.copier->join();
     {
         std::lock_guard<std::mutex> lock(st.mutex);
+        st.signal_unsignalled(*ready_, options_.send_timeout);
         const uint64_t deadline = deadline_after(kGoodbyeTimeoutNs);
         for (const auto& sub : st.subs) {
             try {
