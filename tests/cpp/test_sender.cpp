@@ -427,13 +427,13 @@ TEST(Sender, AProducersOwnSubmissionSignalsEverySubscriberAndTheSenderRelaysNoth
             Sender::Frame f = sender->begin_frame(5s);
             Sender::ReadyTargets targets;
             sender->ready_targets(f, targets);
+            if (before_end) before_end(f);  // after the list is made, before the frame is announced
             const std::vector<uint8_t> px = frame_bytes(*f.texture, n);
             SubmitSync written;
             for (const auto& t : targets.timelines) written.signal.push_back(SyncPoint(t.get(), n));
             written.signal.push_back(SyncPoint(f.ready, n));
             if (n % 2 == 1) sender->end_frame(f, targets);
             f.texture->upload(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size(), written);
-            if (before_end) before_end(f);
             if (n % 2 == 0) sender->end_frame(f, targets);
             return targets.timelines.size();
         };
