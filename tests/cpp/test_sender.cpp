@@ -421,8 +421,9 @@ TEST(Sender, AProducersOwnSubmissionSignalsEverySubscriberAndTheSenderRelaysNoth
         for (int i = 0; i < 3; ++i) subs.push_back(Subscriber::connect(consumer, name, 5s));
         // The producer's upload signals every listed timeline, then ready(): no queue submission
         // of the Sender's in between.
-        // Odd frames are announced first and written after (what CudaSender does), even ones the
-        // other way round.
+        // Odd frames are announced first and written after (what CudaSender does, from a CUDA
+        // stream), even ones the other way round. A frame with a subscriber to relay is written
+        // first: the relay waits on the device's queue, ahead of a later upload there.
         auto publish = [&](uint64_t n, const std::function<void(const Sender::Frame&)>& before_end = {}) {
             Sender::Frame f = sender->begin_frame(5s);
             Sender::ReadyTargets targets;
@@ -432,9 +433,10 @@ TEST(Sender, AProducersOwnSubmissionSignalsEverySubscriberAndTheSenderRelaysNoth
             SubmitSync written;
             for (const auto& t : targets.timelines) written.signal.push_back(SyncPoint(t.get(), n));
             written.signal.push_back(SyncPoint(f.ready, n));
-            if (n % 2 == 1) sender->end_frame(f, targets);
+            const bool announce_first = n % 2 == 1 && !before_end;
+            if (announce_first) sender->end_frame(f, targets);
             f.texture->upload(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size(), written);
-            if (n % 2 == 0) sender->end_frame(f, targets);
+            if (!announce_first) sender->end_frame(f, targets);
             return targets.timelines.size();
         };
         auto expect_gpu_frame = [&](Subscriber& sub, uint64_t n) {

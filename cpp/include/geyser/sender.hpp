@@ -115,10 +115,11 @@ enum class ReadySignal : uint8_t {
     /// The writes have completed: end_frame signals the ready timeline from the host.
     kHost = 1,
     /// The caller's own GPU submission signals frame.ready_semaphore to frame.number (Vulkan
-    /// timelines only), submitted before end_frame or after it (a timeline may be waited on
-    /// before it is signalled). end_frame does not wait for it: a queue submission of its own
-    /// waits on that signal and then signals every subscriber's timeline, and the frame is
-    /// announced at once.
+    /// timelines only), submitted before end_frame, or after it from a CUDA stream or another
+    /// queue than the Sender's device's (a timeline may be waited on before it is signalled, but
+    /// end_frame's own submission waits on it in the device's queue, ahead of anything submitted
+    /// there later). end_frame does not wait for it: a queue submission of its own waits on that
+    /// signal and then signals every subscriber's timeline, and the frame is announced at once.
     kGpu = 2,
 };
 
@@ -227,6 +228,9 @@ public:
     /// to frame.number, then ready() after them (what the Sender goes by for late joiners, the
     /// copy and peer-copy paths and close()), before end_frame or after it: a timeline may be
     /// waited on before it is signalled, and announcing first lets subscribers wake meanwhile.
+    /// After it only from a CUDA stream (or another queue than device()'s): end_frame's relay of
+    /// the subscribers not listed waits on ready() in device()'s queue, and would hold up a later
+    /// submission of yours there for good.
     ///
     /// A subscriber whose timeline is already past frame.number was written by the subscriber
     /// itself and is dropped here, told why, as end_frame would; one at frame.number is left out
@@ -240,7 +244,8 @@ public:
     void ready_targets(const Frame& frame, ReadyTargets& out);
     /// end_frame(frame, ReadySignal::kGpu) where the caller's GPU work signals ready() and every
     /// timeline in `signalled` (ready_targets' list for this frame, or the part of it the caller
-    /// will signal) to frame.number, before this call or after it. The Sender's own submission
+    /// will signal) to frame.number, before this call or after it (ready_targets says from
+    /// where). The Sender's own submission
     /// signals only the subscribers the frame goes to that are not in `signalled`, and a failure
     /// of that submission drops them (told why) rather than throw: the frame is on its way to the
     /// others. A frame whose signal never comes is treated as a kGpu one's: close() waits up to
