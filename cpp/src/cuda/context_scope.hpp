@@ -6,14 +6,21 @@
 
 namespace geyser::cuda {
 
-/// Makes a context current on this thread for the scope's lifetime (CUDA calls act on the
+/// Makes a context current on this thread for the scope's lifetime, unless it is already (CUDA calls act on the
 /// calling thread's current context), restoring the previous one after.
 class ContextScope {
 public:
     explicit ContextScope(const CudaContext& context) : d_(api::require_driver()) {
-        api::check(d_.cuCtxPushCurrent(reinterpret_cast<api::CUcontext>(context.context())), "cuCtxPushCurrent");
+        const auto wanted = reinterpret_cast<api::CUcontext>(context.context());
+        // Already current (a torch or CuPy thread on that device: the same primary context):
+        // nothing to push or pop, two driver calls fewer on every per-frame step.
+        api::CUcontext current = nullptr;
+        if (d_.cuCtxGetCurrent(&current) == api::CUDA_SUCCESS && current == wanted) return;
+        api::check(d_.cuCtxPushCurrent(wanted), "cuCtxPushCurrent");
+        pushed_ = true;
     }
     ~ContextScope() {
+        if (!pushed_) return;
         api::CUcontext popped = nullptr;
         (void)d_.cuCtxPopCurrent(&popped);
     }
@@ -23,6 +30,7 @@ public:
 
 private:
     const api::Driver& d_;
+    bool pushed_ = false;
 };
 
 }  // namespace geyser::cuda

@@ -230,6 +230,7 @@ struct Driver {
     CUresult (*cuDevicePrimaryCtxRelease)(CUdevice);  // _v2
     CUresult (*cuCtxPushCurrent)(CUcontext);          // _v2
     CUresult (*cuCtxPopCurrent)(CUcontext*);          // _v2
+    CUresult (*cuCtxGetCurrent)(CUcontext*);
     CUresult (*cuStreamSynchronize)(CUstream);
     CUresult (*cuStreamGetCtx)(CUstream, CUcontext*);  // the context a stream belongs to
     CUresult (*cuImportExternalMemory)(CUexternalMemory*, const CUDA_EXTERNAL_MEMORY_HANDLE_DESC*);

@@ -59,6 +59,7 @@ Loaded load_driver() {
     load(lib, d.cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2", missing);
     load(lib, d.cuCtxPushCurrent, "cuCtxPushCurrent_v2", missing);
     load(lib, d.cuCtxPopCurrent, "cuCtxPopCurrent_v2", missing);
+    load(lib, d.cuCtxGetCurrent, "cuCtxGetCurrent", missing);
     load(lib, d.cuStreamSynchronize, "cuStreamSynchronize", missing);
     load(lib, d.cuStreamGetCtx, "cuStreamGetCtx", missing);
     load(lib, d.cuImportExternalMemory, "cuImportExternalMemory", missing);
