@@ -6,8 +6,8 @@
 
 namespace geyser::cuda {
 
-/// Makes a context current on this thread for the scope's lifetime, unless it is already (CUDA calls act on the
-/// calling thread's current context), restoring the previous one after.
+/// Makes a context current on this thread for the scope's lifetime, unless it is already (CUDA
+/// calls act on the calling thread's current context), restoring the previous one after.
 class ContextScope {
 public:
     explicit ContextScope(const CudaContext& context) : d_(api::require_driver()) {
