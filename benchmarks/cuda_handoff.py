@@ -22,15 +22,14 @@ consumer:
    flight), timed from the producer's end of writing (its writes enqueued on its stream) to the
    consumer holding a torch tensor of the frame that a kernel has read:
    - geyser: a ``Sender(tensors=...)`` with a ring of one; the producer writes the slot in place
-     through its DLPack view and publishes with ``geyser.cuda.end_frame`` (its stream signals the
-     ready timeline); the consumer makes its torch tensor of the slot once
+     through its DLPack view and publishes with ``geyser.cuda.end_frame`` (the frame is announced,
+     then its stream signals the subscriber's own ready timeline and the sender's); the consumer makes its torch tensor of the slot once
      (``geyser.cuda.tensor_views``), then per frame ``next_frame(wait="gpu")`` and
      ``geyser.cuda.wait_frame`` make its stream wait on the GPU, and ``geyser.cuda.release``
      gives the slot back;
    - geyser, host-signalled: the same, but the producer synchronises its stream and ends the frame
-     with ``sender.end_frame(frame)`` (the host signals the ready timelines), which shows what the
-     GPU relay of a stream-signalled frame (CUDA signal, then the device's forwarding to each
-     subscriber's timeline) costs against a host wait;
+     with ``sender.end_frame(frame)`` (the message goes out flagged ready, then the host signals
+     the ready timelines): what a host wait costs against the stream's own signals;
    - torch: a CUDA tensor shared once through ``torch.multiprocessing``, then per frame an IPC
      ``torch.cuda.Event(interprocess=True)`` recorded by the producer, a notification over a
      Pipe, ``stream.wait_event`` in the consumer, and an acknowledgement back.
