@@ -532,8 +532,8 @@ def end_frame(sender: Sender, frame: Frame, stream: Any = None) -> None:
     """Publishes a tensor stream's frame written on ``stream``: the frame is announced, then
     ``stream`` signals each subscriber's own ready timeline and the sender's to the frame's number
     (after the writes enqueued on it), and nothing waits on the host. No queue submission of the
-    sender's sits between your stream and the consumers' (``sender.stats.ready_submissions`` stays
-    0). Vulkan timelines only: a portable one
+    sender's sits between your stream and the consumers' (``sender.stats.ready_submissions`` counts
+    those made for a subscriber joining meanwhile). Vulkan timelines only: a portable one
     (lavapipe) lives in host memory, which no stream can signal (UnsupportedOperationError).
     A frame that is not the one begun is refused before the stream signals anything
     (InvalidArgumentError). One native call (geyser::cuda::CudaSender::end_frame)."""

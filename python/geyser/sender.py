@@ -268,8 +268,8 @@ class Sender:
         ``frames_copied`` (frames downloaded once each into the copy ring for copy subscribers),
         ``frames_peer_copied`` (frames copied GPU to GPU, once per frame and destination GPU, for
         peer-copy subscribers), ``ready_submissions`` (queue submissions the sender made to signal
-        subscribers' ready timelines: none while ``geyser.cuda.end_frame`` signals them from the
-        producer's stream)."""
+        subscribers' ready timelines; ``geyser.cuda.end_frame`` signals them from the producer's
+        stream and needs none, but for a subscriber joining meanwhile or one CUDA cannot import)."""
         return self._native.stats
 
     def wait_for_subscribers(self, count: int = 1, timeout: float = DEFAULT_TIMEOUT) -> None:

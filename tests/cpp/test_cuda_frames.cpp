@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "device_support.hpp"
@@ -243,7 +244,9 @@ TEST(CudaFrames, TheProducersStreamSignalsSubscribersThatComeAndGoWithoutLeaking
     const size_t image = layout.index("image");
     SenderOptions o = vulkan_sync();
     o.ring_size = 4;
-    auto run = [&](int rounds) {
+    // The fd count from round `steady` on: what leaving subscribers' imports held is freed as
+    // the stream passes their last signals, not only when the CudaSender goes.
+    auto run = [&](int rounds, int steady, std::vector<size_t>* fds) {
         auto sender = Sender::create(f.producer, unique_name("churn"), layout, o);
         auto produced = CudaSender::create(f.cuda, *sender);
         std::vector<std::unique_ptr<Subscriber>> subs;
@@ -252,9 +255,14 @@ TEST(CudaFrames, TheProducersStreamSignalsSubscribersThatComeAndGoWithoutLeaking
         for (int round = 0; round < rounds; ++round) {
             subs.push_back(Subscriber::connect(f.consumer, sender->name(), 5s));
             consumed.push_back(CudaSubscriber::create(f.consumer_cuda, *subs.back()));
-            if (subs.size() > 3) {  // the oldest leaves
+            if (subs.size() > 3) {  // the oldest leaves, and the Sender notices
                 consumed.erase(consumed.begin());
                 subs.erase(subs.begin());
+                const auto deadline = std::chrono::steady_clock::now() + 5s;
+                while (sender->subscribers() > 3 && std::chrono::steady_clock::now() < deadline) {
+                    std::this_thread::sleep_for(1ms);
+                }
+                ASSERT_EQ(sender->subscribers(), 3u);
             }
             const uint64_t n = sender->frame() + 1;
             ScratchTexture src = scratch_texture(*f.producer, f.cuda, pattern(n));
@@ -269,6 +277,9 @@ TEST(CudaFrames, TheProducersStreamSignalsSubscribersThatComeAndGoWithoutLeaking
                     got = subs[i]->next_frame(5s, ReadyWait::kGpu);
                 }
                 ASSERT_EQ(got.number(), n);
+                // Bounded, so that a signal that never comes fails here instead of hanging the
+                // stream's synchronisation in release().
+                subs[i]->ready()->wait(n, 5s);
                 consumed[i]->wait(got, 0);
                 out.cuda->copy_from_device(consumed[i]->device_pointer(got, "image"), kPitch, 0);
                 consumed[i]->release(got, 0);
@@ -276,11 +287,17 @@ TEST(CudaFrames, TheProducersStreamSignalsSubscribersThatComeAndGoWithoutLeaking
                 out.texture->download(VK_IMAGE_ASPECT_COLOR_BIT, back.data(), back.size());
                 EXPECT_EQ(back, pattern(n)) << "frame " << n << ", subscriber " << i;
             }
+            if (fds != nullptr && round >= steady) fds->push_back(fd_count());
         }
     };
-    run(2);  // what the drivers open once per process, before the count
+    run(2, 0, nullptr);  // what the drivers open once per process, before the count
     const size_t before = fd_count();
-    run(12);
+    std::vector<size_t> during;
+    run(12, 5, &during);
+    ASSERT_FALSE(during.empty());
+    for (size_t i = 1; i < during.size(); ++i) {
+        EXPECT_EQ(during[i], during[0]) << "round " << 5 + i << ": the fds of leaving subscribers' imports pile up";
+    }
     EXPECT_EQ(fd_count(), before) << "the CUDA imports of the subscribers' timelines must free their fds";
 }
 

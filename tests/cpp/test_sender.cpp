@@ -485,11 +485,35 @@ TEST(Sender, AProducersOwnSubmissionSignalsEverySubscriberAndTheSenderRelaysNoth
         EXPECT_EQ(sender->stats().subscribers_dropped, 1u);
         subs.erase(subs.begin());
 
-        // A caller whose own signal of the subscribers failed after announcing hands them back:
-        // the Sender's queue signals them once ready() is there.
+        // A relay of an earlier frame still waiting in the device's queue: the next frame is not
+        // listed for the producer to signal (the two could land out of order), and is relayed
+        // after it instead.
         {
             Sender::Frame f = sender->begin_frame(5s);
+            const std::vector<uint8_t> px = frame_bytes(*f.texture, f.number);
+            f.texture->upload(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size());
+            sender->end_frame(f, ReadySignal::kGpu);  // the relay waits for ready() at f.number
+            Sender::Frame g = sender->begin_frame(5s);
             Sender::ReadyTargets targets;
+            sender->ready_targets(g, targets);
+            EXPECT_TRUE(targets.timelines.empty()) << "listed while a relay to them still waits";
+            f.ready->signal(f.number);  // from the host: the queue is free again
+            const std::vector<uint8_t> next = frame_bytes(*g.texture, g.number);
+            g.texture->upload(VK_IMAGE_ASPECT_COLOR_BIT, next.data(), next.size());
+            g.ready->signal(g.number);
+            sender->end_frame(g, targets);
+            for (auto& sub : subs) {
+                expect_gpu_frame(*sub, f.number);
+                expect_gpu_frame(*sub, g.number);
+            }
+        }
+
+        // A caller whose own signal of the subscribers failed after announcing hands them back:
+        // the Sender's queue signals them once ready() is there.
+        Sender::ReadyTargets handed_back;
+        {
+            Sender::Frame f = sender->begin_frame(5s);
+            Sender::ReadyTargets& targets = handed_back;
             sender->ready_targets(f, targets);
             ASSERT_EQ(targets.timelines.size(), 3u);
             sender->end_frame(f, targets);
@@ -502,6 +526,14 @@ TEST(Sender, AProducersOwnSubmissionSignalsEverySubscriberAndTheSenderRelaysNoth
             sender->relay_ready(targets);
             for (auto& sub : subs) expect_gpu_frame(*sub, f.number);
         }
+        // Handed back late, once a later frame has reached them: left alone, nobody dropped.
+        const uint64_t later = sender->frame() + 1;
+        EXPECT_EQ(publish(later), 3u);
+        for (auto& sub : subs) expect_gpu_frame(*sub, later);
+        sender->relay_ready(handed_back);
+        EXPECT_EQ(sender->subscribers(), 3u);
+        EXPECT_EQ(sender->stats().subscribers_dropped, 1u);
+        for (auto& sub : subs) EXPECT_EQ(sub->ready()->value(), later);
         // One whose signal never comes: close() signals what it announced, after send_timeout, so
         // that no subscriber's GPU waits for good.
         {

@@ -106,6 +106,8 @@ public:
     /// True when nothing recorded is still queued or running (or nothing was ever recorded).
     /// Call with the owner's context current.
     bool finished() const;
+    /// The same for what was recorded on `stream` alone (true when nothing was).
+    bool finished(StreamHandle stream) const;
     /// Destroys the events (owner's context current); abandon() forgets them instead, for an
     /// owner that leaves its objects allocated because work is still queued.
     void destroy();
@@ -220,7 +222,7 @@ public:
     /// `stream`'s earlier work is done: one cuSignalExternalSemaphoresAsync for all of them.
     /// Unlike signal(), it records nothing for idle() (an event per semaphore per call would cost
     /// more than the call): the caller keeps each semaphore alive until the stream has passed this
-    /// point, which it learns from a semaphore signal()led after it on the same stream.
+    /// point, which it learns from a PendingWork of its own recorded on the stream after it.
     /// InvalidArgumentError for a binary or null semaphore, or one of another context.
     static void signal_all(const std::vector<const CudaSemaphore*>& semaphores, uint64_t value, StreamHandle stream);
     /// Whether every wait and signal enqueued on it so far has completed (cuEventQuery of each

@@ -144,8 +144,11 @@ public:
     /// own ready timeline (Sender::ready_targets: one cuSignalExternalSemaphoresAsync for all of
     /// them, each imported into CUDA at its first frame), then the Sender's. Nothing waits on the
     /// host, and no queue submission of the Sender's sits between the producer's stream and the
-    /// consumers' (a timeline CUDA could not import is left to the Sender's relay, as are all of
-    /// them when the stream's signal fails: then it throws CudaError, the frame announced).
+    /// consumers' (a timeline CUDA could not import is left to the Sender's relay). When the
+    /// stream cannot signal the subscribers it throws CudaError, the frame announced: the Sender's
+    /// relay signals them once the stream has signalled ready(); a stream that cannot signal that
+    /// either leaves the frame to Sender::close(), which signals it from the host after
+    /// send_timeout. Frames ended on different streams must reach their signals in frame order.
     /// Throws UnsupportedOperationError for a portable ready
     /// timeline (host memory, which no CUDA stream can signal: synchronise the stream and call
     /// Sender::end_frame(frame) instead), InvalidArgumentError unless `frame` is the one pending
@@ -169,13 +172,20 @@ private:
     // refused it (then the Sender relays that subscriber's frames, and no import is tried again).
     const CudaSemaphore* imported(const std::shared_ptr<Timeline>& timeline);
     // Forgets the imports of timelines that have gone (their subscribers left), each freed once
-    // the stream has passed the last signal of it.
+    // the stream of its last signal has passed it (signalled_work_).
     void collect();
+    // Whether a stream may still have a signal of `semaphore` queued (`stream` its last).
+    bool may_be_queued(StreamHandle stream) const;
 
     struct Import {
         std::weak_ptr<Timeline> timeline;  // the Sender's; expired once its subscriber has gone
         std::shared_ptr<CudaSemaphore> semaphore;
-        uint64_t last = 0;  // the last frame a stream was asked to signal it to
+        bool signalled = false;  // whether a stream was ever asked to signal it
+        StreamHandle stream = 0;  // the stream of its last signal
+    };
+    struct Retired {
+        StreamHandle stream = 0;
+        std::shared_ptr<CudaSemaphore> semaphore;
     };
 
     std::shared_ptr<CudaContext> context_;
@@ -185,13 +195,17 @@ private:
     std::vector<std::shared_ptr<CudaTexture>> textures_;
     std::shared_ptr<CudaSemaphore> ready_;
     std::map<const Timeline*, Import> imports_;
-    // Imports whose timeline has gone, with the last frame signalled: freed when the Sender's
-    // ready timeline, signalled after them on the same stream, reaches it.
-    std::vector<std::pair<uint64_t, std::shared_ptr<CudaSemaphore>>> retired_;
+    // Imports whose timeline has gone: freed once the stream of their last signal has passed it.
+    std::vector<Retired> retired_;
+    // An event per stream, recorded after each frame's signals of the subscribers' timelines:
+    // when a retired import's stream has passed its event, it has passed that import's signal.
+    PendingWork signalled_work_;
+    bool untracked_ = false;  // a record failed: what retires is kept, not freed under a signal
     // Reused every frame.
     Sender::ReadyTargets targets_;
     Sender::ReadyTargets signalled_;
     std::vector<const CudaSemaphore*> signal_list_;
+    std::vector<Import*> signal_imports_;
 };
 
 }  // namespace geyser::cuda

@@ -234,9 +234,13 @@ public:
     ///
     /// A subscriber whose timeline is already past frame.number was written by the subscriber
     /// itself and is dropped here, told why, as end_frame would; one at frame.number is left out
-    /// (end_frame's rule). Nothing of the Sender's signals a listed timeline for this frame or an
-    /// earlier one (a subscriber listed has nothing else coming: joiners and frame requests
-    /// arriving meanwhile are not listed, and end_frame signals those itself). `out` is empty for
+    /// (end_frame's rule), and so is one that a signal of the Sender's own for an earlier frame
+    /// has not reached yet (a relay still waiting in the device's queue: end_frame relays this
+    /// frame to it too, after that one, so that the two land in order). Nothing of the Sender's
+    /// signals a listed timeline after this call (joiners and frame requests arriving meanwhile
+    /// are not listed, and end_frame signals those itself). Frames whose signals come from
+    /// different streams or queues must reach the GPU's signals in frame order, as ready()'s
+    /// own must (a timeline only goes forward). `out` is empty for
     /// a portable ready timeline, and holds the timelines alive: keep it until the work that
     /// signals them has completed (a VkSemaphore must outlive the submissions that use it).
     /// Throws InvalidArgumentError unless `frame` is the one pending, InvalidHandleError after
@@ -249,15 +253,19 @@ public:
     /// signals only the subscribers the frame goes to that are not in `signalled`, and a failure
     /// of that submission drops them (told why) rather than throw: the frame is on its way to the
     /// others. A frame whose signal never comes is treated as a kGpu one's: close() waits up to
-    /// options.send_timeout for ready() to reach it, then signals what it announced from the host.
+    /// options.send_timeout for ready() to reach it, then signals ready() from the host, gives
+    /// the relays waiting on it up to send_timeout again, and signals the subscribers it was
+    /// announced to (GPU signals made after that are out of order, on timelines nobody reads).
     /// Throws InvalidArgumentError when `signalled` is another frame's, and end_frame's errors
     /// before anything is announced.
     void end_frame(const Frame& frame, const ReadyTargets& signalled);
     /// For a caller whose own signal of `targets` failed after end_frame(frame, targets)
-    /// announced them: the Sender's queue signals each one still subscribed to targets.number
-    /// once ready() has reached it (ready() must still be signalled, by the host or the GPU). A
-    /// subscriber whose timeline cannot be signalled is dropped, told why. InvalidArgumentError
-    /// for a frame not yet announced.
+    /// announced them: the Sender's queue signals each one still subscribed, announced that frame
+    /// with the caller to signal it, and still below it, to targets.number once ready() has
+    /// reached it (ready() must still be signalled, by the host or the GPU, or the relay holds up
+    /// the device's queue until close()). The others are left alone. A subscriber whose timeline
+    /// cannot be signalled is dropped, told why. InvalidArgumentError for a frame not yet
+    /// announced.
     void relay_ready(const ReadyTargets& targets);
     /// Forgets a frame begun and not ended (its slot is written again next time).
     void abandon_frame(const Frame& frame);
@@ -272,7 +280,10 @@ public:
 
     /// Stops publishing: each subscriber gets Goodbye (its next wait raises PeerGoneError), the
     /// ready timelines are marked abandoned, pending handshakes are closed, the service thread stops and the socket goes. Not
-    /// interruptible; idempotent.
+    /// interruptible; idempotent. A frame whose GPU signal has not come gets up to
+    /// options.send_timeout for it, and the relays waiting on it as long again, before the host
+    /// signals it (end_frame); so close() takes up to twice send_timeout, plus half a second for
+    /// the Goodbyes, longer only for a device that does not finish its work.
     void close();
     bool closed() const noexcept { return closed_.load(); }
 

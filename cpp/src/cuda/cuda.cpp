@@ -244,6 +244,16 @@ bool PendingWork::finished() const {
     return true;
 }
 
+bool PendingWork::finished(StreamHandle stream) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const Driver* d = driver();
+    for (const auto& [s, event] : events_) {
+        if (s != stream) continue;
+        return d != nullptr && d->cuEventQuery(static_cast<CUevent>(event)) == CUDA_SUCCESS;
+    }
+    return true;
+}
+
 // -- buffer ---------------------------------------------------------------------------------------
 
 std::unique_ptr<CudaBuffer> CudaBuffer::import(std::shared_ptr<CudaContext> context, const MemoryHandle& handle) {

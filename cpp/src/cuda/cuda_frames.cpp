@@ -6,6 +6,8 @@
 #include <mutex>
 #include <utility>
 
+#include "cuda/context_scope.hpp"
+#include "cuda/cuda_api.hpp"
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
 #include "geyser/memory.hpp"
@@ -166,30 +168,37 @@ std::unique_ptr<CudaSender> CudaSender::create(std::shared_ptr<CudaContext> cont
     return s;
 }
 
+bool CudaSender::may_be_queued(StreamHandle stream) const {
+    if (untracked_) return true;
+    const api::Driver* d = api::driver();
+    if (d == nullptr || d->cuCtxPushCurrent(reinterpret_cast<api::CUcontext>(context_->context())) != api::CUDA_SUCCESS) {
+        return true;  // CUDA cannot be asked: assume queued work
+    }
+    const bool finished = signalled_work_.finished(stream);
+    api::CUcontext popped = nullptr;
+    (void)d->cuCtxPopCurrent(&popped);
+    return !finished;
+}
+
 CudaSender::~CudaSender() {
     // Imports of subscribers' timelines a stream may still signal go with the mappings' rule:
     // kept rather than destroyed under queued work.
-    bool queued = false;
+    std::vector<std::shared_ptr<CudaSemaphore>> queued;
     try {
-        for (const auto& [frame, semaphore] : retired_) queued = queued || frame > sender_.ready()->value();
-        for (const auto& [timeline, entry] : imports_) {
-            queued = queued || (entry.semaphore && entry.last > sender_.ready()->value());
+        for (auto& r : retired_) {
+            if (may_be_queued(r.stream)) queued.push_back(std::move(r.semaphore));
+        }
+        for (auto& [timeline, entry] : imports_) {
+            if (entry.semaphore && entry.signalled && may_be_queued(entry.stream)) queued.push_back(std::move(entry.semaphore));
+        }
+        if (!queued.empty()) {
+            static std::mutex mutex;
+            static auto* kept = new std::vector<std::shared_ptr<CudaSemaphore>>();  // never freed, on purpose
+            std::lock_guard<std::mutex> lock(mutex);
+            for (auto& q : queued) kept->push_back(std::move(q));
         }
     } catch (...) {
-        queued = true;  // the Sender's timeline cannot be read: assume queued work
-    }
-    if (queued) {
-        static std::mutex mutex;
-        static auto* kept = new std::vector<std::shared_ptr<CudaSemaphore>>();  // never freed, on purpose
-        std::lock_guard<std::mutex> lock(mutex);
-        try {
-            for (auto& [frame, semaphore] : retired_) kept->push_back(std::move(semaphore));
-            for (auto& [timeline, entry] : imports_) {
-                if (entry.semaphore) kept->push_back(std::move(entry.semaphore));
-            }
-        } catch (...) {
-            // Out of memory for the list: destroyed after all.
-        }
+        // Out of memory for the lists: what is left in them is destroyed after all.
     }
     release_mappings(ready_, buffers_, textures_);
 }
@@ -199,7 +208,9 @@ const CudaSemaphore* CudaSender::imported(const std::shared_ptr<Timeline>& timel
     if (it != imports_.end()) {
         if (it->second.timeline.lock() == timeline) return it->second.semaphore.get();
         // A timeline made where a freed one was: that one's subscriber has gone.
-        if (it->second.semaphore) retired_.emplace_back(it->second.last, std::move(it->second.semaphore));
+        if (it->second.semaphore && it->second.signalled) {
+            retired_.push_back(Retired{it->second.stream, std::move(it->second.semaphore)});
+        }
         imports_.erase(it);
     }
     Import entry;
@@ -219,17 +230,12 @@ void CudaSender::collect() {
             ++it;
             continue;
         }
-        if (it->second.semaphore) retired_.emplace_back(it->second.last, std::move(it->second.semaphore));
+        if (it->second.semaphore && it->second.signalled) {
+            retired_.push_back(Retired{it->second.stream, std::move(it->second.semaphore)});
+        }
         it = imports_.erase(it);
     }
-    if (retired_.empty()) return;
-    uint64_t reached = 0;
-    try {
-        reached = sender_.ready()->value();
-    } catch (const Error&) {
-        return;  // kept until a later frame, or for good (the destructor)
-    }
-    retired_.erase(std::remove_if(retired_.begin(), retired_.end(), [&](const auto& r) { return r.first <= reached; }),
+    retired_.erase(std::remove_if(retired_.begin(), retired_.end(), [&](const Retired& r) { return !may_be_queued(r.stream); }),
                    retired_.end());
 }
 
@@ -288,41 +294,61 @@ void CudaSender::end_frame(const Sender::Frame& frame, StreamHandle stream) {
                                    std::to_string(sender_.pending()) + " is pending, got " + std::to_string(frame.number) + ")");
     }
     context_->check_stream(stream, "the stream that wrote the frame");
+    // What earlier frames left to free, now that their streams may have passed it.
+    collect();
     // Announced first, so that subscribers wake while the stream's signals are enqueued: each
     // subscriber's own timeline straight from this stream, then the Sender's (after them, in
-    // stream order: when it is reached, so are they).
+    // stream order).
     sender_.ready_targets(frame, targets_);
     signal_list_.clear();
+    signal_imports_.clear();
     signalled_.number = frame.number;
     signalled_.timelines.clear();
     for (const std::shared_ptr<Timeline>& t : targets_.timelines) {
         const CudaSemaphore* s = imported(t);
         if (s == nullptr) continue;
         signal_list_.push_back(s);
+        signal_imports_.push_back(&imports_.at(t.get()));
         signalled_.timelines.push_back(t);
     }
     sender_.end_frame(frame, signalled_);
+    targets_.timelines.clear();  // the imports are CUDA's own: the Sender's timelines may go
     try {
         CudaSemaphore::signal_all(signal_list_, frame.number, stream);
-    } catch (const Error&) {
-        // Announced already: the Sender's queue signals them once the stream has signalled its
-        // timeline (or close() does, from the host, should that never come).
+    } catch (...) {
+        // Announced already: the Sender's queue relays them once the stream has signalled
+        // ready(). A stream that cannot do that either leaves the frame to close(): a relay now
+        // would hold up the device's queue for a signal that does not come.
+        bool ready_signalled = false;
         try {
-            sender_.relay_ready(signalled_);
-        } catch (const Error&) {
-            // Closed meanwhile: close() signalled what was announced.
+            ready_->signal(frame.number, stream);
+            ready_signalled = true;
+        } catch (...) {
         }
-        targets_.timelines.clear();
+        if (ready_signalled) {
+            try {
+                sender_.relay_ready(signalled_);
+            } catch (...) {
+                // Closed meanwhile: close() signalled what was announced.
+            }
+        }
         signalled_.timelines.clear();
-        ready_->signal(frame.number, stream);
         throw;
     }
-    for (const std::shared_ptr<Timeline>& t : signalled_.timelines) imports_[t.get()].last = frame.number;
-    ready_->signal(frame.number, stream);
-    // The imports are CUDA's own: the Sender's timelines need not be held past here.
-    targets_.timelines.clear();
     signalled_.timelines.clear();
-    collect();
+    for (Import* entry : signal_imports_) {
+        entry->signalled = true;
+        entry->stream = stream;
+    }
+    if (!signal_list_.empty()) {
+        try {
+            ContextScope scope(*context_);
+            signalled_work_.record(stream);
+        } catch (...) {
+            untracked_ = true;  // nothing retired is freed from now on, rather than under a signal
+        }
+    }
+    ready_->signal(frame.number, stream);
 }
 
 }  // namespace geyser::cuda

@@ -82,6 +82,10 @@ struct Subscription {
     // The newest frame whose ready signal the producer's own GPU work was to make for it
     // (Sender::end_frame(frame, targets)); close() makes it from the host if it never came.
     uint64_t caller_signals = 0;
+    // The newest frame a signal of the Sender's own (the fan-out: from the host, or a queue
+    // submission that may still wait) was made for. Until its timeline is there, the producer's
+    // own work must not signal it: the two could land out of order (Sender::ready_targets).
+    uint64_t relayed = 0;
     uint64_t wants_after = 0;
 
     std::string who() const {
@@ -205,7 +209,9 @@ struct Sender::State {
                       TimelineFanout& fan) {
         targets.clear();
         for (const auto& sub : to) targets.push_back(sub->ready.get());
-        for (const TimelineFanout::Failure& f : fan.signal(targets, number, after)) {
+        const std::vector<TimelineFanout::Failure>& failures = fan.signal(targets, number, after);
+        for (const auto& sub : to) sub->relayed = std::max(sub->relayed, number);
+        for (const TimelineFanout::Failure& f : failures) {
             std::string why;
             switch (f.kind) {
                 case TimelineFanout::Failure::Kind::kAbandoned:
@@ -223,9 +229,12 @@ struct Sender::State {
     }
 
     /// close(): a frame whose ready signal the producer's own GPU work was to make (end_frame(frame,
-    /// targets)) and has not, within `timeout`, is signalled from the host for the subscribers it
-    /// was announced to, and on `ready` (the producer's), so that no subscriber's GPU, and no
-    /// relay, waits for good. Its GPU signal, should it come later, finds the value there.
+    /// targets)) and has not made within `timeout` is signalled from the host, so that no
+    /// subscriber's GPU, and no relay, waits for good: `ready` (the producer's) first, then the
+    /// relays queued on it are given `timeout` to land (TimelineFanout::drain), then the
+    /// subscribers it was announced to. Signals that the GPU makes after that (a stream that
+    /// runs at last) find later values there: they are out of order, on timelines nobody reads
+    /// any more.
     void signal_unsignalled(Timeline& ready, std::chrono::nanoseconds timeout) {
         if (caller_signalled == 0) return;
         try {
@@ -235,6 +244,12 @@ struct Sender::State {
         } catch (const Error&) {
             // Not within the timeout (or the device cannot tell): signalled from here.
         }
+        try {
+            if (ready.value() < caller_signalled) ready.signal(caller_signalled);
+        } catch (const Error&) {
+            // A device lost: the drains below say what becomes of the submissions.
+        }
+        (void)fanout.drain(ready, timeout);
         for (const auto& sub : subs) {
             if (sub->caller_signals == 0) continue;
             try {
@@ -242,11 +257,6 @@ struct Sender::State {
             } catch (const Error&) {
                 // Its own timeline, which it may have broken; nobody else waits on it.
             }
-        }
-        try {
-            if (ready.value() < caller_signalled) ready.signal(caller_signalled);
-        } catch (const Error&) {
-            // A device lost: the drains below say what becomes of the submissions.
         }
     }
 
@@ -269,7 +279,7 @@ struct Sender::State {
         if (relay.empty()) return;
         try {
             signal_ready(relay, number, after);
-        } catch (const Error& e) {
+        } catch (const std::exception& e) {
             for (auto& sub : relay) {
                 if (!sub) continue;
                 drop(sub, std::string("its ready timeline could not be signalled (") + e.what() + ")");
@@ -1031,6 +1041,9 @@ void Sender::ready_targets(const Frame& frame, ReadyTargets& out) {
         try {
             const uint64_t found = sub->ready->value();
             if (found == frame.number) continue;  // there already; a signal must raise the value
+            // A relay of an earlier frame may still wait in the device's queue: this frame is
+            // relayed too (end_frame), after it in that queue, so the two land in order.
+            if (found < sub->relayed) continue;
             if (found > frame.number) {
                 why = "at " + std::to_string(found) + ", past frame " + std::to_string(frame.number) +
                       ": only the producer may signal it";
@@ -1176,13 +1189,22 @@ void Sender::relay_ready(const ReadyTargets& targets) {
     std::lock_guard<std::mutex> lock(st.mutex);
     std::vector<std::shared_ptr<Subscription>> to;
     for (const auto& sub : st.subs) {
+        // Only those the caller was to signal to this frame, and still below it: a later frame
+        // reached them already, and raising a timeline to an older frame would go backwards.
+        if (sub->caller_signals != targets.number) continue;
         const auto& listed = targets.timelines;
-        if (std::find(listed.begin(), listed.end(), sub->ready) != listed.end()) to.push_back(sub);
+        if (std::find(listed.begin(), listed.end(), sub->ready) == listed.end()) continue;
+        try {
+            if (sub->ready->value() >= targets.number) continue;
+        } catch (const Error&) {
+            // signal_ready says why, and drops it
+        }
+        to.push_back(sub);
     }
     if (to.empty()) return;
     try {
         st.signal_ready(to, targets.number, *ready_);
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {
         for (const auto& sub : to) {
             if (sub) st.drop(sub, std::string("its ready timeline could not be signalled (") + e.what() + ")");
         }
