@@ -301,6 +301,43 @@ TEST(CudaFrames, TheProducersStreamSignalsSubscribersThatComeAndGoWithoutLeaking
     EXPECT_EQ(fd_count(), before) << "the CUDA imports of the subscribers' timelines must free their fds";
 }
 
+TEST(CudaFrames, ALeavingSubscribersImportIsFreedWhileLaterFramesAreStillQueued) {
+    // A GPU-bound producer's stream runs frames behind its CPU. The import of a subscriber that
+    // left is freed as soon as the stream has passed its last signal, though frames after it are
+    // still queued (a gate timeline holds the stream back here).
+    FIXTURE_OR_SKIP(f);
+    SenderOptions o = vulkan_sync();
+    o.ring_size = 4;
+    auto sender = Sender::create(f.producer, unique_name("behind"), image_layout(), o);
+    auto produced = CudaSender::create(f.cuda, *sender);
+    auto stays = Subscriber::connect(f.consumer, sender->name(), 5s);
+    auto leaves = Subscriber::connect(f.consumer, sender->name(), 5s);
+    sender->wait_for_subscribers(2, 5s);
+    auto gate = f.producer->create_shared_timeline(TimelineChoice::kVulkan, 0);
+    auto gate_cuda = cuda::CudaSemaphore::import(f.cuda, f.producer->export_timeline(*gate).semaphore);
+
+    Sender::Frame one = sender->begin_frame(5s);
+    produced->end_frame(one, 0);  // both listed: the leaving one's last signal is frame 1
+    for (auto* sub : {stays.get(), leaves.get()}) sub->next_frame(5s).release();  // host waits: it ran
+    gate_cuda->wait(1, 0);  // the stream waits here until the test opens the gate
+    leaves->ready()->signal(2);  // at frame 2 already: left out of its list, not dropped
+    Sender::Frame two = sender->begin_frame(5s);
+    produced->end_frame(two, 0);  // queued behind the gate, with its event
+    leaves.reset();
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (sender->subscribers() > 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    ASSERT_EQ(sender->subscribers(), 1u);
+    Sender::Frame three = sender->begin_frame(5s);
+    produced->end_frame(three, 0);  // frame 2 still queued; frame 1, the import's last, passed
+    EXPECT_EQ(produced->retired(), 0u) << "kept while frames after its last signal are queued";
+    gate->signal(1);
+    for (uint64_t n = 2; n <= 3; ++n) {
+        Subscriber::Frame got = stays->next_frame(5s);
+        EXPECT_EQ(got.number(), n);
+        got.release();
+    }
+}
+
 TEST(CudaFrames, MisuseGetsSpecificErrorsWithoutLeaking) {
     FIXTURE_OR_SKIP(f);
     const TensorLayout layout = image_layout();

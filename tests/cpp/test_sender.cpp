@@ -485,9 +485,9 @@ TEST(Sender, AProducersOwnSubmissionSignalsEverySubscriberAndTheSenderRelaysNoth
         EXPECT_EQ(sender->stats().subscribers_dropped, 1u);
         subs.erase(subs.begin());
 
-        // A relay of an earlier frame still waiting in the device's queue: the next frame is not
-        // listed for the producer to signal (the two could land out of order), and is relayed
-        // after it instead.
+        // A relay of an earlier frame still waiting in the device's queue: the next frame is
+        // listed with that frame to wait for on each timeline, so that the producer's signal lands
+        // after the relay's.
         {
             Sender::Frame f = sender->begin_frame(5s);
             const std::vector<uint8_t> px = frame_bytes(*f.texture, f.number);
@@ -496,11 +496,17 @@ TEST(Sender, AProducersOwnSubmissionSignalsEverySubscriberAndTheSenderRelaysNoth
             Sender::Frame g = sender->begin_frame(5s);
             Sender::ReadyTargets targets;
             sender->ready_targets(g, targets);
-            EXPECT_TRUE(targets.timelines.empty()) << "listed while a relay to them still waits";
+            ASSERT_EQ(targets.timelines.size(), 3u);
+            ASSERT_EQ(targets.after, std::vector<uint64_t>(3, f.number)) << "each waits for the relay of frame " << f.number;
             f.ready->signal(f.number);  // from the host: the queue is free again
             const std::vector<uint8_t> next = frame_bytes(*g.texture, g.number);
-            g.texture->upload(VK_IMAGE_ASPECT_COLOR_BIT, next.data(), next.size());
-            g.ready->signal(g.number);
+            SubmitSync written;
+            for (size_t i = 0; i < targets.timelines.size(); ++i) {
+                written.wait.push_back(SyncPoint(targets.timelines[i].get(), targets.after[i]));
+                written.signal.push_back(SyncPoint(targets.timelines[i].get(), g.number));
+            }
+            written.signal.push_back(SyncPoint(g.ready, g.number));
+            g.texture->upload(VK_IMAGE_ASPECT_COLOR_BIT, next.data(), next.size(), written);
             sender->end_frame(g, targets);
             for (auto& sub : subs) {
                 expect_gpu_frame(*sub, f.number);
@@ -548,6 +554,34 @@ TEST(Sender, AProducersOwnSubmissionSignalsEverySubscriberAndTheSenderRelaysNoth
         }
     }
     EXPECT_EQ(fd_count(), fds) << "the dropped subscriber's timeline and every other are freed";
+}
+
+TEST(Sender, CloseSignalsWhatTheProducerAnnouncedForItsOwnWorkAndDidNotSignal) {
+    DEVICE_OR_SKIP(dev);
+    if (!(dev->info().timeline_semaphore.exportable & VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT)) {
+        GTEST_SKIP() << "this device cannot export timeline semaphores (lavapipe): its senders' timelines are portable";
+    }
+    SenderOptions o;
+    o.sync = TimelineChoice::kVulkan;
+    o.send_timeout = 200ms;
+    auto consumer = Device::open();
+    // Nothing signalled at all, and only the producer's own timeline: either way close() leaves
+    // no subscriber's timeline short of the frame it was announced, so no GPU waits for good.
+    for (const bool ready_only : {false, true}) {
+        const std::string name = unique_name(ready_only ? "close-ready-only" : "close-nothing");
+        auto sender = Sender::create(dev, name, rgba8_descriptor(8, 8), o);
+        std::vector<std::unique_ptr<Subscriber>> subs;
+        for (int i = 0; i < 2; ++i) subs.push_back(Subscriber::connect(consumer, name, 5s));
+        Sender::Frame f = sender->begin_frame(5s);
+        Sender::ReadyTargets targets;
+        sender->ready_targets(f, targets);
+        ASSERT_EQ(targets.timelines.size(), 2u);
+        sender->end_frame(f, targets);
+        if (ready_only) f.ready->signal(f.number);
+        for (auto& sub : subs) EXPECT_LT(sub->ready()->value(), f.number);
+        sender->close();
+        for (auto& sub : subs) EXPECT_EQ(sub->ready()->value(), f.number) << (ready_only ? "ready only" : "nothing");
+    }
 }
 
 TEST(Sender, ForkedChildCannotPublishAndLeavesTheParentsSubscribersAlone) {

@@ -225,6 +225,12 @@ public:
     /// point, which it learns from a PendingWork of its own recorded on the stream after it.
     /// InvalidArgumentError for a binary or null semaphore, or one of another context.
     static void signal_all(const std::vector<const CudaSemaphore*>& semaphores, uint64_t value, StreamHandle stream);
+    /// Makes work enqueued on `stream` after this call wait until each of `semaphores` reaches
+    /// its value in `values` (timelines of one context): one cuWaitExternalSemaphoresAsync. Records
+    /// nothing for idle(), as signal_all. InvalidArgumentError as signal_all's, and for lists of
+    /// different lengths.
+    static void wait_all(const std::vector<const CudaSemaphore*>& semaphores, const std::vector<uint64_t>& values,
+                         StreamHandle stream);
     /// Whether every wait and signal enqueued on it so far has completed (cuEventQuery of each
     /// stream's last one; no wait). False also when CUDA cannot be asked (then assume queued work).
     bool idle() const noexcept;

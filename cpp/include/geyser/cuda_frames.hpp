@@ -24,6 +24,8 @@
 
 namespace geyser::cuda {
 
+class SignalLog;
+
 /// A Subscriber's ring in CUDA. Each ring slot is imported once, from a duplicate of the handle
 /// the sender sent (Subscriber::ring_handles: an imported Vulkan resource cannot be exported
 /// again): a tensor stream's buffers as CudaBuffer (linear device memory, laid out by
@@ -164,6 +166,10 @@ public:
     /// The ready timeline in CUDA; null for a portable one.
     const std::shared_ptr<CudaSemaphore>& ready() const noexcept { return ready_; }
     const std::shared_ptr<CudaContext>& context() const noexcept { return context_; }
+    /// Imports of subscribers' timelines whose subscribers have gone and that a stream may still
+    /// signal: each is freed at an end_frame once the streams have passed its last signal (every
+    /// frame up to it, whatever is queued after).
+    size_t retired() const noexcept { return retired_.size(); }
 
 private:
     CudaSender(std::shared_ptr<CudaContext> context, Sender& sender);
@@ -172,20 +178,19 @@ private:
     // refused it (then the Sender relays that subscriber's frames, and no import is tried again).
     const CudaSemaphore* imported(const std::shared_ptr<Timeline>& timeline);
     // Forgets the imports of timelines that have gone (their subscribers left), each freed once
-    // the stream of its last signal has passed it (signalled_work_).
+    // the streams have passed its last signal (log_).
     void collect();
-    // Whether a stream may still have a signal of `semaphore` queued (`stream` its last).
-    bool may_be_queued(StreamHandle stream) const;
+    // Keeps `semaphore` for the process's life: a stream may still signal it.
+    static void keep(std::shared_ptr<CudaSemaphore> semaphore) noexcept;
+    struct Import;
+    // An import whose timeline has gone: to retired_ until the streams pass its last signal.
+    void retire(Import& entry);
 
     struct Import {
         std::weak_ptr<Timeline> timeline;  // the Sender's; expired once its subscriber has gone
         std::shared_ptr<CudaSemaphore> semaphore;
-        bool signalled = false;  // whether a stream was ever asked to signal it
-        StreamHandle stream = 0;  // the stream of its last signal
-    };
-    struct Retired {
-        StreamHandle stream = 0;
-        std::shared_ptr<CudaSemaphore> semaphore;
+        uint64_t last = 0;   // the last frame a stream was asked to signal it to (0: never)
+        bool kept = false;   // that frame's event could not be recorded: never freed
     };
 
     std::shared_ptr<CudaContext> context_;
@@ -195,17 +200,17 @@ private:
     std::vector<std::shared_ptr<CudaTexture>> textures_;
     std::shared_ptr<CudaSemaphore> ready_;
     std::map<const Timeline*, Import> imports_;
-    // Imports whose timeline has gone: freed once the stream of their last signal has passed it.
-    std::vector<Retired> retired_;
-    // An event per stream, recorded after each frame's signals of the subscribers' timelines:
-    // when a retired import's stream has passed its event, it has passed that import's signal.
-    PendingWork signalled_work_;
-    bool untracked_ = false;  // a record failed: what retires is kept, not freed under a signal
+    // Imports whose timeline has gone, with their last frame: freed once log_ has reached it.
+    std::vector<std::pair<uint64_t, std::shared_ptr<CudaSemaphore>>> retired_;
+    // An event per frame, recorded after its signals of the subscribers' timelines.
+    std::unique_ptr<SignalLog> log_;
     // Reused every frame.
     Sender::ReadyTargets targets_;
     Sender::ReadyTargets signalled_;
     std::vector<const CudaSemaphore*> signal_list_;
     std::vector<Import*> signal_imports_;
+    std::vector<const CudaSemaphore*> wait_list_;
+    std::vector<uint64_t> wait_values_;
 };
 
 }  // namespace geyser::cuda

@@ -161,6 +161,10 @@ public:
     struct ReadyTargets {
         uint64_t number = 0;  ///< The frame they are for.
         std::vector<std::shared_ptr<Timeline>> timelines;
+        /// For each timeline, a value your work must wait for on it before signalling it (a
+        /// signal of the Sender's own for an earlier frame, still waiting in the device's queue),
+        /// or 0 for none: so that the two land in order.
+        std::vector<uint64_t> after;
     };
 
     /// Publishes `name` on `device`: creates the ring and the ready timeline, binds
@@ -234,9 +238,10 @@ public:
     ///
     /// A subscriber whose timeline is already past frame.number was written by the subscriber
     /// itself and is dropped here, told why, as end_frame would; one at frame.number is left out
-    /// (end_frame's rule), and so is one that a signal of the Sender's own for an earlier frame
-    /// has not reached yet (a relay still waiting in the device's queue: end_frame relays this
-    /// frame to it too, after that one, so that the two land in order). Nothing of the Sender's
+    /// (end_frame's rule). One that a signal of the Sender's own for an earlier frame has not
+    /// reached yet (a late joiner's first frame, relayed by a submission still waiting in the
+    /// device's queue) is listed with that frame in `after`: wait for it there before signalling,
+    /// so that the two land in order. Nothing of the Sender's
     /// signals a listed timeline after this call (joiners and frame requests arriving meanwhile
     /// are not listed, and end_frame signals those itself). Frames whose signals come from
     /// different streams or queues must reach the GPU's signals in frame order, as ready()'s
@@ -282,8 +287,9 @@ public:
     /// ready timelines are marked abandoned, pending handshakes are closed, the service thread stops and the socket goes. Not
     /// interruptible; idempotent. A frame whose GPU signal has not come gets up to
     /// options.send_timeout for it, and the relays waiting on it as long again, before the host
-    /// signals it (end_frame); so close() takes up to twice send_timeout, plus half a second for
-    /// the Goodbyes, longer only for a device that does not finish its work.
+    /// signals it (end_frame), and a download under way for copy subscribers up to send_timeout
+    /// too; so close() takes up to about three times send_timeout, plus half a second for the
+    /// Goodbyes, longer only for a device that does not finish its work.
     void close();
     bool closed() const noexcept { return closed_.load(); }
 

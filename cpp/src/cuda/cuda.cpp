@@ -514,6 +514,37 @@ void CudaSemaphore::signal_all(const std::vector<const CudaSemaphore*>& semaphor
           "cuSignalExternalSemaphoresAsync");
 }
 
+void CudaSemaphore::wait_all(const std::vector<const CudaSemaphore*>& semaphores, const std::vector<uint64_t>& values,
+                             StreamHandle stream) {
+    if (semaphores.size() != values.size()) {
+        throw InvalidArgumentError("CudaSemaphore::wait_all: " + std::to_string(semaphores.size()) + " semaphores and " +
+                                   std::to_string(values.size()) + " values");
+    }
+    if (semaphores.empty()) return;
+    const CudaSemaphore* first = semaphores.front();
+    if (first == nullptr) throw InvalidArgumentError("CudaSemaphore::wait_all: a null semaphore");
+    thread_local std::vector<CUexternalSemaphore> handles;
+    thread_local std::vector<CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS> params;
+    handles.clear();
+    params.clear();
+    for (size_t i = 0; i < semaphores.size(); ++i) {
+        const CudaSemaphore* s = semaphores[i];
+        if (s == nullptr) throw InvalidArgumentError("CudaSemaphore::wait_all: a null semaphore");
+        if (!s->timeline_) throw InvalidArgumentError("CudaSemaphore::wait_all waits on timelines; one is binary");
+        if (s->context_ != first->context_) {
+            throw InvalidArgumentError("CudaSemaphore::wait_all: the semaphores are of different CUDA contexts");
+        }
+        handles.push_back(static_cast<CUexternalSemaphore>(s->semaphore_));
+        CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS p{};
+        p.params.fence.value = values[i];
+        params.push_back(p);
+    }
+    ContextScope scope(*first->context_);
+    check(scope.driver().cuWaitExternalSemaphoresAsync(handles.data(), params.data(),
+                                                       static_cast<unsigned int>(handles.size()), as_stream(stream)),
+          "cuWaitExternalSemaphoresAsync");
+}
+
 bool CudaSemaphore::idle() const noexcept {
     const Driver* d = driver();
     if (d == nullptr || d->cuCtxPushCurrent(reinterpret_cast<CUcontext>(context_->context())) != CUDA_SUCCESS) return false;

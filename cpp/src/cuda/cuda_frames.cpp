@@ -8,6 +8,7 @@
 
 #include "cuda/context_scope.hpp"
 #include "cuda/cuda_api.hpp"
+#include "cuda/signal_log.hpp"
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
 #include "geyser/memory.hpp"
@@ -168,37 +169,31 @@ std::unique_ptr<CudaSender> CudaSender::create(std::shared_ptr<CudaContext> cont
     return s;
 }
 
-bool CudaSender::may_be_queued(StreamHandle stream) const {
-    if (untracked_) return true;
-    const api::Driver* d = api::driver();
-    if (d == nullptr || d->cuCtxPushCurrent(reinterpret_cast<api::CUcontext>(context_->context())) != api::CUDA_SUCCESS) {
-        return true;  // CUDA cannot be asked: assume queued work
+void CudaSender::keep(std::shared_ptr<CudaSemaphore> semaphore) noexcept {
+    static std::mutex mutex;
+    static auto* kept = new std::vector<std::shared_ptr<CudaSemaphore>>();  // never freed, on purpose
+    try {
+        std::lock_guard<std::mutex> lock(mutex);
+        kept->push_back(std::move(semaphore));
+    } catch (...) {
+        // Out of memory for the list: destroyed after all.
     }
-    const bool finished = signalled_work_.finished(stream);
-    api::CUcontext popped = nullptr;
-    (void)d->cuCtxPopCurrent(&popped);
-    return !finished;
 }
 
 CudaSender::~CudaSender() {
     // Imports of subscribers' timelines a stream may still signal go with the mappings' rule:
     // kept rather than destroyed under queued work.
-    std::vector<std::shared_ptr<CudaSemaphore>> queued;
+    uint64_t reached = 0;
     try {
-        for (auto& r : retired_) {
-            if (may_be_queued(r.stream)) queued.push_back(std::move(r.semaphore));
-        }
-        for (auto& [timeline, entry] : imports_) {
-            if (entry.semaphore && entry.signalled && may_be_queued(entry.stream)) queued.push_back(std::move(entry.semaphore));
-        }
-        if (!queued.empty()) {
-            static std::mutex mutex;
-            static auto* kept = new std::vector<std::shared_ptr<CudaSemaphore>>();  // never freed, on purpose
-            std::lock_guard<std::mutex> lock(mutex);
-            for (auto& q : queued) kept->push_back(std::move(q));
-        }
+        reached = log_ ? log_->reached() : 0;
     } catch (...) {
-        // Out of memory for the lists: what is left in them is destroyed after all.
+        // CUDA cannot be asked: everything signalled is assumed queued.
+    }
+    for (auto& [frame, semaphore] : retired_) {
+        if (frame > reached) keep(std::move(semaphore));
+    }
+    for (auto& [timeline, entry] : imports_) {
+        if (entry.semaphore && (entry.kept || entry.last > reached)) keep(std::move(entry.semaphore));
     }
     release_mappings(ready_, buffers_, textures_);
 }
@@ -208,9 +203,7 @@ const CudaSemaphore* CudaSender::imported(const std::shared_ptr<Timeline>& timel
     if (it != imports_.end()) {
         if (it->second.timeline.lock() == timeline) return it->second.semaphore.get();
         // A timeline made where a freed one was: that one's subscriber has gone.
-        if (it->second.semaphore && it->second.signalled) {
-            retired_.push_back(Retired{it->second.stream, std::move(it->second.semaphore)});
-        }
+        retire(it->second);
         imports_.erase(it);
     }
     Import entry;
@@ -224,18 +217,32 @@ const CudaSemaphore* CudaSender::imported(const std::shared_ptr<Timeline>& timel
     return imports_.emplace(timeline.get(), std::move(entry)).first->second.semaphore.get();
 }
 
+void CudaSender::retire(Import& entry) {
+    if (!entry.semaphore || entry.last == 0) return;  // never signalled: freed now
+    if (entry.kept) {
+        keep(std::move(entry.semaphore));
+    } else {
+        retired_.emplace_back(entry.last, std::move(entry.semaphore));
+    }
+}
+
 void CudaSender::collect() {
     for (auto it = imports_.begin(); it != imports_.end();) {
         if (!it->second.timeline.expired()) {
             ++it;
             continue;
         }
-        if (it->second.semaphore && it->second.signalled) {
-            retired_.push_back(Retired{it->second.stream, std::move(it->second.semaphore)});
-        }
+        retire(it->second);
         it = imports_.erase(it);
     }
-    retired_.erase(std::remove_if(retired_.begin(), retired_.end(), [&](const Retired& r) { return !may_be_queued(r.stream); }),
+    if (retired_.empty()) return;
+    uint64_t reached = 0;
+    try {
+        reached = log_->reached();
+    } catch (const Error&) {
+        return;  // kept until a later frame, or for good (the destructor)
+    }
+    retired_.erase(std::remove_if(retired_.begin(), retired_.end(), [&](const auto& r) { return r.first <= reached; }),
                    retired_.end());
 }
 
@@ -294,26 +301,34 @@ void CudaSender::end_frame(const Sender::Frame& frame, StreamHandle stream) {
                                    std::to_string(sender_.pending()) + " is pending, got " + std::to_string(frame.number) + ")");
     }
     context_->check_stream(stream, "the stream that wrote the frame");
-    // What earlier frames left to free, now that their streams may have passed it.
+    // What earlier frames left to free, now that the streams may have passed it.
     collect();
     // Announced first, so that subscribers wake while the stream's signals are enqueued: each
-    // subscriber's own timeline straight from this stream, then the Sender's (after them, in
-    // stream order).
+    // subscriber's own timeline straight from this stream (after a relay of the Sender's still to
+    // land on it, where one is), then the Sender's (after them, in stream order).
     sender_.ready_targets(frame, targets_);
     signal_list_.clear();
     signal_imports_.clear();
+    wait_list_.clear();
+    wait_values_.clear();
     signalled_.number = frame.number;
     signalled_.timelines.clear();
-    for (const std::shared_ptr<Timeline>& t : targets_.timelines) {
+    for (size_t i = 0; i < targets_.timelines.size(); ++i) {
+        const std::shared_ptr<Timeline>& t = targets_.timelines[i];
         const CudaSemaphore* s = imported(t);
         if (s == nullptr) continue;
         signal_list_.push_back(s);
         signal_imports_.push_back(&imports_.at(t.get()));
         signalled_.timelines.push_back(t);
+        if (targets_.after[i] != 0) {
+            wait_list_.push_back(s);
+            wait_values_.push_back(targets_.after[i]);
+        }
     }
-    sender_.end_frame(frame, signalled_);
     targets_.timelines.clear();  // the imports are CUDA's own: the Sender's timelines may go
+    sender_.end_frame(frame, signalled_);
     try {
+        CudaSemaphore::wait_all(wait_list_, wait_values_, stream);
         CudaSemaphore::signal_all(signal_list_, frame.number, stream);
     } catch (...) {
         // Announced already: the Sender's queue relays them once the stream has signalled
@@ -329,24 +344,26 @@ void CudaSender::end_frame(const Sender::Frame& frame, StreamHandle stream) {
             try {
                 sender_.relay_ready(signalled_);
             } catch (...) {
-                // Closed meanwhile: close() signalled what was announced.
+                // Closed meanwhile: close() signals what was announced.
             }
         }
         signalled_.timelines.clear();
         throw;
     }
     signalled_.timelines.clear();
-    for (Import* entry : signal_imports_) {
-        entry->signalled = true;
-        entry->stream = stream;
-    }
-    if (!signal_list_.empty()) {
+    bool logged = signal_list_.empty();
+    if (!logged) {
         try {
-            ContextScope scope(*context_);
-            signalled_work_.record(stream);
+            if (!log_) log_ = std::make_unique<SignalLog>(context_);
+            log_->record(frame.number, stream);
+            logged = true;
         } catch (...) {
-            untracked_ = true;  // nothing retired is freed from now on, rather than under a signal
+            // Kept for good when they go, rather than freed under a signal nobody can track.
         }
+    }
+    for (Import* entry : signal_imports_) {
+        entry->last = frame.number;
+        entry->kept = entry->kept || !logged;
     }
     ready_->signal(frame.number, stream);
 }

@@ -238,9 +238,7 @@ struct Sender::State {
     void signal_unsignalled(Timeline& ready, std::chrono::nanoseconds timeout) {
         if (caller_signalled == 0) return;
         try {
-            if (ready.value() >= caller_signalled) return;  // and so every signal before it, in stream order
-            ready.wait(caller_signalled, timeout);
-            return;
+            if (ready.value() < caller_signalled) ready.wait(caller_signalled, timeout);
         } catch (const Error&) {
             // Not within the timeout (or the device cannot tell): signalled from here.
         }
@@ -250,6 +248,8 @@ struct Sender::State {
             // A device lost: the drains below say what becomes of the submissions.
         }
         (void)fanout.drain(ready, timeout);
+        // Each subscriber still below its frame: `ready` there means, in stream order, that the
+        // caller's own signal of it ran or never will (a caller that signalled only `ready`).
         for (const auto& sub : subs) {
             if (sub->caller_signals == 0) continue;
             try {
@@ -1029,6 +1029,7 @@ void Sender::ready_targets(const Frame& frame, ReadyTargets& out) {
     }
     out.number = frame.number;
     out.timelines.clear();
+    out.after.clear();
     if (ready_->kind() != TimelineKind::kVulkan) return;  // only the host signals portable ones
     State& st = *state_;
     std::lock_guard<std::mutex> lock(st.mutex);
@@ -1038,12 +1039,13 @@ void Sender::ready_targets(const Frame& frame, ReadyTargets& out) {
         // TimelineFanout::signal's checks, made here: the caller's GPU signals without them. A
         // value moved past the frame after this check breaks only that subscriber's timeline.
         std::string why;
+        uint64_t after = 0;
         try {
             const uint64_t found = sub->ready->value();
             if (found == frame.number) continue;  // there already; a signal must raise the value
-            // A relay of an earlier frame may still wait in the device's queue: this frame is
-            // relayed too (end_frame), after it in that queue, so the two land in order.
-            if (found < sub->relayed) continue;
+            // A relay of an earlier frame may still wait in the device's queue: the caller's work
+            // waits for it first, so that the two land in order.
+            after = found < sub->relayed ? sub->relayed : 0;
             if (found > frame.number) {
                 why = "at " + std::to_string(found) + ", past frame " + std::to_string(frame.number) +
                       ": only the producer may signal it";
@@ -1053,6 +1055,7 @@ void Sender::ready_targets(const Frame& frame, ReadyTargets& out) {
         }
         if (why.empty()) {
             out.timelines.push_back(sub->ready);
+            out.after.push_back(after);
         } else {
             unusable.emplace_back(sub, std::move(why));
         }
@@ -1191,7 +1194,7 @@ void Sender::relay_ready(const ReadyTargets& targets) {
     for (const auto& sub : st.subs) {
         // Only those the caller was to signal to this frame, and still below it: a later frame
         // reached them already, and raising a timeline to an older frame would go backwards.
-        if (sub->caller_signals != targets.number) continue;
+        if (sub->caller_signals != targets.number || sub->relayed >= targets.number) continue;
         const auto& listed = targets.timelines;
         if (std::find(listed.begin(), listed.end(), sub->ready) == listed.end()) continue;
         try {
