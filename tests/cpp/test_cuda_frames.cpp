@@ -301,10 +301,11 @@ TEST(CudaFrames, TheProducersStreamSignalsSubscribersThatComeAndGoWithoutLeaking
     EXPECT_EQ(fd_count(), before) << "the CUDA imports of the subscribers' timelines must free their fds";
 }
 
-TEST(CudaFrames, ALeavingSubscribersImportIsFreedWhileLaterFramesAreStillQueued) {
-    // A GPU-bound producer's stream runs frames behind its CPU. The import of a subscriber that
-    // left is freed as soon as the stream has passed its last signal, though frames after it are
-    // still queued (a gate timeline holds the stream back here).
+TEST(CudaFrames, ALeavingSubscribersImportIsKeptWhileFramesAreQueuedAndFreedOnceTheyHaveRun) {
+    // A GPU-bound producer's stream runs frames behind its CPU (a gate timeline holds it back
+    // here). The import of a subscriber that left is not destroyed under those frames
+    // (cuDestroyExternalSemaphore waits for the GPU: end_frame would stall behind them), and is
+    // freed at the first end_frame after they have run.
     FIXTURE_OR_SKIP(f);
     SenderOptions o = vulkan_sync();
     o.ring_size = 4;
@@ -328,14 +329,19 @@ TEST(CudaFrames, ALeavingSubscribersImportIsFreedWhileLaterFramesAreStillQueued)
     while (sender->subscribers() > 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
     ASSERT_EQ(sender->subscribers(), 1u);
     Sender::Frame three = sender->begin_frame(5s);
-    produced->end_frame(three, 0);  // frame 2 still queued; frame 1, the import's last, passed
-    EXPECT_EQ(produced->retired(), 0u) << "kept while frames after its last signal are queued";
+    produced->end_frame(three, 0);  // returns at once: frames 2 and 3 are still queued
+    EXPECT_EQ(produced->retired(), 1u) << "destroyed under queued frames";
     gate->signal(1);
     for (uint64_t n = 2; n <= 3; ++n) {
-        Subscriber::Frame got = stays->next_frame(5s);
+        Subscriber::Frame got = stays->next_frame(5s);  // the host waits: the stream has run it
         EXPECT_EQ(got.number(), n);
         got.release();
     }
+    f.cuda->synchronize(0);  // and the events after the signals
+    Sender::Frame four = sender->begin_frame(5s);
+    produced->end_frame(four, 0);
+    EXPECT_EQ(produced->retired(), 0u) << "not freed once every frame had run";
+    stays->next_frame(5s).release();
 }
 
 TEST(CudaFrames, MisuseGetsSpecificErrorsWithoutLeaking) {

@@ -166,9 +166,10 @@ public:
     /// The ready timeline in CUDA; null for a portable one.
     const std::shared_ptr<CudaSemaphore>& ready() const noexcept { return ready_; }
     const std::shared_ptr<CudaContext>& context() const noexcept { return context_; }
-    /// Imports of subscribers' timelines whose subscribers have gone and that a stream may still
-    /// signal: each is freed at an end_frame once the streams have passed its last signal (every
-    /// frame up to it, whatever is queued after).
+    /// Imports of subscribers' timelines whose subscribers have gone: freed at the first
+    /// end_frame that finds every signal this CudaSender enqueued run (cuDestroyExternalSemaphore
+    /// waits for the GPU, so never under queued frames). A producer whose streams never catch up
+    /// keeps them (one per subscriber gone) until then, or for good at destruction.
     size_t retired() const noexcept { return retired_.size(); }
 
 private:
@@ -200,7 +201,7 @@ private:
     std::vector<std::shared_ptr<CudaTexture>> textures_;
     std::shared_ptr<CudaSemaphore> ready_;
     std::map<const Timeline*, Import> imports_;
-    // Imports whose timeline has gone, with their last frame: freed once log_ has reached it.
+    // Imports whose timeline has gone, with their last frame: freed once log_ is idle.
     std::vector<std::pair<uint64_t, std::shared_ptr<CudaSemaphore>>> retired_;
     // An event per frame, recorded after its signals of the subscribers' timelines.
     std::unique_ptr<SignalLog> log_;

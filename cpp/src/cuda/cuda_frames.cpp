@@ -183,17 +183,18 @@ void CudaSender::keep(std::shared_ptr<CudaSemaphore> semaphore) noexcept {
 CudaSender::~CudaSender() {
     // Imports of subscribers' timelines a stream may still signal go with the mappings' rule:
     // kept rather than destroyed under queued work.
-    uint64_t reached = 0;
+    // Destroyed only with every signal run (collect()'s reason); otherwise kept for good.
+    bool idle = true;
     try {
-        reached = log_ ? log_->reached() : 0;
+        idle = !log_ || log_->idle();
     } catch (...) {
-        // CUDA cannot be asked: everything signalled is assumed queued.
+        idle = false;  // CUDA cannot be asked: everything signalled is assumed queued
     }
     for (auto& [frame, semaphore] : retired_) {
-        if (frame > reached) keep(std::move(semaphore));
+        if (!idle) keep(std::move(semaphore));
     }
     for (auto& [timeline, entry] : imports_) {
-        if (entry.semaphore && (entry.kept || entry.last > reached)) keep(std::move(entry.semaphore));
+        if (entry.semaphore && (entry.kept || (!idle && entry.last != 0))) keep(std::move(entry.semaphore));
     }
     release_mappings(ready_, buffers_, textures_);
 }
@@ -236,14 +237,16 @@ void CudaSender::collect() {
         it = imports_.erase(it);
     }
     if (retired_.empty()) return;
-    uint64_t reached = 0;
+    // Freed only once every signal this CudaSender enqueued has run: cuDestroyExternalSemaphore
+    // waits for the GPU (on the H200 it did not return while the producer's stream was held
+    // back, run 83), so destroying one under queued frames would stall end_frame for as long as
+    // they take, and for good behind a stream waiting on the producer's own later work.
     try {
-        reached = log_->reached();
+        if (!log_->idle()) return;  // kept until a later frame finds the streams caught up
     } catch (const Error&) {
         return;  // kept until a later frame, or for good (the destructor)
     }
-    retired_.erase(std::remove_if(retired_.begin(), retired_.end(), [&](const auto& r) { return r.first <= reached; }),
-                   retired_.end());
+    retired_.clear();
 }
 
 void CudaSender::check_frame(const Sender::Frame& frame) const {

@@ -28,6 +28,11 @@ public:
     void record(uint64_t frame, StreamHandle stream);
     /// The newest frame whose event and every earlier one have completed (0 before any).
     uint64_t reached();
+    /// Whether every event recorded has completed (reached() is the newest frame recorded).
+    bool idle() {
+        (void)reached();
+        return pending_.empty();
+    }
 
 private:
     std::shared_ptr<CudaContext> context_;
