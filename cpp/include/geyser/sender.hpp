@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ namespace geyser {
 
 class Buffer;
 class Device;
+namespace sender_session {
+struct Greeted;
+}
 class PeerFeeder;
 class Texture;
 
@@ -337,10 +341,23 @@ private:
     uint64_t publish_frame(std::chrono::nanoseconds timeout, const std::function<void(const Frame&)>& write);
     void require_open(const char* what) const;
     void serve();
-    void handshake(Channel channel, const Message& hello, uint32_t peer_pid, uint64_t deadline);
-    // The service thread's: the peer feeder for `gpu` (made on its first request), or null with
-    // `why` peer copy is not possible there.
+    // `refusal`: why peer copy cannot be had, when the feeder builder said so for this handshake.
+    void handshake(Channel channel, const Message& hello, uint32_t peer_pid, uint64_t deadline,
+                   const std::string& refusal = {});
+    // The peer feeder made for `gpu`, or null with `why` peer copy is not possible there (empty
+    // when it was never asked for, or is being made).
     PeerFeeder* peer_feeder(const Uuid& gpu, std::string& why);
+    // The GPU whose feeder `hello` needs and that has none yet, nor a refusal.
+    std::optional<Uuid> feeder_wanted(const Message& hello) const;
+    // The builder thread's: makes the feeder for `gpu` (without the lock) and records it, or why
+    // not (returned).
+    std::string make_feeder(const Uuid& gpu);
+    void build_feeders();  // the builder thread
+    // The service thread's: asks for `gpu`'s feeder and parks the handshake until it is there.
+    void park(const Uuid& gpu, sender_session::Greeted greeted);
+    // The service thread's: goes on with the parked handshakes whose feeder is made or refused,
+    // or that waited half their handshake timeout (then on the copy path).
+    void resume_parked();
     SenderInfo info_locked() const;  // caller holds the state's mutex
     void end_frame_as(const Frame& frame, ReadySignal ready, const ReadyTargets* signalled);
 

@@ -126,6 +126,24 @@ struct Sender::State {
     // Why a GPU could not be served, by UUID: asked once per Sender, so that peers asking again
     // (or for many UUIDs) do not keep the service thread opening devices. At most kMaxRefusals.
     std::map<Uuid, std::string> peer_refusals;
+    // Peer feeders are made on a thread of their own, `builder` (from the first GPU asked for on):
+    // opening a device and CUDA takes a while, and the service thread goes on reading releases and
+    // other handshakes meanwhile. `builds` is what to make, in order; `building` those queued or
+    // being made; `built` the outcomes the service thread has not taken yet (why not, or "").
+    std::deque<Uuid> builds;
+    std::vector<Uuid> building;
+    std::vector<std::pair<Uuid, std::string>> built;
+    std::condition_variable build_wake;
+    std::unique_ptr<std::thread> builder;
+    UniqueFd built_wake{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};  // the builder wakes the service thread
+    // The service thread's own (no lock): handshakes waiting for their GPU's feeder, each until
+    // its `until` at most.
+    struct Parked {
+        Uuid gpu;
+        Greeted greeted;
+        uint64_t until = 0;
+    };
+    std::vector<Parked> parked;
     std::vector<std::shared_ptr<Subscription>> peer_batch;  // end_frame's peer-copy subscribers
     std::vector<std::shared_ptr<Subscription>> peer_ready;  // end_frame's peer-copy subscribers, copy enqueued
     std::vector<std::shared_ptr<Subscription>> group;       // those of one feeder
@@ -562,8 +580,10 @@ void Sender::serve() {
     while (!st.stop.load()) {
         // [0] close()'s wake-up, [1] the listener, then the subscriptions, then the handshakes.
         const bool accepting = now_ns() >= accept_paused_until;
-        fds.assign({pollfd{st.wake.get(), POLLIN, 0}, pollfd{st.listener.native_handle(),
-                                                             static_cast<short>(accepting ? POLLIN : 0), 0}});
+        // [2] the feeder builder's wake-up.
+        fds.assign({pollfd{st.wake.get(), POLLIN, 0},
+                    pollfd{st.listener.native_handle(), static_cast<short>(accepting ? POLLIN : 0), 0},
+                    pollfd{st.built_wake.get(), POLLIN, 0}});
         {
             std::lock_guard<std::mutex> lock(st.mutex);
             polled = st.subs;
@@ -576,8 +596,25 @@ void Sender::serve() {
             continue;
         }
         if (st.stop.load()) break;
-        // The handshakes whose Hello came go on; each sends without waiting on the others.
+        if (fds[2].revents != 0) {
+            uint64_t count = 0;
+            if (::read(st.built_wake.get(), &count, sizeof(count)) < 0) {
+                // EAGAIN: taken already; nothing else can fail for an eventfd.
+            }
+        }
+        // Handshakes whose peer copy engine is made (or refused) go on.
+        resume_parked();
+        // The handshakes whose Hello came go on; each sends without waiting on the others. One
+        // that needs a peer copy engine not made yet waits for it, parked (the builder thread).
         for (Greeted& g : st.pending.collect(fds.data() + first_pending, now_ns())) {
+            if (const std::optional<Uuid> gpu = feeder_wanted(g.hello)) {
+                try {
+                    park(*gpu, std::move(g));
+                } catch (...) {
+                    // Out of memory: the connection closes; the sender goes on serving others.
+                }
+                continue;
+            }
             try {
                 handshake(std::move(g.channel), g.hello, g.peer_pid, g.deadline);
             } catch (...) {
@@ -606,7 +643,7 @@ void Sender::serve() {
                 }
             }
         }
-        const size_t sub_base = 2;
+        const size_t sub_base = 3;
         std::lock_guard<std::mutex> lock(st.mutex);
         for (size_t i = 0; i < polled.size(); ++i) {
             if (fds[i + sub_base].revents == 0) continue;
@@ -673,7 +710,7 @@ void Sender::serve() {
     }
 }
 
-void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uint64_t deadline) {
+void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uint64_t deadline, const std::string& refusal) {
     State& st = *state_;
     if (m.type != static_cast<uint16_t>(MessageType::kHello) || !m.fds.empty()) {
         throw ProtocolError(std::string("expected a hello without fds, got ") + message_type_name(m.type));
@@ -707,6 +744,7 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
         // Answered either way; refused, the copy path follows on this connection.
         std::string why;
         peer = peer_feeder(hello.device_uuid, why);
+        if (peer == nullptr && why.empty()) why = refusal.empty() ? "no peer copy engine was made for its GPU" : refusal;
         PeerAnswer answer;
         answer.accepted = peer != nullptr;
         answer.message = peer ? peer->description() : "peer copy is not possible: " + why;
@@ -793,18 +831,30 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
 
 PeerFeeder* Sender::peer_feeder(const Uuid& gpu, std::string& why) {
     State& st = *state_;
-    {
-        std::lock_guard<std::mutex> lock(st.mutex);
-        const auto it = st.peers.find(gpu);
-        if (it != st.peers.end()) return it->second.get();
+    std::lock_guard<std::mutex> lock(st.mutex);
+    if (const auto it = st.peers.find(gpu); it != st.peers.end()) return it->second.get();
+    if (const auto it = st.peer_refusals.find(gpu); it != st.peer_refusals.end()) why = it->second;
+    return nullptr;
+}
+
+std::optional<Uuid> Sender::feeder_wanted(const Message& m) const {
+    if (m.type != static_cast<uint16_t>(MessageType::kHello) || !m.fds.empty()) return std::nullopt;
+    Hello hello;
+    try {
+        hello = decode_hello(m.payload.data(), m.payload.size());
+    } catch (const Error&) {
+        return std::nullopt;  // handshake() refuses it, saying why
     }
-    // Only this thread reads and writes the refusals.
-    if (const auto it = st.peer_refusals.find(gpu); it != st.peer_refusals.end()) {
-        why = it->second;
-        return nullptr;
-    }
-    // Made without the lock (opening a device and CUDA take a while; end_frame goes on meanwhile):
-    // only this thread adds feeders, so no other can be made for this GPU meanwhile.
+    if (!hello.subscribe || hello.path != SharePath::kPeerCopy) return std::nullopt;
+    const State& st = *state_;
+    std::lock_guard<std::mutex> lock(st.mutex);
+    if (st.peers.count(hello.device_uuid) != 0 || st.peer_refusals.count(hello.device_uuid) != 0) return std::nullopt;
+    return hello.device_uuid;
+}
+
+std::string Sender::make_feeder(const Uuid& gpu) {
+    State& st = *state_;
+    std::string why;
     try {
         PeerFeeder::Source source;
         source.device = device_;
@@ -814,16 +864,131 @@ PeerFeeder* Sender::peer_feeder(const Uuid& gpu, std::string& why) {
         source.ready = ready_.get();
         std::unique_ptr<PeerFeeder> made = PeerFeeder::create(source, gpu);
         std::lock_guard<std::mutex> lock(st.mutex);
-        PeerFeeder* p = made.get();
         st.peers.emplace(gpu, std::move(made));
-        return p;
+        return {};
     } catch (const std::exception& e) {
         why = e.what();
     }
+    if (why.empty()) why = "the peer copy engine could not be made";
     // Remembered up to kMaxRefusals: past that a GPU is tried again each time (a peer naming made-up
     // UUIDs must not make the producer refuse the real GPUs it has not seen yet).
+    std::lock_guard<std::mutex> lock(st.mutex);
     if (st.peer_refusals.size() < kMaxRefusals) st.peer_refusals.emplace(gpu, why);
-    return nullptr;
+    return why;
+}
+
+void Sender::build_feeders() {
+    State& st = *state_;
+    InterruptShield shield;  // a thread of the Sender's own: never interrupted
+    std::unique_lock<std::mutex> lock(st.mutex);
+    for (;;) {
+        st.build_wake.wait(lock, [&] { return st.stop.load() || !st.builds.empty(); });
+        if (st.stop.load()) return;
+        const Uuid gpu = st.builds.front();
+        st.builds.pop_front();
+        lock.unlock();
+        std::string why;
+        try {
+            why = make_feeder(gpu);  // opens a device and CUDA: end_frame and the service thread go on
+        } catch (...) {
+            why = "the peer copy engine could not be made";  // out of memory recording it
+        }
+        lock.lock();
+        st.building.erase(std::remove(st.building.begin(), st.building.end(), gpu), st.building.end());
+        try {
+            st.built.emplace_back(gpu, std::move(why));
+        } catch (...) {
+            // Out of memory: the parked handshakes resume at their time limit, on the copy path.
+        }
+        const uint64_t one = 1;
+        if (::write(st.built_wake.get(), &one, sizeof(one)) < 0) {
+            // Cannot fail for a counter this far from overflow; the service thread looks each slice.
+        }
+    }
+}
+
+void Sender::park(const Uuid& gpu, Greeted greeted) {
+    State& st = *state_;
+    // Parked handshakes are capped as pending ones are (in all, and per peer process): past
+    // that, this one goes on at once, on the copy path.
+    const auto mine = std::count_if(st.parked.begin(), st.parked.end(),
+                                    [&](const State::Parked& p) { return p.greeted.peer_pid == greeted.peer_pid; });
+    if (st.parked.size() >= options_.max_pending_handshakes ||
+        static_cast<uint64_t>(mine) >= options_.max_handshakes_per_peer) {
+        handshake(std::move(greeted.channel), greeted.hello, greeted.peer_pid, greeted.deadline,
+                  "too many handshakes wait for a peer copy engine to be made");
+        return;
+    }
+    bool inline_build = false;
+    {
+        std::lock_guard<std::mutex> lock(st.mutex);
+        if (std::find(st.building.begin(), st.building.end(), gpu) == st.building.end()) {
+            if (!st.builder) {
+                try {
+                    if (fault::injected("pthread_create")) throw std::system_error(EAGAIN, std::generic_category());
+                    st.builder = std::make_unique<std::thread>([this] { build_feeders(); });
+                } catch (const std::system_error&) {
+                    inline_build = true;  // made here instead, as the service thread's own work
+                }
+            }
+            if (!inline_build) {
+                st.building.push_back(gpu);
+                st.builds.push_back(gpu);
+                st.build_wake.notify_one();
+            }
+        }
+    }
+    // The rest of the handshake gets at least half its time, on the copy path if need be.
+    const uint64_t now = now_ns();
+    const uint64_t until = now + (greeted.deadline > now ? (greeted.deadline - now) / 2 : 0);
+    st.parked.push_back(State::Parked{gpu, std::move(greeted), until});
+    if (inline_build) {
+        std::string why = make_feeder(gpu);
+        std::lock_guard<std::mutex> lock(st.mutex);
+        st.built.emplace_back(gpu, std::move(why));
+    }
+}
+
+void Sender::resume_parked() {
+    State& st = *state_;
+    if (st.parked.empty()) return;
+    std::vector<std::pair<Uuid, std::string>> outcomes;
+    {
+        std::lock_guard<std::mutex> lock(st.mutex);
+        outcomes.swap(st.built);
+    }
+    const uint64_t now = now_ns();
+    for (size_t i = 0; i < st.parked.size();) {
+        State::Parked& p = st.parked[i];
+        std::string refusal;
+        bool go = false;
+        for (const auto& [gpu, why] : outcomes) {
+            if (gpu == p.gpu) {
+                go = true;
+                refusal = why;
+            }
+        }
+        if (!go) {
+            std::lock_guard<std::mutex> lock(st.mutex);
+            go = st.peers.count(p.gpu) != 0 || st.peer_refusals.count(p.gpu) != 0;
+        }
+        if (!go && now >= p.until) {
+            go = true;
+            refusal = "peer copy to its GPU is still being prepared (longer than half the handshake timeout); "
+                      "a later subscription gets it";
+        }
+        if (!go) {
+            ++i;
+            continue;
+        }
+        Greeted g = std::move(p.greeted);
+        st.parked.erase(st.parked.begin() + static_cast<std::ptrdiff_t>(i));
+        try {
+            handshake(std::move(g.channel), g.hello, g.peer_pid, g.deadline, refusal);
+        } catch (...) {
+            // The connection is closed with the Channel; the sender goes on serving others.
+        }
+    }
 }
 
 size_t Sender::subscribers() const {
@@ -1261,6 +1426,7 @@ void Sender::close() {
         for (auto& sub : st.subs) sub->channel.close();
         (void)st.thread.release();
         (void)st.copier.release();
+        (void)st.builder.release();
         return;
     }
     InterruptShield shield;
@@ -1273,7 +1439,11 @@ void Sender::close() {
     {
         std::lock_guard<std::mutex> lock(st.mutex);
         st.copy_wake.notify_all();
+        st.build_wake.notify_all();
     }
+    // A feeder being made finishes first (opening a device and CUDA: not interruptible).
+    if (st.builder && st.builder->joinable()) st.builder->join();
+    st.parked.clear();  // their connections close: the service thread, which owned them, has ended
     // A download under way finishes first (one frame; a kGpu frame's wait is bounded by send_timeout).
     if (st.copier && st.copier->joinable()) st.copier->join();
     {
