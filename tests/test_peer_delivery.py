@@ -19,7 +19,6 @@ import gc
 import json
 import os
 import signal
-import threading
 import time
 
 import numpy as np
@@ -384,49 +383,3 @@ def test_a_gpu_signalled_frame_is_copied_after_the_signal(peer_capable, monkeypa
             with sub.next_frame(timeout=20) as f:
                 np.testing.assert_array_equal(f.texture.download(), _frame(1))
 
-
-@needs_cuda
-def test_releases_are_read_while_a_gpus_peer_copy_engine_is_made(peer_capable, monkeypatch):
-    """The first peer-copy subscriber of a GPU has the producer make its copy engine: a device of
-    that GPU, CUDA, the ring there (tens of milliseconds or more). That is done on a thread of its
-    own, so the service thread goes on reading the releases of a zero-copy subscriber meanwhile:
-    a lossless stream with a ring of 2 goes on while the peer-copy subscriber joins. With the engine
-    made on the service thread, at most 2 frames could be published until it was done."""
-    monkeypatch.delenv(SAME, raising=False)
-    monkeypatch.delenv(FORCE, raising=False)
-    name = _name("build")
-    with geyser.Sender(peer_capable, name, DESC, ring_size=2) as sender:
-        with geyser.Subscriber(peer_capable, name, timeout=30) as zero:
-            assert zero.path == "zero-copy", zero.reason
-            sender.wait_for_subscribers(1, timeout=30)
-            joining = threading.Event()
-            joined = threading.Event()
-            during, errors = [], []
-
-            def stream() -> None:
-                try:
-                    n = 0
-                    while not joined.is_set():
-                        n += 1
-                        sender.publish(_frame(n), timeout=20)
-                        with zero.next_frame(timeout=20) as f:
-                            assert f.number == n
-                            np.testing.assert_array_equal(f.texture.download(), _frame(n), err_msg=f"frame {n}")
-                        if joining.is_set():
-                            during.append(n)
-                except Exception as e:  # reported below, in the test's thread
-                    errors.append(e)
-
-            publisher = threading.Thread(target=stream)
-            publisher.start()
-            monkeypatch.setenv(SAME, "1")
-            joining.set()
-            try:
-                with geyser.Subscriber(peer_capable, name, timeout=30) as peer:
-                    joined.set()
-                    assert peer.path == "peer-copy", peer.reason
-            finally:
-                joined.set()
-                publisher.join(60)
-    assert not errors, errors
-    assert len(during) > 4, f"only frames {during} went through while the peer copy engine was made"

@@ -10,8 +10,12 @@ namespace geyser::fault {
 /// is armed and this is the call it was armed for. A point armed as "vkAllocateMemory" matches
 /// every "vkAllocateMemory(...)" site. Thread-safe.
 bool injected(const char* point) noexcept;
+/// Blocks the calling thread at `point` while a test holds it (testing::hold_point), so that a
+/// test can stop a thread of the core at a known place. Thread-safe.
+void hold(const char* point) noexcept;
 #else
 constexpr bool injected(const char*) noexcept { return false; }
+constexpr void hold(const char*) noexcept {}
 #endif
 
 }  // namespace geyser::fault

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "geyser/geyser.hpp"
@@ -211,6 +212,63 @@ TEST(SenderFaults, CopierThreadCannotStartRefusesThatCopySubscriberOnly) {
     EXPECT_EQ(zero->next_frame(std::chrono::seconds(5)).number(), 1u);
     auto f = copy->next_frame(std::chrono::seconds(5));
     EXPECT_EQ(f.number(), 1u);
+    std::vector<uint8_t> got(px.size());
+    f.texture()->download(VK_IMAGE_ASPECT_COLOR_BIT, got.data(), got.size());
+    EXPECT_EQ(got, px);
+}
+
+TEST(SenderFaults, APeerCopyEngineBeingMadeHoldsUpNoOtherSubscriber) {
+    // The first peer-copy subscriber of a GPU has the producer make its copy engine (a device of
+    // that GPU, CUDA, a ring there), which takes a while: a thread of its own does it, held here
+    // at its start. Meanwhile the zero-copy subscriber's releases are read (a lossless ring of 2
+    // goes on), and the peer-copy handshake, parked, goes on after half its time on the copy path.
+    std::shared_ptr<geyser::Device> d;
+    try {
+        d = geyser::Device::open();
+    } catch (const geyser::VulkanUnavailableError& e) {
+        GTEST_SKIP() << e.what();
+    }
+    const std::string name = sender_name("builder");
+    geyser::SenderOptions o;
+    o.ring_size = 2;
+    o.handshake_timeout = std::chrono::seconds(2);
+    auto sender = geyser::Sender::create(d, name, rgba8(), o);
+    auto zero = geyser::Subscriber::connect(d, name, std::chrono::seconds(5));
+    sender->wait_for_subscribers(1, std::chrono::seconds(5));
+    const auto px = pixels(sender->ring()[0]->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
+    geyser::testing::hold_point("make_feeder");
+    ::unsetenv("GEYSER_TEST_FORCE_DEVICE_MISMATCH");
+    ::setenv("GEYSER_TEST_PEER_COPY_SAME_DEVICE", "1", 1);  // a subscriber on this GPU asks for peer copy
+    std::unique_ptr<geyser::Subscriber> parked;
+    std::string error;
+    std::thread joiner([&] {
+        try {
+            parked = geyser::Subscriber::connect(d, name, std::chrono::seconds(10), "parked");
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+    });
+    const bool held = geyser::testing::wait_for_holder(5000);
+    EXPECT_TRUE(held) << "the engine's making never started";
+    // 10 frames through a ring of 2: each needs the zero-copy subscriber's release read.
+    for (uint64_t n = 1; held && n <= 10; ++n) {
+        EXPECT_EQ(sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size(), std::chrono::seconds(2)), n);
+        auto f = zero->next_frame(std::chrono::seconds(2));
+        EXPECT_EQ(f.number(), n);
+        f.release();
+    }
+    joiner.join();  // at half its handshake time, on the copy path
+    ::unsetenv("GEYSER_TEST_PEER_COPY_SAME_DEVICE");
+    geyser::testing::release_point();
+    ASSERT_NE(parked, nullptr) << error;
+    EXPECT_EQ(parked->path(), geyser::SharePath::kCopy);
+    EXPECT_NE(parked->reason().find("still being prepared"), std::string::npos) << parked->reason();
+    // A late joiner: the current frame first, then every frame from here on, as the zero-copy one.
+    EXPECT_EQ(parked->next_frame(std::chrono::seconds(5)).number(), 10u);
+    EXPECT_EQ(sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size(), std::chrono::seconds(5)), 11u);
+    EXPECT_EQ(zero->next_frame(std::chrono::seconds(5)).number(), 11u);
+    auto f = parked->next_frame(std::chrono::seconds(5));
+    EXPECT_EQ(f.number(), 11u);
     std::vector<uint8_t> got(px.size());
     f.texture()->download(VK_IMAGE_ASPECT_COLOR_BIT, got.data(), got.size());
     EXPECT_EQ(got, px);

@@ -13,4 +13,12 @@ void arm_fault(const std::string& point, int nth = 1);
 /// Disarms; returns how many times the armed point was reached (whether or not it fired).
 int disarm_fault();
 
+/// Holds `point` (a place in the core that calls fault::hold, such as "make_feeder"): a thread
+/// reaching it blocks there until release_point(). Replaces any earlier hold. Thread-safe.
+void hold_point(const std::string& point);
+/// Waits up to `timeout_ms` for a thread to block at the held point; returns whether one did.
+bool wait_for_holder(int timeout_ms);
+/// Lets every thread held go on, and holds nothing more.
+void release_point();
+
 }  // namespace geyser::testing

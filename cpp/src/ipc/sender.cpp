@@ -854,6 +854,7 @@ std::optional<Uuid> Sender::feeder_wanted(const Message& m) const {
 
 std::string Sender::make_feeder(const Uuid& gpu) {
     State& st = *state_;
+    fault::hold("make_feeder");  // tests stop the builder here (as a slow device and CUDA would)
     std::string why;
     try {
         PeerFeeder::Source source;
