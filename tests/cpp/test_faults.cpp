@@ -232,6 +232,7 @@ TEST(SenderFaults, APeerCopyEngineBeingMadeHoldsUpNoOtherSubscriber) {
     geyser::SenderOptions o;
     o.ring_size = 2;
     o.handshake_timeout = std::chrono::seconds(2);
+    o.max_handshakes_per_peer = 1;  // parked handshakes count against it
     auto sender = geyser::Sender::create(d, name, rgba8(), o);
     auto zero = geyser::Subscriber::connect(d, name, std::chrono::seconds(5));
     sender->wait_for_subscribers(1, std::chrono::seconds(5));
@@ -256,6 +257,14 @@ TEST(SenderFaults, APeerCopyEngineBeingMadeHoldsUpNoOtherSubscriber) {
         auto f = zero->next_frame(std::chrono::seconds(2));
         EXPECT_EQ(f.number(), n);
         f.release();
+    }
+    // A second one from this process while the first is parked: over the per-peer cap, it goes
+    // on at once, on the copy path.
+    if (held) {
+        auto second = geyser::Subscriber::connect(d, name, std::chrono::seconds(10), "second");
+        EXPECT_EQ(second->path(), geyser::SharePath::kCopy);
+        EXPECT_NE(second->reason().find("too many handshakes wait for a peer copy engine"), std::string::npos)
+            << second->reason();
     }
     joiner.join();  // at half its handshake time, on the copy path
     ::unsetenv("GEYSER_TEST_PEER_COPY_SAME_DEVICE");
