@@ -239,6 +239,8 @@ public:
 private:
     CudaSemaphore() = default;
     void check_value(uint64_t value, const char* what) const;
+    // signal_all's and wait_all's checks; the CUexternalSemaphores, reused by the thread's calls.
+    static const std::vector<void*>& raw_timelines(const std::vector<const CudaSemaphore*>& semaphores, const char* what);
     std::shared_ptr<CudaContext> context_;
     mutable PendingWork pending_;
     void* semaphore_ = nullptr;  // CUexternalSemaphore

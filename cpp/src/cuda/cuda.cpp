@@ -490,27 +490,32 @@ void CudaSemaphore::signal(uint64_t value, StreamHandle stream) const {
     pending_.record(stream);
 }
 
-void CudaSemaphore::signal_all(const std::vector<const CudaSemaphore*>& semaphores, uint64_t value, StreamHandle stream) {
-    if (semaphores.empty()) return;
-    const CudaSemaphore* first = semaphores.front();
-    if (first == nullptr) throw InvalidArgumentError("CudaSemaphore::signal_all: a null semaphore");
+const std::vector<void*>& CudaSemaphore::raw_timelines(const std::vector<const CudaSemaphore*>& semaphores,
+                                                       const char* what) {
     // Reused by the thread's every call, so a steady stream of frames allocates nothing.
-    thread_local std::vector<CUexternalSemaphore> handles;
-    thread_local std::vector<CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS> params;
+    thread_local std::vector<void*> handles;
     handles.clear();
     for (const CudaSemaphore* s : semaphores) {
-        if (s == nullptr) throw InvalidArgumentError("CudaSemaphore::signal_all: a null semaphore");
-        if (!s->timeline_) throw InvalidArgumentError("CudaSemaphore::signal_all signals timelines; one is binary");
-        if (s->context_ != first->context_) {
-            throw InvalidArgumentError("CudaSemaphore::signal_all: the semaphores are of different CUDA contexts");
+        if (s == nullptr) throw InvalidArgumentError(std::string("CudaSemaphore::") + what + ": a null semaphore");
+        if (!s->timeline_) throw InvalidArgumentError(std::string("CudaSemaphore::") + what + " takes timelines; one is binary");
+        if (s->context_ != semaphores.front()->context_) {
+            throw InvalidArgumentError(std::string("CudaSemaphore::") + what + ": the semaphores are of different CUDA contexts");
         }
-        handles.push_back(static_cast<CUexternalSemaphore>(s->semaphore_));
+        handles.push_back(s->semaphore_);
     }
+    return handles;
+}
+
+void CudaSemaphore::signal_all(const std::vector<const CudaSemaphore*>& semaphores, uint64_t value, StreamHandle stream) {
+    if (semaphores.empty()) return;
+    const std::vector<void*>& handles = raw_timelines(semaphores, "signal_all");
+    thread_local std::vector<CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS> params;
     params.assign(handles.size(), CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS{});
     for (auto& p : params) p.params.fence.value = value;
-    ContextScope scope(*first->context_);
-    check(scope.driver().cuSignalExternalSemaphoresAsync(handles.data(), params.data(),
-                                                         static_cast<unsigned int>(handles.size()), as_stream(stream)),
+    ContextScope scope(*semaphores.front()->context_);
+    check(scope.driver().cuSignalExternalSemaphoresAsync(reinterpret_cast<const CUexternalSemaphore*>(handles.data()),
+                                                         params.data(), static_cast<unsigned int>(handles.size()),
+                                                         as_stream(stream)),
           "cuSignalExternalSemaphoresAsync");
 }
 
@@ -521,27 +526,14 @@ void CudaSemaphore::wait_all(const std::vector<const CudaSemaphore*>& semaphores
                                    std::to_string(values.size()) + " values");
     }
     if (semaphores.empty()) return;
-    const CudaSemaphore* first = semaphores.front();
-    if (first == nullptr) throw InvalidArgumentError("CudaSemaphore::wait_all: a null semaphore");
-    thread_local std::vector<CUexternalSemaphore> handles;
+    const std::vector<void*>& handles = raw_timelines(semaphores, "wait_all");
     thread_local std::vector<CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS> params;
-    handles.clear();
-    params.clear();
-    for (size_t i = 0; i < semaphores.size(); ++i) {
-        const CudaSemaphore* s = semaphores[i];
-        if (s == nullptr) throw InvalidArgumentError("CudaSemaphore::wait_all: a null semaphore");
-        if (!s->timeline_) throw InvalidArgumentError("CudaSemaphore::wait_all waits on timelines; one is binary");
-        if (s->context_ != first->context_) {
-            throw InvalidArgumentError("CudaSemaphore::wait_all: the semaphores are of different CUDA contexts");
-        }
-        handles.push_back(static_cast<CUexternalSemaphore>(s->semaphore_));
-        CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS p{};
-        p.params.fence.value = values[i];
-        params.push_back(p);
-    }
-    ContextScope scope(*first->context_);
-    check(scope.driver().cuWaitExternalSemaphoresAsync(handles.data(), params.data(),
-                                                       static_cast<unsigned int>(handles.size()), as_stream(stream)),
+    params.assign(handles.size(), CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS{});
+    for (size_t i = 0; i < params.size(); ++i) params[i].params.fence.value = values[i];
+    ContextScope scope(*semaphores.front()->context_);
+    check(scope.driver().cuWaitExternalSemaphoresAsync(reinterpret_cast<const CUexternalSemaphore*>(handles.data()),
+                                                       params.data(), static_cast<unsigned int>(handles.size()),
+                                                       as_stream(stream)),
           "cuWaitExternalSemaphoresAsync");
 }
 
