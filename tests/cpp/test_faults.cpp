@@ -231,51 +231,62 @@ TEST(SenderFaults, APeerCopyEngineBeingMadeHoldsUpNoOtherSubscriber) {
     const std::string name = sender_name("builder");
     geyser::SenderOptions o;
     o.ring_size = 2;
-    o.handshake_timeout = std::chrono::seconds(2);
-    o.max_handshakes_per_peer = 1;  // parked handshakes count against it
+    o.handshake_timeout = std::chrono::seconds(8);  // parked for 4 s at most
+    o.max_handshakes_per_peer = 1;                  // parked handshakes have the same cap
     auto sender = geyser::Sender::create(d, name, rgba8(), o);
     auto zero = geyser::Subscriber::connect(d, name, std::chrono::seconds(5));
     sender->wait_for_subscribers(1, std::chrono::seconds(5));
     const auto px = pixels(sender->ring()[0]->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
+    std::unique_ptr<geyser::Subscriber> parked;
+    std::string error;
+    std::thread joiner;
+    // However the test ends, the builder is let go and the joiner joined (a held builder would
+    // hold up the Sender's close() for good).
+    struct Cleanup {
+        std::thread& joiner;
+        ~Cleanup() {
+            geyser::testing::release_point();
+            if (joiner.joinable()) joiner.join();
+            ::unsetenv("GEYSER_TEST_PEER_COPY_SAME_DEVICE");
+        }
+    } cleanup{joiner};
     geyser::testing::hold_point("make_feeder");
     ::unsetenv("GEYSER_TEST_FORCE_DEVICE_MISMATCH");
     ::setenv("GEYSER_TEST_PEER_COPY_SAME_DEVICE", "1", 1);  // a subscriber on this GPU asks for peer copy
-    std::unique_ptr<geyser::Subscriber> parked;
-    std::string error;
-    std::thread joiner([&] {
+    joiner = std::thread([&] {
         try {
-            parked = geyser::Subscriber::connect(d, name, std::chrono::seconds(10), "parked");
+            parked = geyser::Subscriber::connect(d, name, std::chrono::seconds(20), "parked");
         } catch (const std::exception& e) {
             error = e.what();
         }
     });
-    const bool held = geyser::testing::wait_for_holder(5000);
-    EXPECT_TRUE(held) << "the engine's making never started";
-    // 10 frames through a ring of 2: each needs the zero-copy subscriber's release read.
-    for (uint64_t n = 1; held && n <= 10; ++n) {
-        EXPECT_EQ(sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size(), std::chrono::seconds(2)), n);
-        auto f = zero->next_frame(std::chrono::seconds(2));
-        EXPECT_EQ(f.number(), n);
-        f.release();
-    }
+    ASSERT_TRUE(geyser::testing::wait_for_holder(5000)) << "the engine's making never started";
     // A second one from this process while the first is parked: over the per-peer cap, it goes
     // on at once, on the copy path.
-    if (held) {
-        auto second = geyser::Subscriber::connect(d, name, std::chrono::seconds(10), "second");
-        EXPECT_EQ(second->path(), geyser::SharePath::kCopy);
-        EXPECT_NE(second->reason().find("too many handshakes wait for a peer copy engine"), std::string::npos)
-            << second->reason();
+    auto second = geyser::Subscriber::connect(d, name, std::chrono::seconds(5), "second");
+    EXPECT_EQ(second->path(), geyser::SharePath::kCopy);
+    EXPECT_NE(second->reason().find("too many handshakes wait for a peer copy engine"), std::string::npos)
+        << second->reason();
+    // Frames through a ring of 2: each needs the zero-copy subscriber's release read, and the
+    // copy subscriber's (it takes each one too).
+    for (uint64_t n = 1; n <= 10; ++n) {
+        ASSERT_EQ(sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size(), std::chrono::seconds(2)), n);
+        for (geyser::Subscriber* sub : {zero.get(), second.get()}) {
+            auto f = sub->next_frame(std::chrono::seconds(2));
+            EXPECT_EQ(f.number(), n);
+            f.release();
+        }
     }
     joiner.join();  // at half its handshake time, on the copy path
-    ::unsetenv("GEYSER_TEST_PEER_COPY_SAME_DEVICE");
-    geyser::testing::release_point();
     ASSERT_NE(parked, nullptr) << error;
     EXPECT_EQ(parked->path(), geyser::SharePath::kCopy);
     EXPECT_NE(parked->reason().find("still being prepared"), std::string::npos) << parked->reason();
-    // A late joiner: the current frame first, then every frame from here on, as the zero-copy one.
+    geyser::testing::release_point();
+    // A late joiner: the current frame first, then every frame from here on, as the others.
     EXPECT_EQ(parked->next_frame(std::chrono::seconds(5)).number(), 10u);
     EXPECT_EQ(sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size(), std::chrono::seconds(5)), 11u);
     EXPECT_EQ(zero->next_frame(std::chrono::seconds(5)).number(), 11u);
+    EXPECT_EQ(second->next_frame(std::chrono::seconds(5)).number(), 11u);
     auto f = parked->next_frame(std::chrono::seconds(5));
     EXPECT_EQ(f.number(), 11u);
     std::vector<uint8_t> got(px.size());

@@ -121,10 +121,10 @@ struct Sender::State {
     std::condition_variable copy_wake;  // a job queued, or close()
     // Peer-copy delivery, one feeder per destination GPU (by Vulkan device UUID), from its first
     // peer-copy subscriber on; kept until the Sender is destroyed (ipc/peer_feeder.hpp). Only the
-    // service thread adds one.
+    // builder thread adds one (or the service thread, when the builder cannot start).
     std::map<Uuid, std::unique_ptr<PeerFeeder>> peers;
     // Why a GPU could not be served, by UUID: asked once per Sender, so that peers asking again
-    // (or for many UUIDs) do not keep the service thread opening devices. At most kMaxRefusals.
+    // (or for many UUIDs) do not keep the builder opening devices. At most kMaxRefusals.
     std::map<Uuid, std::string> peer_refusals;
     // Peer feeders are made on a thread of their own, `builder` (from the first GPU asked for on):
     // opening a device and CUDA takes a while, and the service thread goes on reading releases and
@@ -552,6 +552,10 @@ Sender::~Sender() {
     } catch (...) {
         // A destructor must not throw; close() already freed what it could.
     }
+    // A fork() child's copy of the state is left allocated: the parent's threads (the builder,
+    // the copier) are registered waiters on its condition variables, which glibc's
+    // pthread_cond_destroy would wait for, for good, in a child where those threads do not exist.
+    if (state_ && !state_->in_owner_process()) (void)state_.release();
     if (device_) {
         restore_ring_before_free(*device_, ring_);
         restore_ring_before_free(*device_, buffers_);
@@ -603,17 +607,21 @@ void Sender::serve() {
             }
         }
         // Handshakes whose peer copy engine is made (or refused) go on.
-        resume_parked();
+        try {
+            resume_parked();
+        } catch (...) {
+            // Out of memory: the parked handshakes go on at a later slice (or time out).
+        }
         // The handshakes whose Hello came go on; each sends without waiting on the others. One
         // that needs a peer copy engine not made yet waits for it, parked (the builder thread).
         for (Greeted& g : st.pending.collect(fds.data() + first_pending, now_ns())) {
-            if (const std::optional<Uuid> gpu = feeder_wanted(g.hello)) {
-                try {
+            try {
+                if (const std::optional<Uuid> gpu = feeder_wanted(g.hello)) {
                     park(*gpu, std::move(g));
-                } catch (...) {
-                    // Out of memory: the connection closes; the sender goes on serving others.
+                    continue;
                 }
-                continue;
+            } catch (...) {
+                continue;  // out of memory: the connection closes; the sender goes on serving others
             }
             try {
                 handshake(std::move(g.channel), g.hello, g.peer_pid, g.deadline);
@@ -864,9 +872,11 @@ std::string Sender::make_feeder(const Uuid& gpu) {
         source.descriptor = descriptor_;
         source.ready = ready_.get();
         std::unique_ptr<PeerFeeder> made = PeerFeeder::create(source, gpu);
-        std::lock_guard<std::mutex> lock(st.mutex);
-        st.peers.emplace(gpu, std::move(made));
-        return {};
+        {
+            std::lock_guard<std::mutex> lock(st.mutex);
+            if (st.peers.count(gpu) == 0) st.peers.emplace(gpu, std::move(made));
+        }
+        return {};  // a spare (one made meanwhile) is destroyed here, without the lock
     } catch (const std::exception& e) {
         why = e.what();
     }
@@ -887,6 +897,11 @@ void Sender::build_feeders() {
         if (st.stop.load()) return;
         const Uuid gpu = st.builds.front();
         st.builds.pop_front();
+        if (st.peers.count(gpu) != 0) {  // made meanwhile (inline): nothing to do but say so
+            st.building.erase(std::remove(st.building.begin(), st.building.end(), gpu), st.building.end());
+            st.built.emplace_back(gpu, std::string());
+            continue;
+        }
         lock.unlock();
         std::string why;
         try {
@@ -910,34 +925,43 @@ void Sender::build_feeders() {
 
 void Sender::park(const Uuid& gpu, Greeted greeted) {
     State& st = *state_;
-    // Parked handshakes are capped as pending ones are (in all, and per peer process): past
-    // that, this one goes on at once, on the copy path.
+    // Parked handshakes have caps of their own, the pending ones' numbers (in all, and per peer
+    // process): past them, this one goes on at once on the copy path, its GPU's engine asked for
+    // all the same (later subscribers get it).
     const auto mine = std::count_if(st.parked.begin(), st.parked.end(),
                                     [&](const State::Parked& p) { return p.greeted.peer_pid == greeted.peer_pid; });
-    if (st.parked.size() >= options_.max_pending_handshakes ||
-        static_cast<uint64_t>(mine) >= options_.max_handshakes_per_peer) {
-        handshake(std::move(greeted.channel), greeted.hello, greeted.peer_pid, greeted.deadline,
-                  "too many handshakes wait for a peer copy engine to be made");
-        return;
-    }
+    const bool capped = st.parked.size() >= options_.max_pending_handshakes ||
+                        static_cast<uint64_t>(mine) >= options_.max_handshakes_per_peer;
     bool inline_build = false;
     {
         std::lock_guard<std::mutex> lock(st.mutex);
-        if (std::find(st.building.begin(), st.building.end(), gpu) == st.building.end()) {
+        // Made (or refused) since feeder_wanted looked: resume_parked goes on with it at once.
+        const bool done = st.peers.count(gpu) != 0 || st.peer_refusals.count(gpu) != 0;
+        if (!done && std::find(st.building.begin(), st.building.end(), gpu) == st.building.end()) {
             if (!st.builder) {
                 try {
                     if (fault::injected("pthread_create")) throw std::system_error(EAGAIN, std::generic_category());
                     st.builder = std::make_unique<std::thread>([this] { build_feeders(); });
                 } catch (const std::system_error&) {
-                    inline_build = true;  // made here instead, as the service thread's own work
+                    inline_build = !capped;  // made here instead, as the service thread's own work
                 }
             }
-            if (!inline_build) {
-                st.building.push_back(gpu);
+            if (st.builder) {
                 st.builds.push_back(gpu);
+                try {
+                    st.building.push_back(gpu);
+                } catch (...) {
+                    st.builds.pop_back();
+                    throw;
+                }
                 st.build_wake.notify_one();
             }
         }
+    }
+    if (capped) {
+        handshake(std::move(greeted.channel), greeted.hello, greeted.peer_pid, greeted.deadline,
+                  "too many handshakes wait for a peer copy engine to be made");
+        return;
     }
     // The rest of the handshake gets at least half its time, on the copy path if need be.
     const uint64_t now = now_ns();
@@ -952,12 +976,13 @@ void Sender::park(const Uuid& gpu, Greeted greeted) {
 
 void Sender::resume_parked() {
     State& st = *state_;
-    if (st.parked.empty()) return;
+    // Taken every time, so that an outcome nobody waited for is not read by a later handshake.
     std::vector<std::pair<Uuid, std::string>> outcomes;
     {
         std::lock_guard<std::mutex> lock(st.mutex);
         outcomes.swap(st.built);
     }
+    if (st.parked.empty()) return;
     const uint64_t now = now_ns();
     for (size_t i = 0; i < st.parked.size();) {
         State::Parked& p = st.parked[i];
@@ -1444,7 +1469,9 @@ void Sender::close() {
     }
     // A feeder being made finishes first (opening a device and CUDA: not interruptible).
     if (st.builder && st.builder->joinable()) st.builder->join();
-    st.parked.clear();  // their connections close: the service thread, which owned them, has ended
+    // Their connections close, told why: the service thread, which owned them, has ended.
+    for (State::Parked& p : st.parked) refuse(p.greeted.channel, "the sender '" + name_ + "' is closing");
+    st.parked.clear();
     // A download under way finishes first (one frame; a kGpu frame's wait is bounded by send_timeout).
     if (st.copier && st.copier->joinable()) st.copier->join();
     {
