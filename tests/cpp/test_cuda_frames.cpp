@@ -143,6 +143,18 @@ TEST(CudaFrames, RefusesWithoutACudaContext) {
     EXPECT_EQ(fd_count(), before);
 }
 
+TEST(CudaFrames, SignalAllAndWaitAllRefuseBadListsBeforeAnyCudaCall) {
+    // The checks come before the driver is asked: this runs on machines without CUDA too.
+    EXPECT_NO_THROW(cuda::CudaSemaphore::signal_all({}, 1, 0));  // nothing to signal: no call
+    EXPECT_NO_THROW(cuda::CudaSemaphore::wait_all({}, {}, 0));
+    EXPECT_TRUE(contains(expect_throw<InvalidArgumentError>([] { cuda::CudaSemaphore::signal_all({nullptr}, 1, 0); }),
+                         "a null semaphore"));
+    EXPECT_TRUE(contains(expect_throw<InvalidArgumentError>([] { cuda::CudaSemaphore::wait_all({nullptr}, {1}, 0); }),
+                         "a null semaphore"));
+    EXPECT_TRUE(contains(expect_throw<InvalidArgumentError>([] { cuda::CudaSemaphore::wait_all({nullptr}, {}, 0); }),
+                         "1 semaphores and 0 values"));
+}
+
 TEST(CudaFrames, TensorStreamWrittenByAStreamAndReadAfterTheGpuWait) {
     FIXTURE_OR_SKIP(f);
     const TensorLayout layout = image_layout();
