@@ -29,7 +29,7 @@ from geyser.demo import pattern
 def consume(name: str, count: int, zero_copy: str, hold: float) -> int:
     dev = geyser.Device()
     fds_before = len(os.listdir("/proc/self/fd"))
-    answer: dict = {"device": dev.info.name}
+    answer: dict = {"device": dev.info.name, "uuid": dev.info.device_uuid}
     try:
         sub = geyser.Subscriber(dev, name, timeout=10, zero_copy=zero_copy)
     except geyser.GeyserError as e:

@@ -2,10 +2,14 @@
 each frame GPU to GPU (CUDA, in the producer) into a ring on its GPU (docs/streams.md, "A consumer
 on another GPU").
 
-Only one GPU is lent to this project, so the consumers here set the test-only
-GEYSER_TEST_PEER_COPY_SAME_DEVICE=1: a subscriber on the producer's own GPU then asks for peer
-copy as one on another GPU does, the producer makes its copy engine on a second VkDevice of that
-GPU (PeerCopy's same_device path) and the whole delivery runs. Nothing here ran on two GPUs.
+The CUDA tests run each case twice (the ``target`` fixture):
+- ``same-gpu``: the consumers set the test-only GEYSER_TEST_PEER_COPY_SAME_DEVICE=1, so a
+  subscriber on the producer's own GPU asks for peer copy as one on another GPU does; the producer
+  makes its copy engine on a second VkDevice of that GPU (PeerCopy's same_device path) and the
+  whole delivery runs on one GPU;
+- ``other-gpu``: the consumers open another GPU that CUDA sees (GEYSER_DEVICE=its UUID), with no
+  switch: the real cross-GPU path, peer or host staging as cuDeviceCanAccessPeer says. It skips
+  where CUDA sees one GPU, saying so; scripts/gpu/peerdelivery.sh runs it on nvidia-h200-x2.
 
 Without CUDA in the producer (CI's lavapipe) the producer must answer that peer copy is not
 possible and the subscriber must take the copy path, every frame verified: that runs everywhere.
@@ -70,18 +74,60 @@ def peer_capable(device):
     return device
 
 
+class Target:
+    """Where a peer-copy consumer runs: ``same-gpu`` (the producer's GPU with the test-only switch,
+    PeerCopy's same_device) or ``other-gpu`` (another GPU that CUDA sees, no switch: the real
+    cross-GPU path, peer or host staging as cuDeviceCanAccessPeer says)."""
+
+    def __init__(self, kind: str, uuid: str | None = None, path: str = "same_device"):
+        self.kind, self.uuid, self.path = kind, uuid, path
+
+    def env(self) -> dict:
+        env = dict(os.environ)  # GEYSER_DEVICE, where set, picked the producer's GPU too
+        env.pop(FORCE, None)
+        env.pop(SAME, None)
+        if self.uuid is None:
+            env[SAME] = "1"
+        else:
+            env["GEYSER_DEVICE"] = self.uuid
+        return env
+
+    def reason_part(self) -> str:
+        return f"copied GPU to GPU by CUDA ({self.path}: "
+
+
+def _other_gpu(device) -> Target:
+    """Another GPU than ``device``'s that CUDA sees, with its PeerCopy path; skips on one GPU."""
+    t = geyser.gpu_topology()
+    mine = next((g.cuda_ordinal for g in t.gpus if g.vulkan.device_uuid == device.info.device_uuid), None)
+    for g in t.gpus:
+        if g.vulkan.device_uuid != device.info.device_uuid and g.cuda_ordinal is not None and mine is not None:
+            path = "peer" if t.peer_access[mine][g.cuda_ordinal] else "host_staging"
+            return Target("other-gpu", g.vulkan.device_uuid, path)
+    pytest.skip(f"one GPU that CUDA sees here ({len(t.cuda_devices)} CUDA device(s)): the cross-GPU case needs "
+                "a second one (scripts/gpu/peerdelivery.sh on nvidia-h200-x2)")
+
+
+@pytest.fixture(params=["same-gpu", "other-gpu"])
+def target(request, peer_capable) -> Target:
+    """Both places a peer-copy consumer can be: parametrises a test over them."""
+    return Target("same-gpu") if request.param == "same-gpu" else _other_gpu(peer_capable)
+
+
 def _env(same: bool = True) -> dict:
+    """A consumer on the producer's GPU: asking for peer copy (``same``) or zero-copy."""
+    if same:
+        return Target("same-gpu").env()
     env = dict(os.environ)
     env.pop(FORCE, None)
-    if same:
-        env[SAME] = "1"
-    else:
-        env.pop(SAME, None)
+    env.pop(SAME, None)
     return env
 
 
-def _consumer(name: str, count: int, zero_copy: str = "auto", hold: float = 0.0, same: bool = True):
-    return _fallback_peer.start(name, count, zero_copy, _env(same), hold)
+def _consumer(name: str, count: int, zero_copy: str = "auto", hold: float = 0.0, same: bool = True,
+              target: Target | None = None):
+    env = target.env() if target is not None else _env(same)
+    return _fallback_peer.start(name, count, zero_copy, env, hold)
 
 
 def _answer(proc) -> dict:
@@ -269,11 +315,12 @@ def test_a_bad_peer_answer_is_a_protocol_error_with_no_fd_leak(device, case, wor
 
 @needs_cuda
 @pytest.mark.parametrize("mode", ["lossless", "latest"])
-def test_peer_copy_and_zero_copy_consumers_get_every_frame_verified(peer_capable, mode):
+def test_peer_copy_and_zero_copy_consumers_get_every_frame_verified(peer_capable, target, mode):
+    """The producer's GPU: a zero-copy consumer. ``target``'s GPU: two peer-copy consumers."""
     name = _name(f"peer-{mode}")
     count = 40
     with geyser.Sender(peer_capable, name, DESC, ring_size=4, mode=mode) as sender:
-        peers = [_consumer(name, count) for _ in range(2)]
+        peers = [_consumer(name, count, target=target) for _ in range(2)]
         zero = _consumer(name, count, same=False)
         for p in peers:
             assert _subscribed(p)["path"] == "peer-copy"
@@ -285,8 +332,10 @@ def test_peer_copy_and_zero_copy_consumers_get_every_frame_verified(peer_capable
         stats = sender.stats
     for a in answers:
         assert a["path"] == "peer-copy", a
-        assert "frames are copied GPU to GPU by CUDA (same_device" in a["reason"], a
+        assert target.reason_part() in a["reason"], a
+        assert a["uuid"] == (target.uuid or peer_capable.info.device_uuid), a
         _check_every_frame(a, count, mode)
+    assert z["uuid"] == peer_capable.info.device_uuid, z
     _check_every_frame(z, count, mode)
     # Once per frame for the GPU, however many subscribers are on it.
     assert 1 <= stats.frames_peer_copied <= n
@@ -295,12 +344,34 @@ def test_peer_copy_and_zero_copy_consumers_get_every_frame_verified(peer_capable
 
 
 @needs_cuda
-def test_a_late_peer_joiner_gets_the_current_frame_then_every_later_one(peer_capable):
+def test_consumers_on_two_gpus_get_one_copy_per_gpu(peer_capable):
+    """Peer-copy consumers on the producer's GPU (same_device) and on another GPU, two on each:
+    each frame is copied once per GPU, never once per consumer, and every frame arrives whole."""
+    other = _other_gpu(peer_capable)
+    name = _name("two-gpus")
+    count = 30
+    with geyser.Sender(peer_capable, name, DESC, ring_size=4) as sender:
+        procs = [_consumer(name, count, target=t) for t in (Target("same-gpu"), other) for _ in range(2)]
+        for p in procs:
+            assert _subscribed(p)["path"] == "peer-copy"
+        sender.wait_for_subscribers(4, timeout=60)
+        _publish_until(sender, count, procs)
+        answers = [_answer(p) for p in procs]
+        stats = sender.stats
+    for a, t in zip(answers, [Target("same-gpu")] * 2 + [other] * 2):
+        assert t.reason_part() in a["reason"], a
+        assert a["uuid"] == (t.uuid or peer_capable.info.device_uuid), a
+        _check_every_frame(a, count, "lossless")
+    assert stats.frames_peer_copied == 2 * count
+
+
+@needs_cuda
+def test_a_late_peer_joiner_gets_the_current_frame_then_every_later_one(peer_capable, target):
     name = _name("late")
     with geyser.Sender(peer_capable, name, DESC, ring_size=3) as sender:
         for n in range(1, 6):
             sender.publish(_frame(n))
-        p = _consumer(name, 6)
+        p = _consumer(name, 6, target=target)
         assert _subscribed(p)["path"] == "peer-copy"
         sender.wait_for_subscribers(1, timeout=60)
         for n in range(6, 11):
@@ -310,12 +381,14 @@ def test_a_late_peer_joiner_gets_the_current_frame_then_every_later_one(peer_cap
 
 
 @needs_cuda
-def test_a_peer_consumer_killed_mid_stream_leaves_the_others_whole(peer_capable):
+def test_a_peer_consumer_killed_mid_stream_leaves_the_others_whole(peer_capable, target):
+    """A consumer killed while frames are copied to its GPU: the other one there, and the
+    producer, go on; the dead one's subscription is dropped."""
     name = _name("kill")
     count = 30
     with geyser.Sender(peer_capable, name, DESC, ring_size=3) as sender:
-        victim = _consumer(name, 1000, hold=0.05)
-        other = _consumer(name, count)
+        victim = _consumer(name, 1000, hold=0.05, target=target)
+        other = _consumer(name, count, target=target)
         assert _subscribed(victim)["path"] == "peer-copy"
         assert _subscribed(other)["path"] == "peer-copy"
         sender.wait_for_subscribers(2, timeout=60)
@@ -334,14 +407,21 @@ def test_a_peer_consumer_killed_mid_stream_leaves_the_others_whole(peer_capable)
 
 @needs_cuda
 @pytest.mark.parametrize("mode", ["lossless", "latest"])
-def test_a_thousand_frames_leave_fd_and_device_memory_counts_flat(peer_capable, monkeypatch, mode, fd_count):
-    """The producer and a peer-copy subscriber in this process, 1,000 frames, every one verified."""
-    monkeypatch.setenv(SAME, "1")
+def test_a_thousand_frames_leave_fd_and_device_memory_counts_flat(peer_capable, target, monkeypatch, mode, fd_count):
+    """The producer and a peer-copy subscriber on ``target``'s GPU in this process, 1,000 frames,
+    every one verified; fds and both devices' memory flat."""
     monkeypatch.delenv(FORCE, raising=False)
+    if target.uuid is None:
+        monkeypatch.setenv(SAME, "1")
+        sub_device = peer_capable
+    else:
+        monkeypatch.delenv(SAME, raising=False)
+        sub_device = geyser.Device(target.uuid)
     name = _name(f"flat-{mode}")
     with geyser.Sender(peer_capable, name, DESC, ring_size=3, mode=mode) as sender:
-        with geyser.Subscriber(peer_capable, name, timeout=30) as sub:
+        with geyser.Subscriber(sub_device, name, timeout=30) as sub:
             assert sub.path == "peer-copy", sub.reason
+            assert target.reason_part() in sub.reason, sub.reason
             sender.wait_for_subscribers(1, timeout=30)
 
             def one(n: int) -> None:
@@ -353,25 +433,31 @@ def test_a_thousand_frames_leave_fd_and_device_memory_counts_flat(peer_capable, 
             for n in range(1, 21):
                 one(n)
             gc.collect()
-            fds, mem = fd_count(), peer_capable.memory_usage()
+            fds, mem, sub_mem = fd_count(), peer_capable.memory_usage(), sub_device.memory_usage()
             for n in range(21, 1021):
                 one(n)
             gc.collect()
             assert fd_count() == fds
             assert peer_capable.memory_usage() == mem
+            assert sub_device.memory_usage() == sub_mem
             assert sender.stats.frames_peer_copied == 1020
 
 
 @needs_cuda
-def test_a_gpu_signalled_frame_is_copied_after_the_signal(peer_capable, monkeypatch):
+def test_a_gpu_signalled_frame_is_copied_after_the_signal(peer_capable, target, monkeypatch):
     """end_frame(ReadySignal GPU) with the signal still to come: the copy waits on the GPU; the
     producer's call does not wait."""
-    monkeypatch.setenv(SAME, "1")
+    if target.uuid is None:
+        monkeypatch.setenv(SAME, "1")
+        sub_device = peer_capable
+    else:
+        monkeypatch.delenv(SAME, raising=False)
+        sub_device = geyser.Device(target.uuid)
     name = _name("gpu")
     with geyser.Sender(peer_capable, name, DESC, ring_size=3) as sender:
         if sender.ready.kind != "vulkan":
             pytest.skip("the ready timeline is portable here")
-        with geyser.Subscriber(peer_capable, name, timeout=30) as sub:
+        with geyser.Subscriber(sub_device, name, timeout=30) as sub:
             assert sub.path == "peer-copy", sub.reason
             sender.wait_for_subscribers(1, timeout=30)
             frame = sender.begin_frame()
@@ -382,4 +468,3 @@ def test_a_gpu_signalled_frame_is_copied_after_the_signal(peer_capable, monkeypa
             sender.ready.signal(1)
             with sub.next_frame(timeout=20) as f:
                 np.testing.assert_array_equal(f.texture.download(), _frame(1))
-

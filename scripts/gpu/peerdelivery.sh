@@ -6,10 +6,10 @@
 #
 #   OUT=/tmp/out bash scripts/gpu/peerdelivery.sh
 #
-# Only one GPU is lent, so the consumers set the test-only GEYSER_TEST_PEER_COPY_SAME_DEVICE=1:
-# a subscriber on the producer's own GPU asks for peer copy as one on another GPU does, the
-# producer makes its copy engine on a second VkDevice of that GPU and PeerCopy takes its
-# same_device path. Nothing here runs across two GPUs unless nvidia-smi lists two.
+# Each delivery test runs twice: with consumers on the producer's GPU that set the test-only
+# GEYSER_TEST_PEER_COPY_SAME_DEVICE=1 (the producer makes its copy engine on a second VkDevice of
+# that GPU and PeerCopy takes its same_device path), and with consumers on another GPU (the real
+# cross-GPU path: peer or host staging). The second kind skips, saying why, where CUDA sees one GPU.
 #
 # 1. pip install of the package (no build isolation), then the C++ tests test_peer_delivery and
 #    test_peer_copy (own build in /tmp/peerdelivery-cpp).

@@ -155,8 +155,9 @@ void publishes_again(const std::shared_ptr<geyser::Device>& d, const std::string
 }
 
 size_t settle(size_t base) {
-    // The accept thread finishes a failed handshake just after the subscriber saw the hang-up.
-    for (int i = 0; i < 200 && fd_count() != base; ++i) ::usleep(10'000);
+    // The accept thread finishes a failed handshake just after the subscriber saw the hang-up; on a
+    // loaded machine (CI beside other tests) that has taken over 2 s. Equal counts return at once.
+    for (int i = 0; i < 1000 && fd_count() != base; ++i) ::usleep(10'000);
     return fd_count();
 }
 
@@ -192,7 +193,9 @@ TEST(SenderFaults, CopierThreadCannotStartRefusesThatCopySubscriberOnly) {
     const std::string name = sender_name("copier");
     auto sender = geyser::Sender::create(d, name, rgba8());
     auto zero = geyser::Subscriber::connect(d, name, std::chrono::seconds(5));
-    const size_t before = settle(fd_count());
+    // Counted once the producer has finished the first handshake too.
+    sender->wait_for_subscribers(1, std::chrono::seconds(5));
+    const size_t before = fd_count();
     geyser::testing::arm_fault("pthread_create");
     try {
         geyser::Subscriber::connect(d, name, std::chrono::seconds(3), "", geyser::ZeroCopy::kNever);

@@ -2,7 +2,7 @@
 // protocol-4 codecs, the producer's refusal without CUDA (the copy path then, every frame
 // verified) and, where CUDA is usable, the whole path on one GPU through the test-only
 // GEYSER_TEST_PEER_COPY_SAME_DEVICE=1 (PeerCopy's same_device copy between two VkDevices of the
-// GPU). Nothing here ran on two GPUs: only one is lent to this project.
+// GPU) and, where CUDA sees a second GPU, consumers there on the real cross-GPU path.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -16,6 +16,7 @@
 #include "geyser/cuda.hpp"
 #include "geyser/error.hpp"
 #include "geyser/explain.hpp"
+#include "geyser/gpu_topology.hpp"
 #include "geyser/memory.hpp"
 #include "geyser/sender.hpp"
 #include "geyser/sender_protocol.hpp"
@@ -171,5 +172,70 @@ TEST(PeerDelivery, OnOneGpuTheWholePathRunsAndCopiesOncePerGpu) {
         }
         // Once per frame for the GPU, however many subscribers are there.
         EXPECT_EQ(sender->stats().frames_peer_copied, 8u);
+    }
+}
+
+TEST(PeerDelivery, ConsumersOnTwoGpusGetOneCopyPerGpu) {
+    // Producer on GPU A; a zero-copy consumer and a same_device peer-copy one on A; two peer-copy
+    // consumers on GPU B (peer access or host staging, as cuDeviceCanAccessPeer says). Every frame
+    // reaches each, whole, and each is copied once per GPU: twice, never once per consumer.
+    const auto status = geyser::cuda::cuda_status();
+    if (!status.available) GTEST_SKIP() << "CUDA unavailable: " << status.reason << " (scripts/gpu/peerdelivery.sh)";
+    DEVICE_OR_SKIP(dev);
+    const geyser::GpuTopology t = geyser::gpu_topology();
+    int mine = -1;
+    const geyser::GpuEntry* other = nullptr;
+    for (const auto& g : t.gpus) {
+        if (g.vulkan.device_uuid == dev->info().device_uuid) mine = g.cuda_ordinal;
+    }
+    for (const auto& g : t.gpus) {
+        if (g.vulkan.device_uuid != dev->info().device_uuid && g.cuda_ordinal >= 0 && mine >= 0) other = &g;
+    }
+    if (other == nullptr) {
+        GTEST_SKIP() << "one GPU that CUDA sees here (" << t.cuda_devices.size()
+                     << " CUDA device(s)): this needs a second one (scripts/gpu/peerdelivery.sh on nvidia-h200-x2)";
+    }
+    const bool peer = t.peer_access.at(static_cast<size_t>(mine)).at(static_cast<size_t>(other->cuda_ordinal));
+    const std::string path = std::string("copied GPU to GPU by CUDA (") + (peer ? "peer" : "host_staging") + ": ";
+    auto dev_b = geyser::Device::open(geyser::uuid_to_hex(other->vulkan.device_uuid));
+    for (geyser::DeliveryMode mode : {geyser::DeliveryMode::kLossless, geyser::DeliveryMode::kLatest}) {
+        const std::string name = name_of((std::string("two-") + geyser::to_string(mode)).c_str());
+        geyser::SenderOptions o;
+        o.mode = mode;
+        o.ring_size = 3;
+        auto sender = geyser::Sender::create(dev, name, rgba8(16, 8), o);
+        auto zero = geyser::Subscriber::connect(dev, name, 10s, "zero");
+        EXPECT_EQ(zero->path(), geyser::SharePath::kZeroCopy);
+        auto b1 = geyser::Subscriber::connect(dev_b, name, 30s, "b1");
+        auto b2 = geyser::Subscriber::connect(dev_b, name, 30s, "b2");
+        for (auto* s : {b1.get(), b2.get()}) {
+            EXPECT_EQ(s->path(), geyser::SharePath::kPeerCopy) << s->reason();
+            EXPECT_NE(s->reason().find(path), std::string::npos) << s->reason();
+            EXPECT_EQ(s->ready()->kind(), geyser::TimelineKind::kVulkan);
+        }
+        std::unique_ptr<geyser::Subscriber> a;
+        {
+            SameDevicePeerCopy same;
+            a = geyser::Subscriber::connect(dev, name, 30s, "a");
+        }
+        EXPECT_NE(a->reason().find("copied GPU to GPU by CUDA (same_device"), std::string::npos) << a->reason();
+        sender->wait_for_subscribers(4, 10s);
+        const size_t n = 16 * 8 * 4;
+        for (uint64_t f = 1; f <= 8; ++f) {
+            const std::vector<uint8_t> px = pixels(n, f);
+            if (mode == geyser::DeliveryMode::kLatest) {
+                for (auto* s : {a.get(), b1.get(), b2.get(), zero.get()}) s->request_frame();
+                std::this_thread::sleep_for(20ms);  // the requests reach the service thread
+            }
+            sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size());
+            for (auto* s : {a.get(), b1.get(), b2.get(), zero.get()}) {
+                geyser::Subscriber::Frame got = s->next_frame(10s);
+                EXPECT_EQ(got.number(), f);
+                std::vector<uint8_t> back(n);
+                got.texture()->download(VK_IMAGE_ASPECT_COLOR_BIT, back.data(), back.size());
+                ASSERT_EQ(back, px) << "frame " << f << ", " << s->reason();
+            }
+        }
+        EXPECT_EQ(sender->stats().frames_peer_copied, 16u);
     }
 }
