@@ -344,6 +344,30 @@ def test_peer_copy_and_zero_copy_consumers_get_every_frame_verified(peer_capable
 
 
 @needs_cuda
+@pytest.mark.parametrize("mode", ["lossless", "latest"])
+def test_host_staging_can_be_asked_for_and_delivers_every_frame(peer_capable, target, mode):
+    """peer_copy_host_staging=True: the copy goes through pinned host memory even where the GPUs
+    have peer access, and the consumer is told so."""
+    name = _name(f"staging-{mode}")
+    count = 30
+    with geyser.Sender(peer_capable, name, DESC, ring_size=4, mode=mode, peer_copy_host_staging=True) as sender:
+        p = _consumer(name, count, target=target)
+        assert _subscribed(p)["path"] == "peer-copy"
+        sender.wait_for_subscribers(1, timeout=60)
+        _publish_until(sender, count, [p])
+        a = _answer(p)
+    assert "copied GPU to GPU by CUDA (host_staging: host staging was asked for (" in a["reason"], a
+    _check_every_frame(a, count, mode)
+
+
+def test_peer_copy_host_staging_must_be_a_bool(device, fd_count):
+    base = fd_count()
+    with pytest.raises(geyser.InvalidArgumentTypeError, match="peer_copy_host_staging must be a bool, got str"):
+        geyser.Sender(device, _name("staging-type"), DESC, peer_copy_host_staging="yes")  # type: ignore[arg-type]
+    assert fd_count() == base
+
+
+@needs_cuda
 def test_consumers_on_two_gpus_get_one_copy_per_gpu(peer_capable):
     """Peer-copy consumers on the producer's GPU (same_device) and on another GPU, two on each:
     each frame is copied once per GPU, never once per consumer, and every frame arrives whole."""

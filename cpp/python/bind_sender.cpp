@@ -18,7 +18,8 @@ namespace {
 
 SenderOptions options_of(uint32_t ring_size, TimelineChoice sync, std::chrono::nanoseconds release_timeout,
                          DeliveryMode mode, StalledPolicy stalled, uint32_t max_pending_handshakes,
-                         uint32_t max_handshakes_per_peer, uint32_t max_subscriptions_per_peer) {
+                         uint32_t max_handshakes_per_peer, uint32_t max_subscriptions_per_peer,
+                         bool peer_copy_host_staging) {
     SenderOptions o;
     o.ring_size = ring_size;
     o.sync = sync;
@@ -28,6 +29,7 @@ SenderOptions options_of(uint32_t ring_size, TimelineChoice sync, std::chrono::n
     o.max_pending_handshakes = max_pending_handshakes;
     o.max_handshakes_per_peer = max_handshakes_per_peer;
     o.max_subscriptions_per_peer = max_subscriptions_per_peer;
+    o.peer_copy_host_staging = peer_copy_host_staging;
     return o;
 }
 
@@ -99,7 +101,7 @@ void bind_sender(py::module_& m) {
             [](const std::shared_ptr<Device>& device, const std::string& name, uint32_t width, uint32_t height,
                uint32_t format, uint32_t usage, const std::string& label, uint32_t ring_size, TimelineChoice sync,
                std::chrono::nanoseconds release_timeout_ns, DeliveryMode mode, StalledPolicy stalled, uint32_t max_pending_handshakes,
-               uint32_t max_handshakes_per_peer, uint32_t max_subscriptions_per_peer) {
+               uint32_t max_handshakes_per_peer, uint32_t max_subscriptions_per_peer, bool peer_copy_host_staging) {
                 TextureDescriptor descriptor;
                 descriptor.width = width;
                 descriptor.height = height;
@@ -108,7 +110,7 @@ void bind_sender(py::module_& m) {
                 descriptor.label = label;
                 const SenderOptions o = options_of(ring_size, sync, release_timeout_ns, mode, stalled,
                                                    max_pending_handshakes, max_handshakes_per_peer,
-                                                   max_subscriptions_per_peer);
+                                                   max_subscriptions_per_peer, peer_copy_host_staging);
                 py::gil_scoped_release nogil;
                 return Sender::create(device, name, descriptor, o);
             },
@@ -117,16 +119,17 @@ void bind_sender(py::module_& m) {
             py::arg("release_timeout_ns"), py::arg("mode"), py::arg("stalled"),
             py::arg("max_pending_handshakes") = SenderOptions{}.max_pending_handshakes,
             py::arg("max_handshakes_per_peer") = SenderOptions{}.max_handshakes_per_peer,
-            py::arg("max_subscriptions_per_peer") = SenderOptions{}.max_subscriptions_per_peer)
+            py::arg("max_subscriptions_per_peer") = SenderOptions{}.max_subscriptions_per_peer,
+            py::arg("peer_copy_host_staging") = SenderOptions{}.peer_copy_host_staging)
         .def_static(
             "create",
             [](const std::shared_ptr<Device>& device, const std::string& name, const TensorLayout& layout,
                uint32_t ring_size, TimelineChoice sync, std::chrono::nanoseconds release_timeout_ns, DeliveryMode mode,
                StalledPolicy stalled, uint32_t max_pending_handshakes, uint32_t max_handshakes_per_peer,
-               uint32_t max_subscriptions_per_peer) {
+               uint32_t max_subscriptions_per_peer, bool peer_copy_host_staging) {
                 const SenderOptions o = options_of(ring_size, sync, release_timeout_ns, mode, stalled,
                                                    max_pending_handshakes, max_handshakes_per_peer,
-                                                   max_subscriptions_per_peer);
+                                                   max_subscriptions_per_peer, peer_copy_host_staging);
                 py::gil_scoped_release nogil;
                 return Sender::create(device, name, layout, o);
             },
@@ -135,6 +138,7 @@ void bind_sender(py::module_& m) {
             py::arg("max_pending_handshakes") = SenderOptions{}.max_pending_handshakes,
             py::arg("max_handshakes_per_peer") = SenderOptions{}.max_handshakes_per_peer,
             py::arg("max_subscriptions_per_peer") = SenderOptions{}.max_subscriptions_per_peer,
+            py::arg("peer_copy_host_staging") = SenderOptions{}.peer_copy_host_staging,
             "A tensor stream: a ring of buffers holding the tensors of `layout`.")
         .def(
             "begin_frame",

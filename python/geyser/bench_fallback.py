@@ -64,15 +64,16 @@ def _read(pipe, n: int) -> bytes:
 
 
 def _run(device, width: int, height: int, frames: int, timed: dict, idle: dict | None,
-         wall: list | None = None) -> tuple[list[float], list[float]]:
+         wall: list | None = None, sender_options: dict | None = None) -> tuple[list[float], list[float]]:
     """Publishes `frames` frames to one timed consumer (and an untimed one, `idle`); returns the
     handoff latencies and the producer's end_frame times, both in ms (and appends the publishing
-    loop's wall time per frame, ms, to `wall` when given)."""
+    loop's wall time per frame, ms, to `wall` when given). `sender_options`: more keyword
+    arguments of the Sender."""
     name = f"bench-fallback-{os.getpid()}-{time.monotonic_ns() % 100000}"
     desc = geyser.TextureDescriptor(width, height)
     procs = []
     pipes = []  # buffered readers of the consumers' pipes
-    with geyser.Sender(device, name, desc, ring_size=2) as sender:
+    with geyser.Sender(device, name, desc, ring_size=2, **(sender_options or {})) as sender:
         for tex in sender.ring:  # "rendered" before the clock starts
             tex.upload(np.full((height, width, 4), 7, np.uint8))
         try:

@@ -201,6 +201,7 @@ def print_bandwidth(rows: list[dict], out) -> None:
 # ---- delivery through real Sender/Subscriber processes ------------------------------------------
 
 DELIVERY_CASES = [("zero-copy", "same-GPU zero-copy"), ("peer-copy", "peer-copy delivery (CUDA, GPU to GPU)"),
+                  ("peer-copy-staging", "peer-copy delivery, host staging (peer_copy_host_staging)"),
                   ("copy", "host copy path (zero_copy=never)")]
 
 
@@ -221,7 +222,7 @@ def delivery(device, width: int, height: int, frames: int, case: str) -> tuple[l
     req = {"device": device.info.device_uuid, "zero_copy": "require", "path": "zero-copy", "timed": True}
     if case == "copy":
         req.update(zero_copy="never", path="copy")
-    elif case == "peer-copy":
+    elif case in ("peer-copy", "peer-copy-staging"):
         other = _peer_consumer_device(device)
         req.update(zero_copy="auto", path="peer-copy")
         if other is not None:
@@ -229,7 +230,8 @@ def delivery(device, width: int, height: int, frames: int, case: str) -> tuple[l
         else:
             req["env"] = {"GEYSER_TEST_PEER_COPY_SAME_DEVICE": "1"}
     wall: list[float] = []
-    handoff, _ = bench_fallback._run(device, width, height, frames, req, None, wall)
+    options = {"peer_copy_host_staging": True} if case == "peer-copy-staging" else {}
+    handoff, _ = bench_fallback._run(device, width, height, frames, req, None, wall, options)
     return handoff, wall[0]
 
 

@@ -201,7 +201,9 @@ class Sender:
     written around. ``max_subscriptions_per_peer``, ``max_handshakes_per_peer`` and
     ``max_pending_handshakes`` cap what one peer process (by its socket's kernel-reported pid), and
     all peers together, may hold; over a cap a connection is refused and told why (None: the
-    core's defaults, 16, 4 and 64). Joins, departures, drops and stalls are logged on the ``geyser.sender``
+    core's defaults, 16, 4 and 64). ``peer_copy_host_staging=True`` sends a consumer on another GPU
+    its frames through pinned host memory even where the GPUs have peer access (for peer access
+    that is broken or slow, or to keep NVLink free); ``sub.reason`` names the path. Joins, departures, drops and stalls are logged on the ``geyser.sender``
     logger and counted in ``stats``. The protocol runs in the core (``geyser::Sender``), on a
     thread of its own.
     """
@@ -210,7 +212,8 @@ class Sender:
                  sync: str = "auto", release_timeout: float = DEFAULT_TIMEOUT, mode: str = "lossless",
                  stalled: str = "drop", max_subscriptions_per_peer: int | None = None,
                  max_handshakes_per_peer: int | None = None, max_pending_handshakes: int | None = None, *,
-                 tensor: TensorSpec | None = None, tensors: dict[str, TensorSpec] | None = None):
+                 tensor: TensorSpec | None = None, tensors: dict[str, TensorSpec] | None = None,
+                 peer_copy_host_staging: bool = False):
         if sync not in _SYNC:
             raise InvalidArgumentError(f"sync must be 'auto', 'vulkan' or 'portable', got {sync!r}")
         if mode not in _MODE:
@@ -229,16 +232,19 @@ class Sender:
         self.layout: TensorLayout | None = TensorLayout._of(tensor, tensors) if tensor_stream else None
         self.release_timeout = release_timeout
         self.mode = mode
-        caps = {k: int(v) for k, v in (("max_subscriptions_per_peer", max_subscriptions_per_peer),
-                                       ("max_handshakes_per_peer", max_handshakes_per_peer),
-                                       ("max_pending_handshakes", max_pending_handshakes)) if v is not None}
+        named = {k: int(v) for k, v in (("max_subscriptions_per_peer", max_subscriptions_per_peer),
+                                        ("max_handshakes_per_peer", max_handshakes_per_peer),
+                                        ("max_pending_handshakes", max_pending_handshakes)) if v is not None}
+        if not isinstance(peer_copy_host_staging, bool):
+            raise InvalidArgumentTypeError(f"peer_copy_host_staging must be a bool, got {type(peer_copy_host_staging).__name__}")
+        named["peer_copy_host_staging"] = peer_copy_host_staging
         options = (int(ring_size), _SYNC[sync], to_ns(release_timeout), _MODE[mode], _STALLED[stalled])
         if self.layout is not None:
-            self._native = _native.Sender.create(device.native, name, self.layout.native, *options, **caps)
+            self._native = _native.Sender.create(device.native, name, self.layout.native, *options, **named)
         else:
             d = descriptor
             self._native = _native.Sender.create(device.native, name, d.width, d.height, int(d.format), int(d.usage),
-                                                 d.label or "", *options, **caps)
+                                                 d.label or "", *options, **named)
         self.ring: list[Texture] = [Texture(t, device, descriptor) for t in self._native.ring]
         #: A tensor stream's ring of buffers (empty for a texture ring).
         self.buffers: list[Buffer] = [Buffer(b, device) for b in self._native.buffers]

@@ -175,6 +175,29 @@ TEST(PeerDelivery, OnOneGpuTheWholePathRunsAndCopiesOncePerGpu) {
     }
 }
 
+TEST(PeerDelivery, HostStagingCanBeAskedFor) {
+    const auto status = geyser::cuda::cuda_status();
+    if (!status.available) GTEST_SKIP() << "CUDA unavailable: " << status.reason << " (scripts/gpu/peerdelivery.sh)";
+    DEVICE_OR_SKIP(dev);
+    try {
+        dev->create_shared_timeline(geyser::TimelineChoice::kVulkan, 0);
+    } catch (const geyser::UnsupportedOperationError& e) {
+        GTEST_SKIP() << "the device cannot export timeline semaphores, which peer copy needs: " << e.what();
+    }
+    const std::string name = name_of("staging");
+    geyser::SenderOptions o;
+    o.peer_copy_host_staging = true;
+    auto sender = geyser::Sender::create(dev, name, rgba8(16, 8), o);
+    SameDevicePeerCopy same;
+    auto sub = geyser::Subscriber::connect(dev, name, 30s, "staging");
+    EXPECT_EQ(sub->path(), geyser::SharePath::kPeerCopy) << sub->reason();
+    EXPECT_NE(sub->reason().find("copied GPU to GPU by CUDA (host_staging: host staging was asked for ("),
+              std::string::npos) << sub->reason();
+    sender->wait_for_subscribers(1, 10s);
+    publish_and_check(*sender, *sub, 1, 10);
+    EXPECT_EQ(sender->stats().frames_peer_copied, 10u);
+}
+
 TEST(PeerDelivery, ConsumersOnTwoGpusGetOneCopyPerGpu) {
     // Producer on GPU A; a zero-copy consumer and a same_device peer-copy one on A; two peer-copy
     // consumers on GPU B (peer access or host staging, as cuDeviceCanAccessPeer says). Every frame

@@ -77,6 +77,11 @@ struct SenderOptions {
     /// Subscriptions one peer process may hold at once; its next subscribe is refused, told why
     /// (SubscriptionDroppedError on its side).
     uint32_t max_subscriptions_per_peer = 16;
+    /// Peer-copy subscribers (a consumer on another GPU) get their frames through pinned host
+    /// memory even where the two GPUs have peer access: for hosts whose peer access is reported
+    /// but broken or slow, or to keep NVLink free for other work. Without peer access that is
+    /// the path anyway. Subscriber::reason names the path either way ("host_staging: ...").
+    bool peer_copy_host_staging = false;
 };
 
 /// Something that happened to a subscriber, for the producer's log (Sender::take_events).

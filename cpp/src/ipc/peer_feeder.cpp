@@ -95,7 +95,11 @@ std::unique_ptr<PeerFeeder> PeerFeeder::create(const Source& source, const Uuid&
         f->source_released_ = cuda::CudaSemaphore::import(f->cuda_a_, r.semaphore);
         return 0;
     });
-    f->engine_ = step("CUDA refused the copy engine", [&] { return cuda::PeerCopy::create(f->cuda_a_, f->cuda_b_); });
+    f->engine_ = step("CUDA refused the copy engine", [&] {
+        cuda::PeerCopyOptions options;
+        options.host_staging = source.host_staging;
+        return cuda::PeerCopy::create(f->cuda_a_, f->cuda_b_, options);
+    });
     f->fanout_ = std::make_unique<TimelineFanout>(f->device_);
     step("the ready fan-out on GPU " + gpu + " cannot be prepared", [&] {
         f->fanout_->prepare();

@@ -67,6 +67,7 @@ public:
         const std::vector<std::shared_ptr<Buffer>>* buffers = nullptr;
         TextureDescriptor descriptor;
         Timeline* ready = nullptr;
+        bool host_staging = false;  ///< Through pinned host memory even with peer access.
     };
 
     /// Sets everything up for the GPU whose Vulkan device UUID is `destination`. Throws

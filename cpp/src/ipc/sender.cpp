@@ -871,6 +871,7 @@ std::string Sender::make_feeder(const Uuid& gpu) {
         source.buffers = &buffers_;
         source.descriptor = descriptor_;
         source.ready = ready_.get();
+        source.host_staging = options_.peer_copy_host_staging;
         std::unique_ptr<PeerFeeder> made = PeerFeeder::create(source, gpu);
         {
             std::lock_guard<std::mutex> lock(st.mutex);
