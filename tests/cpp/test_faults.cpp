@@ -297,6 +297,113 @@ TEST(SenderFaults, APeerCopyEngineBeingMadeHoldsUpNoOtherSubscriber) {
     EXPECT_EQ(got, px);
 }
 
+TEST(SenderFaults, ALateJoinerIsNotHandedTheSlotBeginFrameIsAboutToWrite) {
+    // A lossless ring of one: begin_frame takes the only slot, which holds the current frame. A
+    // subscriber joining while begin_frame is between its wait and its return (held there) must not
+    // be handed that frame, whose slot the producer is about to write; it gets the next one.
+    std::shared_ptr<geyser::Device> d;
+    try {
+        d = geyser::Device::open();
+    } catch (const geyser::VulkanUnavailableError& e) {
+        GTEST_SKIP() << e.what();
+    }
+    const std::string name = sender_name("ring1");
+    geyser::SenderOptions o;
+    o.ring_size = 1;
+    auto sender = geyser::Sender::create(d, name, rgba8(), o);
+    const size_t n = sender->ring()[0]->host_size(VK_IMAGE_ASPECT_COLOR_BIT);
+    const auto first = pixels(n);
+    const std::vector<uint8_t> second(n, 0x33);
+    ASSERT_EQ(sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, first.data(), first.size()), 1u);
+    std::thread producer;
+    std::string error;
+    struct Cleanup {
+        std::thread& producer;
+        ~Cleanup() {
+            geyser::testing::release_point();
+            if (producer.joinable()) producer.join();
+        }
+    } cleanup{producer};
+    geyser::testing::hold_point("begin_frame");
+    producer = std::thread([&] {
+        try {
+            geyser::Sender::Frame f = sender->begin_frame(std::chrono::seconds(10));
+            f.texture->upload(VK_IMAGE_ASPECT_COLOR_BIT, second.data(), second.size());
+            sender->end_frame(f);
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+    });
+    ASSERT_TRUE(geyser::testing::wait_for_holder(5000)) << "begin_frame never got there";
+    auto sub = geyser::Subscriber::connect(d, name, std::chrono::seconds(5), "late");
+    sender->wait_for_subscribers(1, std::chrono::seconds(5));
+    EXPECT_THROW(sub->next_frame(std::chrono::milliseconds(300)), geyser::TimeoutError)
+        << "the late joiner was handed frame 1, in the slot begin_frame is about to write";
+    geyser::testing::release_point();
+    producer.join();
+    ASSERT_TRUE(error.empty()) << error;
+    auto f = sub->next_frame(std::chrono::seconds(5));
+    EXPECT_EQ(f.number(), 2u);
+    std::vector<uint8_t> got(n);
+    f.texture()->download(VK_IMAGE_ASPECT_COLOR_BIT, got.data(), got.size());
+    EXPECT_EQ(got, second);
+}
+
+TEST(SenderFaults, APeerCopyThatFailsTakesItsGpuOutOfService) {
+    // A copy to a peer-copy subscriber's GPU fails (injected where CUDA would refuse it): that
+    // GPU's subscribers are dropped, told why, the producer's frames go on for everyone else,
+    // and a later subscriber there takes the copy path, told why. Needs CUDA (the GPU machine's
+    // fault-injection build; the test-only switch puts the "other GPU" on this one).
+    const auto status = geyser::cuda::cuda_status();
+    if (!status.available) GTEST_SKIP() << "CUDA unavailable: " << status.reason;
+    std::shared_ptr<geyser::Device> d;
+    try {
+        d = geyser::Device::open();
+        d->create_shared_timeline(geyser::TimelineChoice::kVulkan, 0);
+    } catch (const geyser::VulkanUnavailableError& e) {
+        GTEST_SKIP() << e.what();
+    } catch (const geyser::UnsupportedOperationError& e) {
+        GTEST_SKIP() << "peer copy needs exportable timelines: " << e.what();
+    }
+    struct Cleanup {
+        ~Cleanup() {
+            geyser::testing::disarm_fault();
+            ::unsetenv("GEYSER_TEST_PEER_COPY_SAME_DEVICE");
+        }
+    } cleanup;
+    const std::string name = sender_name("peerfail");
+    auto sender = geyser::Sender::create(d, name, rgba8());
+    ::unsetenv("GEYSER_TEST_FORCE_DEVICE_MISMATCH");
+    auto zero = geyser::Subscriber::connect(d, name, std::chrono::seconds(5), "zero");
+    ::setenv("GEYSER_TEST_PEER_COPY_SAME_DEVICE", "1", 1);
+    auto peer = geyser::Subscriber::connect(d, name, std::chrono::seconds(30), "peer");
+    ASSERT_EQ(peer->path(), geyser::SharePath::kPeerCopy) << peer->reason();
+    sender->wait_for_subscribers(2, std::chrono::seconds(5));
+    const auto px = pixels(sender->ring()[0]->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
+    geyser::testing::arm_fault("peer_copy", 1);
+    ASSERT_EQ(sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size()), 1u);
+    EXPECT_GE(geyser::testing::disarm_fault(), 1) << "no peer copy was made";
+    EXPECT_EQ(zero->next_frame(std::chrono::seconds(5)).number(), 1u);
+    try {
+        peer->next_frame(std::chrono::seconds(5));
+        ADD_FAILURE() << "the peer-copy subscriber got a frame that was never copied";
+    } catch (const geyser::SubscriptionDroppedError& e) {
+        EXPECT_NE(std::string(e.what()).find("the copy of frame 1 to its GPU failed"), std::string::npos) << e.what();
+    }
+    for (int i = 0; i < 200 && sender->subscribers() != 1; ++i) ::usleep(10'000);
+    EXPECT_EQ(sender->subscribers(), 1u);
+    auto later = geyser::Subscriber::connect(d, name, std::chrono::seconds(30), "later");
+    EXPECT_EQ(later->path(), geyser::SharePath::kCopy);
+    EXPECT_NE(later->reason().find("stopped copying frames to that GPU"), std::string::npos) << later->reason();
+    ASSERT_EQ(sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size()), 2u);
+    EXPECT_EQ(zero->next_frame(std::chrono::seconds(5)).number(), 2u);
+    auto f = later->next_frame(std::chrono::seconds(5));
+    EXPECT_EQ(f.number(), 2u);
+    std::vector<uint8_t> got(px.size());
+    f.texture()->download(VK_IMAGE_ASPECT_COLOR_BIT, got.data(), got.size());
+    EXPECT_EQ(got, px);
+}
+
 class SenderHandshakeFaults : public ::testing::TestWithParam<std::pair<const char*, int>> {};
 
 TEST_P(SenderHandshakeFaults, SubscriberGetsAnErrorAndTheSenderServesTheNext) {

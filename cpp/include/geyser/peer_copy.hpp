@@ -104,10 +104,12 @@ public:
 
     /// Copies enqueued so far.
     uint64_t copies() const;
-    /// Whether every copy enqueued so far has finished on both GPUs.
+    /// Whether every copy enqueued so far has finished on both GPUs. Throws CudaError when one
+    /// failed there (the GPU's error, as cuEventQuery reports it).
     bool idle() const;
     /// Waits until idle(), polling between interrupt checks. Throws TimeoutError after `timeout`
-    /// (a copy waiting on a source_ready value that is never signalled never finishes).
+    /// (a copy waiting on a source_ready value that is never signalled never finishes), CudaError
+    /// when a copy failed on the GPU.
     void wait_idle(std::chrono::nanoseconds timeout) const;
 
 private:

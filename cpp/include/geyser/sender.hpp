@@ -198,7 +198,10 @@ public:
     /// The next frame's slot. kLossless: once every subscriber has released the frame that was
     /// in it; a subscriber still holding it after `timeout` (options.release_timeout if
     /// kDefault) is dropped. kLatest: a slot holding neither the newest frame nor a held one, at
-    /// once (it waits only when subscribers together hold every other slot). Throws
+    /// once (it waits only when subscribers together hold every other slot). Either way the
+    /// slot is not written before every peer copy from it has read it; a GPU whose copy has not
+    /// by then (at least options.send_timeout) is taken out of service: its peer-copy
+    /// subscribers are dropped, told why, and later ones there take the copy path. Throws
     /// InvalidArgumentError when a frame was begun and not ended, InvalidHandleError after
     /// close().
     Frame begin_frame(std::chrono::nanoseconds timeout = kDefault);

@@ -126,8 +126,12 @@ std::unique_ptr<PeerCopy> PeerCopy::create(std::shared_ptr<CudaContext> source, 
             // Peer access is per context and one way: A's copies write B's memory, so A's
             // context needs access to B's. It stays enabled for the process (as the CUDA runtime
             // leaves it), which other users of the primary context may rely on too.
+            // Refused (too many peers, say), the copies go through host memory instead.
             const CUresult r = d.cuCtxEnablePeerAccess(as_context(b), 0);
-            if (r != CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED) check(r, "cuCtxEnablePeerAccess", p->reason_);
+            if (r != CUDA_SUCCESS && r != CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED) {
+                p->path_ = PeerCopyPath::kHostStaging;
+                p->reason_ = "cuCtxEnablePeerAccess refused " + p->reason_ + " (" + result_name(r) + ")";
+            }
         }
         p->stream_a_ = new_stream(d);
         p->copied_ = new_event(d);
@@ -146,25 +150,33 @@ std::unique_ptr<PeerCopy> PeerCopy::create(std::shared_ptr<CudaContext> source, 
 PeerCopy::~PeerCopy() {
     const Driver* d = driver();
     if (d == nullptr) return;  // no driver, or a fork() child: the parent's objects are the parent's
-    // The pinned buffers were allocated with A's context current; free them the same way.
-    if (!source_ || d->cuCtxPushCurrent(as_context(*source_)) != CUDA_SUCCESS) return;
+    if (!source_ || !destination_) return;
     // Streams and events may go with work queued ("resources are released once the device has
     // completed all work"); pinned memory may not, so it stays allocated while a copy uses it.
     bool done = event_done(*d, copied_) && event_done(*d, landed_);
     for (const Staging& st : staging_) done = done && event_done(*d, st.drained);
-    for (const Staging& st : staging_) {
-        if (st.host != nullptr && done) (void)d->cuMemFreeHost(st.host);
-        if (st.drained != nullptr) (void)d->cuEventDestroy(as_event(st.drained));
-    }
-    for (const Staging& st : retired_) {
-        if (done) (void)d->cuMemFreeHost(st.host);
-    }
-    if (copied_ != nullptr) (void)d->cuEventDestroy(as_event(copied_));
-    if (landed_ != nullptr) (void)d->cuEventDestroy(as_event(landed_));
-    if (stream_a_ != nullptr) (void)d->cuStreamDestroy(as_stream(stream_a_));
-    if (stream_b_ != nullptr) (void)d->cuStreamDestroy(as_stream(stream_b_));
     CUcontext popped = nullptr;
-    (void)d->cuCtxPopCurrent(&popped);
+    // Each object goes with the context it was made in current: A's stream and event, and the
+    // pinned buffers (allocated with A's context current); then B's.
+    if (d->cuCtxPushCurrent(as_context(*source_)) == CUDA_SUCCESS) {
+        for (const Staging& st : staging_) {
+            if (st.host != nullptr && done) (void)d->cuMemFreeHost(st.host);
+        }
+        for (const Staging& st : retired_) {
+            if (done) (void)d->cuMemFreeHost(st.host);
+        }
+        if (copied_ != nullptr) (void)d->cuEventDestroy(as_event(copied_));
+        if (stream_a_ != nullptr) (void)d->cuStreamDestroy(as_stream(stream_a_));
+        (void)d->cuCtxPopCurrent(&popped);
+    }
+    if (d->cuCtxPushCurrent(as_context(*destination_)) == CUDA_SUCCESS) {
+        for (const Staging& st : staging_) {
+            if (st.drained != nullptr) (void)d->cuEventDestroy(as_event(st.drained));
+        }
+        if (landed_ != nullptr) (void)d->cuEventDestroy(as_event(landed_));
+        if (stream_b_ != nullptr) (void)d->cuStreamDestroy(as_stream(stream_b_));
+        (void)d->cuCtxPopCurrent(&popped);
+    }
 }
 
 void PeerCopy::check_sync(const PeerCopySync& sync) const {
@@ -315,7 +327,14 @@ bool PeerCopy::idle() const {
     std::lock_guard<std::mutex> lock(mutex_);
     // `landed_` follows the last copy's work on B, which waited for `copied_`, recorded after all
     // of its work on A; both are asked, so the answer does not rest on that chain alone.
-    return event_done(d, copied_) && event_done(d, landed_);
+    auto done = [&](void* event, const char* what) {
+        if (event == nullptr) return true;
+        const CUresult r = d.cuEventQuery(as_event(event));
+        if (r == CUDA_ERROR_NOT_READY) return false;
+        check(r, "cuEventQuery", std::string("a peer copy failed on the ") + what + " GPU");
+        return true;
+    };
+    return done(copied_, "source") && done(landed_, "destination");
 }
 
 void PeerCopy::wait_idle(std::chrono::nanoseconds timeout) const {

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "deadline.hpp"
+#include "fault.hpp"
 #include "geyser/cuda.hpp"
 #include "geyser/device.hpp"
 #include "geyser/error.hpp"
@@ -18,6 +19,10 @@
 namespace geyser {
 
 namespace {
+
+// How long create()'s test copies may take (two frames; a GPU that cannot copy one in this long
+// is not one to copy to).
+constexpr std::chrono::seconds kTestCopyTimeout{10};
 
 // Why create() cannot go on: the sentence the subscriber is told.
 [[noreturn]] void not_possible(const std::string& why) { throw UnsupportedOperationError(why); }
@@ -95,11 +100,34 @@ std::unique_ptr<PeerFeeder> PeerFeeder::create(const Source& source, const Uuid&
         f->source_released_ = cuda::CudaSemaphore::import(f->cuda_a_, r.semaphore);
         return 0;
     });
-    f->engine_ = step("CUDA refused the copy engine", [&] {
+    // Two test copies of slot 0 (nothing waits on them, nothing is handed out yet) try the copy
+    // with these very rings before any subscriber relies on it, and make host staging's two pinned
+    // buffers here, on the builder's thread, rather than in the first end_frame. Peer copies that
+    // CUDA refuses between these GPUs fall back to host staging.
+    auto make_engine = [&](bool host_staging) {
         cuda::PeerCopyOptions options;
-        options.host_staging = source.host_staging;
-        return cuda::PeerCopy::create(f->cuda_a_, f->cuda_b_, options);
-    });
+        options.host_staging = host_staging;
+        std::unique_ptr<cuda::PeerCopy> e = cuda::PeerCopy::create(f->cuda_a_, f->cuda_b_, options);
+        for (int i = 0; i < 2; ++i) {
+            if (!f->destination_textures_.empty()) {
+                e->copy_texture(*f->source_textures_[0], *f->destination_textures_[0], {});
+            } else {
+                e->copy_buffer(*f->source_buffers_[0], *f->destination_buffers_[0], {});
+            }
+        }
+        e->wait_idle(kTestCopyTimeout);
+        return e;
+    };
+    std::string refused;
+    try {
+        f->engine_ = make_engine(source.host_staging);
+    } catch (const Error& e) {
+        refused = e.what();
+    }
+    if (!f->engine_) {
+        f->engine_ = step("CUDA refused the copy (" + refused + "), and through host memory too",
+                          [&] { return make_engine(true); });
+    }
     f->fanout_ = std::make_unique<TimelineFanout>(f->device_);
     step("the ready fan-out on GPU " + gpu + " cannot be prepared", [&] {
         f->fanout_->prepare();
@@ -110,7 +138,8 @@ std::unique_ptr<PeerFeeder> PeerFeeder::create(const Source& source, const Uuid&
     for (size_t i = 0; i < n; ++i) f->copied_from_[i].store(0);
     f->description_ = "the producer is on GPU " + uuid_to_hex(source.device->info().device_uuid) +
                       "; frames are copied GPU to GPU by CUDA (" + cuda::peer_copy_path_name(f->engine_->path()) +
-                      ": " + f->engine_->reason() + ") into a ring on this GPU";
+                      ": " + (refused.empty() ? f->engine_->reason() : "a test copy without host staging failed: " + refused) +
+                      ") into a ring on this GPU";
     return f;
 }
 
@@ -134,6 +163,7 @@ bool PeerFeeder::copy(uint32_t slot, uint64_t number) {
     sync.source_released_value = number;
     // Marked empty first: a copy CUDA refused leaves no frame number on the slot.
     frame_in_slot_[slot] = 0;
+    if (fault::injected("peer_copy")) throw CudaError(1, "CUDA_ERROR_INVALID_VALUE", "cuMemcpy3DPeerAsync", "injected");
     if (!destination_textures_.empty()) {
         engine_->copy_texture(*source_textures_[slot], *destination_textures_[slot], sync);
     } else {

@@ -123,6 +123,9 @@ struct Sender::State {
     // peer-copy subscriber on; kept until the Sender is destroyed (ipc/peer_feeder.hpp). Only the
     // builder thread adds one (or the service thread, when the builder cannot start).
     std::map<Uuid, std::unique_ptr<PeerFeeder>> peers;
+    // Feeders taken out of service (retire_feeder): no subscriber uses them, nothing copies with
+    // them again, and they stay until the state goes, since a copy may still be queued on them.
+    std::vector<std::unique_ptr<PeerFeeder>> retired_peers;
     // Why a GPU could not be served, by UUID: asked once per Sender, so that peers asking again
     // (or for many UUIDs) do not keep the builder opening devices. At most kMaxRefusals.
     std::map<Uuid, std::string> peer_refusals;
@@ -198,6 +201,26 @@ struct Sender::State {
         }
         sub->channel.close();
         changed.notify_all();
+    }
+
+    /// Takes `feeder` out of service, under the lock: a copy to its GPU failed, or did not read the
+    /// producer's slot in time (a GPU hung or starved). Its subscribers are dropped, told `why`;
+    /// later peers asking for that GPU are answered that peer copy is not possible, with `why`,
+    /// and take the copy path. The producer's frames go on for everyone else. The feeder is kept
+    /// (retired_peers): a copy may still be queued on it. No-op for a feeder already retired.
+    void retire_feeder(PeerFeeder* feeder, const std::string& why) {
+        const auto it = std::find_if(peers.begin(), peers.end(), [&](const auto& p) { return p.second.get() == feeder; });
+        if (it == peers.end()) return;
+        for (size_t i = subs.size(); i-- > 0;) {
+            if (i < subs.size() && subs[i]->peer == feeder) drop(subs[i], why);
+        }
+        // Bounded by the host's GPUs, so past the refusal cache's cap as well.
+        peer_refusals.insert_or_assign(it->first, "the producer stopped copying frames to that GPU: " + why);
+        retired_peers.push_back(std::move(it->second));
+        peers.erase(it);
+    }
+    bool in_service(const PeerFeeder* feeder) const {
+        return std::any_of(peers.begin(), peers.end(), [&](const auto& p) { return p.second.get() == feeder; });
     }
 
     /// The fan-out that signals `sub`'s ready timeline: the producer's device's, or for a peer-copy
@@ -331,10 +354,12 @@ struct Sender::State {
 
     /// Copies frame `number` (in `slot`) onto the GPU of every peer-copy subscriber in `to`, once
     /// per GPU, signals their ready timelines from their feeder's, and moves those that can take
-    /// it to `ready_to_announce`. A GPU whose copy or signal fails drops its subscribers, told why;
-    /// the producer's frame goes on for everyone else.
+    /// it to `ready_to_announce`. A GPU whose copy fails is taken out of service (retire_feeder:
+    /// its subscribers dropped, told why; later ones take the copy path); one whose signal fails
+    /// drops those subscribers. The producer's frame goes on for everyone else.
     void deliver_peer(std::vector<std::shared_ptr<Subscription>>& to, uint64_t number, uint32_t slot,
                       std::vector<std::shared_ptr<Subscription>>& ready_to_announce) {
+        std::vector<std::pair<PeerFeeder*, std::string>> broken;
         for (auto& [uuid, feeder] : peers) {
             group.clear();
             for (const auto& sub : to) {
@@ -344,6 +369,12 @@ struct Sender::State {
             std::string failed;
             try {
                 if (feeder->copy(slot, number)) ++stats.frames_peer_copied;
+            } catch (const Error& e) {
+                broken.emplace_back(feeder.get(), "the copy of frame " + std::to_string(number) +
+                                                      " to its GPU failed (" + e.what() + ")");
+                continue;
+            }
+            try {
                 signal_ready(group, number, feeder->ready(), feeder->fanout());
             } catch (const Error& e) {
                 failed = e.what();
@@ -353,11 +384,12 @@ struct Sender::State {
                 if (failed.empty()) {
                     ready_to_announce.push_back(sub);
                 } else {
-                    drop(sub, "frame " + std::to_string(number) + " could not be copied to its GPU (" + failed + ")");
+                    drop(sub, "frame " + std::to_string(number) + " could not be signalled on its GPU (" + failed + ")");
                 }
             }
         }
         group.clear();
+        for (const auto& [feeder, why] : broken) retire_feeder(feeder, why);
     }
 
     /// signal_ready and announce for one subscriber (a late joiner, a latest-mode request). A
@@ -748,10 +780,12 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
     if (!hello.subscribe) return;
     SharePath path = hello.path;
     PeerFeeder* peer = nullptr;
+    Uuid peer_gpu{};
     if (path == SharePath::kPeerCopy) {
         // Answered either way; refused, the copy path follows on this connection.
         std::string why;
         peer = peer_feeder(hello.device_uuid, why);
+        peer_gpu = hello.device_uuid;
         if (peer == nullptr && why.empty()) why = refusal.empty() ? "no peer copy engine was made for its GPU" : refusal;
         PeerAnswer answer;
         answer.accepted = peer != nullptr;
@@ -819,6 +853,12 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
     // socket whose queue holds far more than a handshake, so the lock is not held for long.
     std::lock_guard<std::mutex> lock(st.mutex);
     if (st.stop.load()) throw PeerGoneError("the sender is closing");
+    if (peer != nullptr && !st.in_service(peer)) {
+        // Taken out of service since its answer went (retire_feeder): this subscriber would get no frame.
+        refuse(channel, "peer copy to its GPU stopped while it joined (" + st.peer_refusals[peer_gpu] +
+                            "); connecting again takes the copy path");
+        return;
+    }
     channel.send(static_cast<uint16_t>(MessageType::kTimelineHandle), encode_timeline_announce(a), {fd},
                  timeout_of(remaining(deadline)));
     // `th` (or `a.semaphore`) still owns the fd; it is closed when they go out of scope.
@@ -1168,24 +1208,49 @@ Sender::Frame Sender::begin_frame(std::chrono::nanoseconds timeout) {
         check_interrupt();
         lock.lock();
     }
-    lock.unlock();
-    require_open("begin a frame");  // close() may have run while it waited
-    lock.lock();
+    // Taken before the lock goes: a late joiner's handshake must not be handed this slot's frame
+    // meanwhile (with a ring of one it is the current frame's).
     st.pending_slot = slot;
     pending_ = number;
-    // The slot is not written again before every peer copy from it has read it (bounded).
+    lock.unlock();
+    fault::hold("begin_frame");  // tests let a late joiner's handshake run here
+    try {
+        require_open("begin a frame");  // close() may have run while it waited
+    } catch (...) {
+        lock.lock();
+        st.pending_slot = -1;
+        pending_ = 0;
+        throw;
+    }
+    lock.lock();
+    // The slot is not written again before every peer copy from it has read it, for what is left
+    // of the caller's timeout (at least send_timeout). A GPU whose copy has not read it by then
+    // (hung, or starved) is treated as a subscriber still holding the slot is: taken out of
+    // service, its subscribers dropped (retire_feeder), rather than holding up everyone's frames.
     if (!st.peers.empty()) {
         std::vector<PeerFeeder*> feeders;
         for (const auto& [uuid, feeder] : st.peers) feeders.push_back(feeder.get());
         lock.unlock();
         const uint64_t bound = std::max(remaining(deadline), nanoseconds_of(options_.send_timeout));
+        std::vector<std::pair<PeerFeeder*, std::string>> late;
         try {
-            for (PeerFeeder* feeder : feeders) feeder->wait_source_free(static_cast<uint32_t>(slot), bound);
+            for (PeerFeeder* feeder : feeders) {
+                try {
+                    feeder->wait_source_free(static_cast<uint32_t>(slot), bound);
+                } catch (const TimeoutError& e) {
+                    late.emplace_back(feeder, e.what());
+                }
+            }
         } catch (...) {
             lock.lock();
             st.pending_slot = -1;
             pending_ = 0;
             throw;
+        }
+        if (!late.empty()) {
+            lock.lock();
+            for (const auto& [feeder, why] : late) st.retire_feeder(feeder, why);
+            lock.unlock();
         }
     }
     Frame f;
@@ -1502,8 +1567,20 @@ void Sender::close() {
         // send_timeout (timeline_fanout.hpp), so that the device can go idle.
         st.fanout.drain(*ready_, options_.send_timeout);
         // The same for the peer copies and their GPUs' fan-outs; the feeders stay until the
-        // Sender is destroyed.
-        for (auto& [uuid, feeder] : st.peers) feeder->drain(*ready_, options_.send_timeout);
+        // Sender is destroyed. One whose GPUs did not go idle is left allocated for good: its
+        // rings and CUDA imports may still be written by queued copies (CudaBuffer, unlike
+        // CudaTexture, keeps no record of them), and freeing them could wait on a hung GPU.
+        for (auto it = st.peers.begin(); it != st.peers.end();) {
+            if (it->second->drain(*ready_, options_.send_timeout)) {
+                ++it;
+            } else {
+                (void)it->second.release();
+                it = st.peers.erase(it);
+            }
+        }
+        for (auto& feeder : st.retired_peers) {
+            if (!feeder->drain(*ready_, options_.send_timeout)) (void)feeder.release();
+        }
     }
     ready_->mark_abandoned();
     // The socket goes now (the Listener unlinks it); the rest of the state stays until the Sender
