@@ -639,11 +639,12 @@ class PeerCopy(NativeOwner):
         del keep
 
     def idle(self) -> bool:
-        """Whether every copy enqueued so far has finished on both GPUs."""
+        """Whether every copy enqueued so far has finished on both GPUs; CudaError when one failed there."""
         return self.native.idle()
 
     def wait_idle(self, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """Waits (without the GIL, interruptibly) until idle; TimeoutError after ``timeout`` seconds."""
+        """Waits (without the GIL, interruptibly) until idle; TimeoutError after ``timeout`` seconds,
+        CudaError when a copy failed on a GPU."""
         self.native.wait_idle(to_ns(timeout))
 
     def __repr__(self) -> str:

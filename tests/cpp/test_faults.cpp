@@ -395,13 +395,64 @@ TEST(SenderFaults, APeerCopyThatFailsTakesItsGpuOutOfService) {
     auto later = geyser::Subscriber::connect(d, name, std::chrono::seconds(30), "later");
     EXPECT_EQ(later->path(), geyser::SharePath::kCopy);
     EXPECT_NE(later->reason().find("stopped copying frames to that GPU"), std::string::npos) << later->reason();
-    ASSERT_EQ(sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size()), 2u);
+    EXPECT_NE(later->reason().find("the copy of frame 1 to its GPU failed"), std::string::npos) << later->reason();
+    EXPECT_EQ(later->next_frame(std::chrono::seconds(5)).number(), 1u);  // a late joiner: the current frame
+    const std::vector<uint8_t> px2(px.size(), 0x33);
+    ASSERT_EQ(sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px2.data(), px2.size()), 2u);
     EXPECT_EQ(zero->next_frame(std::chrono::seconds(5)).number(), 2u);
     auto f = later->next_frame(std::chrono::seconds(5));
     EXPECT_EQ(f.number(), 2u);
-    std::vector<uint8_t> got(px.size());
+    std::vector<uint8_t> got(px2.size());
     f.texture()->download(VK_IMAGE_ASPECT_COLOR_BIT, got.data(), got.size());
-    EXPECT_EQ(got, px);
+    EXPECT_EQ(got, px2);
+}
+
+TEST(SenderFaults, APeerCopyThatDoesNotReadTheSlotTakesItsGpuOutOfService) {
+    // begin_frame needs a slot a peer copy has not read although the frame was ready (injected,
+    // as a hung or starved GPU would): that GPU goes out of service, its subscriber is dropped,
+    // told why, and the producer's frame goes on. Needs CUDA, as above.
+    const auto status = geyser::cuda::cuda_status();
+    if (!status.available) GTEST_SKIP() << "CUDA unavailable: " << status.reason;
+    std::shared_ptr<geyser::Device> d;
+    try {
+        d = geyser::Device::open();
+        d->create_shared_timeline(geyser::TimelineChoice::kVulkan, 0);
+    } catch (const geyser::VulkanUnavailableError& e) {
+        GTEST_SKIP() << e.what();
+    } catch (const geyser::UnsupportedOperationError& e) {
+        GTEST_SKIP() << "peer copy needs exportable timelines: " << e.what();
+    }
+    struct Cleanup {
+        ~Cleanup() {
+            geyser::testing::disarm_fault();
+            ::unsetenv("GEYSER_TEST_PEER_COPY_SAME_DEVICE");
+        }
+    } cleanup;
+    const std::string name = sender_name("peerunread");
+    geyser::SenderOptions o;
+    o.ring_size = 1;
+    auto sender = geyser::Sender::create(d, name, rgba8(), o);
+    ::unsetenv("GEYSER_TEST_FORCE_DEVICE_MISMATCH");
+    ::setenv("GEYSER_TEST_PEER_COPY_SAME_DEVICE", "1", 1);
+    auto peer = geyser::Subscriber::connect(d, name, std::chrono::seconds(30), "peer");
+    ASSERT_EQ(peer->path(), geyser::SharePath::kPeerCopy) << peer->reason();
+    sender->wait_for_subscribers(1, std::chrono::seconds(5));
+    const auto px = pixels(sender->ring()[0]->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
+    ASSERT_EQ(sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size()), 1u);
+    EXPECT_EQ(peer->next_frame(std::chrono::seconds(5)).number(), 1u);  // taken and released
+    geyser::testing::arm_fault("peer_copy_unread", 1);
+    ASSERT_EQ(sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size(), std::chrono::seconds(5)), 2u);
+    EXPECT_GE(geyser::testing::disarm_fault(), 1) << "begin_frame never asked whether the copy had read the slot";
+    try {
+        peer->next_frame(std::chrono::seconds(5));
+        ADD_FAILURE() << "the subscriber of a GPU out of service got a frame";
+    } catch (const geyser::SubscriptionDroppedError& e) {
+        EXPECT_NE(std::string(e.what()).find("has not read the producer's slot"), std::string::npos) << e.what();
+    }
+    auto later = geyser::Subscriber::connect(d, name, std::chrono::seconds(30), "later");
+    EXPECT_EQ(later->path(), geyser::SharePath::kCopy);
+    EXPECT_NE(later->reason().find("stopped copying frames to that GPU"), std::string::npos) << later->reason();
+    EXPECT_EQ(later->next_frame(std::chrono::seconds(5)).number(), 2u);
 }
 
 class SenderHandshakeFaults : public ::testing::TestWithParam<std::pair<const char*, int>> {};

@@ -102,31 +102,55 @@ std::unique_ptr<PeerFeeder> PeerFeeder::create(const Source& source, const Uuid&
     });
     // Two test copies of slot 0 (nothing waits on them, nothing is handed out yet) try the copy
     // with these very rings before any subscriber relies on it, and make host staging's two pinned
-    // buffers here, on the builder's thread, rather than in the first end_frame. Peer copies that
-    // CUDA refuses between these GPUs fall back to host staging.
+    // buffers here, on the builder's thread, rather than in the first end_frame. A direct copy
+    // that CUDA refuses between these GPUs falls back to host staging. Test copies that do not
+    // finish (a hung GPU) leave the whole feeder allocated, since they may still write its ring.
     auto make_engine = [&](bool host_staging) {
         cuda::PeerCopyOptions options;
         options.host_staging = host_staging;
         std::unique_ptr<cuda::PeerCopy> e = cuda::PeerCopy::create(f->cuda_a_, f->cuda_b_, options);
-        for (int i = 0; i < 2; ++i) {
-            if (!f->destination_textures_.empty()) {
-                e->copy_texture(*f->source_textures_[0], *f->destination_textures_[0], {});
-            } else {
-                e->copy_buffer(*f->source_buffers_[0], *f->destination_buffers_[0], {});
+        auto settle = [&] {
+            try {
+                e->wait_idle(kTestCopyTimeout);
+            } catch (const TimeoutError&) {
+                (void)e.release();
+                (void)f.release();
+                not_possible("a test copy to GPU " + gpu + " did not finish within " +
+                             std::to_string(kTestCopyTimeout.count()) + " s");
             }
+        };
+        try {
+            for (int i = 0; i < 2; ++i) {
+                if (!f->destination_textures_.empty()) {
+                    e->copy_texture(*f->source_textures_[0], *f->destination_textures_[0], {});
+                } else {
+                    e->copy_buffer(*f->source_buffers_[0], *f->destination_buffers_[0], {});
+                }
+            }
+        } catch (const CudaError&) {
+            try {
+                settle();  // a first copy may be queued still
+            } catch (const CudaError&) {
+                // The GPU's error too: nothing more runs in that context.
+            }
+            throw;
         }
-        e->wait_idle(kTestCopyTimeout);
+        settle();
         return e;
     };
     std::string refused;
-    try {
-        f->engine_ = make_engine(source.host_staging);
-    } catch (const Error& e) {
-        refused = e.what();
-    }
-    if (!f->engine_) {
-        f->engine_ = step("CUDA refused the copy (" + refused + "), and through host memory too",
-                          [&] { return make_engine(true); });
+    if (source.host_staging) {
+        f->engine_ = step("CUDA refused the copy engine", [&] { return make_engine(true); });
+    } else {
+        try {
+            f->engine_ = make_engine(false);
+        } catch (const CudaError& e) {
+            refused = e.what();
+        }
+        if (!f->engine_) {
+            f->engine_ = step("CUDA refused a direct copy (" + refused + "), and one through host memory too",
+                              [&] { return make_engine(true); });
+        }
     }
     f->fanout_ = std::make_unique<TimelineFanout>(f->device_);
     step("the ready fan-out on GPU " + gpu + " cannot be prepared", [&] {
@@ -176,23 +200,33 @@ bool PeerFeeder::copy(uint32_t slot, uint64_t number) {
     return true;
 }
 
-void PeerFeeder::wait_source_free(uint32_t slot, uint64_t timeout_ns) const {
+bool PeerFeeder::wait_source_free(uint32_t slot, uint64_t deadline, Timeline& source_ready, std::string& why) const {
     const uint64_t want = copied_from_[slot].load();
-    if (want == 0) return;
-    const uint64_t deadline = deadline_after_ns(timeout_ns);
+    if (want == 0) return true;
+    if (fault::injected("peer_copy_unread")) {  // tests: as a hung GPU's copy would
+        why = "the peer copy of frame " + std::to_string(want) + " has not read the producer's slot (injected)";
+        return false;
+    }
     uint64_t pause_ns = 20'000;
     while (released_->value() < want) {
         const uint64_t left = ns_until(deadline);
         if (left == 0) {
-            throw TimeoutError("slot " + std::to_string(slot) + " cannot be written: the peer copy of frame " +
-                               std::to_string(want) + " to GPU " + uuid_to_hex(device_->info().device_uuid) +
-                               " has not read it after " + std::to_string(timeout_ns / 1'000'000) +
-                               " ms (a frame ended with ReadySignal::kGpu whose GPU signal has not come?)");
+            const std::string what = "slot " + std::to_string(slot) + " cannot be written: the peer copy of frame " +
+                                     std::to_string(want) + " to GPU " + uuid_to_hex(device_->info().device_uuid) +
+                                     " has not read it";
+            if (source_ready.value() < want) {
+                // Not the GPU's fault: the copy waits for the producer's own signal of that frame.
+                throw TimeoutError(what + ", since frame " + std::to_string(want) + " is not ready: it was ended with "
+                                   "ReadySignal::kGpu and its GPU signal has not come");
+            }
+            why = what + " in time, though the frame was ready";
+            return false;
         }
         std::this_thread::sleep_for(std::chrono::nanoseconds(std::min({pause_ns, interrupt_slice_ns(left), left})));
         check_interrupt();
         pause_ns = std::min<uint64_t>(pause_ns * 2, 1'000'000);
     }
+    return true;
 }
 
 bool PeerFeeder::drain(Timeline& source_ready, std::chrono::nanoseconds timeout) {

@@ -103,10 +103,12 @@ public:
     /// (then nothing). Returns whether it enqueued. Frames must come in increasing order (the
     /// Sender copies only its newest frame). Throws CudaError (nothing enqueued) when CUDA refuses.
     bool copy(uint32_t slot, uint64_t number);
-    /// Returns once the last copy from the producer's slot `slot` has read it. Polls (from 20 us
-    /// up, never a host wait on a CUDA-signalled timeline, which may wake late) between interrupt
-    /// checks; TimeoutError after `timeout_ns`.
-    void wait_source_free(uint32_t slot, uint64_t timeout_ns) const;
+    /// Returns true once the last copy from the producer's slot `slot` has read it. Polls (from
+    /// 20 us up, never a host wait on a CUDA-signalled timeline, which may wake late) between
+    /// interrupt checks until `deadline` (monotonic ns). Past it: TimeoutError when that frame is
+    /// not ready yet on `source_ready` (the producer's own kGpu signal is late, not this GPU);
+    /// otherwise false, with `why` (this GPU's copy is stuck).
+    bool wait_source_free(uint32_t slot, uint64_t deadline, Timeline& source_ready, std::string& why) const;
     /// For close(): waits up to `timeout` for every copy and B's fan-out submissions. A copy still
     /// held up by a kGpu frame whose GPU signal never came has its wait satisfied by signalling
     /// `source_ready` (the producer's ready timeline) from the host, as TimelineFanout::drain

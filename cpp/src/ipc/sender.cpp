@@ -211,6 +211,7 @@ struct Sender::State {
     void retire_feeder(PeerFeeder* feeder, const std::string& why) {
         const auto it = std::find_if(peers.begin(), peers.end(), [&](const auto& p) { return p.second.get() == feeder; });
         if (it == peers.end()) return;
+        retired_peers.reserve(retired_peers.size() + 1);  // out of memory: nothing has changed yet
         for (size_t i = subs.size(); i-- > 0;) {
             if (i < subs.size() && subs[i]->peer == feeder) drop(subs[i], why);
         }
@@ -1227,30 +1228,35 @@ Sender::Frame Sender::begin_frame(std::chrono::nanoseconds timeout) {
     // of the caller's timeout (at least send_timeout). A GPU whose copy has not read it by then
     // (hung, or starved) is treated as a subscriber still holding the slot is: taken out of
     // service, its subscribers dropped (retire_feeder), rather than holding up everyone's frames.
+    // A frame whose own kGpu signal is late is the producer's to wait for: TimeoutError as before.
     if (!st.peers.empty()) {
-        std::vector<PeerFeeder*> feeders;
-        for (const auto& [uuid, feeder] : st.peers) feeders.push_back(feeder.get());
-        lock.unlock();
-        const uint64_t bound = std::max(remaining(deadline), nanoseconds_of(options_.send_timeout));
         std::vector<std::pair<PeerFeeder*, std::string>> late;
         try {
+            std::vector<PeerFeeder*> feeders;
+            for (const auto& [uuid, feeder] : st.peers) feeders.push_back(feeder.get());
+            lock.unlock();
+            const uint64_t until = deadline_after(std::max(remaining(deadline), nanoseconds_of(options_.send_timeout)));
             for (PeerFeeder* feeder : feeders) {
-                try {
-                    feeder->wait_source_free(static_cast<uint32_t>(slot), bound);
-                } catch (const TimeoutError& e) {
-                    late.emplace_back(feeder, e.what());
+                std::string why;
+                if (!feeder->wait_source_free(static_cast<uint32_t>(slot), until, *ready_, why)) {
+                    late.emplace_back(feeder, why);
                 }
             }
-        } catch (...) {
-            lock.lock();
-            st.pending_slot = -1;
-            pending_ = 0;
-            throw;
-        }
-        if (!late.empty()) {
             lock.lock();
             for (const auto& [feeder, why] : late) st.retire_feeder(feeder, why);
             lock.unlock();
+        } catch (...) {
+            if (!lock.owns_lock()) lock.lock();
+            for (const auto& [feeder, why] : late) {
+                try {
+                    st.retire_feeder(feeder, why);
+                } catch (...) {
+                    // Out of memory: it is waited on again next time.
+                }
+            }
+            st.pending_slot = -1;
+            pending_ = 0;
+            throw;
         }
     }
     Frame f;
