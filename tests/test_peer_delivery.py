@@ -95,6 +95,16 @@ class Target:
     def reason_part(self) -> str:
         return f"copied GPU to GPU by CUDA ({self.path}: "
 
+    def in_this_process(self, producer_device, monkeypatch):
+        """The device a subscriber in this process opens for this target, with the switches set
+        (by ``monkeypatch``) as a consumer process of it would have them."""
+        monkeypatch.delenv(FORCE, raising=False)
+        if self.uuid is None:
+            monkeypatch.setenv(SAME, "1")
+            return producer_device
+        monkeypatch.delenv(SAME, raising=False)
+        return geyser.Device(self.uuid)
+
 
 def _other_gpu(device) -> Target:
     """Another GPU than ``device``'s that CUDA sees, with its PeerCopy path; skips on one GPU."""
@@ -434,13 +444,7 @@ def test_a_peer_consumer_killed_mid_stream_leaves_the_others_whole(peer_capable,
 def test_a_thousand_frames_leave_fd_and_device_memory_counts_flat(peer_capable, target, monkeypatch, mode, fd_count):
     """The producer and a peer-copy subscriber on ``target``'s GPU in this process, 1,000 frames,
     every one verified; fds and both devices' memory flat."""
-    monkeypatch.delenv(FORCE, raising=False)
-    if target.uuid is None:
-        monkeypatch.setenv(SAME, "1")
-        sub_device = peer_capable
-    else:
-        monkeypatch.delenv(SAME, raising=False)
-        sub_device = geyser.Device(target.uuid)
+    sub_device = target.in_this_process(peer_capable, monkeypatch)
     name = _name(f"flat-{mode}")
     with geyser.Sender(peer_capable, name, DESC, ring_size=3, mode=mode) as sender:
         with geyser.Subscriber(sub_device, name, timeout=30) as sub:
@@ -471,12 +475,7 @@ def test_a_thousand_frames_leave_fd_and_device_memory_counts_flat(peer_capable, 
 def test_a_gpu_signalled_frame_is_copied_after_the_signal(peer_capable, target, monkeypatch):
     """end_frame(ReadySignal GPU) with the signal still to come: the copy waits on the GPU; the
     producer's call does not wait."""
-    if target.uuid is None:
-        monkeypatch.setenv(SAME, "1")
-        sub_device = peer_capable
-    else:
-        monkeypatch.delenv(SAME, raising=False)
-        sub_device = geyser.Device(target.uuid)
+    sub_device = target.in_this_process(peer_capable, monkeypatch)
     name = _name("gpu")
     with geyser.Sender(peer_capable, name, DESC, ring_size=3) as sender:
         if sender.ready.kind != "vulkan":

@@ -58,9 +58,9 @@ if part fault; then
   if cmake -S . -B /tmp/peerdelivery-fault -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGEYSER_BUILD_TESTS=ON \
        -DGEYSER_BUILD_PYTHON=OFF -DGEYSER_FAULT_INJECTION=ON ${CMAKE_ARGS:-} > "$OUT/fault-configure.txt" 2>&1 &&
      timeout 400 cmake --build /tmp/peerdelivery-fault --target test_faults -j "$(nproc)" > "$OUT/fault-build.txt" 2>&1; then
-    GEYSER_VALIDATION=1 timeout 180 /tmp/peerdelivery-fault/tests/cpp/test_faults --gtest_filter='SenderFaults.*' \
+    GEYSER_VALIDATION=1 timeout 180 /tmp/peerdelivery-fault/tests/cpp/test_faults --gtest_filter='SenderFaults.*:PeerCopyFaults.*' \
       > "$OUT/cpp-test_faults.txt" 2>&1 || status=1
-    echo "C++ test_faults (SenderFaults): $(grep -E '^\[  (PASSED|FAILED|SKIPPED)  \]' "$OUT/cpp-test_faults.txt" | tr '\n' ' ')"
+    echo "C++ test_faults (SenderFaults, PeerCopyFaults): $(grep -E '^\[  (PASSED|FAILED|SKIPPED)  \]' "$OUT/cpp-test_faults.txt" | tr '\n' ' ')"
   else
     echo "fault-injection build failed, see fault-configure.txt, fault-build.txt"; tail -20 "$OUT/fault-build.txt"; status=1
   fi

@@ -349,35 +349,45 @@ TEST(SenderFaults, ALateJoinerIsNotHandedTheSlotBeginFrameIsAboutToWrite) {
     EXPECT_EQ(got, second);
 }
 
-TEST(SenderFaults, APeerCopyThatFailsTakesItsGpuOutOfService) {
+// The peer-copy delivery's faults. They need CUDA (the GPU machine's fault-injection build,
+// scripts/gpu/peerdelivery.sh) and exportable timelines; the test-only switch
+// GEYSER_TEST_PEER_COPY_SAME_DEVICE=1 puts the "other GPU" on this one.
+class PeerCopyFaults : public ::testing::Test {
+protected:
+    void SetUp() override {
+        const auto status = geyser::cuda::cuda_status();
+        if (!status.available) GTEST_SKIP() << "CUDA unavailable: " << status.reason;
+        try {
+            d = geyser::Device::open();
+            d->create_shared_timeline(geyser::TimelineChoice::kVulkan, 0);
+        } catch (const geyser::VulkanUnavailableError& e) {
+            GTEST_SKIP() << e.what();
+        } catch (const geyser::UnsupportedOperationError& e) {
+            GTEST_SKIP() << "peer copy needs exportable timelines: " << e.what();
+        }
+        ::unsetenv("GEYSER_TEST_FORCE_DEVICE_MISMATCH");
+    }
+    void TearDown() override {
+        geyser::testing::disarm_fault();
+        ::unsetenv("GEYSER_TEST_PEER_COPY_SAME_DEVICE");
+    }
+    std::unique_ptr<geyser::Subscriber> peer_subscriber(const std::string& name, const char* client) {
+        ::setenv("GEYSER_TEST_PEER_COPY_SAME_DEVICE", "1", 1);
+        auto sub = geyser::Subscriber::connect(d, name, std::chrono::seconds(30), client);
+        EXPECT_EQ(sub->path(), geyser::SharePath::kPeerCopy) << sub->reason();
+        return sub;
+    }
+    std::shared_ptr<geyser::Device> d;
+};
+
+TEST_F(PeerCopyFaults, ACopyThatFailsTakesItsGpuOutOfService) {
     // A copy to a peer-copy subscriber's GPU fails (injected where CUDA would refuse it): that
     // GPU's subscribers are dropped, told why, the producer's frames go on for everyone else,
-    // and a later subscriber there takes the copy path, told why. Needs CUDA (the GPU machine's
-    // fault-injection build; the test-only switch puts the "other GPU" on this one).
-    const auto status = geyser::cuda::cuda_status();
-    if (!status.available) GTEST_SKIP() << "CUDA unavailable: " << status.reason;
-    std::shared_ptr<geyser::Device> d;
-    try {
-        d = geyser::Device::open();
-        d->create_shared_timeline(geyser::TimelineChoice::kVulkan, 0);
-    } catch (const geyser::VulkanUnavailableError& e) {
-        GTEST_SKIP() << e.what();
-    } catch (const geyser::UnsupportedOperationError& e) {
-        GTEST_SKIP() << "peer copy needs exportable timelines: " << e.what();
-    }
-    struct Cleanup {
-        ~Cleanup() {
-            geyser::testing::disarm_fault();
-            ::unsetenv("GEYSER_TEST_PEER_COPY_SAME_DEVICE");
-        }
-    } cleanup;
+    // and a later subscriber there takes the copy path, told why.
     const std::string name = sender_name("peerfail");
     auto sender = geyser::Sender::create(d, name, rgba8());
-    ::unsetenv("GEYSER_TEST_FORCE_DEVICE_MISMATCH");
     auto zero = geyser::Subscriber::connect(d, name, std::chrono::seconds(5), "zero");
-    ::setenv("GEYSER_TEST_PEER_COPY_SAME_DEVICE", "1", 1);
-    auto peer = geyser::Subscriber::connect(d, name, std::chrono::seconds(30), "peer");
-    ASSERT_EQ(peer->path(), geyser::SharePath::kPeerCopy) << peer->reason();
+    auto peer = peer_subscriber(name, "peer");
     sender->wait_for_subscribers(2, std::chrono::seconds(5));
     const auto px = pixels(sender->ring()[0]->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
     geyser::testing::arm_fault("peer_copy", 1);
@@ -407,35 +417,15 @@ TEST(SenderFaults, APeerCopyThatFailsTakesItsGpuOutOfService) {
     EXPECT_EQ(got, px2);
 }
 
-TEST(SenderFaults, APeerCopyThatDoesNotReadTheSlotTakesItsGpuOutOfService) {
+TEST_F(PeerCopyFaults, ACopyThatDoesNotReadTheSlotTakesItsGpuOutOfService) {
     // begin_frame needs a slot a peer copy has not read although the frame was ready (injected,
     // as a hung or starved GPU would): that GPU goes out of service, its subscriber is dropped,
-    // told why, and the producer's frame goes on. Needs CUDA, as above.
-    const auto status = geyser::cuda::cuda_status();
-    if (!status.available) GTEST_SKIP() << "CUDA unavailable: " << status.reason;
-    std::shared_ptr<geyser::Device> d;
-    try {
-        d = geyser::Device::open();
-        d->create_shared_timeline(geyser::TimelineChoice::kVulkan, 0);
-    } catch (const geyser::VulkanUnavailableError& e) {
-        GTEST_SKIP() << e.what();
-    } catch (const geyser::UnsupportedOperationError& e) {
-        GTEST_SKIP() << "peer copy needs exportable timelines: " << e.what();
-    }
-    struct Cleanup {
-        ~Cleanup() {
-            geyser::testing::disarm_fault();
-            ::unsetenv("GEYSER_TEST_PEER_COPY_SAME_DEVICE");
-        }
-    } cleanup;
+    // told why, and the producer's frame goes on.
     const std::string name = sender_name("peerunread");
     geyser::SenderOptions o;
     o.ring_size = 1;
     auto sender = geyser::Sender::create(d, name, rgba8(), o);
-    ::unsetenv("GEYSER_TEST_FORCE_DEVICE_MISMATCH");
-    ::setenv("GEYSER_TEST_PEER_COPY_SAME_DEVICE", "1", 1);
-    auto peer = geyser::Subscriber::connect(d, name, std::chrono::seconds(30), "peer");
-    ASSERT_EQ(peer->path(), geyser::SharePath::kPeerCopy) << peer->reason();
+    auto peer = peer_subscriber(name, "peer");
     sender->wait_for_subscribers(1, std::chrono::seconds(5));
     const auto px = pixels(sender->ring()[0]->host_size(VK_IMAGE_ASPECT_COLOR_BIT));
     ASSERT_EQ(sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size()), 1u);

@@ -58,6 +58,40 @@ void publish_and_check(geyser::Sender& sender, geyser::Subscriber& sub, uint64_t
     }
 }
 
+// Publishes frames 1..count of 16x8 RGBA and checks that each of `subs` receives every one,
+// pixels and number (kLatest: each asks for it first).
+void publish_to_all(geyser::Sender& sender, const std::vector<geyser::Subscriber*>& subs, uint64_t count) {
+    const size_t n = 16 * 8 * 4;
+    for (uint64_t f = 1; f <= count; ++f) {
+        const std::vector<uint8_t> px = pixels(n, f);
+        if (sender.mode() == geyser::DeliveryMode::kLatest) {
+            for (auto* s : subs) s->request_frame();
+            std::this_thread::sleep_for(20ms);  // the requests reach the service thread
+        }
+        sender.publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size());
+        for (auto* s : subs) {
+            geyser::Subscriber::Frame got = s->next_frame(10s);
+            EXPECT_EQ(got.number(), f);
+            std::vector<uint8_t> back(n);
+            got.texture()->download(VK_IMAGE_ASPECT_COLOR_BIT, back.data(), back.size());
+            ASSERT_EQ(back, px) << "frame " << f << ", " << s->reason();
+        }
+    }
+}
+
+// Why the CUDA cases cannot run on `dev` here (no CUDA, or no exportable timeline, which peer
+// copy needs); empty when they can.
+std::string peer_copy_unavailable(geyser::Device& dev) {
+    const auto status = geyser::cuda::cuda_status();
+    if (!status.available) return "CUDA unavailable: " + status.reason + " (scripts/gpu/peerdelivery.sh)";
+    try {
+        dev.create_shared_timeline(geyser::TimelineChoice::kVulkan, 0);
+    } catch (const geyser::UnsupportedOperationError& e) {
+        return std::string("the device cannot export timeline semaphores, which peer copy needs: ") + e.what();
+    }
+    return {};
+}
+
 }  // namespace
 
 TEST(PeerProtocol, HelloNamesAUuidExactlyForPeerCopy) {
@@ -129,14 +163,8 @@ TEST(PeerDelivery, WithoutCudaTheProducerRefusesAndTheCopyPathDeliversEveryFrame
 }
 
 TEST(PeerDelivery, OnOneGpuTheWholePathRunsAndCopiesOncePerGpu) {
-    const auto status = geyser::cuda::cuda_status();
-    if (!status.available) GTEST_SKIP() << "CUDA unavailable: " << status.reason << " (scripts/gpu/peerdelivery.sh)";
     DEVICE_OR_SKIP(dev);
-    try {
-        dev->create_shared_timeline(geyser::TimelineChoice::kVulkan, 0);
-    } catch (const geyser::UnsupportedOperationError& e) {
-        GTEST_SKIP() << "the device cannot export timeline semaphores, which peer copy needs: " << e.what();
-    }
+    if (const std::string why = peer_copy_unavailable(*dev); !why.empty()) GTEST_SKIP() << why;
     for (geyser::DeliveryMode mode : {geyser::DeliveryMode::kLossless, geyser::DeliveryMode::kLatest}) {
         const std::string name = name_of(geyser::to_string(mode));
         geyser::SenderOptions o;
@@ -154,36 +182,15 @@ TEST(PeerDelivery, OnOneGpuTheWholePathRunsAndCopiesOncePerGpu) {
             EXPECT_EQ(s->ready()->kind(), geyser::TimelineKind::kVulkan);
         }
         sender->wait_for_subscribers(3, 10s);
-        const size_t n = 16 * 8 * 4;
-        for (uint64_t f = 1; f <= 8; ++f) {
-            const std::vector<uint8_t> px = pixels(n, f);
-            if (mode == geyser::DeliveryMode::kLatest) {
-                for (auto* s : {a.get(), b.get(), zero.get()}) s->request_frame();
-                std::this_thread::sleep_for(20ms);  // the requests reach the service thread
-            }
-            sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size());
-            for (auto* s : {a.get(), b.get(), zero.get()}) {
-                geyser::Subscriber::Frame got = s->next_frame(10s);
-                EXPECT_EQ(got.number(), f);
-                std::vector<uint8_t> back(n);
-                got.texture()->download(VK_IMAGE_ASPECT_COLOR_BIT, back.data(), back.size());
-                ASSERT_EQ(back, px) << "frame " << f << ", " << geyser::to_string(s->path());
-            }
-        }
+        publish_to_all(*sender, {a.get(), b.get(), zero.get()}, 8);
         // Once per frame for the GPU, however many subscribers are there.
         EXPECT_EQ(sender->stats().frames_peer_copied, 8u);
     }
 }
 
 TEST(PeerDelivery, HostStagingCanBeAskedFor) {
-    const auto status = geyser::cuda::cuda_status();
-    if (!status.available) GTEST_SKIP() << "CUDA unavailable: " << status.reason << " (scripts/gpu/peerdelivery.sh)";
     DEVICE_OR_SKIP(dev);
-    try {
-        dev->create_shared_timeline(geyser::TimelineChoice::kVulkan, 0);
-    } catch (const geyser::UnsupportedOperationError& e) {
-        GTEST_SKIP() << "the device cannot export timeline semaphores, which peer copy needs: " << e.what();
-    }
+    if (const std::string why = peer_copy_unavailable(*dev); !why.empty()) GTEST_SKIP() << why;
     const std::string name = name_of("staging");
     geyser::SenderOptions o;
     o.peer_copy_host_staging = true;
@@ -202,9 +209,8 @@ TEST(PeerDelivery, ConsumersOnTwoGpusGetOneCopyPerGpu) {
     // Producer on GPU A; a zero-copy consumer and a same_device peer-copy one on A; two peer-copy
     // consumers on GPU B (peer access or host staging, as cuDeviceCanAccessPeer says). Every frame
     // reaches each, whole, and each is copied once per GPU: twice, never once per consumer.
-    const auto status = geyser::cuda::cuda_status();
-    if (!status.available) GTEST_SKIP() << "CUDA unavailable: " << status.reason << " (scripts/gpu/peerdelivery.sh)";
     DEVICE_OR_SKIP(dev);
+    if (const std::string why = peer_copy_unavailable(*dev); !why.empty()) GTEST_SKIP() << why;
     const geyser::GpuTopology t = geyser::gpu_topology();
     int mine = -1;
     const geyser::GpuEntry* other = nullptr;
@@ -243,22 +249,7 @@ TEST(PeerDelivery, ConsumersOnTwoGpusGetOneCopyPerGpu) {
         }
         EXPECT_NE(a->reason().find("copied GPU to GPU by CUDA (same_device"), std::string::npos) << a->reason();
         sender->wait_for_subscribers(4, 10s);
-        const size_t n = 16 * 8 * 4;
-        for (uint64_t f = 1; f <= 8; ++f) {
-            const std::vector<uint8_t> px = pixels(n, f);
-            if (mode == geyser::DeliveryMode::kLatest) {
-                for (auto* s : {a.get(), b1.get(), b2.get(), zero.get()}) s->request_frame();
-                std::this_thread::sleep_for(20ms);  // the requests reach the service thread
-            }
-            sender->publish(VK_IMAGE_ASPECT_COLOR_BIT, px.data(), px.size());
-            for (auto* s : {a.get(), b1.get(), b2.get(), zero.get()}) {
-                geyser::Subscriber::Frame got = s->next_frame(10s);
-                EXPECT_EQ(got.number(), f);
-                std::vector<uint8_t> back(n);
-                got.texture()->download(VK_IMAGE_ASPECT_COLOR_BIT, back.data(), back.size());
-                ASSERT_EQ(back, px) << "frame " << f << ", " << s->reason();
-            }
-        }
+        publish_to_all(*sender, {a.get(), b1.get(), b2.get(), zero.get()}, 8);
         EXPECT_EQ(sender->stats().frames_peer_copied, 16u);
     }
 }
@@ -269,14 +260,8 @@ TEST(PeerDelivery, AFrameWhoseOwnGpuSignalIsLateHoldsUpBeginFrameAndRetiresNoGpu
     // the producer's own signal's fault, not the other GPU's, so it times out as before and the
     // GPU stays in service: once the signal comes, frames go on and a new subscriber there gets
     // peer copy again.
-    const auto status = geyser::cuda::cuda_status();
-    if (!status.available) GTEST_SKIP() << "CUDA unavailable: " << status.reason << " (scripts/gpu/peerdelivery.sh)";
     DEVICE_OR_SKIP(dev);
-    try {
-        dev->create_shared_timeline(geyser::TimelineChoice::kVulkan, 0);
-    } catch (const geyser::UnsupportedOperationError& e) {
-        GTEST_SKIP() << "the device cannot export timeline semaphores, which peer copy needs: " << e.what();
-    }
+    if (const std::string why = peer_copy_unavailable(*dev); !why.empty()) GTEST_SKIP() << why;
     const std::string name = name_of("late-signal");
     geyser::SenderOptions o;
     o.ring_size = 1;
