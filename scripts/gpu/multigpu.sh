@@ -17,22 +17,15 @@
 # With one GPU (nvidia-smi -L shows one line), the cross-GPU cases are reported as not run.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${OUT:-/tmp/geyser-multigpu-out}
-mkdir -p "$OUT"
-[ -f .gl/prologue.sh ] && source .gl/prologue.sh
-PY=${PY:-/opt/torch/.venv/bin/python3}
-[ -x "$PY" ] || PY=python3
+OUT_DEFAULT=/tmp/geyser-multigpu-out
+source scripts/gpu/common.sh
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-status=0
 GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)
-
 {
-  date -u +"%Y-%m-%dT%H:%M:%SZ"
-  git rev-parse HEAD 2>/dev/null || true
   nvidia-smi -L 2>/dev/null || echo "nvidia-smi: not found"
   nvidia-smi topo -m 2>/dev/null || true
   echo "GPUs: $GPUS"
-} > "$OUT/device.txt" 2>&1
+} >> "$OUT/device.txt" 2>&1
 cat "$OUT/device.txt"
 
 # 1. Listing and selectors under several CUDA_VISIBLE_DEVICES.
