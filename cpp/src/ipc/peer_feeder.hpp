@@ -107,7 +107,8 @@ public:
     /// 20 us up, never a host wait on a CUDA-signalled timeline, which may wake late) between
     /// interrupt checks until `deadline` (monotonic ns). Past it: TimeoutError when that frame is
     /// not ready yet on `source_ready` (the producer's own kGpu signal is late, not this GPU);
-    /// otherwise false, with `why` (this GPU's copy is stuck).
+    /// otherwise, once the frame has been ready for a second's grace as well, false, with `why`
+    /// (this GPU's copy is stuck).
     bool wait_source_free(uint32_t slot, uint64_t deadline, Timeline& source_ready, std::string& why) const;
     /// For close(): waits up to `timeout` for every copy and B's fan-out submissions. A copy still
     /// held up by a kGpu frame whose GPU signal never came has its wait satisfied by signalling
