@@ -79,8 +79,8 @@ class Target:
     PeerCopy's same_device) or ``other-gpu`` (another GPU that CUDA sees, no switch: the real
     cross-GPU path, peer or host staging as cuDeviceCanAccessPeer says)."""
 
-    def __init__(self, kind: str, uuid: str | None = None, path: str = "same_device"):
-        self.kind, self.uuid, self.path = kind, uuid, path
+    def __init__(self, uuid: str | None = None, path: str = "same_device"):
+        self.uuid, self.path = uuid, path
 
     def env(self) -> dict:
         env = dict(os.environ)  # GEYSER_DEVICE, where set, picked the producer's GPU too
@@ -106,6 +106,9 @@ class Target:
         return geyser.Device(self.uuid)
 
 
+SAME_GPU = Target()
+
+
 def _other_gpu(device) -> Target:
     """Another GPU than ``device``'s that CUDA sees, with its PeerCopy path; skips on one GPU."""
     t = geyser.gpu_topology()
@@ -113,7 +116,7 @@ def _other_gpu(device) -> Target:
     for g in t.gpus:
         if g.vulkan.device_uuid != device.info.device_uuid and g.cuda_ordinal is not None and mine is not None:
             path = "peer" if t.peer_access[mine][g.cuda_ordinal] else "host_staging"
-            return Target("other-gpu", g.vulkan.device_uuid, path)
+            return Target(g.vulkan.device_uuid, path)
     pytest.skip(f"one GPU that CUDA sees here ({len(t.cuda_devices)} CUDA device(s)): the cross-GPU case needs "
                 "a second one (scripts/gpu/peerdelivery.sh on nvidia-h200-x2)")
 
@@ -121,13 +124,13 @@ def _other_gpu(device) -> Target:
 @pytest.fixture(params=["same-gpu", "other-gpu"])
 def target(request, peer_capable) -> Target:
     """Both places a peer-copy consumer can be: parametrises a test over them."""
-    return Target("same-gpu") if request.param == "same-gpu" else _other_gpu(peer_capable)
+    return SAME_GPU if request.param == "same-gpu" else _other_gpu(peer_capable)
 
 
 def _env(same: bool = True) -> dict:
     """A consumer on the producer's GPU: asking for peer copy (``same``) or zero-copy."""
     if same:
-        return Target("same-gpu").env()
+        return SAME_GPU.env()
     env = dict(os.environ)
     env.pop(FORCE, None)
     env.pop(SAME, None)
@@ -385,14 +388,14 @@ def test_consumers_on_two_gpus_get_one_copy_per_gpu(peer_capable):
     name = _name("two-gpus")
     count = 30
     with geyser.Sender(peer_capable, name, DESC, ring_size=4) as sender:
-        procs = [_consumer(name, count, target=t) for t in (Target("same-gpu"), other) for _ in range(2)]
+        procs = [_consumer(name, count, target=t) for t in (SAME_GPU, other) for _ in range(2)]
         for p in procs:
             assert _subscribed(p)["path"] == "peer-copy"
         sender.wait_for_subscribers(4, timeout=60)
         _publish_until(sender, count, procs)
         answers = [_answer(p) for p in procs]
         stats = sender.stats
-    for a, t in zip(answers, [Target("same-gpu")] * 2 + [other] * 2):
+    for a, t in zip(answers, [SAME_GPU] * 2 + [other] * 2):
         assert t.reason_part() in a["reason"], a
         assert a["uuid"] == (t.uuid or peer_capable.info.device_uuid), a
         _check_every_frame(a, count, "lossless")

@@ -209,7 +209,7 @@ struct Sender::State {
     /// and take the copy path. The producer's frames go on for everyone else. The feeder is kept
     /// (retired_peers): a copy may still be queued on it. No-op for a feeder already retired.
     void retire_feeder(PeerFeeder* feeder, const std::string& why) {
-        const auto it = std::find_if(peers.begin(), peers.end(), [&](const auto& p) { return p.second.get() == feeder; });
+        const auto it = in_service_at(feeder);
         if (it == peers.end()) return;
         retired_peers.reserve(retired_peers.size() + 1);  // out of memory: nothing has changed yet
         for (size_t i = subs.size(); i-- > 0;) {
@@ -220,8 +220,9 @@ struct Sender::State {
         retired_peers.push_back(std::move(it->second));
         peers.erase(it);
     }
-    bool in_service(const PeerFeeder* feeder) const {
-        return std::any_of(peers.begin(), peers.end(), [&](const auto& p) { return p.second.get() == feeder; });
+    /// Where `feeder` is in `peers`; end() once retired.
+    std::map<Uuid, std::unique_ptr<PeerFeeder>>::iterator in_service_at(const PeerFeeder* feeder) {
+        return std::find_if(peers.begin(), peers.end(), [&](const auto& p) { return p.second.get() == feeder; });
     }
 
     /// The fan-out that signals `sub`'s ready timeline: the producer's device's, or for a peer-copy
@@ -781,12 +782,10 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
     if (!hello.subscribe) return;
     SharePath path = hello.path;
     PeerFeeder* peer = nullptr;
-    Uuid peer_gpu{};
     if (path == SharePath::kPeerCopy) {
         // Answered either way; refused, the copy path follows on this connection.
         std::string why;
         peer = peer_feeder(hello.device_uuid, why);
-        peer_gpu = hello.device_uuid;
         if (peer == nullptr && why.empty()) why = refusal.empty() ? "no peer copy engine was made for its GPU" : refusal;
         PeerAnswer answer;
         answer.accepted = peer != nullptr;
@@ -854,9 +853,9 @@ void Sender::handshake(Channel channel, const Message& m, uint32_t peer_pid, uin
     // socket whose queue holds far more than a handshake, so the lock is not held for long.
     std::lock_guard<std::mutex> lock(st.mutex);
     if (st.stop.load()) throw PeerGoneError("the sender is closing");
-    if (peer != nullptr && !st.in_service(peer)) {
+    if (peer != nullptr && st.in_service_at(peer) == st.peers.end()) {
         // Taken out of service since its answer went (retire_feeder): this subscriber would get no frame.
-        refuse(channel, "peer copy to its GPU stopped while it joined (" + st.peer_refusals[peer_gpu] +
+        refuse(channel, "peer copy to its GPU stopped while it joined (" + st.peer_refusals[hello.device_uuid] +
                             "); connecting again takes the copy path");
         return;
     }
